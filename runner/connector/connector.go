@@ -1,0 +1,157 @@
+// Package connector is the contract between the sync engine and the sources and sinks it
+// drives. Connectors implement these interfaces and never import the engine; the engine
+// never imports a concrete connector.
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/checkpointed/checkpointed/runner/cursor"
+)
+
+// Record is one source record as read.
+type Record struct {
+	// ID is the record's id in string form (integers in decimal).
+	ID string
+	// UpdatedAt is the record's cursor time, in UTC at full source precision.
+	UpdatedAt time.Time
+	// Fields are the record's values by name, as plain Go values: nil, string, int64,
+	// float64, bool, time.Time, Decimal, JSON-like map[string]any / []any.
+	Fields map[string]any
+}
+
+// Cursor returns the record's position.
+func (r Record) Cursor() cursor.Cursor { return cursor.Cursor{UpdatedAt: r.UpdatedAt, ID: r.ID} }
+
+// Decimal is an exact decimal number in canonical text form ("-12.30"). Decimals never
+// pass through float64.
+type Decimal string
+
+// JSON is a raw JSON document.
+type JSON []byte
+
+// Page is one page of records, ascending by (UpdatedAt, ID).
+type Page struct {
+	// Records in ascending (UpdatedAt, ID) order.
+	Records []Record
+	// More is false when the source has nothing after the last record of this page.
+	More bool
+}
+
+// Source reads records in pages.
+type Source interface {
+	// ReadPage returns at most limit records strictly after `after`, ascending by
+	// (UpdatedAt, ID). `after` with an empty ID means every record at or after its time.
+	ReadPage(ctx context.Context, after cursor.Cursor, limit int) (Page, error)
+	// CompareIDs orders two ids in the source's native order (for integer ids 9 < 10).
+	CompareIDs(a, b string) int
+	// Close releases the source's resources.
+	Close() error
+}
+
+// Fetcher is an optional Source capability: fetch records by id. Records that failed in
+// an earlier run are retried first through it. Missing ids are simply absent.
+type Fetcher interface {
+	FetchByIDs(ctx context.Context, ids []string) ([]Record, error)
+}
+
+// Counter is an optional capability of sources and sinks, used by the drift check: how
+// many records have an UpdatedAt (sinks: stored source updatedAt) in [from, to].
+type Counter interface {
+	CountWindow(ctx context.Context, from, to time.Time) (int64, error)
+}
+
+// WriteRecord is one mapped record to upsert.
+type WriteRecord struct {
+	// Key is the external key.
+	Key string
+	// SourceID is the source record's id (for results and audit).
+	SourceID string
+	// SourceUpdatedAt is stored with the record; a write older than the stored one is stale.
+	SourceUpdatedAt time.Time
+	// Values are the mapped fields by sink field name, typed by the mapping: nil, string,
+	// int64, Decimal, bool, time.Time (UTC) or JSON.
+	Values map[string]any
+	// Deleted marks a record whose source record was deleted (deletes handling).
+	Deleted bool
+}
+
+// Outcome is what the sink did with one record.
+type Outcome int
+
+// Outcomes of one write.
+const (
+	// Written: inserted or updated, and confirmed durable.
+	Written Outcome = iota
+	// Unchanged: the sink already held these values; nothing was rewritten.
+	Unchanged
+	// Stale: the sink holds a newer source version; the write was refused.
+	Stale
+	// Failed: the sink rejected this record (see Result.Err); the others are unaffected.
+	Failed
+)
+
+// String names the outcome.
+func (o Outcome) String() string {
+	switch o {
+	case Written:
+		return "written"
+	case Unchanged:
+		return "unchanged"
+	case Stale:
+		return "stale"
+	case Failed:
+		return "failed"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// Result is the sink's answer for one record of a batch.
+type Result struct {
+	Outcome Outcome
+	// Err explains a Failed outcome (the sink's message).
+	Err error
+}
+
+// Sink writes records idempotently by external key.
+type Sink interface {
+	// Upsert writes the batch and returns one Result per record, in order. A nil error
+	// means every Written/Unchanged/Stale result is durable. A non-nil error means the
+	// batch as a whole is not confirmed (connection lost, 5xx after retries): the caller
+	// must not treat any of it as written.
+	Upsert(ctx context.Context, batch []WriteRecord) ([]Result, error)
+	// Close releases the sink's resources.
+	Close() error
+}
+
+// RecordError is a problem with one record: it did not map, did not validate, or the sink
+// rejected it. It names the record and the field.
+type RecordError struct {
+	// ID of the source record.
+	ID string
+	// Field (sink field or mapping target) at fault, if known.
+	Field string
+	// Reason in a few words, stable enough to group by ("not a decimal").
+	Reason string
+	// Detail adds the specifics (the offending value, the API's message).
+	Detail string
+}
+
+// Error renders the record error.
+func (e *RecordError) Error() string {
+	msg := fmt.Sprintf("record %s", e.ID)
+	if e.Field != "" {
+		msg += fmt.Sprintf(" field %s", e.Field)
+	}
+	msg += ": " + e.Reason
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
+}
+
+// ErrRateLimited marks a failure caused by exhausting the retry budget on 429 answers.
+var ErrRateLimited = errors.New("rate limited")
