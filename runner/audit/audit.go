@@ -1,0 +1,242 @@
+// Package audit keeps the record of one run: what was read and written, what failed and
+// why, and where the cursor started and ended. It renders the record as the API's
+// v1alpha1.RunRecord, writes it as JSON log lines (one per failed record, one per run), and
+// hands it to a Publisher (the SyncJob status in a cluster).
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/connector"
+	"github.com/checkpointed/checkpointed/runner/cursor"
+)
+
+// Bounds on what a record keeps, so that its size does not grow with the run.
+const (
+	// MaxErrorGroups bounds the error summary; reasons beyond it are counted under
+	// OtherReasons.
+	MaxErrorGroups = 20
+	// MaxGroupSamples bounds the sample ids kept per error reason.
+	MaxGroupSamples = 5
+	// MaxSampleIDs bounds the sample ids of written records.
+	MaxSampleIDs = 10
+	// MaxDetail bounds the bytes of a failure's detail in a log line.
+	MaxDetail = 512
+)
+
+// OtherReasons is the error summary group that collects the reasons past MaxErrorGroups.
+const OtherReasons = "other reasons"
+
+// Publisher makes a finished run's record visible outside the runner (the SyncJob's status,
+// an Event). cursor is the durably stored checkpoint cursor after the run (nil: the
+// beginning). Publishing is best effort: the run's outcome does not depend on it.
+type Publisher interface {
+	Publish(ctx context.Context, rec v1alpha1.RunRecord, cursor *v1alpha1.Cursor) error
+}
+
+// Options identify a run and say where its log lines go.
+type Options struct {
+	// Out receives the JSON log lines; nil discards them.
+	Out io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Job is the SyncJob's name, added to every log line.
+	Job string
+	// RunID is unique per run.
+	RunID string
+	// Trigger: Scheduled, Manual, Backfill, Local or Plan.
+	Trigger string
+}
+
+// Recorder accumulates the audit record of one run in bounded memory. It is not safe for
+// concurrent use: one goroutine (the engine's writer) records.
+type Recorder struct {
+	out   io.Writer
+	now   func() time.Time
+	job   string
+	rec   v1alpha1.RunRecord
+	group map[string]int // reason -> index in rec.ErrorSummary
+}
+
+// New starts the record of a run; its start time is now.
+func New(o Options) *Recorder {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	out := o.Out
+	if out == nil {
+		out = io.Discard
+	}
+	start := metav1.NewTime(now().UTC())
+	return &Recorder{
+		out: out,
+		now: now,
+		job: o.Job,
+		rec: v1alpha1.RunRecord{
+			RunID:     o.RunID,
+			Trigger:   o.Trigger,
+			StartTime: &start,
+			Phase:     v1alpha1.RunPhaseRunning,
+		},
+		group: map[string]int{},
+	}
+}
+
+// CursorOf renders a cursor for the API; the beginning is nil.
+func CursorOf(c cursor.Cursor) *v1alpha1.Cursor {
+	if c.IsZero() {
+		return nil
+	}
+	return &v1alpha1.Cursor{UpdatedAt: c.Format(), ID: c.ID}
+}
+
+// SetCursorStart records where the run started reading.
+func (r *Recorder) SetCursorStart(c cursor.Cursor) { r.rec.CursorStart = CursorOf(c) }
+
+// SetCursorEnd records the committed cursor at the end of the run.
+func (r *Recorder) SetCursorEnd(c cursor.Cursor) { r.rec.CursorEnd = CursorOf(c) }
+
+// SetReconciliation records the drift check's result.
+func (r *Recorder) SetReconciliation(rc *v1alpha1.Reconciliation) { r.rec.Reconciliation = rc }
+
+// AddRead counts records read from the source.
+func (r *Recorder) AddRead(n int) { r.rec.Read += int64(n) }
+
+// AddOutcome counts one record the sink confirmed: Written (Deleted when the write was a
+// deletion), Unchanged or Stale (reported as Skipped). Failed outcomes go through Fail.
+func (r *Recorder) AddOutcome(id string, o connector.Outcome, deleted bool) {
+	switch o {
+	case connector.Written:
+		if deleted {
+			r.rec.Deleted++
+			return
+		}
+		r.rec.Upserted++
+		if len(r.rec.SampleIDs) < MaxSampleIDs {
+			r.rec.SampleIDs = append(r.rec.SampleIDs, id)
+		}
+	case connector.Unchanged:
+		r.rec.Unchanged++
+	case connector.Stale:
+		r.rec.Skipped++
+	}
+}
+
+// Fail records a failed record at position at: it counts it, groups it by reason and writes
+// one "record failed" log line.
+func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) {
+	r.rec.Failed++
+	reason := e.Reason
+	if reason == "" {
+		reason = "unknown"
+	}
+	i, ok := r.group[reason]
+	if !ok {
+		if len(r.rec.ErrorSummary) >= MaxErrorGroups-1 {
+			reason = OtherReasons
+			i, ok = r.group[reason]
+		}
+		if !ok {
+			r.rec.ErrorSummary = append(r.rec.ErrorSummary, v1alpha1.ErrorGroup{Reason: reason})
+			i = len(r.rec.ErrorSummary) - 1
+			r.group[reason] = i
+		}
+	}
+	g := &r.rec.ErrorSummary[i]
+	g.Count++
+	if len(g.SampleIDs) < MaxGroupSamples {
+		g.SampleIDs = append(g.SampleIDs, e.ID)
+	}
+	r.writeLine(recordFailedLine{
+		Level:  "error",
+		Msg:    "record failed",
+		Time:   r.now().UTC().Format(time.RFC3339Nano),
+		Job:    r.job,
+		RunID:  r.rec.RunID,
+		ID:     e.ID,
+		Cursor: at.String(),
+		Field:  e.Field,
+		Reason: e.Reason,
+		Detail: truncate(e.Detail, MaxDetail),
+	})
+}
+
+// Failed is the number of failed records so far.
+func (r *Recorder) Failed() int64 { return r.rec.Failed }
+
+// Snapshot returns a copy of the record as it stands.
+func (r *Recorder) Snapshot() v1alpha1.RunRecord { return *r.rec.DeepCopy() }
+
+// Finish closes the record: it sets the phase, reason, message and completion time, writes
+// the "run finished" log line and returns the record.
+func (r *Recorder) Finish(phase v1alpha1.RunPhase, reason, message string) v1alpha1.RunRecord {
+	done := metav1.NewTime(r.now().UTC())
+	r.rec.CompletionTime = &done
+	r.rec.Phase = phase
+	r.rec.Reason = reason
+	r.rec.Message = message
+	level := "info"
+	if phase == v1alpha1.RunPhaseFailed || phase == v1alpha1.RunPhaseInterrupted {
+		level = "error"
+	}
+	rec := r.Snapshot()
+	r.writeLine(runFinishedLine{
+		Level:     level,
+		Msg:       "run finished",
+		Time:      done.UTC().Format(time.RFC3339Nano),
+		Job:       r.job,
+		RunRecord: rec,
+	})
+	return rec
+}
+
+type recordFailedLine struct {
+	Level  string `json:"level"`
+	Msg    string `json:"msg"`
+	Time   string `json:"time"`
+	Job    string `json:"job,omitempty"`
+	RunID  string `json:"runId"`
+	ID     string `json:"id"`
+	Cursor string `json:"cursor"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+}
+
+type runFinishedLine struct {
+	Level string `json:"level"`
+	Msg   string `json:"msg"`
+	Time  string `json:"time"`
+	Job   string `json:"job,omitempty"`
+	v1alpha1.RunRecord
+}
+
+// writeLine writes v as one JSON line. Write errors are not reported: the log line is best
+// effort; the record itself is still returned and published.
+func (r *Recorder) writeLine(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	_, _ = r.out.Write(append(b, '\n'))
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
