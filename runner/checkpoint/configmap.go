@@ -1,0 +1,116 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// ConfigMapKey is the ConfigMap key that holds the checkpoint as JSON.
+const ConfigMapKey = "checkpoint.json"
+
+// ConfigMapName returns the name of the checkpoint ConfigMap of the SyncJob named job.
+func ConfigMapName(job string) string { return job + "-checkpoint" }
+
+// ConfigMapStore keeps a SyncJob's checkpoint in the ConfigMap <job>-checkpoint of its
+// namespace, key checkpoint.json, as indented JSON. The controller creates the ConfigMap;
+// the store only gets and updates it (the runner's RBAC allows nothing else), so a missing
+// ConfigMap is an error, while a missing or empty key is a zero State.
+//
+// Compare-and-swap: Save updates with the resourceVersion of the last Load or Save, and a
+// 409 Conflict becomes a wrapped ErrConflict. A ConfigMapStore is safe for concurrent use.
+type ConfigMapStore struct {
+	client    kubernetes.Interface
+	namespace string
+	job       string
+
+	mu   sync.Mutex
+	last *corev1.ConfigMap // as of the last Load or Save; nil before Load
+}
+
+// NewConfigMapStore returns the store of the SyncJob job's checkpoint in namespace.
+func NewConfigMapStore(client kubernetes.Interface, namespace, job string) *ConfigMapStore {
+	return &ConfigMapStore{client: client, namespace: namespace, job: job}
+}
+
+// ref names the ConfigMap and key for messages.
+func (s *ConfigMapStore) ref() string {
+	return fmt.Sprintf("ConfigMap %s/%s key %s", s.namespace, ConfigMapName(s.job), ConfigMapKey)
+}
+
+// Load gets the ConfigMap and decodes the checkpoint. Data that is not a checkpoint is an
+// error naming the ConfigMap; it is never silently reset.
+func (s *ConfigMapStore) Load(ctx context.Context) (State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cm, err := s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, ConfigMapName(s.job), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return State{}, fmt.Errorf("load checkpoint: ConfigMap %s/%s does not exist (the controller creates it with the SyncJob): %w",
+			s.namespace, ConfigMapName(s.job), err)
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("load checkpoint from %s: %w", s.ref(), err)
+	}
+	st, err := s.decode(cm)
+	if err != nil {
+		return State{}, err
+	}
+	s.last = cm
+	return st, nil
+}
+
+// Save updates the ConfigMap if it is unchanged since the last Load or Save, and returns a
+// wrapped ErrConflict if another writer moved it. Save before Load is an error. An empty
+// st.Job is filled with the store's job; another job's name is refused. Other keys and
+// the ConfigMap's metadata are kept as loaded.
+func (s *ConfigMapStore) Save(ctx context.Context, st State) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil {
+		return fmt.Errorf("save checkpoint to %s: Load was never called, no resourceVersion to compare against", s.ref())
+	}
+	data, err := encodeState(s.job, st)
+	if err != nil {
+		return fmt.Errorf("save checkpoint to %s: %w", s.ref(), err)
+	}
+	cm := s.last.DeepCopy()
+	if cm.Data == nil {
+		cm.Data = map[string]string{}
+	}
+	cm.Data[ConfigMapKey] = string(data)
+	updated, err := s.client.CoreV1().ConfigMaps(s.namespace).Update(ctx, cm, metav1.UpdateOptions{})
+	switch {
+	case apierrors.IsConflict(err):
+		return fmt.Errorf("save checkpoint to %s at resourceVersion %s: %w", s.ref(), cm.ResourceVersion, ErrConflict)
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("save checkpoint: ConfigMap %s/%s was deleted since it was loaded: %w",
+			s.namespace, ConfigMapName(s.job), ErrConflict)
+	case err != nil:
+		return fmt.Errorf("save checkpoint to %s: %w", s.ref(), err)
+	}
+	s.last = updated
+	return nil
+}
+
+// decode parses the checkpoint key; a missing or blank key is a zero State.
+func (s *ConfigMapStore) decode(cm *corev1.ConfigMap) (State, error) {
+	raw := cm.Data[ConfigMapKey]
+	if len(bytes.TrimSpace([]byte(raw))) == 0 {
+		return State{}, nil
+	}
+	var st State
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return State{}, fmt.Errorf("%s does not hold a valid checkpoint (fix it by hand or reset it): %w", s.ref(), err)
+	}
+	if st.Job != "" && st.Job != s.job {
+		return State{}, fmt.Errorf("%s belongs to job %q, not %q", s.ref(), st.Job, s.job)
+	}
+	return st, nil
+}

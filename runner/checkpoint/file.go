@@ -1,0 +1,191 @@
+package checkpoint
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/gofrs/flock"
+)
+
+// FileName is the checkpoint file's name inside a FileStore's directory.
+const FileName = "checkpoint.json"
+
+// FileStore keeps the checkpoint of one job in <dir>/checkpoint.json, for local mode.
+//
+// Writes are atomic and durable: the state goes to a temporary file in the same directory,
+// which is synced, renamed over the checkpoint and followed by a sync of the directory, so a
+// crash leaves either the old or the new checkpoint, never a torn one.
+//
+// Compare-and-swap: Load remembers a digest of the bytes it read (or that the file was
+// absent), and Save refuses with ErrConflict when the file no longer has them. The check and
+// the rename happen under a short exclusive flock on <dir>/checkpoint.json.lock, so two
+// processes cannot both pass the check. The comparison is by content: a writer that
+// rewrote exactly the bytes this store saw changed nothing, and is not a conflict. A FileStore is safe for concurrent use.
+type FileStore struct {
+	dir string
+	job string
+
+	mu     sync.Mutex
+	loaded bool
+	// seen is the SHA-256 of the file's bytes at the last Load or Save; nil means the file
+	// did not exist.
+	seen []byte
+}
+
+// NewFileStore returns the store of job's checkpoint in dir. The directory is created on
+// the first Save.
+func NewFileStore(dir, job string) *FileStore {
+	return &FileStore{dir: dir, job: job}
+}
+
+// Path returns the checkpoint file's path.
+func (s *FileStore) Path() string { return filepath.Join(s.dir, FileName) }
+
+// Load reads the checkpoint. A missing file is a zero State; a file that does not hold a
+// checkpoint (corrupt JSON, another job's state) is an error naming the file: it is never
+// silently reset.
+func (s *FileStore) Load(ctx context.Context) (State, error) {
+	if err := ctx.Err(); err != nil {
+		return State{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, digest, err := s.read()
+	if err != nil {
+		return State{}, err
+	}
+	st, err := s.decode(data)
+	if err != nil {
+		return State{}, err
+	}
+	s.loaded, s.seen = true, digest
+	return st, nil
+}
+
+// Save stores st if the file still holds what the last Load or Save saw, and returns a
+// wrapped ErrConflict otherwise. Save before any Load is an error. An empty st.Job is
+// filled with the store's job; another job's name is refused.
+func (s *FileStore) Save(ctx context.Context, st State) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded {
+		return fmt.Errorf("save checkpoint %s: Load was never called, nothing to compare against", s.Path())
+	}
+	data, err := encodeState(s.job, st)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", s.Path(), err)
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("save checkpoint: create directory: %w", err)
+	}
+
+	guard := flock.New(s.Path() + ".lock")
+	if err := guard.Lock(); err != nil {
+		return fmt.Errorf("save checkpoint %s: lock for compare-and-swap: %w", s.Path(), err)
+	}
+	defer func() { _ = guard.Unlock() }()
+
+	_, current, err := s.read()
+	if err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	if !bytes.Equal(current, s.seen) {
+		return fmt.Errorf("save checkpoint %s: %w", s.Path(), ErrConflict)
+	}
+	if err := writeAtomic(s.dir, FileName, data); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", s.Path(), err)
+	}
+	sum := sha256.Sum256(data)
+	s.seen = sum[:]
+	return nil
+}
+
+// read returns the file's bytes and their digest; a missing file gives nil, nil.
+func (s *FileStore) read() ([]byte, []byte, error) {
+	data, err := os.ReadFile(s.Path())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read checkpoint %s: %w", s.Path(), err)
+	}
+	sum := sha256.Sum256(data)
+	return data, sum[:], nil
+}
+
+// decode parses the file's bytes; nil or blank bytes are a zero State.
+func (s *FileStore) decode(data []byte) (State, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return State{}, nil
+	}
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return State{}, fmt.Errorf("checkpoint file %s is not a valid checkpoint (fix or remove it by hand): %w", s.Path(), err)
+	}
+	if st.Job != "" && s.job != "" && st.Job != s.job {
+		return State{}, fmt.Errorf("checkpoint file %s belongs to job %q, not %q", s.Path(), st.Job, s.job)
+	}
+	return st, nil
+}
+
+// encodeState renders st as indented JSON with a trailing newline, after filling in or
+// checking its job name.
+func encodeState(job string, st State) ([]byte, error) {
+	if st.Job == "" {
+		st.Job = job
+	}
+	if job != "" && st.Job != job {
+		return nil, fmt.Errorf("state belongs to job %q, not %q", st.Job, job)
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode state: %w", err)
+	}
+	return append(data, '\n'), nil
+}
+
+// writeAtomic replaces dir/name with data durably: temp file, fsync, rename, fsync dir.
+func writeAtomic(dir, name string, data []byte) (err error) {
+	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temporary file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp.Name(), err)
+	}
+	if err = os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("rename into place: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory to sync: %w", err)
+	}
+	defer func() { _ = d.Close() }()
+	if err = d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
