@@ -1,0 +1,71 @@
+// Package mapping turns a source record into the record written to the sink, following a
+// SyncJob's spec.mapping and spec.key. A Mapping is compiled once per run (New), before
+// anything is read: a bad expression, an unknown type, an entry with both or neither of
+// from/expr, or a duplicate target fails there, naming the entry
+// ("mapping[2] (to: total_cents): compile expr ...").
+//
+// # Values
+//
+// An entry takes its value either from a dot path into the record's fields ("customer.id";
+// embedded JSON is walked into, lists are indexed by number, "items.0.sku"; a top-level
+// "id" absent from the fields is the record id), or from a CEL expression over `record`.
+// A missing path or a null value is null: a record error ("required field missing") when
+// the entry is required, a null write otherwise.
+//
+// # Conversions
+//
+// The value is then converted to the entry's type. Only lossless, unambiguous conversions
+// are made; anything else is a record error with reason "not a <type>":
+//
+//	type       output             accepted input
+//	string     string             string; integer (decimal digits); decimal (canonical text)
+//	int        int64              integer in range; decimal or numeric string with a zero
+//	                              fraction ("12.00"); float64 with no fraction and |f| <= 2^53
+//	decimal    connector.Decimal  decimal; numeric string ("-12.30", "+5", "007.50"); integer;
+//	                              float64 with no fraction and |f| <= 2^53
+//	bool       bool               bool; the strings "true" and "false"
+//	timestamp  time.Time (UTC)    time.Time; RFC3339 string ("2026-01-02T03:04:05.123Z")
+//	json       connector.JSON     any value, encoded with encoding/json; decimals as JSON
+//	                              numbers with their exact text, times as RFC3339 UTC
+//	                              strings, connector.JSON as is (must be valid)
+//
+// Refused, among others: "abc" or "1e3" into decimal, 1.5 into int or decimal, a float64
+// with a fraction into anything but json (a float cannot say which decimal was meant:
+// have the source deliver a Decimal), bools into string, 0/1 or "yes" into bool, epoch
+// numbers or other time formats into timestamp. A decimal is "[+-]digits[.digits]" and
+// keeps its scale: "12.30" stays "12.30"; "+007.50" becomes "7.50", "-0.00" becomes
+// "0.00". Decimals never pass through float64, in conversions or in expressions. A json
+// entry whose value is null writes null (SQL NULL), not the JSON text "null".
+//
+// # Expressions
+//
+// Expressions are CEL, the language of Kubernetes validation rules, with the strings
+// extension and optional values (record.?discount.orValue(0)). `record` is a
+// map(string, dyn) of the record's fields plus "id" (the record id, a string) when the
+// fields have none. Field values appear in CEL as: string → string, int64 → int,
+// float64 → double, bool → bool, time.Time → timestamp, nil → null, maps and lists as
+// maps and lists, connector.Decimal → decimal, connector.JSON → its decoded document
+// (integers as int, other numbers as decimal).
+//
+// decimal is an exact type: decimal("12.30"), decimal(42), string(d), int(d) (fails
+// unless integral), -d, and d + x, d - x, d * x, d < x (and <=, >, >=) where x is a
+// decimal or an int. The decimal must be the left operand: record.total * 100 works,
+// 100 * record.total does not (no such overload), and 100 == record.total is false (CEL
+// equality across types); write record.total == 100. There is no division and no
+// arithmetic with double. A reference to a missing key (record.nope) or any other
+// evaluation error is a record error "expression failed" with CEL's message; guard
+// optional fields with has(record.x) or record.?x. A null result is a null value.
+//
+// # Key
+//
+// The external key defaults to "<source name>:<record id>", the same as the expression
+// `"<source name>:" + string(record.id)` (source name: spec.source.name, else the source
+// kind). spec.key.expr replaces it; it must yield a non-empty string, otherwise the record
+// fails with Field set to spec.key.field.
+//
+// # Errors
+//
+// Record problems are *connector.RecordError with ID = the record id, Field = the target
+// field (or the key field), Reason = one of the Reason constants and Detail = the
+// offending value (truncated) or CEL's message.
+package mapping

@@ -1,0 +1,360 @@
+package mapping
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+
+	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// Spec is what a Mapping is built from: the parts of a SyncJob spec that shape a record.
+type Spec struct {
+	// SourceName prefixes the default key: spec.source.name, or the source kind when that
+	// is empty (see SourceName).
+	SourceName string
+	// Key is spec.key.
+	Key v1alpha1.KeySpec
+	// Fields is spec.mapping.
+	Fields []v1alpha1.FieldMapping
+	// DeletedField is a dot path into the record whose non-null value (other than false)
+	// marks the record deleted; empty when deletes are ignored.
+	DeletedField string
+}
+
+// SpecFor extracts the mapping Spec of a SyncJob. DeletedField is set only when
+// spec.deletes.mode is SoftDelete or Delete.
+func SpecFor(s *v1alpha1.SyncJobSpec) Spec {
+	spec := Spec{SourceName: SourceName(s.Source), Key: s.Key, Fields: s.Mapping}
+	if s.Deletes.Mode == "SoftDelete" || s.Deletes.Mode == "Delete" {
+		spec.DeletedField = s.Deletes.SourceField
+	}
+	return spec
+}
+
+// SourceName is the source's name for the default key: its name, or else its kind.
+func SourceName(s v1alpha1.SourceSpec) string {
+	switch {
+	case s.Name != "":
+		return s.Name
+	case s.Postgres != nil:
+		return "postgres"
+	case s.HTTP != nil:
+		return "http"
+	}
+	return ""
+}
+
+// Mapping turns source records into sink records. It is built once per run; Map is safe
+// for concurrent use by any number of goroutines (it holds no per-record state).
+type Mapping struct {
+	fields    []field
+	names     []string
+	keyField  string
+	keyPrefix string      // default key: keyPrefix + record id
+	keyProg   cel.Program // custom key expression, or nil
+	deleted   []string    // path of the deletion marker, or nil
+	usesCEL   bool
+}
+
+// field is one compiled mapping entry.
+type field struct {
+	to       string
+	path     []string    // from, pre-split; nil for expressions
+	prog     cel.Program // expr; nil for paths
+	convert  converter
+	reason   string
+	required bool
+}
+
+// New compiles a mapping. It fails, naming the entry, on a bad expression, an unknown
+// type, an entry without exactly one of from/expr, an empty path segment, a duplicate or
+// key-colliding target, or an expression whose result type can never convert to the
+// entry's type.
+func New(spec Spec) (*Mapping, error) {
+	if spec.Key.Field == "" {
+		return nil, errors.New("key.field is empty")
+	}
+	if len(spec.Fields) == 0 {
+		return nil, errors.New("mapping is empty")
+	}
+	env, err := newEnv()
+	if err != nil {
+		return nil, fmt.Errorf("build CEL environment: %w", err)
+	}
+	m := &Mapping{keyField: spec.Key.Field}
+	if spec.Key.Expr == "" {
+		if spec.SourceName == "" {
+			return nil, errors.New("key (field: " + spec.Key.Field + "): no expr and no source name for the default key")
+		}
+		m.keyPrefix = spec.SourceName + ":"
+	} else {
+		prog, outType, err := compile(env, spec.Key.Expr)
+		if err != nil {
+			return nil, fmt.Errorf("key (field: %s): %w", spec.Key.Field, err)
+		}
+		if n := outType.TypeName(); outputKinds[n] != nil && n != "string" {
+			return nil, fmt.Errorf("key (field: %s): expr %q yields %s, not string", spec.Key.Field, spec.Key.Expr, n)
+		}
+		m.keyProg = prog
+		m.usesCEL = true
+	}
+	if spec.DeletedField != "" {
+		if m.deleted, err = splitPath(spec.DeletedField); err != nil {
+			return nil, fmt.Errorf("deletes.sourceField: %w", err)
+		}
+	}
+	seen := make(map[string]int, len(spec.Fields))
+	for i, fm := range spec.Fields {
+		f, err := newField(env, fm)
+		if err == nil && fm.To == spec.Key.Field {
+			err = errors.New("target is the key field, which the key fills")
+		}
+		if j, dup := seen[fm.To]; err == nil && dup {
+			err = fmt.Errorf("duplicate target (also mapping[%d])", j)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mapping[%d] (to: %s): %w", i, fm.To, err)
+		}
+		seen[fm.To] = i
+		m.usesCEL = m.usesCEL || f.prog != nil
+		m.fields = append(m.fields, f)
+		m.names = append(m.names, fm.To)
+	}
+	return m, nil
+}
+
+func newField(env *cel.Env, fm v1alpha1.FieldMapping) (field, error) {
+	f := field{to: fm.To, required: fm.Required}
+	if fm.To == "" {
+		return f, errors.New("target (to) is empty")
+	}
+	conv, reason, ok := converterFor(fm.Type)
+	if !ok {
+		return f, fmt.Errorf("unknown type %q", fm.Type)
+	}
+	f.convert, f.reason = conv, reason
+	switch {
+	case (fm.From == "") == (fm.Expr == ""):
+		return f, errors.New("set exactly one of from or expr")
+	case fm.From != "":
+		path, err := splitPath(fm.From)
+		if err != nil {
+			return f, err
+		}
+		f.path = path
+	default:
+		prog, outType, err := compile(env, fm.Expr)
+		if err != nil {
+			return f, err
+		}
+		target := string(fm.Type)
+		if target == "" {
+			target = string(v1alpha1.FieldString)
+		}
+		if staticallyIncompatible(outType, target) {
+			return f, fmt.Errorf("expr %q yields %s, which never converts to %s", fm.Expr, outType.TypeName(), target)
+		}
+		f.prog = prog
+	}
+	return f, nil
+}
+
+// splitPath splits a dot path, refusing empty segments.
+func splitPath(p string) ([]string, error) {
+	segs := strings.Split(p, ".")
+	for _, s := range segs {
+		if s == "" {
+			return nil, fmt.Errorf("path %q has an empty segment", p)
+		}
+	}
+	return segs, nil
+}
+
+// compile type-checks and plans one expression.
+func compile(env *cel.Env, expr string) (cel.Program, *cel.Type, error) {
+	ast, iss := env.Compile(expr)
+	if iss.Err() != nil {
+		return nil, nil, fmt.Errorf("compile expr %q: %w", expr, iss.Err())
+	}
+	prog, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, nil, fmt.Errorf("plan expr %q: %w", expr, err)
+	}
+	return prog, ast.OutputType(), nil
+}
+
+// Fields returns the sink field names in mapping order, without the key field. The
+// caller must not modify the slice.
+func (m *Mapping) Fields() []string { return m.names }
+
+// KeyField returns the sink field that holds the external key.
+func (m *Mapping) KeyField() string { return m.keyField }
+
+// Map maps one record. Values holds every field of Fields (nil for null). A record that
+// does not map yields a *connector.RecordError naming the record id and the field.
+// Records marked deleted (see Spec.DeletedField) skip the required checks: tombstones may
+// carry little more than their id.
+func (m *Mapping) Map(rec connector.Record) (connector.WriteRecord, error) {
+	out := connector.WriteRecord{SourceID: rec.ID, SourceUpdatedAt: rec.UpdatedAt}
+	if m.deleted != nil {
+		v, found, err := lookup(rec, m.deleted)
+		if err != nil {
+			return out, m.recordErr(rec, strings.Join(m.deleted, "."), ReasonNotObject, err.Error())
+		}
+		if found && v != nil && v != false {
+			out.Deleted = true
+		}
+	}
+	var act *activation
+	if m.usesCEL {
+		act = &activation{record: celRecord(rec)}
+	}
+	key, err := m.key(rec, act)
+	if err != nil {
+		return out, err
+	}
+	out.Key = key
+	values := make(map[string]any, len(m.fields))
+	for i := range m.fields {
+		f := &m.fields[i]
+		var v any
+		if f.prog != nil {
+			res, _, err := f.prog.Eval(act)
+			if err != nil {
+				return out, m.recordErr(rec, f.to, ReasonExpression, err.Error())
+			}
+			if v, err = fromCEL(res); err != nil {
+				return out, m.recordErr(rec, f.to, ReasonExpression, err.Error())
+			}
+		} else {
+			var err error
+			if v, _, err = lookup(rec, f.path); err != nil {
+				return out, m.recordErr(rec, f.to, ReasonNotObject, err.Error())
+			}
+		}
+		if v == nil {
+			if f.required && !out.Deleted {
+				return out, m.recordErr(rec, f.to, ReasonRequired, "")
+			}
+			values[f.to] = nil
+			continue
+		}
+		cv, ok := f.convert(v)
+		if !ok {
+			return out, m.recordErr(rec, f.to, f.reason, describe(v))
+		}
+		values[f.to] = cv
+	}
+	out.Values = values
+	return out, nil
+}
+
+// key computes the external key.
+func (m *Mapping) key(rec connector.Record, act *activation) (string, error) {
+	if m.keyProg == nil {
+		if rec.ID == "" {
+			return "", m.recordErr(rec, m.keyField, ReasonKeyEmpty, "record has no id")
+		}
+		return m.keyPrefix + rec.ID, nil
+	}
+	res, _, err := m.keyProg.Eval(act)
+	if err != nil {
+		return "", m.recordErr(rec, m.keyField, ReasonExpression, err.Error())
+	}
+	s, ok := res.(types.String)
+	if !ok {
+		v, err := fromCEL(res)
+		if err != nil {
+			return "", m.recordErr(rec, m.keyField, ReasonKeyNotString, res.Type().TypeName())
+		}
+		return "", m.recordErr(rec, m.keyField, ReasonKeyNotString, describe(v))
+	}
+	if s == "" {
+		return "", m.recordErr(rec, m.keyField, ReasonKeyEmpty, "")
+	}
+	return string(s), nil
+}
+
+func (m *Mapping) recordErr(rec connector.Record, fieldName, reason, detail string) *connector.RecordError {
+	return &connector.RecordError{ID: rec.ID, Field: fieldName, Reason: reason, Detail: truncate(detail)}
+}
+
+// celRecord is the value of `record`: the record's fields, plus "id" (the record id as a
+// string) when the fields have none. The record's map is never modified.
+func celRecord(rec connector.Record) map[string]any {
+	if _, ok := rec.Fields["id"]; ok || rec.ID == "" {
+		return rec.Fields
+	}
+	fields := make(map[string]any, len(rec.Fields)+1)
+	for k, v := range rec.Fields {
+		fields[k] = v
+	}
+	fields["id"] = rec.ID
+	return fields
+}
+
+// lookup walks a path. A missing key or a null on the way means "absent" (found false, no
+// error); a scalar where an object is needed is an error. Embedded JSON documents are
+// walked into, and lists are indexed by a decimal segment ("items.0.sku"). A top-level
+// "id" absent from the fields is the record id.
+func lookup(rec connector.Record, path []string) (any, bool, error) {
+	var cur any = rec.Fields
+	for i, seg := range path {
+		if raw, ok := cur.(connector.JSON); ok && i > 0 {
+			doc, err := decodeJSON(raw)
+			if err != nil {
+				return nil, false, fmt.Errorf("%s: invalid JSON", strings.Join(path[:i], "."))
+			}
+			cur = jsonNumbers(doc)
+		}
+		switch c := cur.(type) {
+		case map[string]any:
+			v, ok := c[seg]
+			if !ok {
+				if i == 0 && seg == "id" && len(path) == 1 && rec.ID != "" {
+					return rec.ID, true, nil
+				}
+				return nil, false, nil
+			}
+			cur = v
+		case []any:
+			idx, err := strconv.Atoi(seg)
+			if err != nil || idx < 0 {
+				return nil, false, fmt.Errorf("%s is a list, %q is not an index", strings.Join(path[:i], "."), seg)
+			}
+			if idx >= len(c) {
+				return nil, false, nil
+			}
+			cur = c[idx]
+		case nil:
+			return nil, false, nil
+		default:
+			return nil, false, fmt.Errorf("%s is %s, not an object", strings.Join(path[:i], "."), describe(cur))
+		}
+	}
+	return cur, true, nil
+}
+
+// jsonNumbers replaces json.Number throughout a decoded document by int64 or Decimal.
+func jsonNumbers(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = jsonNumbers(e)
+		}
+	case json.Number:
+		return numberValue(x)
+	}
+	return v
+}
