@@ -233,15 +233,22 @@ func jsonable(v any) (any, bool) {
 	return nil, false
 }
 
-// maxDetail bounds the offending value quoted in a record error.
-const maxDetail = 80
+// maxValue bounds the offending value quoted in a record error, maxDetail the whole
+// detail (CEL messages included).
+const (
+	maxValue  = 80
+	maxDetail = 240
+)
 
-// truncate shortens s to maxDetail bytes on a rune boundary, marking the cut.
-func truncate(s string) string {
-	if len(s) <= maxDetail {
+// truncate shortens a value's text to maxValue bytes on a rune boundary, marking the cut.
+func truncate(s string) string { return truncateTo(s, maxValue) }
+
+// truncateTo shortens s to n bytes on a rune boundary, marking the cut.
+func truncateTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := maxDetail
+	cut := n
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -283,7 +283,7 @@ func (m *Mapping) key(rec connector.Record, act *activation) (string, error) {
 }
 
 func (m *Mapping) recordErr(rec connector.Record, fieldName, reason, detail string) *connector.RecordError {
-	return &connector.RecordError{ID: rec.ID, Field: fieldName, Reason: reason, Detail: truncate(detail)}
+	return &connector.RecordError{ID: rec.ID, Field: fieldName, Reason: reason, Detail: truncateTo(detail, maxDetail)}
 }
 
 // celRecord is the value of `record`: the record's fields, plus "id" (the record id as a

@@ -1,0 +1,208 @@
+package mapping
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+func TestMapFillsWriteRecord(t *testing.T) {
+	g := NewWithT(t)
+	m := mustNew(g,
+		v1alpha1.FieldMapping{To: "number", From: "number"},
+		v1alpha1.FieldMapping{To: "total", From: "total", Type: "decimal"},
+	)
+	g.Expect(m.Fields()).To(Equal([]string{"number", "total"}))
+	g.Expect(m.KeyField()).To(Equal("ext_id"))
+
+	fields := map[string]any{"number": "INV-1", "total": connector.Decimal("9.90")}
+	w, err := m.Map(record(fields))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(w).To(Equal(connector.WriteRecord{
+		Key:             "billing:inv_1",
+		SourceID:        "inv_1",
+		SourceUpdatedAt: updated,
+		Values:          map[string]any{"number": "INV-1", "total": connector.Decimal("9.90")},
+	}))
+	g.Expect(fields).To(HaveLen(2), "the source record is not modified")
+}
+
+func TestRequiredMissingAndNull(t *testing.T) {
+	tests := []struct {
+		name     string
+		required bool
+		fields   map[string]any
+		wantErr  bool
+	}{
+		{"present", true, map[string]any{"email": "a@b.c"}, false},
+		{"required and missing", true, map[string]any{}, true},
+		{"required and null", true, map[string]any{"email": nil}, true},
+		{"optional and missing", false, map[string]any{}, false},
+		{"optional and null", false, map[string]any{"email": nil}, false},
+		{"required and parent missing", true, map[string]any{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			m := mustNew(g, v1alpha1.FieldMapping{To: "mail", From: "email", Required: tt.required})
+			w, err := m.Map(record(tt.fields))
+			if tt.wantErr {
+				re := recordErr(g, err)
+				g.Expect(*re).To(Equal(connector.RecordError{ID: "inv_1", Field: "mail", Reason: ReasonRequired}))
+				g.Expect(err.Error()).To(Equal("record inv_1 field mail: required field missing"))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(w.Values).To(HaveKey("mail"), "every mapped field is present, null or not")
+			g.Expect(w.Values["mail"]).To(equalOrNil(tt.fields["email"]))
+		})
+	}
+}
+
+func TestRequiredExpressionYieldingNull(t *testing.T) {
+	g := NewWithT(t)
+	m := mustNew(g, v1alpha1.FieldMapping{To: "x", Expr: `has(record.x) ? record.x : null`, Required: true})
+	_, err := m.Map(record(map[string]any{}))
+	g.Expect(recordErr(g, err).Reason).To(Equal(ReasonRequired))
+}
+
+func TestNestedPaths(t *testing.T) {
+	fields := map[string]any{
+		"customer": map[string]any{"id": int64(42), "address": map[string]any{"city": "Ghent"}, "tags": nil},
+		"items":    []any{map[string]any{"sku": "A-1"}},
+		"payload":  connector.JSON(`{"meta": {"source": "web", "score": 0.25}}`),
+		"name":     "plain",
+	}
+	tests := []struct {
+		path       string
+		typ        v1alpha1.FieldType
+		want       any
+		wantReason string
+	}{
+		{"customer.id", "int", int64(42), ""},
+		{"customer.address.city", "string", "Ghent", ""},
+		{"customer.address.zip", "string", nil, ""},
+		{"customer.tags.first", "string", nil, ""},
+		{"nope.deeper", "string", nil, ""},
+		{"items.0.sku", "string", "A-1", ""},
+		{"items.5.sku", "string", nil, ""},
+		{"payload.meta.source", "string", "web", ""},
+		{"payload.meta.score", "decimal", connector.Decimal("0.25"), ""},
+		{"id", "string", "inv_1", ""}, // the record id when the fields have none
+		{"name.first", "string", nil, ReasonNotObject},
+		{"items.x", "string", nil, ReasonNotObject},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			g := NewWithT(t)
+			m := mustNew(g, v1alpha1.FieldMapping{To: "out", From: tt.path, Type: tt.typ})
+			w, err := m.Map(record(fields))
+			if tt.wantReason != "" {
+				re := recordErr(g, err)
+				g.Expect(re.Reason).To(Equal(tt.wantReason))
+				g.Expect(re.Field).To(Equal("out"))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(w.Values["out"]).To(equalOrNil(tt.want))
+		})
+	}
+}
+
+func TestDeletedMarker(t *testing.T) {
+	tests := []struct {
+		name   string
+		marker any
+		set    bool
+		want   bool
+	}{
+		{"timestamp marks deleted", updated, true, true},
+		{"true marks deleted", true, true, true},
+		{"false does not", false, true, false},
+		{"null does not", nil, true, false},
+		{"absent does not", nil, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			m, err := New(Spec{SourceName: "billing", Key: v1alpha1.KeySpec{Field: "ext_id"}, DeletedField: "deleted_at",
+				Fields: []v1alpha1.FieldMapping{{To: "email", From: "email", Required: true}}})
+			g.Expect(err).NotTo(HaveOccurred())
+			fields := map[string]any{"email": "a@b.c"}
+			if tt.set {
+				fields["deleted_at"] = tt.marker
+			}
+			w, err := m.Map(record(fields))
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(w.Deleted).To(Equal(tt.want))
+		})
+	}
+}
+
+// A tombstone carries little more than its id: required checks are waived, conversions
+// are not.
+func TestDeletedRecordWaivesRequired(t *testing.T) {
+	g := NewWithT(t)
+	m, err := New(Spec{SourceName: "billing", Key: v1alpha1.KeySpec{Field: "ext_id"}, DeletedField: "deleted_at",
+		Fields: []v1alpha1.FieldMapping{{To: "email", From: "email", Required: true}, {To: "n", From: "n", Type: "int"}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	w, err := m.Map(record(map[string]any{"deleted_at": updated}))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(w.Deleted).To(BeTrue())
+	g.Expect(w.Key).To(Equal("billing:inv_1"))
+	g.Expect(w.Values).To(Equal(map[string]any{"email": nil, "n": nil}))
+
+	_, err = m.Map(record(map[string]any{"deleted_at": updated, "n": "abc"}))
+	g.Expect(recordErr(g, err).Reason).To(Equal(ReasonNotInt))
+}
+
+func TestSpecFor(t *testing.T) {
+	g := NewWithT(t)
+	job := v1alpha1.SyncJobSpec{
+		Source:  v1alpha1.SourceSpec{HTTP: &v1alpha1.HTTPSource{}},
+		Key:     v1alpha1.KeySpec{Field: "ext_id"},
+		Mapping: []v1alpha1.FieldMapping{{To: "a", From: "a"}},
+		Deletes: v1alpha1.DeletesSpec{Mode: "SoftDelete", SourceField: "deleted_at"},
+	}
+	g.Expect(SpecFor(&job)).To(Equal(Spec{SourceName: "http", Key: job.Key, Fields: job.Mapping, DeletedField: "deleted_at"}))
+
+	job.Source = v1alpha1.SourceSpec{Name: "crm", Postgres: &v1alpha1.PostgresSource{}}
+	job.Deletes.Mode = "Ignore"
+	g.Expect(SpecFor(&job)).To(Equal(Spec{SourceName: "crm", Key: job.Key, Fields: job.Mapping}))
+
+	job.Source = v1alpha1.SourceSpec{Postgres: &v1alpha1.PostgresSource{}}
+	g.Expect(SourceName(job.Source)).To(Equal("postgres"))
+}
+
+// Map holds no per-record state: goroutines may share a Mapping.
+func TestConcurrentUse(t *testing.T) {
+	g := NewWithT(t)
+	m := mustNew(g,
+		v1alpha1.FieldMapping{To: "a", Expr: `record.n * 2`, Type: "int"},
+		v1alpha1.FieldMapping{To: "b", From: "n", Type: "string"},
+	)
+	const workers, each = 4, 200
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				n := int64(w*each + i)
+				out, err := m.Map(connector.Record{ID: "x", Fields: map[string]any{"n": n}})
+				if err == nil && (out.Values["a"] != 2*n) {
+					err = &connector.RecordError{ID: "x", Reason: "wrong value"}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		g.Expect(<-errs).NotTo(HaveOccurred())
+	}
+}
