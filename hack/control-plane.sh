@@ -24,7 +24,7 @@ for c in "${want[@]}"; do
   [ -x "$dir/$c" ] && continue
   case "$c" in
     etcd) pkgs+=(./cmd/etcd) ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet) pkgs+=("k8s.io/kubernetes/cmd/$c") ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubelet|kubectl) pkgs+=("k8s.io/kubernetes/cmd/$c") ;;
     *) echo "control-plane.sh: unknown component $c" >&2; exit 2 ;;
   esac
 done

@@ -191,14 +191,14 @@ type HTTPRetry struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="must be a positive duration such as 30s"
 	// +optional
-	MaxBackoff metav1.Duration `json:"maxBackoff,omitempty"`
+	MaxBackoff *metav1.Duration `json:"maxBackoff,omitempty"`
 	// RequestTimeout bounds one request.
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="must be a positive duration such as 30s"
 	// +optional
-	RequestTimeout metav1.Duration `json:"requestTimeout,omitempty"`
+	RequestTimeout *metav1.Duration `json:"requestTimeout,omitempty"`
 }
 
 // HTTPPagination says how to get the next page of a list endpoint.
@@ -392,7 +392,7 @@ type CursorSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="spec.cursor.safetyGap must be a positive duration such as 5m"
 	// +optional
-	SafetyGap metav1.Duration `json:"safetyGap,omitempty"`
+	SafetyGap *metav1.Duration `json:"safetyGap,omitempty"`
 	// StartAt (RFC3339) is where the first run starts when there is no checkpoint yet.
 	// Without it the first run reads from the beginning.
 	// +kubebuilder:validation:MaxLength=64
@@ -410,7 +410,7 @@ type CheckpointSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')",message="spec.checkpoint.interval must be a duration >= 0 such as 10s"
 	// +optional
-	Interval metav1.Duration `json:"interval,omitempty"`
+	Interval *metav1.Duration `json:"interval,omitempty"`
 }
 
 // ErrorsSpec decides what a record error does to the run.
@@ -457,7 +457,7 @@ type ReconcileSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="spec.reconcile.window must be a positive duration such as 24h"
 	// +optional
-	Window metav1.Duration `json:"window,omitempty"`
+	Window *metav1.Duration `json:"window,omitempty"`
 	// Sample is how many records of the window are fetched from both sides and compared
 	// field by field; 0 turns the drift check off.
 	// +kubebuilder:default=20

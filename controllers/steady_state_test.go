@@ -1,0 +1,72 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+)
+
+// TestSteadyStateMakesNoWrites: once converged, the controller writes nothing: neither its
+// client's write counter nor any resourceVersion of the SyncJobs and what they own moves
+// during a 10-second idle window.
+func TestSteadyStateMakesNoWrites(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	for i := range 5 {
+		g.Expect(k8sClient.Create(ctx, sampleSyncJob(ns, fmt.Sprintf("idle-%d", i)))).To(Succeed())
+	}
+	g.Eventually(func(g Gomega) {
+		list := &syncv1.SyncJobList{}
+		g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		g.Expect(list.Items).To(HaveLen(5))
+		for _, sj := range list.Items {
+			g.Expect(meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady)).To(BeTrue())
+		}
+	}, timeout, interval).Should(Succeed())
+
+	// Let in-flight work of this and earlier tests settle: the counter stops moving.
+	var last int64 = -1
+	g.Eventually(func() bool {
+		now := writes.Load()
+		settled := now == last
+		last = now
+		return settled
+	}, timeout, time.Second).Should(BeTrue())
+
+	before := writes.Load()
+	versions := resourceVersions(g, ns)
+	time.Sleep(10 * time.Second) // the idle window under test
+	g.Expect(writes.Load()-before).To(BeZero(), "controller writes during the idle window")
+	g.Expect(resourceVersions(g, ns)).To(Equal(versions))
+}
+
+// resourceVersions maps every SyncJob and owned object in ns to its resourceVersion.
+func resourceVersions(g Gomega, ns string) map[string]string {
+	out := map[string]string{}
+	for _, l := range []client.ObjectList{
+		&syncv1.SyncJobList{}, &batchv1.CronJobList{}, &corev1.ServiceAccountList{}, &rbacv1.RoleList{},
+		&rbacv1.RoleBindingList{}, &corev1.ConfigMapList{}, &coordinationv1.LeaseList{},
+	} {
+		g.Expect(k8sClient.List(context.Background(), l, client.InNamespace(ns))).To(Succeed())
+		items, err := meta.ExtractList(l)
+		g.Expect(err).NotTo(HaveOccurred())
+		for _, it := range items {
+			o := it.(client.Object)
+			out[fmt.Sprintf("%T/%s", o, o.GetName())] = o.GetResourceVersion()
+		}
+	}
+	g.Expect(len(out)).To(BeNumerically(">", 5*6), "expected the SyncJobs and their owned objects")
+	return out
+}

@@ -1,0 +1,182 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/kubetest"
+)
+
+// The suite shares one control plane (kube-apiserver, etcd and a kube-controller-manager
+// running only the garbage collector) and one manager; each test works in its own namespace.
+var (
+	env        *kubetest.Env
+	k8sClient  client.Client
+	writes     atomic.Int64 // writes made by the controller's client
+	testRunner = "example.com/checkpointed/runner:test"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	var err error
+	env, err = kubetest.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	kcm, err := env.StartControllerManager("garbagecollector")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer kcm.Stop()
+
+	k8sClient, err = client.New(env.Config, client.Options{Scheme: kubetest.Scheme()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 kubetest.Scheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	r := &SyncJobReconciler{
+		Client:  countingClient{mgr.GetClient()},
+		Events:  mgr.GetEventRecorder("checkpointed-controller"),
+		Clock:   clock.RealClock{},
+		Options: desired.Options{RunnerImage: testRunner},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		return 1
+	}
+	return code
+}
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("TEST_VERBOSE") != "" {
+		return -1
+	}
+	return 1
+}
+
+// countingClient counts every write the controller makes; reads go to the manager's cache.
+type countingClient struct{ client.Client }
+
+func (c countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	writes.Add(1)
+	return c.Client.Create(ctx, obj, opts...)
+}
+
+func (c countingClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	writes.Add(1)
+	return c.Client.Update(ctx, obj, opts...)
+}
+
+func (c countingClient) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
+	writes.Add(1)
+	return c.Client.Patch(ctx, obj, p, opts...)
+}
+
+func (c countingClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+	writes.Add(1)
+	return c.Client.Apply(ctx, obj, opts...)
+}
+
+func (c countingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	writes.Add(1)
+	return c.Client.Delete(ctx, obj, opts...)
+}
+
+func (c countingClient) Status() client.SubResourceWriter { return countingStatus{c.Client.Status()} }
+
+// countingStatus counts status writes.
+type countingStatus struct{ client.SubResourceWriter }
+
+func (s countingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	writes.Add(1)
+	return s.SubResourceWriter.Update(ctx, obj, opts...)
+}
+
+func (s countingStatus) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+	writes.Add(1)
+	return s.SubResourceWriter.Patch(ctx, obj, p, opts...)
+}
+
+func (s countingStatus) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
+	writes.Add(1)
+	return s.SubResourceWriter.Apply(ctx, obj, opts...)
+}
+
+// newNamespace creates a namespace of its own for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
+	if err := k8sClient.Create(context.Background(), ns); err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	return ns.Name
+}
+
+// sampleSyncJob is a valid Postgres → Postgres SyncJob.
+func sampleSyncJob(ns, name string) *syncv1.SyncJob {
+	return &syncv1.SyncJob{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: syncv1.SyncJobSpec{
+			Purpose:  "Invoices for account managers",
+			Owner:    "revops",
+			Schedule: "0 2 * * *",
+			TimeZone: ptr.To("Europe/Berlin"),
+			Source: syncv1.SourceSpec{Name: "billing", Postgres: &syncv1.PostgresSource{
+				DSN: syncv1.SecretKeyRef{Name: "billing-db", Key: "dsn"}, Table: "invoices"}},
+			Sink: syncv1.SinkSpec{Postgres: &syncv1.PostgresSink{
+				DSN: syncv1.SecretKeyRef{Name: "crm-db", Key: "dsn"}, Table: "crm_invoices"}},
+			Key: syncv1.KeySpec{Field: "billing_invoice_id"},
+			Mapping: []syncv1.FieldMapping{
+				{To: "status", From: "status", Required: true},
+				{To: "total", From: "total", Type: syncv1.FieldDecimal},
+			},
+		},
+	}
+}
+
+const (
+	timeout  = 20 * time.Second
+	interval = 100 * time.Millisecond
+)

@@ -1,0 +1,265 @@
+// Package desired builds the objects the controller owns for a SyncJob, as server-side
+// apply configurations: the CronJob that runs the runner, the runner's ServiceAccount,
+// Role and RoleBinding, the checkpoint ConfigMap and the run Lease. The functions are
+// pure: the same SyncJob and Options always give the same objects.
+package desired
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	batchac "k8s.io/client-go/applyconfigurations/batch/v1"
+	coordac "k8s.io/client-go/applyconfigurations/coordination/v1"
+	coreac "k8s.io/client-go/applyconfigurations/core/v1"
+	metaac "k8s.io/client-go/applyconfigurations/meta/v1"
+	rbacac "k8s.io/client-go/applyconfigurations/rbac/v1"
+	"k8s.io/utils/ptr"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/secretenv"
+)
+
+// Environment variables the runner Pod receives besides the credentials.
+const (
+	EnvJobName      = "CHECKPOINTED_SYNCJOB"
+	EnvJobNamespace = "CHECKPOINTED_NAMESPACE"
+	EnvPodName      = "CHECKPOINTED_POD"
+	EnvTrigger      = "CHECKPOINTED_TRIGGER"
+	// RunnerUID is the non-root user the runner runs as (the images' user).
+	RunnerUID = 65532
+	// LabelJob marks every object, Job and Pod of one SyncJob with its name.
+	LabelJob = "sync.checkpointed.io/syncjob"
+	// CheckpointKey is the ConfigMap key holding the checkpoint JSON.
+	CheckpointKey = "checkpoint.json"
+)
+
+// Options are the controller-wide settings that shape owned objects.
+type Options struct {
+	// RunnerImage is used when the SyncJob does not name one.
+	RunnerImage string
+}
+
+// Names of the objects owned by one SyncJob.
+func CronJobName(sj *syncv1.SyncJob) string        { return sj.Name }
+func ServiceAccountName(sj *syncv1.SyncJob) string { return sj.Name + "-runner" }
+func CheckpointName(sj *syncv1.SyncJob) string     { return sj.Name + "-checkpoint" }
+func LeaseName(sj *syncv1.SyncJob) string          { return sj.Name + "-run" }
+
+func ownerRef(sj *syncv1.SyncJob) *metaac.OwnerReferenceApplyConfiguration {
+	return metaac.OwnerReference().
+		WithAPIVersion(syncv1.GroupVersion.String()).
+		WithKind("SyncJob").
+		WithName(sj.Name).
+		WithUID(sj.UID).
+		WithController(true).
+		WithBlockOwnerDeletion(true)
+}
+
+func labels(sj *syncv1.SyncJob) map[string]string {
+	return map[string]string{
+		LabelJob:                       sj.Name,
+		"app.kubernetes.io/managed-by": "checkpointed",
+		"app.kubernetes.io/component":  "runner",
+	}
+}
+
+// ServiceAccount is the runner's identity.
+func ServiceAccount(sj *syncv1.SyncJob) *coreac.ServiceAccountApplyConfiguration {
+	return coreac.ServiceAccount(ServiceAccountName(sj), sj.Namespace).
+		WithLabels(labels(sj)).
+		WithOwnerReferences(ownerRef(sj))
+}
+
+// Role grants the runner exactly what one run needs, each rule limited by resourceNames
+// to this SyncJob's own objects: read its SyncJob, patch its status, read and update its
+// checkpoint ConfigMap and run Lease, and create Events. It grants nothing on Secrets:
+// credentials reach the Pod as environment variables.
+func Role(sj *syncv1.SyncJob) *rbacac.RoleApplyConfiguration {
+	return rbacac.Role(ServiceAccountName(sj), sj.Namespace).
+		WithLabels(labels(sj)).
+		WithOwnerReferences(ownerRef(sj)).
+		WithRules(
+			rbacac.PolicyRule().WithAPIGroups(syncv1.GroupVersion.Group).WithResources("syncjobs").
+				WithResourceNames(sj.Name).WithVerbs("get"),
+			rbacac.PolicyRule().WithAPIGroups(syncv1.GroupVersion.Group).WithResources("syncjobs/status").
+				WithResourceNames(sj.Name).WithVerbs("get", "patch", "update"),
+			rbacac.PolicyRule().WithAPIGroups("").WithResources("configmaps").
+				WithResourceNames(CheckpointName(sj)).WithVerbs("get", "update"),
+			rbacac.PolicyRule().WithAPIGroups("coordination.k8s.io").WithResources("leases").
+				WithResourceNames(LeaseName(sj)).WithVerbs("get", "update"),
+			rbacac.PolicyRule().WithAPIGroups("", "events.k8s.io").WithResources("events").
+				WithVerbs("create", "patch"),
+		)
+}
+
+// RoleBinding binds Role to ServiceAccount.
+func RoleBinding(sj *syncv1.SyncJob) *rbacac.RoleBindingApplyConfiguration {
+	return rbacac.RoleBinding(ServiceAccountName(sj), sj.Namespace).
+		WithLabels(labels(sj)).
+		WithOwnerReferences(ownerRef(sj)).
+		WithRoleRef(rbacac.RoleRef().WithAPIGroup("rbac.authorization.k8s.io").WithKind("Role").WithName(ServiceAccountName(sj))).
+		WithSubjects(rbacac.Subject().WithKind("ServiceAccount").WithName(ServiceAccountName(sj)).WithNamespace(sj.Namespace))
+}
+
+// CheckpointConfigMap is the empty checkpoint, created once: the controller never applies
+// it again, so the runner's data is never overwritten.
+func CheckpointConfigMap(sj *syncv1.SyncJob) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            CheckpointName(sj),
+			Namespace:       sj.Namespace,
+			Labels:          labels(sj),
+			OwnerReferences: []metav1.OwnerReference{ownerReference(sj)},
+		},
+	}
+}
+
+// Lease is the run lock, created free so that the runner needs no create permission.
+func Lease(sj *syncv1.SyncJob) *coordac.LeaseApplyConfiguration {
+	return coordac.Lease(LeaseName(sj), sj.Namespace).
+		WithLabels(labels(sj)).
+		WithOwnerReferences(ownerRef(sj))
+}
+
+func ownerReference(sj *syncv1.SyncJob) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion:         syncv1.GroupVersion.String(),
+		Kind:               "SyncJob",
+		Name:               sj.Name,
+		UID:                sj.UID,
+		Controller:         ptr.To(true),
+		BlockOwnerDeletion: ptr.To(true),
+	}
+}
+
+// CronJob runs the runner on the SyncJob's schedule. Runs never overlap
+// (concurrencyPolicy Forbid); the runner's lock guards manual runs as well.
+func CronJob(sj *syncv1.SyncJob, opts Options) *batchac.CronJobApplyConfiguration {
+	spec := batchac.CronJobSpec().
+		WithSchedule(sj.Spec.Schedule).
+		WithConcurrencyPolicy(batchv1.ForbidConcurrent).
+		WithSuspend(ptr.Deref(sj.Spec.Suspend, false)).
+		WithSuccessfulJobsHistoryLimit(ptr.Deref(sj.Spec.Runner.SuccessfulJobsHistoryLimit, 3)).
+		WithFailedJobsHistoryLimit(ptr.Deref(sj.Spec.Runner.FailedJobsHistoryLimit, 3)).
+		WithJobTemplate(batchac.JobTemplateSpec().
+			WithLabels(labels(sj)).
+			WithSpec(JobSpec(sj, opts, "Scheduled")))
+	if sj.Spec.TimeZone != nil && *sj.Spec.TimeZone != "" {
+		spec.WithTimeZone(*sj.Spec.TimeZone)
+	}
+	if sj.Spec.StartingDeadlineSeconds != nil {
+		spec.WithStartingDeadlineSeconds(*sj.Spec.StartingDeadlineSeconds)
+	}
+	return batchac.CronJob(CronJobName(sj), sj.Namespace).
+		WithLabels(labels(sj)).
+		WithOwnerReferences(ownerRef(sj)).
+		WithSpec(spec)
+}
+
+// JobSpec is the spec of one run's Job; trigger tells the runner why it runs
+// (Scheduled, Manual, Backfill).
+func JobSpec(sj *syncv1.SyncJob, opts Options, trigger string) *batchac.JobSpecApplyConfiguration {
+	r := sj.Spec.Runner
+	image := r.Image
+	if image == "" {
+		image = opts.RunnerImage
+	}
+	pullPolicy := r.ImagePullPolicy
+	if pullPolicy == "" {
+		pullPolicy = corev1.PullIfNotPresent
+	}
+
+	env := []*coreac.EnvVarApplyConfiguration{
+		coreac.EnvVar().WithName(EnvJobName).WithValue(sj.Name),
+		coreac.EnvVar().WithName(EnvJobNamespace).WithValue(sj.Namespace),
+		coreac.EnvVar().WithName(EnvPodName).WithValueFrom(coreac.EnvVarSource().
+			WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath("metadata.name"))),
+		coreac.EnvVar().WithName(EnvTrigger).WithValue(trigger),
+	}
+	for _, ref := range sj.Spec.SecretRefs() {
+		env = append(env, coreac.EnvVar().WithName(secretenv.Name(ref.Name, ref.Key)).WithValueFrom(
+			coreac.EnvVarSource().WithSecretKeyRef(coreac.SecretKeySelector().WithName(ref.Name).WithKey(ref.Key))))
+	}
+
+	container := coreac.Container().
+		WithName("runner").
+		WithImage(image).
+		WithImagePullPolicy(pullPolicy).
+		WithArgs("sync", "--in-cluster").
+		WithTerminationMessagePolicy(corev1.TerminationMessageFallbackToLogsOnError).
+		WithSecurityContext(coreac.SecurityContext().
+			WithAllowPrivilegeEscalation(false).
+			WithReadOnlyRootFilesystem(true).
+			WithRunAsNonRoot(true).
+			WithCapabilities(coreac.Capabilities().WithDrop("ALL")))
+	if len(r.Resources.Limits) > 0 || len(r.Resources.Requests) > 0 {
+		res := coreac.ResourceRequirements()
+		if len(r.Resources.Limits) > 0 {
+			res.WithLimits(r.Resources.Limits)
+		}
+		if len(r.Resources.Requests) > 0 {
+			res.WithRequests(r.Resources.Requests)
+		}
+		container.WithResources(res)
+	}
+
+	podLabels := labels(sj)
+	podSpec := coreac.PodSpec().
+		WithServiceAccountName(ServiceAccountName(sj)).
+		WithRestartPolicy(corev1.RestartPolicyNever).
+		WithSecurityContext(coreac.PodSecurityContext().
+			WithRunAsNonRoot(true).
+			WithRunAsUser(RunnerUID).
+			WithRunAsGroup(RunnerUID).
+			WithSeccompProfile(coreac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault)))
+	tmpl := coreac.PodTemplateSpec()
+	if p := r.Pod; p != nil {
+		for k, v := range p.Labels {
+			if _, ours := podLabels[k]; !ours {
+				podLabels[k] = v
+			}
+		}
+		if len(p.Annotations) > 0 {
+			tmpl.WithAnnotations(p.Annotations)
+		}
+		if len(p.NodeSelector) > 0 {
+			podSpec.WithNodeSelector(p.NodeSelector)
+		}
+		for i := range p.Tolerations {
+			t := p.Tolerations[i]
+			tol := coreac.Toleration().WithKey(t.Key).WithOperator(t.Operator).WithValue(t.Value).WithEffect(t.Effect)
+			if t.TolerationSeconds != nil {
+				tol.WithTolerationSeconds(*t.TolerationSeconds)
+			}
+			podSpec.WithTolerations(tol)
+		}
+		if p.PriorityClassName != "" {
+			podSpec.WithPriorityClassName(p.PriorityClassName)
+		}
+		for i := range p.Env {
+			e := p.Env[i]
+			ev := coreac.EnvVar().WithName(e.Name)
+			if e.ValueFrom == nil {
+				ev.WithValue(e.Value)
+			} else if s := e.ValueFrom.SecretKeyRef; s != nil {
+				ev.WithValueFrom(coreac.EnvVarSource().WithSecretKeyRef(coreac.SecretKeySelector().WithName(s.Name).WithKey(s.Key)))
+			} else if c := e.ValueFrom.ConfigMapKeyRef; c != nil {
+				ev.WithValueFrom(coreac.EnvVarSource().WithConfigMapKeyRef(coreac.ConfigMapKeySelector().WithName(c.Name).WithKey(c.Key)))
+			} else if f := e.ValueFrom.FieldRef; f != nil {
+				ev.WithValueFrom(coreac.EnvVarSource().WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath(f.FieldPath)))
+			}
+			env = append(env, ev)
+		}
+	}
+	container.WithEnv(env...)
+	podSpec.WithContainers(container)
+	tmpl.WithLabels(podLabels).WithSpec(podSpec)
+
+	job := batchac.JobSpec().
+		WithBackoffLimit(0).
+		WithTemplate(tmpl)
+	if r.ActiveDeadlineSeconds != nil {
+		job.WithActiveDeadlineSeconds(*r.ActiveDeadlineSeconds)
+	}
+	return job
+}

@@ -1,0 +1,87 @@
+// Command manager runs the Checkpointed controller: it turns SyncJobs into CronJobs that
+// run the runner. This file only wires flags, the manager and the reconciler.
+package main
+
+import (
+	"flag"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/controllers"
+	"github.com/checkpointed/checkpointed/internal/desired"
+)
+
+func main() {
+	var (
+		metricsAddr, probeAddr, watchNamespace, runnerImage string
+		leaderElect                                         bool
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint (\"0\" disables it).")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
+	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch this namespace (default: all namespaces).")
+	flag.StringVar(&runnerImage, "runner-image", "checkpointed/runner:dev", "Runner image used when a SyncJob does not name one.")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	setupLog := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		setupLog.Error(err, "register built-in types")
+		os.Exit(1)
+	}
+	if err := syncv1.AddToScheme(scheme); err != nil {
+		setupLog.Error(err, "register SyncJob types")
+		os.Exit(1)
+	}
+
+	mgrOpts := ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress: probeAddr,
+		LeaderElection:         leaderElect,
+		LeaderElectionID:       "checkpointed-manager.sync.checkpointed.io",
+	}
+	if watchNamespace != "" {
+		mgrOpts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{watchNamespace: {}}}
+		mgrOpts.LeaderElectionNamespace = watchNamespace
+	}
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), mgrOpts)
+	if err != nil {
+		setupLog.Error(err, "create manager")
+		os.Exit(1)
+	}
+	if err := (&controllers.SyncJobReconciler{
+		Client:  mgr.GetClient(),
+		Events:  mgr.GetEventRecorder("checkpointed-controller"),
+		Clock:   clock.RealClock{},
+		Options: desired.Options{RunnerImage: runnerImage},
+	}).SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "set up SyncJob controller")
+		os.Exit(1)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		setupLog.Error(err, "add health check")
+		os.Exit(1)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		setupLog.Error(err, "add ready check")
+		os.Exit(1)
+	}
+	setupLog.Info("starting manager", "watchNamespace", watchNamespace, "runnerImage", runnerImage)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		setupLog.Error(err, "run manager")
+		os.Exit(1)
+	}
+}
