@@ -1,0 +1,271 @@
+// Package status publishes a run's outcome on its SyncJob: the runner's own status fields,
+// written with server-side apply so the controller's fields stay the controller's, and one
+// Event per finished run.
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/checkpointed/checkpointed/api/v1alpha1"
+)
+
+// FieldManager is the server-side apply field manager of the runner's status fields.
+const FieldManager = "checkpointed-runner"
+
+// MaxHistory bounds status.history.
+const MaxHistory = 10
+
+// Event reasons, one per final run phase.
+const (
+	ReasonRunSucceeded          = "RunSucceeded"
+	ReasonRunPartiallySucceeded = "RunPartiallySucceeded"
+	ReasonRunFailed             = "RunFailed"
+	ReasonRunInterrupted        = "RunInterrupted"
+)
+
+// maxEventMessage bounds an Event's message (the events.k8s.io note limit).
+const maxEventMessage = 1024
+
+// Options tune a Writer; zero values take the defaults.
+type Options struct {
+	// Clock stamps events and a successful run without a completion time (real if nil).
+	Clock clock.PassiveClock
+	// Instance names this runner in events (reportingInstance), typically the pod name.
+	Instance string
+}
+
+// Writer publishes runs of one SyncJob. It needs only get on the SyncJob, patch on its
+// status and create on events: it never lists or watches.
+type Writer struct {
+	client    client.Client
+	namespace string
+	name      string
+	clock     clock.PassiveClock
+	instance  string
+}
+
+// NewWriter returns the writer for the SyncJob namespace/name. c must know the SyncJob
+// and core/v1 types and should read from the apiserver directly (not from a cache).
+func NewWriter(c client.Client, namespace, name string, opts Options) *Writer {
+	w := &Writer{client: c, namespace: namespace, name: name, clock: opts.Clock, instance: opts.Instance}
+	if w.clock == nil {
+		w.clock = clock.RealClock{}
+	}
+	return w
+}
+
+// NewClient returns a direct (uncached) client for cfg that knows the SyncJob and
+// core/v1 types, suitable for NewWriter.
+func NewClient(cfg *rest.Config) (client.Client, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("status client scheme: %w", err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("status client scheme: %w", err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("status client: %w", err)
+	}
+	return c, nil
+}
+
+// runnerStatus is the part of SyncJobStatus the runner owns; nothing else is ever applied.
+type runnerStatus struct {
+	Cursor                *v1alpha1.Cursor      `json:"cursor,omitempty"`
+	LastRun               *v1alpha1.RunRecord   `json:"lastRun,omitempty"`
+	LastSuccessfulRunTime *metav1.Time          `json:"lastSuccessfulRunTime,omitempty"`
+	History               []v1alpha1.RunSummary `json:"history,omitempty"`
+}
+
+// Publish records rec on the SyncJob's status and, for a finished run, emits one Event.
+//
+// It reads the SyncJob first, then applies (field manager FieldManager, forced) exactly
+// status.cursor, status.lastRun, status.lastSuccessfulRunTime and status.history:
+//   - cursor is the given stored cursor; nil keeps the current one.
+//   - lastRun is rec, with credentials in its message redacted.
+//   - lastSuccessfulRunTime becomes rec's completion time (now if unset) when the phase is
+//     Succeeded or PartiallySucceeded, and keeps its current value otherwise.
+//   - history gets Summary's line on top (replacing the top line of the same run, so a
+//     retried Publish does not duplicate it), newest first, at most MaxHistory lines.
+//
+// A Running record (progress during a run) updates cursor and lastRun only: no history
+// line and no Event. The Event is Normal RunSucceeded/RunPartiallySucceeded or Warning
+// RunFailed/RunInterrupted with the summary line as message. An error from the Event is
+// returned after the status was written.
+func (w *Writer) Publish(ctx context.Context, rec v1alpha1.RunRecord, cursor *v1alpha1.Cursor) error {
+	var sj v1alpha1.SyncJob
+	if err := w.client.Get(ctx, types.NamespacedName{Namespace: w.namespace, Name: w.name}, &sj); err != nil {
+		return fmt.Errorf("publish run %s: get SyncJob %s/%s: %w", rec.RunID, w.namespace, w.name, err)
+	}
+	rec = *rec.DeepCopy()
+	rec.Message = Redact(rec.Message)
+
+	st := runnerStatus{
+		Cursor:                sj.Status.Cursor,
+		LastRun:               &rec,
+		LastSuccessfulRunTime: sj.Status.LastSuccessfulRunTime,
+		History:               sj.Status.History,
+	}
+	if cursor != nil {
+		st.Cursor = cursor.DeepCopy()
+	}
+	line := Summary(rec, st.Cursor)
+	final := rec.Phase != v1alpha1.RunPhaseRunning
+	if final {
+		st.History = pushHistory(sj.Status.History, v1alpha1.RunSummary{
+			RunID: rec.RunID, Phase: rec.Phase, StartTime: rec.StartTime, Summary: line,
+		})
+	}
+	if rec.Phase == v1alpha1.RunPhaseSucceeded || rec.Phase == v1alpha1.RunPhasePartiallySucceeded {
+		done := rec.CompletionTime
+		if done == nil {
+			now := metav1.NewTime(w.clock.Now())
+			done = &now
+		}
+		st.LastSuccessfulRunTime = done
+	}
+
+	apply, err := w.applyObject(st)
+	if err != nil {
+		return fmt.Errorf("publish run %s: %w", rec.RunID, err)
+	}
+	if err := w.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(apply),
+		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("publish run %s: apply status of SyncJob %s/%s: %w", rec.RunID, w.namespace, w.name, err)
+	}
+
+	if !final {
+		return nil
+	}
+	if err := w.emit(ctx, &sj, rec.Phase, line); err != nil {
+		return fmt.Errorf("publish run %s: status written, but %w", rec.RunID, err)
+	}
+	return nil
+}
+
+// applyObject builds the apply request: apiVersion, kind, name, namespace and the
+// runner's status fields, nothing else (a typed SyncJob would also send spec).
+func (w *Writer) applyObject(st runnerStatus) (*unstructured.Unstructured, error) {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("encode status: %w", err)
+	}
+	var status map[string]any
+	if err := json.Unmarshal(raw, &status); err != nil {
+		return nil, fmt.Errorf("encode status: %w", err)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
+	u.SetAPIVersion(v1alpha1.GroupVersion.String())
+	u.SetKind("SyncJob")
+	u.SetNamespace(w.namespace)
+	u.SetName(w.name)
+	return u, nil
+}
+
+// pushHistory puts line on top of history, newest first, bounded to MaxHistory; a top
+// line of the same run is replaced rather than repeated.
+func pushHistory(history []v1alpha1.RunSummary, line v1alpha1.RunSummary) []v1alpha1.RunSummary {
+	if len(history) > 0 && history[0].RunID == line.RunID {
+		history = history[1:]
+	}
+	out := make([]v1alpha1.RunSummary, 0, MaxHistory)
+	out = append(out, line)
+	for _, h := range history {
+		if len(out) == MaxHistory {
+			break
+		}
+		out = append(out, *h.DeepCopy())
+	}
+	return out
+}
+
+// emit creates one core/v1 Event on the SyncJob for a finished run.
+func (w *Writer) emit(ctx context.Context, sj *v1alpha1.SyncJob, phase v1alpha1.RunPhase, message string) error {
+	eventType, reason := eventFor(phase)
+	message = Redact(message)
+	if len(message) > maxEventMessage {
+		message = message[:maxEventMessage-3] + "..."
+	}
+	now := metav1.NewTime(w.clock.Now())
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: sj.Name + ".", Namespace: sj.Namespace},
+		InvolvedObject: corev1.ObjectReference{
+			APIVersion: v1alpha1.GroupVersion.String(), Kind: "SyncJob",
+			Namespace: sj.Namespace, Name: sj.Name, UID: sj.UID, ResourceVersion: sj.ResourceVersion,
+		},
+		Type: eventType, Reason: reason, Message: message,
+		Source:         corev1.EventSource{Component: FieldManager},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		ReportingController: "sync.checkpointed.io/runner", ReportingInstance: w.instance,
+	}
+	if err := w.client.Create(ctx, ev); err != nil {
+		return fmt.Errorf("create %s event on SyncJob %s/%s: %w", reason, sj.Namespace, sj.Name, err)
+	}
+	return nil
+}
+
+// eventFor maps a final phase to the Event's type and reason.
+func eventFor(phase v1alpha1.RunPhase) (string, string) {
+	switch phase {
+	case v1alpha1.RunPhaseSucceeded:
+		return corev1.EventTypeNormal, ReasonRunSucceeded
+	case v1alpha1.RunPhasePartiallySucceeded:
+		return corev1.EventTypeNormal, ReasonRunPartiallySucceeded
+	case v1alpha1.RunPhaseInterrupted:
+		return corev1.EventTypeWarning, ReasonRunInterrupted
+	default:
+		return corev1.EventTypeWarning, ReasonRunFailed
+	}
+}
+
+// Summary renders a run in one line for history and events, for example
+// "Succeeded: read 842, upserted 840, failed 2, cursor 2026-06-30T23:55:00.123456Z/inv_10492".
+// Counts that are zero and rarely matter (unchanged, skipped, deleted) are left out; a
+// failure's reason follows the phase. The run's free-text message is never included.
+func Summary(rec v1alpha1.RunRecord, cursor *v1alpha1.Cursor) string {
+	var b strings.Builder
+	b.WriteString(string(rec.Phase))
+	if rec.Reason != "" {
+		fmt.Fprintf(&b, " (%s)", rec.Reason)
+	}
+	fmt.Fprintf(&b, ": read %d, upserted %d", rec.Read, rec.Upserted)
+	for _, c := range []struct {
+		name string
+		n    int64
+	}{{"unchanged", rec.Unchanged}, {"skipped", rec.Skipped}} {
+		if c.n != 0 {
+			fmt.Fprintf(&b, ", %s %d", c.name, c.n)
+		}
+	}
+	fmt.Fprintf(&b, ", failed %d", rec.Failed)
+	if rec.Deleted != 0 {
+		fmt.Fprintf(&b, ", deleted %d", rec.Deleted)
+	}
+	if cursor == nil {
+		cursor = rec.CursorEnd
+	}
+	switch {
+	case cursor == nil || (cursor.UpdatedAt == "" && cursor.ID == ""):
+		b.WriteString(", cursor beginning")
+	case cursor.ID == "":
+		fmt.Fprintf(&b, ", cursor %s", cursor.UpdatedAt)
+	default:
+		fmt.Fprintf(&b, ", cursor %s/%s", cursor.UpdatedAt, cursor.ID)
+	}
+	return b.String()
+}
