@@ -79,10 +79,13 @@ func intOf(v any) (int64, bool) {
 	return 0, false
 }
 
+// The converters return their input unchanged (not re-boxed) when it already has the
+// output type and form: that saves an allocation per value.
+
 func toString(v any) (any, bool) {
 	switch x := v.(type) {
 	case string:
-		return x, true
+		return v, true
 	case connector.Decimal:
 		return canonicalDecimal(string(x))
 	}
@@ -93,6 +96,9 @@ func toString(v any) (any, bool) {
 }
 
 func toInt(v any) (any, bool) {
+	if _, ok := v.(int64); ok {
+		return v, true
+	}
 	if n, ok := intOf(v); ok {
 		return n, true
 	}
@@ -121,6 +127,9 @@ func toDecimal(v any) (any, bool) {
 	switch x := v.(type) {
 	case connector.Decimal:
 		c, ok := canonicalDecimal(string(x))
+		if ok && c == string(x) {
+			return v, true
+		}
 		return connector.Decimal(c), ok
 	case string:
 		c, ok := canonicalDecimal(x)
@@ -145,7 +154,7 @@ func toDecimal(v any) (any, bool) {
 func toBool(v any) (any, bool) {
 	switch x := v.(type) {
 	case bool:
-		return x, true
+		return v, true
 	case string:
 		switch x {
 		case "true":
@@ -160,6 +169,9 @@ func toBool(v any) (any, bool) {
 func toTimestamp(v any) (any, bool) {
 	switch x := v.(type) {
 	case time.Time:
+		if x.Location() == time.UTC {
+			return v, true
+		}
 		return x.UTC(), true
 	case string:
 		t, err := time.Parse(time.RFC3339Nano, x)

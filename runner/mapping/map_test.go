@@ -53,6 +53,7 @@ func TestRequiredMissingAndNull(t *testing.T) {
 				re := recordErr(g, err)
 				g.Expect(*re).To(Equal(connector.RecordError{ID: "inv_1", Field: "mail", Reason: ReasonRequired}))
 				g.Expect(err.Error()).To(Equal("record inv_1 field mail: required field missing"))
+				g.Expect(w).To(BeZero(), "a record that does not map yields nothing to write")
 				return
 			}
 			g.Expect(err).NotTo(HaveOccurred())

@@ -198,10 +198,18 @@ func (m *Mapping) Fields() []string { return m.names }
 func (m *Mapping) KeyField() string { return m.keyField }
 
 // Map maps one record. Values holds every field of Fields (nil for null). A record that
-// does not map yields a *connector.RecordError naming the record id and the field.
-// Records marked deleted (see Spec.DeletedField) skip the required checks: tombstones may
-// carry little more than their id.
+// does not map yields a zero WriteRecord and a *connector.RecordError naming the record id
+// and the field. Records marked deleted (see Spec.DeletedField) skip the required checks:
+// tombstones may carry little more than their id.
 func (m *Mapping) Map(rec connector.Record) (connector.WriteRecord, error) {
+	out, err := m.mapRecord(rec)
+	if err != nil {
+		return connector.WriteRecord{}, err
+	}
+	return out, nil
+}
+
+func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error) {
 	out := connector.WriteRecord{SourceID: rec.ID, SourceUpdatedAt: rec.UpdatedAt}
 	if m.deleted != nil {
 		v, found, err := lookup(rec, m.deleted)

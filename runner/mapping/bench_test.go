@@ -1,0 +1,62 @@
+package mapping
+
+import (
+	"testing"
+	"time"
+
+	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// benchRecords are the records the benchmarks cycle through.
+func benchRecords() []connector.Record {
+	recs := make([]connector.Record, 64)
+	for i := range recs {
+		recs[i] = connector.Record{
+			ID:        "inv_" + string(rune('a'+i%26)),
+			UpdatedAt: time.Date(2026, 6, 30, 0, 0, i, 0, time.UTC),
+			Fields: map[string]any{
+				"id":         int64(i),
+				"number":     "INV-0001",
+				"total":      connector.Decimal("1234.50"),
+				"status":     "paid",
+				"issued_at":  time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC),
+				"customer":   map[string]any{"id": int64(42), "email": "a@example.com"},
+				"updated_at": time.Date(2026, 6, 30, 0, 0, i, 0, time.UTC),
+			},
+		}
+	}
+	return recs
+}
+
+// benchMap maps records with a typical six-field mapping under the given key.
+func benchMap(b *testing.B, key v1alpha1.KeySpec) {
+	m, err := New(Spec{SourceName: "billing", Key: key, Fields: []v1alpha1.FieldMapping{
+		{To: "number", From: "number", Required: true},
+		{To: "total", From: "total", Type: "decimal"},
+		{To: "customer_id", From: "customer.id", Type: "int"},
+		{To: "email", From: "customer.email"},
+		{To: "issued_at", From: "issued_at", Type: "timestamp"},
+		{To: "closed", Expr: `record.status == "paid"`, Type: "bool"},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs := benchRecords()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Map(recs[i%len(recs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMap is a typical six-field mapping (five paths, one expression) with the
+// default key.
+func BenchmarkMap(b *testing.B) { benchMap(b, v1alpha1.KeySpec{Field: "ext_id"}) }
+
+// BenchmarkMapCustomKey adds a key expression.
+func BenchmarkMapCustomKey(b *testing.B) {
+	benchMap(b, v1alpha1.KeySpec{Field: "ext_id", Expr: `"billing:" + string(record.id)`})
+}
