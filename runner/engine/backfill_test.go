@@ -1,0 +1,60 @@
+package engine
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/checkpoint"
+	"github.com/checkpointed/checkpointed/runner/cursor"
+)
+
+// TestBackfillLeavesTheMainCursorAndResumes: a backfill over [10s, 30s) writes exactly that
+// range, keeps its progress under its key, never touches the main cursor, and a rerun after
+// an interruption resumes after its own cursor.
+func TestBackfillLeavesTheMainCursorAndResumes(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(genRecords(50, 1)) // id i at t0 + (i-1)s
+	main := cursor.Cursor{UpdatedAt: t0.Add(45 * time.Second), ID: "46"}
+	e.store.state = checkpoint.State{Job: "inv", Cursor: &main, SafetyGap: "5m"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.sink.cancelAfter = map[int]context.CancelFunc{2: cancel}
+	cfg := e.config()
+	cfg.SafetyGap = 5 * time.Minute
+	cfg.Range = &Range{From: t0.Add(10 * time.Second), To: t0.Add(30 * time.Second), Key: "tok-1"}
+
+	_, err := Run(ctx, cfg)
+	g.Expect(runErr(t, err).Phase).To(Equal(v1alpha1.RunPhaseInterrupted))
+	st := e.store.get()
+	g.Expect(*st.Cursor).To(Equal(main))
+	g.Expect(st.SafetyGap).To(Equal("5m"))
+	bf := st.Backfills["tok-1"]
+	g.Expect(bf.Done).To(BeFalse())
+	g.Expect(*bf.Cursor).To(Equal(cursor.Cursor{UpdatedAt: t0.Add(19 * time.Second), ID: "20"}))
+	g.Expect(bf.From).To(Equal("2026-06-30T12:00:10Z"))
+	g.Expect(bf.To).To(Equal("2026-06-30T12:00:30Z"))
+
+	res, err := Run(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(e.src.readAfters()).To(ContainElement(*bf.Cursor), "the rerun resumes after the backfill's cursor")
+	g.Expect(res.Record.Read).To(BeEquivalentTo(10))
+	st = e.store.get()
+	g.Expect(*st.Cursor).To(Equal(main))
+	g.Expect(st.Backfills["tok-1"].Done).To(BeTrue())
+	g.Expect(*st.Backfills["tok-1"].Cursor).To(Equal(cursor.Cursor{UpdatedAt: t0.Add(29 * time.Second), ID: "30"}))
+	g.Expect(sortedKeys(e.sink.snapshot())).To(HaveLen(20))
+	for id := 11; id <= 30; id++ {
+		g.Expect(e.sink.snapshot()).To(HaveKey("src:" + itoa(id)))
+	}
+	g.Expect(e.pub.cursors[len(e.pub.cursors)-1]).To(Equal(&v1alpha1.Cursor{UpdatedAt: main.Format(), ID: "46"}), "status shows the main cursor")
+
+	// A finished backfill reads nothing.
+	reads := len(e.src.readAfters())
+	_, err = Run(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(e.src.readAfters()).To(HaveLen(reads))
+}
