@@ -24,12 +24,18 @@ func main() {
 	var (
 		metricsAddr, probeAddr, watchNamespace, runnerImage string
 		leaderElect                                         bool
+		concurrency                                         int
+		qps                                                 float64
+		burst                                               int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint (\"0\" disables it).")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
 	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch this namespace (default: all namespaces).")
 	flag.StringVar(&runnerImage, "runner-image", "checkpointed/runner:dev", "Runner image used when a SyncJob does not name one.")
+	flag.IntVar(&concurrency, "concurrent-reconciles", 4, "SyncJobs reconciled in parallel.")
+	flag.Float64Var(&qps, "kube-api-qps", 100, "Client-side limit of requests per second to the apiserver.")
+	flag.IntVar(&burst, "kube-api-burst", 200, "Client-side burst of requests to the apiserver.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -52,12 +58,15 @@ func main() {
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "checkpointed-manager.sync.checkpointed.io",
+		Cache:                  cache.Options{ByObject: controllers.CacheOptions()},
 	}
 	if watchNamespace != "" {
-		mgrOpts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{watchNamespace: {}}}
+		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{watchNamespace: {}}
 		mgrOpts.LeaderElectionNamespace = watchNamespace
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), mgrOpts)
+	cfg := ctrl.GetConfigOrDie()
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		setupLog.Error(err, "create manager")
 		os.Exit(1)
@@ -67,7 +76,7 @@ func main() {
 		Events:  mgr.GetEventRecorder("checkpointed-controller"),
 		Clock:   clock.RealClock{},
 		Options: desired.Options{RunnerImage: runnerImage},
-	}).SetupWithManager(mgr); err != nil {
+	}).SetupWithManager(mgr, concurrency); err != nil {
 		setupLog.Error(err, "set up SyncJob controller")
 		os.Exit(1)
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -62,6 +63,7 @@ func runSuite(m *testing.M) int {
 		Scheme:                 kubetest.Scheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{ByObject: CacheOptions()},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -73,7 +75,7 @@ func runSuite(m *testing.M) int {
 		Clock:   clock.RealClock{},
 		Options: desired.Options{RunnerImage: testRunner},
 	}
-	if err := r.SetupWithManager(mgr); err != nil {
+	if err := r.SetupWithManager(mgr, 2); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -15,12 +15,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -269,22 +272,42 @@ func (r *SyncJobReconciler) patchStatus(ctx context.Context, sj *syncv1.SyncJob,
 	return nil
 }
 
-// SetupWithManager registers the reconciler. SyncJob events trigger a reconcile only for a
-// spec change (generation), an annotation change (operator requests) or a change of the
-// runner-owned status — never for the controller's own status writes. Owned CronJobs
-// trigger on spec changes and deletion; other owned objects on any change, and the
-// checkpoint ConfigMap only on deletion (the runner writes it all the time).
-func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// SetupWithManager registers the reconciler with up to concurrency parallel reconciles.
+// SyncJob events trigger a reconcile only for a spec change (generation), an annotation
+// change (operator requests) or a change of the runner-owned status — never for the
+// controller's own status writes. Owned objects trigger on changes made by others and on
+// deletion, never on their creation (the controller made them): CronJobs on spec changes,
+// the runner identity on any change, the checkpoint ConfigMap and Lease only on deletion
+// (the runner writes them all the time).
+func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	notCreated := predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("syncjob").
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		For(&syncv1.SyncJob{}, builder.WithPredicates(syncJobChanged{})).
-		Owns(&batchv1.CronJob{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&corev1.ServiceAccount{}).
-		Owns(&rbacv1.Role{}).
-		Owns(&rbacv1.RoleBinding{}).
+		Owns(&batchv1.CronJob{}, builder.WithPredicates(notCreated, predicate.GenerationChangedPredicate{})).
+		Owns(&corev1.ServiceAccount{}, builder.WithPredicates(notCreated)).
+		Owns(&rbacv1.Role{}, builder.WithPredicates(notCreated)).
+		Owns(&rbacv1.RoleBinding{}, builder.WithPredicates(notCreated)).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(onlyDeletes())).
 		Owns(&coordinationv1.Lease{}, builder.WithPredicates(onlyDeletes())).
 		Complete(r)
+}
+
+// CacheOptions limits the manager's cache of owned kinds to objects the controller labels
+// as its own, so that memory does not grow with the cluster's other ConfigMaps, Pods, ...
+func CacheOptions() map[client.Object]cache.ByObject {
+	own := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{desired.LabelManagedBy: desired.ManagedBy})}
+	return map[client.Object]cache.ByObject{
+		&batchv1.CronJob{}:       own,
+		&batchv1.Job{}:           own,
+		&corev1.Pod{}:            own,
+		&corev1.ServiceAccount{}: own,
+		&corev1.ConfigMap{}:      own,
+		&coordinationv1.Lease{}:  own,
+		&rbacv1.Role{}:           own,
+		&rbacv1.RoleBinding{}:    own,
+	}
 }
 
 // onlyDeletes passes delete events only.

@@ -94,4 +94,3 @@ func TestAdmissionRejectsInvalidSpecs(t *testing.T) {
 		g.Expect(*sj.Spec.Runner.ActiveDeadlineSeconds).To(Equal(int64(3600)))
 	})
 }
-

@@ -29,6 +29,10 @@ const (
 	RunnerUID = 65532
 	// LabelJob marks every object, Job and Pod of one SyncJob with its name.
 	LabelJob = "sync.checkpointed.io/syncjob"
+	// LabelManagedBy with value ManagedBy marks every object the controller owns.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedBy is LabelManagedBy's value.
+	ManagedBy = "checkpointed"
 	// CheckpointKey is the ConfigMap key holding the checkpoint JSON.
 	CheckpointKey = "checkpoint.json"
 )
@@ -57,9 +61,9 @@ func ownerRef(sj *syncv1.SyncJob) *metaac.OwnerReferenceApplyConfiguration {
 
 func labels(sj *syncv1.SyncJob) map[string]string {
 	return map[string]string{
-		LabelJob:                       sj.Name,
-		"app.kubernetes.io/managed-by": "checkpointed",
-		"app.kubernetes.io/component":  "runner",
+		LabelJob:                      sj.Name,
+		LabelManagedBy:                ManagedBy,
+		"app.kubernetes.io/component": "runner",
 	}
 }
 
