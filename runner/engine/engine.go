@@ -63,15 +63,24 @@ const (
 
 // Reasons of a failed or interrupted run (RunRecord.Reason).
 const (
-	ReasonRecordError        = "RecordError"
-	ReasonTooManyErrors      = "TooManyErrors"
-	ReasonSinkError          = "SinkError"
-	ReasonSourceError        = "SourceError"
-	ReasonRateLimited        = "RateLimited"
+	// ReasonRecordError: a record failed under policy Halt.
+	ReasonRecordError = "RecordError"
+	// ReasonTooManyErrors: more than MaxErrors records failed.
+	ReasonTooManyErrors = "TooManyErrors"
+	// ReasonSinkError: the sink did not confirm a batch.
+	ReasonSinkError = "SinkError"
+	// ReasonSourceError: the source could not be read.
+	ReasonSourceError = "SourceError"
+	// ReasonRateLimited: the source or sink exhausted its retries on 429 answers.
+	ReasonRateLimited = "RateLimited"
+	// ReasonCheckpointConflict: another runner moved the checkpoint.
 	ReasonCheckpointConflict = "CheckpointConflict"
-	ReasonCheckpointError    = "CheckpointError"
-	ReasonCancelled          = "Cancelled"
-	ReasonLockLost           = "LockLost"
+	// ReasonCheckpointError: the checkpoint could not be loaded or stored.
+	ReasonCheckpointError = "CheckpointError"
+	// ReasonCancelled: the run was cancelled (SIGTERM, SIGINT).
+	ReasonCancelled = "Cancelled"
+	// ReasonLockLost: the run lock was lost while the run held it.
+	ReasonLockLost = "LockLost"
 )
 
 // Range makes the run a backfill over [From, To): it reads from From (or from the backfill's
@@ -79,8 +88,10 @@ const (
 // and keeps its progress in State.Backfills[Key], never touching State.Cursor. A backfill
 // that is already Done reads nothing.
 type Range struct {
+	// From is the first UpdatedAt included.
 	From time.Time
-	To   time.Time
+	// To is the first UpdatedAt excluded.
+	To time.Time
 	// Key names the backfill in the checkpoint (the request token).
 	Key string
 }
@@ -89,7 +100,9 @@ type Range struct {
 // both the source and the sink implement connector.Counter, the records with UpdatedAt in
 // [cursorEnd - Window, cursorEnd] are counted on both sides.
 type Reconcile struct {
+	// Window of UpdatedAt, ending at the committed cursor, that is counted.
 	Window time.Duration
+	// Sample > 0 turns the check on.
 	Sample int
 }
 
@@ -105,14 +118,19 @@ const (
 type Config struct {
 	// Job is the SyncJob's name (stored in the checkpoint and the log lines).
 	Job string
-	// RunID is unique per run; Trigger is Scheduled, Manual, Backfill, Local or Plan.
-	RunID   string
+	// RunID is unique per run.
+	RunID string
+	// Trigger is Scheduled, Manual, Backfill, Local or Plan.
 	Trigger string
 
+	// Source is read; its optional Fetcher and Counter capabilities are used when present.
 	Source connector.Source
-	Sink   connector.Sink
+	// Sink is written; its optional Counter capability is used by the drift check.
+	Sink connector.Sink
+	// Mapper maps each source record.
 	Mapper Mapper
-	Store  checkpoint.Store
+	// Store keeps the checkpoint.
+	Store checkpoint.Store
 	// Lock keeps two runners apart; nil runs without a lock (local mode).
 	Lock checkpoint.Lock
 	// Publisher receives the run record at the end; nil publishes nothing.
@@ -185,10 +203,14 @@ type Result struct {
 // RunError reports a run that ended Failed or Interrupted. The Result still carries the
 // audit record; Err is the underlying cause when there is one.
 type RunError struct {
-	Phase   v1alpha1.RunPhase
-	Reason  string
+	// Phase is Failed or Interrupted.
+	Phase v1alpha1.RunPhase
+	// Reason is one of the Reason constants.
+	Reason string
+	// Message explains the failure.
 	Message string
-	Err     error
+	// Err is the cause, if any.
+	Err error
 }
 
 // Error renders the run's failure.

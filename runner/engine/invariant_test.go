@@ -22,6 +22,7 @@ import (
 // and checks that the sink then equals the mapped source and that no Save ever stored a
 // cursor past a write the sink had not confirmed.
 func TestInvariantUnderFaults(t *testing.T) {
+	disturbed := 0 // first runs that did not succeed cleanly: the faults did fire
 	for seed := range uint64(60) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			g := NewWithT(t)
@@ -45,11 +46,14 @@ func TestInvariantUnderFaults(t *testing.T) {
 			pages := n/cfg.PageSize + 1
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			faults := schedule(rng, n, pages, e, ctx, cancel)
+			faults := schedule(rng, n, pages, e, cancel)
 			t.Logf("n=%d page=%d gap=%s policy=%s maxErrors=%d faults=%s", n, cfg.PageSize, cfg.SafetyGap, cfg.ErrorPolicy, cfg.MaxErrors, faults)
 
 			res, err := Run(ctx, cfg)
 			g.Expect(res.Locked).To(BeFalse())
+			if res.Record.Phase != v1alpha1.RunPhaseSucceeded {
+				disturbed++
+			}
 			if err != nil {
 				g.Expect(runErr(t, err).Phase).To(BeElementOf(v1alpha1.RunPhaseFailed, v1alpha1.RunPhaseInterrupted))
 			}
@@ -77,10 +81,11 @@ func TestInvariantUnderFaults(t *testing.T) {
 			g.Expect(e.lock.released).To(Equal(e.lock.acquired))
 		})
 	}
+	NewWithT(t).Expect(disturbed).To(BeNumerically(">=", 30), "most schedules disturb the first run")
 }
 
 // schedule installs random one-shot faults for the first run and describes them.
-func schedule(rng *rand.Rand, n, pages int, e *env, ctx context.Context, cancel context.CancelFunc) string {
+func schedule(rng *rand.Rand, n, pages int, e *env, cancel context.CancelFunc) string {
 	var desc []string
 	if rng.IntN(2) == 0 {
 		k := 1 + rng.IntN(pages)
@@ -122,12 +127,11 @@ func schedule(rng *rand.Rand, n, pages int, e *env, ctx context.Context, cancel 
 		e.store.saveErrAt = map[int]error{k: fmt.Errorf("configmap: %w", checkpoint.ErrConflict)}
 		desc = append(desc, fmt.Sprintf("conflict@save%d", k))
 	}
-	_ = ctx
 	return fmt.Sprint(desc)
 }
 
-// clearFaults removes the one-shot faults that are keyed by call number; failOnce entries
-// are consumed as they fire and stay.
+// clearFaults removes the faults keyed by call number, which only the first run may hit.
+// Record failures (failOnce) fire once each, in whichever run reaches them first.
 func clearFaults(e *env) {
 	e.sink.mu.Lock()
 	e.sink.batchErrAt, e.sink.before, e.sink.cancelAfter = nil, nil, nil
@@ -138,8 +142,6 @@ func clearFaults(e *env) {
 	e.store.mu.Lock()
 	e.store.saveErrAt = nil
 	e.store.mu.Unlock()
-	// A mapping failure that never fired would fire in a rerun; that is fine, but a sink
-	// failure keyed by id is consumed the same way.
 }
 
 // updateRandom gives a random record a newer version, as a source update would.
