@@ -36,7 +36,9 @@ const OtherReasons = "other reasons"
 
 // Publisher makes a finished run's record visible outside the runner (the SyncJob's status,
 // an Event). cursor is the durably stored checkpoint cursor after the run (nil: the
-// beginning). Publishing is best effort: the run's outcome does not depend on it.
+// beginning, or unknown when the checkpoint could not be loaded, in which case the record's
+// Reason is CheckpointError). Publishing is best effort: the run's outcome does not depend
+// on it.
 type Publisher interface {
 	Publish(ctx context.Context, rec v1alpha1.RunRecord, cursor *v1alpha1.Cursor) error
 }
