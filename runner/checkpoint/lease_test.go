@@ -165,3 +165,11 @@ func TestLeaseLockLostAfterFailingForADuration(t *testing.T) {
 	g.Eventually(held.Done()).Should(BeClosed(), "30s without a renewal: lost")
 	g.Expect(updates.Load()).To(BeNumerically(">=", 3))
 }
+
+func TestNewHolderIdentity(t *testing.T) {
+	g := NewWithT(t)
+	a, b := NewHolderIdentity("sj1-29xkq"), NewHolderIdentity("sj1-29xkq")
+	g.Expect(a).To(MatchRegexp(`^sj1-29xkq-[0-9a-f]{12}$`))
+	g.Expect(a).NotTo(Equal(b), "a restarted container is a different holder")
+	g.Expect(NewHolderIdentity("")).To(HavePrefix("runner-"))
+}
