@@ -113,7 +113,7 @@ type Sink struct {
 	hasRun        bool
 
 	qStage, qMergeCopy, qMergeArrays, qDelete, qClassify, qCount string
-	copyCols                                                      []string
+	copyCols                                                     []string
 
 	mu     sync.Mutex
 	staged map[*pgx.Conn]bool // connections holding the stage table
@@ -339,12 +339,12 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 	}
 	var extraCols []string
 	if s.hasSynced {
-		extraCols = append(extraCols, fmt.Sprintf("%%d::%s", synced.typ))
+		extraCols = append(extraCols, fmt.Sprintf("$%%d::%s", synced.typ))
 		cols = append(cols, quote(synced.name))
 		set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", quote(synced.name), quote(synced.name)))
 	}
 	if s.hasRun {
-		extraCols = append(extraCols, fmt.Sprintf("%%d::%s", run.typ))
+		extraCols = append(extraCols, fmt.Sprintf("$%%d::%s", run.typ))
 		cols = append(cols, quote(run.name))
 		set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", quote(run.name), quote(run.name)))
 	}
