@@ -28,7 +28,8 @@ const FileName = "checkpoint.json"
 // absent), and Save refuses with ErrConflict when the file no longer has them. The check and
 // the rename happen under a short exclusive flock on <dir>/checkpoint.json.lock, so two
 // processes cannot both pass the check. The comparison is by content: a writer that
-// rewrote exactly the bytes this store saw changed nothing, and is not a conflict. A FileStore is safe for concurrent use.
+// rewrote exactly the bytes this store saw changed nothing, and is not a conflict.
+// A FileStore is safe for concurrent use.
 type FileStore struct {
 	dir string
 	job string
