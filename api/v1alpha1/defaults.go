@@ -1,0 +1,172 @@
+package v1alpha1
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// Default fills in the defaults that the CRD schema applies at admission, for SyncJobs
+// that never pass through an apiserver (the runner's local mode). The controller never
+// calls it: it never writes the spec. A test checks that it agrees with the schema.
+func (sj *SyncJob) Default() {
+	s := &sj.Spec
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	defDur := func(p **metav1.Duration, d time.Duration) {
+		if *p == nil {
+			*p = &metav1.Duration{Duration: d}
+		}
+	}
+	defRetry := func(r *HTTPRetry) {
+		if r.MaxAttempts == 0 {
+			r.MaxAttempts = 6
+		}
+		defDur(&r.MaxBackoff, 30*time.Second)
+		defDur(&r.RequestTimeout, 30*time.Second)
+	}
+	defAuth := func(a *HTTPAuth) {
+		if a != nil {
+			def(&a.Header, "X-API-Key")
+		}
+	}
+	if s.Suspend == nil {
+		s.Suspend = ptr.To(false)
+	}
+	if p := s.Source.Postgres; p != nil {
+		def(&p.UpdatedAtColumn, "updated_at")
+		def(&p.IDColumn, "id")
+	}
+	if h := s.Source.HTTP; h != nil {
+		defAuth(h.Auth)
+		def(&h.UpdatedSinceParam, "updated_since")
+		def(&h.TimeFormat, "RFC3339")
+		def(&h.PageSizeParam, "limit")
+		def(&h.Pagination.Type, "LinkHeader")
+		def(&h.Pagination.TokenPath, "next")
+		def(&h.Pagination.TokenParam, "page_token")
+		def(&h.RecordsPath, "data")
+		def(&h.IDPath, "id")
+		def(&h.UpdatedAtPath, "updated_at")
+		if h.Sorted == nil {
+			h.Sorted = ptr.To(true)
+		}
+		defRetry(&h.Retry)
+	}
+	if p := s.Sink.Postgres; p != nil {
+		def(&p.SourceUpdatedAtColumn, "source_updated_at")
+		if p.CopyThreshold == 0 {
+			p.CopyThreshold = 1000
+		}
+	}
+	if h := s.Sink.HTTP; h != nil {
+		defAuth(h.Auth)
+		def(&h.Method, "PUT")
+		def(&h.SourceUpdatedAtField, "source_updated_at")
+		if h.BatchSize == 0 {
+			h.BatchSize = 100
+		}
+		defRetry(&h.Retry)
+	}
+	for i := range s.Mapping {
+		if s.Mapping[i].Type == "" {
+			s.Mapping[i].Type = FieldString
+		}
+	}
+	defDur(&s.Cursor.SafetyGap, 5*time.Minute)
+	defDur(&s.Checkpoint.Interval, 10*time.Second)
+	def(&s.Errors.Policy, "Skip")
+	if s.Errors.MaxErrors == 0 {
+		s.Errors.MaxErrors = 100
+	}
+	def(&s.Deletes.Mode, "Ignore")
+	def(&s.Deletes.SinkField, "deleted_at")
+	defDur(&s.Reconcile.Window, 24*time.Hour)
+	if s.Reconcile.Sample == 0 {
+		s.Reconcile.Sample = 20
+	}
+	if s.PageSize == 0 {
+		s.PageSize = 500
+	}
+	if s.RateLimit != nil && s.RateLimit.Burst == 0 {
+		s.RateLimit.Burst = 1
+	}
+	if s.Runner.ImagePullPolicy == "" {
+		s.Runner.ImagePullPolicy = "IfNotPresent"
+	}
+	if s.Runner.ActiveDeadlineSeconds == nil {
+		s.Runner.ActiveDeadlineSeconds = ptr.To[int64](3600)
+	}
+	if s.Runner.SuccessfulJobsHistoryLimit == nil {
+		s.Runner.SuccessfulJobsHistoryLimit = ptr.To[int32](3)
+	}
+	if s.Runner.FailedJobsHistoryLimit == nil {
+		s.Runner.FailedJobsHistoryLimit = ptr.To[int32](3)
+	}
+}
+
+var rfc3339 = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$`)
+
+// Validate checks, for SyncJobs that never pass admission (local mode), the rules the CRD
+// enforces with CEL, with the same field-naming messages. Call it after Default.
+func (sj *SyncJob) Validate() error {
+	s := &sj.Spec
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(sj.Name) > 52 {
+		bad("metadata.name must be at most 52 characters (the CronJob name limit)")
+	}
+	if s.Schedule == "" {
+		bad("spec.schedule is required")
+	}
+	if (s.Source.Postgres == nil) == (s.Source.HTTP == nil) {
+		bad("spec.source must set exactly one of postgres or http")
+	}
+	if (s.Sink.Postgres == nil) == (s.Sink.HTTP == nil) {
+		bad("spec.sink must set exactly one of postgres or http")
+	}
+	if s.Key.Field == "" {
+		bad("spec.key.field is required")
+	}
+	if len(s.Mapping) == 0 {
+		bad("spec.mapping needs at least one entry")
+	}
+	seen := map[string]bool{}
+	for i, m := range s.Mapping {
+		if (m.From == "") == (m.Expr == "") {
+			bad("spec.mapping[%d] entry must set exactly one of from or expr", i)
+		}
+		if seen[m.To] {
+			bad("spec.mapping targets (to) must be unique: %q appears twice", m.To)
+		}
+		seen[m.To] = true
+	}
+	if d := s.Cursor.SafetyGap; d != nil && d.Duration <= 0 {
+		bad("spec.cursor.safetyGap must be a positive duration such as 5m")
+	}
+	if d := s.Checkpoint.Interval; d != nil && d.Duration < 0 {
+		bad("spec.checkpoint.interval must be a duration >= 0 such as 10s")
+	}
+	if d := s.Reconcile.Window; d != nil && d.Duration <= 0 {
+		bad("spec.reconcile.window must be a positive duration such as 24h")
+	}
+	if s.Cursor.StartAt != "" {
+		if _, err := time.Parse(time.RFC3339Nano, s.Cursor.StartAt); err != nil || !rfc3339.MatchString(s.Cursor.StartAt) {
+			bad("spec.cursor.startAt must be an RFC3339 time such as 2026-01-01T00:00:00Z")
+		}
+	}
+	if s.Errors.MaxErrors < 0 {
+		bad("spec.errors.maxErrors must be >= 0")
+	}
+	if p := s.Errors.Policy; p != "" && p != "Skip" && p != "Halt" {
+		bad("spec.errors.policy must be Skip or Halt, not %q", p)
+	}
+	return errors.Join(errs...)
+}

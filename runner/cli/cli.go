@@ -1,0 +1,317 @@
+// Package cli is the runner's command line: it reads a SyncJob (from a file in local mode,
+// from the API in a cluster), wires the connectors, the mapping, the checkpoint store and
+// the run lock into one engine run, and turns the outcome into output and an exit code.
+//
+//	runner sync -f job.yaml --state-dir DIR     one sync; the run record as JSON on stdout
+//	runner plan -f job.yaml --state-dir DIR     read and map, write nothing; what would be written
+//	runner checkpoint show --state-dir DIR      the stored checkpoint as JSON
+//	runner checkpoint reset --to RFC3339|beginning --state-dir DIR
+//	runner sync --in-cluster                    the CronJob's command (SyncJob from the API)
+//
+// Exit codes: 0 Succeeded (and "another run holds the lock": nothing was done), 3
+// PartiallySucceeded, 1 anything else, 2 bad usage.
+//
+// Local mode reads each secretKeyRef from the environment variable "<SECRET>_<KEY>",
+// upper-cased, with "-" and "." (any character outside A-Z, 0-9, _) turned into "_".
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"sigs.k8s.io/yaml"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/checkpoint"
+	"github.com/checkpointed/checkpointed/runner/cursor"
+	"github.com/checkpointed/checkpointed/runner/engine"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailed  = 1
+	ExitUsage   = 2
+	ExitPartial = 3
+)
+
+// Main runs the command in args (without the program name) and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log := newLogger(stderr)
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return ExitUsage
+	}
+	var err error
+	code := ExitOK
+	switch args[0] {
+	case "sync":
+		code, err = runSync(ctx, log, args[1:], stdout, stderr)
+	case "plan":
+		code, err = runPlan(ctx, log, args[1:], stdout, stderr)
+	case "checkpoint":
+		code, err = runCheckpoint(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return ExitOK
+	default:
+		fmt.Fprintf(stderr, "runner: unknown command %q\n%s\n", args[0], usage)
+		return ExitUsage
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "runner: %v\n", err)
+	}
+	return code
+}
+
+const usage = `usage:
+  runner sync -f job.yaml --state-dir DIR
+  runner sync --in-cluster
+  runner plan -f job.yaml --state-dir DIR [--limit N]
+  runner checkpoint show --state-dir DIR
+  runner checkpoint reset --to RFC3339|beginning --state-dir DIR`
+
+// newLogger logs JSON lines to w.
+func newLogger(w io.Writer) logr.Logger {
+	return funcr.NewJSON(func(obj string) { fmt.Fprintln(w, obj) }, funcr.Options{LogTimestamp: true})
+}
+
+// usageError marks a command-line mistake (exit code 2).
+type usageError struct{ error }
+
+func flagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// runSync runs one sync, locally or in-cluster, and prints the run record.
+func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flagSet("sync", stderr)
+	file := fs.String("f", "", "SyncJob YAML file (local mode)")
+	stateDir := fs.String("state-dir", "", "directory of the local checkpoint and run lock")
+	inCluster := fs.Bool("in-cluster", false, "read the SyncJob from the API (the CronJob's mode)")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage, nil
+	}
+	if *inCluster {
+		return runInCluster(ctx, log, stdout)
+	}
+	if *file == "" || *stateDir == "" {
+		return ExitUsage, usageError{errors.New("sync needs -f job.yaml and --state-dir DIR (or --in-cluster)")}
+	}
+	sj, err := LoadJob(*file)
+	if err != nil {
+		return ExitFailed, err
+	}
+	if err := os.MkdirAll(*stateDir, 0o700); err != nil {
+		return ExitFailed, fmt.Errorf("state dir: %w", err)
+	}
+	cfg, closeAll, err := buildRun(ctx, log, sj, newRunID(), "Local")
+	if err != nil {
+		return ExitFailed, err
+	}
+	defer closeAll()
+	cfg.Store = checkpoint.NewFileStore(*stateDir, sj.Name)
+	cfg.Lock = checkpoint.NewFileLock(*stateDir)
+	// Local mode: the audit's JSON lines are logs (stderr); stdout holds only the record.
+	cfg.AuditOut = stderr
+	return finish(engine.Run(ctx, cfg))(stdout, stderr)
+}
+
+// finish turns an engine outcome into output and an exit code.
+func finish(res engine.Result, err error) func(stdout, stderr io.Writer) (int, error) {
+	return func(stdout, stderr io.Writer) (int, error) {
+		if res.Locked {
+			fmt.Fprintf(stderr, "runner: %v: nothing to do, exiting\n", err)
+			return ExitOK, nil
+		}
+		var runErr *engine.RunError
+		if err != nil && !errors.As(err, &runErr) {
+			return ExitFailed, err
+		}
+		if err := writeJSON(stdout, res.Record); err != nil {
+			return ExitFailed, err
+		}
+		return exitCode(res.Record.Phase), nil
+	}
+}
+
+// exitCode maps a run phase to the process exit code.
+func exitCode(p syncv1.RunPhase) int {
+	switch p {
+	case syncv1.RunPhaseSucceeded:
+		return ExitOK
+	case syncv1.RunPhasePartiallySucceeded:
+		return ExitPartial
+	}
+	return ExitFailed
+}
+
+// planOutput is what `runner plan` prints.
+type planOutput struct {
+	Read    int64               `json:"read"`
+	Writes  int64               `json:"writes"`
+	Failed  int64               `json:"failed"`
+	Cursor  *syncv1.Cursor      `json:"cursorStart,omitempty"`
+	Errors  []syncv1.ErrorGroup `json:"errorSummary,omitempty"`
+	Records []planRecord        `json:"records"`
+}
+
+type planRecord struct {
+	Key      string         `json:"key"`
+	SourceID string         `json:"sourceId"`
+	Values   map[string]any `json:"values"`
+}
+
+// runPlan reads and maps without writing and prints what would be written.
+func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flagSet("plan", stderr)
+	file := fs.String("f", "", "SyncJob YAML file")
+	stateDir := fs.String("state-dir", "", "directory of the local checkpoint")
+	limit := fs.Int("limit", 10, "records to show")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage, nil
+	}
+	if *file == "" || *stateDir == "" {
+		return ExitUsage, usageError{errors.New("plan needs -f job.yaml and --state-dir DIR")}
+	}
+	sj, err := LoadJob(*file)
+	if err != nil {
+		return ExitFailed, err
+	}
+	cfg, closeAll, err := buildRun(ctx, log, sj, newRunID(), "Plan")
+	if err != nil {
+		return ExitFailed, err
+	}
+	defer closeAll()
+	cfg.DryRun = true
+	cfg.Sink = nil
+	cfg.Store = checkpoint.NewFileStore(*stateDir, sj.Name)
+	cfg.PreviewLimit = *limit
+	cfg.AuditOut = stderr
+	res, err := engine.Run(ctx, cfg)
+	var runErr *engine.RunError
+	if err != nil && !errors.As(err, &runErr) {
+		return ExitFailed, err
+	}
+	out := planOutput{Read: res.Record.Read, Failed: res.Record.Failed, Cursor: res.Record.CursorStart,
+		Errors: res.Record.ErrorSummary, Records: []planRecord{}}
+	if res.Plan != nil {
+		out.Writes = res.Plan.Writes
+		for _, r := range res.Plan.Records {
+			out.Records = append(out.Records, planRecord{Key: r.Key, SourceID: r.SourceID, Values: r.Values})
+		}
+	}
+	if err := writeJSON(stdout, out); err != nil {
+		return ExitFailed, err
+	}
+	return exitCode(res.Record.Phase), nil
+}
+
+// runCheckpoint shows or resets the local checkpoint.
+func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	if len(args) == 0 || (args[0] != "show" && args[0] != "reset") {
+		return ExitUsage, usageError{errors.New("checkpoint needs show or reset")}
+	}
+	fs := flagSet("checkpoint "+args[0], stderr)
+	stateDir := fs.String("state-dir", "", "directory of the local checkpoint")
+	to := fs.String("to", "", "reset: RFC3339 time or 'beginning'")
+	if err := fs.Parse(args[1:]); err != nil {
+		return ExitUsage, nil
+	}
+	if *stateDir == "" {
+		return ExitUsage, usageError{errors.New("checkpoint needs --state-dir DIR")}
+	}
+	store := checkpoint.NewFileStore(*stateDir, "")
+	if args[0] == "show" {
+		st, err := store.Load(ctx)
+		if err != nil {
+			return ExitFailed, err
+		}
+		return ExitOK, writeJSON(stdout, st)
+	}
+	target, err := ParseResetTarget(*to)
+	if err != nil {
+		return ExitUsage, usageError{err}
+	}
+	// Never while a run holds the lock.
+	_, release, err := checkpoint.NewFileLock(*stateDir).Acquire(ctx)
+	if err != nil {
+		return ExitFailed, fmt.Errorf("reset checkpoint: %w", err)
+	}
+	defer release()
+	st, err := store.Load(ctx)
+	if err != nil {
+		return ExitFailed, err
+	}
+	st.Cursor = target
+	if err := store.Save(ctx, st); err != nil {
+		return ExitFailed, fmt.Errorf("reset checkpoint: %w", err)
+	}
+	return ExitOK, writeJSON(stdout, st)
+}
+
+// ParseResetTarget reads a reset target: "beginning" (nil: the next run reads everything)
+// or an RFC3339 time (the next run starts there, less the safety gap).
+func ParseResetTarget(to string) (*cursor.Cursor, error) {
+	switch to {
+	case "":
+		return nil, errors.New("reset needs --to RFC3339|beginning")
+	case "beginning":
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, to)
+	if err != nil {
+		return nil, fmt.Errorf("reset target %q is neither 'beginning' nor an RFC3339 time", to)
+	}
+	return &cursor.Cursor{UpdatedAt: t.UTC()}, nil
+}
+
+// LoadJob reads a SyncJob from a YAML file, applies the schema's defaults and checks the
+// rules admission would have checked.
+func LoadJob(path string) (*syncv1.SyncJob, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read SyncJob: %w", err)
+	}
+	sj := &syncv1.SyncJob{}
+	if err := yaml.UnmarshalStrict(data, sj); err != nil {
+		return nil, fmt.Errorf("parse SyncJob %s: %w", path, err)
+	}
+	if sj.Kind != "SyncJob" {
+		return nil, fmt.Errorf("%s: kind is %q, want SyncJob", path, sj.Kind)
+	}
+	sj.Default()
+	if err := sj.Validate(); err != nil {
+		return nil, fmt.Errorf("SyncJob %s in %s is invalid: %w", sj.Name, path, err)
+	}
+	return sj, nil
+}
+
+// newRunID returns a sortable, unique run ID: the UTC start time and a random suffix.
+func newRunID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

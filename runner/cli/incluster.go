@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/runner/checkpoint"
+	"github.com/checkpointed/checkpointed/runner/engine"
+	"github.com/checkpointed/checkpointed/runner/status"
+)
+
+// terminationLog is where the in-cluster runner leaves a one-line summary for
+// `kubectl describe pod` and the controller.
+var terminationLog = "/dev/termination-log"
+
+// runInCluster runs the sync of the SyncJob named by the Pod's environment, with the
+// ConfigMap checkpoint, the Lease lock and the status writer. Its audit lines go to stdout
+// (the container log).
+func runInCluster(ctx context.Context, log logr.Logger, stdout io.Writer) (int, error) {
+	name, ns := os.Getenv(desired.EnvJobName), os.Getenv(desired.EnvJobNamespace)
+	if name == "" || ns == "" {
+		return ExitFailed, fmt.Errorf("--in-cluster needs %s and %s", desired.EnvJobName, desired.EnvJobNamespace)
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return ExitFailed, fmt.Errorf("in-cluster config: %w", err)
+	}
+	return RunInCluster(ctx, log, cfg, ns, name, os.Getenv(desired.EnvPodName), os.Getenv(desired.EnvTrigger), stdout)
+}
+
+// RunInCluster runs one sync of SyncJob ns/name against the apiserver at cfg, as pod.
+func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, ns, name, pod, trigger string, stdout io.Writer) (int, error) {
+	c, err := status.NewClient(cfg)
+	if err != nil {
+		return ExitFailed, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return ExitFailed, err
+	}
+	sj := &syncv1.SyncJob{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sj); err != nil {
+		return ExitFailed, fmt.Errorf("get SyncJob %s/%s: %w", ns, name, err)
+	}
+	sj.Default()
+	if trigger == "" {
+		trigger = "Scheduled"
+	}
+	runID := newRunID()
+	writer := status.NewWriter(c, ns, name, status.Options{Instance: pod})
+	engCfg, closeAll, err := buildRun(ctx, log, sj, runID, trigger)
+	if err != nil {
+		// The run could not even start (a missing Secret, a bad DSN, a bad expression):
+		// record it as a failed run so that status says why.
+		rec := syncv1.RunRecord{RunID: runID, Trigger: trigger, Phase: syncv1.RunPhaseFailed, Reason: "SetupFailed", Message: status.Redact(err.Error())}
+		if perr := writer.Publish(ctx, rec, nil); perr != nil {
+			log.Error(perr, "publish failed run")
+		}
+		writeTermination(rec)
+		return ExitFailed, err
+	}
+	defer closeAll()
+	engCfg.Store = checkpoint.NewConfigMapStore(cs, ns, name)
+	engCfg.Lock = checkpoint.NewLeaseLock(cs, ns, name, checkpoint.NewHolderIdentity(pod), checkpoint.LeaseOptions{Log: log.WithName("lease")})
+	engCfg.Publisher = writer
+	engCfg.AuditOut = stdout
+	res, err := engine.Run(ctx, engCfg)
+	if res.Locked {
+		fmt.Fprintf(stdout, "{\"msg\":\"another run holds the lock; nothing to do\",\"job\":%q}\n", name)
+		return ExitOK, nil
+	}
+	var runErr *engine.RunError
+	if err != nil && !errors.As(err, &runErr) {
+		return ExitFailed, err
+	}
+	writeTermination(res.Record)
+	return exitCode(res.Record.Phase), nil
+}
+
+// writeTermination leaves the run's one-line summary as the container's termination
+// message, best effort.
+func writeTermination(rec syncv1.RunRecord) {
+	_ = os.WriteFile(terminationLog, []byte(status.Summary(rec, rec.CursorEnd)+"\n"), 0o644)
+}

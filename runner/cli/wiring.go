@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/secretenv"
+	"github.com/checkpointed/checkpointed/runner/connector"
+	"github.com/checkpointed/checkpointed/runner/connector/postgres"
+	"github.com/checkpointed/checkpointed/runner/engine"
+	"github.com/checkpointed/checkpointed/runner/mapping"
+)
+
+// buildRun turns a defaulted, valid SyncJob into an engine configuration with its source,
+// sink and mapping; the caller adds the store, the lock and where the audit goes. The
+// returned function closes the connectors.
+func buildRun(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trigger string) (engine.Config, func(), error) {
+	s := &sj.Spec
+	m, err := mapping.New(mapping.SpecFor(s))
+	if err != nil {
+		return engine.Config{}, nil, fmt.Errorf("spec.mapping: %w", err)
+	}
+	src, err := newSource(ctx, log, s)
+	if err != nil {
+		return engine.Config{}, nil, err
+	}
+	sink, err := newSink(ctx, log, s, m, runID)
+	if err != nil {
+		_ = src.Close()
+		return engine.Config{}, nil, err
+	}
+	closeAll := func() { _ = src.Close(); _ = sink.Close() }
+
+	cfg := engine.Config{
+		Job:                sj.Name,
+		RunID:              runID,
+		Trigger:            trigger,
+		Source:             src,
+		Sink:               sink,
+		Mapper:             m,
+		Logger:             log,
+		PageSize:           int(s.PageSize),
+		SafetyGap:          s.Cursor.SafetyGap.Duration,
+		CheckpointInterval: s.Checkpoint.Interval.Duration,
+		ErrorPolicy:        engine.ErrorPolicy(s.Errors.Policy),
+		MaxErrors:          int(s.Errors.MaxErrors),
+		Reconcile:          engine.Reconcile{Window: s.Reconcile.Window.Duration, Sample: int(s.Reconcile.Sample)},
+	}
+	if s.Cursor.StartAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, s.Cursor.StartAt)
+		if err != nil {
+			closeAll()
+			return engine.Config{}, nil, fmt.Errorf("spec.cursor.startAt: %w", err)
+		}
+		cfg.StartAt = t.UTC()
+	}
+	return cfg, closeAll, nil
+}
+
+// secret resolves one secretKeyRef from the environment (see package secretenv).
+func secret(field string, ref syncv1.SecretKeyRef) (string, error) {
+	v, err := secretenv.Lookup(ref.Name, ref.Key)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	return v, nil
+}
+
+// errNotBuilt is returned for connector kinds this runner does not have yet.
+var errNotBuilt = errors.New("this connector kind is not available in this runner version")
+
+func newSource(ctx context.Context, log logr.Logger, s *syncv1.SyncJobSpec) (connector.Source, error) {
+	switch {
+	case s.Source.Postgres != nil:
+		dsn, err := secret("spec.source.postgres.dsn", s.Source.Postgres.DSN)
+		if err != nil {
+			return nil, err
+		}
+		src, err := postgres.NewSource(ctx, *s.Source.Postgres, dsn, postgres.SourceOptions{Logger: log.WithName("source")})
+		if err != nil {
+			return nil, fmt.Errorf("spec.source.postgres: %w", err)
+		}
+		return src, nil
+	case s.Source.HTTP != nil:
+		return nil, fmt.Errorf("spec.source.http: %w", errNotBuilt)
+	}
+	return nil, errors.New("spec.source must set exactly one of postgres or http")
+}
+
+func newSink(ctx context.Context, log logr.Logger, s *syncv1.SyncJobSpec, m *mapping.Mapping, runID string) (connector.Sink, error) {
+	switch {
+	case s.Sink.Postgres != nil:
+		dsn, err := secret("spec.sink.postgres.dsn", s.Sink.Postgres.DSN)
+		if err != nil {
+			return nil, err
+		}
+		sink, err := postgres.NewSink(ctx, *s.Sink.Postgres, dsn, postgres.SinkOptions{
+			KeyField:    m.KeyField(),
+			Fields:      m.Fields(),
+			RunID:       runID,
+			DeleteMode:  s.Deletes.Mode,
+			DeleteField: s.Deletes.SinkField,
+			Logger:      log.WithName("sink"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("spec.sink.postgres: %w", err)
+		}
+		return sink, nil
+	case s.Sink.HTTP != nil:
+		return nil, fmt.Errorf("spec.sink.http: %w", errNotBuilt)
+	}
+	return nil, errors.New("spec.sink must set exactly one of postgres or http")
+}
