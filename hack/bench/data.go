@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// groupSize is how many source rows share one updated_at value.
+const groupSize = 50
+
+// groupStep is the time between two consecutive updated_at groups. With 50 rows an hour,
+// the runner's default 5-minute safety gap re-reads exactly the last group on a rerun, as
+// it would for a table whose rows change at a realistic rate.
+const groupStep = "1 hour"
+
+// sourceDDL creates a source table named %[1]s.
+const sourceDDL = `CREATE TABLE %[1]s (
+  id bigint PRIMARY KEY,
+  customer_id text NOT NULL,
+  status text NOT NULL,
+  total numeric(12,2) NOT NULL,
+  updated_at timestamptz NOT NULL)`
+
+// sourceFill fills source table %[1]s with $1 rows: updated_at in groups of groupSize
+// identical values (an hour apart, each at a distinct microsecond), ids ascending.
+const sourceFill = `INSERT INTO %[1]s (id, customer_id, status, total, updated_at)
+SELECT g,
+       'cus_' || lpad((g * 7919 %% 50000)::text, 5, '0'),
+       (ARRAY['draft','open','paid','void'])[1 + g %% 4],
+       round(((g * 104729) %% 10000000) / 100.0, 2),
+       timestamptz '2024-01-01 00:00:00+00'
+         + ((g - 1) / %[2]d) * interval '%[3]s'
+         + (((g - 1) / %[2]d) * 7919 %% 1000000) * interval '1 microsecond'
+FROM generate_series(1, $1::bigint) AS g`
+
+// sinkDDL creates a sink table named %[1]s: the sink's requirements are a unique index on
+// the key column and a timestamptz source_updated_at column; the index on
+// source_updated_at serves the drift check's window count.
+const sinkDDL = `CREATE TABLE %[1]s (
+  billing_invoice_id text PRIMARY KEY,
+  customer_id text,
+  status text,
+  total numeric(12,2),
+  source_updated_at timestamptz NOT NULL);
+CREATE INDEX ON %[1]s (source_updated_at)`
+
+// createSource creates and fills a source table of n rows, indexes it on (updated_at, id)
+// and vacuums it, so no later reader pays for hint bits or a missing visibility map.
+func createSource(ctx context.Context, conn *pgx.Conn, table string, n int) error {
+	t := pgx.Identifier{table}.Sanitize()
+	if _, err := conn.Exec(ctx, fmt.Sprintf(sourceDDL, t)); err != nil {
+		return fmt.Errorf("create source table %s: %w", table, err)
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf(sourceFill, t, groupSize, groupStep), n); err != nil {
+		return fmt.Errorf("fill source table %s: %w", table, err)
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE INDEX ON %s (updated_at, id)", t)); err != nil {
+		return fmt.Errorf("index source table %s: %w", table, err)
+	}
+	return vacuum(ctx, conn, table)
+}
+
+// createSink creates an empty sink table.
+func createSink(ctx context.Context, conn *pgx.Conn, table string) error {
+	if _, err := conn.Exec(ctx, fmt.Sprintf(sinkDDL, pgx.Identifier{table}.Sanitize())); err != nil {
+		return fmt.Errorf("create sink table %s: %w", table, err)
+	}
+	return nil
+}
+
+// vacuum runs VACUUM ANALYZE on a table.
+func vacuum(ctx context.Context, conn *pgx.Conn, table string) error {
+	if _, err := conn.Exec(ctx, "VACUUM ANALYZE "+pgx.Identifier{table}.Sanitize()); err != nil {
+		return fmt.Errorf("vacuum %s: %w", table, err)
+	}
+	return nil
+}
+
+// changeSource changes every 100th row of a source table (status and total) and moves it
+// to new updated_at groups of groupSize rows, one minute apart, all later than every
+// existing row. It returns the number of rows changed.
+func changeSource(ctx context.Context, conn *pgx.Conn, table string) (int64, error) {
+	t := pgx.Identifier{table}.Sanitize()
+	sql := fmt.Sprintf(`WITH base AS (SELECT max(updated_at) + interval '1 hour' AS t0 FROM %[1]s),
+picked AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM %[1]s WHERE id %% 100 = 0)
+UPDATE %[1]s AS s
+SET status = CASE s.status WHEN 'paid' THEN 'void' ELSE 'paid' END,
+    total = s.total + 1,
+    updated_at = base.t0 + (picked.n / %[2]d) * interval '1 minute' + (picked.n / %[2]d) * interval '1 microsecond'
+FROM picked, base
+WHERE s.id = picked.id`, t, groupSize)
+	tag, err := conn.Exec(ctx, sql)
+	if err != nil {
+		return 0, fmt.Errorf("change 1%% of %s: %w", table, err)
+	}
+	return tag.RowsAffected(), vacuum(ctx, conn, table)
+}
+
+// maxUpdatedAt returns the newest updated_at of a source table.
+func maxUpdatedAt(ctx context.Context, conn *pgx.Conn, table string) (time.Time, error) {
+	var t time.Time
+	err := conn.QueryRow(ctx, "SELECT max(updated_at) FROM "+pgx.Identifier{table}.Sanitize()).Scan(&t)
+	if err != nil {
+		return t, fmt.Errorf("max updated_at of %s: %w", table, err)
+	}
+	return t, nil
+}
+
+// digest is a row count and an order-independent checksum of a table's mapped rows.
+type digest struct {
+	Count int64
+	Sum   int64
+}
+
+func (d digest) String() string { return fmt.Sprintf("%d rows, checksum %d", d.Count, d.Sum) }
+
+// sourceDigest digests a source table as the sink should hold it (key "billing:<id>").
+func sourceDigest(ctx context.Context, conn *pgx.Conn, table string) (digest, error) {
+	return queryDigest(ctx, conn, fmt.Sprintf(`SELECT count(*), coalesce(sum(hashtext(
+  'billing:' || id::text || '|' || customer_id || '|' || status || '|' || total::text || '|' || updated_at::text)), 0)
+FROM %s`, pgx.Identifier{table}.Sanitize()))
+}
+
+// sinkDigest digests a sink table.
+func sinkDigest(ctx context.Context, conn *pgx.Conn, table string) (digest, error) {
+	return queryDigest(ctx, conn, fmt.Sprintf(`SELECT count(*), coalesce(sum(hashtext(
+  billing_invoice_id || '|' || customer_id || '|' || status || '|' || total::text || '|' || source_updated_at::text)), 0)
+FROM %s`, pgx.Identifier{table}.Sanitize()))
+}
+
+func queryDigest(ctx context.Context, conn *pgx.Conn, sql string) (digest, error) {
+	var d digest
+	if err := conn.QueryRow(ctx, sql).Scan(&d.Count, &d.Sum); err != nil {
+		return d, fmt.Errorf("checksum: %w", err)
+	}
+	return d, nil
+}

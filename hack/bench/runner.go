@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/secretenv"
+)
+
+// Secrets the benchmark's SyncJobs refer to; their values travel in the environment.
+const (
+	srcSecret = "bench-src-db"
+	dstSecret = "bench-dst-db"
+)
+
+// jobYAML is a SyncJob of the shape of config/samples, reduced to what the benchmark
+// varies. %[1]s name, %[2]s source table, %[3]s sink table, %[4]d page size.
+const jobYAML = `apiVersion: sync.checkpointed.io/v1alpha1
+kind: SyncJob
+metadata:
+  name: %[1]s
+spec:
+  schedule: "0 2 * * *"
+  source:
+    name: billing
+    postgres:
+      dsn: {name: ` + srcSecret + `, key: dsn}
+      table: %[2]s
+  sink:
+    postgres:
+      dsn: {name: ` + dstSecret + `, key: dsn}
+      table: %[3]s
+  key:
+    field: billing_invoice_id
+  mapping:
+  - {to: customer_id, from: customer_id, type: string, required: true}
+  - {to: status, from: status, type: string, required: true}
+  - {to: total, from: total, type: decimal, required: true}
+  pageSize: %[4]d
+`
+
+// runnerBin is the built runner and how to run it.
+type runnerBin struct {
+	path    string   // the executable
+	prefix  []string // arguments before the runner's own
+	env     []string // environment of every run
+	profDir string   // when set, each run writes <profDir>/<label>.cpu.pprof and .heap.pprof
+}
+
+// buildRunner builds ./runner of this module into dir, as `make build` does.
+func buildRunner(ctx context.Context, dir string) (string, error) {
+	out := filepath.Join(dir, "runner")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "github.com/checkpointed/checkpointed/runner")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./runner: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// jobFile writes a SyncJob file and returns its path.
+func jobFile(dir, name, srcTable, dstTable string, pageSize int) (string, error) {
+	p := filepath.Join(dir, name+".yaml")
+	if err := os.WriteFile(p, []byte(fmt.Sprintf(jobYAML, name, srcTable, dstTable, pageSize)), 0o600); err != nil {
+		return "", fmt.Errorf("write job file: %w", err)
+	}
+	return p, nil
+}
+
+// secretEnv is the environment carrying the two DSNs.
+func secretEnv(srcDSN, dstDSN string) []string {
+	return []string{
+		secretenv.Name(srcSecret, "dsn") + "=" + srcDSN,
+		secretenv.Name(dstSecret, "dsn") + "=" + dstDSN,
+	}
+}
+
+// runResult is one runner process.
+type runResult struct {
+	Wall    time.Duration
+	MaxRSS  int64 // bytes, the child's peak resident set
+	Exit    int
+	Record  syncv1.RunRecord
+	Stdout  string
+	Stderr  string
+	Elapsed time.Duration // engine time reported by the process itself, when profiled
+}
+
+// sync runs `runner sync -f job --state-dir state` and parses the run record. A non-zero
+// exit is returned as an error together with the result.
+func (r *runnerBin) sync(ctx context.Context, label, job, state string) (runResult, error) {
+	return r.run(ctx, label, "sync", "-f", job, "--state-dir", state)
+}
+
+// resetCheckpoint runs `runner checkpoint reset --to beginning`.
+func (r *runnerBin) resetCheckpoint(ctx context.Context, state string) error {
+	_, err := r.run(ctx, "", "checkpoint", "reset", "--to", "beginning", "--state-dir", state)
+	return err
+}
+
+func (r *runnerBin) run(ctx context.Context, label string, args ...string) (runResult, error) {
+	var res runResult
+	cmd := exec.CommandContext(ctx, r.path, append(append([]string{}, r.prefix...), args...)...)
+	cmd.Env = append(os.Environ(), r.env...)
+	if r.profDir != "" && label != "" {
+		cmd.Env = append(cmd.Env, profileEnv+"="+filepath.Join(r.profDir, label))
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	res.Wall = time.Since(start)
+	res.Stdout, res.Stderr = stdout.String(), stderr.String()
+	if cmd.ProcessState != nil {
+		res.Exit = cmd.ProcessState.ExitCode()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			res.MaxRSS = ru.Maxrss * 1024 // KiB on Linux
+		}
+	}
+	if err != nil {
+		return res, fmt.Errorf("runner %s: %w\nstderr (tail): %s", strings.Join(args, " "), err, tailLines(res.Stderr, 20))
+	}
+	if args[0] == "sync" {
+		if err := json.Unmarshal(stdout.Bytes(), &res.Record); err != nil {
+			return res, fmt.Errorf("runner %s: parse run record: %w\nstdout: %s", strings.Join(args, " "), err, tailLines(res.Stdout, 20))
+		}
+		res.Elapsed = profiledElapsed(res.Stderr)
+	}
+	return res, nil
+}
+
+// tailLines returns the last n lines of s.
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
