@@ -26,6 +26,7 @@ import (
 var (
 	server    *pgtest.Server
 	runnerBin string
+	kube      *kubetest.Env // a real kube-apiserver + etcd for the in-cluster mode
 )
 
 func TestMain(m *testing.M) {
@@ -53,6 +54,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer server.Stop()
+	kube, err = kubetest.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = kube.Stop() }()
 	return m.Run()
 }
 

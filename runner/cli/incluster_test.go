@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/kubetest"
+	"github.com/checkpointed/checkpointed/runner/checkpoint"
+)
+
+// inCluster is one SyncJob set up on the envtest apiserver the way the controller sets it
+// up (its runner identity, checkpoint ConfigMap and Lease), plus the runner's view: a
+// rest.Config that impersonates the runner's ServiceAccount.
+type inCluster struct {
+	admin  client.Client
+	runner *rest.Config
+	sj     *syncv1.SyncJob
+}
+
+func setUpInCluster(t *testing.T, e *env, pageSize int) *inCluster {
+	g := NewWithT(t)
+	ctx := context.Background()
+	admin, err := client.New(kube.Config, client.Options{Scheme: kubetest.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "runner-"}}
+	g.Expect(admin.Create(ctx, ns)).To(Succeed())
+
+	sj, err := LoadJob(e.jobFile)
+	g.Expect(err).NotTo(HaveOccurred())
+	sj.Namespace = ns.Name
+	sj.Spec.PageSize = int32(pageSize)
+	g.Expect(admin.Create(ctx, sj)).To(Succeed())
+	for _, ac := range []runtime.ApplyConfiguration{desired.ServiceAccount(sj), desired.Role(sj), desired.RoleBinding(sj), desired.Lease(sj)} {
+		g.Expect(admin.Apply(ctx, ac, client.FieldOwner("test"))).To(Succeed())
+	}
+	g.Expect(admin.Create(ctx, desired.CheckpointConfigMap(sj))).To(Succeed())
+
+	runner := rest.CopyConfig(kube.Config)
+	runner.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s", ns.Name, desired.ServiceAccountName(sj))}
+	// The Pod's environment carries the credentials.
+	t.Setenv("BILLING_DB_DSN", e.src)
+	t.Setenv("CRM_DB_DSN", e.sink)
+	return &inCluster{admin: admin, runner: runner, sj: sj}
+}
+
+func (c *inCluster) run(ctx context.Context, pod string) (int, string, error) {
+	var out bytes.Buffer
+	code, err := RunInCluster(ctx, logr.Discard(), c.runner, c.sj.Namespace, c.sj.Name, pod, "Manual", &out)
+	return code, out.String(), err
+}
+
+func (c *inCluster) get(g Gomega) *syncv1.SyncJob {
+	sj := &syncv1.SyncJob{}
+	g.Expect(c.admin.Get(context.Background(), client.ObjectKeyFromObject(c.sj), sj)).To(Succeed())
+	return sj
+}
+
+// TestInClusterRun: with only its least-privilege Role, the runner reads its SyncJob,
+// syncs, stores the checkpoint in the ConfigMap, writes its status fields and an Event.
+func TestInClusterRun(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{})
+	insertInvoices(t, e.src, 1, 500, "2026-06-30 12:00:00+00")
+	c := setUpInCluster(t, e, 100)
+
+	code, out, err := c.run(context.Background(), "invoices-to-crm-29100000-abcde")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(0), out)
+	g.Expect(out).To(ContainSubstring(`"msg":"run finished"`), "audit lines go to the container log")
+	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(500)))
+
+	sj := c.get(g)
+	g.Expect(sj.Status.LastRun).NotTo(BeNil())
+	g.Expect(sj.Status.LastRun.Phase).To(Equal(syncv1.RunPhaseSucceeded))
+	g.Expect(sj.Status.LastRun.Trigger).To(Equal("Manual"))
+	g.Expect(sj.Status.LastRun.Upserted).To(Equal(int64(500)))
+	g.Expect(sj.Status.Cursor).To(Equal(&syncv1.Cursor{UpdatedAt: "2026-06-30T12:00:00.499Z", ID: "500"}))
+	g.Expect(sj.Status.LastSuccessfulRunTime).NotTo(BeNil())
+	g.Expect(sj.Status.History).To(HaveLen(1))
+
+	cm := &corev1.ConfigMap{}
+	g.Expect(c.admin.Get(context.Background(), client.ObjectKey{Namespace: sj.Namespace, Name: "invoices-to-crm-checkpoint"}, cm)).To(Succeed())
+	g.Expect(cm.Data["checkpoint.json"]).To(ContainSubstring(`"updatedAt": "2026-06-30T12:00:00.499Z"`))
+
+	cs := kubernetes.NewForConfigOrDie(kube.Config)
+	g.Eventually(func(g Gomega) {
+		list, err := cs.CoreV1().Events(sj.Namespace).List(context.Background(), metav1.ListOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		reasons := []string{}
+		for _, ev := range list.Items {
+			reasons = append(reasons, ev.Reason)
+		}
+		g.Expect(reasons).To(ContainElement("RunSucceeded"))
+	}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
+}
+
+// TestInClusterSecondRunnerIsRefused: while another runner holds the Lease, a run exits 0
+// and records nothing.
+func TestInClusterSecondRunnerIsRefused(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{})
+	insertInvoices(t, e.src, 1, 50, "2026-06-30 12:00:00+00")
+	c := setUpInCluster(t, e, 100)
+
+	cs := kubernetes.NewForConfigOrDie(c.runner)
+	other := checkpoint.NewLeaseLock(cs, c.sj.Namespace, c.sj.Name, "other-runner", checkpoint.LeaseOptions{})
+	_, release, err := other.Acquire(context.Background())
+	g.Expect(err).NotTo(HaveOccurred())
+	defer release()
+
+	code, out, err := c.run(context.Background(), "second")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(0))
+	g.Expect(out).To(ContainSubstring("another run holds the lock"))
+	g.Expect(c.get(g).Status.LastRun).To(BeNil(), "a refused runner recorded a run")
+	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
+}
+
+// TestInClusterCheckpointConflictEndsTheRun: when someone else moves the checkpoint
+// ConfigMap during a run, the runner's next compare-and-swap fails and the run ends
+// Failed with reason CheckpointConflict, without overwriting the other writer.
+func TestInClusterCheckpointConflictEndsTheRun(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{})
+	insertInvoices(t, e.src, 1, 20000, "2026-06-30 12:00:00+00")
+	c := setUpInCluster(t, e, 50) // 400 pages, the checkpoint stored after each
+	key := client.ObjectKey{Namespace: c.sj.Namespace, Name: "invoices-to-crm-checkpoint"}
+
+	moved := make(chan struct{})
+	go func() {
+		defer close(moved)
+		// As soon as the runner stored a first cursor, another writer moves the checkpoint.
+		for range 2000 {
+			cm := &corev1.ConfigMap{}
+			if err := c.admin.Get(context.Background(), key, cm); err == nil && cm.Data["checkpoint.json"] != "" {
+				cm.Data["checkpoint.json"] = `{"job":"invoices-to-crm","cursor":{"updatedAt":"2026-01-01T00:00:00Z","id":"1"}}`
+				if c.admin.Update(context.Background(), cm) == nil {
+					return
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	code, out, err := c.run(context.Background(), "racer")
+	<-moved
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(1), out)
+	sj := c.get(g)
+	g.Expect(sj.Status.LastRun.Phase).To(Equal(syncv1.RunPhaseFailed))
+	g.Expect(sj.Status.LastRun.Reason).To(Equal("CheckpointConflict"))
+	cm := &corev1.ConfigMap{}
+	g.Expect(c.admin.Get(context.Background(), key, cm)).To(Succeed())
+	g.Expect(cm.Data["checkpoint.json"]).To(ContainSubstring(`"2026-01-01T00:00:00Z"`), "the runner overwrote the other writer's checkpoint")
+}
