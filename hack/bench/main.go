@@ -80,8 +80,10 @@ type options struct {
 	pageSize    int
 	altPageSize int
 	reruns      int
+	reps        int
 	profileDir  string
 	settings    settingsFlag
+	statements  bool
 }
 
 func main() {
@@ -93,12 +95,14 @@ func main() {
 	flag.IntVar(&o.small, "small", 100_000, "rows of the small source table (peak-memory comparison)")
 	flag.IntVar(&o.pageSize, "page-size", 5000, "spec.pageSize of the runner's SyncJobs")
 	flag.IntVar(&o.altPageSize, "alt-page-size", 500, "also run the full load with this page size (the product default); 0 skips it")
+	flag.IntVar(&o.reps, "reps", 3, "repetitions of the full loads, the re-upsert and the 1 % change, baseline and runner alternating (medians are reported)")
 	flag.IntVar(&o.reruns, "reruns", 3, "repetitions of the rerun with nothing new (the median is reported)")
 	flag.StringVar(&o.profileDir, "profile", "", "run the runner scenarios in-process-profiled and write CPU and heap profiles here")
+	flag.BoolVar(&o.statements, "statements", false, "load pg_stat_statements and print where the server spent each step's time")
 	flag.Var(o.settings, "pg", "PostgreSQL setting name=value for the server, repeatable (applies to runner and baseline alike)")
 	flag.Parse()
-	if o.rows < 1000 || o.small < 1000 || o.pageSize < 1 || o.pageSize > 10000 || o.reruns < 1 {
-		fmt.Fprintln(os.Stderr, "bench: want -rows and -small >= 1000, 1 <= -page-size <= 10000, -reruns >= 1")
+	if o.rows < 1000 || o.small < 1000 || o.pageSize < 1 || o.pageSize > 10000 || o.reruns < 1 || o.reps < 1 {
+		fmt.Fprintln(os.Stderr, "bench: want -rows and -small >= 1000, 1 <= -page-size <= 10000, -reruns and -reps >= 1")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -120,8 +124,8 @@ type bench struct {
 	dst     *pgx.Conn
 	admin   *pgx.Conn
 	results []row
-	// lastFullBase is the last full-load baseline time.
-	lastFullBase time.Duration
+	// mainBase are the baseline times of the main full load.
+	mainBase timings
 }
 
 // row is one line of the result table.
@@ -144,7 +148,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(dir)
 
-	fmt.Printf("Go %s, %d cores (GOMAXPROCS %d), %s/%s\n", runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("Go %s, %d cores (GOMAXPROCS %d), %s/%s, load average %s\n", runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, loadAvg())
 	t0 := time.Now()
 	bin, err := buildRunner(ctx, dir)
 	if err != nil {
@@ -153,6 +157,9 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("built the runner in %.1fs\n", time.Since(t0).Seconds())
 
 	t0 = time.Now()
+	if o.statements {
+		o.settings["shared_preload_libraries"] = statementsSetting
+	}
 	srv, err := pgtest.Start(ctx, pgtest.Options{Settings: o.settings})
 	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
@@ -181,6 +188,11 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("%s\nserver: fsync=%s synchronous_commit=%s shared_buffers=%s (same for runner and baseline); started in %.1fs\n",
 		version, fsync, sc, sb, time.Since(t0).Seconds())
 
+	if o.statements {
+		if err := b.enableStatements(ctx); err != nil {
+			return err
+		}
+	}
 	env := secretEnv(srv.DSN("bench_src"), srv.DSN("bench_dst"))
 	b.runner = runnerBin{path: bin, env: env}
 	self, err := os.Executable()
@@ -200,263 +212,23 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("page size %d (copyThreshold 1000: pages of 1000 or more go through COPY), checkpoint interval 10s, safety gap 5m, groups of %d rows per updated_at\n\n",
 		o.pageSize, groupSize)
 
-	if err := b.scenarios(ctx); err != nil {
-		b.print()
-		return err
-	}
+	err = b.scenarios(ctx)
 	b.print()
-	return nil
+	fmt.Printf("load average at the end %s (other processes share the cores: compare ratios, not absolute times)\n", loadAvg())
+	return err
 }
 
-// scenarios runs everything in order; each step depends on the sink state the previous
-// one left.
-func (b *bench) scenarios(ctx context.Context) error {
-	o := b.o
-	t0 := time.Now()
-	if err := createSource(ctx, b.src, "invoices_small", o.small); err != nil {
-		return err
-	}
-	if err := createSource(ctx, b.src, "invoices", o.rows); err != nil {
-		return err
-	}
-	sinks := []string{"crm_small_base", "crm_small", "crm_base", "crm_invoices"}
-	if o.altPageSize > 0 {
-		sinks = append(sinks, "crm_alt")
-	}
-	for _, t := range sinks {
-		if err := createSink(ctx, b.dst, t); err != nil {
-			return err
-		}
-	}
-	fmt.Printf("generated %d + %d source rows in %.1fs\n", o.small, o.rows, time.Since(t0).Seconds())
-
-	// Full load, small: the memory reference.
-	smallRun, err := b.fullLoad(ctx, "full load", "invoices_small", "crm_small", "crm_small_base", "small", o.pageSize, int64(o.small), 0)
+// loadAvg returns the 1, 5 and 15 minute load averages, or "unknown".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
-		return err
+		return "unknown"
 	}
-	// Full load, main.
-	bigRun, err := b.fullLoad(ctx, "full load", "invoices", "crm_invoices", "crm_base", "main", o.pageSize, int64(o.rows), fullLoadTarget)
-	if err != nil {
-		return err
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
 	}
-	b.memoryRow(smallRun, bigRun)
-	if o.altPageSize > 0 {
-		if _, err := b.fullLoad(ctx, fmt.Sprintf("full load, page %d", o.altPageSize), "invoices", "crm_alt", "", "alt", o.altPageSize, int64(o.rows), fullLoadTarget); err != nil {
-			return err
-		}
-	}
-	if err := b.rerun(ctx); err != nil {
-		return err
-	}
-	if err := b.reupsert(ctx); err != nil {
-		return err
-	}
-	return b.changed(ctx)
-}
-
-// fullLoad runs the baseline (unless baseTable is "" — then the last full-load baseline of
-// the same row count is reused) and the runner into empty sink tables and verifies both.
-func (b *bench) fullLoad(ctx context.Context, name, srcTable, dstTable, baseTable, job string, pageSize int, n int64, target float64) (runResult, error) {
-	var base time.Duration
-	if baseTable != "" {
-		if err := b.checkpoint(ctx); err != nil {
-			return runResult{}, err
-		}
-		br, err := baseline(ctx, b.src, b.dst, srcTable, baseTable, time.Time{})
-		if err != nil {
-			return runResult{}, err
-		}
-		if br.Rows != n || br.Written != n {
-			return runResult{}, fmt.Errorf("%s baseline: copied %d, wrote %d rows, want %d", name, br.Rows, br.Written, n)
-		}
-		if err := b.verify(ctx, srcTable, baseTable); err != nil {
-			return runResult{}, fmt.Errorf("%s baseline: %w", name, err)
-		}
-		if err := vacuum(ctx, b.dst, baseTable); err != nil {
-			return runResult{}, err
-		}
-		base = br.Wall
-		b.lastFullBase = br.Wall
-	} else {
-		base = b.lastFullBase
-	}
-	jf, err := jobFile(b.dir, "bench-"+job, srcTable, dstTable, pageSize)
-	if err != nil {
-		return runResult{}, err
-	}
-	if err := b.checkpoint(ctx); err != nil {
-		return runResult{}, err
-	}
-	res, err := b.runner.sync(ctx, strings.ReplaceAll(name, " ", "-")+"-"+job, jf, b.state(job))
-	if err != nil {
-		return res, err
-	}
-	if err := expect(name, res, n, n, 0); err != nil {
-		return res, err
-	}
-	if err := b.verify(ctx, srcTable, dstTable); err != nil {
-		return res, fmt.Errorf("%s: %w", name, err)
-	}
-	if err := vacuum(ctx, b.dst, dstTable); err != nil {
-		return res, err
-	}
-	r := row{scenario: name, rows: res.Record.Read, wall: res.Wall, rss: res.MaxRSS, base: base}
-	r.ratio = res.Wall.Seconds() / base.Seconds()
-	if target > 0 {
-		r.target = fmt.Sprintf("≤ %.1f× baseline", target)
-		r.ok = ptr(r.ratio <= target)
-	}
-	r.rss = res.MaxRSS
-	b.add(r, res)
-	return res, nil
-}
-
-// memoryRow compares the peak RSS of the small and the main full load.
-func (b *bench) memoryRow(small, big runResult) {
-	spread := float64(big.MaxRSS-small.MaxRSS) / float64(small.MaxRSS)
-	if spread < 0 {
-		spread = -spread
-	}
-	b.results = append(b.results, row{
-		scenario: "peak RSS, small → main",
-		rss:      max(small.MaxRSS, big.MaxRSS),
-		target:   fmt.Sprintf("≤ 64 MiB, spread ≤ %.0f%%", rssSpreadTarget*100),
-		ok:       ptr(small.MaxRSS <= rssTarget && big.MaxRSS <= rssTarget && spread <= rssSpreadTarget),
-		note:     fmt.Sprintf("%.1f → %.1f MiB (%+.1f%%)", mib(small.MaxRSS), mib(big.MaxRSS), 100*float64(big.MaxRSS-small.MaxRSS)/float64(small.MaxRSS)),
-	})
-}
-
-// rerun runs the main job again with nothing new, several times, with the runner binary
-// and with this binary as the runner (to time cli.Main without the process start).
-func (b *bench) rerun(ctx context.Context) error {
-	jf := filepath.Join(b.dir, "bench-main.yaml")
-	var walls, inproc []time.Duration
-	var rss int64
-	var last runResult
-	for i := 0; i < b.o.reruns; i++ {
-		res, err := b.runner.sync(ctx, fmt.Sprintf("rerun-%d", i), jf, b.state("main"))
-		if err != nil {
-			return err
-		}
-		if err := expect("rerun", res, groupSize, 0, groupSize); err != nil {
-			return err
-		}
-		walls = append(walls, res.Wall)
-		rss = max(rss, res.MaxRSS)
-		last = res
-		in, err := b.self.sync(ctx, "", jf, b.state("main"))
-		if err != nil {
-			return err
-		}
-		if err := expect("rerun (in-process)", in, groupSize, 0, groupSize); err != nil {
-			return err
-		}
-		inproc = append(inproc, in.Elapsed)
-	}
-	wall, in := median(walls), median(inproc)
-	r := row{scenario: "rerun, nothing new", rows: last.Record.Read, wall: wall, rss: rss,
-		target: "≤ 0.10 s", ok: ptr(wall <= rerunTarget),
-		note: fmt.Sprintf("median of %d; cli.Main in-process %.3fs (min %.3fs), without process start", len(walls), in.Seconds(), slices.Min(inproc).Seconds())}
-	b.add(r, last)
-	return nil
-}
-
-// reupsert resets the main job's checkpoint and runs it: every row is re-read and
-// unchanged. The baseline is the skip-unchanged merge of every row into its full table.
-func (b *bench) reupsert(ctx context.Context) error {
-	n := int64(b.o.rows)
-	if err := b.checkpoint(ctx); err != nil {
-		return err
-	}
-	br, err := baseline(ctx, b.src, b.dst, "invoices", "crm_base", time.Time{})
-	if err != nil {
-		return err
-	}
-	if br.Rows != n || br.Written != 0 {
-		return fmt.Errorf("unchanged re-upsert baseline: copied %d, wrote %d rows, want %d and 0", br.Rows, br.Written, n)
-	}
-	if err := b.runner.resetCheckpoint(ctx, b.state("main")); err != nil {
-		return err
-	}
-	if err := b.checkpoint(ctx); err != nil {
-		return err
-	}
-	res, err := b.runner.sync(ctx, "reupsert", filepath.Join(b.dir, "bench-main.yaml"), b.state("main"))
-	if err != nil {
-		return err
-	}
-	if err := expect("unchanged re-upsert", res, n, 0, n); err != nil {
-		return err
-	}
-	if err := b.verify(ctx, "invoices", "crm_invoices"); err != nil {
-		return fmt.Errorf("unchanged re-upsert: %w", err)
-	}
-	ratio := res.Wall.Seconds() / br.Wall.Seconds()
-	b.add(row{scenario: "re-upsert, unchanged", rows: res.Record.Read, wall: res.Wall, rss: res.MaxRSS, base: br.Wall, ratio: ratio,
-		target: fmt.Sprintf("≤ %.1f× baseline", reupsertTarget), ok: ptr(ratio <= reupsertTarget),
-		note: "after checkpoint reset --to beginning"}, res)
-	return nil
-}
-
-// changed changes 1 % of the source and runs the main job incrementally; the baseline
-// merges the same rows (updated_at ≥ the previous cursor less the safety gap).
-func (b *bench) changed(ctx context.Context) error {
-	prev, err := maxUpdatedAt(ctx, b.src, "invoices")
-	if err != nil {
-		return err
-	}
-	n, err := changeSource(ctx, b.src, "invoices")
-	if err != nil {
-		return err
-	}
-	if err := b.checkpoint(ctx); err != nil {
-		return err
-	}
-	br, err := baseline(ctx, b.src, b.dst, "invoices", "crm_base", prev.Add(-safetyGap))
-	if err != nil {
-		return err
-	}
-	// The changed rows and what is left of the last group, re-read within the safety gap.
-	var read int64
-	if err := b.src.QueryRow(ctx, "SELECT count(*) FROM invoices WHERE updated_at >= $1", prev.Add(-safetyGap)).Scan(&read); err != nil {
-		return fmt.Errorf("count rows to re-read: %w", err)
-	}
-	if br.Rows != read || br.Written != n {
-		return fmt.Errorf("1%% changed baseline: copied %d, wrote %d rows, want %d and %d", br.Rows, br.Written, read, n)
-	}
-	if err := b.verify(ctx, "invoices", "crm_base"); err != nil {
-		return fmt.Errorf("1%% changed baseline: %w", err)
-	}
-	if err := b.checkpoint(ctx); err != nil {
-		return err
-	}
-	res, err := b.runner.sync(ctx, "changed", filepath.Join(b.dir, "bench-main.yaml"), b.state("main"))
-	if err != nil {
-		return err
-	}
-	if err := expect("1% changed", res, read, n, read-n); err != nil {
-		return err
-	}
-	if err := b.verify(ctx, "invoices", "crm_invoices"); err != nil {
-		return fmt.Errorf("1%% changed: %w", err)
-	}
-	b.add(row{scenario: "1 % changed", rows: res.Record.Read, wall: res.Wall, rss: res.MaxRSS, base: br.Wall,
-		ratio: res.Wall.Seconds() / br.Wall.Seconds(), target: "(none)",
-		note: fmt.Sprintf("%d changed + %d re-read in the safety gap; baseline merges the same rows", n, read-n)}, res)
-	return nil
-}
-
-// add appends a row, with the RSS target checked for every runner run.
-func (b *bench) add(r row, res runResult) {
-	if res.MaxRSS > rssTarget {
-		r.note = strings.TrimPrefix(r.note+"; peak RSS over 64 MiB", "; ")
-		r.ok = ptr(false)
-	}
-	if res.Elapsed > 0 && !strings.Contains(r.note, "in-process") {
-		r.note = strings.TrimPrefix(fmt.Sprintf("%s; cli.Main %.2fs", r.note, res.Elapsed.Seconds()), "; ")
-	}
-	b.results = append(b.results, r)
+	return strings.Join(f[:3], " ")
 }
 
 // expect checks a run's phase and counts.
@@ -497,7 +269,7 @@ func (b *bench) checkpoint(ctx context.Context) error {
 	if _, err := b.admin.Exec(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	return nil
+	return b.resetStatements(ctx)
 }
 
 func (b *bench) state(job string) string { return filepath.Join(b.dir, "state-"+job) }
