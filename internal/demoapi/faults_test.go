@@ -184,7 +184,7 @@ func TestAPIKey(t *testing.T) {
 			n, _ := resp.Body.Read(buf)
 			resp.Body.Close()
 			g.Expect(resp.StatusCode).To(Equal(tc.status))
-			g.Expect(string(buf[:n]) + sb.String()).NotTo(ContainSubstring(key), "the credential is never echoed")
+			g.Expect(string(buf[:n])+sb.String()).NotTo(ContainSubstring(key), "the credential is never echoed")
 		})
 	}
 	NewWithT(t).Expect(b.Stats().Unauthorized).To(Equal(int64(3)))
