@@ -94,7 +94,9 @@ type SourceOptions struct {
 // ReadPage(after, limit) returns up to limit records strictly after `after`, following the
 // API's pages until it has them or the API is exhausted. Records at or before `after`
 // (ties at the cursor time returned by an inclusive updatedSince, or a floored unix time)
-// are dropped. The walk's next page and the records fetched but not yet returned are kept,
+// are dropped, and so is a record repeating the last one kept (an API whose after-id is
+// inclusive); any other record out of order is returned for the engine to refuse. The
+// walk's next page and the records fetched but not yet returned are kept,
 // so the engine's next call — after the last record returned — continues the walk instead
 // of querying from the top; any other `after`, or an error, starts a fresh walk.
 //
@@ -129,6 +131,9 @@ type walk struct {
 	pending []connector.Record
 	// fetched counts the records the API returned in this walk (for Offset).
 	fetched int
+	// high is the last record kept (sorted walks): an API page that starts with it again
+	// (an inclusive after-id) does not duplicate it.
+	high cursor.Cursor
 	// lastToken and lastRaw guard against an API that does not move forward.
 	lastToken string
 	lastRaw   *connector.Record
@@ -273,10 +278,12 @@ func (s *Source) fetch(ctx context.Context, w *walk) error {
 			return fmt.Errorf("%s: %w", where, recordAt(i, err))
 		}
 		lastRaw = &rec
-		if cursor.Compare(rec.Cursor(), w.start, s.CompareIDs) > 0 {
-			w.pending = append(w.pending, rec)
-			kept++
+		if cursor.Compare(rec.Cursor(), w.start, s.CompareIDs) <= 0 || (s.sorted && sameCursor(rec.Cursor(), w.high)) {
+			continue
 		}
+		w.pending = append(w.pending, rec)
+		w.high = rec.Cursor()
+		kept++
 	}
 	w.fetched += len(items)
 	s.log.V(1).Info("read API page", "request", where, "records", len(items), "kept", kept)
