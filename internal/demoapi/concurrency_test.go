@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,15 +16,31 @@ func TestConcurrentUpsertsKeepKeysUnique(t *testing.T) {
 	g := NewWithT(t)
 	c, base := newTestCRM(t, CRMOptions{})
 	var wg sync.WaitGroup
+	statuses := make(chan int, 6*30)
 	for w := range 6 {
 		wg.Go(func() {
 			for n := range 30 {
 				body := fmt.Sprintf(`{"status": "open", "writer": %d}`, w%2)
-				call(t, http.MethodPatch, fmt.Sprintf("%s/invoices/billing_invoice_id/inv_%02d", base, n), body, nil)
+				req, err := http.NewRequest(http.MethodPatch, fmt.Sprintf("%s/invoices/billing_invoice_id/inv_%02d", base, n), strings.NewReader(body))
+				if err != nil {
+					statuses <- -1
+					continue
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					statuses <- -1
+					continue
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
 			}
 		})
 	}
 	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		g.Expect(s).To(BeElementOf(http.StatusOK, http.StatusCreated))
+	}
 	g.Expect(c.Count()).To(Equal(30))
 	g.Expect(c.DuplicateKeys()).To(BeEmpty())
 	g.Expect(c.Stats().Created).To(Equal(int64(30)))
