@@ -12,7 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/utils/clock"
+	"k8s.io/client-go/kubernetes"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -26,11 +27,12 @@ import (
 )
 
 // The suite shares one control plane (kube-apiserver, etcd and a kube-controller-manager
-// running only the garbage collector) and one manager; each test works in its own namespace.
+// running the garbage collector, Job and ServiceAccount controllers) and one manager; each test works in its own namespace.
 var (
 	env        *kubetest.Env
 	k8sClient  client.Client
 	writes     atomic.Int64 // writes made by the controller's client
+	fakeClock  = clocktesting.NewFakePassiveClock(time.Now())
 	testRunner = "example.com/checkpointed/runner:test"
 )
 
@@ -47,7 +49,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
-	kcm, err := env.StartControllerManager("garbagecollector")
+	kcm, err := env.StartControllerManager("garbagecollector", "job", "serviceaccount")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -70,10 +72,11 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	r := &SyncJobReconciler{
-		Client:  countingClient{mgr.GetClient()},
-		Events:  mgr.GetEventRecorder("checkpointed-controller"),
-		Clock:   clock.RealClock{},
-		Options: desired.Options{RunnerImage: testRunner},
+		Client:    countingClient{mgr.GetClient()},
+		Clientset: kubernetes.NewForConfigOrDie(env.Config),
+		Events:    mgr.GetEventRecorder("checkpointed-controller"),
+		Clock:     fakeClock,
+		Options:   desired.Options{RunnerImage: testRunner},
 	}
 	if err := r.SetupWithManager(mgr, 2); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -25,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -45,12 +48,14 @@ type SyncJobReconciler struct {
 	Clock clock.PassiveClock
 	// Options shape the owned objects (the default runner image).
 	Options desired.Options
+	// Clientset rewrites checkpoints for reset requests (through the run Lease).
+	Clientset kubernetes.Interface
 }
 
 // +kubebuilder:rbac:groups=sync.checkpointed.io,resources=syncjobs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sync.checkpointed.io,resources=syncjobs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
@@ -89,25 +94,35 @@ func (r *SyncJobReconciler) reconcile(ctx context.Context, sj *syncv1.SyncJob, s
 		r.reconcileCheckpoint,
 		r.reconcileCronJob,
 	}
+	fail := func(err error) (ctrl.Result, error) {
+		setCondition(st, sj, syncv1.ConditionReconciling, metav1.ConditionTrue, syncv1.ReasonProgressing, err.Error())
+		setCondition(st, sj, syncv1.ConditionReady, metav1.ConditionFalse, syncv1.ReasonProgressing, err.Error())
+		return ctrl.Result{}, err
+	}
 	for _, step := range steps {
 		proceed, err := step(ctx, sj, st)
 		if err != nil {
-			setCondition(st, sj, syncv1.ConditionReconciling, metav1.ConditionTrue, syncv1.ReasonProgressing, err.Error())
-			setCondition(st, sj, syncv1.ConditionReady, metav1.ConditionFalse, syncv1.ReasonProgressing, err.Error())
-			return ctrl.Result{}, err
+			return fail(err)
 		}
 		if !proceed {
 			return ctrl.Result{}, nil
 		}
 	}
-	r.summarizeRuns(sj, st)
-	return ctrl.Result{}, nil
+	seen, err := r.observeRuns(ctx, sj)
+	if err != nil {
+		return fail(err)
+	}
+	requests, err := r.handleRequests(ctx, sj, st, seen)
+	if err != nil {
+		return fail(err)
+	}
+	return r.summarizeRuns(sj, st, requests), nil
 }
 
 // validateSpec catches what admission cannot: an unparseable schedule or unknown time zone.
 // Such a SyncJob is Stalled with reason InvalidSpec, and no owned object is touched.
 func (r *SyncJobReconciler) validateSpec(_ context.Context, sj *syncv1.SyncJob, st *syncv1.SyncJobStatus) (bool, error) {
-	if _, err := schedule.Parse(sj.Spec.Schedule, ptr.Deref(sj.Spec.TimeZone, "")); err != nil {
+	if _, err := parseSchedule(sj); err != nil {
 		setCondition(st, sj, syncv1.ConditionStalled, metav1.ConditionTrue, syncv1.ReasonInvalidSpec, err.Error())
 		setCondition(st, sj, syncv1.ConditionReady, metav1.ConditionFalse, syncv1.ReasonInvalidSpec, err.Error())
 		meta.RemoveStatusCondition(&st.Conditions, syncv1.ConditionReconciling)
@@ -178,11 +193,46 @@ func (r *SyncJobReconciler) reconcileCronJob(ctx context.Context, sj *syncv1.Syn
 	return true, nil
 }
 
-// summarizeRuns sets Ready from the last run the runner recorded, once everything is set up.
-func (r *SyncJobReconciler) summarizeRuns(sj *syncv1.SyncJob, st *syncv1.SyncJobStatus) {
-	meta.RemoveStatusCondition(&st.Conditions, syncv1.ConditionReconciling)
+// summarizeRuns sets Ready from the last run the runner recorded and from staleness,
+// and Reconciling while an operator request waits. It asks to be called again when a
+// request waits or when the SyncJob will turn stale.
+func (r *SyncJobReconciler) summarizeRuns(sj *syncv1.SyncJob, st *syncv1.SyncJobStatus, req actionOutcome) ctrl.Result {
+	var result ctrl.Result
+	if req.pending != "" {
+		setCondition(st, sj, syncv1.ConditionReconciling, metav1.ConditionTrue, ReasonRequestPending, req.pending)
+		result.RequeueAfter = requestRetry
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, syncv1.ConditionReconciling)
+	}
 	status, reason, msg := readiness(sj.Status.LastRun)
+	if status == metav1.ConditionTrue {
+		if staleAt, ok := staleness(sj); ok {
+			now := r.Clock.Now()
+			if !now.Before(staleAt) {
+				status, reason = metav1.ConditionFalse, syncv1.ReasonStale
+				msg = staleMessage(sj, staleAt)
+			} else if wait := staleAt.Sub(now); result.RequeueAfter == 0 || wait < result.RequeueAfter {
+				result.RequeueAfter = wait
+			}
+		}
+	}
 	setCondition(st, sj, syncv1.ConditionReady, status, reason, msg)
+	return result
+}
+
+// staleMessage says since when the SyncJob has not succeeded.
+func staleMessage(sj *syncv1.SyncJob, staleAt time.Time) string {
+	if t := sj.Status.LastSuccessfulRunTime; t != nil {
+		return fmt.Sprintf("no successful run since %s: two scheduled runs were missed (stale since %s)",
+			t.UTC().Format(time.RFC3339), staleAt.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("no successful run since the SyncJob was created: two scheduled runs were missed (stale since %s)",
+		staleAt.UTC().Format(time.RFC3339))
+}
+
+// parseSchedule parses the SyncJob's schedule in its time zone.
+func parseSchedule(sj *syncv1.SyncJob) (*schedule.Schedule, error) {
+	return schedule.Parse(sj.Spec.Schedule, ptr.Deref(sj.Spec.TimeZone, ""))
 }
 
 // readiness is the policy that turns the last run into the Ready condition.
@@ -291,6 +341,8 @@ func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 		Owns(&rbacv1.RoleBinding{}, builder.WithPredicates(notCreated)).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(onlyDeletes())).
 		Owns(&coordinationv1.Lease{}, builder.WithPredicates(onlyDeletes())).
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(runToSyncJob)).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(runToSyncJob)).
 		Complete(r)
 }
 

@@ -5,6 +5,9 @@
 package desired
 
 import (
+	"fmt"
+	"hash/fnv"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -266,4 +269,57 @@ func JobSpec(sj *syncv1.SyncJob, opts Options, trigger string) *batchac.JobSpecA
 		job.WithActiveDeadlineSeconds(*r.ActiveDeadlineSeconds)
 	}
 	return job
+}
+
+// Environment variables of a backfill run.
+const (
+	EnvBackfillFrom = "CHECKPOINTED_BACKFILL_FROM"
+	EnvBackfillTo   = "CHECKPOINTED_BACKFILL_TO"
+	EnvBackfillKey  = "CHECKPOINTED_BACKFILL_KEY"
+	// AnnotationRequest on a requested Job holds the request token it was made for.
+	AnnotationRequest = "sync.checkpointed.io/request"
+)
+
+// Backfill is a requested run over [From, To) that keeps its own progress under Key.
+type Backfill struct{ From, To, Key string }
+
+// RequestedJob is the Job of an operator-requested run: the CronJob's run template with
+// trigger Manual, or Backfill when backfill is set. Its name is derived from the request
+// token, so that creating it twice for one token is impossible.
+func RequestedJob(sj *syncv1.SyncJob, opts Options, token string, backfill *Backfill) *batchac.JobApplyConfiguration {
+	kind, trigger := KindRun, "Manual"
+	if backfill != nil {
+		kind, trigger = KindBackfill, "Backfill"
+	}
+	spec := JobSpec(sj, opts, trigger)
+	if backfill != nil {
+		// Backfills resume from their own checkpoint key, so a retried Pod continues.
+		spec.WithBackoffLimit(2)
+		c := spec.Template.Spec.Containers[0]
+		c.WithEnv(
+			coreac.EnvVar().WithName(EnvBackfillFrom).WithValue(backfill.From),
+			coreac.EnvVar().WithName(EnvBackfillTo).WithValue(backfill.To),
+			coreac.EnvVar().WithName(EnvBackfillKey).WithValue(backfill.Key),
+		)
+		spec.Template.Spec.Containers[0] = c
+	}
+	return batchac.Job(RequestedJobName(sj, kind, token), sj.Namespace).
+		WithLabels(labels(sj)).
+		WithAnnotations(map[string]string{AnnotationRequest: token}).
+		WithOwnerReferences(ownerRef(sj)).
+		WithSpec(spec)
+}
+
+// Kinds of requested Jobs, part of their names.
+const (
+	KindRun      = "m"
+	KindBackfill = "b"
+)
+
+// RequestedJobName is "<syncjob>-<m|b>-<8 hex digits of the token's hash>" (at most 63
+// characters for a SyncJob name of at most 52).
+func RequestedJobName(sj *syncv1.SyncJob, kind, token string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(token))
+	return fmt.Sprintf("%s-%s-%08x", sj.Name, kind, h.Sum32())
 }

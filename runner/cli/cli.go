@@ -35,7 +35,6 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
-	"github.com/checkpointed/checkpointed/runner/cursor"
 	"github.com/checkpointed/checkpointed/runner/engine"
 )
 
@@ -79,7 +78,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 const usage = `usage:
-  runner sync -f job.yaml --state-dir DIR
+  runner sync -f job.yaml --state-dir DIR [--backfill-from RFC3339 --backfill-to RFC3339]
   runner sync --in-cluster
   runner plan -f job.yaml --state-dir DIR [--limit N]
   runner checkpoint show --state-dir DIR
@@ -105,6 +104,8 @@ func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	file := fs.String("f", "", "SyncJob YAML file (local mode)")
 	stateDir := fs.String("state-dir", "", "directory of the local checkpoint and run lock")
 	inCluster := fs.Bool("in-cluster", false, "read the SyncJob from the API (the CronJob's mode)")
+	bfFrom := fs.String("backfill-from", "", "backfill: RFC3339 start of the range (the main cursor does not move)")
+	bfTo := fs.String("backfill-to", "", "backfill: RFC3339 end of the range (exclusive)")
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage, nil
 	}
@@ -126,6 +127,12 @@ func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 		return ExitFailed, err
 	}
 	defer closeAll()
+	if *bfFrom != "" || *bfTo != "" {
+		if cfg.Range, err = backfillRange(*bfFrom, *bfTo, ""); err != nil {
+			return ExitUsage, usageError{err}
+		}
+		cfg.Trigger = "Backfill"
+	}
 	cfg.Store = checkpoint.NewFileStore(*stateDir, sj.Name)
 	cfg.Lock = checkpoint.NewFileLock(*stateDir)
 	// Local mode: the audit's JSON lines are logs (stderr); stdout holds only the record.
@@ -245,7 +252,10 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return ExitOK, writeJSON(stdout, st)
 	}
-	target, err := ParseResetTarget(*to)
+	if *to == "" {
+		return ExitUsage, usageError{errors.New("reset needs --to RFC3339|beginning")}
+	}
+	target, err := checkpoint.ParseResetTarget(*to)
 	if err != nil {
 		return ExitUsage, usageError{err}
 	}
@@ -264,22 +274,6 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return ExitFailed, fmt.Errorf("reset checkpoint: %w", err)
 	}
 	return ExitOK, writeJSON(stdout, st)
-}
-
-// ParseResetTarget reads a reset target: "beginning" (nil: the next run reads everything)
-// or an RFC3339 time (the next run starts there, less the safety gap).
-func ParseResetTarget(to string) (*cursor.Cursor, error) {
-	switch to {
-	case "":
-		return nil, errors.New("reset needs --to RFC3339|beginning")
-	case "beginning":
-		return nil, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, to)
-	if err != nil {
-		return nil, fmt.Errorf("reset target %q is neither 'beginning' nor an RFC3339 time", to)
-	}
-	return &cursor.Cursor{UpdatedAt: t.UTC()}, nil
 }
 
 // LoadJob reads a SyncJob from a YAML file, applies the schema's defaults and checks the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
@@ -56,7 +57,12 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, ns, na
 	if trigger == "" {
 		trigger = "Scheduled"
 	}
-	runID := newRunID()
+	// The run ID of an in-cluster run is its Pod's name: the controller recognises the runs
+	// that reported by it.
+	runID := pod
+	if runID == "" {
+		runID = newRunID()
+	}
 	writer := status.NewWriter(c, ns, name, status.Options{Instance: pod})
 	engCfg, closeAll, err := buildRun(ctx, log, sj, runID, trigger)
 	if err != nil {
@@ -70,6 +76,13 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, ns, na
 		return ExitFailed, err
 	}
 	defer closeAll()
+	if from := os.Getenv(desired.EnvBackfillFrom); from != "" {
+		rng, err := backfillRange(from, os.Getenv(desired.EnvBackfillTo), os.Getenv(desired.EnvBackfillKey))
+		if err != nil {
+			return ExitFailed, err
+		}
+		engCfg.Range = rng
+	}
 	engCfg.Store = checkpoint.NewConfigMapStore(cs, ns, name)
 	engCfg.Lock = checkpoint.NewLeaseLock(cs, ns, name, checkpoint.NewHolderIdentity(pod), checkpoint.LeaseOptions{Log: log.WithName("lease")})
 	engCfg.Publisher = writer
@@ -85,6 +98,22 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, ns, na
 	}
 	writeTermination(res.Record)
 	return exitCode(res.Record.Phase), nil
+}
+
+// backfillRange reads a backfill's range; its key names its progress in the checkpoint.
+func backfillRange(from, to, key string) (*engine.Range, error) {
+	f, err := time.Parse(time.RFC3339Nano, from)
+	if err != nil {
+		return nil, fmt.Errorf("backfill from %q: %w", from, err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, to)
+	if err != nil {
+		return nil, fmt.Errorf("backfill to %q: %w", to, err)
+	}
+	if key == "" {
+		key = from + "/" + to
+	}
+	return &engine.Range{From: f.UTC(), To: t.UTC(), Key: key}, nil
 }
 
 // writeTermination leaves the run's one-line summary as the container's termination

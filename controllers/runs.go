@@ -1,0 +1,273 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/runner/status"
+)
+
+// AnnotationRecorded marks a Job whose failure the controller recorded in the SyncJob's
+// status on the runner's behalf.
+const AnnotationRecorded = "sync.checkpointed.io/failure-recorded"
+
+// Reasons of runs that died without reporting.
+const (
+	ReasonOOMKilled        = "OOMKilled"
+	ReasonDeadlineExceeded = "DeadlineExceeded"
+	ReasonRunnerCrashed    = "RunnerCrashed"
+)
+
+// stuckReasons are container waiting reasons that a run does not recover from by itself:
+// the image cannot be had, or the Pod cannot be built (a missing Secret or key).
+var stuckReasons = map[string]bool{
+	"ImagePullBackOff":           true,
+	"InvalidImageName":           true,
+	"ErrImageNeverPull":          true,
+	"CreateContainerConfigError": true,
+	"CreateContainerError":       true,
+}
+
+// observeRuns looks at the Jobs of the SyncJob's runs. A run that ended without the runner
+// reporting it (OOMKilled, past its deadline, crashed) or that cannot start (no image, a
+// missing Secret) is recorded as a failed lastRun with the reason, on the runner's behalf;
+// a run that cannot start is also deleted so that it does not block the schedule.
+func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob) (runs, error) {
+	jobs := &batchv1.JobList{}
+	if err := r.List(ctx, jobs, client.InNamespace(sj.Namespace), client.MatchingLabels{desired.LabelJob: sj.Name}); err != nil {
+		return runs{}, fmt.Errorf("list Jobs of %s: %w", sj.Name, err)
+	}
+	sort.Slice(jobs.Items, func(i, j int) bool {
+		return jobs.Items[i].CreationTimestamp.Before(&jobs.Items[j].CreationTimestamp)
+	})
+	var out runs
+	out.requested = map[string]bool{}
+	for i := range jobs.Items {
+		job := &jobs.Items[i]
+		out.requested[job.Name] = true
+		if !job.DeletionTimestamp.IsZero() || job.Annotations[AnnotationRecorded] != "" {
+			continue
+		}
+		pods, err := r.podsOf(ctx, job)
+		if err != nil {
+			return out, err
+		}
+		done, failed := jobFinished(job)
+		stuck := stuckPod(pods)
+		switch {
+		case !done && stuck == nil:
+			out.active = job
+			continue
+		case done && !failed:
+			continue
+		}
+		if reported(sj, pods) {
+			continue
+		}
+		rec := failedRun(job, pods, stuck, r.Clock.Now())
+		w := status.NewWriter(r.Client, sj.Namespace, sj.Name, status.Options{Clock: r.Clock, Instance: FieldManager})
+		if err := w.Publish(ctx, rec, nil); err != nil {
+			return out, fmt.Errorf("record failed run of Job %s: %w", job.Name, err)
+		}
+		patch := client.MergeFrom(job.DeepCopy())
+		if job.Annotations == nil {
+			job.Annotations = map[string]string{}
+		}
+		job.Annotations[AnnotationRecorded] = rec.Reason
+		if err := r.Patch(ctx, job, patch); err != nil {
+			return out, fmt.Errorf("mark Job %s recorded: %w", job.Name, err)
+		}
+		if stuck != nil {
+			if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+				return out, fmt.Errorf("delete stuck Job %s: %w", job.Name, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// runs is what observeRuns saw.
+type runs struct {
+	// active is the newest Job still running, if any.
+	active *batchv1.Job
+	// requested holds the names of the runs' Jobs: a request whose Job exists was acted
+	// on, even when the cached status lags behind.
+	requested map[string]bool
+}
+
+// podsOf lists a Job's Pods.
+func (r *SyncJobReconciler) podsOf(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
+	pods := &corev1.PodList{}
+	if err := r.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{"batch.kubernetes.io/job-name": job.Name}); err != nil {
+		return nil, fmt.Errorf("list Pods of Job %s: %w", job.Name, err)
+	}
+	return pods.Items, nil
+}
+
+// stuckPod returns the first container state that will not start by itself.
+func stuckPod(pods []corev1.Pod) *corev1.ContainerStateWaiting {
+	for i := range pods {
+		for _, cs := range pods[i].Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil && stuckReasons[w.Reason] {
+				return w
+			}
+		}
+	}
+	return nil
+}
+
+// reported tells whether the runner itself recorded the run of one of these Pods: the
+// run ID of an in-cluster run is its Pod's name, and a runner that got to the end leaves
+// its summary as the termination message.
+func reported(sj *syncv1.SyncJob, pods []corev1.Pod) bool {
+	ids := map[string]bool{}
+	if sj.Status.LastRun != nil {
+		ids[sj.Status.LastRun.RunID] = true
+	}
+	for _, h := range sj.Status.History {
+		ids[h.RunID] = true
+	}
+	for i := range pods {
+		if ids[pods[i].Name] {
+			return true
+		}
+		for _, cs := range pods[i].Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil && runnerSummary(t.Message) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// runnerSummary tells a termination message the runner wrote (status.Summary: it starts
+// with the run's phase) from the log tail the kubelet falls back to.
+func runnerSummary(msg string) bool {
+	for _, p := range []syncv1.RunPhase{syncv1.RunPhaseSucceeded, syncv1.RunPhasePartiallySucceeded, syncv1.RunPhaseFailed, syncv1.RunPhaseInterrupted} {
+		if strings.HasPrefix(msg, string(p)+":") {
+			return true
+		}
+	}
+	return false
+}
+
+// failedRun builds the record of a run that died or could not start: the Job's name as
+// run ID, its trigger, and the reason read from the Pods and the Job.
+func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerStateWaiting, now time.Time) syncv1.RunRecord {
+	rec := syncv1.RunRecord{
+		RunID:          job.Name,
+		Trigger:        triggerOf(job),
+		Phase:          syncv1.RunPhaseFailed,
+		StartTime:      job.Status.StartTime,
+		CompletionTime: &metav1.Time{Time: now},
+	}
+	if rec.StartTime == nil {
+		rec.StartTime = &job.CreationTimestamp
+	}
+	switch {
+	case stuck != nil:
+		rec.Reason = stuck.Reason
+		rec.Message = fmt.Sprintf("the runner could not start: %s", stuck.Message)
+		return rec
+	}
+	for i := range pods {
+		for _, cs := range pods[i].Status.ContainerStatuses {
+			t := cs.State.Terminated
+			if t == nil {
+				continue
+			}
+			if t.Reason == "OOMKilled" {
+				rec.Reason = ReasonOOMKilled
+				limit := ""
+				if len(pods[i].Spec.Containers) > 0 {
+					if m, ok := pods[i].Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]; ok {
+						limit = " of " + m.String()
+					}
+				}
+				rec.Message = fmt.Sprintf("the runner Pod %s was killed for exceeding its memory limit%s", pods[i].Name, limit)
+				return rec
+			}
+			if t.ExitCode != 0 {
+				rec.Reason = ReasonRunnerCrashed
+				rec.Message = fmt.Sprintf("the runner Pod %s exited with code %d (%s) before reporting", pods[i].Name, t.ExitCode, t.Reason)
+			}
+		}
+	}
+	for _, c := range job.Status.Conditions {
+		if (c.Type == batchv1.JobFailed || c.Type == batchv1.JobFailureTarget) && c.Status == corev1.ConditionTrue {
+			if c.Reason == batchv1.JobReasonDeadlineExceeded {
+				rec.Reason = ReasonDeadlineExceeded
+				rec.Message = fmt.Sprintf("the run exceeded activeDeadlineSeconds=%d: %s", deref(job.Spec.ActiveDeadlineSeconds), c.Message)
+				return rec
+			}
+			if rec.Reason == "" {
+				rec.Reason = c.Reason
+				rec.Message = c.Message
+			}
+		}
+	}
+	if rec.Reason == "" {
+		rec.Reason = ReasonRunnerCrashed
+		rec.Message = "the run's Job failed before the runner reported"
+	}
+	return rec
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// triggerOf reads the run's trigger from its Pod template.
+func triggerOf(job *batchv1.Job) string {
+	for _, c := range job.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if e.Name == desired.EnvTrigger {
+				return e.Value
+			}
+		}
+	}
+	return ""
+}
+
+// staleness decides whether a SyncJob has missed two scheduled runs since its last
+// success (or, without one, since it was created): it returns the time from which it is
+// stale. Suspended SyncJobs are never stale.
+func staleness(sj *syncv1.SyncJob) (time.Time, bool) {
+	if sj.Spec.Suspend != nil && *sj.Spec.Suspend {
+		return time.Time{}, false
+	}
+	sched, err := parseSchedule(sj)
+	if err != nil {
+		return time.Time{}, false
+	}
+	base := sj.CreationTimestamp.Time
+	if t := sj.Status.LastSuccessfulRunTime; t != nil {
+		base = t.Time
+	}
+	return sched.StaleAfter(base), true
+}
+
+// runToSyncJob maps a Job or Pod of a run to its SyncJob, through the label the
+// controller puts on every run.
+func runToSyncJob(_ context.Context, obj client.Object) []reconcile.Request {
+	name := obj.GetLabels()[desired.LabelJob]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+}
