@@ -71,3 +71,29 @@ demo: ## The end-to-end demo on a local cluster (coming: see README).
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+##@ Images and the local cluster (hack/cluster/README.md)
+
+.PHONY: images
+images: ## Static bin/manager, bin/runner, bin/pause packed into FROM-scratch OCI image tarballs in dist/ (no daemon).
+	hack/cluster/images.sh
+
+.PHONY: images-docker
+images-docker: images ## The same images built by the Dockerfile with Debian's docker.io (throwaway dockerd), compared with dist/.
+	hack/cluster/images-docker.sh
+
+.PHONY: cluster-up
+cluster-up: images ## A real single-node Kubernetes v1.37.2 on this machine (containerd, kubelet, ...); idempotent.
+	hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and undo every change it made to the host.
+	hack/cluster/down.sh
+
+.PHONY: deploy
+deploy: images ## Deploy the operator (config/default, local images) into the local cluster and wait until it is Available.
+	hack/cluster/deploy.sh
+
+.PHONY: undeploy
+undeploy: ## Remove the operator (CRD, SyncJobs, RBAC, manager) from the local cluster.
+	hack/cluster/undeploy.sh
