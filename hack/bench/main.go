@@ -10,19 +10,25 @@
 //   - a re-upsert of every row after `runner checkpoint reset --to beginning`, all unchanged;
 //   - an incremental run after 1 % of the rows changed.
 //
-// For each it prints the wall time, rows per second, the child's peak RSS (from its
-// rusage) and the ratio to the baseline, against the targets of the issue. It verifies
-// the sink after every run (row count and a checksum of every row against the source).
-// It is a benchmark, not a test: it exits 0 when a target is missed, and 1 when something
-// broke (a runner exit code other than 0, a wrong count or checksum, drift).
+// For each it prints the wall time, rows per second, the child's peak RSS and CPU time
+// (from its rusage) and the ratio to the baseline, against the targets of the issue. The
+// full loads, the re-upsert and the 1 % change run -reps times, baseline and runner
+// alternating; times are medians and the ratio is the median of the per-repetition
+// ratios, since the cores are shared with other work. It verifies the sink after every
+// run (row count and a checksum of every row against the source). It is a benchmark, not a
+// test: it exits 0 when a target is missed, and 1 when something broke (a runner exit code
+// other than 0, a wrong count or checksum, drift).
 //
 // Fairness: the runner and the baseline use the same server, settings and tables of the
 // same shape; a CHECKPOINT precedes every timed step, and tables are vacuumed after bulk
 // writes, so neither pays for the other's WAL or hint bits. The runner's time includes its
-// process start and connecting; the baseline's connections are opened beforehand.
+// process start and connecting; the baseline's connections are opened beforehand. The
+// server keeps pgtest's settings (fsync and synchronous_commit on) unless -pg says
+// otherwise, for both alike.
 //
-// With -profile DIR the runner scenarios run this binary as the runner (runner/cli.Main,
-// the same code) with CPU and heap profiles written to DIR.
+// Diagnostics: -statements prints, per timed step, where the server spent its time
+// (pg_stat_statements); -profile DIR runs the runner scenarios with this binary as the
+// runner (runner/cli.Main, the same code) and writes CPU and allocation profiles to DIR.
 package main
 
 import (
@@ -133,7 +139,8 @@ type row struct {
 	scenario string
 	rows     int64
 	wall     time.Duration
-	rss      int64 // bytes; 0: not measured
+	rss      int64         // bytes; 0: not measured
+	cpu      time.Duration // the runner's CPU time (median run); 0: not measured
 	base     time.Duration
 	ratio    float64 // 0: no baseline
 	target   string
@@ -276,9 +283,9 @@ func (b *bench) state(job string) string { return filepath.Join(b.dir, "state-"+
 
 // print writes the result table.
 func (b *bench) print() {
-	fmt.Printf("\n%-24s %9s %8s %10s %9s %10s %7s  %-26s %-6s %s\n",
-		"scenario", "rows", "wall s", "rows/s", "RSS MiB", "baseline s", "ratio", "target", "result", "note")
-	fmt.Println(strings.Repeat("-", 130))
+	fmt.Printf("\n%-24s %9s %8s %10s %9s %7s %10s %7s  %-26s %-6s %s\n",
+		"scenario", "rows", "wall s", "rows/s", "RSS MiB", "CPU s", "baseline s", "ratio", "target", "result", "note")
+	fmt.Println(strings.Repeat("-", 138))
 	missed := 0
 	for _, r := range b.results {
 		rows, wall, rate, base, ratio := "", "", "", "", ""
@@ -307,7 +314,11 @@ func (b *bench) print() {
 				missed++
 			}
 		}
-		fmt.Printf("%-24s %9s %8s %10s %9s %10s %7s  %-26s %-6s %s\n", r.scenario, rows, wall, rate, rss, base, ratio, r.target, result, r.note)
+		cpu := ""
+		if r.cpu > 0 {
+			cpu = fmt.Sprintf("%.2f", r.cpu.Seconds())
+		}
+		fmt.Printf("%-24s %9s %8s %10s %9s %7s %10s %7s  %-26s %-6s %s\n", r.scenario, rows, wall, rate, rss, cpu, base, ratio, r.target, result, r.note)
 	}
 	if missed > 0 {
 		fmt.Printf("\n%d target(s) missed (a benchmark: the exit code stays 0).\n", missed)

@@ -89,7 +89,8 @@ func secretEnv(srcDSN, dstDSN string) []string {
 // runResult is one runner process.
 type runResult struct {
 	Wall    time.Duration
-	MaxRSS  int64 // bytes, the child's peak resident set
+	MaxRSS  int64         // bytes, the child's peak resident set
+	CPU     time.Duration // the child's user and system CPU time
 	Exit    int
 	Record  syncv1.RunRecord
 	Stdout  string
@@ -126,6 +127,7 @@ func (r *runnerBin) run(ctx context.Context, label string, args ...string) (runR
 		res.Exit = cmd.ProcessState.ExitCode()
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			res.MaxRSS = ru.Maxrss * 1024 // KiB on Linux
+			res.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
 	}
 	if err != nil {
