@@ -7,10 +7,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/secretenv"
 	"github.com/checkpointed/checkpointed/runner/connector"
+	httpconn "github.com/checkpointed/checkpointed/runner/connector/http"
+	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
 	"github.com/checkpointed/checkpointed/runner/connector/postgres"
 	"github.com/checkpointed/checkpointed/runner/engine"
 	"github.com/checkpointed/checkpointed/runner/mapping"
@@ -25,11 +28,16 @@ func buildRun(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, t
 	if err != nil {
 		return engine.Config{}, nil, fmt.Errorf("spec.mapping: %w", err)
 	}
-	src, err := newSource(ctx, log, s)
+	limiter, err := transport.LimiterFromSpec(s.RateLimit)
+	if err != nil {
+		return engine.Config{}, nil, fmt.Errorf("spec.rateLimit: %w", err)
+	}
+	w := wiring{log: log, spec: s, limiter: limiter}
+	src, err := w.newSource(ctx)
 	if err != nil {
 		return engine.Config{}, nil, err
 	}
-	sink, err := newSink(ctx, log, s, m, runID)
+	sink, err := w.newSink(ctx, m, runID)
 	if err != nil {
 		_ = src.Close()
 		return engine.Config{}, nil, err
@@ -74,7 +82,33 @@ func secret(field string, ref syncv1.SecretKeyRef) (string, error) {
 // errNotBuilt is returned for connector kinds this runner does not have yet.
 var errNotBuilt = errors.New("this connector kind is not available in this runner version")
 
-func newSource(ctx context.Context, log logr.Logger, s *syncv1.SyncJobSpec) (connector.Source, error) {
+// wiring builds one run's connectors. Every HTTP client of the run shares one token
+// bucket (spec.rateLimit) and one clock.
+type wiring struct {
+	log     logr.Logger
+	spec    *syncv1.SyncJobSpec
+	limiter *rate.Limiter
+	clock   transport.Clock
+}
+
+// httpClient builds an HTTP client for the source or the sink.
+func (w wiring) httpClient(field string, auth *syncv1.HTTPAuth, headers map[string]string, retry syncv1.HTTPRetry) (*transport.Client, error) {
+	a, err := transport.AuthFromSpec(field+".auth", auth, secret)
+	if err != nil {
+		return nil, err
+	}
+	return transport.New(transport.Options{
+		Auth:    a,
+		Headers: headers,
+		Retry:   transport.RetryFromSpec(retry),
+		Limiter: w.limiter,
+		Clock:   w.clock,
+		Logger:  w.log.WithName(field),
+	}), nil
+}
+
+func (w wiring) newSource(ctx context.Context) (connector.Source, error) {
+	s, log := w.spec, w.log
 	switch {
 	case s.Source.Postgres != nil:
 		dsn, err := secret("spec.source.postgres.dsn", s.Source.Postgres.DSN)
@@ -87,12 +121,22 @@ func newSource(ctx context.Context, log logr.Logger, s *syncv1.SyncJobSpec) (con
 		}
 		return src, nil
 	case s.Source.HTTP != nil:
-		return nil, fmt.Errorf("spec.source.http: %w", errNotBuilt)
+		h := s.Source.HTTP
+		c, err := w.httpClient("spec.source.http", h.Auth, h.Headers, h.Retry)
+		if err != nil {
+			return nil, err
+		}
+		src, err := httpconn.NewSource(*h, c, httpconn.SourceOptions{Logger: log.WithName("source")})
+		if err != nil {
+			return nil, fmt.Errorf("spec.source.http: %w", err)
+		}
+		return src, nil
 	}
 	return nil, errors.New("spec.source must set exactly one of postgres or http")
 }
 
-func newSink(ctx context.Context, log logr.Logger, s *syncv1.SyncJobSpec, m *mapping.Mapping, runID string) (connector.Sink, error) {
+func (w wiring) newSink(ctx context.Context, m *mapping.Mapping, runID string) (connector.Sink, error) {
+	s, log := w.spec, w.log
 	switch {
 	case s.Sink.Postgres != nil:
 		dsn, err := secret("spec.sink.postgres.dsn", s.Sink.Postgres.DSN)
