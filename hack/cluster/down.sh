@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tears down the cluster hack/cluster/up.sh started and undoes what it changed on the host:
-#  - stops the recorded processes in reverse start order (kubelet, kube-proxy, scheduler,
-#    controller-manager, apiserver, etcd), kills the containers and their shims, stops containerd;
+#  - stops the recorded processes in reverse start order: kubelet (then kills the containers,
+#    so that nothing restarts them and their API watches do not hold up the apiserver),
+#    kube-proxy, scheduler, controller-manager, apiserver, etcd, containerd; then kills any
+#    shims of this containerd still left;
 #  - unmounts everything mounted under the work dir and the pod network namespaces;
 #  - deletes the CNI bridge and its veths, the KUBE-*, CNI-* and CHECKPOINTED-* iptables
 #    chains and the rules jumping to them;
@@ -130,8 +132,9 @@ restore_host() {
 
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   c=${COMPONENTS[$i]}
-  [ "$c" = containerd ] && kill_containers
   stop "$c"
+  # Without the kubelet nothing restarts them; their watches would only slow the apiserver's exit.
+  [ "$c" = kubelet ] && kill_containers
 done
 kill_containers
 unmount_all

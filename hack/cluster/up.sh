@@ -273,7 +273,23 @@ NODE_IP=$(node_ip)
 for img in pause runner manager; do
   [ -f "$ROOT/dist/$img.tar" ] || die "dist/$img.tar missing: run 'make images' first"
 done
+# State of an earlier cluster whose processes are all gone (killed, machine restarted):
+# tear it down first so no stale mount, container or sandbox survives into this one.
+if [ -f "$W/host/recorded" ]; then
+  any=false
+  for c in "${COMPONENTS[@]}"; do pid_of "$c" >/dev/null && any=true; done
+  if ! $any; then
+    log "cleaning up the state of a previous cluster that is no longer running"
+    flock -u 9
+    "$ROOT/hack/cluster/down.sh"
+    flock -w 300 9 || die "another up/down holds $W/lock"
+  fi
+fi
 mkdir -p "$W/pids" "$W/logs"
+if [ ! -f "$W/host/recorded" ]; then # a new cluster: keep only the previous cluster's logs
+  rm -rf "$W/logs/previous"; mkdir -p "$W/logs/previous"
+  find "$W/logs" -maxdepth 1 -name '*.log' -exec mv -t "$W/logs/previous" {} +
+fi
 record_host
 log "work dir $W, node $NODE_NAME at $NODE_IP, binaries from $BIN"
 pki
