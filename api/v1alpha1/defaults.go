@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -79,6 +80,10 @@ func (sj *SyncJob) Default() {
 		if s.Mapping[i].Type == "" {
 			s.Mapping[i].Type = FieldString
 		}
+		if l := s.Mapping[i].Lookup; l != nil {
+			def(&l.ResultsPath, "results")
+			def(&l.IDPath, "id")
+		}
 	}
 	defDur(&s.Cursor.SafetyGap, 5*time.Minute)
 	defDur(&s.Checkpoint.Interval, 10*time.Second)
@@ -147,6 +152,9 @@ func (sj *SyncJob) Validate() error {
 			bad("spec.mapping targets (to) must be unique: %q appears twice", m.To)
 		}
 		seen[m.To] = true
+		if m.Lookup != nil && !strings.Contains(m.Lookup.URL, "{value}") {
+			bad("spec.mapping[].lookup.url must hold {value}")
+		}
 	}
 	if d := s.Cursor.SafetyGap; d != nil && d.Duration <= 0 {
 		bad("spec.cursor.safetyGap must be a positive duration such as 5m")
