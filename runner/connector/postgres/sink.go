@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -92,6 +93,11 @@ type sinkColumn struct {
 // integrity violation; the batch's other records are still written, by retrying the batch
 // in halves under savepoints until the rejected rows are isolated).
 //
+// Each statement reports every row it wrote or found stale (a stale row takes a no-op
+// update that sets every column to its stored value, so it is locked and returned without
+// changing; row-level UPDATE triggers and logical decoding do see that update); a record
+// not reported is Unchanged. No second statement is needed per batch.
+//
 // Several records with one key in a batch: the newest SourceUpdatedAt (the last of equal
 // ones) is written; the older ones are reported Stale, the equal ones share its outcome.
 //
@@ -112,8 +118,8 @@ type Sink struct {
 	hasSynced     bool
 	hasRun        bool
 
-	qStage, qMergeCopy, qMergeArrays, qDelete, qClassify, qCount string
-	copyCols                                                     []string
+	qStage, qMergeCopy, qMergeArrays, qDelete, qCount string
+	copyCols                                          []string
 
 	mu     sync.Mutex
 	staged map[*pgx.Conn]bool // connections holding the stage table
@@ -323,12 +329,12 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 	// to the type without modifier so that assignment to the column applies the modifier
 	// the same way on both paths (varchar(10) rejects, it does not truncate).
 	cols := []string{k, u}
-	var set, old, new []string
-	set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", u, u))
+	var set, old, new []string // set: the columns the update sets
+	set = append(set, u)
 	for _, v := range s.vals {
 		c := quote(v.col.name)
 		cols = append(cols, c)
-		set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", c, c))
+		set = append(set, c)
 		if v.col.oid == oidJSON { // json has no equality operator
 			old = append(old, fmt.Sprintf("t.%s::jsonb", c))
 			new = append(new, fmt.Sprintf("EXCLUDED.%s::jsonb", c))
@@ -341,20 +347,29 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 	if s.hasSynced {
 		extraCols = append(extraCols, fmt.Sprintf("$%%d::%s", synced.typ))
 		cols = append(cols, quote(synced.name))
-		set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", quote(synced.name), quote(synced.name)))
+		set = append(set, quote(synced.name))
 	}
 	if s.hasRun {
 		extraCols = append(extraCols, fmt.Sprintf("$%%d::%s", run.typ))
 		cols = append(cols, quote(run.name))
-		set = append(set, fmt.Sprintf("%s = EXCLUDED.%s", quote(run.name), quote(run.name)))
+		set = append(set, quote(run.name))
 	}
-	conflict := fmt.Sprintf(" ON CONFLICT (%s) DO NOTHING", k)
+	// A stored row with a newer source version (stale) takes a no-op update: every column
+	// set to itself, so that RETURNING reports it with its stored version and no second
+	// statement is needed to tell Stale from Unchanged. Rows whose values are equal are
+	// not updated and not returned (Unchanged).
+	stale := fmt.Sprintf("t.%s > EXCLUDED.%s", u, u)
+	conflict := fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s = t.%s WHERE %s", k, u, u, stale)
 	if len(s.vals) > 0 {
-		conflict = fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s WHERE (t.%s IS NULL OR t.%s <= EXCLUDED.%s) AND (%s) IS DISTINCT FROM (%s)",
-			k, strings.Join(set, ", "), u, u, u, strings.Join(old, ", "), strings.Join(new, ", "))
+		guarded := make([]string, len(set))
+		for i, c := range set {
+			guarded[i] = fmt.Sprintf("%s = CASE WHEN %s THEN t.%s ELSE EXCLUDED.%s END", c, stale, c, c)
+		}
+		conflict = fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s WHERE %s OR ((t.%s IS NULL OR t.%s <= EXCLUDED.%s) AND (%s) IS DISTINCT FROM (%s))",
+			k, strings.Join(guarded, ", "), stale, u, u, u, strings.Join(old, ", "), strings.Join(new, ", "))
 	}
 	insert := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT ", table, strings.Join(cols, ", "))
-	returning := fmt.Sprintf(" RETURNING t.%s::text", k)
+	returning := fmt.Sprintf(" RETURNING t.%s::text, t.%s", k, u)
 
 	selectList := func(castAll bool, firstParam int) string {
 		exprs := []string{"s.k", "s.u"}
@@ -381,9 +396,12 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 	s.qMergeArrays = insert + selectList(true, len(s.vals)+3) +
 		fmt.Sprintf(" FROM unnest(%s) AS s(%s)", strings.Join(arrays, ", "), strings.Join(names, ", ")) + conflict + returning
 
-	s.qDelete = fmt.Sprintf("DELETE FROM %s AS t USING unnest($1::text[], $2::timestamptz[]) AS d(k, u) WHERE t.%s = d.k AND (t.%s IS NULL OR t.%s <= d.u) RETURNING t.%s::text",
-		table, k, u, u, k)
-	s.qClassify = fmt.Sprintf("SELECT %s::text, %s FROM %s WHERE %s = ANY($1::text[])", k, u, table, k)
+	// The deleted rows, then the rows kept because they hold a newer version: the main
+	// query sees the rows as they were before the DELETE (one snapshot for the statement).
+	s.qDelete = fmt.Sprintf(`WITH d AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS d(k, u)),
+gone AS (DELETE FROM %[1]s AS t USING d WHERE t.%[2]s = d.k AND (t.%[3]s IS NULL OR t.%[3]s <= d.u) RETURNING t.%[2]s::text, t.%[3]s)
+SELECT * FROM gone UNION ALL SELECT t.%[2]s::text, t.%[3]s FROM %[1]s AS t JOIN d ON t.%[2]s = d.k WHERE t.%[3]s > d.u`,
+		table, k, u)
 	s.qCount = fmt.Sprintf("SELECT count(*) FROM %s WHERE %s >= $1 AND %s <= $2", table, u, u)
 }
 
@@ -574,33 +592,33 @@ func (s *Sink) writeBatch(ctx context.Context, conn *pgx.Conn, items []*item) er
 		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	var written []*item
+	var reported []report
 	if len(ups) > 0 {
 		if useCopy {
 			src := &copyRows{s: s, items: ups, i: -1, row: make([]any, len(s.copyCols))}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, s.copyCols, src); err != nil {
 				return err
 			}
-			written, err = s.returning(ctx, tx, written, s.qMergeCopy, s.extraArgs(nil)...)
+			reported, err = s.returning(ctx, tx, reported, s.qMergeCopy, s.extraArgs(nil)...)
 		} else {
-			written, err = s.returning(ctx, tx, written, s.qMergeArrays, s.arrayArgs(ups)...)
+			reported, err = s.returning(ctx, tx, reported, s.qMergeArrays, s.arrayArgs(ups)...)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	if len(dels) > 0 {
-		if written, err = s.returning(ctx, tx, written, s.qDelete, deleteArgs(dels)...); err != nil {
+		if reported, err = s.returning(ctx, tx, reported, s.qDelete, deleteArgs(dels)...); err != nil {
 			return err
 		}
 	}
-	for _, it := range written {
-		it.written = true
-	}
-	if err := s.classify(ctx, tx, items); err != nil {
+	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	for _, r := range reported {
+		r.apply()
+	}
+	return nil
 }
 
 // writeIsolated writes the items in one transaction, each chunk under a savepoint; a chunk
@@ -616,7 +634,7 @@ func (s *Sink) writeIsolated(ctx context.Context, conn *pgx.Conn, items []*item)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	ups, dels := split(items)
-	run := func(chunk []*item) ([]*item, error) {
+	run := func(chunk []*item) ([]report, error) {
 		if chunk[0].del {
 			return s.returning(ctx, tx, nil, s.qDelete, deleteArgs(chunk)...)
 		}
@@ -634,13 +652,13 @@ func (s *Sink) writeIsolated(ctx context.Context, conn *pgx.Conn, items []*item)
 			if err != nil {
 				return err
 			}
-			written, err := run(chunk)
+			reported, err := run(chunk)
 			if err == nil {
 				if err := sp.Commit(ctx); err != nil {
 					return err
 				}
-				for _, it := range written {
-					it.written = true
+				for _, r := range reported {
+					r.apply()
 				}
 				continue
 			}
@@ -657,9 +675,6 @@ func (s *Sink) writeIsolated(ctx context.Context, conn *pgx.Conn, items []*item)
 			half := len(chunk) / 2
 			stack = append(stack, chunk[half:], chunk[:half]) // first half first
 		}
-	}
-	if err := s.classify(ctx, tx, items); err != nil {
-		return err
 	}
 	return tx.Commit(ctx)
 }
@@ -688,26 +703,72 @@ func split(items []*item) (ups, dels []*item) {
 	return ups, dels
 }
 
-// returning runs a statement that returns the keys it wrote and appends their items.
-func (s *Sink) returning(ctx context.Context, tx pgx.Tx, written []*item, sql string, args ...any) ([]*item, error) {
+// report is what a statement returned for one item: the row it wrote, or the row it kept
+// because that row holds a newer source version.
+type report struct {
+	it    *item
+	stale bool
+}
+
+// apply records the outcome on the item.
+func (r report) apply() {
+	if r.stale {
+		r.it.stale = true
+	} else {
+		r.it.written = true
+	}
+}
+
+// pgEpochMicros is 2000-01-01 00:00:00 UTC, PostgreSQL's timestamp epoch, in Unix
+// microseconds.
+const pgEpochMicros = 946_684_800_000_000
+
+// returning runs a merge or delete statement, which returns the key and the stored source
+// updatedAt of every row it wrote or kept as stale, and appends a report per row. A row
+// whose stored version is newer than the item's was kept (Stale); any other row was written
+// (inserted, updated or deleted). Items not returned were left alone (Unchanged).
+func (s *Sink) returning(ctx context.Context, tx pgx.Tx, reported []report, sql string, args ...any) ([]report, error) {
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
-		return written, err
+		return reported, err
 	}
 	defer rows.Close()
+	binFmt := false
+	if fds := rows.FieldDescriptions(); len(fds) == 2 {
+		binFmt = fds[1].Format == pgx.BinaryFormatCode
+	}
+	var stored pgtype.Timestamptz
 	for rows.Next() {
 		raw := rows.RawValues()
-		if len(raw) != 1 {
+		if len(raw) != 2 {
 			continue
 		}
-		if i, ok := s.pos[string(raw[0])]; ok && s.itemAt[i] != nil {
-			written = append(written, s.itemAt[i])
+		i, ok := s.pos[string(raw[0])]
+		if !ok || s.itemAt[i] == nil {
+			continue
 		}
+		it := s.itemAt[i]
+		var newer bool
+		switch {
+		case raw[1] == nil: // NULL: no version stored
+		case binFmt && len(raw[1]) == 8:
+			// Microseconds since pgEpoch; ±infinity are the extreme int64 values, which
+			// compare correctly as they are.
+			us := int64(binary.BigEndian.Uint64(raw[1]))
+			newer = us > it.sua.UnixMicro()-pgEpochMicros
+		default:
+			if err := rows.Scan(nil, &stored); err != nil {
+				return reported, fmt.Errorf("read stored source updated_at: %w", err)
+			}
+			newer = stored.Valid && (stored.InfinityModifier == pgtype.Infinity ||
+				stored.InfinityModifier == pgtype.Finite && stored.Time.After(it.sua))
+		}
+		reported = append(reported, report{it: it, stale: newer})
 	}
 	if err := rows.Err(); err != nil {
-		return written, err
+		return reported, err
 	}
-	return written, nil
+	return reported, nil
 }
 
 // extraArgs appends the synced-at and run id parameters.
@@ -836,38 +897,6 @@ func native(fam family, v any) any {
 		return nil
 	}
 	return str
-}
-
-// classify decides Unchanged or Stale for the items that were neither written nor
-// rejected, from the rows as the transaction sees them (this transaction did not touch
-// them).
-func (s *Sink) classify(ctx context.Context, tx pgx.Tx, items []*item) error {
-	var keys []string
-	for _, it := range items {
-		if !it.written && it.failed == nil {
-			keys = append(keys, it.rec.Key)
-		}
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	rows, err := tx.Query(ctx, s.qClassify, keys)
-	if err != nil {
-		return fmt.Errorf("read stored versions: %w", err)
-	}
-	defer rows.Close()
-	var key string
-	var stored pgtype.Timestamptz
-	for rows.Next() {
-		if err := rows.Scan(&key, &stored); err != nil {
-			return fmt.Errorf("read stored versions: %w", err)
-		}
-		if i, ok := s.pos[key]; ok && s.itemAt[i] != nil {
-			it := s.itemAt[i]
-			it.stale = stored.Valid && stored.Time.After(it.sua)
-		}
-	}
-	return rows.Err()
 }
 
 // CountWindow counts rows whose stored source updatedAt is in [from, to].
