@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
@@ -62,6 +63,15 @@ type Fetcher interface {
 // many records have an UpdatedAt (sinks: stored source updatedAt) in [from, to].
 type Counter interface {
 	CountWindow(ctx context.Context, from, to time.Time) (int64, error)
+}
+
+// Resolver is an optional Sink capability: find a sink object by a value, for mapping
+// entries with a lookup (spec.mapping[].lookup). It reports the object's id, or found false
+// when no object holds the value. An error means the answer is unknown (the API failed, or
+// the value is ambiguous); the mapping turns it into a record error. Implementations cache
+// answers for the run and are safe for concurrent use.
+type Resolver interface {
+	Resolve(ctx context.Context, lookup v1alpha1.MappingLookup, value string) (id string, found bool, err error)
 }
 
 // WriteRecord is one mapped record to upsert.
