@@ -56,6 +56,20 @@
 // evaluation error is a record error "expression failed" with CEL's message; guard
 // optional fields with has(record.x) or record.?x. A null result is a null value.
 //
+// # Lookups
+//
+// An entry with a lookup (spec.mapping[].lookup) writes, instead of its converted value, the
+// id of the sink object that value finds: Spec.Resolver (the HTTP sink's) resolves it, and
+// caches answers for the run. Lookups run after every entry has converted, so a record
+// that fails to map sends none. A null value stays null without a lookup; a value that
+// finds nothing is a record error "lookup target not found" ("lookup <url> found
+// nothing"), never a null link; a lookup that cannot answer (the API failed after its
+// retries, several objects match) is a record error "lookup failed" with the reason — the
+// record is retried on the next run like any failed record, and an API that is down
+// fails the upserts that follow too. A lookup entry's type must be a scalar; the id is
+// written as a string. Map resolves without a caller's context (each lookup has the
+// resolver's timeout); MapContext takes one.
+//
 // # Key
 //
 // The external key defaults to "<source name>:<record id>", the same as the expression

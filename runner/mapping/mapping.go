@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ type Spec struct {
 	// DeletedField is a dot path into the record whose non-null value (other than false)
 	// marks the record deleted; empty when deletes are ignored.
 	DeletedField string
+	// Resolver resolves the entries with a lookup (the HTTP sink's; see
+	// connector.Resolver). A mapping with lookups and no resolver fails at New.
+	Resolver connector.Resolver
 }
 
 // SpecFor extracts the mapping Spec of a SyncJob. DeletedField is set only when
@@ -61,6 +65,8 @@ type Mapping struct {
 	keyProg   cel.Program // custom key expression, or nil
 	deleted   []string    // path of the deletion marker, or nil
 	usesCEL   bool
+	resolver  connector.Resolver
+	lookups   []int // indexes of the fields with a lookup
 }
 
 // field is one compiled mapping entry.
@@ -68,6 +74,7 @@ type field struct {
 	to       string
 	path     []string    // from, pre-split; nil for expressions
 	prog     cel.Program // expr; nil for paths
+	lookup   *v1alpha1.MappingLookup
 	convert  converter
 	reason   string
 	required bool
@@ -88,7 +95,7 @@ func New(spec Spec) (*Mapping, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build CEL environment: %w", err)
 	}
-	m := &Mapping{keyField: spec.Key.Field}
+	m := &Mapping{keyField: spec.Key.Field, resolver: spec.Resolver}
 	if spec.Key.Expr == "" {
 		if spec.SourceName == "" {
 			return nil, errors.New("key (field: " + spec.Key.Field + "): no expr and no source name for the default key")
@@ -119,6 +126,11 @@ func New(spec Spec) (*Mapping, error) {
 		if j, dup := seen[fm.To]; err == nil && dup {
 			err = fmt.Errorf("duplicate target (also mapping[%d])", j)
 		}
+		if err == nil && fm.Lookup != nil {
+			if err = checkLookup(fm, spec.Resolver); err == nil {
+				m.lookups = append(m.lookups, i)
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("mapping[%d] (to: %s): %w", i, fm.To, err)
 		}
@@ -131,7 +143,7 @@ func New(spec Spec) (*Mapping, error) {
 }
 
 func newField(env *cel.Env, fm v1alpha1.FieldMapping) (field, error) {
-	f := field{to: fm.To, required: fm.Required}
+	f := field{to: fm.To, required: fm.Required, lookup: fm.Lookup}
 	if fm.To == "" {
 		return f, errors.New("target (to) is empty")
 	}
@@ -201,8 +213,20 @@ func (m *Mapping) KeyField() string { return m.keyField }
 // does not map yields a zero WriteRecord and a *connector.RecordError naming the record id
 // and the field. Records marked deleted (see Spec.DeletedField) skip the required checks:
 // tombstones may carry little more than their id.
+//
+// Lookups are resolved without a caller's context: each is bounded by the resolver's own
+// timeout (httpconn.ResolverOptions.Timeout). Callers with a context use MapContext.
 func (m *Mapping) Map(rec connector.Record) (connector.WriteRecord, error) {
+	return m.MapContext(context.Background(), rec)
+}
+
+// MapContext is Map with a context for the lookups: once ctx is done, a record that
+// needs a lookup not in the resolver's cache fails with ReasonLookupFailed.
+func (m *Mapping) MapContext(ctx context.Context, rec connector.Record) (connector.WriteRecord, error) {
 	out, err := m.mapRecord(rec)
+	if err == nil && len(m.lookups) > 0 {
+		err = m.resolve(ctx, rec, out.Values)
+	}
 	if err != nil {
 		return connector.WriteRecord{}, err
 	}
