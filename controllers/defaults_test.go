@@ -19,6 +19,8 @@ func TestLocalDefaultsMatchTheSchema(t *testing.T) {
 		Auth: &syncv1.HTTPAuth{Type: "APIKey", Secret: syncv1.SecretKeyRef{Name: "billing", Key: "key"}}}}
 	httpJob.Spec.Sink = syncv1.SinkSpec{HTTP: &syncv1.HTTPSink{Mode: "Batch", URL: "http://crm.example/batch"}}
 	httpJob.Spec.RateLimit = &syncv1.RateLimitSpec{RequestsPerSecond: resource.MustParse("50")}
+	httpJob.Spec.Mapping = append(httpJob.Spec.Mapping, syncv1.FieldMapping{To: "account_id", From: "customer_id",
+		Lookup: &syncv1.MappingLookup{URL: "http://crm.example/accounts?billing_customer_id={value}"}})
 
 	for _, sj := range []*syncv1.SyncJob{sampleSyncJob(ns, "pg-defaults"), httpJob} {
 		t.Run(sj.Name, func(t *testing.T) {

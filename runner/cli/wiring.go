@@ -24,20 +24,35 @@ import (
 // returned function closes the connectors.
 func buildRun(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trigger string) (engine.Config, func(), error) {
 	s := &sj.Spec
-	m, err := mapping.New(mapping.SpecFor(s))
-	if err != nil {
-		return engine.Config{}, nil, fmt.Errorf("spec.mapping: %w", err)
-	}
 	limiter, err := transport.LimiterFromSpec(s.RateLimit)
 	if err != nil {
 		return engine.Config{}, nil, fmt.Errorf("spec.rateLimit: %w", err)
 	}
 	w := wiring{log: log, spec: s, limiter: limiter}
+	mspec := mapping.SpecFor(s)
+	// An HTTP sink's client is made first: lookups in the mapping go through it.
+	var sinkClient *transport.Client
+	if h := s.Sink.HTTP; h != nil {
+		if sinkClient, err = w.httpClient("spec.sink.http", h.Auth, h.Headers, h.Retry); err != nil {
+			return engine.Config{}, nil, err
+		}
+		if hasLookups(s.Mapping) {
+			res, err := httpconn.NewResolver(h.URL, sinkClient, httpconn.ResolverOptions{Logger: log.WithName("lookup")})
+			if err != nil {
+				return engine.Config{}, nil, fmt.Errorf("spec.mapping: %w", err)
+			}
+			mspec.Resolver = res
+		}
+	}
+	m, err := mapping.New(mspec)
+	if err != nil {
+		return engine.Config{}, nil, fmt.Errorf("spec.mapping: %w", err)
+	}
 	src, err := w.newSource(ctx)
 	if err != nil {
 		return engine.Config{}, nil, err
 	}
-	sink, err := w.newSink(ctx, m, runID)
+	sink, err := w.newSink(ctx, m, runID, sinkClient)
 	if err != nil {
 		_ = src.Close()
 		return engine.Config{}, nil, err
@@ -78,9 +93,6 @@ func secret(field string, ref syncv1.SecretKeyRef) (string, error) {
 	}
 	return v, nil
 }
-
-// errNotBuilt is returned for connector kinds this runner does not have yet.
-var errNotBuilt = errors.New("this connector kind is not available in this runner version")
 
 // wiring builds one run's connectors. Every HTTP client of the run shares one token
 // bucket (spec.rateLimit) and one clock.
@@ -135,7 +147,17 @@ func (w wiring) newSource(ctx context.Context) (connector.Source, error) {
 	return nil, errors.New("spec.source must set exactly one of postgres or http")
 }
 
-func (w wiring) newSink(ctx context.Context, m *mapping.Mapping, runID string) (connector.Sink, error) {
+// hasLookups reports whether a mapping entry is resolved through the sink.
+func hasLookups(fields []syncv1.FieldMapping) bool {
+	for _, f := range fields {
+		if f.Lookup != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (w wiring) newSink(ctx context.Context, m *mapping.Mapping, runID string, client *transport.Client) (connector.Sink, error) {
 	s, log := w.spec, w.log
 	switch {
 	case s.Sink.Postgres != nil:
@@ -156,7 +178,17 @@ func (w wiring) newSink(ctx context.Context, m *mapping.Mapping, runID string) (
 		}
 		return sink, nil
 	case s.Sink.HTTP != nil:
-		return nil, fmt.Errorf("spec.sink.http: %w", errNotBuilt)
+		sink, err := httpconn.NewSink(*s.Sink.HTTP, client, httpconn.SinkOptions{
+			KeyField:    m.KeyField(),
+			Fields:      m.Fields(),
+			DeleteMode:  s.Deletes.Mode,
+			DeleteField: s.Deletes.SinkField,
+			Logger:      log.WithName("sink"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("spec.sink.http: %w", err)
+		}
+		return sink, nil
 	}
 	return nil, errors.New("spec.sink must set exactly one of postgres or http")
 }
