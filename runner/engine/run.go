@@ -16,7 +16,9 @@ import (
 )
 
 // run is the state of one run. Only the writer goroutine (the one calling execute) touches
-// it; the read-ahead goroutine only calls Source.ReadPage and sends its result.
+// it; the read-ahead goroutine only calls Source.ReadPage and Mapper.Map (never two calls
+// at once: one read-ahead runs at a time, and the writer maps nothing while it runs) and
+// sends its result.
 type run struct {
 	cfg Config
 	log logr.Logger
@@ -203,20 +205,65 @@ func (r *run) retryFailed(ctx context.Context) {
 	}
 }
 
-// pageResult is one page read ahead.
+// pageResult is one page read ahead, and mapped.
 type pageResult struct {
 	after cursor.Cursor
 	page  connector.Page
 	err   error
+	// mapped holds the mapping of each of page.Records, by index. It is only data: the
+	// writer records a mapping error, in order, when it processes that record, and
+	// ignores the mappings of records it does not process (a halt before them, records
+	// past a backfill's range, records already seen in an unsorted run).
+	mapped mapResults
 }
 
-// readAhead starts reading the page after `after` and returns the channel its result
-// arrives on. The channel has room for the result, so the reader never blocks.
+// mapResults are the mappings of a page's records: w[i] and err[i] are what Map returned
+// for record i (err is nil when no record failed).
+type mapResults struct {
+	w   []connector.WriteRecord
+	err []error
+}
+
+// slice returns the mappings of records [lo, hi).
+func (m mapResults) slice(lo, hi int) mapResults {
+	out := mapResults{w: m.w[lo:hi]}
+	if m.err != nil {
+		out.err = m.err[lo:hi]
+	}
+	return out
+}
+
+// errAt returns the mapping error of record i.
+func (m mapResults) errAt(i int) error {
+	if m.err == nil {
+		return nil
+	}
+	return m.err[i]
+}
+
+// readAhead starts reading the page after `after`, and mapping its records, and returns
+// the channel its result arrives on. The channel has room for the result, so the reader
+// never blocks.
 func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResult {
 	ch := make(chan pageResult, 1)
 	go func() {
 		p, err := r.cfg.Source.ReadPage(ctx, after, r.cfg.PageSize)
-		ch <- pageResult{after: after, page: p, err: err}
+		pr := pageResult{after: after, page: p, err: err}
+		if err == nil {
+			pr.mapped.w = make([]connector.WriteRecord, len(p.Records))
+			for i, rec := range p.Records {
+				w, err := r.cfg.Mapper.Map(rec)
+				if err != nil {
+					if pr.mapped.err == nil {
+						pr.mapped.err = make([]error, len(p.Records))
+					}
+					pr.mapped.err[i] = err
+					continue
+				}
+				pr.mapped.w[i] = w
+			}
+		}
+		ch <- pr
 	}()
 	return ch
 }
@@ -245,7 +292,7 @@ func (r *run) readAll(ctx context.Context) {
 			r.stopOn(ctx, sourceReason(pr.err), fmt.Sprintf("read page after %s: %v", pr.after, pr.err), pr.err)
 			return
 		}
-		recs, last, err := r.checkPage(pr)
+		recs, mapped, last, err := r.checkPage(pr)
 		if err != nil {
 			r.fail(ReasonSourceError, err.Error(), err)
 			return
@@ -258,7 +305,7 @@ func (r *run) readAll(ctx context.Context) {
 			pending = r.readAhead(readCtx, next)
 		}
 		r.rec.AddRead(len(recs))
-		if !r.writePage(ctx, recs) {
+		if !r.writePage(ctx, recs, mapped) {
 			return
 		}
 		r.maybeSave(ctx)
@@ -272,13 +319,14 @@ func (r *run) readAll(ctx context.Context) {
 }
 
 // checkPage validates a page read after pr.after and trims it to a backfill's range. It
-// returns the records to process and whether this is the last page of the run.
-func (r *run) checkPage(pr pageResult) ([]connector.Record, bool, error) {
-	recs := pr.page.Records
+// returns the records to process, their mappings, and whether this is the last page of
+// the run.
+func (r *run) checkPage(pr pageResult) ([]connector.Record, mapResults, bool, error) {
+	recs, mapped := pr.page.Records, pr.mapped
 	last := !pr.page.More
 	if r.cfg.Unsorted {
 		if len(recs) == 0 && pr.page.More {
-			return nil, false, fmt.Errorf("read page after %s: unsorted source returned an empty page with more to come", pr.after)
+			return nil, mapResults{}, false, fmt.Errorf("read page after %s: unsorted source returned an empty page with more to come", pr.after)
 		}
 	} else {
 		if len(recs) == 0 {
@@ -287,7 +335,7 @@ func (r *run) checkPage(pr pageResult) ([]connector.Record, bool, error) {
 		prev := pr.after
 		for _, rec := range recs {
 			if cursor.Compare(rec.Cursor(), prev, r.ids) <= 0 {
-				return nil, false, fmt.Errorf("read page after %s: record %s is not after %s: the source is not ascending by (updatedAt, id)", pr.after, rec.Cursor(), prev)
+				return nil, mapResults{}, false, fmt.Errorf("read page after %s: record %s is not after %s: the source is not ascending by (updatedAt, id)", pr.after, rec.Cursor(), prev)
 			}
 			prev = rec.Cursor()
 		}
@@ -296,20 +344,23 @@ func (r *run) checkPage(pr pageResult) ([]connector.Record, bool, error) {
 		if !r.cfg.Unsorted {
 			for i, rec := range recs {
 				if !rec.UpdatedAt.Before(br.To) { // everything after is past the range too
-					return recs[:i], true, nil
+					return recs[:i], mapped.slice(0, i), true, nil
 				}
 			}
 		} else {
 			kept := make([]connector.Record, 0, len(recs))
-			for _, rec := range recs {
+			keptMapped := mapResults{w: make([]connector.WriteRecord, 0, len(recs)), err: make([]error, 0, len(recs))}
+			for i, rec := range recs {
 				if rec.UpdatedAt.Before(br.To) {
 					kept = append(kept, rec)
+					keptMapped.w = append(keptMapped.w, mapped.w[i])
+					keptMapped.err = append(keptMapped.err, mapped.errAt(i))
 				}
 			}
-			recs = kept
+			recs, mapped = kept, keptMapped
 		}
 	}
-	return recs, last, nil
+	return recs, mapped, last, nil
 }
 
 // failedAt is a record of the page that failed.
@@ -318,14 +369,16 @@ type failedAt struct {
 	id  string
 }
 
-// writePage maps and upserts one page and commits what the sink confirmed. It reports
-// whether the run goes on.
-func (r *run) writePage(ctx context.Context, recs []connector.Record) bool {
+// writePage takes one page's mappings (mapped[i] is the mapping of recs[i]), upserts it
+// and commits what the sink confirmed. It reports whether the run goes on.
+func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped mapResults) bool {
 	// haltAt bounds the committed prefix of the page: records [0, haltAt) are confirmed or
 	// recorded as failed under Skip.
 	haltAt, haltReason := len(recs), ""
 	var failed []failedAt
-	batch := make([]connector.WriteRecord, 0, len(recs))
+	// The batch is built in place in mapped.w (owned by this page): record i's mapping
+	// moves to the batch's end, at an index <= i, so no unread mapping is overwritten.
+	batch := mapped.w[:0]
 	srcIdx := make([]int, 0, len(recs))
 	for i, rec := range recs {
 		if r.seen != nil {
@@ -334,7 +387,7 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record) bool {
 			}
 			r.seen[rec.ID] = rec.UpdatedAt
 		}
-		w, err := r.cfg.Mapper.Map(rec)
+		w, err := mapped.w[i], mapped.errAt(i)
 		if err != nil {
 			r.rec.Fail(mapError(rec, err), rec.Cursor())
 			failed = append(failed, failedAt{i, rec.ID})

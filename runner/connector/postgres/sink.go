@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,6 +126,9 @@ type Sink struct {
 	staged map[*pgx.Conn]bool // connections holding the stage table
 	pos    map[string]int     // scratch of one Upsert: key -> winner's batch index
 	itemAt []*item            // scratch of one Upsert: batch index -> item, if any
+	slab   []item             // scratch of one Upsert: the items, cleared after it
+	suas   []time.Time        // scratch of one Upsert: batch index -> truncated SourceUpdatedAt
+	done   []bool             // scratch of one Upsert: batch index -> result decided
 }
 
 // NewSink connects, inspects the table and prepares the statements. dsn is the resolved
@@ -432,7 +436,10 @@ func (s *Sink) Upsert(ctx context.Context, batch []connector.WriteRecord) ([]con
 
 	// The newest version of each key wins; the last one among equals.
 	clear(s.pos)
-	suas := make([]time.Time, len(batch))
+	suas := grow(&s.suas, len(batch))
+	slab := grow(&s.slab, len(batch))
+	resolved := grow(&s.done, len(batch))
+	defer clear(slab) // no references to this batch outlive the call
 	for i := range batch {
 		suas[i] = batch[i].SourceUpdatedAt.UTC().Truncate(time.Microsecond)
 		if j, ok := s.pos[batch[i].Key]; !ok || !suas[i].Before(suas[j]) {
@@ -440,8 +447,7 @@ func (s *Sink) Upsert(ctx context.Context, batch []connector.WriteRecord) ([]con
 		}
 	}
 	items := make([]*item, 0, len(s.pos))
-	s.itemAt = append(s.itemAt[:0], make([]*item, len(batch))...)
-	resolved := make([]bool, len(batch))
+	itemAt := grow(&s.itemAt, len(batch))
 	for i := range batch {
 		if s.pos[batch[i].Key] != i {
 			continue
@@ -451,7 +457,8 @@ func (s *Sink) Upsert(ctx context.Context, batch []connector.WriteRecord) ([]con
 			results[i], resolved[i] = connector.Result{Outcome: connector.Unchanged}, true
 			continue
 		}
-		it := &item{idx: i, rec: rec, sua: suas[i], del: rec.Deleted && s.deleteMode == DeleteHard}
+		it := &slab[len(items)]
+		*it = item{idx: i, rec: rec, sua: suas[i], del: rec.Deleted && s.deleteMode == DeleteHard}
 		if !it.del {
 			if err := s.check(rec); err != nil {
 				results[i], resolved[i] = connector.Result{Outcome: connector.Failed, Err: err}, true
@@ -459,7 +466,7 @@ func (s *Sink) Upsert(ctx context.Context, batch []connector.WriteRecord) ([]con
 			}
 		}
 		items = append(items, it)
-		s.itemAt[i] = it
+		itemAt[i] = it
 	}
 
 	if len(items) > 0 {
@@ -484,6 +491,16 @@ func (s *Sink) Upsert(ctx context.Context, batch []connector.WriteRecord) ([]con
 		}
 	}
 	return results, nil
+}
+
+// grow returns (*buf)[:n] zeroed, reallocating *buf when it is too small.
+func grow[T any](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n)
+	}
+	b := (*buf)[:n]
+	clear(b)
+	return b
 }
 
 // check refuses values that do not fit their column's family.
@@ -587,12 +604,25 @@ func (s *Sink) writeBatch(ctx context.Context, conn *pgx.Conn, items []*item) er
 	for _, it := range items {
 		it.reset()
 	}
+	reported := make([]report, 0, len(items))
+	if !useCopy && len(dels) == 0 {
+		// One statement, hence its own transaction, in one round trip: it is committed
+		// when its result is complete, and an error at commit (a deferred constraint) is
+		// reported by it.
+		reported, err := s.returning(ctx, conn, reported, s.qMergeArrays, s.arrayArgs(ups)...)
+		if err != nil {
+			return err
+		}
+		for _, r := range reported {
+			r.apply()
+		}
+		return nil
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	var reported []report
 	if len(ups) > 0 {
 		if useCopy {
 			src := &copyRows{s: s, items: ups, i: -1, row: make([]any, len(s.copyCols))}
@@ -693,6 +723,9 @@ func rejection(it *item, err error) error {
 }
 
 func split(items []*item) (ups, dels []*item) {
+	if !slices.ContainsFunc(items, func(it *item) bool { return it.del }) {
+		return items, nil
+	}
 	for _, it := range items {
 		if it.del {
 			dels = append(dels, it)
@@ -719,6 +752,12 @@ func (r report) apply() {
 	}
 }
 
+// querier runs a statement: in a transaction, or on a connection outside one (the
+// statement is then its own transaction).
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
 // pgEpochMicros is 2000-01-01 00:00:00 UTC, PostgreSQL's timestamp epoch, in Unix
 // microseconds.
 const pgEpochMicros = 946_684_800_000_000
@@ -727,8 +766,8 @@ const pgEpochMicros = 946_684_800_000_000
 // updatedAt of every row it wrote or kept as stale, and appends a report per row. A row
 // whose stored version is newer than the item's was kept (Stale); any other row was written
 // (inserted, updated or deleted). Items not returned were left alone (Unchanged).
-func (s *Sink) returning(ctx context.Context, tx pgx.Tx, reported []report, sql string, args ...any) ([]report, error) {
-	rows, err := tx.Query(ctx, sql, args...)
+func (s *Sink) returning(ctx context.Context, q querier, reported []report, sql string, args ...any) ([]report, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return reported, err
 	}
@@ -765,6 +804,7 @@ func (s *Sink) returning(ctx context.Context, tx pgx.Tx, reported []report, sql 
 		}
 		reported = append(reported, report{it: it, stale: newer})
 	}
+	rows.Close() // reads to the end of the statement: an error at its commit shows in Err
 	if err := rows.Err(); err != nil {
 		return reported, err
 	}
@@ -864,7 +904,7 @@ func (c *copyRows) Next() bool { c.i++; return c.i < len(c.items) }
 
 func (c *copyRows) Values() ([]any, error) {
 	it := c.items[c.i]
-	c.row[0], c.row[1] = it.rec.Key, it.sua
+	c.row[0], c.row[1] = &it.rec.Key, &it.sua // pointers: no allocation per row
 	for n := range c.s.vals {
 		v := &c.s.vals[n]
 		c.row[n+2] = native(v.fam, c.s.value(it, v))
@@ -891,6 +931,9 @@ func native(fam family, v any) any {
 		return v.(time.Time).UTC().Truncate(time.Microsecond)
 	case famJSON:
 		return []byte(v.(connector.JSON))
+	}
+	if _, ok := v.(string); ok {
+		return v // already boxed: no allocation
 	}
 	str, ok := textForm(v)
 	if !ok {
