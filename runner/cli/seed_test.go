@@ -18,6 +18,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/demoapi"
+	"github.com/checkpointed/checkpointed/internal/kubetest"
 )
 
 // The seed article's invoices → CRM example, end to end: the demo billing API and CRM run
@@ -397,4 +398,26 @@ func crmState(c *demoapi.CRM) string {
 		fmt.Fprintf(&b, "%s %s %s\n", o.Key, props, o.SourceUpdatedAt.Format(time.RFC3339Nano))
 	}
 	return b.String()
+}
+
+// TestSeedTheSampleWorksAsWritten: config/samples' main example, pointed at the demo
+// services, syncs every invoice.
+func TestSeedTheSampleWorksAsWritten(t *testing.T) {
+	g := NewWithT(t)
+	s := newSeed(t, seedOpts{invoices: 500})
+	data, err := os.ReadFile(filepath.Join(kubetest.RepoRoot(), "config", "samples", "sync_v1alpha1_syncjob.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	job := strings.NewReplacer("http://billing.example.internal", s.bURL, "http://crm.example.internal", s.cURL).Replace(string(data))
+	g.Expect(os.WriteFile(s.jobFile, []byte(job), 0o600)).To(Succeed())
+	r := s.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Upserted).To(Equal(int64(500)))
+	s.expectCRMEqualsBilling()
+	paid := 0
+	for _, o := range s.crm.Invoices() {
+		if o.Properties["paid"] == true {
+			paid++
+		}
+	}
+	g.Expect(paid).To(BeNumerically(">", 0))
 }
