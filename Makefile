@@ -44,13 +44,18 @@ deps: ## Install what tests need: Debian packages (PostgreSQL, kubectl fallback)
 test: deps verify ## Everything: staleness checks, unit and integration tests (real PostgreSQL), envtest suites.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) test -count=1 -timeout 30m ./...
 
+.PHONY: test-e2e
+test-e2e: ## Only the end-to-end tests: images, local cluster up, operator deployed, tests, cluster down (E2E_KEEP_CLUSTER=1 keeps it).
+	$(GO) test -count=1 -timeout 30m ./hack/e2e/...
+
 .PHONY: test-envtest
 test-envtest: ## Only the controller's suite against a real kube-apiserver + etcd built from source.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) test -count=1 ./controllers/...
 
 .PHONY: bench
-bench: deps ## Benchmarks of the runner (prints figures and ratios to a same-run baseline).
+bench: deps ## Benchmarks of the runner: Postgres → Postgres against a same-run baseline, then HTTP APIs under rate limits.
 	$(GO) run ./hack/bench
+	$(GO) run ./hack/bench-http
 
 .PHONY: bench-controller
 bench-controller: deps ## Benchmark of the controller on envtest: 1,000 SyncJobs.
@@ -63,10 +68,17 @@ build: ## Build the manager and the runner into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/manager .
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/runner ./runner
 
+# DEMO=postgres (default): billing invoices → CRM table, both PostgreSQL. DEMO=http: billing
+# API → CRM API (hack/demo-services), not built yet.
+DEMO ?= postgres
+
 .PHONY: demo
-demo: ## The end-to-end demo on a local cluster (coming: see README).
-	@echo "make demo: the local-cluster demo is coming (issue: the real cluster path)."
-	@echo "Today, run one sync locally: see 'Local mode' in README.md."
+demo: ## One command: install what is missing, bring the local cluster up, deploy, sync billing invoices into a CRM (stays up; DEMO=postgres|http).
+	DEMO=$(DEMO) hack/demo/demo.sh
+
+.PHONY: demo-down
+demo-down: ## Stop the demo's PostgreSQL and bring the local cluster down.
+	hack/demo/down.sh
 
 .PHONY: help
 help: ## Show this help.
