@@ -197,6 +197,11 @@ func (e *env) waitRunOf(name, job string, timeout time.Duration) *syncv1.SyncJob
 	var sj *syncv1.SyncJob
 	NewWithT(e.t).Eventually(func(g Gomega) {
 		sj = e.get(g, name)
+		for _, c := range sj.Status.Conditions {
+			if c.Type == syncv1.ConditionStalled && c.Status == metav1.ConditionTrue {
+				StopTrying(fmt.Sprintf("SyncJob %s is stalled (%s): %s", name, c.Reason, c.Message)).Now()
+			}
+		}
 		last := sj.Status.LastRun
 		g.Expect(last).NotTo(BeNil(), "no run recorded yet")
 		g.Expect(last.RunID == job || strings.HasPrefix(last.RunID, job+"-")).To(BeTrue(), "lastRun is %s, not a run of Job %s", last.RunID, job)
