@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -121,6 +122,8 @@ type Sink struct {
 
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount string
 	copyCols                                          []string
+	qCopyText                                         string // COPY into the stage table when every staged column is text; else ""
+	copyBuf                                           []byte // scratch of one Upsert: the encoded COPY stream
 
 	mu     sync.Mutex
 	staged map[*pgx.Conn]bool // connections holding the stage table
@@ -328,6 +331,13 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 	}
 	stage.WriteString(") ON COMMIT DELETE ROWS")
 	s.qStage = stage.String()
+	textOnly := true
+	for _, v := range s.vals {
+		textOnly = textOnly && (v.fam == famText || v.fam == famString)
+	}
+	if textOnly {
+		s.qCopyText = fmt.Sprintf("COPY %s (%s) FROM STDIN BINARY", stageTable, strings.Join(s.copyCols, ", "))
+	}
 
 	// The insert's column list and the ON CONFLICT tail, shared by both paths. Casts go
 	// to the type without modifier so that assignment to the column applies the modifier
@@ -625,9 +635,20 @@ func (s *Sink) writeBatch(ctx context.Context, conn *pgx.Conn, items []*item) er
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if len(ups) > 0 {
 		if useCopy {
-			src := &copyRows{s: s, items: ups, i: -1, row: make([]any, len(s.copyCols))}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, s.copyCols, src); err != nil {
-				return err
+			if s.qCopyText != "" {
+				s.copyBuf = s.encodeCopy(s.copyBuf[:0], ups)
+				_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(s.copyBuf), s.qCopyText)
+				if cap(s.copyBuf) > maxKeptCopyBuf {
+					s.copyBuf = nil
+				}
+				if err != nil {
+					return err
+				}
+			} else {
+				src := &copyRows{s: s, items: ups, i: -1, row: make([]any, len(s.copyCols))}
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, s.copyCols, src); err != nil {
+					return err
+				}
 			}
 			reported, err = s.returning(ctx, tx, reported, s.qMergeCopy, s.extraArgs(nil)...)
 		} else {
@@ -891,6 +912,38 @@ func textForm(v any) (string, bool) {
 	return "", false
 }
 
+// maxKeptCopyBuf bounds the COPY buffer kept between batches.
+const maxKeptCopyBuf = 4 << 20
+
+// encodeCopy appends the items to buf as a binary COPY stream for the stage table, whose
+// columns are then all text (see qCopyText): the key, the source updatedAt
+// (microseconds since 2000-01-01 UTC) and each value in its text form, as the other path
+// stages them. It spares pgx's per-value encoding.
+func (s *Sink) encodeCopy(buf []byte, items []*item) []byte {
+	buf = append(buf, "PGCOPY\n\xff\r\n\x00"...)
+	buf = binary.BigEndian.AppendUint32(buf, 0) // flags
+	buf = binary.BigEndian.AppendUint32(buf, 0) // header extension length
+	appendText := func(buf []byte, str string) []byte {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(str)))
+		return append(buf, str...)
+	}
+	for _, it := range items {
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(s.copyCols)))
+		buf = appendText(buf, it.rec.Key)
+		buf = binary.BigEndian.AppendUint32(buf, 8)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(it.sua.UnixMicro()-pgEpochMicros))
+		for n := range s.vals {
+			str, ok := textForm(s.value(it, &s.vals[n]))
+			if !ok {
+				buf = binary.BigEndian.AppendUint32(buf, math.MaxUint32) // -1: NULL
+				continue
+			}
+			buf = appendText(buf, str)
+		}
+	}
+	return binary.BigEndian.AppendUint16(buf, math.MaxUint16) // -1: end of data
+}
+
 // copyRows feeds COPY: one row per item, values in their native form for native columns
 // and text form otherwise. The row slice is reused.
 type copyRows struct {
@@ -904,7 +957,7 @@ func (c *copyRows) Next() bool { c.i++; return c.i < len(c.items) }
 
 func (c *copyRows) Values() ([]any, error) {
 	it := c.items[c.i]
-	c.row[0], c.row[1] = &it.rec.Key, &it.sua // pointers: no allocation per row
+	c.row[0], c.row[1] = it.rec.Key, it.sua
 	for n := range c.s.vals {
 		v := &c.s.vals[n]
 		c.row[n+2] = native(v.fam, c.s.value(it, v))
