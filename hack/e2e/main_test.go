@@ -18,11 +18,13 @@ import (
 
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/checkpointed/checkpointed/internal/kubetest"
 	"github.com/checkpointed/checkpointed/internal/pgtest"
@@ -64,6 +66,8 @@ const (
 	upTimeout     = 30 * time.Minute
 	deployTimeout = 5 * time.Minute
 	downTimeout   = 3 * time.Minute
+	// lockTimeout bounds the wait for another e2e run on this machine.
+	lockTimeout = 20 * time.Minute
 )
 
 func TestMain(m *testing.M) {
@@ -86,14 +90,22 @@ func flagSet(name string) bool {
 // exit code.
 func runMain(m *testing.M) int {
 	repoRoot = kubetest.RepoRoot()
+	ctrllog.SetLogger(logr.Discard())
 	keep := os.Getenv("E2E_KEEP_CLUSTER") == "1"
+	// There is one local cluster per machine: a second e2e run (another checkout's
+	// `make test`) waits for this one instead of tearing the cluster down under it.
+	lock, err := lockSuite(lockTimeout)
+	if err != nil {
+		logf("FAIL: %v", err)
+		return 1
+	}
+	defer lock.Close()
 	guardDone := func() {}
 	if !keep {
 		// A test binary that ends any other way than through here (a panic, go test's
 		// -timeout, a signal) runs no deferred function: a guard process brings the
 		// cluster down then.
-		var err error
-		if guardDone, err = startGuard(); err != nil {
+		if guardDone, err = startGuard(lock); err != nil {
 			logf("FAIL: %v", err)
 			return 1
 		}
@@ -121,16 +133,46 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
+// suiteLock is the machine-wide lock of e2e runs (outside the cluster's work dir, which
+// down.sh empties).
+const suiteLock = "/var/tmp/checkpointed-e2e.lock"
+
+// lockSuite takes suiteLock, waiting (bounded) while another e2e run holds it. The lock
+// is held as long as the returned file is open in this process or in the teardown guard,
+// which inherits it: a second run never brings the cluster up while a guard brings it down.
+func lockSuite(timeout time.Duration) (*os.File, error) {
+	f, err := os.OpenFile(suiteLock, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", suiteLock, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for waited := false; ; waited = true {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s (another e2e run on this machine?): %w", suiteLock, err)
+		}
+		if !waited {
+			logf("another e2e run holds %s: waiting for it (at most %s)", suiteLock, timeout)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 // startGuard starts a process that waits for this test binary to end and, unless done was
-// called first, brings the cluster down (its output goes to logs/e2e-guard.log in the
+// called first, brings the cluster down (its output goes to logs/e2e-guard.out in the
 // cluster's work dir). It holds the read end of a pipe whose write end only this process
-// has: however the process ends, the guard reads either "done" or end-of-file.
-func startGuard() (done func(), err error) {
+// has: however the process ends, the guard reads either "done" or end-of-file. It also
+// holds the suite lock until it has finished.
+func startGuard(lock *os.File) (done func(), err error) {
 	logDir := filepath.Join(clusterDir(), "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("teardown guard: %w", err)
 	}
-	logFile, err := os.OpenFile(filepath.Join(logDir, "e2e-guard.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(logDir, "e2e-guard.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("teardown guard: %w", err)
 	}
@@ -146,6 +188,7 @@ if [ "$line" != done ]; then
   exec "$0"
 fi`, filepath.Join(repoRoot, "hack", "cluster", "down.sh"))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r, logFile, logFile
+	cmd.ExtraFiles = []*os.File{lock}
 	cmd.Dir = repoRoot
 	// Its own session: a Ctrl-C to go test does not stop the guard.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
