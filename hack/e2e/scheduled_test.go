@@ -5,6 +5,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
@@ -48,6 +49,13 @@ func TestScheduledRun(t *testing.T) {
 	expectCursor(g, sj.Status.Cursor, t0.Add(999*time.Second), "1000")
 	g.Expect(sj.Status.LastSuccessfulRunTime).NotTo(BeNil())
 	expectSinkEqualsSource(t, e)
+
+	g.Eventually(func(g Gomega) {
+		c := ready(e.get(g, name))
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(c.Reason).To(Equal(syncv1.ReasonSucceeded))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
 
 	// The run came from the CronJob: its Job is owned by it.
 	jobs := e.jobs(g, name)
