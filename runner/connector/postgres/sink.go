@@ -95,6 +95,10 @@ type sinkColumn struct {
 // integrity violation; the batch's other records are still written, by retrying the batch
 // in halves under savepoints until the rejected rows are isolated).
 //
+// A batch below the copy threshold without hard deletes is that one statement, in its own
+// transaction (one round trip); a larger one is COPY into a temporary table and the merge
+// from it; hard deletes are a second statement in the same transaction.
+//
 // Each statement reports every row it wrote or found stale (a stale row takes a no-op
 // update that sets every column to its stored value, so it is locked and returned without
 // changing; row-level UPDATE triggers and logical decoding do see that update); a record
