@@ -91,6 +91,10 @@ func flagSet(name string) bool {
 func runMain(m *testing.M) int {
 	repoRoot = kubetest.RepoRoot()
 	ctrllog.SetLogger(logr.Discard())
+	if os.Geteuid() != 0 {
+		logf("FAIL: the e2e tests run a real cluster (containerd, kubelet, iptables) and need root: run them as root (make test-e2e)")
+		return 1
+	}
 	keep := os.Getenv("E2E_KEEP_CLUSTER") == "1"
 	// There is one local cluster per machine: a second e2e run (another checkout's
 	// `make test`) waits for this one instead of tearing the cluster down under it.
@@ -206,9 +210,6 @@ fi`, filepath.Join(repoRoot, "hack", "cluster", "down.sh"))
 // setUp builds the images, brings the cluster up, deploys the operator and starts the
 // PostgreSQL server the runner Pods reach.
 func setUp() error {
-	if os.Geteuid() != 0 {
-		return errors.New("the e2e tests run a real cluster (containerd, kubelet, iptables) and need root: run them as root (make test-e2e)")
-	}
 	start := time.Now()
 	logf("building the images and bringing the local cluster up (a machine's first run builds Kubernetes from source: about 10 minutes; later runs about 1 minute)")
 	if err := script(imagesTimeout, "hack/cluster/images.sh"); err != nil {
