@@ -62,7 +62,7 @@ Demo done in $((SECONDS - start))s. Everything is still running; have a look:
   kubectl -n checkpointed-demo describe syncjob invoices-to-crm
   kubectl -n checkpointed-demo get configmap invoices-to-crm-checkpoint -o jsonpath='{.data.checkpoint\.json}'
   psql -h 127.0.0.1 -p $port -U postgres crm -c 'SELECT * FROM crm_invoices LIMIT 5'
-  psql -h 127.0.0.1 -p $port -U postgres billing -c "UPDATE invoices SET total = total + 1 WHERE id <= 10"
+  psql -h 127.0.0.1 -p $port -U postgres billing -c "UPDATE invoices SET total = total + 1, updated_at = now() WHERE id <= 10"
   kubectl -n checkpointed-demo annotate --overwrite syncjob invoices-to-crm sync.checkpointed.io/run-requested-at="\$(date +%s)"
 
 Stop it all with: make demo-down
