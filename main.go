@@ -3,6 +3,10 @@
 package main
 
 import (
+	// Time-zone data in the binary: images FROM scratch have no /usr/share/zoneinfo, and
+	// schedules and source columns name IANA zones.
+	_ "time/tzdata"
+
 	"flag"
 	"os"
 

@@ -73,7 +73,7 @@ func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob)
 		case done && !failed:
 			continue
 		}
-		if reported(sj, pods) {
+		if reported(sj, job, pods) {
 			continue
 		}
 		rec := failedRun(job, pods, stuck, r.Clock.Now())
@@ -128,21 +128,20 @@ func stuckPod(pods []corev1.Pod) *corev1.ContainerStateWaiting {
 	return nil
 }
 
-// reported tells whether the runner itself recorded the run of one of these Pods: the
-// run ID of an in-cluster run is its Pod's name, and a runner that got to the end leaves
-// its summary as the termination message.
-func reported(sj *syncv1.SyncJob, pods []corev1.Pod) bool {
-	ids := map[string]bool{}
-	if sj.Status.LastRun != nil {
-		ids[sj.Status.LastRun.RunID] = true
+// reported tells whether the runner itself recorded a run of this Job: the run ID of an
+// in-cluster run is its Pod's name, "<job>-<suffix>" (the Pod may be gone: force-deleted),
+// and a runner that got to the end leaves its summary as the termination message.
+func reported(sj *syncv1.SyncJob, job *batchv1.Job, pods []corev1.Pod) bool {
+	ours := func(id string) bool { return strings.HasPrefix(id, job.Name+"-") }
+	if sj.Status.LastRun != nil && ours(sj.Status.LastRun.RunID) {
+		return true
 	}
 	for _, h := range sj.Status.History {
-		ids[h.RunID] = true
-	}
-	for i := range pods {
-		if ids[pods[i].Name] {
+		if ours(h.RunID) {
 			return true
 		}
+	}
+	for i := range pods {
 		for _, cs := range pods[i].Status.ContainerStatuses {
 			if t := cs.State.Terminated; t != nil && runnerSummary(t.Message) {
 				return true

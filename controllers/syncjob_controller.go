@@ -78,6 +78,10 @@ func (r *SyncJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	st := controllerStatus(sj)
 	result, recErr := r.reconcile(ctx, sj, &st)
+	if apierrors.HasStatusCause(recErr, corev1.NamespaceTerminatingCause) {
+		// The namespace is going away with everything in it: nothing left to do.
+		return ctrl.Result{}, nil
+	}
 	r.emitEvents(sj, &st)
 	if err := r.patchStatus(ctx, sj, st); err != nil {
 		return ctrl.Result{}, errors.Join(recErr, err)

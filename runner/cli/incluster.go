@@ -36,11 +36,34 @@ func runInCluster(ctx context.Context, log logr.Logger, stdout io.Writer) (int, 
 	if err != nil {
 		return ExitFailed, fmt.Errorf("in-cluster config: %w", err)
 	}
-	return RunInCluster(ctx, log, cfg, ns, name, os.Getenv(desired.EnvPodName), os.Getenv(desired.EnvTrigger), stdout)
+	return RunInCluster(ctx, log, cfg, InCluster{Namespace: ns, Name: name, Pod: os.Getenv(desired.EnvPodName),
+		Trigger: os.Getenv(desired.EnvTrigger), LockWait: DefaultLockWait}, stdout)
 }
 
-// RunInCluster runs one sync of SyncJob ns/name against the apiserver at cfg, as pod.
-func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, ns, name, pod, trigger string, stdout io.Writer) (int, error) {
+// DefaultLockWait is how long an in-cluster run waits for the run lock: a little more than
+// one Lease duration, so that the Lease of a runner that died (OOMKilled, its Pod
+// force-deleted) runs out and the new run proceeds, while a live runner, which renews its
+// Lease, keeps it and the new run exits having done nothing.
+const DefaultLockWait = checkpoint.DefaultLeaseDuration + 5*time.Second
+
+// InCluster names the run of an in-cluster runner.
+type InCluster struct {
+	// Namespace and Name of the SyncJob.
+	Namespace, Name string
+	// Pod running the runner: the run ID.
+	Pod string
+	// Trigger of the run: Scheduled, Manual or Backfill.
+	Trigger string
+	// LockWait bounds the wait for a run lock another runner holds.
+	LockWait time.Duration
+}
+
+// lockPoll is how often a run waiting for the lock tries again.
+const lockPoll = 2 * time.Second
+
+// RunInCluster runs one sync of a SyncJob against the apiserver at cfg.
+func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InCluster, stdout io.Writer) (int, error) {
+	ns, name, pod, trigger := in.Namespace, in.Name, in.Pod, in.Trigger
 	c, err := status.NewClient(cfg)
 	if err != nil {
 		return ExitFailed, err
@@ -88,6 +111,15 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, ns, na
 	engCfg.Publisher = writer
 	engCfg.AuditOut = stdout
 	res, err := engine.Run(ctx, engCfg)
+	for deadline := time.Now().Add(in.LockWait); res.Locked && time.Now().Add(lockPoll).Before(deadline); {
+		log.Info("another run holds the lock; waiting for it to end or for its Lease to run out", "reason", err.Error())
+		select {
+		case <-ctx.Done():
+			return ExitFailed, ctx.Err()
+		case <-time.After(lockPoll):
+		}
+		res, err = engine.Run(ctx, engCfg)
+	}
 	if res.Locked {
 		fmt.Fprintf(stdout, "{\"msg\":\"another run holds the lock; nothing to do\",\"job\":%q}\n", name)
 		return ExitOK, nil

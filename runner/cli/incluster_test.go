@@ -58,8 +58,13 @@ func setUpInCluster(t *testing.T, e *env, pageSize int) *inCluster {
 }
 
 func (c *inCluster) run(ctx context.Context, pod string) (int, string, error) {
+	return c.runWaiting(ctx, pod, 0)
+}
+
+func (c *inCluster) runWaiting(ctx context.Context, pod string, lockWait time.Duration) (int, string, error) {
 	var out bytes.Buffer
-	code, err := RunInCluster(ctx, logr.Discard(), c.runner, c.sj.Namespace, c.sj.Name, pod, "Manual", &out)
+	code, err := RunInCluster(ctx, logr.Discard(), c.runner,
+		InCluster{Namespace: c.sj.Namespace, Name: c.sj.Name, Pod: pod, Trigger: "Manual", LockWait: lockWait}, &out)
 	return code, out.String(), err
 }
 
@@ -129,6 +134,34 @@ func TestInClusterSecondRunnerIsRefused(t *testing.T) {
 	g.Expect(c.get(g).Status.LastRun).To(BeNil(), "a refused runner recorded a run")
 	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
 }
+
+// TestInClusterRunWaitsOutADeadRunnersLease: a runner that died holding the Lease (it is
+// no longer renewed) delays the next run until the Lease runs out; the next run then
+// proceeds instead of doing nothing.
+func TestInClusterRunWaitsOutADeadRunnersLease(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{})
+	insertInvoices(t, e.src, 1, 50, "2026-06-30 12:00:00+00")
+	c := setUpInCluster(t, e, 100)
+
+	// A runner took the Lease for 3 s and died: nothing renews it.
+	cs := kubernetes.NewForConfigOrDie(c.runner)
+	lease, err := cs.CoordinationV1().Leases(c.sj.Namespace).Get(context.Background(), "invoices-to-crm-run", metav1.GetOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	now := metav1.NewMicroTime(time.Now())
+	lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds = ptrTo("dead-runner"), ptrTo[int32](3)
+	lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
+	_, err = cs.CoordinationV1().Leases(c.sj.Namespace).Update(context.Background(), lease, metav1.UpdateOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	code, out, err := c.runWaiting(context.Background(), "after-the-crash", 10*time.Second)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(0), out)
+	g.Expect(c.get(g).Status.LastRun.RunID).To(Equal("after-the-crash"))
+	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(50)))
+}
+
+func ptrTo[T any](v T) *T { return &v }
 
 // TestInClusterCheckpointConflictEndsTheRun: when someone else moves the checkpoint
 // ConfigMap during a run, the runner's next compare-and-swap fails and the run ends

@@ -374,18 +374,19 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 	}
 	// A stored row with a newer source version (stale) takes a no-op update: every column
 	// set to itself, so that RETURNING reports it with its stored version and no second
-	// statement is needed to tell Stale from Unchanged. Rows whose values are equal are
-	// not updated and not returned (Unchanged).
+	// statement is needed to tell Stale from Unchanged. A row is rewritten when its values
+	// differ or its source version advanced (a touch-only update moves the stored version
+	// too, so that the stale guard and the drift check see the source's version); a row
+	// whose values and version are equal is not updated and not returned (Unchanged).
 	stale := fmt.Sprintf("t.%s > EXCLUDED.%s", u, u)
-	conflict := fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s = t.%s WHERE %s", k, u, u, stale)
-	if len(s.vals) > 0 {
-		guarded := make([]string, len(set))
-		for i, c := range set {
-			guarded[i] = fmt.Sprintf("%s = CASE WHEN %s THEN t.%s ELSE EXCLUDED.%s END", c, stale, c, c)
-		}
-		conflict = fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s WHERE %s OR ((t.%s IS NULL OR t.%s <= EXCLUDED.%s) AND (%s) IS DISTINCT FROM (%s))",
-			k, strings.Join(guarded, ", "), stale, u, u, u, strings.Join(old, ", "), strings.Join(new, ", "))
+	guarded := make([]string, len(set))
+	for i, c := range set {
+		guarded[i] = fmt.Sprintf("%s = CASE WHEN %s THEN t.%s ELSE EXCLUDED.%s END", c, stale, c, c)
 	}
+	old = append([]string{"t." + u}, old...)
+	new = append([]string{"EXCLUDED." + u}, new...)
+	conflict := fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s WHERE %s OR ((t.%s IS NULL OR t.%s <= EXCLUDED.%s) AND (%s) IS DISTINCT FROM (%s))",
+		k, strings.Join(guarded, ", "), stale, u, u, u, strings.Join(old, ", "), strings.Join(new, ", "))
 	insert := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT ", table, strings.Join(cols, ", "))
 	returning := fmt.Sprintf(" RETURNING t.%s::text, t.%s", k, u)
 

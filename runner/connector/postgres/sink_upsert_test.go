@@ -124,9 +124,11 @@ func TestUpsertOutcomes(t *testing.T) {
 					[]connector.Outcome{connector.Written}},
 				{"older version is stale", []connector.WriteRecord{contact("a", tN(1), "a@1")},
 					[]connector.Outcome{connector.Stale}},
-				{"newer time, same values: unchanged", []connector.WriteRecord{contact("b", tN(3), "b@1")},
-					[]connector.Outcome{connector.Unchanged}},
-				{"same time, new values: written", []connector.WriteRecord{contact("b", tN(1), "b@x")},
+				{"newer time, same values: the stored version moves", []connector.WriteRecord{contact("b", tN(3), "b@1")},
+					[]connector.Outcome{connector.Written}},
+				{"older version after a touch-only update is stale", []connector.WriteRecord{contact("b", tN(2), "b@old")},
+					[]connector.Outcome{connector.Stale}},
+				{"same time, new values: written", []connector.WriteRecord{contact("b", tN(3), "b@x")},
 					[]connector.Outcome{connector.Written}},
 			}
 			for i, st := range steps {
@@ -141,15 +143,16 @@ func TestUpsertOutcomes(t *testing.T) {
 			g.Expect(rows).To(HaveLen(2))
 			// a: written at step 2 (newer version); the stale replay left it alone.
 			g.Expect(rows["a"]).To(Equal(row{Email: ptr("a@2"), SUA: tN(2), SyncedAt: ptr(time.Date(2026, 7, 1, 3, 0, 0, 0, time.UTC)), RunID: ptr("run-2")}))
-			// b: written at step 5; the unchanged step 4 did not bump anything.
-			g.Expect(rows["b"]).To(Equal(row{Email: ptr("b@x"), SUA: tN(1), SyncedAt: ptr(time.Date(2026, 7, 1, 6, 0, 0, 0, time.UTC)), RunID: ptr("run-5")}))
+			// b: its version moved to tN(3) at step 4 (touch-only), the older replay of step 5
+			// was refused, step 6 wrote new values at that version.
+			g.Expect(rows["b"]).To(Equal(row{Email: ptr("b@x"), SUA: tN(3), SyncedAt: ptr(time.Date(2026, 7, 1, 7, 0, 0, 0, time.UTC)), RunID: ptr("run-6")}))
 
 			n, err := sink.CountWindow(ctx, tN(1), tN(2))
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(n).To(BeEquivalentTo(2))
+			g.Expect(n).To(BeEquivalentTo(1))
 			n, err = sink.CountWindow(ctx, tN(2), tN(9))
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(n).To(BeEquivalentTo(1))
+			g.Expect(n).To(BeEquivalentTo(2))
 		})
 	}
 }
@@ -236,8 +239,8 @@ func TestUpsertValueTypes(t *testing.T) {
 
 			// Replaying equal values, NULLs included, writes nothing.
 			res, err = sink.Upsert(ctx, []connector.WriteRecord{
-				{Key: "nulls", SourceUpdatedAt: tN(2), Values: map[string]any{}},
-				{Key: "full", SourceUpdatedAt: tN(2), Values: map[string]any{
+				{Key: "nulls", SourceUpdatedAt: tN(1), Values: map[string]any{}},
+				{Key: "full", SourceUpdatedAt: tN(1), Values: map[string]any{
 					"email": "x@y", "name": "Zoë", "score": int64(42), "amount": connector.Decimal("-12345678901234567890.0123456789"),
 					"vip": true, "born": born, "doc": connector.JSON(`{"s":"é","n":12345678901234567890.5}`),
 				}},
