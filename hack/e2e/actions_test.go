@@ -13,6 +13,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/synctest"
 	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
@@ -68,7 +69,7 @@ func TestOperatorRequests(t *testing.T) {
 	run = sj.Status.LastRun
 	g.Expect(run.Phase).To(Equal(syncv1.RunPhaseSucceeded), "%s: %s", run.Reason, run.Message)
 	expectCursor(g, run.CursorStart, resetTo.Add(-time.Minute), "")
-	fromStart := queryInt(t, e.src, `SELECT count(*) FROM invoices WHERE updated_at >= $1`, resetTo.Add(-time.Minute))
+	fromStart := synctest.Int(t, e.src, `SELECT count(*) FROM invoices WHERE updated_at >= $1`, resetTo.Add(-time.Minute))
 	g.Expect(run.Read).To(Equal(fromStart), "the run did not start at the reset cursor minus the safety gap")
 	g.Expect(run.Upserted).To(BeZero(), "the sink already held every record")
 	// The reset was applied once: the run moved the cursor forward again, and the
@@ -81,7 +82,7 @@ func TestOperatorRequests(t *testing.T) {
 	job = e.requestRun(name, "run-3")
 	sj = e.waitRunOf(name, job, runTimeout)
 	g.Expect(sj.Status.LastRun.Phase).To(Equal(syncv1.RunPhaseSucceeded))
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id LIKE 'billing:100_'`)).To(BeZero(),
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id LIKE 'billing:100_'`)).To(BeZero(),
 		"late invoices behind the safety gap reached the sink without a backfill")
 
 	// ... a backfill over their range does, and leaves the main cursor where it was.
@@ -130,8 +131,8 @@ func wire(c *cursor.Cursor) *syncv1.Cursor {
 // does not, the first differing rows are in the failure message.
 func expectSinkEqualsSource(t *testing.T, e *env) {
 	t.Helper()
-	srcN, srcSum := fingerprint(t, e.src, sourceFingerprint)
-	sinkN, sinkSum := fingerprint(t, e.sink, sinkFingerprint)
+	srcN, srcSum := synctest.Fingerprint(t, e.src, synctest.SourceFingerprint)
+	sinkN, sinkSum := synctest.Fingerprint(t, e.sink, synctest.SinkFingerprint)
 	if srcN == sinkN && srcSum == sinkSum {
 		return
 	}

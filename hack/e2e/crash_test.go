@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/synctest"
 )
 
 const crashRows = 200_000
@@ -23,7 +24,7 @@ func TestRunnerPodForceDeletedMidRun(t *testing.T) {
 	e := newEnv(t)
 	const name = "crash"
 	// Groups of 7 invoices share an updated_at, so ties cross page boundaries.
-	execSQL(t, e.src, `INSERT INTO invoices
+	synctest.Exec(t, e.src, `INSERT INTO invoices
 		SELECT i, 'cus_' || (i % 97), (ARRAY['open','paid','void'])[1 + i % 3],
 		       ((i * 7919) % 100000)::text || '.' || lpad((i % 100)::text, 2, '0'),
 		       timestamptz '2026-04-01 00:00:00.123456+00' + (i / 7) * interval '1 second'
@@ -38,7 +39,7 @@ func TestRunnerPodForceDeletedMidRun(t *testing.T) {
 		g.Expect(pods).To(HaveLen(1))
 		g.Expect(pods[0].Status.Phase).To(Equal(corev1.PodRunning))
 		pod = pods[0].Name
-		atKill = queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)
+		atKill = synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)
 		g.Expect(atKill).To(BeNumerically(">=", 10_000), "the run has not got far enough yet")
 	}).WithTimeout(2 * time.Minute).WithPolling(50 * time.Millisecond).Should(Succeed())
 	_, err := kubectl("-n", e.ns, "delete", "pod", pod, "--grace-period=0", "--force", "--wait=false")
@@ -57,7 +58,7 @@ func TestRunnerPodForceDeletedMidRun(t *testing.T) {
 	// Meanwhile the source moves on: changed invoices must arrive too. (Every change
 	// changes a mapped value: the sink leaves a row whose values are equal alone, its
 	// stored source version included.)
-	execSQL(t, e.src, `UPDATE invoices SET status = 'paid', total = (total::numeric + 1)::text,
+	synctest.Exec(t, e.src, `UPDATE invoices SET status = 'paid', total = (total::numeric + 1)::text,
 		updated_at = updated_at + interval '1 day' WHERE id % 1000 = 0`)
 
 	// A runner killed before it could give its run lock back leaves the Lease held until
@@ -70,11 +71,11 @@ func TestRunnerPodForceDeletedMidRun(t *testing.T) {
 	expectCursor(g, run.CursorStart, stored.UpdatedAt.Add(-time.Minute), "") // resumed: the stored cursor minus the safety gap
 	g.Expect(run.Read).To(BeNumerically("<", crashRows), "the run started over instead of resuming")
 	expectSinkEqualsSource(t, e)
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeEquivalentTo(crashRows))
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE status = 'paid' AND substr(billing_invoice_id, 9)::bigint % 1000 = 0`)).
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeEquivalentTo(crashRows))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE status = 'paid' AND substr(billing_invoice_id, 9)::bigint % 1000 = 0`)).
 		To(BeEquivalentTo(crashRows / 1000))
 	var maxAt time.Time
 	var maxID int64
-	queryRow(t, e.src, `SELECT updated_at, id FROM invoices ORDER BY updated_at DESC, id DESC LIMIT 1`, &maxAt, &maxID)
+	synctest.Scan(t, e.src, `SELECT updated_at, id FROM invoices ORDER BY updated_at DESC, id DESC LIMIT 1`, nil, &maxAt, &maxID)
 	expectCursor(g, sj.Status.Cursor, maxAt, strconv.FormatInt(maxID, 10))
 }

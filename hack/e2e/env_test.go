@@ -21,6 +21,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/synctest"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 )
 
@@ -93,9 +94,9 @@ func dnsName(s string) string {
 // loopback DSN.
 func (e *env) createDB(name string, setup ...string) string {
 	e.t.Helper()
-	execSQL(e.t, pg.DSN("postgres"), fmt.Sprintf("CREATE DATABASE %s OWNER %s", pgx.Identifier{name}.Sanitize(), runnerRole))
+	synctest.Exec(e.t, pg.DSN("postgres"), fmt.Sprintf("CREATE DATABASE %s OWNER %s", pgx.Identifier{name}.Sanitize(), runnerRole))
 	dsn := localDSN(name)
-	execSQL(e.t, dsn, setup...)
+	synctest.Exec(e.t, dsn, setup...)
 	return dsn
 }
 
@@ -297,86 +298,13 @@ func errOrEmpty(err error) string {
 	return err.Error()
 }
 
-// execSQL runs statements.
-func execSQL(t *testing.T, dsn string, stmts ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
-
-// queryInt returns one integer.
-func queryInt(t *testing.T, dsn, q string, args ...any) int64 {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int64
-	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
-// queryRow scans one row.
-func queryRow(t *testing.T, dsn, q string, dest ...any) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, q).Scan(dest...); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-}
-
 // insertInvoices adds invoices first..first+n-1, invoice i updated at base + (i-first)
 // seconds.
 func insertInvoices(t *testing.T, dsn string, first, n int, base time.Time) {
 	t.Helper()
-	execSQL(t, dsn, fmt.Sprintf(`INSERT INTO invoices
+	synctest.Exec(t, dsn, fmt.Sprintf(`INSERT INTO invoices
 		SELECT i, 'cus_' || (i %% 97), (ARRAY['open','paid','void'])[1 + i %% 3],
 		       ((i * 7919) %% 100000)::text || '.' || lpad((i %% 100)::text, 2, '0'),
 		       timestamptz '%s' + (i - %d) * interval '1 second'
 		FROM generate_series(%d, %d) AS i`, base.UTC().Format(time.RFC3339Nano), first, first, first+n-1))
-}
-
-// Fingerprints of the mapped source and of the sink: row count and an md5 over every
-// row's key and mapped fields in key order. Equal fingerprints mean the sink holds exactly
-// the source's records, none missing, none extra, none duplicated, every field as mapped.
-const (
-	sourceFingerprint = `SELECT count(*), coalesce(md5(string_agg(k || '|' || customer_id || '|' || status || '|' || total::numeric(12,2)::text || '|' || updated_at::text, ',' ORDER BY k COLLATE "C")), '')
-		FROM (SELECT 'billing:' || id AS k, * FROM invoices) s`
-	sinkFingerprint = `SELECT count(*), coalesce(md5(string_agg(billing_invoice_id || '|' || billing_customer_id || '|' || status || '|' || total::text || '|' || source_updated_at::text, ',' ORDER BY billing_invoice_id COLLATE "C")), '')
-		FROM crm_invoices`
-)
-
-// fingerprint runs one of the fingerprint queries.
-func fingerprint(t *testing.T, dsn, q string) (int64, string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int64
-	var sum string
-	if err := conn.QueryRow(ctx, q).Scan(&n, &sum); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n, sum
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/synctest"
 )
 
 // oomLimit is a memory limit the runner starts under (it takes its run lock from about
@@ -28,7 +29,7 @@ func TestRunsThatDieWithoutReporting(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	// Wide invoices: every page of 5,000 weighs megabytes in the runner.
-	execSQL(t, e.src, `INSERT INTO invoices
+	synctest.Exec(t, e.src, `INSERT INTO invoices
 		SELECT i, 'cus_' || i || repeat('x', 200), 'open', (i % 1000)::text || '.00',
 		       timestamptz '2026-03-01 00:00:00+00' + i * interval '1 millisecond'
 		FROM generate_series(1, 200000) AS i`)

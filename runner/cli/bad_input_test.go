@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/synctest"
 )
 
 // TestRecordErrorsAreRecordedNotCoerced: a non-numeric total and a missing required field
@@ -20,7 +21,7 @@ func TestRecordErrorsAreRecordedNotCoerced(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(t, job{})
 	insertInvoices(t, e.src, 1, 300, "2026-06-30 12:00:00+00")
-	execSQL(t, e.src,
+	synctest.Exec(t, e.src,
 		`UPDATE invoices SET total = 'twelve' WHERE id = 42`,
 		`UPDATE invoices SET status = NULL WHERE id = 77`)
 
@@ -30,8 +31,8 @@ func TestRecordErrorsAreRecordedNotCoerced(t *testing.T) {
 	g.Expect(rec.Phase).To(Equal(syncv1.RunPhasePartiallySucceeded))
 	g.Expect(rec.Failed).To(Equal(int64(2)))
 	g.Expect(rec.Upserted).To(Equal(int64(298)))
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(298)))
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id IN ('billing:42', 'billing:77')`)).To(BeZero(),
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(298)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id IN ('billing:42', 'billing:77')`)).To(BeZero(),
 		"a bad record must not be written with a default")
 	// The audit lines name record, field and reason.
 	g.Expect(failedLine(t, r.stderr, "42")).To(SatisfyAll(HaveKeyWithValue("field", "total"), HaveKeyWithValue("reason", "not a decimal")))
@@ -41,11 +42,11 @@ func TestRecordErrorsAreRecordedNotCoerced(t *testing.T) {
 	g.Expect(e.checkpoint()["failedKeys"]).To(ConsistOf("42", "77"))
 
 	// Fixed at the source without touching updated_at: only the retry of failed keys finds them.
-	execSQL(t, e.src, `UPDATE invoices SET total = '12.00' WHERE id = 42`, `UPDATE invoices SET status = 'open' WHERE id = 77`)
+	synctest.Exec(t, e.src, `UPDATE invoices SET total = '12.00' WHERE id = 42`, `UPDATE invoices SET status = 'open' WHERE id = 77`)
 	r = e.sync()
 	g.Expect(r.code).To(Equal(0), r.stderr)
-	g.Expect(queryString(t, e.sink, `SELECT total::text FROM crm_invoices WHERE billing_invoice_id = 'billing:42'`)).To(Equal("12.00"))
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(300)))
+	g.Expect(synctest.String(t, e.sink, `SELECT total::text FROM crm_invoices WHERE billing_invoice_id = 'billing:42'`)).To(Equal("12.00"))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(300)))
 	g.Expect(e.checkpoint()["failedKeys"]).To(BeNil())
 }
 
@@ -55,7 +56,7 @@ func TestHaltStopsBeforeTheFailedRecord(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(t, job{Extra: "  errors: {policy: Halt}\n"})
 	insertInvoices(t, e.src, 1, 300, "2026-06-30 12:00:00+00")
-	execSQL(t, e.src, `UPDATE invoices SET total = 'n/a' WHERE id = 142`)
+	synctest.Exec(t, e.src, `UPDATE invoices SET total = 'n/a' WHERE id = 142`)
 	r := e.sync()
 	g.Expect(r.code).To(Equal(1), r.stderr)
 	rec := r.record(t)
@@ -63,7 +64,7 @@ func TestHaltStopsBeforeTheFailedRecord(t *testing.T) {
 	g.Expect(rec.Reason).To(Equal("RecordError"))
 	g.Expect(rec.Message).To(ContainSubstring("142"))
 	g.Expect(e.cursorOf()).To(Equal("2026-06-30T12:00:00.14Z/141"))
-	g.Expect(queryInt(t, e.sink, `SELECT max(substr(billing_invoice_id, 9)::int) FROM crm_invoices`)).To(BeNumerically("<=", 200),
+	g.Expect(synctest.Int(t, e.sink, `SELECT max(substr(billing_invoice_id, 9)::int) FROM crm_invoices`)).To(BeNumerically("<=", 200),
 		"nothing past the failed record's page was written")
 }
 
@@ -116,7 +117,7 @@ func TestSetupErrorsAreClear(t *testing.T) {
 				g.Expect(r.stderr).To(ContainSubstring(w))
 			}
 			g.Expect(r.stdout + r.stderr).NotTo(ContainSubstring("hunter2-secret"))
-			g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
+			g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
 			_, err := os.Stat(filepath.Join(e.state, "checkpoint.json"))
 			g.Expect(os.IsNotExist(err)).To(BeTrue(), "a run that never started stored a checkpoint")
 		})

@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
+
+	"github.com/checkpointed/checkpointed/internal/synctest"
 )
 
 // The product's central promise: whatever moment a run dies at, reruns converge to a sink
@@ -33,7 +35,7 @@ func crashEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.writeJobText(strings.Replace(string(data), "checkpoint: {interval: 0s}", "checkpoint: {interval: 300ms}", 1))
-	execSQL(t, e.src, fmt.Sprintf(`INSERT INTO invoices
+	synctest.Exec(t, e.src, fmt.Sprintf(`INSERT INTO invoices
 		SELECT i, 'cus_' || (i %% 97), (ARRAY['open','paid','void'])[1 + i %% 3],
 		       ((i * 7919) %% 100000)::text || '.' || lpad((i %% 100)::text, 2, '0'),
 		       timestamptz '2026-06-01 00:00:00.123456+00' + (i / 7) * interval '1 second'
@@ -143,34 +145,14 @@ func converge(t *testing.T, e *env) {
 	}
 	g.Expect(r.code).To(Equal(0), r.stderr)
 
-	srcCount, srcSum := summarize(t, e.src, `SELECT count(*), md5(string_agg(k || '|' || customer_id || '|' || status || '|' || total::numeric(12,2)::text || '|' || updated_at::text, ',' ORDER BY k COLLATE "C"))
-		FROM (SELECT 'billing:' || id AS k, * FROM invoices) s`)
-	sinkCount, sinkSum := summarize(t, e.sink, `SELECT count(*), md5(string_agg(billing_invoice_id || '|' || billing_customer_id || '|' || status || '|' || total::text || '|' || source_updated_at::text, ',' ORDER BY billing_invoice_id COLLATE "C"))
-		FROM crm_invoices`)
+	srcCount, srcSum := synctest.Fingerprint(t, e.src, synctest.SourceFingerprint)
+	sinkCount, sinkSum := synctest.Fingerprint(t, e.sink, synctest.SinkFingerprint)
 	g.Expect(srcCount).To(BeNumerically(">=", crashRows))
 	g.Expect(sinkCount).To(Equal(srcCount), "rows missing or extra in the sink")
 	g.Expect(sinkSum).To(Equal(srcSum), "the sink differs from the mapped source")
 
-	maxCursor := queryString(t, e.src, `SELECT to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '/' || id FROM invoices ORDER BY updated_at DESC, id DESC LIMIT 1`)
+	maxCursor := synctest.String(t, e.src, `SELECT to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '/' || id FROM invoices ORDER BY updated_at DESC, id DESC LIMIT 1`)
 	g.Expect(e.cursorOf()).To(Equal(maxCursor))
-}
-
-func summarize(t *testing.T, dsn, q string) (int64, string) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int64
-	var sum *string
-	if err := conn.QueryRow(ctx, q).Scan(&n, &sum); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	if sum == nil {
-		return n, ""
-	}
-	return n, *sum
 }
 
 // checkStoredCursorIsConfirmed asserts that every source row at or before the stored
@@ -263,8 +245,8 @@ func mutateSource(t *testing.T, dsn string, rng *rand.Rand) {
 	for range 5 {
 		ids = append(ids, strconv.Itoa(1+rng.IntN(crashRows)))
 	}
-	next := queryInt(t, dsn, `SELECT max(id) + 1 FROM invoices`)
-	execSQL(t, dsn,
+	next := synctest.Int(t, dsn, `SELECT max(id) + 1 FROM invoices`)
+	synctest.Exec(t, dsn,
 		fmt.Sprintf(`UPDATE invoices SET status = 'paid', total = (total::numeric + 1)::text,
 			updated_at = (SELECT max(updated_at) FROM invoices) + interval '1.5 seconds' WHERE id IN (%s)`, strings.Join(ids, ",")),
 		fmt.Sprintf(`INSERT INTO invoices VALUES (%d, 'cus_late', 'open', '5.00', (SELECT max(updated_at) FROM invoices) - interval '30 seconds')`, next),
@@ -273,7 +255,7 @@ func mutateSource(t *testing.T, dsn string, rng *rand.Rand) {
 
 // changeMany changes about 3,000 invoices, moving them past every other row.
 func changeMany(t *testing.T, dsn string, rng *rand.Rand) {
-	execSQL(t, dsn, fmt.Sprintf(`UPDATE invoices SET total = (total::numeric + 1)::text,
+	synctest.Exec(t, dsn, fmt.Sprintf(`UPDATE invoices SET total = (total::numeric + 1)::text,
 		updated_at = (SELECT max(updated_at) FROM invoices) + interval '1 second'
 		WHERE id %% 33 = %d`, rng.IntN(33)))
 }

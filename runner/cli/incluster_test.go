@@ -19,6 +19,7 @@ import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
 	"github.com/checkpointed/checkpointed/internal/kubetest"
+	"github.com/checkpointed/checkpointed/internal/synctest"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 )
 
@@ -86,7 +87,7 @@ func TestInClusterRun(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(code).To(Equal(0), out)
 	g.Expect(out).To(ContainSubstring(`"msg":"run finished"`), "audit lines go to the container log")
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(500)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(500)))
 
 	sj := c.get(g)
 	g.Expect(sj.Status.LastRun).NotTo(BeNil())
@@ -132,7 +133,7 @@ func TestInClusterSecondRunnerIsRefused(t *testing.T) {
 	g.Expect(code).To(Equal(0))
 	g.Expect(out).To(ContainSubstring("another run holds the lock"))
 	g.Expect(c.get(g).Status.LastRun).To(BeNil(), "a refused runner recorded a run")
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
 }
 
 // TestInClusterRunWaitsOutADeadRunnersLease: a runner that died holding the Lease (it is
@@ -158,7 +159,7 @@ func TestInClusterRunWaitsOutADeadRunnersLease(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(code).To(Equal(0), out)
 	g.Expect(c.get(g).Status.LastRun.RunID).To(Equal("after-the-crash"))
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(50)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(50)))
 }
 
 func ptrTo[T any](v T) *T { return &v }

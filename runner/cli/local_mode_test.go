@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/synctest"
 )
 
 // TestLocalSyncAndIncrementalRerun: the CLI contract of `runner sync`: the run record on
@@ -31,9 +32,9 @@ func TestLocalSyncAndIncrementalRerun(t *testing.T) {
 	g.Expect(rec.CursorEnd.ID).To(Equal("1000"))
 	g.Expect(rec.CursorEnd.UpdatedAt).To(Equal("2026-06-30T12:00:00.999Z"))
 	g.Expect(rec.SampleIDs).NotTo(BeEmpty())
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(1000)))
-	g.Expect(queryString(t, e.sink, `SELECT total::text FROM crm_invoices WHERE billing_invoice_id = 'billing:7'`)).To(Equal("49.07"))
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE sync_run_id = $1`, rec.RunID)).To(Equal(int64(1000)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(1000)))
+	g.Expect(synctest.String(t, e.sink, `SELECT total::text FROM crm_invoices WHERE billing_invoice_id = 'billing:7'`)).To(Equal("49.07"))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE sync_run_id = $1`, rec.RunID)).To(Equal(int64(1000)))
 	g.Expect(e.cursorOf()).To(Equal("2026-06-30T12:00:00.999Z/1000"))
 
 	// Nothing new: the rerun re-reads the 5-minute gap (all 1000 rows here) and writes none.
@@ -45,12 +46,12 @@ func TestLocalSyncAndIncrementalRerun(t *testing.T) {
 	g.Expect(rec.Unchanged).To(Equal(int64(1000)))
 
 	// A payment clears: one invoice changes and moves the cursor.
-	execSQL(t, e.src, `UPDATE invoices SET status = 'paid', updated_at = '2026-06-30 13:00:00.123456+00' WHERE id = 10`)
+	synctest.Exec(t, e.src, `UPDATE invoices SET status = 'paid', updated_at = '2026-06-30 13:00:00.123456+00' WHERE id = 10`)
 	r = e.sync()
 	g.Expect(r.code).To(Equal(0), r.stderr)
 	rec = r.record(t)
 	g.Expect(rec.Upserted).To(Equal(int64(1)))
-	g.Expect(queryString(t, e.sink, `SELECT status FROM crm_invoices WHERE billing_invoice_id = 'billing:10'`)).To(Equal("paid"))
+	g.Expect(synctest.String(t, e.sink, `SELECT status FROM crm_invoices WHERE billing_invoice_id = 'billing:10'`)).To(Equal("paid"))
 	g.Expect(e.cursorOf()).To(Equal("2026-06-30T13:00:00.123456Z/10"))
 }
 
@@ -64,21 +65,21 @@ func TestLateCommitsAndTheSafetyGap(t *testing.T) {
 	g.Expect(e.sync().code).To(Equal(0))
 
 	// Committed after the run, stamped before the cursor (12:00:00.009).
-	execSQL(t, e.src,
+	synctest.Exec(t, e.src,
 		`INSERT INTO invoices VALUES (500, 'cus_1', 'open', '1.00', '2026-06-30 11:57:00+00')`, // inside the 5m gap
 		`INSERT INTO invoices VALUES (600, 'cus_1', 'open', '2.00', '2026-06-30 11:50:00+00')`, // outside it
 	)
 	r := e.sync()
 	g.Expect(r.code).To(Equal(0), r.stderr)
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id = 'billing:500'`)).To(Equal(int64(1)))
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id = 'billing:600'`)).To(BeZero(),
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id = 'billing:500'`)).To(Equal(int64(1)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id = 'billing:600'`)).To(BeZero(),
 		"a row older than the safety gap is missed by design")
 
 	// A reset to the beginning recovers it.
 	r = e.run("checkpoint", "reset", "--to", "beginning", "--state-dir", e.state)
 	g.Expect(r.code).To(Equal(0), r.stderr)
 	g.Expect(e.sync().code).To(Equal(0))
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id = 'billing:600'`)).To(Equal(int64(1)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id = 'billing:600'`)).To(Equal(int64(1)))
 }
 
 // TestPlanWritesNothing: `runner plan` reads and maps, prints counts and the first
@@ -93,7 +94,7 @@ func TestPlanWritesNothing(t *testing.T) {
 	g.Expect(r.stdout).To(ContainSubstring(`"key": "billing:1"`))
 	g.Expect(r.stdout).To(ContainSubstring(`"total": "7.01"`))
 	g.Expect(r.stdout).NotTo(ContainSubstring(`"billing:4"`), "only the first 3 records are shown")
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
 	_, err := os.Stat(filepath.Join(e.state, "checkpoint.json"))
 	g.Expect(os.IsNotExist(err)).To(BeTrue(), "plan stored a checkpoint")
 }
@@ -133,7 +134,7 @@ func TestSecondRunnerIsRefused(t *testing.T) {
 	g.Expect(r.code).To(Equal(0))
 	g.Expect(r.stderr).To(ContainSubstring("another run holds the lock"))
 	g.Expect(r.stdout).To(BeEmpty())
-	g.Expect(queryInt(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
 	_, err = os.Stat(filepath.Join(e.state, "checkpoint.json"))
 	g.Expect(os.IsNotExist(err)).To(BeTrue())
 }

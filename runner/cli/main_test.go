@@ -13,12 +13,12 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/kubetest"
 	"github.com/checkpointed/checkpointed/internal/pgtest"
+	"github.com/checkpointed/checkpointed/internal/synctest"
 )
 
 // The package's tests share one PostgreSQL server and the runner binary built as users
@@ -73,56 +73,8 @@ func newDB(t *testing.T, setup ...string) string {
 		t.Fatal(err)
 	}
 	dsn := server.DSN(name)
-	execSQL(t, dsn, setup...)
+	synctest.Exec(t, dsn, setup...)
 	return dsn
-}
-
-// execSQL runs statements.
-func execSQL(t *testing.T, dsn string, stmts ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
-
-// queryInt returns one integer.
-func queryInt(t *testing.T, dsn, q string, args ...any) int64 {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int64
-	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
-// queryString returns one string.
-func queryString(t *testing.T, dsn, q string, args ...any) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var s string
-	if err := conn.QueryRow(ctx, q, args...).Scan(&s); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return s
 }
 
 const sourceTable = `CREATE TABLE invoices (
@@ -280,7 +232,7 @@ func (e *env) cursorOf() string {
 
 // insertInvoices adds n invoices with ids from first, all updated at base + i ms.
 func insertInvoices(t *testing.T, dsn string, first, n int, base string) {
-	execSQL(t, dsn, fmt.Sprintf(`INSERT INTO invoices
+	synctest.Exec(t, dsn, fmt.Sprintf(`INSERT INTO invoices
 		SELECT i, 'cus_' || (i %% 17), CASE WHEN i %% 3 = 0 THEN 'paid' ELSE 'open' END,
 		       (i * 7 %% 10000)::text || '.' || lpad((i %% 100)::text, 2, '0'),
 		       timestamptz '%s' + (i - %d) * interval '1 millisecond'
