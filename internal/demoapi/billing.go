@@ -90,10 +90,8 @@ type BillingOptions struct {
 // Billing is an in-memory billing API serving invoices. It is an http.Handler; see the
 // package documentation for its endpoints. Safe for concurrent use.
 type Billing struct {
-	opts  BillingOptions
-	guard *guard
-	api   http.Handler
-	admin *http.ServeMux
+	opts BillingOptions
+	server
 
 	mu    sync.Mutex
 	byID  map[string]*billingEntry
@@ -137,27 +135,6 @@ func NewBilling(opts BillingOptions) *Billing {
 	b.admin.HandleFunc("DELETE /admin/invoices/{id}", b.handleAdminDelete)
 	return b
 }
-
-// ServeHTTP serves the API and, under /admin/, the admin endpoints.
-func (b *Billing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/admin/") {
-		b.admin.ServeHTTP(w, r)
-		return
-	}
-	b.api.ServeHTTP(w, r)
-}
-
-// SetFaults replaces the fault configuration (the bucket starts full, the quota afresh).
-func (b *Billing) SetFaults(f Faults) { b.guard.setFaults(f) }
-
-// Faults returns the current fault configuration.
-func (b *Billing) Faults() Faults { return b.guard.getFaults() }
-
-// ResetQuota renews the Faults.QuotaRequests quota.
-func (b *Billing) ResetQuota() { b.guard.resetQuota() }
-
-// Stats returns the request counters.
-func (b *Billing) Stats() Stats { return b.guard.snapshot() }
 
 // ErrNotFound is returned for an unknown invoice or object id.
 var ErrNotFound = errors.New("not found")

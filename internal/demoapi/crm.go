@@ -88,10 +88,8 @@ type CRMOptions struct {
 // CRM is an in-memory CRM API holding accounts and invoice objects. It is an
 // http.Handler; see the package documentation for its endpoints. Safe for concurrent use.
 type CRM struct {
-	opts  CRMOptions
-	guard *guard
-	api   http.Handler
-	admin *http.ServeMux
+	opts CRMOptions
+	server
 
 	mu         sync.Mutex
 	accounts   []*Account
@@ -189,27 +187,6 @@ func NewCRM(opts CRMOptions) *CRM {
 	})
 	return c
 }
-
-// ServeHTTP serves the API and, under /admin/, the admin endpoints.
-func (c *CRM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/admin/") {
-		c.admin.ServeHTTP(w, r)
-		return
-	}
-	c.api.ServeHTTP(w, r)
-}
-
-// SetFaults replaces the fault configuration (the bucket starts full, the quota afresh).
-func (c *CRM) SetFaults(f Faults) { c.guard.setFaults(f) }
-
-// Faults returns the current fault configuration.
-func (c *CRM) Faults() Faults { return c.guard.getFaults() }
-
-// ResetQuota renews the Faults.QuotaRequests quota.
-func (c *CRM) ResetQuota() { c.guard.resetQuota() }
-
-// Stats returns the request and write counters.
-func (c *CRM) Stats() Stats { return c.guard.snapshot() }
 
 // AddAccount creates an account for a billing customer (name defaults to "Customer <id>").
 func (c *CRM) AddAccount(billingCustomerID, name string) Account {
