@@ -68,16 +68,18 @@ build: ## Build the manager and the runner into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/manager .
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/runner ./runner
 
-# DEMO=postgres (default): billing invoices → CRM table, both PostgreSQL. DEMO=http: billing
-# API → CRM API (hack/demo-services), not built yet.
-DEMO ?= postgres
+# DEMO=all (default): both scenarios, Postgres first (~2 min when the cluster binaries are
+# cached). DEMO=postgres: billing invoices → CRM table, both PostgreSQL (~40 s). DEMO=http:
+# the seed example, billing API → CRM API (hack/demo-services) with the sample SyncJob: a
+# full run, a late payment, a 429-stopped run and its resumption (~2 min).
+DEMO ?= all
 
 .PHONY: demo
-demo: ## One command: install what is missing, bring the local cluster up, deploy, sync billing invoices into a CRM (stays up; DEMO=postgres|http).
+demo: ## One command: install what is missing, bring the local cluster up, deploy, sync billing invoices into a CRM (stays up; DEMO=all|postgres|http).
 	DEMO=$(DEMO) hack/demo/demo.sh
 
 .PHONY: demo-down
-demo-down: ## Stop the demo's PostgreSQL and bring the local cluster down.
+demo-down: ## Stop the demo's APIs and PostgreSQL and bring the local cluster down.
 	hack/demo/down.sh
 
 .PHONY: help
