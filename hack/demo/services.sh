@@ -26,11 +26,15 @@ pid() {
   [ -n "$p" ] && [ -d "/proc/$p" ] && cmdline_has "$p" "$D/demo-services" && echo "$p"
 }
 
+# stopped: the services no longer run (an exited process that is not yet reaped counts as
+# stopped: its command line is empty).
+stopped() { ! pid >/dev/null; }
+
 stop() {
   local p
   if p=$(pid); then
     kill -TERM "$p"
-    wait_for 10 "the demo services (pid $p) to stop" sh -c "! kill -0 $p" || kill -KILL "$p" 2>/dev/null || true
+    wait_for 10 "the demo services (pid $p) to stop" stopped || kill -KILL "$p" 2>/dev/null || true
     log "stopped the demo's billing API and CRM (pid $p)"
   fi
   rm -rf "$D"
