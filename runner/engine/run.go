@@ -289,7 +289,7 @@ func (r *run) readAll(ctx context.Context) {
 			return
 		}
 		if pr.err != nil {
-			r.stopOn(ctx, sourceReason(pr.err), fmt.Sprintf("read page after %s: %v", pr.after, pr.err), pr.err)
+			r.stopOn(ctx, sourceReason(pr.err), fmt.Sprintf("source: %v", pr.err), pr.err)
 			return
 		}
 		recs, mapped, last, err := r.checkPage(pr)
