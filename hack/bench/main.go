@@ -325,12 +325,6 @@ func (b *bench) print() {
 	}
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func ptr[T any](v T) *T { return &v }

@@ -238,12 +238,3 @@ func insertInvoices(t *testing.T, dsn string, first, n int, base string) {
 		       timestamptz '%s' + (i - %d) * interval '1 millisecond'
 		FROM generate_series(%d, %d) AS i`, base, first, first, first+n-1))
 }
-
-func contains(s string, subs ...string) bool {
-	for _, x := range subs {
-		if !strings.Contains(s, x) {
-			return false
-		}
-	}
-	return true
-}

@@ -475,15 +475,8 @@ func (e *env) config() Config {
 	}
 }
 
-// storedCursor is the stored main cursor, or the beginning.
-func (e *env) storedCursor() cursor.Cursor {
-	if c := e.store.get().Cursor; c != nil {
-		return *c
-	}
-	return cursor.Beginning
-}
-
-// expectSinkEqualsMappedSource fails t unless the sink holds exactly the mapped source.
+// sinkMismatch describes how the sink differs from the mapped source ("" when it holds
+// exactly the mapped source).
 func (e *env) sinkMismatch() string {
 	want := map[string]connector.WriteRecord{}
 	e.src.mu.Lock()

@@ -1,7 +1,6 @@
 package httpconn
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -466,10 +465,3 @@ func outcomes(rs []connector.Result) []connector.Outcome {
 }
 
 var modes = []string{ModeUpsert, ModeBatch, ModeLookupThenWrite}
-
-// jsonText renders v as compact JSON (for comparing stored properties).
-func jsonText(v any) string {
-	var b bytes.Buffer
-	_ = json.NewEncoder(&b).Encode(v)
-	return strings.TrimSpace(b.String())
-}
