@@ -296,7 +296,7 @@ func setCondition(st *syncv1.SyncJobStatus, sj *syncv1.SyncJob, typ string, stat
 func (r *SyncJobReconciler) emitEvents(sj *syncv1.SyncJob, st *syncv1.SyncJobStatus) {
 	before := meta.FindStatusCondition(sj.Status.Conditions, syncv1.ConditionReady)
 	after := meta.FindStatusCondition(st.Conditions, syncv1.ConditionReady)
-	if after == nil || r.Events == nil {
+	if after == nil {
 		return
 	}
 	if before != nil && before.Status == after.Status && before.Reason == after.Reason {
@@ -306,7 +306,7 @@ func (r *SyncJobReconciler) emitEvents(sj *syncv1.SyncJob, st *syncv1.SyncJobSta
 	if after.Status != metav1.ConditionTrue {
 		typ = corev1.EventTypeWarning
 	}
-	r.Events.Eventf(sj, nil, typ, after.Reason, "Reconcile", "%s", after.Message)
+	r.event(sj, typ, after.Reason, after.Message)
 }
 
 // patchStatus applies the controller-owned status fields with server-side apply, when they

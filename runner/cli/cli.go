@@ -137,25 +137,24 @@ func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	cfg.Lock = checkpoint.NewFileLock(*stateDir)
 	// Local mode: the audit's JSON lines are logs (stderr); stdout holds only the record.
 	cfg.AuditOut = stderr
-	return finish(engine.Run(ctx, cfg))(stdout, stderr)
+	res, err := engine.Run(ctx, cfg)
+	return finish(res, err, stdout, stderr)
 }
 
 // finish turns an engine outcome into output and an exit code.
-func finish(res engine.Result, err error) func(stdout, stderr io.Writer) (int, error) {
-	return func(stdout, stderr io.Writer) (int, error) {
-		if res.Locked {
-			fmt.Fprintf(stderr, "runner: %v: nothing to do, exiting\n", err)
-			return ExitOK, nil
-		}
-		var runErr *engine.RunError
-		if err != nil && !errors.As(err, &runErr) {
-			return ExitFailed, err
-		}
-		if err := writeJSON(stdout, res.Record); err != nil {
-			return ExitFailed, err
-		}
-		return exitCode(res.Record.Phase), nil
+func finish(res engine.Result, err error, stdout, stderr io.Writer) (int, error) {
+	if res.Locked {
+		fmt.Fprintf(stderr, "runner: %v: nothing to do, exiting\n", err)
+		return ExitOK, nil
 	}
+	var runErr *engine.RunError
+	if err != nil && !errors.As(err, &runErr) {
+		return ExitFailed, err
+	}
+	if err := writeJSON(stdout, res.Record); err != nil {
+		return ExitFailed, err
+	}
+	return exitCode(res.Record.Phase), nil
 }
 
 // exitCode maps a run phase to the process exit code.

@@ -95,12 +95,11 @@ func secret(field string, ref syncv1.SecretKeyRef) (string, error) {
 }
 
 // wiring builds one run's connectors. Every HTTP client of the run shares one token
-// bucket (spec.rateLimit) and one clock.
+// bucket (spec.rateLimit) and the system clock (the transport's default).
 type wiring struct {
 	log     logr.Logger
 	spec    *syncv1.SyncJobSpec
 	limiter *rate.Limiter
-	clock   transport.Clock
 }
 
 // httpClient builds an HTTP client for the source or the sink.
@@ -114,7 +113,6 @@ func (w wiring) httpClient(field string, auth *syncv1.HTTPAuth, headers map[stri
 		Headers: headers,
 		Retry:   transport.RetryFromSpec(retry),
 		Limiter: w.limiter,
-		Clock:   w.clock,
 		Logger:  w.log.WithName(field),
 	}), nil
 }
