@@ -46,7 +46,7 @@ test: deps verify ## Everything: staleness checks, unit and integration tests (r
 
 .PHONY: test-e2e
 test-e2e: ## Only the end-to-end tests: images, local cluster up, operator deployed, tests, cluster down (E2E_KEEP_CLUSTER=1 keeps it).
-	$(GO) test -count=1 -timeout 30m ./hack/e2e/...
+	$(GO) test -count=1 -timeout 30m ./test/e2e/...
 
 .PHONY: test-envtest
 test-envtest: ## Only the controller's suite against a real kube-apiserver + etcd built from source.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,10 +40,10 @@ func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJ
 	ann := sj.Annotations
 	active := seen.active
 	// A token that already has its Job was handled, whatever the (cached) status says.
-	if token := ann[syncv1.RunRequestedAnnotation]; token != "" && seen.requested[desired.RequestedJobName(sj, desired.KindRun, token)] {
+	if token := ann[syncv1.RunRequestedAnnotation]; token != "" && seen.requested[runcontract.RequestedJobName(sj.Name, runcontract.KindRun, token)] {
 		st.LastHandledRunRequest = token
 	}
-	if token := ann[syncv1.BackfillRequestedAnnotation]; token != "" && seen.requested[desired.RequestedJobName(sj, desired.KindBackfill, token)] {
+	if token := ann[syncv1.BackfillRequestedAnnotation]; token != "" && seen.requested[runcontract.RequestedJobName(sj.Name, runcontract.KindBackfill, token)] {
 		st.LastHandledBackfillRequest = token
 	}
 	wait := func(what, token string) {
@@ -110,7 +112,7 @@ func (r *SyncJobReconciler) reset(ctx context.Context, sj *syncv1.SyncJob, token
 	if r.Clientset == nil {
 		return errors.New("reset needs a clientset")
 	}
-	lock := checkpoint.NewLeaseLock(r.Clientset, sj.Namespace, sj.Name, checkpoint.NewHolderIdentity(FieldManager), checkpoint.LeaseOptions{})
+	lock := checkpoint.NewLeaseLock(r.Clientset, sj.Namespace, sj.Name, checkpoint.NewHolderIdentity(runcontract.ControllerFieldManager), checkpoint.LeaseOptions{})
 	_, release, err := lock.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("reset checkpoint of %s: %w", sj.Name, err)
@@ -163,7 +165,7 @@ func (r *SyncJobReconciler) startJob(ctx context.Context, sj *syncv1.SyncJob, to
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("get Job %s: %w", *job.Name, err)
 	}
-	if err := r.Apply(ctx, job, client.FieldOwner(FieldManager)); err != nil {
+	if err := r.Apply(ctx, job, client.FieldOwner(runcontract.ControllerFieldManager)); err != nil {
 		return fmt.Errorf("create Job %s for request %q: %w", *job.Name, token, err)
 	}
 	what := "run"

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -14,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/desired"
 )
 
 // readySyncJob creates the sample SyncJob and waits until it is set up.
@@ -51,7 +52,7 @@ func annotate(g Gomega, sj *syncv1.SyncJob, kv map[string]string) {
 func runJobs(g Gomega, sj *syncv1.SyncJob) []batchv1.Job {
 	jobs := &batchv1.JobList{}
 	g.Expect(k8sClient.List(context.Background(), jobs, client.InNamespace(sj.Namespace),
-		client.MatchingLabels{desired.LabelJob: sj.Name})).To(Succeed())
+		client.MatchingLabels{runcontract.LabelJob: sj.Name})).To(Succeed())
 	return jobs.Items
 }
 
@@ -87,11 +88,11 @@ func TestRunRequestIsHandledOnce(t *testing.T) {
 	jobs := runJobs(g, sj)
 	g.Expect(jobs).To(HaveLen(1))
 	job := jobs[0]
-	g.Expect(job.Annotations[desired.AnnotationRequest]).To(Equal("2026-07-01T09:00:00Z"))
+	g.Expect(job.Annotations[runcontract.AnnotationRequest]).To(Equal("2026-07-01T09:00:00Z"))
 	g.Expect(metav1.GetControllerOf(&job).UID).To(Equal(sj.UID))
 	c := job.Spec.Template.Spec.Containers[0]
 	g.Expect(c.Args).To(Equal([]string{"sync", "--in-cluster"}))
-	g.Expect(c.Env).To(ContainElement(corev1.EnvVar{Name: desired.EnvTrigger, Value: "Manual"}))
+	g.Expect(c.Env).To(ContainElement(corev1.EnvVar{Name: runcontract.EnvTrigger, Value: "Manual"}))
 	g.Expect(job.Spec.Template.Spec.ServiceAccountName).To(Equal("run-req-runner"))
 
 	// A new token while the run is active waits, visibly.
@@ -198,10 +199,10 @@ func TestBackfillRequestStartsARangeRun(t *testing.T) {
 	g.Expect(jobs).To(HaveLen(1))
 	env := jobs[0].Spec.Template.Spec.Containers[0].Env
 	g.Expect(env).To(ContainElements(
-		corev1.EnvVar{Name: desired.EnvTrigger, Value: "Backfill"},
-		corev1.EnvVar{Name: desired.EnvBackfillFrom, Value: "2026-05-01T00:00:00Z"},
-		corev1.EnvVar{Name: desired.EnvBackfillTo, Value: "2026-05-31T22:00:00Z"},
-		corev1.EnvVar{Name: desired.EnvBackfillKey, Value: "bf-1"},
+		corev1.EnvVar{Name: runcontract.EnvTrigger, Value: "Backfill"},
+		corev1.EnvVar{Name: runcontract.EnvBackfillFrom, Value: "2026-05-01T00:00:00Z"},
+		corev1.EnvVar{Name: runcontract.EnvBackfillTo, Value: "2026-05-31T22:00:00Z"},
+		corev1.EnvVar{Name: runcontract.EnvBackfillKey, Value: "bf-1"},
 	))
 	g.Expect(*jobs[0].Spec.BackoffLimit).To(Equal(int32(2)))
 }

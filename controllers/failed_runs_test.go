@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -55,7 +57,7 @@ func TestRunsThatCannotReportStillFail(t *testing.T) {
 		{name: "OOMKilled",
 			state:  corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}},
 			phase:  corev1.PodFailed,
-			reason: ReasonOOMKilled, message: "killed for exceeding its memory limit"},
+			reason: runcontract.ReasonOOMKilled, message: "killed for exceeding its memory limit"},
 		{name: "image missing",
 			state:  corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "example.com/nope:v1"`}},
 			phase:  corev1.PodPending,
@@ -67,7 +69,7 @@ func TestRunsThatCannotReportStillFail(t *testing.T) {
 		{name: "crash before reporting",
 			state:  corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error", Message: "panic: boom\ngoroutine 1 [running]"}},
 			phase:  corev1.PodFailed,
-			reason: ReasonRunnerCrashed, message: "exited with code 2"},
+			reason: runcontract.ReasonRunnerCrashed, message: "exited with code 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,20 +17,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/desired"
-	"github.com/checkpointed/checkpointed/runner/status"
+	"github.com/checkpointed/checkpointed/internal/runstatus"
 )
 
 // AnnotationRecorded marks a Job whose failure the controller recorded in the SyncJob's
 // status on the runner's behalf.
 const AnnotationRecorded = "sync.checkpointed.io/failure-recorded"
-
-// Reasons of runs that died without reporting.
-const (
-	ReasonOOMKilled        = "OOMKilled"
-	ReasonDeadlineExceeded = "DeadlineExceeded"
-	ReasonRunnerCrashed    = "RunnerCrashed"
-)
 
 // stuckReasons are container waiting reasons that a run does not recover from by itself:
 // the image cannot be had, or the Pod cannot be built (a missing Secret or key).
@@ -46,7 +40,7 @@ var stuckReasons = map[string]bool{
 // a run that cannot start is also deleted so that it does not block the schedule.
 func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob) (runs, error) {
 	jobs := &batchv1.JobList{}
-	if err := r.List(ctx, jobs, client.InNamespace(sj.Namespace), client.MatchingLabels{desired.LabelJob: sj.Name}); err != nil {
+	if err := r.List(ctx, jobs, client.InNamespace(sj.Namespace), client.MatchingLabels{runcontract.LabelJob: sj.Name}); err != nil {
 		return runs{}, fmt.Errorf("list Jobs of %s: %w", sj.Name, err)
 	}
 	sort.Slice(jobs.Items, func(i, j int) bool {
@@ -77,7 +71,7 @@ func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob)
 			continue
 		}
 		rec := failedRun(job, pods, stuck, r.Clock.Now())
-		w := status.NewWriter(r.Client, sj.Namespace, sj.Name, status.Options{Clock: r.Clock, Instance: FieldManager})
+		w := runstatus.NewWriter(r.Client, sj.Namespace, sj.Name, runstatus.Options{Clock: r.Clock, Instance: runcontract.ControllerFieldManager})
 		if err := w.Publish(ctx, rec, nil); err != nil {
 			return out, fmt.Errorf("record failed run of Job %s: %w", job.Name, err)
 		}
@@ -151,7 +145,7 @@ func reported(sj *syncv1.SyncJob, job *batchv1.Job, pods []corev1.Pod) bool {
 	return false
 }
 
-// runnerSummary tells a termination message the runner wrote (status.Summary: it starts
+// runnerSummary tells a termination message the runner wrote (runstatus.Summary: it starts
 // with the run's phase) from the log tail the kubelet falls back to.
 func runnerSummary(msg string) bool {
 	for _, p := range []syncv1.RunPhase{syncv1.RunPhaseSucceeded, syncv1.RunPhasePartiallySucceeded, syncv1.RunPhaseFailed, syncv1.RunPhaseInterrupted} {
@@ -188,7 +182,7 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 				continue
 			}
 			if t.Reason == "OOMKilled" {
-				rec.Reason = ReasonOOMKilled
+				rec.Reason = runcontract.ReasonOOMKilled
 				limit := ""
 				if len(pods[i].Spec.Containers) > 0 {
 					if m, ok := pods[i].Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]; ok {
@@ -199,7 +193,7 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 				return rec
 			}
 			if t.ExitCode != 0 {
-				rec.Reason = ReasonRunnerCrashed
+				rec.Reason = runcontract.ReasonRunnerCrashed
 				rec.Message = fmt.Sprintf("the runner Pod %s exited with code %d (%s) before reporting", pods[i].Name, t.ExitCode, t.Reason)
 			}
 		}
@@ -207,7 +201,7 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 	for _, c := range job.Status.Conditions {
 		if (c.Type == batchv1.JobFailed || c.Type == batchv1.JobFailureTarget) && c.Status == corev1.ConditionTrue {
 			if c.Reason == batchv1.JobReasonDeadlineExceeded {
-				rec.Reason = ReasonDeadlineExceeded
+				rec.Reason = runcontract.ReasonDeadlineExceeded
 				rec.Message = fmt.Sprintf("the run exceeded activeDeadlineSeconds=%d: %s", deref(job.Spec.ActiveDeadlineSeconds), c.Message)
 				return rec
 			}
@@ -218,7 +212,7 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 		}
 	}
 	if rec.Reason == "" {
-		rec.Reason = ReasonRunnerCrashed
+		rec.Reason = runcontract.ReasonRunnerCrashed
 		rec.Message = "the run's Job failed before the runner reported"
 	}
 	return rec
@@ -235,7 +229,7 @@ func deref(p *int64) int64 {
 func triggerOf(job *batchv1.Job) string {
 	for _, c := range job.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
-			if e.Name == desired.EnvTrigger {
+			if e.Name == runcontract.EnvTrigger {
 				return e.Value
 			}
 		}
@@ -264,7 +258,7 @@ func staleness(sj *syncv1.SyncJob) (time.Time, bool) {
 // runToSyncJob maps a Job or Pod of a run to its SyncJob, through the label the
 // controller puts on every run.
 func runToSyncJob(_ context.Context, obj client.Object) []reconcile.Request {
-	name := obj.GetLabels()[desired.LabelJob]
+	name := obj.GetLabels()[runcontract.LabelJob]
 	if name == "" {
 		return nil
 	}

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/checkpointed/checkpointed/internal/kubetest"
+	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
 // TestSamplesAreAccepted: every SyncJob in config/samples passes admission as written.

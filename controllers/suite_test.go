@@ -23,7 +23,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
-	"github.com/checkpointed/checkpointed/internal/kubetest"
+	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
 // The suite shares one control plane (kube-apiserver, etcd and a kube-controller-manager

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -35,9 +37,6 @@ import (
 	"github.com/checkpointed/checkpointed/internal/desired"
 	"github.com/checkpointed/checkpointed/internal/schedule"
 )
-
-// FieldManager is the server-side apply field manager of every write the controller makes.
-const FieldManager = "checkpointed-controller"
 
 // SyncJobReconciler reconciles SyncJobs.
 type SyncJobReconciler struct {
@@ -139,13 +138,13 @@ func (r *SyncJobReconciler) validateSpec(_ context.Context, sj *syncv1.SyncJob, 
 // reconcileRunnerIdentity applies the runner's ServiceAccount, its least-privilege Role
 // and their RoleBinding.
 func (r *SyncJobReconciler) reconcileRunnerIdentity(ctx context.Context, sj *syncv1.SyncJob, _ *syncv1.SyncJobStatus) (bool, error) {
-	if err := r.Apply(ctx, desired.ServiceAccount(sj), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	if err := r.Apply(ctx, desired.ServiceAccount(sj), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
 		return false, fmt.Errorf("apply ServiceAccount %s: %w", desired.ServiceAccountName(sj), err)
 	}
-	if err := r.Apply(ctx, desired.Role(sj), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	if err := r.Apply(ctx, desired.Role(sj), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
 		return false, fmt.Errorf("apply Role %s: %w", desired.ServiceAccountName(sj), err)
 	}
-	if err := r.Apply(ctx, desired.RoleBinding(sj), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	if err := r.Apply(ctx, desired.RoleBinding(sj), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
 		return false, fmt.Errorf("apply RoleBinding %s: %w", desired.ServiceAccountName(sj), err)
 	}
 	return true, nil
@@ -162,7 +161,7 @@ func (r *SyncJobReconciler) reconcileCheckpoint(ctx context.Context, sj *syncv1.
 
 	lease := &coordinationv1.Lease{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: desired.LeaseName(sj)}, lease); apierrors.IsNotFound(err) {
-		if err := r.Apply(ctx, desired.Lease(sj), client.FieldOwner(FieldManager)); err != nil {
+		if err := r.Apply(ctx, desired.Lease(sj), client.FieldOwner(runcontract.ControllerFieldManager)); err != nil {
 			return false, fmt.Errorf("create run Lease %s: %w", desired.LeaseName(sj), err)
 		}
 	} else if err != nil {
@@ -181,7 +180,7 @@ func (r *SyncJobReconciler) createIfMissing(ctx context.Context, obj client.Obje
 	if !apierrors.IsNotFound(err) {
 		return err
 	}
-	if err := r.Create(ctx, obj, client.FieldOwner(FieldManager)); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := r.Create(ctx, obj, client.FieldOwner(runcontract.ControllerFieldManager)); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	return nil
@@ -190,7 +189,7 @@ func (r *SyncJobReconciler) createIfMissing(ctx context.Context, obj client.Obje
 // reconcileCronJob applies the CronJob. Server-side apply makes this a no-op when nothing
 // changed, and puts back any field of ours that someone edited.
 func (r *SyncJobReconciler) reconcileCronJob(ctx context.Context, sj *syncv1.SyncJob, st *syncv1.SyncJobStatus) (bool, error) {
-	if err := r.Apply(ctx, desired.CronJob(sj, r.Options), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	if err := r.Apply(ctx, desired.CronJob(sj, r.Options), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
 		return false, fmt.Errorf("apply CronJob %s: %w", desired.CronJobName(sj), err)
 	}
 	st.CronJobName = desired.CronJobName(sj)
@@ -319,7 +318,7 @@ func (r *SyncJobReconciler) patchStatus(ctx context.Context, sj *syncv1.SyncJob,
 	if err != nil {
 		return err
 	}
-	if err := r.Status().Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	if err := r.Status().Apply(ctx, ac, client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply status of SyncJob %s/%s: %w", sj.Namespace, sj.Name, err)
 	}
 	log.FromContext(ctx).V(1).Info("status applied", "generation", sj.Generation)
@@ -353,7 +352,7 @@ func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 // CacheOptions limits the manager's cache of owned kinds to objects the controller labels
 // as its own, so that memory does not grow with the cluster's other ConfigMaps, Pods, ...
 func CacheOptions() map[client.Object]cache.ByObject {
-	own := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{desired.LabelManagedBy: desired.ManagedBy})}
+	own := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{runcontract.LabelManagedBy: runcontract.ManagedBy})}
 	return map[client.Object]cache.ByObject{
 		&batchv1.CronJob{}:       own,
 		&batchv1.Job{}:           own,

@@ -1,5 +1,5 @@
 // Command bench-http measures the runner against HTTP APIs: the demo billing API
-// (internal/demoapi) serves -invoices invoices with a server-side rate limit of -api-rate
+// (test/demoapi) serves -invoices invoices with a server-side rate limit of -api-rate
 // requests per second (429 with Retry-After beyond it), and the demo CRM takes them by
 // batch upsert with account lookups, under the same limit. The runner binary syncs them in
 // local mode with page size 100 and its client-side limit (spec.rateLimit) at -client-rate.
@@ -26,8 +26,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/checkpointed/checkpointed/internal/demoapi"
-	"github.com/checkpointed/checkpointed/internal/kubetest"
+	"github.com/checkpointed/checkpointed/test/demoapi"
+	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
 func main() {

@@ -1,5 +1,5 @@
 // Command bench measures the runner end to end, Postgres to Postgres on one local
-// PostgreSQL server (internal/pgtest), against a raw baseline run in the same invocation
+// PostgreSQL server (test/pgtest), against a raw baseline run in the same invocation
 // on the same server (see baseline). It builds the runner binary, generates a source table
 // of -rows invoices whose updated_at come in groups of identical values, and runs the
 // runner as a child process for each scenario:
@@ -46,7 +46,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/checkpointed/checkpointed/internal/pgtest"
+	"github.com/checkpointed/checkpointed/test/pgtest"
 )
 
 // Targets of the issue.

@@ -12,8 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/secretenv"
 )
 
 // Secrets the benchmark's SyncJobs refer to; their values travel in the environment.
@@ -81,8 +82,8 @@ func jobFile(dir, name, srcTable, dstTable string, pageSize int) (string, error)
 // secretEnv is the environment carrying the two DSNs.
 func secretEnv(srcDSN, dstDSN string) []string {
 	return []string{
-		secretenv.Name(srcSecret, "dsn") + "=" + srcDSN,
-		secretenv.Name(dstSecret, "dsn") + "=" + dstDSN,
+		runcontract.SecretEnvName(srcSecret, "dsn") + "=" + srcDSN,
+		runcontract.SecretEnvName(dstSecret, "dsn") + "=" + dstDSN,
 	}
 }
 

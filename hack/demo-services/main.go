@@ -1,4 +1,4 @@
-// Command demo-services serves the demo billing and CRM APIs of internal/demoapi, each on
+// Command demo-services serves the demo billing and CRM APIs of test/demoapi, each on
 // one or more addresses (loopback by default; `make demo DEMO=http` adds the pod bridge's
 // gateway so that runner Pods reach them), prints their base URLs (the first address of
 // each) as BILLING_URL=... and CRM_URL=... lines on stdout, and stops cleanly on SIGTERM
@@ -30,7 +30,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 
-	"github.com/checkpointed/checkpointed/internal/demoapi"
+	"github.com/checkpointed/checkpointed/test/demoapi"
 )
 
 func main() {

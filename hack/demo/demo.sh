@@ -30,7 +30,7 @@ total=$((5 + 2 * ${#scenarios[@]}))
 n=0
 stage() { n=$((n + 1)); printf '\n==> [%s/%s] %s\n' "$n" "$total" "$1" >&2; }
 
-# One local cluster per machine: wait while an e2e run (hack/e2e, same lock) owns it. The
+# One local cluster per machine: wait while an e2e run (test/e2e, same lock) owns it. The
 # lock is held until this script ends; no process started below keeps it (8>&-).
 exec 8>>/var/tmp/checkpointed-e2e.lock
 if ! flock -n 8; then

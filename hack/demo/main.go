@@ -32,6 +32,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,7 +44,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/desired"
 )
 
 // runTimeout bounds the wait for one run.
@@ -140,7 +141,7 @@ func (c *cluster) requestRun(ctx context.Context, sj *syncv1.SyncJob, token stri
 	if err := c.kube.Patch(ctx, sj.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 		return nil, fmt.Errorf("request a run: %w", err)
 	}
-	job := desired.RequestedJobName(sj, desired.KindRun, token)
+	job := runcontract.RequestedJobName(sj.Name, runcontract.KindRun, token)
 	step("requested a run: kubectl -n %s annotate syncjob %s %s=%s  →  Job %s", sj.Namespace, sj.Name, syncv1.RunRequestedAnnotation, token, job)
 	var last *syncv1.RunRecord
 	err := poll(ctx, runTimeout, "the run of Job "+job, func() (bool, error) {

@@ -5,9 +5,6 @@
 package desired
 
 import (
-	"fmt"
-	"hash/fnv"
-
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,25 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/secretenv"
-)
-
-// Environment variables the runner Pod receives besides the credentials.
-const (
-	EnvJobName      = "CHECKPOINTED_SYNCJOB"
-	EnvJobNamespace = "CHECKPOINTED_NAMESPACE"
-	EnvPodName      = "CHECKPOINTED_POD"
-	EnvTrigger      = "CHECKPOINTED_TRIGGER"
-	// RunnerUID is the non-root user the runner runs as (the images' user).
-	RunnerUID = 65532
-	// LabelJob marks every object, Job and Pod of one SyncJob with its name.
-	LabelJob = "sync.checkpointed.io/syncjob"
-	// LabelManagedBy with value ManagedBy marks every object the controller owns.
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	// ManagedBy is LabelManagedBy's value.
-	ManagedBy = "checkpointed"
-	// CheckpointKey is the ConfigMap key holding the checkpoint JSON.
-	CheckpointKey = "checkpoint.json"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 )
 
 // Options are the controller-wide settings that shape owned objects.
@@ -46,11 +25,17 @@ type Options struct {
 	RunnerImage string
 }
 
-// Names of the objects owned by one SyncJob.
-func CronJobName(sj *syncv1.SyncJob) string        { return sj.Name }
-func ServiceAccountName(sj *syncv1.SyncJob) string { return sj.Name + "-runner" }
-func CheckpointName(sj *syncv1.SyncJob) string     { return sj.Name + "-checkpoint" }
-func LeaseName(sj *syncv1.SyncJob) string          { return sj.Name + "-run" }
+// CronJobName is the name of the SyncJob's CronJob.
+func CronJobName(sj *syncv1.SyncJob) string { return runcontract.CronJobName(sj.Name) }
+
+// ServiceAccountName is the name of the runner's ServiceAccount, Role and RoleBinding.
+func ServiceAccountName(sj *syncv1.SyncJob) string { return runcontract.ServiceAccountName(sj.Name) }
+
+// CheckpointName is the name of the checkpoint ConfigMap.
+func CheckpointName(sj *syncv1.SyncJob) string { return runcontract.CheckpointConfigMapName(sj.Name) }
+
+// LeaseName is the name of the run Lease.
+func LeaseName(sj *syncv1.SyncJob) string { return runcontract.LeaseName(sj.Name) }
 
 func ownerRef(sj *syncv1.SyncJob) *metaac.OwnerReferenceApplyConfiguration {
 	return metaac.OwnerReference().
@@ -64,8 +49,8 @@ func ownerRef(sj *syncv1.SyncJob) *metaac.OwnerReferenceApplyConfiguration {
 
 func labels(sj *syncv1.SyncJob) map[string]string {
 	return map[string]string{
-		LabelJob:                      sj.Name,
-		LabelManagedBy:                ManagedBy,
+		runcontract.LabelJob:          sj.Name,
+		runcontract.LabelManagedBy:    runcontract.ManagedBy,
 		"app.kubernetes.io/component": "runner",
 	}
 }
@@ -150,7 +135,7 @@ func CronJob(sj *syncv1.SyncJob, opts Options) *batchac.CronJobApplyConfiguratio
 		WithFailedJobsHistoryLimit(ptr.Deref(sj.Spec.Runner.FailedJobsHistoryLimit, 3)).
 		WithJobTemplate(batchac.JobTemplateSpec().
 			WithLabels(labels(sj)).
-			WithSpec(JobSpec(sj, opts, "Scheduled")))
+			WithSpec(JobSpec(sj, opts, runcontract.TriggerScheduled)))
 	if sj.Spec.TimeZone != nil && *sj.Spec.TimeZone != "" {
 		spec.WithTimeZone(*sj.Spec.TimeZone)
 	}
@@ -177,14 +162,14 @@ func JobSpec(sj *syncv1.SyncJob, opts Options, trigger string) *batchac.JobSpecA
 	}
 
 	env := []*coreac.EnvVarApplyConfiguration{
-		coreac.EnvVar().WithName(EnvJobName).WithValue(sj.Name),
-		coreac.EnvVar().WithName(EnvJobNamespace).WithValue(sj.Namespace),
-		coreac.EnvVar().WithName(EnvPodName).WithValueFrom(coreac.EnvVarSource().
+		coreac.EnvVar().WithName(runcontract.EnvJobName).WithValue(sj.Name),
+		coreac.EnvVar().WithName(runcontract.EnvJobNamespace).WithValue(sj.Namespace),
+		coreac.EnvVar().WithName(runcontract.EnvPodName).WithValueFrom(coreac.EnvVarSource().
 			WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath("metadata.name"))),
-		coreac.EnvVar().WithName(EnvTrigger).WithValue(trigger),
+		coreac.EnvVar().WithName(runcontract.EnvTrigger).WithValue(trigger),
 	}
 	for _, ref := range sj.Spec.SecretRefs() {
-		env = append(env, coreac.EnvVar().WithName(secretenv.Name(ref.Name, ref.Key)).WithValueFrom(
+		env = append(env, coreac.EnvVar().WithName(runcontract.SecretEnvName(ref.Name, ref.Key)).WithValueFrom(
 			coreac.EnvVarSource().WithSecretKeyRef(coreac.SecretKeySelector().WithName(ref.Name).WithKey(ref.Key))))
 	}
 
@@ -192,7 +177,7 @@ func JobSpec(sj *syncv1.SyncJob, opts Options, trigger string) *batchac.JobSpecA
 		WithName("runner").
 		WithImage(image).
 		WithImagePullPolicy(pullPolicy).
-		WithArgs("sync", "--in-cluster").
+		WithArgs(runcontract.SyncArgs...).
 		WithTerminationMessagePolicy(corev1.TerminationMessageFallbackToLogsOnError).
 		WithSecurityContext(coreac.SecurityContext().
 			WithAllowPrivilegeEscalation(false).
@@ -216,8 +201,8 @@ func JobSpec(sj *syncv1.SyncJob, opts Options, trigger string) *batchac.JobSpecA
 		WithRestartPolicy(corev1.RestartPolicyNever).
 		WithSecurityContext(coreac.PodSecurityContext().
 			WithRunAsNonRoot(true).
-			WithRunAsUser(RunnerUID).
-			WithRunAsGroup(RunnerUID).
+			WithRunAsUser(runcontract.RunnerUID).
+			WithRunAsGroup(runcontract.RunnerUID).
 			WithSeccompProfile(coreac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault)))
 	tmpl := coreac.PodTemplateSpec()
 	if p := r.Pod; p != nil {
@@ -271,15 +256,6 @@ func JobSpec(sj *syncv1.SyncJob, opts Options, trigger string) *batchac.JobSpecA
 	return job
 }
 
-// Environment variables of a backfill run.
-const (
-	EnvBackfillFrom = "CHECKPOINTED_BACKFILL_FROM"
-	EnvBackfillTo   = "CHECKPOINTED_BACKFILL_TO"
-	EnvBackfillKey  = "CHECKPOINTED_BACKFILL_KEY"
-	// AnnotationRequest on a requested Job holds the request token it was made for.
-	AnnotationRequest = "sync.checkpointed.io/request"
-)
-
 // Backfill is a requested run over [From, To) that keeps its own progress under Key.
 type Backfill struct{ From, To, Key string }
 
@@ -287,9 +263,9 @@ type Backfill struct{ From, To, Key string }
 // trigger Manual, or Backfill when backfill is set. Its name is derived from the request
 // token, so that creating it twice for one token is impossible.
 func RequestedJob(sj *syncv1.SyncJob, opts Options, token string, backfill *Backfill) *batchac.JobApplyConfiguration {
-	kind, trigger := KindRun, "Manual"
+	kind, trigger := runcontract.KindRun, runcontract.TriggerManual
 	if backfill != nil {
-		kind, trigger = KindBackfill, "Backfill"
+		kind, trigger = runcontract.KindBackfill, runcontract.TriggerBackfill
 	}
 	spec := JobSpec(sj, opts, trigger)
 	if backfill != nil {
@@ -297,29 +273,15 @@ func RequestedJob(sj *syncv1.SyncJob, opts Options, token string, backfill *Back
 		spec.WithBackoffLimit(2)
 		c := spec.Template.Spec.Containers[0]
 		c.WithEnv(
-			coreac.EnvVar().WithName(EnvBackfillFrom).WithValue(backfill.From),
-			coreac.EnvVar().WithName(EnvBackfillTo).WithValue(backfill.To),
-			coreac.EnvVar().WithName(EnvBackfillKey).WithValue(backfill.Key),
+			coreac.EnvVar().WithName(runcontract.EnvBackfillFrom).WithValue(backfill.From),
+			coreac.EnvVar().WithName(runcontract.EnvBackfillTo).WithValue(backfill.To),
+			coreac.EnvVar().WithName(runcontract.EnvBackfillKey).WithValue(backfill.Key),
 		)
 		spec.Template.Spec.Containers[0] = c
 	}
-	return batchac.Job(RequestedJobName(sj, kind, token), sj.Namespace).
+	return batchac.Job(runcontract.RequestedJobName(sj.Name, kind, token), sj.Namespace).
 		WithLabels(labels(sj)).
-		WithAnnotations(map[string]string{AnnotationRequest: token}).
+		WithAnnotations(map[string]string{runcontract.AnnotationRequest: token}).
 		WithOwnerReferences(ownerRef(sj)).
 		WithSpec(spec)
-}
-
-// Kinds of requested Jobs, part of their names.
-const (
-	KindRun      = "m"
-	KindBackfill = "b"
-)
-
-// RequestedJobName is "<syncjob>-<m|b>-<8 hex digits of the token's hash>" (at most 63
-// characters for a SyncJob name of at most 52).
-func RequestedJobName(sj *syncv1.SyncJob, kind, token string) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(token))
-	return fmt.Sprintf("%s-%s-%08x", sj.Name, kind, h.Sum32())
 }

@@ -1,9 +1,7 @@
 package checkpoint
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -11,18 +9,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 )
-
-// ConfigMapKey is the ConfigMap key that holds the checkpoint as JSON.
-const ConfigMapKey = "checkpoint.json"
-
-// ConfigMapName returns the name of the checkpoint ConfigMap of the SyncJob named job.
-func ConfigMapName(job string) string { return job + "-checkpoint" }
 
 // ConfigMapStore keeps a SyncJob's checkpoint in the ConfigMap <job>-checkpoint of its
 // namespace, key checkpoint.json, as indented JSON. The controller creates the ConfigMap;
 // the store only gets and updates it (the runner's RBAC allows nothing else), so a missing
-// ConfigMap is an error, while a missing or empty key is a zero State.
+// ConfigMap is an error, while a missing or empty key is a zero runcontract.Checkpoint.
 //
 // Compare-and-swap: Save updates with the resourceVersion of the last Load or Save, and a
 // 409 Conflict becomes a wrapped ErrConflict. A ConfigMapStore is safe for concurrent use.
@@ -42,25 +36,25 @@ func NewConfigMapStore(client kubernetes.Interface, namespace, job string) *Conf
 
 // ref names the ConfigMap and key for messages.
 func (s *ConfigMapStore) ref() string {
-	return fmt.Sprintf("ConfigMap %s/%s key %s", s.namespace, ConfigMapName(s.job), ConfigMapKey)
+	return fmt.Sprintf("ConfigMap %s/%s key %s", s.namespace, runcontract.CheckpointConfigMapName(s.job), runcontract.CheckpointKey)
 }
 
 // Load gets the ConfigMap and decodes the checkpoint. Data that is not a checkpoint is an
 // error naming the ConfigMap; it is never silently reset.
-func (s *ConfigMapStore) Load(ctx context.Context) (State, error) {
+func (s *ConfigMapStore) Load(ctx context.Context) (runcontract.Checkpoint, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cm, err := s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, ConfigMapName(s.job), metav1.GetOptions{})
+	cm, err := s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, runcontract.CheckpointConfigMapName(s.job), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return State{}, fmt.Errorf("load checkpoint: ConfigMap %s/%s does not exist (the controller creates it with the SyncJob): %w",
-			s.namespace, ConfigMapName(s.job), err)
+		return runcontract.Checkpoint{}, fmt.Errorf("load checkpoint: ConfigMap %s/%s does not exist (the controller creates it with the SyncJob): %w",
+			s.namespace, runcontract.CheckpointConfigMapName(s.job), err)
 	}
 	if err != nil {
-		return State{}, fmt.Errorf("load checkpoint from %s: %w", s.ref(), err)
+		return runcontract.Checkpoint{}, fmt.Errorf("load checkpoint from %s: %w", s.ref(), err)
 	}
 	st, err := s.decode(cm)
 	if err != nil {
-		return State{}, err
+		return runcontract.Checkpoint{}, err
 	}
 	s.last = cm
 	return st, nil
@@ -70,13 +64,13 @@ func (s *ConfigMapStore) Load(ctx context.Context) (State, error) {
 // wrapped ErrConflict if another writer moved it. Save before Load is an error. An empty
 // st.Job is filled with the store's job; another job's name is refused. Other keys and
 // the ConfigMap's metadata are kept as loaded.
-func (s *ConfigMapStore) Save(ctx context.Context, st State) error {
+func (s *ConfigMapStore) Save(ctx context.Context, st runcontract.Checkpoint) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.last == nil {
 		return fmt.Errorf("save checkpoint to %s: Load was never called, no resourceVersion to compare against", s.ref())
 	}
-	data, err := encodeState(s.job, st)
+	data, err := runcontract.EncodeCheckpoint(s.job, st)
 	if err != nil {
 		return fmt.Errorf("save checkpoint to %s: %w", s.ref(), err)
 	}
@@ -84,14 +78,14 @@ func (s *ConfigMapStore) Save(ctx context.Context, st State) error {
 	if cm.Data == nil {
 		cm.Data = map[string]string{}
 	}
-	cm.Data[ConfigMapKey] = string(data)
+	cm.Data[runcontract.CheckpointKey] = string(data)
 	updated, err := s.client.CoreV1().ConfigMaps(s.namespace).Update(ctx, cm, metav1.UpdateOptions{})
 	switch {
 	case apierrors.IsConflict(err):
 		return fmt.Errorf("save checkpoint to %s at resourceVersion %s: %w", s.ref(), cm.ResourceVersion, ErrConflict)
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("save checkpoint: ConfigMap %s/%s was deleted since it was loaded: %w",
-			s.namespace, ConfigMapName(s.job), ErrConflict)
+			s.namespace, runcontract.CheckpointConfigMapName(s.job), ErrConflict)
 	case err != nil:
 		return fmt.Errorf("save checkpoint to %s: %w", s.ref(), err)
 	}
@@ -99,18 +93,11 @@ func (s *ConfigMapStore) Save(ctx context.Context, st State) error {
 	return nil
 }
 
-// decode parses the checkpoint key; a missing or blank key is a zero State.
-func (s *ConfigMapStore) decode(cm *corev1.ConfigMap) (State, error) {
-	raw := cm.Data[ConfigMapKey]
-	if len(bytes.TrimSpace([]byte(raw))) == 0 {
-		return State{}, nil
-	}
-	var st State
-	if err := json.Unmarshal([]byte(raw), &st); err != nil {
-		return State{}, fmt.Errorf("%s does not hold a valid checkpoint (fix it by hand or reset it): %w", s.ref(), err)
-	}
-	if st.Job != "" && st.Job != s.job {
-		return State{}, fmt.Errorf("%s belongs to job %q, not %q", s.ref(), st.Job, s.job)
+// decode parses the checkpoint key; a missing or blank key is a zero runcontract.Checkpoint.
+func (s *ConfigMapStore) decode(cm *corev1.ConfigMap) (runcontract.Checkpoint, error) {
+	st, err := runcontract.DecodeCheckpoint(s.job, []byte(cm.Data[runcontract.CheckpointKey]))
+	if err != nil {
+		return runcontract.Checkpoint{}, fmt.Errorf("%s (fix it by hand or reset it): %w", s.ref(), err)
 	}
 	return st, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,7 +16,7 @@ import (
 
 // createCheckpointConfigMap creates <job>-checkpoint the way the controller does.
 func createCheckpointConfigMap(g *WithT, cs kubernetes.Interface, ns, job string, data map[string]string) {
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName(job), Namespace: ns}, Data: data}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: runcontract.CheckpointConfigMapName(job), Namespace: ns}, Data: data}
 	_, err := cs.CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 }
@@ -28,7 +30,7 @@ func TestConfigMapStoreRoundTrip(t *testing.T) {
 
 	st, err := s.Load(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(st).To(Equal(State{}), "a missing key is a zero state")
+	g.Expect(st).To(Equal(runcontract.Checkpoint{}), "a missing key is a zero state")
 
 	g.Expect(s.Save(ctx, sampleState())).To(Succeed())
 	g.Expect(s.Save(ctx, sampleState())).To(Succeed(), "a store's own save moves its resourceVersion")
@@ -42,7 +44,7 @@ func TestConfigMapStoreRoundTrip(t *testing.T) {
 	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "sj1-checkpoint", metav1.GetOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(cm.Data).To(HaveKeyWithValue("note", "kept"), "other keys survive")
-	g.Expect(cm.Data[ConfigMapKey]).To(HavePrefix("{\n  \"job\": \"sj1\",\n  \"cursor\": {\n"), "indented, stable field order")
+	g.Expect(cm.Data[runcontract.CheckpointKey]).To(HavePrefix("{\n  \"job\": \"sj1\",\n  \"cursor\": {\n"), "indented, stable field order")
 }
 
 func TestConfigMapStoreConflict(t *testing.T) {
@@ -58,7 +60,7 @@ func TestConfigMapStoreConflict(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 
 	g.Expect(a.Save(ctx, sampleState())).To(Succeed())
-	err = b.Save(ctx, State{SafetyGap: "1m"})
+	err = b.Save(ctx, runcontract.Checkpoint{SafetyGap: "1m"})
 	g.Expect(errors.Is(err, ErrConflict)).To(BeTrue(), "got %v", err)
 	g.Expect(err.Error()).To(ContainSubstring("another runner moved it"))
 
@@ -77,22 +79,22 @@ func TestConfigMapStoreErrors(t *testing.T) {
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 	g.Expect(err.Error()).To(ContainSubstring(ns + "/missing-checkpoint does not exist (the controller creates it"))
 
-	createCheckpointConfigMap(g, cs, ns, "corrupt", map[string]string{ConfigMapKey: "{not json"})
+	createCheckpointConfigMap(g, cs, ns, "corrupt", map[string]string{runcontract.CheckpointKey: "{not json"})
 	_, err = NewConfigMapStore(cs, ns, "corrupt").Load(ctx)
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(err.Error()).To(ContainSubstring("ConfigMap " + ns + "/corrupt-checkpoint key checkpoint.json does not hold a valid checkpoint"))
 
-	createCheckpointConfigMap(g, cs, ns, "blank", map[string]string{ConfigMapKey: "  \n"})
+	createCheckpointConfigMap(g, cs, ns, "blank", map[string]string{runcontract.CheckpointKey: "  \n"})
 	st, err := NewConfigMapStore(cs, ns, "blank").Load(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(st).To(Equal(State{}), "an empty key is a zero state")
+	g.Expect(st).To(Equal(runcontract.Checkpoint{}), "an empty key is a zero state")
 
-	g.Expect(NewConfigMapStore(cs, ns, "blank").Save(ctx, State{})).To(MatchError(ContainSubstring("Load was never called")))
+	g.Expect(NewConfigMapStore(cs, ns, "blank").Save(ctx, runcontract.Checkpoint{})).To(MatchError(ContainSubstring("Load was never called")))
 
 	// A ConfigMap deleted under a loaded store is a conflict, not a silent re-create.
 	s := NewConfigMapStore(cs, ns, "blank")
 	_, err = s.Load(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(cs.CoreV1().ConfigMaps(ns).Delete(ctx, "blank-checkpoint", metav1.DeleteOptions{})).To(Succeed())
-	g.Expect(errors.Is(s.Save(ctx, State{}), ErrConflict)).To(BeTrue())
+	g.Expect(errors.Is(s.Save(ctx, runcontract.Checkpoint{}), ErrConflict)).To(BeTrue())
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/gofrs/flock"
+
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 )
 
 // FileName is the checkpoint file's name inside a FileStore's directory.
@@ -50,22 +51,22 @@ func NewFileStore(dir, job string) *FileStore {
 // Path returns the checkpoint file's path.
 func (s *FileStore) Path() string { return filepath.Join(s.dir, FileName) }
 
-// Load reads the checkpoint. A missing file is a zero State; a file that does not hold a
+// Load reads the checkpoint. A missing file is a zero runcontract.Checkpoint; a file that does not hold a
 // checkpoint (corrupt JSON, another job's state) is an error naming the file: it is never
 // silently reset.
-func (s *FileStore) Load(ctx context.Context) (State, error) {
+func (s *FileStore) Load(ctx context.Context) (runcontract.Checkpoint, error) {
 	if err := ctx.Err(); err != nil {
-		return State{}, err
+		return runcontract.Checkpoint{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	data, digest, err := s.read()
 	if err != nil {
-		return State{}, err
+		return runcontract.Checkpoint{}, err
 	}
 	st, err := s.decode(data)
 	if err != nil {
-		return State{}, err
+		return runcontract.Checkpoint{}, err
 	}
 	s.loaded, s.seen = true, digest
 	return st, nil
@@ -74,7 +75,7 @@ func (s *FileStore) Load(ctx context.Context) (State, error) {
 // Save stores st if the file still holds what the last Load or Save saw, and returns a
 // wrapped ErrConflict otherwise. Save before any Load is an error. An empty st.Job is
 // filled with the store's job; another job's name is refused.
-func (s *FileStore) Save(ctx context.Context, st State) error {
+func (s *FileStore) Save(ctx context.Context, st runcontract.Checkpoint) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func (s *FileStore) Save(ctx context.Context, st State) error {
 	if !s.loaded {
 		return fmt.Errorf("save checkpoint %s: Load was never called, nothing to compare against", s.Path())
 	}
-	data, err := encodeState(s.job, st)
+	data, err := runcontract.EncodeCheckpoint(s.job, st)
 	if err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", s.Path(), err)
 	}
@@ -125,35 +126,13 @@ func (s *FileStore) read() ([]byte, []byte, error) {
 	return data, sum[:], nil
 }
 
-// decode parses the file's bytes; nil or blank bytes are a zero State.
-func (s *FileStore) decode(data []byte) (State, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return State{}, nil
-	}
-	var st State
-	if err := json.Unmarshal(data, &st); err != nil {
-		return State{}, fmt.Errorf("checkpoint file %s is not a valid checkpoint (fix or remove it by hand): %w", s.Path(), err)
-	}
-	if st.Job != "" && s.job != "" && st.Job != s.job {
-		return State{}, fmt.Errorf("checkpoint file %s belongs to job %q, not %q", s.Path(), st.Job, s.job)
+// decode parses the file's bytes; nil or blank bytes are a zero runcontract.Checkpoint.
+func (s *FileStore) decode(data []byte) (runcontract.Checkpoint, error) {
+	st, err := runcontract.DecodeCheckpoint(s.job, data)
+	if err != nil {
+		return runcontract.Checkpoint{}, fmt.Errorf("checkpoint file %s (fix or remove it by hand): %w", s.Path(), err)
 	}
 	return st, nil
-}
-
-// encodeState renders st as indented JSON with a trailing newline, after filling in or
-// checking its job name.
-func encodeState(job string, st State) ([]byte, error) {
-	if st.Job == "" {
-		st.Job = job
-	}
-	if job != "" && st.Job != job {
-		return nil, fmt.Errorf("state belongs to job %q, not %q", st.Job, job)
-	}
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode state: %w", err)
-	}
-	return append(data, '\n'), nil
 }
 
 // writeAtomic replaces dir/name with data durably: temp file, fsync, rename, fsync dir.

@@ -8,17 +8,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/runner/cursor"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 )
 
-func sampleState() State {
-	return State{
+func sampleState() runcontract.Checkpoint {
+	return runcontract.Checkpoint{
 		Cursor:    &cursor.Cursor{UpdatedAt: time.Date(2026, 6, 30, 23, 55, 0, 123456000, time.UTC), ID: "inv_10492"},
 		SafetyGap: "5m",
-		LastRun:   &RunSummary{RunID: "run-1", Phase: "Succeeded", Processed: 842, Upserts: 842},
-		Backfills: map[string]Backfill{"b": {From: "2026-01-01T00:00:00Z", To: "2026-02-01T00:00:00Z"}},
+		LastRun:   &runcontract.RunSummary{RunID: "run-1", Phase: "Succeeded", Processed: 842, Upserts: 842},
+		Backfills: map[string]runcontract.Backfill{"b": {From: "2026-01-01T00:00:00Z", To: "2026-02-01T00:00:00Z"}},
 	}
 }
 
@@ -30,7 +32,7 @@ func TestFileStoreRoundTrip(t *testing.T) {
 
 	st, err := s.Load(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(st).To(Equal(State{}), "a missing file is a zero state")
+	g.Expect(st).To(Equal(runcontract.Checkpoint{}), "a missing file is a zero state")
 
 	g.Expect(s.Save(ctx, sampleState())).To(Succeed())
 	g.Expect(s.Save(ctx, sampleState())).To(Succeed(), "a store's own save does not conflict with itself")
@@ -64,7 +66,7 @@ func TestFileStoreConflict(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 
 	g.Expect(a.Save(ctx, sampleState())).To(Succeed())
-	err = b.Save(ctx, State{SafetyGap: "1m"})
+	err = b.Save(ctx, runcontract.Checkpoint{SafetyGap: "1m"})
 	g.Expect(errors.Is(err, ErrConflict)).To(BeTrue(), "got %v", err)
 
 	// After reloading, b sees a's state and may save.
@@ -98,7 +100,7 @@ func TestFileStoreErrors(t *testing.T) {
 		},
 		{
 			name: "save before load", job: "j",
-			op:   func(s *FileStore) error { return s.Save(ctx, State{}) },
+			op:   func(s *FileStore) error { return s.Save(ctx, runcontract.Checkpoint{}) },
 			want: []string{"Load was never called"},
 		},
 		{
@@ -107,7 +109,7 @@ func TestFileStoreErrors(t *testing.T) {
 				if _, err := s.Load(ctx); err != nil {
 					return err
 				}
-				return s.Save(ctx, State{Job: "other"})
+				return s.Save(ctx, runcontract.Checkpoint{Job: "other"})
 			},
 			want: []string{`"other"`},
 		},

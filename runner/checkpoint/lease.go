@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,9 +21,6 @@ import (
 
 // DefaultLeaseDuration is how long a run lock Lease stays valid without renewal.
 const DefaultLeaseDuration = 30 * time.Second
-
-// LeaseName returns the name of the run lock Lease of the SyncJob named job.
-func LeaseName(job string) string { return job + "-run" }
 
 // NewHolderIdentity returns a run's lock holder identity: the pod name and a random
 // suffix, so that a restarted container of the same pod is a different holder.
@@ -67,7 +66,7 @@ type LeaseLock struct {
 // (see NewHolderIdentity).
 func NewLeaseLock(client kubernetes.Interface, namespace, job, identity string, opts LeaseOptions) *LeaseLock {
 	l := &LeaseLock{
-		client: client, namespace: namespace, name: LeaseName(job), identity: identity,
+		client: client, namespace: namespace, name: runcontract.LeaseName(job), identity: identity,
 		duration: opts.Duration, clock: opts.Clock, log: opts.Log,
 	}
 	if l.duration <= 0 {

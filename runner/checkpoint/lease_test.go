@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -23,7 +25,7 @@ import (
 var leaseEpoch = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
 
 func getLease(g *WithT, cs kubernetes.Interface, ns, job string) *coordinationv1.Lease {
-	lease, err := cs.CoordinationV1().Leases(ns).Get(context.Background(), LeaseName(job), metav1.GetOptions{})
+	lease, err := cs.CoordinationV1().Leases(ns).Get(context.Background(), runcontract.LeaseName(job), metav1.GetOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	return lease
 }
@@ -70,7 +72,7 @@ func TestLeaseLockPreCreatedByController(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	cs, ns := kube(t)
-	pre := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LeaseName("sj1"), Namespace: ns}}
+	pre := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: runcontract.LeaseName("sj1"), Namespace: ns}}
 	_, err := cs.CoordinationV1().Leases(ns).Create(ctx, pre, metav1.CreateOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 
@@ -123,7 +125,7 @@ func TestLeaseLockLostWhenRenewalsFail(t *testing.T) {
 	defer release()
 
 	// Deleting the Lease makes the next renewal fail: the hold is gone at once.
-	g.Expect(cs.CoordinationV1().Leases(ns).Delete(ctx, LeaseName("sj1"), metav1.DeleteOptions{})).To(Succeed())
+	g.Expect(cs.CoordinationV1().Leases(ns).Delete(ctx, runcontract.LeaseName("sj1"), metav1.DeleteOptions{})).To(Succeed())
 	clk.Step(10 * time.Second)
 	g.Eventually(held.Done()).Should(BeClosed())
 }

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/checkpointed/checkpointed/internal/kubetest"
+	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
 // lockHelperEnv, when set to a directory, turns the test binary into a child process that

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/checkpointed/checkpointed/runner/cursor"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 )
 
 // ParseResetTarget reads where a reset moves the checkpoint: "beginning" (nil: the next

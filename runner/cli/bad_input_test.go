@@ -10,7 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/synctest"
+	"github.com/checkpointed/checkpointed/test/synctest"
 )
 
 // TestRecordErrorsAreRecordedNotCoerced: a non-numeric total and a missing required field

@@ -34,8 +34,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/engine"
+	"github.com/checkpointed/checkpointed/runner/jobconfig"
 )
 
 // Exit codes.
@@ -122,7 +124,7 @@ func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	if err := os.MkdirAll(*stateDir, 0o700); err != nil {
 		return ExitFailed, fmt.Errorf("state dir: %w", err)
 	}
-	cfg, closeAll, err := buildRun(ctx, log, sj, newRunID(), "Local")
+	cfg, closeAll, err := jobconfig.Build(ctx, log, sj, newRunID(), runcontract.TriggerLocal)
 	if err != nil {
 		return ExitFailed, err
 	}
@@ -131,7 +133,7 @@ func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 		if cfg.Range, err = backfillRange(*bfFrom, *bfTo, ""); err != nil {
 			return ExitUsage, usageError{err}
 		}
-		cfg.Trigger = "Backfill"
+		cfg.Trigger = runcontract.TriggerBackfill
 	}
 	cfg.Store = checkpoint.NewFileStore(*stateDir, sj.Name)
 	cfg.Lock = checkpoint.NewFileLock(*stateDir)
@@ -200,7 +202,7 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	if err != nil {
 		return ExitFailed, err
 	}
-	cfg, closeAll, err := buildRun(ctx, log, sj, newRunID(), "Plan")
+	cfg, closeAll, err := jobconfig.Build(ctx, log, sj, newRunID(), runcontract.TriggerPlan)
 	if err != nil {
 		return ExitFailed, err
 	}

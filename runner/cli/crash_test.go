@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/internal/synctest"
+	"github.com/checkpointed/checkpointed/test/synctest"
 )
 
 // The product's central promise: whatever moment a run dies at, reruns converge to a sink

@@ -8,16 +8,18 @@ import (
 	"os"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/runstatus"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/engine"
-	"github.com/checkpointed/checkpointed/runner/status"
+	"github.com/checkpointed/checkpointed/runner/jobconfig"
 )
 
 // terminationLog is where the in-cluster runner leaves a one-line summary for
@@ -28,16 +30,16 @@ var terminationLog = "/dev/termination-log"
 // ConfigMap checkpoint, the Lease lock and the status writer. Its audit lines go to stdout
 // (the container log).
 func runInCluster(ctx context.Context, log logr.Logger, stdout io.Writer) (int, error) {
-	name, ns := os.Getenv(desired.EnvJobName), os.Getenv(desired.EnvJobNamespace)
+	name, ns := os.Getenv(runcontract.EnvJobName), os.Getenv(runcontract.EnvJobNamespace)
 	if name == "" || ns == "" {
-		return ExitFailed, fmt.Errorf("--in-cluster needs %s and %s", desired.EnvJobName, desired.EnvJobNamespace)
+		return ExitFailed, fmt.Errorf("--in-cluster needs %s and %s", runcontract.EnvJobName, runcontract.EnvJobNamespace)
 	}
 	cfg, err := rest.InClusterConfig()
 	if err != nil {
 		return ExitFailed, fmt.Errorf("in-cluster config: %w", err)
 	}
-	return RunInCluster(ctx, log, cfg, InCluster{Namespace: ns, Name: name, Pod: os.Getenv(desired.EnvPodName),
-		Trigger: os.Getenv(desired.EnvTrigger), LockWait: DefaultLockWait}, stdout)
+	return RunInCluster(ctx, log, cfg, InCluster{Namespace: ns, Name: name, Pod: os.Getenv(runcontract.EnvPodName),
+		Trigger: os.Getenv(runcontract.EnvTrigger), LockWait: DefaultLockWait}, stdout)
 }
 
 // DefaultLockWait is how long an in-cluster run waits for the run lock: a little more than
@@ -64,7 +66,7 @@ const lockPoll = 2 * time.Second
 // RunInCluster runs one sync of a SyncJob against the apiserver at cfg.
 func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InCluster, stdout io.Writer) (int, error) {
 	ns, name, pod, trigger := in.Namespace, in.Name, in.Pod, in.Trigger
-	c, err := status.NewClient(cfg)
+	c, err := runstatus.NewClient(cfg)
 	if err != nil {
 		return ExitFailed, err
 	}
@@ -78,7 +80,7 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	}
 	sj.Default()
 	if trigger == "" {
-		trigger = "Scheduled"
+		trigger = runcontract.TriggerScheduled
 	}
 	// The run ID of an in-cluster run is its Pod's name: the controller recognises the runs
 	// that reported by it.
@@ -86,12 +88,12 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	if runID == "" {
 		runID = newRunID()
 	}
-	writer := status.NewWriter(c, ns, name, status.Options{Instance: pod})
-	engCfg, closeAll, err := buildRun(ctx, log, sj, runID, trigger)
+	writer := runstatus.NewWriter(c, ns, name, runstatus.Options{Instance: pod})
+	engCfg, closeAll, err := jobconfig.Build(ctx, log, sj, runID, trigger)
 	if err != nil {
 		// The run could not even start (a missing Secret, a bad DSN, a bad expression):
 		// record it as a failed run so that status says why.
-		rec := syncv1.RunRecord{RunID: runID, Trigger: trigger, Phase: syncv1.RunPhaseFailed, Reason: "SetupFailed", Message: status.Redact(err.Error())}
+		rec := syncv1.RunRecord{RunID: runID, Trigger: trigger, Phase: syncv1.RunPhaseFailed, Reason: runcontract.ReasonSetupFailed, Message: runstatus.Redact(err.Error())}
 		if perr := writer.Publish(ctx, rec, nil); perr != nil {
 			log.Error(perr, "publish failed run")
 		}
@@ -99,8 +101,8 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 		return ExitFailed, err
 	}
 	defer closeAll()
-	if from := os.Getenv(desired.EnvBackfillFrom); from != "" {
-		rng, err := backfillRange(from, os.Getenv(desired.EnvBackfillTo), os.Getenv(desired.EnvBackfillKey))
+	if from := os.Getenv(runcontract.EnvBackfillFrom); from != "" {
+		rng, err := backfillRange(from, os.Getenv(runcontract.EnvBackfillTo), os.Getenv(runcontract.EnvBackfillKey))
 		if err != nil {
 			return ExitFailed, err
 		}
@@ -151,5 +153,5 @@ func backfillRange(from, to, key string) (*engine.Range, error) {
 // writeTermination leaves the run's one-line summary as the container's termination
 // message, best effort.
 func writeTermination(rec syncv1.RunRecord) {
-	_ = os.WriteFile(terminationLog, []byte(status.Summary(rec, rec.CursorEnd)+"\n"), 0o644)
+	_ = os.WriteFile(terminationLog, []byte(runstatus.Summary(rec, rec.CursorEnd)+"\n"), 0o644)
 }

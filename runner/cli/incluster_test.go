@@ -18,9 +18,9 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
-	"github.com/checkpointed/checkpointed/internal/kubetest"
-	"github.com/checkpointed/checkpointed/internal/synctest"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
+	"github.com/checkpointed/checkpointed/test/kubetest"
+	"github.com/checkpointed/checkpointed/test/synctest"
 )
 
 // inCluster is one SyncJob set up on the envtest apiserver the way the controller sets it

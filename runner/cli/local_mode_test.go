@@ -4,12 +4,13 @@ import (
 	"os"
 	"testing"
 
-	"github.com/gofrs/flock"
-	. "github.com/onsi/gomega"
 	"path/filepath"
 
+	"github.com/gofrs/flock"
+	. "github.com/onsi/gomega"
+
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/synctest"
+	"github.com/checkpointed/checkpointed/test/synctest"
 )
 
 // TestLocalSyncAndIncrementalRerun: the CLI contract of `runner sync`: the run record on

@@ -16,9 +16,9 @@ import (
 	. "github.com/onsi/gomega"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/kubetest"
-	"github.com/checkpointed/checkpointed/internal/pgtest"
-	"github.com/checkpointed/checkpointed/internal/synctest"
+	"github.com/checkpointed/checkpointed/test/kubetest"
+	"github.com/checkpointed/checkpointed/test/pgtest"
+	"github.com/checkpointed/checkpointed/test/synctest"
 )
 
 // The package's tests share one PostgreSQL server and the runner binary built as users

@@ -17,8 +17,8 @@ import (
 	. "github.com/onsi/gomega"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/demoapi"
-	"github.com/checkpointed/checkpointed/internal/kubetest"
+	"github.com/checkpointed/checkpointed/test/demoapi"
+	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
 // The seed article's invoices → CRM example, end to end: the demo billing API and CRM run

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/runner/cursor"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 )
 
 // Record is one source record as read.

@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	. "github.com/onsi/gomega"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/runner/checkpoint"
-	"github.com/checkpointed/checkpointed/runner/cursor"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 )
 
 // TestBackfillLeavesTheMainCursorAndResumes: a backfill over [10s, 30s) writes exactly that
@@ -19,7 +20,7 @@ func TestBackfillLeavesTheMainCursorAndResumes(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(genRecords(50, 1)) // id i at t0 + (i-1)s
 	main := cursor.Cursor{UpdatedAt: t0.Add(45 * time.Second), ID: "46"}
-	e.store.state = checkpoint.State{Job: "inv", Cursor: &main, SafetyGap: "5m"}
+	e.store.state = runcontract.Checkpoint{Job: "inv", Cursor: &main, SafetyGap: "5m"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e.sink.cancelAfter = map[int]context.CancelFunc{2: cancel}

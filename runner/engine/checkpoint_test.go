@@ -6,11 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	. "github.com/onsi/gomega"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
-	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
 // TestCheckpointInterval counts the Saves of a 10-page run whose clock moves 1s per page.
@@ -39,7 +41,7 @@ func TestCheckpointInterval(t *testing.T) {
 				g.Expect(st.LastRun.Phase).To(Equal(string(v1alpha1.RunPhaseRunning)), "save %d", i)
 			}
 			last := e.store.saves[len(e.store.saves)-1]
-			g.Expect(last.LastRun).To(Equal(&checkpoint.RunSummary{RunID: "run", Phase: "Succeeded", Processed: 50, Upserts: 50}))
+			g.Expect(last.LastRun).To(Equal(&runcontract.RunSummary{RunID: "run", Phase: "Succeeded", Processed: 50, Upserts: 50}))
 			g.Expect(last.Job).To(Equal("inv"))
 			g.Expect(last.SafetyGap).To(Equal("0s"))
 		})
@@ -55,7 +57,7 @@ func TestCheckpointConflictEndsTheRun(t *testing.T) {
 	cfg := e.config()
 
 	res, err := Run(context.Background(), cfg)
-	g.Expect(runErr(t, err).Reason).To(Equal(ReasonCheckpointConflict))
+	g.Expect(runErr(t, err).Reason).To(Equal(runcontract.ReasonCheckpointConflict))
 	g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhaseFailed))
 	g.Expect(e.store.saveCalls).To(Equal(2), "no save after the conflict")
 	g.Expect(e.sink.upserts()).To(Equal(2), "no write after the conflict")
@@ -161,7 +163,7 @@ func TestCancellation(t *testing.T) {
 			res, err := Run(ctx, cfg)
 			re := runErr(t, err)
 			g.Expect(re.Phase).To(Equal(v1alpha1.RunPhaseInterrupted))
-			g.Expect(re.Reason).To(Equal(ReasonCancelled))
+			g.Expect(re.Reason).To(Equal(runcontract.ReasonCancelled))
 			g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhaseInterrupted))
 			g.Expect(e.store.get().Cursor.ID).To(Equal(tc.cursorID))
 			g.Expect(e.store.get().LastRun.Phase).To(Equal("Interrupted"))
@@ -190,7 +192,7 @@ func TestLockLostInterruptsTheRun(t *testing.T) {
 		}
 	}
 	res, err := Run(context.Background(), e.config())
-	g.Expect(runErr(t, err).Reason).To(Equal(ReasonLockLost))
+	g.Expect(runErr(t, err).Reason).To(Equal(runcontract.ReasonLockLost))
 	g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhaseInterrupted))
 	g.Expect(e.store.get().Cursor.ID).To(Equal("10"))
 }

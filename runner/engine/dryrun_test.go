@@ -5,10 +5,11 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	. "github.com/onsi/gomega"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/runner/checkpoint"
 )
 
 // TestDryRunWritesNothing: a plan reads and maps, counts what it would write, previews the
@@ -16,7 +17,7 @@ import (
 func TestDryRunWritesNothing(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(genRecords(30, 1))
-	e.store.state = checkpoint.State{FailedKeys: []string{"2"}}
+	e.store.state = runcontract.Checkpoint{FailedKeys: []string{"2"}}
 	e.mp.fail = set("4")
 	var out auditBuffer
 	cfg := e.config()

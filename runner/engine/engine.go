@@ -18,10 +18,10 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/audit"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
 // Mapper turns a source record into the record to upsert. A problem with the record (it does
@@ -59,28 +59,6 @@ const (
 	Skip ErrorPolicy = "Skip"
 	// Halt stops the committed cursor just before the failed record and fails the run.
 	Halt ErrorPolicy = "Halt"
-)
-
-// Reasons of a failed or interrupted run (RunRecord.Reason).
-const (
-	// ReasonRecordError: a record failed under policy Halt.
-	ReasonRecordError = "RecordError"
-	// ReasonTooManyErrors: more than MaxErrors records failed.
-	ReasonTooManyErrors = "TooManyErrors"
-	// ReasonSinkError: the sink did not confirm a batch.
-	ReasonSinkError = "SinkError"
-	// ReasonSourceError: the source could not be read.
-	ReasonSourceError = "SourceError"
-	// ReasonRateLimited: the source or sink exhausted its retries on 429 answers.
-	ReasonRateLimited = "RateLimited"
-	// ReasonCheckpointConflict: another runner moved the checkpoint.
-	ReasonCheckpointConflict = "CheckpointConflict"
-	// ReasonCheckpointError: the checkpoint could not be loaded or stored.
-	ReasonCheckpointError = "CheckpointError"
-	// ReasonCancelled: the run was cancelled (SIGTERM, SIGINT).
-	ReasonCancelled = "Cancelled"
-	// ReasonLockLost: the run lock was lost while the run held it.
-	ReasonLockLost = "LockLost"
 )
 
 // Range makes the run a backfill over [From, To): it reads from From (or from the backfill's

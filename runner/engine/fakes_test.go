@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
 // t0 is the time of the first test record.
@@ -315,23 +317,23 @@ func mapRecord(r connector.Record) connector.WriteRecord {
 // fakeStore keeps the state in memory, records every Save and can check each one.
 type fakeStore struct {
 	mu        sync.Mutex
-	state     checkpoint.State
-	saves     []checkpoint.State
+	state     runcontract.Checkpoint
+	saves     []runcontract.Checkpoint
 	saveCalls int
 	loads     int
 	saveErrAt map[int]error // Save call (1-based, over the store's life) -> error
-	check     func(checkpoint.State)
+	check     func(runcontract.Checkpoint)
 	cancelled int // saves called with a cancelled context
 }
 
-func (s *fakeStore) Load(ctx context.Context) (checkpoint.State, error) {
+func (s *fakeStore) Load(ctx context.Context) (runcontract.Checkpoint, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.loads++
 	return cloneState(s.state), nil
 }
 
-func (s *fakeStore) Save(ctx context.Context, st checkpoint.State) error {
+func (s *fakeStore) Save(ctx context.Context, st runcontract.Checkpoint) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.saveCalls++
@@ -350,7 +352,7 @@ func (s *fakeStore) Save(ctx context.Context, st checkpoint.State) error {
 	return nil
 }
 
-func (s *fakeStore) get() checkpoint.State {
+func (s *fakeStore) get() runcontract.Checkpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return cloneState(s.state)
@@ -362,7 +364,7 @@ func (s *fakeStore) saveCount() int {
 	return len(s.saves)
 }
 
-func cloneState(st checkpoint.State) checkpoint.State {
+func cloneState(st runcontract.Checkpoint) runcontract.Checkpoint {
 	if st.Cursor != nil {
 		c := *st.Cursor
 		st.Cursor = &c
@@ -507,8 +509,8 @@ func (e *env) sinkMismatch() string {
 // invariantCheck returns a Save check: every source record at or before the saved cursor
 // must be confirmed in the sink (at its version or newer) or listed as failed. Violations
 // are appended to *violations.
-func (e *env) invariantCheck(violations *[]string) func(checkpoint.State) {
-	return func(st checkpoint.State) {
+func (e *env) invariantCheck(violations *[]string) func(runcontract.Checkpoint) {
+	return func(st runcontract.Checkpoint) {
 		if st.Cursor == nil {
 			return
 		}

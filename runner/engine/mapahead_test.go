@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	. "github.com/onsi/gomega"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
@@ -69,7 +71,7 @@ func TestMappedAheadErrorsCountOnlyWhenProcessed(t *testing.T) {
 	res, err := Run(context.Background(), cfg)
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhaseFailed))
-	g.Expect(res.Record.Reason).To(Equal(ReasonRecordError))
+	g.Expect(res.Record.Reason).To(Equal(runcontract.ReasonRecordError))
 	g.Expect(res.Record.Failed).To(BeEquivalentTo(1))
 	g.Expect(res.Record.ErrorSummary).To(ConsistOf(v1alpha1.ErrorGroup{Reason: "not a decimal", Count: 1, SampleIDs: []string{"13"}}))
 	g.Expect(res.Cursor).NotTo(BeNil())

@@ -8,11 +8,13 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	. "github.com/onsi/gomega"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
 // TestErrorPolicy covers what record and batch errors do to the run and to the cursor. The
@@ -44,26 +46,26 @@ func TestErrorPolicy(t *testing.T) {
 		{name: "skip passes a sink rejection", policy: Skip, maxErrors: -1, sinkFail: []string{"7", "12"},
 			phase: v1alpha1.RunPhasePartiallySucceeded, cursor: at(20), failedKeys: []string{"7", "12"}, failed: 2, notInSink: []string{"7", "12"}},
 		{name: "halt stops before a mapping failure and writes nothing after it", policy: Halt, maxErrors: -1, mapFail: []string{"7"},
-			phase: v1alpha1.RunPhaseFailed, reason: ReasonRecordError, cursor: at(6), failed: 1,
+			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonRecordError, cursor: at(6), failed: 1,
 			inSink: []string{"1", "2", "3", "4", "5", "6"}, notInSink: []string{"7", "8", "9", "10", "11"}},
 		{name: "halt stops before a sink rejection", policy: Halt, maxErrors: -1, sinkFail: []string{"7"},
-			phase: v1alpha1.RunPhaseFailed, reason: ReasonRecordError, cursor: at(6), failed: 1,
+			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonRecordError, cursor: at(6), failed: 1,
 			inSink: []string{"1", "6", "8", "10"}, notInSink: []string{"7", "11"}},
 		{name: "halt on the first record of the first page stores nothing", policy: Halt, maxErrors: -1, mapFail: []string{"1"},
-			phase: v1alpha1.RunPhaseFailed, reason: ReasonRecordError, cursor: nil, failed: 1, notInSink: []string{"1", "2"}},
+			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonRecordError, cursor: nil, failed: 1, notInSink: []string{"1", "2"}},
 		{name: "more than maxErrors halts under skip before the record that exceeded", policy: Skip, maxErrors: 2, mapFail: []string{"3", "5", "8", "12"},
-			phase: v1alpha1.RunPhaseFailed, reason: ReasonTooManyErrors, cursor: at(7), failedKeys: []string{"3", "5"}, failed: 3,
+			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonTooManyErrors, cursor: at(7), failedKeys: []string{"3", "5"}, failed: 3,
 			inSink: []string{"1", "2", "4", "6", "7"}, notInSink: []string{"8", "9"}},
 		{name: "maxErrors 0 halts on the first error", policy: Skip, maxErrors: 0, sinkFail: []string{"9"},
-			phase: v1alpha1.RunPhaseFailed, reason: ReasonTooManyErrors, cursor: at(8), failed: 1},
+			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonTooManyErrors, cursor: at(8), failed: 1},
 		{name: "a batch error keeps the cursor at the last confirmed page", policy: Skip, maxErrors: -1, batchErr: map[int]error{3: errors.New("connection reset")},
-			phase: v1alpha1.RunPhaseFailed, reason: ReasonSinkError, cursor: at(10), notInSink: []string{"14", "15"}},
+			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonSinkError, cursor: at(10), notInSink: []string{"14", "15"}},
 		{name: "a rate-limited sink", policy: Skip, maxErrors: -1, batchErr: map[int]error{1: fmt.Errorf("429 x6: %w", connector.ErrRateLimited)},
-			phase: v1alpha1.RunPhaseFailed, reason: ReasonRateLimited, cursor: nil},
+			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonRateLimited, cursor: nil},
 		{name: "a read error after a confirmed page keeps that page", policy: Skip, maxErrors: -1, readErr: map[int]error{3: errors.New("connection refused")},
-			phase: v1alpha1.RunPhaseFailed, reason: ReasonSourceError, cursor: at(10), inSink: []string{"10"}, notInSink: []string{"11"}},
+			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonSourceError, cursor: at(10), inSink: []string{"10"}, notInSink: []string{"11"}},
 		{name: "a rate-limited source", policy: Skip, maxErrors: -1, readErr: map[int]error{2: fmt.Errorf("get: %w", connector.ErrRateLimited)},
-			phase: v1alpha1.RunPhaseFailed, reason: ReasonRateLimited, cursor: at(5)},
+			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonRateLimited, cursor: at(5)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

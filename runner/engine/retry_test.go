@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	. "github.com/onsi/gomega"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/runner/checkpoint"
-	"github.com/checkpointed/checkpointed/runner/cursor"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 )
 
 // TestFailedKeysRetriedFirst: records that failed in an earlier run are fetched by id before
@@ -21,7 +22,7 @@ func TestFailedKeysRetriedFirst(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(genRecords(20, 1))
 	stored := cursor.Cursor{UpdatedAt: t0.Add(19 * time.Second), ID: "20"}
-	e.store.state = checkpoint.State{Job: "inv", Cursor: &stored, FailedKeys: []string{"3", "7", "gone", "12"}}
+	e.store.state = runcontract.Checkpoint{Job: "inv", Cursor: &stored, FailedKeys: []string{"3", "7", "gone", "12"}}
 	e.mp.fail = set("7")
 	cfg := e.config()
 
@@ -42,7 +43,7 @@ func TestFailedKeysRetriedFirst(t *testing.T) {
 func TestFailedKeysNeedAFetcher(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(genRecords(5, 1))
-	e.store.state = checkpoint.State{FailedKeys: []string{"99"}}
+	e.store.state = runcontract.Checkpoint{FailedKeys: []string{"99"}}
 	cfg := e.config()
 	cfg.Source = plainSource{e.src}
 	_, err := Run(context.Background(), cfg)
@@ -51,10 +52,10 @@ func TestFailedKeysNeedAFetcher(t *testing.T) {
 	g.Expect(e.store.get().FailedKeys).To(Equal([]string{"99"}))
 }
 
-// TestFailedKeysAreBounded: the list never exceeds checkpoint.MaxFailedKeys; the oldest go.
+// TestFailedKeysAreBounded: the list never exceeds runcontract.MaxFailedKeys; the oldest go.
 func TestFailedKeysAreBounded(t *testing.T) {
 	g := NewWithT(t)
-	n := checkpoint.MaxFailedKeys + 50
+	n := runcontract.MaxFailedKeys + 50
 	e := newEnv(genRecords(n, 1))
 	fail := map[string]bool{}
 	for i := 1; i <= n; i++ {
@@ -67,7 +68,7 @@ func TestFailedKeysAreBounded(t *testing.T) {
 	_, err := Run(context.Background(), cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	keys := e.store.get().FailedKeys
-	g.Expect(keys).To(HaveLen(checkpoint.MaxFailedKeys))
+	g.Expect(keys).To(HaveLen(runcontract.MaxFailedKeys))
 	g.Expect(keys[0]).To(Equal("51"))
 	g.Expect(keys[len(keys)-1]).To(Equal(strconv.Itoa(n)))
 }

@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	"github.com/go-logr/logr"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/audit"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
 // run is the state of one run. Only the writer goroutine (the one calling execute) touches
@@ -25,9 +27,9 @@ type run struct {
 	ids cursor.IDOrder
 	rec *audit.Recorder
 
-	loaded    bool             // the checkpoint was loaded: saving is allowed
-	st        checkpoint.State // the last stored (or loaded) state
-	stored    *cursor.Cursor   // the durably stored main cursor
+	loaded    bool                   // the checkpoint was loaded: saving is allowed
+	st        runcontract.Checkpoint // the last stored (or loaded) state
+	stored    *cursor.Cursor         // the durably stored main cursor
 	fk        *failedKeys
 	start     cursor.Cursor // where reading starts
 	committed cursor.Cursor // the committed position (main or backfill); zero: none
@@ -56,11 +58,11 @@ func newRun(cfg Config) *run {
 		rec: audit.New(audit.Options{
 			Out: cfg.AuditOut, Now: cfg.Clock.Now, Job: cfg.Job, RunID: cfg.RunID, Trigger: cfg.Trigger,
 		}),
-		fk: newFailedKeys(nil, checkpoint.MaxFailedKeys),
+		fk: newFailedKeys(nil, runcontract.MaxFailedKeys),
 	}
 	if cfg.Unsorted {
 		r.seen = map[string]time.Time{}
-		r.pendingFailed = newFailedKeys(nil, checkpoint.MaxFailedKeys)
+		r.pendingFailed = newFailedKeys(nil, runcontract.MaxFailedKeys)
 	}
 	if cfg.DryRun {
 		r.plan = &Plan{}
@@ -93,7 +95,7 @@ func (r *run) load(ctx context.Context) bool {
 			if ctx.Err() != nil {
 				r.interrupt(ctx)
 			} else {
-				r.fail(ReasonCheckpointError, fmt.Sprintf("load checkpoint: %v", err), err)
+				r.fail(runcontract.ReasonCheckpointError, fmt.Sprintf("load checkpoint: %v", err), err)
 			}
 			return false
 		}
@@ -101,7 +103,7 @@ func (r *run) load(ctx context.Context) bool {
 		r.loaded = true
 	}
 	r.stored = r.st.Cursor
-	r.fk = newFailedKeys(r.st.FailedKeys, checkpoint.MaxFailedKeys)
+	r.fk = newFailedKeys(r.st.FailedKeys, runcontract.MaxFailedKeys)
 
 	if br := r.cfg.Range; br != nil {
 		from := cursor.Cursor{UpdatedAt: br.From.UTC()}
@@ -195,7 +197,7 @@ func (r *run) retryFailed(ctx context.Context) {
 			}
 		}
 		if r.tooManyErrors() {
-			r.fail(ReasonTooManyErrors, fmt.Sprintf("more than %d record errors while retrying failed records", r.cfg.MaxErrors), nil)
+			r.fail(runcontract.ReasonTooManyErrors, fmt.Sprintf("more than %d record errors while retrying failed records", r.cfg.MaxErrors), nil)
 			return
 		}
 		r.maybeSave(ctx)
@@ -294,7 +296,7 @@ func (r *run) readAll(ctx context.Context) {
 		}
 		recs, mapped, last, err := r.checkPage(pr)
 		if err != nil {
-			r.fail(ReasonSourceError, err.Error(), err)
+			r.fail(runcontract.ReasonSourceError, err.Error(), err)
 			return
 		}
 		if !last {
@@ -456,7 +458,7 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 	}
 	if haltReason != "" {
 		msg := fmt.Sprintf("record %s failed; the cursor stops before it (policy Halt)", recs[haltAt].ID)
-		if haltReason == ReasonTooManyErrors {
+		if haltReason == runcontract.ReasonTooManyErrors {
 			msg = fmt.Sprintf("more than %d record errors; the cursor stops before record %s", r.cfg.MaxErrors, recs[haltAt].ID)
 		}
 		r.fail(haltReason, msg, nil)
@@ -481,9 +483,9 @@ func (r *run) upsert(ctx context.Context, batch []connector.WriteRecord) ([]conn
 func (r *run) haltReason() string {
 	switch {
 	case r.cfg.ErrorPolicy == Halt:
-		return ReasonRecordError
+		return runcontract.ReasonRecordError
 	case r.tooManyErrors():
-		return ReasonTooManyErrors
+		return runcontract.ReasonTooManyErrors
 	}
 	return ""
 }
@@ -524,7 +526,7 @@ func (r *run) save(ctx context.Context, phase v1alpha1.RunPhase) error {
 	if err := r.cfg.Store.Save(ctx, st); err != nil {
 		if errors.Is(err, checkpoint.ErrConflict) {
 			r.conflict = true
-			r.fail(ReasonCheckpointConflict, fmt.Sprintf("store checkpoint at %s: %v", r.committed, err), err)
+			r.fail(runcontract.ReasonCheckpointConflict, fmt.Sprintf("store checkpoint at %s: %v", r.committed, err), err)
 		}
 		return fmt.Errorf("store checkpoint at %s: %w", r.committed, err)
 	}
@@ -536,7 +538,7 @@ func (r *run) save(ctx context.Context, phase v1alpha1.RunPhase) error {
 }
 
 // nextState is the loaded state with this run's progress.
-func (r *run) nextState(phase v1alpha1.RunPhase) checkpoint.State {
+func (r *run) nextState(phase v1alpha1.RunPhase) runcontract.Checkpoint {
 	st := r.st
 	if r.cfg.Job != "" {
 		st.Job = r.cfg.Job
@@ -547,11 +549,11 @@ func (r *run) nextState(phase v1alpha1.RunPhase) checkpoint.State {
 		committed = &c
 	}
 	if br := r.cfg.Range; br != nil {
-		bfs := make(map[string]checkpoint.Backfill, len(st.Backfills)+1)
+		bfs := make(map[string]runcontract.Backfill, len(st.Backfills)+1)
 		for k, v := range st.Backfills {
 			bfs[k] = v
 		}
-		bfs[br.Key] = checkpoint.Backfill{
+		bfs[br.Key] = runcontract.Backfill{
 			From:   br.From.UTC().Format(time.RFC3339Nano),
 			To:     br.To.UTC().Format(time.RFC3339Nano),
 			Cursor: committed,
@@ -564,7 +566,7 @@ func (r *run) nextState(phase v1alpha1.RunPhase) checkpoint.State {
 	}
 	st.FailedKeys = r.fk.list()
 	snap := r.rec.Snapshot()
-	st.LastRun = &checkpoint.RunSummary{
+	st.LastRun = &runcontract.RunSummary{
 		RunID:     r.cfg.RunID,
 		Phase:     string(phase),
 		Processed: snap.Read,
@@ -587,9 +589,9 @@ func (r *run) interrupt(ctx context.Context) {
 		return
 	}
 	cause := context.Cause(ctx)
-	reason, msg := ReasonCancelled, "cancelled; the last committed cursor was stored"
+	reason, msg := runcontract.ReasonCancelled, "cancelled; the last committed cursor was stored"
 	if r.parent.Err() == nil && errors.Is(cause, errLockLost) {
-		reason, msg = ReasonLockLost, "the run lock was lost; the last committed cursor was stored"
+		reason, msg = runcontract.ReasonLockLost, "the run lock was lost; the last committed cursor was stored"
 	}
 	r.failure = &RunError{Phase: v1alpha1.RunPhaseInterrupted, Reason: reason, Message: msg, Err: cause}
 }
@@ -631,7 +633,7 @@ func (r *run) finish(ctx, parent context.Context) (Result, error) {
 	defer cancel()
 	if err := r.save(endCtx, phase); err != nil {
 		if r.failure == nil {
-			r.fail(ReasonCheckpointError, err.Error(), err)
+			r.fail(runcontract.ReasonCheckpointError, err.Error(), err)
 		} else if !errors.Is(err, checkpoint.ErrConflict) {
 			r.failure.Message += fmt.Sprintf("; %v", err)
 		}
@@ -703,14 +705,14 @@ func sinkError(rec connector.Record, err error) *connector.RecordError {
 
 func sourceReason(err error) string {
 	if errors.Is(err, connector.ErrRateLimited) {
-		return ReasonRateLimited
+		return runcontract.ReasonRateLimited
 	}
-	return ReasonSourceError
+	return runcontract.ReasonSourceError
 }
 
 func sinkReason(err error) string {
 	if errors.Is(err, connector.ErrRateLimited) {
-		return ReasonRateLimited
+		return runcontract.ReasonRateLimited
 	}
-	return ReasonSinkError
+	return runcontract.ReasonSinkError
 }

@@ -17,10 +17,10 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
 	"github.com/checkpointed/checkpointed/runner/connector/http/transport/transporttest"
-	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
 // t0 is a whole second, so every time format can carry the test records.

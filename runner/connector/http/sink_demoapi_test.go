@@ -10,11 +10,11 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/demoapi"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
 	"github.com/checkpointed/checkpointed/runner/connector/http/transport/transporttest"
 	"github.com/checkpointed/checkpointed/runner/mapping"
+	"github.com/checkpointed/checkpointed/test/demoapi"
 )
 
 // demoSpec is the sink spec of mode against the demo CRM.

@@ -16,9 +16,9 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
-	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
 // Time formats of spec.source.http.timeFormat.

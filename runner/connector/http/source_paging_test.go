@@ -12,10 +12,10 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
 	"github.com/checkpointed/checkpointed/runner/connector/http/transport/transporttest"
-	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
 func TestNextLink(t *testing.T) {

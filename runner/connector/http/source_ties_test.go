@@ -6,8 +6,8 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/cursor"
 )
 
 // TestTiesWithUpdatedSinceOnly: an API with no after-id parameter returns the whole tie

@@ -6,7 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/runner/cursor"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 )
 
 // unsortedRecords come back in id order with times out of order; ids 1-3 are older than

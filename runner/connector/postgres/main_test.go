@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/internal/pgtest"
+	"github.com/checkpointed/checkpointed/test/pgtest"
 )
 
 // server is the PostgreSQL server shared by the package's tests; each test has its own

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
@@ -20,9 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/desired"
-	"github.com/checkpointed/checkpointed/internal/synctest"
-	"github.com/checkpointed/checkpointed/runner/checkpoint"
+	"github.com/checkpointed/checkpointed/test/synctest"
 )
 
 // The tests' source and sink tables: the billing invoices and the CRM's copy of them.
@@ -174,7 +174,7 @@ func (e *env) annotate(name string, ann map[string]string) {
 // requestRun asks for a run with token and returns the name of the Job it gets.
 func (e *env) requestRun(name, token string) string {
 	e.annotate(name, map[string]string{syncv1.RunRequestedAnnotation: token})
-	return desired.RequestedJobName(&syncv1.SyncJob{ObjectMeta: metav1.ObjectMeta{Name: name}}, desired.KindRun, token)
+	return runcontract.RequestedJobName(name, runcontract.KindRun, token)
 }
 
 // requestBackfill asks for a backfill of [from, to) with token and returns its Job's name.
@@ -184,7 +184,7 @@ func (e *env) requestBackfill(name, token string, from, to time.Time) string {
 		syncv1.BackfillFromAnnotation:      from.UTC().Format(time.RFC3339Nano),
 		syncv1.BackfillToAnnotation:        to.UTC().Format(time.RFC3339Nano),
 	})
-	return desired.RequestedJobName(&syncv1.SyncJob{ObjectMeta: metav1.ObjectMeta{Name: name}}, desired.KindBackfill, token)
+	return runcontract.RequestedJobName(name, runcontract.KindBackfill, token)
 }
 
 // finished is a phase in which a run ended.
@@ -239,12 +239,12 @@ func ready(sj *syncv1.SyncJob) *metav1.Condition {
 }
 
 // checkpointState reads the stored checkpoint (ConfigMap <name>-checkpoint, checkpoint.json).
-func (e *env) checkpointState(g Gomega, name string) checkpoint.State {
+func (e *env) checkpointState(g Gomega, name string) runcontract.Checkpoint {
 	cm := &corev1.ConfigMap{}
 	g.Expect(kube.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name + "-checkpoint"}, cm)).To(Succeed())
-	var st checkpoint.State
-	raw := cm.Data[checkpoint.ConfigMapKey]
-	g.Expect(raw).NotTo(BeEmpty(), "ConfigMap %s-checkpoint has no %s", name, checkpoint.ConfigMapKey)
+	var st runcontract.Checkpoint
+	raw := cm.Data[runcontract.CheckpointKey]
+	g.Expect(raw).NotTo(BeEmpty(), "ConfigMap %s-checkpoint has no %s", name, runcontract.CheckpointKey)
 	g.Expect(json.Unmarshal([]byte(raw), &st)).To(Succeed())
 	return st
 }
@@ -252,7 +252,7 @@ func (e *env) checkpointState(g Gomega, name string) checkpoint.State {
 // jobs lists the Jobs of a SyncJob's runs.
 func (e *env) jobs(g Gomega, name string) []batchv1.Job {
 	list := &batchv1.JobList{}
-	g.Expect(kube.List(context.Background(), list, client.InNamespace(e.ns), client.MatchingLabels{desired.LabelJob: name})).To(Succeed())
+	g.Expect(kube.List(context.Background(), list, client.InNamespace(e.ns), client.MatchingLabels{runcontract.LabelJob: name})).To(Succeed())
 	return list.Items
 }
 
@@ -269,7 +269,7 @@ func (e *env) diagnose() {
 		{"-n", e.ns, "get", "syncjobs,cronjobs,jobs,pods,configmaps,leases", "-o", "wide"},
 		{"-n", e.ns, "get", "syncjobs", "-o", "yaml"},
 		{"-n", e.ns, "get", "events", "--sort-by=.lastTimestamp"},
-		{"-n", e.ns, "logs", "-l", desired.LabelJob, "--tail=40", "--prefix", "--all-containers"},
+		{"-n", e.ns, "logs", "-l", runcontract.LabelJob, "--tail=40", "--prefix", "--all-containers"},
 	} {
 		out, err := kubectl(args...)
 		e.t.Logf("$ kubectl %s\n%s%v", strings.Join(args, " "), out, errOrEmpty(err))

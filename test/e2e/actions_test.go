@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/desired"
-	"github.com/checkpointed/checkpointed/internal/synctest"
-	"github.com/checkpointed/checkpointed/runner/cursor"
+	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/test/synctest"
 )
 
 // runTimeout bounds one small requested run: Job, Pod, runner, status.
@@ -105,7 +106,7 @@ func TestOperatorRequests(t *testing.T) {
 	// annotations.
 	tokens := map[string]int{}
 	for _, j := range e.jobs(g, name) {
-		tokens[j.Annotations[desired.AnnotationRequest]]++
+		tokens[j.Annotations[runcontract.AnnotationRequest]]++
 	}
 	g.Expect(tokens).To(Equal(map[string]int{"run-1": 1, "run-2": 1, "run-3": 1, "backfill-1": 1}))
 }

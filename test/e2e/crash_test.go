@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/synctest"
+	"github.com/checkpointed/checkpointed/test/synctest"
 )
 
 const crashRows = 200_000

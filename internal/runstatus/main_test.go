@@ -1,4 +1,4 @@
-package status
+package runstatus
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/kubetest"
+	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
 // env is the envtest control plane shared by this package's tests, set by TestMain.

@@ -1,13 +1,15 @@
 // Package status publishes a run's outcome on its SyncJob: the runner's own status fields,
 // written with server-side apply so the controller's fields stay the controller's, and one
 // Event per finished run.
-package status
+package runstatus
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,9 +23,6 @@ import (
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
 )
-
-// FieldManager is the server-side apply field manager of the runner's status fields.
-const FieldManager = "checkpointed-runner"
 
 // MaxHistory bounds status.history.
 const MaxHistory = 10
@@ -94,7 +93,7 @@ type runnerStatus struct {
 
 // Publish records rec on the SyncJob's status and, for a finished run, emits one Event.
 //
-// It reads the SyncJob first, then applies (field manager FieldManager, forced) exactly
+// It reads the SyncJob first, then applies (field manager runcontract.RunnerFieldManager, forced) exactly
 // status.cursor, status.lastRun, status.lastSuccessfulRunTime and status.history:
 //   - cursor is the given stored cursor; nil keeps the current one.
 //   - lastRun is rec, with credentials in its message redacted.
@@ -145,7 +144,7 @@ func (w *Writer) Publish(ctx context.Context, rec v1alpha1.RunRecord, cursor *v1
 		return fmt.Errorf("publish run %s: %w", rec.RunID, err)
 	}
 	if err := w.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(apply),
-		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		client.FieldOwner(runcontract.RunnerFieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("publish run %s: apply status of SyncJob %s/%s: %w", rec.RunID, w.namespace, w.name, err)
 	}
 
@@ -209,7 +208,7 @@ func (w *Writer) emit(ctx context.Context, sj *v1alpha1.SyncJob, phase v1alpha1.
 			Namespace: sj.Namespace, Name: sj.Name, UID: sj.UID, ResourceVersion: sj.ResourceVersion,
 		},
 		Type: eventType, Reason: reason, Message: message,
-		Source:         corev1.EventSource{Component: FieldManager},
+		Source:         corev1.EventSource{Component: runcontract.RunnerFieldManager},
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 		ReportingController: "sync.checkpointed.io/runner", ReportingInstance: w.instance,
 	}

@@ -26,8 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/checkpointed/checkpointed/internal/kubetest"
-	"github.com/checkpointed/checkpointed/internal/pgtest"
+	"github.com/checkpointed/checkpointed/test/kubetest"
+	"github.com/checkpointed/checkpointed/test/pgtest"
 )
 
 // What TestMain set up, shared read-only by the tests.

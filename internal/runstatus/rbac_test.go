@@ -1,9 +1,11 @@
-package status
+package runstatus
 
 import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -66,7 +68,7 @@ func TestRunnerWritesWithLeastPrivilege(t *testing.T) {
 	// Checkpoint: load and save (the authorizer may need a moment to see the new binding).
 	store := checkpoint.NewConfigMapStore(cs, ns, "sj1")
 	g.Eventually(func() error { _, err := store.Load(ctx); return err }).Should(Succeed())
-	g.Expect(store.Save(ctx, checkpoint.State{SafetyGap: "5m"})).To(Succeed())
+	g.Expect(store.Save(ctx, runcontract.Checkpoint{SafetyGap: "5m"})).To(Succeed())
 
 	// Run lock: the Lease does not exist yet, so the runner creates it.
 	lock := checkpoint.NewLeaseLock(cs, ns, "sj1", checkpoint.NewHolderIdentity("sj1-abcde"), checkpoint.LeaseOptions{})

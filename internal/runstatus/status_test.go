@@ -1,10 +1,12 @@
-package status
+package runstatus
 
 import (
 	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -190,7 +192,7 @@ func TestPublishKeepsControllerFields(t *testing.T) {
 	// The runner's managed fields name only its own status fields, and spec is untouched.
 	var runner *metav1.ManagedFieldsEntry
 	for i, m := range sj.ManagedFields {
-		if m.Manager == FieldManager {
+		if m.Manager == runcontract.RunnerFieldManager {
 			runner = &sj.ManagedFields[i]
 		}
 	}

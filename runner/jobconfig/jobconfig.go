@@ -1,4 +1,8 @@
-package cli
+// Package jobconfig is the one place where a defaulted SyncJob becomes a run: the
+// connectors' own configurations, the mapping and the engine's configuration. Connectors and
+// the engine never see the API types; defaults are not applied here (the CRD schema and
+// SyncJob.Default did that), only translated.
+package jobconfig
 
 import (
 	"context"
@@ -10,7 +14,6 @@ import (
 	"golang.org/x/time/rate"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/secretenv"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	httpconn "github.com/checkpointed/checkpointed/runner/connector/http"
 	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
@@ -19,10 +22,10 @@ import (
 	"github.com/checkpointed/checkpointed/runner/mapping"
 )
 
-// buildRun turns a defaulted, valid SyncJob into an engine configuration with its source,
+// Build turns a defaulted, valid SyncJob into an engine configuration with its source,
 // sink and mapping; the caller adds the store, the lock and where the audit goes. The
 // returned function closes the connectors.
-func buildRun(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trigger string) (engine.Config, func(), error) {
+func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trigger string) (engine.Config, func(), error) {
 	s := &sj.Spec
 	limiter, err := transport.LimiterFromSpec(s.RateLimit)
 	if err != nil {
@@ -83,15 +86,6 @@ func buildRun(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, t
 		cfg.StartAt = t.UTC()
 	}
 	return cfg, closeAll, nil
-}
-
-// secret resolves one secretKeyRef from the environment (see package secretenv).
-func secret(field string, ref syncv1.SecretKeyRef) (string, error) {
-	v, err := secretenv.Lookup(ref.Name, ref.Key)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", field, err)
-	}
-	return v, nil
 }
 
 // wiring builds one run's connectors. Every HTTP client of the run shares one token

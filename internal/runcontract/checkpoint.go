@@ -1,0 +1,90 @@
+package runcontract
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/checkpointed/checkpointed/internal/cursor"
+)
+
+// MaxFailedKeys bounds Checkpoint.FailedKeys.
+const MaxFailedKeys = 1000
+
+// Checkpoint is the durable state of a sync between runs: the JSON under CheckpointKey in
+// the checkpoint ConfigMap (or the checkpoint file of local mode):
+//
+//	{"job": "invoices-to-crm",
+//	 "cursor": {"updatedAt": "2026-06-30T23:55:00.123456Z", "id": "inv_10492"},
+//	 "safetyGap": "5m",
+//	 "lastRun": {"runId": "...", "processed": 842, "upserts": 842, "errors": 0},
+//	 "failedKeys": ["..."]}
+//
+// Only a runner process writes it (a run, or a reset Job); the controller creates the
+// ConfigMap empty and never writes it again.
+type Checkpoint struct {
+	// Job is the SyncJob's name.
+	Job string `json:"job"`
+	// Cursor is the committed position; nil means the beginning.
+	Cursor *cursor.Cursor `json:"cursor,omitempty"`
+	// SafetyGap in force when the cursor was stored (Go duration text).
+	SafetyGap string `json:"safetyGap,omitempty"`
+	// LastRun summarises the run that stored this state.
+	LastRun *RunSummary `json:"lastRun,omitempty"`
+	// FailedKeys are source ids of records that failed under policy Skip, retried first on
+	// the next run when the source can fetch by id. At most MaxFailedKeys.
+	FailedKeys []string `json:"failedKeys,omitempty"`
+	// Backfills hold the progress of backfill runs by request token; they never touch Cursor.
+	Backfills map[string]Backfill `json:"backfills,omitempty"`
+}
+
+// RunSummary is the checkpoint's short record of a run.
+type RunSummary struct {
+	RunID     string `json:"runId"`
+	Phase     string `json:"phase,omitempty"`
+	Processed int64  `json:"processed"`
+	Upserts   int64  `json:"upserts"`
+	Errors    int64  `json:"errors"`
+}
+
+// Backfill is the progress of one backfill over [From, To).
+type Backfill struct {
+	From   string         `json:"from"`
+	To     string         `json:"to"`
+	Cursor *cursor.Cursor `json:"cursor,omitempty"`
+	Done   bool           `json:"done,omitempty"`
+}
+
+// EncodeCheckpoint renders cp as the stored JSON (indented, newline-terminated). An empty
+// cp.Job is filled with job; another job's checkpoint is refused.
+func EncodeCheckpoint(job string, cp Checkpoint) ([]byte, error) {
+	if cp.Job == "" {
+		cp.Job = job
+	}
+	if job != "" && cp.Job != job {
+		return nil, fmt.Errorf("checkpoint belongs to job %q, not %q", cp.Job, job)
+	}
+	data, err := json.MarshalIndent(cp, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode checkpoint: %w", err)
+	}
+	return append(data, '\n'), nil
+}
+
+// DecodeCheckpoint parses stored JSON. Blank data is a zero Checkpoint (nothing stored
+// yet); data that is not a checkpoint, or that belongs to another job than job (when both
+// are named), is an error: it is never silently reset. The caller names the store in the
+// error.
+func DecodeCheckpoint(job string, data []byte) (Checkpoint, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return Checkpoint{}, nil
+	}
+	var cp Checkpoint
+	if err := json.Unmarshal(data, &cp); err != nil {
+		return Checkpoint{}, fmt.Errorf("not a valid checkpoint: %w", err)
+	}
+	if cp.Job != "" && job != "" && cp.Job != job {
+		return Checkpoint{}, fmt.Errorf("belongs to job %q, not %q", cp.Job, job)
+	}
+	return cp, nil
+}

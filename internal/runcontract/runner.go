@@ -1,0 +1,110 @@
+package runcontract
+
+import "strings"
+
+// Environment of a runner Pod besides the credentials (see SecretEnvName).
+const (
+	// EnvJobName is the SyncJob's name.
+	EnvJobName = "CHECKPOINTED_SYNCJOB"
+	// EnvJobNamespace is the SyncJob's namespace.
+	EnvJobNamespace = "CHECKPOINTED_NAMESPACE"
+	// EnvPodName is the runner Pod's name, the run ID of an in-cluster run.
+	EnvPodName = "CHECKPOINTED_POD"
+	// EnvTrigger is why the run runs: one of the Trigger values.
+	EnvTrigger = "CHECKPOINTED_TRIGGER"
+	// EnvBackfillFrom and EnvBackfillTo are the RFC3339 range [from, to) of a backfill run.
+	EnvBackfillFrom = "CHECKPOINTED_BACKFILL_FROM"
+	EnvBackfillTo   = "CHECKPOINTED_BACKFILL_TO"
+	// EnvBackfillKey names a backfill's progress in the checkpoint (its request token).
+	EnvBackfillKey = "CHECKPOINTED_BACKFILL_KEY"
+	// EnvResetTo is where a reset Job moves the checkpoint: "beginning" or an RFC3339 time.
+	EnvResetTo = "CHECKPOINTED_RESET_TO"
+	// EnvRequestToken is the request token a requested Job was made for (reset Jobs name
+	// it in their Event).
+	EnvRequestToken = "CHECKPOINTED_REQUEST_TOKEN"
+)
+
+// Arguments of the runner container.
+var (
+	// SyncArgs run one sync of the SyncJob named by the environment.
+	SyncArgs = []string{"sync", "--in-cluster"}
+	// ResetArgs rewrite the checkpoint to EnvResetTo, holding the run Lease.
+	ResetArgs = []string{"checkpoint", "reset", "--in-cluster"}
+)
+
+// RunnerUID is the non-root user and group the runner runs as (the images' user).
+const RunnerUID = 65532
+
+// Field managers of server-side apply, one per writer of a SyncJob's status.
+const (
+	// ControllerFieldManager owns the controller's status fields and every owned object.
+	ControllerFieldManager = "checkpointed-controller"
+	// RunnerFieldManager owns the runner's status fields (cursor, lastRun,
+	// lastSuccessfulRunTime, history). The controller writes under it only on the
+	// runner's behalf, for a run that died before it could report.
+	RunnerFieldManager = "checkpointed-runner"
+)
+
+// Trigger says why a run ran (status.lastRun.trigger, EnvTrigger).
+const (
+	TriggerScheduled = "Scheduled"
+	TriggerManual    = "Manual"
+	TriggerBackfill  = "Backfill"
+	TriggerReset     = "Reset"
+	TriggerLocal     = "Local"
+	TriggerPlan      = "Plan"
+)
+
+// Reasons of a failed or interrupted run (status.lastRun.reason), whoever recorded it.
+const (
+	// ReasonRecordError: a record failed under policy Halt.
+	ReasonRecordError = "RecordError"
+	// ReasonTooManyErrors: more than maxErrors records failed.
+	ReasonTooManyErrors = "TooManyErrors"
+	// ReasonSinkError: the sink did not confirm a batch.
+	ReasonSinkError = "SinkError"
+	// ReasonSourceError: the source could not be read.
+	ReasonSourceError = "SourceError"
+	// ReasonRateLimited: the source or sink exhausted its retries on 429 answers.
+	ReasonRateLimited = "RateLimited"
+	// ReasonCheckpointConflict: another runner moved the checkpoint.
+	ReasonCheckpointConflict = "CheckpointConflict"
+	// ReasonCheckpointError: the checkpoint could not be loaded or stored.
+	ReasonCheckpointError = "CheckpointError"
+	// ReasonCancelled: the run was cancelled (SIGTERM, SIGINT).
+	ReasonCancelled = "Cancelled"
+	// ReasonLockLost: the run lock was lost while the run held it.
+	ReasonLockLost = "LockLost"
+	// ReasonSetupFailed: the run could not start (a missing Secret, a bad DSN, a bad
+	// expression); recorded by the runner.
+	ReasonSetupFailed = "SetupFailed"
+	// ReasonOOMKilled: the runner Pod exceeded its memory limit; recorded by the controller.
+	ReasonOOMKilled = "OOMKilled"
+	// ReasonDeadlineExceeded: the run's Job passed activeDeadlineSeconds; recorded by the
+	// controller.
+	ReasonDeadlineExceeded = "DeadlineExceeded"
+	// ReasonRunnerCrashed: the runner exited before reporting; recorded by the controller.
+	ReasonRunnerCrashed = "RunnerCrashed"
+)
+
+// SecretEnvName is the environment variable that carries key of Secret secret to the
+// runner: "<SECRET>_<KEY>" upper-cased, every character outside [A-Z0-9_] ("-", ".", ...)
+// replaced by "_" (Secret "billing-db", key "dsn" → "BILLING_DB_DSN"). The controller
+// maps each secretKeyRef of a SyncJob to such a variable with valueFrom.secretKeyRef, so
+// the runner never reads Secrets through the API, and local mode reads the same variables,
+// so one SyncJob file works in both places.
+func SecretEnvName(secret, key string) string {
+	return sanitize(secret) + "_" + sanitize(key)
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_':
+			return r
+		}
+		return '_'
+	}, s)
+}

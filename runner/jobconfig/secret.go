@@ -1,0 +1,21 @@
+package jobconfig
+
+import (
+	"fmt"
+	"os"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+)
+
+// secret resolves the secretKeyRef at field from the environment variable the controller
+// maps it to (runcontract.SecretEnvName). The error names the field, the Secret, the key
+// and the variable, never a value.
+func secret(field string, ref syncv1.SecretKeyRef) (string, error) {
+	name := runcontract.SecretEnvName(ref.Name, ref.Key)
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return "", fmt.Errorf("%s: secret %q key %q: environment variable %s is not set", field, ref.Name, ref.Key, name)
+	}
+	return v, nil
+}
