@@ -40,17 +40,28 @@ verify: generate manifests ## Fail when a generated file is stale, code is not g
 deps: ## Install what tests need: Debian packages (PostgreSQL, kubectl fallback) and the control-plane binaries.
 	hack/install-deps.sh
 
+# make test runs the stages below in order and names each as it starts. Each stage also
+# runs alone; hack/test-packages.sh says which packages belong to which stage.
 .PHONY: test
-test: deps verify ## Everything: staleness checks, unit and integration tests (real PostgreSQL), envtest suites.
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) test -count=1 -timeout 30m ./...
+test: deps verify ## Everything: staleness checks, then the unit, envtest and end-to-end stages.
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-envtest
+	@$(MAKE) --no-print-directory test-e2e
 
-.PHONY: test-e2e
-test-e2e: ## Only the end-to-end tests: images, local cluster up, operator deployed, tests, cluster down (E2E_KEEP_CLUSTER=1 keeps it).
-	$(GO) test -count=1 -timeout 30m ./test/e2e/...
+.PHONY: test-unit
+test-unit: ## Stage 1: unit tests and integration tests against a real PostgreSQL and in-process HTTP APIs.
+	@echo "==> stage unit: go test $$(hack/test-packages.sh unit | wc -l | tr -d ' ') packages"
+	$(GO) test -count=1 -timeout 20m $$(hack/test-packages.sh unit)
 
 .PHONY: test-envtest
-test-envtest: ## Only the controller's suite against a real kube-apiserver + etcd built from source.
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) test -count=1 ./controllers/...
+test-envtest: ## Stage 2: controller and in-cluster runner against a real kube-apiserver + etcd built from source.
+	@echo "==> stage envtest: $$(hack/test-packages.sh envtest | sed 's#.*/checkpointed/##' | tr '\n' ' ')"
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) test -count=1 -timeout 20m $$(hack/test-packages.sh envtest)
+
+.PHONY: test-e2e
+test-e2e: ## Stage 3: images, local cluster up, operator deployed, end-to-end tests, cluster down (E2E_KEEP_CLUSTER=1 keeps it).
+	@echo "==> stage e2e: test/e2e on a real single-node cluster"
+	$(GO) test -count=1 -timeout 30m ./test/e2e/...
 
 .PHONY: bench
 bench: deps ## Benchmarks of the runner: Postgres → Postgres against a same-run baseline, then HTTP APIs under rate limits.

@@ -17,7 +17,6 @@ import (
 	"github.com/checkpointed/checkpointed/runner/connector"
 	httpconn "github.com/checkpointed/checkpointed/runner/connector/http"
 	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
-	"github.com/checkpointed/checkpointed/runner/connector/postgres"
 	"github.com/checkpointed/checkpointed/runner/engine"
 	"github.com/checkpointed/checkpointed/runner/mapping"
 )
@@ -96,47 +95,27 @@ type wiring struct {
 	limiter *rate.Limiter
 }
 
-// httpClient builds an HTTP client for the source or the sink.
-func (w wiring) httpClient(field string, auth *syncv1.HTTPAuth, headers map[string]string, retry syncv1.HTTPRetry) (*transport.Client, error) {
-	a, err := transport.AuthFromSpec(field+".auth", auth, secret)
-	if err != nil {
-		return nil, err
-	}
-	return transport.New(transport.Options{
-		Auth:    a,
-		Headers: headers,
-		Retry:   transport.RetryFromSpec(retry),
-		Limiter: w.limiter,
-		Logger:  w.log.WithName(field),
-	}), nil
-}
-
+// newSource builds the source the spec names.
 func (w wiring) newSource(ctx context.Context) (connector.Source, error) {
-	s, log := w.spec, w.log
-	switch {
-	case s.Source.Postgres != nil:
-		dsn, err := secret("spec.source.postgres.dsn", s.Source.Postgres.DSN)
-		if err != nil {
-			return nil, err
-		}
-		src, err := postgres.NewSource(ctx, *s.Source.Postgres, dsn, postgres.SourceOptions{Logger: log.WithName("source")})
-		if err != nil {
-			return nil, fmt.Errorf("spec.source.postgres: %w", err)
-		}
-		return src, nil
-	case s.Source.HTTP != nil:
-		h := s.Source.HTTP
-		c, err := w.httpClient("spec.source.http", h.Auth, h.Headers, h.Retry)
-		if err != nil {
-			return nil, err
-		}
-		src, err := httpconn.NewSource(*h, c, httpconn.SourceOptions{Logger: log.WithName("source")})
-		if err != nil {
-			return nil, fmt.Errorf("spec.source.http: %w", err)
-		}
-		return src, nil
+	switch s := w.spec.Source; {
+	case s.Postgres != nil:
+		return w.postgresSource(ctx, s.Postgres)
+	case s.HTTP != nil:
+		return w.httpSource(s.HTTP)
 	}
 	return nil, errors.New("spec.source must set exactly one of postgres or http")
+}
+
+// newSink builds the sink the spec names; client is the HTTP sink's client (nil for other
+// sinks).
+func (w wiring) newSink(ctx context.Context, m *mapping.Mapping, runID string, client *transport.Client) (connector.Sink, error) {
+	switch s := w.spec.Sink; {
+	case s.Postgres != nil:
+		return w.postgresSink(ctx, s.Postgres, m, runID)
+	case s.HTTP != nil:
+		return w.httpSink(s.HTTP, m, client)
+	}
+	return nil, errors.New("spec.sink must set exactly one of postgres or http")
 }
 
 // hasLookups reports whether a mapping entry is resolved through the sink.
@@ -147,40 +126,4 @@ func hasLookups(fields []syncv1.FieldMapping) bool {
 		}
 	}
 	return false
-}
-
-func (w wiring) newSink(ctx context.Context, m *mapping.Mapping, runID string, client *transport.Client) (connector.Sink, error) {
-	s, log := w.spec, w.log
-	switch {
-	case s.Sink.Postgres != nil:
-		dsn, err := secret("spec.sink.postgres.dsn", s.Sink.Postgres.DSN)
-		if err != nil {
-			return nil, err
-		}
-		sink, err := postgres.NewSink(ctx, *s.Sink.Postgres, dsn, postgres.SinkOptions{
-			KeyField:    m.KeyField(),
-			Fields:      m.Fields(),
-			RunID:       runID,
-			DeleteMode:  s.Deletes.Mode,
-			DeleteField: s.Deletes.SinkField,
-			Logger:      log.WithName("sink"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("spec.sink.postgres: %w", err)
-		}
-		return sink, nil
-	case s.Sink.HTTP != nil:
-		sink, err := httpconn.NewSink(*s.Sink.HTTP, client, httpconn.SinkOptions{
-			KeyField:    m.KeyField(),
-			Fields:      m.Fields(),
-			DeleteMode:  s.Deletes.Mode,
-			DeleteField: s.Deletes.SinkField,
-			Logger:      log.WithName("sink"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("spec.sink.http: %w", err)
-		}
-		return sink, nil
-	}
-	return nil, errors.New("spec.sink must set exactly one of postgres or http")
 }
