@@ -1,0 +1,159 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CursorSpec tunes where each run starts.
+type CursorSpec struct {
+	// SafetyGap rewinds the stored cursor at the start of each run, so that late commits and
+	// late updates in the source are re-read; idempotent upserts make the overlap safe.
+	// Records committed with an updatedAt older than the gap behind the cursor are missed.
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="spec.cursor.safetyGap must be a positive duration such as 5m"
+	// +optional
+	SafetyGap *metav1.Duration `json:"safetyGap,omitempty"`
+	// StartAt (RFC3339) is where the first run starts when there is no checkpoint yet.
+	// Without it the first run reads from the beginning.
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\\\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$')",message="spec.cursor.startAt must be an RFC3339 time such as 2026-01-01T00:00:00Z"
+	// +optional
+	StartAt string `json:"startAt,omitempty"`
+}
+
+// CheckpointSpec tunes how often progress is stored.
+type CheckpointSpec struct {
+	// Interval is the least time between two stored cursor advances during a run; the cursor
+	// is always stored at the end. 0 stores after every confirmed page.
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')",message="spec.checkpoint.interval must be a duration >= 0 such as 10s"
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+}
+
+// ErrorsSpec decides what a record error does to the run.
+type ErrorsSpec struct {
+	// Policy: Skip records the failed record (id, field, reason), keeps it for a retry on
+	// the next run and goes on; Halt stops the cursor just before it and fails the run.
+	// +kubebuilder:validation:Enum=Skip;Halt
+	// +kubebuilder:default=Skip
+	// +optional
+	Policy string `json:"policy,omitempty"`
+	// MaxErrors halts the run, whatever the policy, once more record errors than this occurred.
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:XValidation:rule="self >= 0",message="spec.errors.maxErrors must be >= 0"
+	// +optional
+	MaxErrors int32 `json:"maxErrors,omitempty"`
+}
+
+// DeletesSpec decides what happens to sink records whose source record was deleted.
+type DeletesSpec struct {
+	// Mode: Ignore leaves them; SoftDelete sets SinkField to the deletion time; Delete
+	// removes them.
+	// +kubebuilder:validation:Enum=Ignore;SoftDelete;Delete
+	// +kubebuilder:default=Ignore
+	// +optional
+	Mode string `json:"mode,omitempty"`
+	// SourceField is the source field whose non-null value marks a record deleted (a
+	// soft-delete column such as "deleted_at"); such records travel with the cursor.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	SourceField string `json:"sourceField,omitempty"`
+	// SinkField is set to the deletion time under SoftDelete.
+	// +kubebuilder:default=deleted_at
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	SinkField string `json:"sinkField,omitempty"`
+}
+
+// ReconcileSpec configures the drift check that follows each run.
+type ReconcileSpec struct {
+	// Window of source updatedAt, ending at the cursor, whose records are counted on both
+	// sides.
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="spec.reconcile.window must be a positive duration such as 24h"
+	// +optional
+	Window *metav1.Duration `json:"window,omitempty"`
+	// Sample is how many records of the window are fetched from both sides and compared
+	// field by field; 0 turns the drift check off.
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Sample int32 `json:"sample,omitempty"`
+}
+
+// RateLimitSpec is a client-side token bucket for requests to HTTP APIs.
+type RateLimitSpec struct {
+	// RequestsPerSecond allowed on average ("50", "0.5").
+	RequestsPerSecond resource.Quantity `json:"requestsPerSecond"`
+	// Burst of requests allowed at once.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Burst int32 `json:"burst,omitempty"`
+}
+
+// PodOverrides are merged into the runner Pod's template.
+type PodOverrides struct {
+	// Labels added to the runner Pod.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations added to the runner Pod.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// NodeSelector of the runner Pod.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations of the runner Pod.
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// PriorityClassName of the runner Pod.
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+	// Env added to the runner container (for example GOMEMLIMIT or proxy settings).
+	// +optional
+	Env []corev1.EnvVar `json:"env,omitempty"`
+}
+
+// RunnerSpec shapes the runner Pod.
+type RunnerSpec struct {
+	// Image of the runner; defaults to the manager's --runner-image.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+	// ImagePullPolicy of the runner container.
+	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
+	// +kubebuilder:default=IfNotPresent
+	// +optional
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+	// Resources of the runner container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	// ActiveDeadlineSeconds bounds one run; the Pod is killed past it.
+	// +kubebuilder:default=3600
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+	// SuccessfulJobsHistoryLimit of the CronJob.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	SuccessfulJobsHistoryLimit *int32 `json:"successfulJobsHistoryLimit,omitempty"`
+	// FailedJobsHistoryLimit of the CronJob.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	FailedJobsHistoryLimit *int32 `json:"failedJobsHistoryLimit,omitempty"`
+	// Pod overrides merged into the runner Pod.
+	// +optional
+	Pod *PodOverrides `json:"pod,omitempty"`
+}

@@ -1,0 +1,160 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Cursor is a position in the source's ascending (updatedAt, id) order.
+type Cursor struct {
+	// UpdatedAt in UTC at the source's full precision (RFC3339 with fraction).
+	UpdatedAt string `json:"updatedAt"`
+	// ID of the last record at UpdatedAt ("" = before every record at UpdatedAt).
+	// +optional
+	ID string `json:"id,omitempty"`
+}
+
+// ErrorGroup counts record errors with one reason.
+type ErrorGroup struct {
+	// Reason shared by the records.
+	Reason string `json:"reason"`
+	// Count of records.
+	Count int64 `json:"count"`
+	// SampleIDs are a few source ids of such records.
+	// +optional
+	// +listType=atomic
+	SampleIDs []string `json:"sampleIds,omitempty"`
+}
+
+// Reconciliation is the drift check's result.
+type Reconciliation struct {
+	// WindowStart and WindowEnd bound the source updatedAt compared.
+	// +optional
+	WindowStart string `json:"windowStart,omitempty"`
+	// +optional
+	WindowEnd string `json:"windowEnd,omitempty"`
+	// SourceCount is the number of source records in the window.
+	SourceCount int64 `json:"sourceCount"`
+	// SinkCount is the number of sink records in the window.
+	SinkCount int64 `json:"sinkCount"`
+	// Sampled records compared field by field.
+	// +optional
+	Sampled int64 `json:"sampled,omitempty"`
+	// Mismatched sampled records, with a few of their ids.
+	// +optional
+	Mismatched int64 `json:"mismatched,omitempty"`
+	// +optional
+	// +listType=atomic
+	MismatchedIDs []string `json:"mismatchedIds,omitempty"`
+	// Drift is true when counts or sampled fields differ.
+	Drift bool `json:"drift"`
+}
+
+// RunRecord is the audit record of one run: did it run, how far did it get, what failed.
+type RunRecord struct {
+	// RunID is unique per run.
+	RunID string `json:"runId"`
+	// Trigger: Scheduled, Manual, Backfill or Local.
+	// +optional
+	Trigger string `json:"trigger,omitempty"`
+	// StartTime of the run.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// CompletionTime of the run.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// Phase the run ended in.
+	Phase RunPhase `json:"phase"`
+	// Reason is a CamelCase word for a failure (RateLimited, OOMKilled, SinkError, ...).
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Message explains a failure.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// CursorStart is where the run started reading (after the safety gap).
+	// +optional
+	CursorStart *Cursor `json:"cursorStart,omitempty"`
+	// CursorEnd is the committed cursor at the end.
+	// +optional
+	CursorEnd *Cursor `json:"cursorEnd,omitempty"`
+	// Read records from the source.
+	Read int64 `json:"read"`
+	// Upserted records written to the sink.
+	Upserted int64 `json:"upserted"`
+	// Unchanged records the sink already held as they are.
+	Unchanged int64 `json:"unchanged"`
+	// Skipped records the sink held in a newer version (stale writes refused).
+	Skipped int64 `json:"skipped"`
+	// Failed records (record errors).
+	Failed int64 `json:"failed"`
+	// Deleted or soft-deleted records.
+	// +optional
+	Deleted int64 `json:"deleted,omitempty"`
+	// ErrorSummary groups record errors by reason.
+	// +optional
+	// +listType=atomic
+	ErrorSummary []ErrorGroup `json:"errorSummary,omitempty"`
+	// SampleIDs are a few source ids the run wrote.
+	// +optional
+	// +listType=atomic
+	SampleIDs []string `json:"sampleIds,omitempty"`
+	// Reconciliation is the drift check's result.
+	// +optional
+	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+}
+
+// RunSummary is one line of run history.
+type RunSummary struct {
+	// RunID of the run.
+	RunID string `json:"runId"`
+	// Phase it ended in.
+	Phase RunPhase `json:"phase"`
+	// StartTime of the run.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// Summary in one line: counts and cursor.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+}
+
+// SyncJobStatus is written by two owners with server-side apply: the controller
+// (observedGeneration, conditions, object names, handled requests) and the runner (cursor,
+// lastRun, lastSuccessfulRunTime, history).
+type SyncJobStatus struct {
+	// ObservedGeneration is the generation the controller last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready, Reconciling, Stalled (kstatus).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// CronJobName is the CronJob that runs the syncs.
+	// +optional
+	CronJobName string `json:"cronJobName,omitempty"`
+	// CheckpointConfigMap holds the durable checkpoint.
+	// +optional
+	CheckpointConfigMap string `json:"checkpointConfigMap,omitempty"`
+	// LastHandledRunRequest is the last run-requested-at token acted on.
+	// +optional
+	LastHandledRunRequest string `json:"lastHandledRunRequest,omitempty"`
+	// LastHandledResetRequest is the last reset-requested-at token acted on.
+	// +optional
+	LastHandledResetRequest string `json:"lastHandledResetRequest,omitempty"`
+	// LastHandledBackfillRequest is the last backfill-requested-at token acted on.
+	// +optional
+	LastHandledBackfillRequest string `json:"lastHandledBackfillRequest,omitempty"`
+	// Cursor is the stored checkpoint cursor.
+	// +optional
+	Cursor *Cursor `json:"cursor,omitempty"`
+	// LastRun is the audit record of the last run.
+	// +optional
+	LastRun *RunRecord `json:"lastRun,omitempty"`
+	// LastSuccessfulRunTime is when the last Succeeded or PartiallySucceeded run completed.
+	// +optional
+	LastSuccessfulRunTime *metav1.Time `json:"lastSuccessfulRunTime,omitempty"`
+	// History of recent runs, newest first (at most 10).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	History []RunSummary `json:"history,omitempty"`
+}
