@@ -7,9 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 )
 
@@ -65,13 +65,36 @@ type Counter interface {
 	CountWindow(ctx context.Context, from, to time.Time) (int64, error)
 }
 
+// Lookup says how a Resolver finds a sink object by a value (a mapping entry's lookup).
+type Lookup struct {
+	// URL is a template holding "{value}", replaced by the value (escaped), whose answer
+	// lists the objects holding the value.
+	URL string
+	// ResultsPath is the dot-separated JSON path of the objects in the answer; "" is the
+	// body itself.
+	ResultsPath string
+	// IDPath is the dot-separated JSON path of an object's id, the value resolved.
+	IDPath string
+}
+
+// Validate reports the first field of the lookup that cannot work, by name.
+func (l Lookup) Validate() error {
+	if !strings.Contains(l.URL, "{value}") {
+		return errors.New(`url must hold "{value}"`)
+	}
+	if l.IDPath == "" {
+		return errors.New("idPath must be set")
+	}
+	return nil
+}
+
 // Resolver is an optional Sink capability: find a sink object by a value, for mapping
-// entries with a lookup (spec.mapping[].lookup). It reports the object's id, or found false
-// when no object holds the value. An error means the answer is unknown (the API failed, or
+// entries with a lookup. It reports the object's id, or found false when no object holds
+// the value. An error means the answer is unknown (the API failed, or
 // the value is ambiguous); the mapping turns it into a record error. Implementations cache
 // answers for the run and are safe for concurrent use.
 type Resolver interface {
-	Resolve(ctx context.Context, lookup v1alpha1.MappingLookup, value string) (id string, found bool, err error)
+	Resolve(ctx context.Context, lookup Lookup, value string) (id string, found bool, err error)
 }
 
 // WriteRecord is one mapped record to upsert.

@@ -3,26 +3,118 @@ package jobconfig
 import (
 	"fmt"
 
+	"golang.org/x/time/rate"
+
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	httpconn "github.com/checkpointed/checkpointed/runner/connector/http"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 	"github.com/checkpointed/checkpointed/runner/mapping"
 )
 
-// httpClient builds an HTTP client for the source or the sink.
+// httpLimiter builds the run's token bucket from spec.rateLimit; nil is no limit. The
+// error names the field under spec.rateLimit.
+func httpLimiter(s *syncv1.RateLimitSpec) (*rate.Limiter, error) {
+	if s == nil {
+		return nil, nil
+	}
+	return transport.NewLimiter(transport.RateLimit{
+		RequestsPerSecond: s.RequestsPerSecond.AsApproximateFloat64(),
+		Burst:             int(s.Burst),
+	})
+}
+
+// httpRetry translates spec.*.retry; an unset duration stays zero, which the client refuses.
+func httpRetry(r syncv1.HTTPRetry) transport.RetryPolicy {
+	p := transport.RetryPolicy{MaxAttempts: int(r.MaxAttempts)}
+	if r.MaxBackoff != nil {
+		p.MaxBackoff = r.MaxBackoff.Duration
+	}
+	if r.RequestTimeout != nil {
+		p.RequestTimeout = r.RequestTimeout.Duration
+	}
+	return p
+}
+
+// httpAuth resolves spec.*.auth (at field) with its secrets; nil is no auth. Errors name
+// the field, never a secret.
+func httpAuth(field string, a *syncv1.HTTPAuth) (*transport.Auth, error) {
+	if a == nil {
+		return nil, nil
+	}
+	cfg := transport.AuthConfig{Type: a.Type, Header: a.Header}
+	var err error
+	if cfg.Secret, err = secret(field+".secret", a.Secret); err != nil {
+		return nil, err
+	}
+	if a.Username != nil {
+		if cfg.Username, err = secret(field+".username", *a.Username); err != nil {
+			return nil, err
+		}
+	}
+	auth, err := transport.NewAuth(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return auth, nil
+}
+
+// httpClient builds an HTTP client for the source or the sink at field.
 func (w wiring) httpClient(field string, auth *syncv1.HTTPAuth, headers map[string]string, retry syncv1.HTTPRetry) (*transport.Client, error) {
-	a, err := transport.AuthFromSpec(field+".auth", auth, secret)
+	a, err := httpAuth(field+".auth", auth)
 	if err != nil {
 		return nil, err
 	}
-	return transport.New(transport.Options{
+	c, err := transport.New(transport.Options{
 		Auth:    a,
 		Headers: headers,
-		Retry:   transport.RetryFromSpec(retry),
+		Retry:   httpRetry(retry),
 		Limiter: w.limiter,
 		Logger:  w.log.WithName(field),
-	}), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return c, nil
+}
+
+// httpSourceConfig translates spec.source.http (auth, headers and retry go to the client).
+func httpSourceConfig(h *syncv1.HTTPSource) httpapi.SourceConfig {
+	return httpapi.SourceConfig{
+		URL:               h.URL,
+		UpdatedSinceParam: h.UpdatedSinceParam,
+		TimeFormat:        h.TimeFormat,
+		AfterIDParam:      h.AfterIDParam,
+		PageSizeParam:     h.PageSizeParam,
+		Pagination: httpapi.Pagination{
+			Type:       h.Pagination.Type,
+			TokenPath:  h.Pagination.TokenPath,
+			TokenParam: h.Pagination.TokenParam,
+		},
+		RecordsPath:   h.RecordsPath,
+		IDPath:        h.IDPath,
+		UpdatedAtPath: h.UpdatedAtPath,
+		Sorted:        h.Sorted,
+		GetByIDURL:    h.GetByIDURL,
+	}
+}
+
+// httpSinkConfig translates spec.sink.http with the key and fields of m and spec.deletes
+// (auth, headers and retry go to the client).
+func httpSinkConfig(h *syncv1.HTTPSink, m *mapping.Mapping, d syncv1.DeletesSpec) httpapi.SinkConfig {
+	return httpapi.SinkConfig{
+		Mode:                 h.Mode,
+		URL:                  h.URL,
+		Method:               h.Method,
+		SearchURL:            h.SearchURL,
+		UpdateURL:            h.UpdateURL,
+		SourceUpdatedAtField: h.SourceUpdatedAtField,
+		BatchSize:            int(h.BatchSize),
+		KeyField:             m.KeyField(),
+		Fields:               m.Fields(),
+		DeleteMode:           d.Mode,
+		DeleteField:          d.SinkField,
+	}
 }
 
 // httpSource builds spec.source.http.
@@ -31,7 +123,7 @@ func (w wiring) httpSource(h *syncv1.HTTPSource) (connector.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := httpconn.NewSource(*h, c, httpconn.SourceOptions{Logger: w.log.WithName("source")})
+	src, err := httpapi.NewSource(httpSourceConfig(h), c, httpapi.SourceOptions{Logger: w.log.WithName("source")})
 	if err != nil {
 		return nil, fmt.Errorf("spec.source.http: %w", err)
 	}
@@ -40,13 +132,7 @@ func (w wiring) httpSource(h *syncv1.HTTPSource) (connector.Source, error) {
 
 // httpSink builds spec.sink.http for the mapped fields of m, writing through client.
 func (w wiring) httpSink(h *syncv1.HTTPSink, m *mapping.Mapping, client *transport.Client) (connector.Sink, error) {
-	sink, err := httpconn.NewSink(*h, client, httpconn.SinkOptions{
-		KeyField:    m.KeyField(),
-		Fields:      m.Fields(),
-		DeleteMode:  w.spec.Deletes.Mode,
-		DeleteField: w.spec.Deletes.SinkField,
-		Logger:      w.log.WithName("sink"),
-	})
+	sink, err := httpapi.NewSink(httpSinkConfig(h, m, w.spec.Deletes), client, httpapi.SinkOptions{Logger: w.log.WithName("sink")})
 	if err != nil {
 		return nil, fmt.Errorf("spec.sink.http: %w", err)
 	}

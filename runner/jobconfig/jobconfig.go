@@ -15,8 +15,8 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	httpconn "github.com/checkpointed/checkpointed/runner/connector/http"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 	"github.com/checkpointed/checkpointed/runner/engine"
 	"github.com/checkpointed/checkpointed/runner/mapping"
 )
@@ -26,7 +26,7 @@ import (
 // returned function closes the connectors.
 func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trigger string) (engine.Config, func(), error) {
 	s := &sj.Spec
-	limiter, err := transport.LimiterFromSpec(s.RateLimit)
+	limiter, err := httpLimiter(s.RateLimit)
 	if err != nil {
 		return engine.Config{}, nil, fmt.Errorf("spec.rateLimit: %w", err)
 	}
@@ -39,7 +39,7 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 			return engine.Config{}, nil, err
 		}
 		if hasLookups(s.Mapping) {
-			res, err := httpconn.NewResolver(h.URL, sinkClient, httpconn.ResolverOptions{Logger: log.WithName("lookup")})
+			res, err := httpapi.NewResolver(h.URL, sinkClient, httpapi.ResolverOptions{Logger: log.WithName("lookup")})
 			if err != nil {
 				return engine.Config{}, nil, fmt.Errorf("spec.mapping: %w", err)
 			}

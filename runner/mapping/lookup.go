@@ -25,7 +25,12 @@ const (
 // never resolve (for example one on another host than the sink's) when the mapping is
 // built, rather than failing every record.
 type LookupChecker interface {
-	CheckLookup(v1alpha1.MappingLookup) error
+	CheckLookup(connector.Lookup) error
+}
+
+// connectorLookup is the resolver's view of an entry's lookup.
+func connectorLookup(l *v1alpha1.MappingLookup) connector.Lookup {
+	return connector.Lookup{URL: l.URL, ResultsPath: l.ResultsPath, IDPath: l.IDPath}
 }
 
 // checkLookup validates an entry's lookup at New.
@@ -40,7 +45,7 @@ func checkLookup(fm v1alpha1.FieldMapping, r connector.Resolver) error {
 		return errors.New(`lookup.url must hold "{value}"`)
 	}
 	if c, ok := r.(LookupChecker); ok {
-		if err := c.CheckLookup(*fm.Lookup); err != nil {
+		if err := c.CheckLookup(connectorLookup(fm.Lookup)); err != nil {
 			return err
 		}
 	}
@@ -76,7 +81,7 @@ func (m *Mapping) resolve(ctx context.Context, rec connector.Record, values map[
 		}
 		text := lookupText(v)
 		shown := strings.ReplaceAll(f.lookup.URL, "{value}", text)
-		id, found, err := m.resolver.Resolve(ctx, *f.lookup, text)
+		id, found, err := m.resolver.Resolve(ctx, connectorLookup(f.lookup), text)
 		switch {
 		case err != nil:
 			return m.recordErr(rec, f.to, ReasonLookupFailed, fmt.Sprintf("lookup %s: %v", shown, err))

@@ -22,7 +22,7 @@ type fakeResolver struct {
 	asked []string
 }
 
-func (f *fakeResolver) Resolve(_ context.Context, l v1alpha1.MappingLookup, value string) (string, bool, error) {
+func (f *fakeResolver) Resolve(_ context.Context, l connector.Lookup, value string) (string, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked = append(f.asked, l.URL+" "+value)
@@ -33,7 +33,7 @@ func (f *fakeResolver) Resolve(_ context.Context, l v1alpha1.MappingLookup, valu
 	return id, ok, nil
 }
 
-func (f *fakeResolver) CheckLookup(v1alpha1.MappingLookup) error { return f.checkErr }
+func (f *fakeResolver) CheckLookup(connector.Lookup) error { return f.checkErr }
 
 var accountLookup = &v1alpha1.MappingLookup{URL: "http://crm/accounts?billing_customer_id={value}", ResultsPath: "results", IDPath: "id"}
 

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"context"
@@ -15,20 +15,19 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 )
 
-// Time formats of spec.source.http.timeFormat.
+// Time formats of SourceConfig.TimeFormat.
 const (
 	TimeRFC3339     = "RFC3339"
 	TimeUnixSeconds = "UnixSeconds"
 	TimeUnixMillis  = "UnixMillis"
 )
 
-// Pagination types of spec.source.http.pagination.type.
+// Pagination types of Pagination.Type.
 const (
 	PageNextToken  = "NextToken"
 	PageLinkHeader = "LinkHeader"
@@ -36,8 +35,98 @@ const (
 	PageOffset     = "Offset"
 )
 
-// defaultPageSize is used when ReadPage is given no positive limit.
-const defaultPageSize = 100
+// Pagination says how a list endpoint gives its next page; see Source.
+type Pagination struct {
+	// Type is PageNextToken, PageLinkHeader, PageCursorID or PageOffset.
+	Type string
+	// TokenPath is the dot-separated JSON path of the next-page token in the body; required
+	// for NextToken.
+	TokenPath string
+	// TokenParam is the query parameter carrying the next-page token (NextToken) or the
+	// offset (Offset); required for both.
+	TokenParam string
+}
+
+// SourceConfig says which list endpoint a Source reads and how to read it; see Source for
+// how each field is used. Credentials, headers and retries belong to the client.
+type SourceConfig struct {
+	// URL of the list endpoint: absolute http or https.
+	URL string
+	// UpdatedSinceParam is the query parameter carrying the cursor time; "" sends none (the
+	// API has no such filter and is read whole).
+	UpdatedSinceParam string
+	// TimeFormat of the cursor time parameter and of record times: TimeRFC3339,
+	// TimeUnixSeconds or TimeUnixMillis.
+	TimeFormat string
+	// AfterIDParam carries the cursor's id; "" when the API has none. Required for
+	// CursorID pagination.
+	AfterIDParam string
+	// PageSizeParam carries the ReadPage limit; "" sends none.
+	PageSizeParam string
+	// Pagination of the list endpoint.
+	Pagination Pagination
+	// RecordsPath is the dot-separated JSON path of the records array; "" is the body.
+	RecordsPath string
+	// IDPath is the dot-separated JSON path of a record's id; required.
+	IDPath string
+	// UpdatedAtPath is the dot-separated JSON path of a record's update time; required.
+	UpdatedAtPath string
+	// Sorted says the API returns records ascending by (updatedAt, id); required.
+	Sorted *bool
+	// GetByIDURL is an absolute URL template holding "{id}" that returns one record; ""
+	// when the API has none (FetchByIDs then fails).
+	GetByIDURL string
+}
+
+// Validate reports the first field of the config that is missing or wrong, by name.
+func (c SourceConfig) Validate() error {
+	base, err := url.Parse(c.URL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return errors.New("url must be an absolute http or https URL")
+	}
+	switch c.TimeFormat {
+	case TimeRFC3339, TimeUnixSeconds, TimeUnixMillis:
+	default:
+		return fmt.Errorf("timeFormat must be RFC3339, UnixSeconds or UnixMillis, not %q", c.TimeFormat)
+	}
+	p := c.Pagination
+	switch p.Type {
+	case PageLinkHeader:
+	case PageNextToken:
+		if p.TokenPath == "" {
+			return errors.New("pagination.tokenPath is required for NextToken pagination")
+		}
+		if p.TokenParam == "" {
+			return errors.New("pagination.tokenParam is required for NextToken pagination")
+		}
+	case PageOffset:
+		if p.TokenParam == "" {
+			return errors.New("pagination.tokenParam is required for Offset pagination")
+		}
+	case PageCursorID:
+		if c.AfterIDParam == "" {
+			return errors.New("afterIdParam is required for CursorID pagination")
+		}
+	default:
+		return fmt.Errorf("pagination.type must be NextToken, LinkHeader, CursorID or Offset, not %q", p.Type)
+	}
+	if c.IDPath == "" {
+		return errors.New("idPath must be set")
+	}
+	if c.UpdatedAtPath == "" {
+		return errors.New("updatedAtPath must be set")
+	}
+	if c.Sorted == nil {
+		return errors.New("sorted must be set")
+	}
+	if c.GetByIDURL != "" {
+		g, err := url.Parse(strings.ReplaceAll(c.GetByIDURL, "{id}", "x"))
+		if err != nil || !g.IsAbs() || !strings.Contains(c.GetByIDURL, "{id}") {
+			return errors.New(`getByIdUrl must be an absolute URL holding "{id}"`)
+		}
+	}
+	return nil
+}
 
 // SourceOptions tune a Source. The zero value is usable.
 type SourceOptions struct {
@@ -46,13 +135,13 @@ type SourceOptions struct {
 }
 
 // Source reads a JSON REST list endpoint. It implements connector.Source and
-// connector.Fetcher (when spec.getByIdUrl is set; otherwise FetchByIDs fails), and reports
-// Unsorted() true when spec.sorted is false. It is safe for concurrent use, but keeps one
+// connector.Fetcher (when GetByIDURL is set; otherwise FetchByIDs fails), and reports
+// Unsorted() true when Sorted is false. It is safe for concurrent use, but keeps one
 // walk of the API's pages at a time: the engine's sequential ReadPage calls continue it.
 //
 // # The query
 //
-// Every walk starts with spec.url plus:
+// Every walk starts with the config's URL plus:
 //   - updatedSinceParam: the cursor time (omitted at the beginning). The API must treat it
 //     as inclusive (updated at or after). In RFC3339 it is sent with its full fraction; in
 //     UnixSeconds and UnixMillis it is floored to the unit, so nothing is skipped: records
@@ -76,7 +165,7 @@ type SourceOptions struct {
 //     empty page ends the walk. Discouraged: records that change while the walk runs move
 //     between pages and are missed (until the next run's safety gap) or read twice.
 //
-// Links and URL tokens must stay on spec.url's scheme and host, so credentials never go
+// Links and URL tokens must stay on the URL's scheme and host, so credentials never go
 // elsewhere. An API repeating a token or a link, or a CursorID page not moving forward,
 // fails the read rather than looping.
 //
@@ -106,7 +195,7 @@ type SourceOptions struct {
 // calls, returning records after the start in the API's order, never an empty page with
 // More set, and More=false at the end.
 type Source struct {
-	spec   v1alpha1.HTTPSource
+	cfg    SourceConfig
 	client *transport.Client
 	base   *url.URL
 	sorted bool
@@ -139,68 +228,37 @@ type walk struct {
 	lastRaw   *connector.Record
 }
 
-// NewSource checks the spec and makes a source that sends its requests through client.
-// The spec is expected to carry the CRD defaults (SyncJob.Default in local mode); its auth,
-// headers and retry are the client's business (see transport.AuthFromSpec).
-func NewSource(spec v1alpha1.HTTPSource, client *transport.Client, opts SourceOptions) (*Source, error) {
+// NewSource checks the config (SourceConfig.Validate) and makes a source that sends its
+// requests through client, which carries the auth, headers, retries and rate limit.
+func NewSource(cfg SourceConfig, client *transport.Client, opts SourceOptions) (*Source, error) {
 	if client == nil {
-		return nil, errors.New("spec.source.http: no HTTP client")
+		return nil, errors.New("no HTTP client")
 	}
-	def := func(p *string, v string) {
-		if *p == "" {
-			*p = v
-		}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	def(&spec.TimeFormat, TimeRFC3339)
-	def(&spec.Pagination.Type, PageLinkHeader)
-	def(&spec.Pagination.TokenPath, "next")
-	def(&spec.Pagination.TokenParam, "page_token")
-	def(&spec.IDPath, "id")
-	def(&spec.UpdatedAtPath, "updated_at")
-	base, err := url.Parse(spec.URL)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, errors.New("spec.source.http.url must be an absolute http or https URL")
-	}
-	switch spec.TimeFormat {
-	case TimeRFC3339, TimeUnixSeconds, TimeUnixMillis:
-	default:
-		return nil, fmt.Errorf("spec.source.http.timeFormat must be RFC3339, UnixSeconds or UnixMillis, not %q", spec.TimeFormat)
-	}
-	switch spec.Pagination.Type {
-	case PageNextToken, PageLinkHeader, PageOffset:
-	case PageCursorID:
-		if spec.AfterIDParam == "" {
-			return nil, errors.New("spec.source.http.afterIdParam is required for CursorID pagination")
-		}
-	default:
-		return nil, fmt.Errorf("spec.source.http.pagination.type must be NextToken, LinkHeader, CursorID or Offset, not %q", spec.Pagination.Type)
-	}
-	if spec.GetByIDURL != "" {
-		g, err := url.Parse(strings.ReplaceAll(spec.GetByIDURL, "{id}", "x"))
-		if err != nil || !g.IsAbs() || !strings.Contains(spec.GetByIDURL, "{id}") {
-			return nil, errors.New(`spec.source.http.getByIdUrl must be an absolute URL holding "{id}"`)
-		}
-	}
+	base, _ := url.Parse(cfg.URL) // checked by Validate
 	return &Source{
-		spec:   spec,
+		cfg:    cfg,
 		client: client,
 		base:   base,
-		sorted: spec.Sorted == nil || *spec.Sorted,
+		sorted: *cfg.Sorted,
 		log:    opts.Logger,
 	}, nil
 }
 
 // Unsorted reports whether the API's pages are not ascending by (updatedAt, id)
-// (spec.sorted: false); see engine.UnsortedSource.
+// (SourceConfig.Sorted false); see engine.UnsortedSource.
 func (s *Source) Unsorted() bool { return !s.sorted }
 
 // Close does nothing: the client belongs to the caller.
 func (s *Source) Close() error { return nil }
 
-// ReadPage returns up to limit records strictly after `after`; see Source.
+// ReadPage returns up to limit records strictly after `after`; see Source. The limit must
+// be positive.
 func (s *Source) ReadPage(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) {
 	if limit <= 0 {
-		limit = defaultPageSize
+		return connector.Page{}, fmt.Errorf("read page: the limit must be positive, not %d", limit)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -240,14 +298,14 @@ func sameCursor(a, b cursor.Cursor) bool { return a.UpdatedAt.Equal(b.UpdatedAt)
 // newWalk prepares the first page's query after start.
 func (s *Source) newWalk(start cursor.Cursor, limit int) *walk {
 	q := s.base.Query()
-	if s.spec.UpdatedSinceParam != "" && !start.UpdatedAt.IsZero() {
-		q.Set(s.spec.UpdatedSinceParam, s.formatTime(start.UpdatedAt))
+	if s.cfg.UpdatedSinceParam != "" && !start.UpdatedAt.IsZero() {
+		q.Set(s.cfg.UpdatedSinceParam, s.formatTime(start.UpdatedAt))
 	}
-	if s.sorted && s.spec.AfterIDParam != "" && start.ID != "" {
-		q.Set(s.spec.AfterIDParam, start.ID)
+	if s.sorted && s.cfg.AfterIDParam != "" && start.ID != "" {
+		q.Set(s.cfg.AfterIDParam, start.ID)
 	}
-	if s.spec.PageSizeParam != "" {
-		q.Set(s.spec.PageSizeParam, strconv.Itoa(limit))
+	if s.cfg.PageSizeParam != "" {
+		q.Set(s.cfg.PageSizeParam, strconv.Itoa(limit))
 	}
 	return &walk{start: start, key: start, query: q, next: s.withQuery(q)}
 }
@@ -301,16 +359,16 @@ func (s *Source) fetch(ctx context.Context, w *walk) error {
 // records finds the records array of a list answer. A null array is empty; a missing one
 // is an error (a wrong recordsPath must not look like an empty API).
 func (s *Source) records(doc any) ([]any, error) {
-	v, ok := transport.Lookup(doc, s.spec.RecordsPath)
+	v, ok := transport.Lookup(doc, s.cfg.RecordsPath)
 	if !ok {
-		return nil, fmt.Errorf("the answer has no records array at %q", s.spec.RecordsPath)
+		return nil, fmt.Errorf("the answer has no records array at %q", s.cfg.RecordsPath)
 	}
 	if v == nil {
 		return nil, nil
 	}
 	items, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("the answer's %q is not an array", s.spec.RecordsPath)
+		return nil, fmt.Errorf("the answer's %q is not an array", s.cfg.RecordsPath)
 	}
 	return items, nil
 }
@@ -318,7 +376,7 @@ func (s *Source) records(doc any) ([]any, error) {
 // nextPage computes the URL of the API page after the one just read (u); nil ends the
 // walk.
 func (s *Source) nextPage(w *walk, doc any, resp *transport.Response, u *url.URL, lastRaw *connector.Record, n int) (*url.URL, error) {
-	p := s.spec.Pagination
+	p := s.cfg.Pagination
 	switch p.Type {
 	case PageNextToken:
 		tok, err := tokenValue(doc, p.TokenPath)
@@ -362,10 +420,10 @@ func (s *Source) nextPage(w *walk, doc any, resp *transport.Response, u *url.URL
 			}
 		}
 		q := cloneValues(w.query)
-		if s.sorted && s.spec.UpdatedSinceParam != "" {
-			q.Set(s.spec.UpdatedSinceParam, s.formatTime(lastRaw.UpdatedAt))
+		if s.sorted && s.cfg.UpdatedSinceParam != "" {
+			q.Set(s.cfg.UpdatedSinceParam, s.formatTime(lastRaw.UpdatedAt))
 		}
-		q.Set(s.spec.AfterIDParam, lastRaw.ID)
+		q.Set(s.cfg.AfterIDParam, lastRaw.ID)
 		return s.withQuery(q), nil
 	case PageOffset:
 		if n == 0 {
@@ -472,21 +530,21 @@ func (s *Source) parseRecord(item any) (connector.Record, error) {
 	if !ok {
 		return connector.Record{}, &recordError{msg: fmt.Sprintf("a %s is not a JSON object", jsonKind(item))}
 	}
-	idv, ok := transport.Lookup(obj, s.spec.IDPath)
+	idv, ok := transport.Lookup(obj, s.cfg.IDPath)
 	if !ok || idv == nil {
-		return connector.Record{}, &recordError{field: s.spec.IDPath, msg: "the id is missing"}
+		return connector.Record{}, &recordError{field: s.cfg.IDPath, msg: "the id is missing"}
 	}
 	id, err := idString(idv)
 	if err != nil {
-		return connector.Record{}, &recordError{field: s.spec.IDPath, msg: "the id: " + err.Error()}
+		return connector.Record{}, &recordError{field: s.cfg.IDPath, msg: "the id: " + err.Error()}
 	}
-	tv, ok := transport.Lookup(obj, s.spec.UpdatedAtPath)
+	tv, ok := transport.Lookup(obj, s.cfg.UpdatedAtPath)
 	if !ok || tv == nil {
-		return connector.Record{}, &recordError{id: id, field: s.spec.UpdatedAtPath, msg: "the update time is missing"}
+		return connector.Record{}, &recordError{id: id, field: s.cfg.UpdatedAtPath, msg: "the update time is missing"}
 	}
 	t, err := s.parseTime(tv)
 	if err != nil {
-		return connector.Record{}, &recordError{id: id, field: s.spec.UpdatedAtPath, msg: "the update time: " + err.Error()}
+		return connector.Record{}, &recordError{id: id, field: s.cfg.UpdatedAtPath, msg: "the update time: " + err.Error()}
 	}
 	return connector.Record{ID: id, UpdatedAt: t, Fields: obj}, nil
 }
@@ -534,7 +592,7 @@ func jsonKind(v any) string {
 // fraction, or unix seconds/milliseconds floored (never later than the cursor, so nothing
 // is skipped).
 func (s *Source) formatTime(t time.Time) string {
-	switch s.spec.TimeFormat {
+	switch s.cfg.TimeFormat {
 	case TimeUnixSeconds:
 		return strconv.FormatInt(floorDiv(t.UnixNano(), int64(time.Second)), 10)
 	case TimeUnixMillis:
@@ -553,7 +611,7 @@ func floorDiv(a, b int64) int64 {
 
 // parseTime reads a record's update time in the source's format, in UTC.
 func (s *Source) parseTime(v any) (time.Time, error) {
-	if s.spec.TimeFormat == TimeRFC3339 {
+	if s.cfg.TimeFormat == TimeRFC3339 {
 		str, ok := v.(string)
 		if !ok {
 			return time.Time{}, fmt.Errorf("a %s is not an RFC3339 time", jsonKind(v))
@@ -574,12 +632,12 @@ func (s *Source) parseTime(v any) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("a %s is not a unix time", jsonKind(v))
 	}
 	unit := time.Second
-	if s.spec.TimeFormat == TimeUnixMillis {
+	if s.cfg.TimeFormat == TimeUnixMillis {
 		unit = time.Millisecond
 	}
 	t, ok := unixTime(num, unit)
 	if !ok {
-		return time.Time{}, fmt.Errorf("%q is not a unix time in %s", num, strings.TrimPrefix(s.spec.TimeFormat, "Unix"))
+		return time.Time{}, fmt.Errorf("%q is not a unix time in %s", num, strings.TrimPrefix(s.cfg.TimeFormat, "Unix"))
 	}
 	return t, nil
 }
@@ -651,14 +709,14 @@ func parseInteger(s string) (*big.Int, bool) {
 	return new(big.Int).SetString(s, 10)
 }
 
-// FetchByIDs gets each record through spec.getByIdUrl ("{id}" replaced by the id,
+// FetchByIDs gets each record through the config's GetByIDURL ("{id}" replaced by the id,
 // path-escaped, or query-escaped when it is in the query). A 404 or 410 means the record
 // is gone: it is absent from the result. The answer is the record object itself, or holds
 // it at recordsPath (as an object, or an array of at most one).
 func (s *Source) FetchByIDs(ctx context.Context, ids []string) ([]connector.Record, error) {
-	tpl := s.spec.GetByIDURL
+	tpl := s.cfg.GetByIDURL
 	if tpl == "" {
-		return nil, errors.New("spec.source.http.getByIdUrl is not set: records cannot be fetched by id")
+		return nil, errors.New("getByIdUrl is not set: records cannot be fetched by id")
 	}
 	inQuery := strings.Contains(tpl, "?") && strings.Index(tpl, "{id}") > strings.Index(tpl, "?")
 	out := make([]connector.Record, 0, len(ids))
@@ -694,12 +752,12 @@ func (s *Source) FetchByIDs(ctx context.Context, ids []string) ([]connector.Reco
 // singleRecord finds the record in a get-by-id answer.
 func (s *Source) singleRecord(doc any) (any, bool) {
 	if obj, ok := doc.(map[string]any); ok {
-		if _, has := transport.Lookup(obj, s.spec.IDPath); has {
+		if _, has := transport.Lookup(obj, s.cfg.IDPath); has {
 			return obj, true
 		}
 	}
-	if s.spec.RecordsPath != "" {
-		if v, ok := transport.Lookup(doc, s.spec.RecordsPath); ok {
+	if s.cfg.RecordsPath != "" {
+		if v, ok := transport.Lookup(doc, s.cfg.RecordsPath); ok {
 			switch t := v.(type) {
 			case map[string]any:
 				return t, true

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"errors"
@@ -11,11 +11,10 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport/transporttest"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport/transporttest"
 )
 
 func TestNextLink(t *testing.T) {
@@ -49,8 +48,9 @@ func pagedSource(t *testing.T, paging string, pages ...func(w http.ResponseWrite
 		pages[min(i, len(pages)-1)](w, r)
 	}))
 	t.Cleanup(srv.Close)
-	spec := v1alpha1.HTTPSource{URL: srv.URL + "/v1/items", RecordsPath: "data", AfterIDParam: "after_id", UpdatedSinceParam: "updated_since",
-		Pagination: v1alpha1.HTTPPagination{Type: paging, TokenPath: "meta.next", TokenParam: "cursor"}}
+	spec := sourceConfig(srv.URL + "/v1/items")
+	spec.RecordsPath, spec.AfterIDParam, spec.UpdatedSinceParam = "data", "after_id", "updated_since"
+	spec.Pagination = Pagination{Type: paging, TokenPath: "meta.next", TokenParam: "cursor"}
 	src, err := NewSource(spec, newClient(), SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -136,9 +136,11 @@ func TestReadErrorsKeepTheirKind(t *testing.T) {
 			w.WriteHeader(code)
 			fmt.Fprintf(w, `{"message":"no (you sent %s)"}`, r.Header.Get("Authorization"))
 		}))
-		client := transport.New(transport.Options{Auth: transport.BearerAuth(token), Retry: transport.Retry{MaxAttempts: 2},
+		client := mustClient(transport.Options{Auth: transport.BearerAuth(token), Retry: retryPolicy(2),
 			Clock: transporttest.NewClock(t0)})
-		src, err := NewSource(v1alpha1.HTTPSource{URL: srv.URL + "/v1/items?api_key=k", RecordsPath: "data"}, client, SourceOptions{})
+		spec := sourceConfig(srv.URL + "/v1/items?api_key=k")
+		spec.RecordsPath = "data"
+		src, err := NewSource(spec, client, SourceOptions{})
 		g.Expect(err).NotTo(HaveOccurred())
 		_, err = src.ReadPage(t.Context(), cursor.Cursor{UpdatedAt: t0, ID: "5"}, 10)
 		srv.Close()

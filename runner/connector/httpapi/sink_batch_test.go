@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ func TestBatchAnswerMissingRecord(t *testing.T) {
 	g := NewWithT(t)
 	crm := newFakeCRM(t)
 	crm.dropBatch["billing:b"] = true
-	sink := crm.sink(t, ModeBatch, SinkOptions{})
+	sink := crm.sink(t, ModeBatch, nil)
 	res, err := sink.Upsert(t.Context(), []connector.WriteRecord{wrec("a", 1, "1"), wrec("b", 1, "2"), wrec("c", 1, "3")})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(outcomes(res)).To(Equal([]connector.Outcome{connector.Written, connector.Failed, connector.Written}))
@@ -30,7 +30,7 @@ func TestBatchAnswerMissingRecord(t *testing.T) {
 func TestBatchRequests(t *testing.T) {
 	g := NewWithT(t)
 	crm := newFakeCRM(t)
-	sink := crm.sink(t, ModeBatch, SinkOptions{}) // batch size 2
+	sink := crm.sink(t, ModeBatch, nil) // batch size 2
 	batch := []connector.WriteRecord{wrec("a", 1, "1"), wrec("a", 2, "2"), wrec("b", 1, "3"), wrec("c", 1, "4"), wrec("d", 1, "5")}
 	res, err := sink.Upsert(t.Context(), batch)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -46,7 +46,7 @@ func TestBatchRefusedAsAWhole(t *testing.T) {
 	g := NewWithT(t)
 	crm := newFakeCRM(t)
 	crm.addFault("POST /invoices/batch", http.StatusBadRequest, 1)
-	sink := crm.sink(t, ModeBatch, SinkOptions{})
+	sink := crm.sink(t, ModeBatch, nil)
 	res, err := sink.Upsert(t.Context(), []connector.WriteRecord{wrec("a", 1, "1")})
 	g.Expect(err).To(MatchError(ContainSubstring("injected failure")))
 	g.Expect(res).To(BeNil())

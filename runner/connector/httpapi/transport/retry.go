@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -16,67 +17,65 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 )
 
-// Retry defaults, as in the CRD schema (BaseBackoff and MaxWait are not in the spec).
+// Tunables of the retry policy that are not part of a SyncJob: a RetryPolicy leaving them
+// zero takes these.
 const (
-	DefaultMaxAttempts    = 6
-	DefaultBaseBackoff    = 500 * time.Millisecond
-	DefaultMaxBackoff     = 30 * time.Second
-	DefaultRequestTimeout = 30 * time.Second
-	DefaultMaxWait        = 15 * time.Minute
+	// DefaultBaseBackoff is the first retry's wait when the server gave no hint.
+	DefaultBaseBackoff = 500 * time.Millisecond
+	// DefaultMaxWait is the longest server-requested wait the client sleeps through.
+	DefaultMaxWait = 15 * time.Minute
 )
 
-// Retry bounds the attempts of one request. Only 429, 5xx and network errors are retried;
-// other statuses are answered at once. The zero value takes the defaults.
-type Retry struct {
-	// MaxAttempts per request, the first included.
+// RetryPolicy bounds the attempts of one request. Only 429, 5xx and network errors are
+// retried; other statuses are answered at once. MaxAttempts, MaxBackoff and RequestTimeout
+// must be set (Validate); BaseBackoff and MaxWait may be left zero.
+type RetryPolicy struct {
+	// MaxAttempts per request, the first included; at least 1.
 	MaxAttempts int
 	// BaseBackoff is the wait before the first retry when the server gave no hint; it
-	// doubles at each retry up to MaxBackoff.
+	// doubles at each retry up to MaxBackoff. Zero is DefaultBaseBackoff (capped by
+	// MaxBackoff).
 	BaseBackoff time.Duration
-	// MaxBackoff caps the backoff. The jittered wait is drawn from [cap/2, cap], so it
-	// never exceeds MaxBackoff.
+	// MaxBackoff caps the backoff; positive. The jittered wait is drawn from [cap/2, cap],
+	// so it never exceeds MaxBackoff.
 	MaxBackoff time.Duration
-	// RequestTimeout bounds one attempt, reading the body included.
+	// RequestTimeout bounds one attempt, reading the body included; positive.
 	RequestTimeout time.Duration
 	// MaxWait is the longest server-requested wait (Retry-After, a rate-limit reset) the
 	// client sleeps through. A longer one fails the request at once (a 429 or an exhausted
-	// quota as connector.ErrRateLimited) rather than holding the run for hours.
+	// quota as connector.ErrRateLimited) rather than holding the run for hours. Zero is
+	// DefaultMaxWait.
 	MaxWait time.Duration
 }
 
-// RetryFromSpec turns spec.*.retry into a Retry (unset fields take the defaults).
-func RetryFromSpec(spec v1alpha1.HTTPRetry) Retry {
-	r := Retry{MaxAttempts: int(spec.MaxAttempts)}
-	if spec.MaxBackoff != nil {
-		r.MaxBackoff = spec.MaxBackoff.Duration
+// Validate reports the first field of the policy that is missing or out of range, by name.
+func (r RetryPolicy) Validate() error {
+	switch {
+	case r.MaxAttempts < 1:
+		return fmt.Errorf("maxAttempts must be at least 1, not %d", r.MaxAttempts)
+	case r.MaxBackoff <= 0:
+		return fmt.Errorf("maxBackoff must be positive, not %s", r.MaxBackoff)
+	case r.RequestTimeout <= 0:
+		return fmt.Errorf("requestTimeout must be positive, not %s", r.RequestTimeout)
+	case r.BaseBackoff < 0:
+		return fmt.Errorf("baseBackoff must not be negative, not %s", r.BaseBackoff)
+	case r.MaxWait < 0:
+		return fmt.Errorf("maxWait must not be negative, not %s", r.MaxWait)
 	}
-	if spec.RequestTimeout != nil {
-		r.RequestTimeout = spec.RequestTimeout.Duration
-	}
-	return r.withDefaults()
+	return nil
 }
 
-func (r Retry) withDefaults() Retry {
-	if r.MaxAttempts <= 0 {
-		r.MaxAttempts = DefaultMaxAttempts
-	}
-	if r.BaseBackoff <= 0 {
+// withTunables fills the tunables left zero; the policy is valid.
+func (r RetryPolicy) withTunables() RetryPolicy {
+	if r.BaseBackoff == 0 {
 		r.BaseBackoff = DefaultBaseBackoff
-	}
-	if r.MaxBackoff <= 0 {
-		r.MaxBackoff = DefaultMaxBackoff
 	}
 	if r.BaseBackoff > r.MaxBackoff {
 		r.BaseBackoff = r.MaxBackoff
 	}
-	if r.RequestTimeout <= 0 {
-		r.RequestTimeout = DefaultRequestTimeout
-	}
-	if r.MaxWait <= 0 {
+	if r.MaxWait == 0 {
 		r.MaxWait = DefaultMaxWait
 	}
 	return r
@@ -90,7 +89,7 @@ func RandomJitter(max time.Duration) time.Duration { return rand.N(max) }
 
 // backoff is the wait before retry n (1 = the first retry) when the server gave no hint:
 // the capped exponential c = min(base·2^(n-1), max), less a jitter of up to c/2.
-func (r Retry) backoff(n int, jitter Jitter) time.Duration {
+func (r RetryPolicy) backoff(n int, jitter Jitter) time.Duration {
 	c := r.MaxBackoff
 	if n-1 < 62 {
 		if d := r.BaseBackoff << (n - 1); d > 0 && d < c {
@@ -107,22 +106,33 @@ func (r Retry) backoff(n int, jitter Jitter) time.Duration {
 	return c
 }
 
-// LimiterFromSpec builds the run's token bucket from spec.rateLimit; nil spec is no limit.
-// One limiter is shared by the source's and the sink's clients, which must also share a
-// Clock (the limiter is driven by the times the clients pass it).
-func LimiterFromSpec(spec *v1alpha1.RateLimitSpec) (*rate.Limiter, error) {
-	if spec == nil {
-		return nil, nil
+// RateLimit is a client-side token bucket: RequestsPerSecond on average, Burst at once.
+type RateLimit struct {
+	// RequestsPerSecond allowed on average; positive.
+	RequestsPerSecond float64
+	// Burst of requests allowed at once; at least 1.
+	Burst int
+}
+
+// Validate reports the first field of the rate limit that is out of range, by name.
+func (l RateLimit) Validate() error {
+	if !(l.RequestsPerSecond > 0) || math.IsInf(l.RequestsPerSecond, 0) {
+		return fmt.Errorf("requestsPerSecond must be positive, not %v", l.RequestsPerSecond)
 	}
-	rps := spec.RequestsPerSecond.AsApproximateFloat64()
-	if rps <= 0 {
-		return nil, fmt.Errorf("spec.rateLimit.requestsPerSecond must be positive, not %s", spec.RequestsPerSecond.String())
+	if l.Burst < 1 {
+		return fmt.Errorf("burst must be at least 1, not %d", l.Burst)
 	}
-	burst := int(spec.Burst)
-	if burst < 1 {
-		burst = 1
+	return nil
+}
+
+// NewLimiter builds a run's token bucket. One limiter is shared by the source's and the
+// sink's clients, which must also share a Clock (the limiter is driven by the times the
+// clients pass it).
+func NewLimiter(l RateLimit) (*rate.Limiter, error) {
+	if err := l.Validate(); err != nil {
+		return nil, err
 	}
-	return rate.NewLimiter(rate.Limit(rps), burst), nil
+	return rate.NewLimiter(rate.Limit(l.RequestsPerSecond), l.Burst), nil
 }
 
 // retryAfter reads a Retry-After header: delta-seconds or an HTTP-date (relative to now).

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 )
 
 // serverErrors are the 5xx statuses a create accepts as answers instead of having the
@@ -37,12 +37,12 @@ func (s *Sink) lookupThenWrite(ctx context.Context, rec connector.WriteRecord, b
 		switch len(ids) {
 		case 0:
 			// A create is not idempotent: its lost answers come back here, not retried.
-			req.Method, req.URL = http.MethodPost, s.spec.URL
+			req.Method, req.URL = http.MethodPost, s.cfg.URL
 			req.NotIdempotent, req.Accept = true, serverErrors
 		case 1:
 			// An update is idempotent (the client retries it), but an object deleted since
 			// the search answers 404: search again rather than fail the record.
-			req.Method, req.URL = http.MethodPatch, expand(s.spec.UpdateURL, "{id}", ids[0])
+			req.Method, req.URL = http.MethodPatch, expand(s.cfg.UpdateURL, "{id}", ids[0])
 			req.Accept = []int{http.StatusNotFound}
 		default:
 			return s.duplicates(rec, ids), nil
@@ -71,7 +71,7 @@ func (s *Sink) lookupThenWrite(ctx context.Context, rec connector.WriteRecord, b
 // search lists the ids of the objects holding key (LookupThenWrite mode). Results that
 // carry the key field with another value are not counted: some searches match loosely.
 func (s *Sink) search(ctx context.Context, key string) ([]string, error) {
-	resp, err := s.client.Do(ctx, transport.Request{URL: expand(s.spec.SearchURL, "{key}", key), Accept: []int{http.StatusNotFound}})
+	resp, err := s.client.Do(ctx, transport.Request{URL: expand(s.cfg.SearchURL, "{key}", key), Accept: []int{http.StatusNotFound}})
 	if err != nil {
 		return nil, err
 	}
@@ -80,27 +80,27 @@ func (s *Sink) search(ctx context.Context, key string) ([]string, error) {
 	}
 	doc, err := resp.JSON()
 	if err != nil {
-		return nil, fmt.Errorf("search %s: %w", safeTemplateURL(s.spec.SearchURL), err)
+		return nil, fmt.Errorf("search %s: %w", safeTemplateURL(s.cfg.SearchURL), err)
 	}
 	list, ok := doc.([]any)
 	if !ok {
 		v, _ := transport.Lookup(doc, "results")
 		if list, ok = v.([]any); !ok {
-			return nil, fmt.Errorf("search %s: the answer has no results array", safeTemplateURL(s.spec.SearchURL))
+			return nil, fmt.Errorf("search %s: the answer has no results array", safeTemplateURL(s.cfg.SearchURL))
 		}
 	}
 	var ids []string
 	for i, item := range list {
 		obj, ok := item.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("search %s: results[%d] is not an object", safeTemplateURL(s.spec.SearchURL), i)
+			return nil, fmt.Errorf("search %s: results[%d] is not an object", safeTemplateURL(s.cfg.SearchURL), i)
 		}
-		if k, ok := objectKey(obj, s.keyField); ok && k != key {
+		if k, ok := objectKey(obj, s.cfg.KeyField); ok && k != key {
 			continue
 		}
 		id, ok := scalarString(obj["id"])
 		if !ok || id == "" {
-			return nil, fmt.Errorf("search %s: results[%d] has no id", safeTemplateURL(s.spec.SearchURL), i)
+			return nil, fmt.Errorf("search %s: results[%d] has no id", safeTemplateURL(s.cfg.SearchURL), i)
 		}
 		ids = append(ids, id)
 	}

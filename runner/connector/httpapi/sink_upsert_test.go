@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"errors"
@@ -8,9 +8,8 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 )
 
 // TestSinkRerunsConverge: each mode run three times over the same records (one key twice,
@@ -21,7 +20,7 @@ func TestSinkRerunsConverge(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			g := NewWithT(t)
 			crm := newFakeCRM(t)
-			sink := crm.sink(t, mode, SinkOptions{})
+			sink := crm.sink(t, mode, nil)
 			batch := []connector.WriteRecord{wrec("a", 1, "12.30"), wrec("b", 1, "7"), wrec("c", 1, "1.00"), wrec("c", 2, "2.00"), wrec("d", 3, "0.10")}
 			var first []string
 			for run := range 3 {
@@ -50,7 +49,7 @@ func TestSinkRecordOutcomes(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			g := NewWithT(t)
 			crm := newFakeCRM(t)
-			sink := crm.sink(t, mode, SinkOptions{})
+			sink := crm.sink(t, mode, nil)
 			_, err := sink.Upsert(t.Context(), []connector.WriteRecord{wrec("c", 10, "5")})
 			g.Expect(err).NotTo(HaveOccurred())
 			crm.reject["billing:b"] = "total must be a number"
@@ -103,7 +102,7 @@ func TestSinkUnconfirmedBatch(t *testing.T) {
 			t.Run(mode+"/"+tc.name, func(t *testing.T) {
 				g := NewWithT(t)
 				crm := newFakeCRM(t)
-				sink := crm.sink(t, mode, SinkOptions{})
+				sink := crm.sink(t, mode, nil)
 				crm.addFault("", tc.status, 1000)
 				res, err := sink.Upsert(t.Context(), []connector.WriteRecord{wrec("a", 1, "1"), wrec("b", 1, "2")})
 				g.Expect(err).To(HaveOccurred())
@@ -122,7 +121,7 @@ func TestSinkRetriesServerErrors(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			g := NewWithT(t)
 			crm := newFakeCRM(t)
-			sink := crm.sink(t, mode, SinkOptions{})
+			sink := crm.sink(t, mode, nil)
 			crm.addFault("", http.StatusBadGateway, 2)
 			res, err := sink.Upsert(t.Context(), []connector.WriteRecord{wrec("a", 1, "1"), wrec("b", 1, "2")})
 			g.Expect(err).NotTo(HaveOccurred())
@@ -139,7 +138,7 @@ func TestSinkRedactsCredentials(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			g := NewWithT(t)
 			crm := newFakeCRM(t)
-			sink := crm.sink(t, mode, SinkOptions{})
+			sink := crm.sink(t, mode, nil)
 			crm.reject["billing:a"] = "token " + testToken + " may not write this"
 			res, err := sink.Upsert(t.Context(), []connector.WriteRecord{wrec("a", 1, "1")})
 			g.Expect(err).NotTo(HaveOccurred())
@@ -147,8 +146,8 @@ func TestSinkRedactsCredentials(t *testing.T) {
 			g.Expect(res[0].Err.Error()).To(ContainSubstring("[redacted]"))
 			g.Expect(res[0].Err.Error()).NotTo(ContainSubstring(testToken))
 
-			other := transport.New(transport.Options{Auth: transport.BearerAuth("tok-wrong-zzz")})
-			bad, err := NewSink(crm.spec(mode), other, SinkOptions{KeyField: "invoice_key"})
+			other := mustClient(transport.Options{Auth: transport.BearerAuth("tok-wrong-zzz"), Retry: retryPolicy(6)})
+			bad, err := NewSink(crm.spec(mode), other, SinkOptions{})
 			g.Expect(err).NotTo(HaveOccurred())
 			_, err = bad.Upsert(t.Context(), []connector.WriteRecord{wrec("a", 1, "1")})
 			g.Expect(err).To(MatchError(ContainSubstring("401")))
@@ -166,7 +165,7 @@ func TestSinkDuplicateKeysOnServer(t *testing.T) {
 			crm := newFakeCRM(t)
 			crm.seed("billing:a", map[string]any{"total": "old"})
 			crm.seed("billing:a", map[string]any{"total": "older"})
-			sink := crm.sink(t, mode, SinkOptions{})
+			sink := crm.sink(t, mode, nil)
 			before := crm.state()
 			res, err := sink.Upsert(t.Context(), []connector.WriteRecord{wrec("a", 1, "1"), wrec("b", 1, "2")})
 			g.Expect(err).NotTo(HaveOccurred())
@@ -180,38 +179,60 @@ func TestSinkDuplicateKeysOnServer(t *testing.T) {
 	}
 }
 
-// TestNewSinkRefuses: specs that cannot work fail at construction, naming the field.
+// TestNewSinkRefuses: configs that cannot work fail at construction, naming the field.
 func TestNewSinkRefuses(t *testing.T) {
 	crm := newFakeCRM(t)
-	type edit = func(s *v1alpha1.HTTPSink, o *SinkOptions)
+	type edit = func(s *SinkConfig)
 	cases := []struct {
 		name string
 		mode string
 		edit edit
 		want string
 	}{
-		{"unknown mode", "Merge", nil, "spec.sink.http.mode"},
-		{"upsert without key", ModeUpsert, func(s *v1alpha1.HTTPSink, _ *SinkOptions) { s.URL = crm.srv.URL + "/x" }, "spec.sink.http.url"},
-		{"bad method", ModeUpsert, func(s *v1alpha1.HTTPSink, _ *SinkOptions) { s.Method = "POST" }, "spec.sink.http.method"},
-		{"relative URL", ModeBatch, func(s *v1alpha1.HTTPSink, _ *SinkOptions) { s.URL = "/invoices/batch" }, "spec.sink.http.url"},
-		{"search without key", ModeLookupThenWrite, func(s *v1alpha1.HTTPSink, _ *SinkOptions) { s.SearchURL = crm.srv.URL + "/s" }, "spec.sink.http.searchUrl"},
-		{"update without id", ModeLookupThenWrite, func(s *v1alpha1.HTTPSink, _ *SinkOptions) { s.UpdateURL = crm.srv.URL + "/u" }, "spec.sink.http.updateUrl"},
-		{"batch delete", ModeBatch, func(_ *v1alpha1.HTTPSink, o *SinkOptions) { o.DeleteMode = DeleteHard }, "spec.deletes.mode"},
-		{"unknown delete mode", ModeUpsert, func(_ *v1alpha1.HTTPSink, o *SinkOptions) { o.DeleteMode = "Purge" }, "spec.deletes.mode"},
-		{"no key field", ModeUpsert, func(_ *v1alpha1.HTTPSink, o *SinkOptions) { o.KeyField = "" }, "spec.key.field"},
+		{"unknown mode", "Merge", nil, `mode must be Upsert, Batch or LookupThenWrite, not "Merge"`},
+		{"upsert without key", ModeUpsert, func(s *SinkConfig) { s.URL = crm.srv.URL + "/x" }, "url must be an absolute http or https URL holding \"{key}\""},
+		{"bad method", ModeUpsert, func(s *SinkConfig) { s.Method = "POST" }, `method must be PUT or PATCH, not "POST"`},
+		{"no method", ModeUpsert, func(s *SinkConfig) { s.Method = "" }, `method must be PUT or PATCH, not ""`},
+		{"relative URL", ModeBatch, func(s *SinkConfig) { s.URL = "/invoices/batch" }, "url must be an absolute http or https URL"},
+		{"no batch size", ModeBatch, func(s *SinkConfig) { s.BatchSize = 0 }, "batchSize must be at least 1, not 0"},
+		{"search without key", ModeLookupThenWrite, func(s *SinkConfig) { s.SearchURL = crm.srv.URL + "/s" }, "searchUrl must be an absolute http or https URL holding"},
+		{"update without id", ModeLookupThenWrite, func(s *SinkConfig) { s.UpdateURL = crm.srv.URL + "/u" }, "updateUrl must be an absolute http or https URL holding"},
+		{"batch delete", ModeBatch, func(s *SinkConfig) { s.DeleteMode = DeleteHard }, "deleteMode Delete needs a per-key URL"},
+		{"unknown delete mode", ModeUpsert, func(s *SinkConfig) { s.DeleteMode = "Purge" }, `deleteMode must be Ignore, SoftDelete or Delete, not "Purge"`},
+		{"no delete mode", ModeUpsert, func(s *SinkConfig) { s.DeleteMode = "" }, `deleteMode must be Ignore, SoftDelete or Delete, not ""`},
+		{"soft delete without field", ModeUpsert, func(s *SinkConfig) { s.DeleteMode, s.DeleteField = DeleteSoft, "" }, "deleteField is required for SoftDelete"},
+		{"no key field", ModeUpsert, func(s *SinkConfig) { s.KeyField = "" }, "keyField must be set"},
+		{"no source updated at field", ModeBatch, func(s *SinkConfig) { s.SourceUpdatedAtField = "" }, "sourceUpdatedAtField must be set"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			spec := crm.spec(tc.mode)
-			spec.Mode = tc.mode
-			opts := SinkOptions{KeyField: "invoice_key"}
+			cfg := crm.spec(tc.mode)
+			cfg.Mode = tc.mode
 			if tc.edit != nil {
-				tc.edit(&spec, &opts)
+				tc.edit(&cfg)
 			}
-			_, err := NewSink(spec, sinkClient(), opts)
+			_, err := NewSink(cfg, sinkClient(), SinkOptions{})
 			g.Expect(err).To(MatchError(ContainSubstring(tc.want)))
+			g.Expect(cfg.Validate()).To(MatchError(err.Error()))
 		})
+	}
+	_, err := NewSink(crm.spec(ModeUpsert), nil, SinkOptions{})
+	NewWithT(t).Expect(err).To(MatchError(ContainSubstring("no HTTP client")))
+	// fields a mode does not use need not be set
+	for _, mode := range modes {
+		cfg := crm.spec(mode)
+		switch mode {
+		case ModeUpsert:
+			cfg.BatchSize, cfg.SearchURL, cfg.UpdateURL = 0, "", ""
+		case ModeBatch:
+			cfg.Method = ""
+		case ModeLookupThenWrite:
+			cfg.Method, cfg.BatchSize = "", 0
+		}
+		cfg.DeleteField = ""
+		_, err := NewSink(cfg, sinkClient(), SinkOptions{})
+		NewWithT(t).Expect(err).NotTo(HaveOccurred(), mode)
 	}
 }
 
@@ -222,7 +243,7 @@ func TestSinkEscapesKeys(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			g := NewWithT(t)
 			crm := newFakeCRM(t)
-			sink := crm.sink(t, mode, SinkOptions{})
+			sink := crm.sink(t, mode, nil)
 			rec := wrec("x", 1, "1")
 			rec.Key = "billing:a/b c?d&e=f"
 			for range 2 {

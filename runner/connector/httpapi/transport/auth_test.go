@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 )
 
 const (
@@ -29,7 +27,7 @@ func TestAuthHeaders(t *testing.T) {
 		{name: "bearer", auth: BearerAuth(token), header: "Authorization", want: "Bearer " + token},
 		{name: "basic", auth: BasicAuth("alice", password), header: "Authorization",
 			want: "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:"+password))},
-		{name: "api key in the default header", auth: APIKeyAuth("", token), header: "X-API-Key", want: token},
+		{name: "api key in X-API-Key", auth: APIKeyAuth("X-API-Key", token), header: "X-API-Key", want: token},
 		{name: "api key in a named header", auth: APIKeyAuth("X-Billing-Key", token), header: "X-Billing-Key", want: token},
 	}
 	for _, tt := range tests {
@@ -39,7 +37,7 @@ func TestAuthHeaders(t *testing.T) {
 			srv, c, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				got = r.Header.Clone()
 				_, _ = w.Write([]byte(`{}`))
-			}), Options{Auth: tt.auth, Headers: map[string]string{"X-Tenant": "acme", tt.header: "overridden?"}})
+			}), Options{Auth: tt.auth, Headers: map[string]string{"X-Tenant": "acme", tt.header: "overridden?"}, Retry: testRetry})
 			_, err := c.Do(context.Background(), Request{URL: srv.URL})
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(got.Get(tt.header)).To(Equal(tt.want))
@@ -55,41 +53,40 @@ func TestAuthHeaders(t *testing.T) {
 	}
 }
 
-func TestAuthFromSpec(t *testing.T) {
-	secrets := map[string]string{"api/token": token, "api/user": "alice"}
-	lookup := func(field string, ref v1alpha1.SecretKeyRef) (string, error) {
-		v, ok := secrets[ref.Name+"/"+ref.Key]
-		if !ok {
-			return "", fmt.Errorf("%s: secret %s has no key %s", field, ref.Name, ref.Key)
-		}
-		return v, nil
-	}
-	ref := func(k string) v1alpha1.SecretKeyRef { return v1alpha1.SecretKeyRef{Name: "api", Key: k} }
-	user := ref("user")
+func TestNewAuth(t *testing.T) {
 	tests := []struct {
 		name    string
-		spec    *v1alpha1.HTTPAuth
+		cfg     AuthConfig
 		want    string
 		wantErr string
 	}{
-		{name: "none", spec: nil, want: "auth(none)"},
-		{name: "bearer", spec: &v1alpha1.HTTPAuth{Type: "Bearer", Secret: ref("token")}, want: "auth(Bearer)"},
-		{name: "basic", spec: &v1alpha1.HTTPAuth{Type: "Basic", Username: &user, Secret: ref("token")}, want: "auth(Basic)"},
-		{name: "basic without user", spec: &v1alpha1.HTTPAuth{Type: "Basic", Secret: ref("token")}, wantErr: "spec.source.http.auth.username is required"},
-		{name: "api key", spec: &v1alpha1.HTTPAuth{Type: "APIKey", Header: "X-K", Secret: ref("token")}, want: "auth(APIKey)"},
-		{name: "missing secret", spec: &v1alpha1.HTTPAuth{Type: "Bearer", Secret: ref("nope")}, wantErr: "spec.source.http.auth.secret: secret api has no key nope"},
-		{name: "unknown type", spec: &v1alpha1.HTTPAuth{Type: "Digest", Secret: ref("token")}, wantErr: `must be Bearer, Basic or APIKey, not "Digest"`},
+		{name: "bearer", cfg: AuthConfig{Type: "Bearer", Secret: token}, want: "auth(Bearer)"},
+		{name: "basic", cfg: AuthConfig{Type: "Basic", Username: "alice", Secret: password}, want: "auth(Basic)"},
+		{name: "basic without user", cfg: AuthConfig{Type: "Basic", Secret: password}, wantErr: "username is required for Basic auth"},
+		{name: "api key", cfg: AuthConfig{Type: "APIKey", Header: "X-K", Secret: token}, want: "auth(APIKey)"},
+		{name: "api key without header", cfg: AuthConfig{Type: "APIKey", Secret: token}, wantErr: "header is required for APIKey auth"},
+		{name: "empty secret", cfg: AuthConfig{Type: "Bearer"}, wantErr: "secret is empty"},
+		{name: "unknown type", cfg: AuthConfig{Type: "Digest", Secret: token}, wantErr: `type must be Bearer, Basic or APIKey, not "Digest"`},
 	}
 	for _, tt := range tests {
 		g := NewWithT(t)
-		a, err := AuthFromSpec("spec.source.http.auth", tt.spec, lookup)
+		a, err := NewAuth(tt.cfg)
+		// neither the config nor its error prints a credential, whatever the verb
+		printed := fmt.Sprintf("%v %+v %#v %s", tt.cfg, tt.cfg, tt.cfg, tt.cfg)
+		if err != nil {
+			printed += err.Error()
+		}
+		g.Expect(printed).NotTo(ContainSubstring(token), tt.name)
+		g.Expect(printed).NotTo(ContainSubstring(password), tt.name)
 		if tt.wantErr != "" {
 			g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)), tt.name)
+			g.Expect(tt.cfg.Validate()).To(MatchError(err.Error()), tt.name)
 			continue
 		}
 		g.Expect(err).NotTo(HaveOccurred(), tt.name)
 		g.Expect(a.String()).To(Equal(tt.want), tt.name)
 	}
+	NewWithT(t).Expect((*Auth)(nil).String()).To(Equal("auth(none)"))
 }
 
 // TestCredentialsNeverInErrors: neither a bearer token, a basic password nor a query
@@ -104,7 +101,7 @@ func TestCredentialsNeverInErrors(t *testing.T) {
 	plain := func(code int) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }
 	}
-	auths := map[string]*Auth{"bearer": BearerAuth(token), "basic": BasicAuth("alice", password), "apikey": APIKeyAuth("", token)}
+	auths := map[string]*Auth{"bearer": BearerAuth(token), "basic": BasicAuth("alice", password), "apikey": APIKeyAuth("X-API-Key", token)}
 	for name, auth := range auths {
 		for _, h := range []struct {
 			name    string
@@ -112,7 +109,7 @@ func TestCredentialsNeverInErrors(t *testing.T) {
 		}{{"echo 401", echo(401)}, {"echo 500", echo(500)}, {"plain 403", plain(403)}, {"echo 429", echo(429)}} {
 			t.Run(name+" "+h.name, func(t *testing.T) {
 				g := NewWithT(t)
-				srv, c, _ := serve(t, h.handler, Options{Auth: auth, Retry: Retry{MaxAttempts: 2}})
+				srv, c, _ := serve(t, h.handler, Options{Auth: auth, Retry: attempts(2)})
 				_, err := c.Do(context.Background(), Request{URL: srv.URL + "/v1/things?api_key=querysecret&page_token=pagetok123"})
 				g.Expect(err).To(HaveOccurred())
 				msg := err.Error() + fmt.Sprintf(" %+v %#v", err, err)
@@ -145,7 +142,7 @@ func TestAPIMessageIsShortAndOnOneLine(t *testing.T) {
 func TestRedirectToAnotherHostIsNotFollowed(t *testing.T) {
 	g := NewWithT(t)
 	var leaked http.Header
-	other, _, _ := serve(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { leaked = r.Header.Clone() }), Options{})
+	other, _, _ := serve(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { leaked = r.Header.Clone() }), Options{Retry: testRetry})
 	// 127.0.0.1 and localhost are different hosts to the client
 	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
 	srv, c, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +155,7 @@ func TestRedirectToAnotherHostIsNotFollowed(t *testing.T) {
 			return
 		}
 		http.Redirect(w, r, otherURL+"/steal", http.StatusTemporaryRedirect)
-	}), Options{Auth: APIKeyAuth("", token)})
+	}), Options{Auth: APIKeyAuth("X-API-Key", token), Retry: testRetry})
 
 	_, err := c.Do(context.Background(), Request{URL: srv.URL + "/local"})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 )
 
 // batchInput is one input of a batch request.
@@ -45,23 +45,23 @@ func (s *Sink) upsertBatches(ctx context.Context, batch []connector.WriteRecord,
 		return err
 	}
 	for i, rec := range batch {
-		if rec.Deleted && s.deleteMode == DeleteIgnore {
+		if rec.Deleted && s.cfg.DeleteMode == DeleteIgnore {
 			results[i] = connector.Result{Outcome: connector.Unchanged}
 			continue
 		}
 		props, err := s.encode(rec, false)
 		if err != nil {
-			results[i] = failed(rec, s.keyField, ReasonNotEncodable, err.Error())
+			results[i] = failed(rec, s.cfg.KeyField, ReasonNotEncodable, err.Error())
 			continue
 		}
-		if keys[rec.Key] || len(inputs) >= int(s.spec.BatchSize) {
+		if keys[rec.Key] || len(inputs) >= s.cfg.BatchSize {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 		keys[rec.Key] = true
 		chunk = append(chunk, i)
-		inputs = append(inputs, batchInput{IDProperty: s.keyField, ID: rec.Key, Properties: props})
+		inputs = append(inputs, batchInput{IDProperty: s.cfg.KeyField, ID: rec.Key, Properties: props})
 	}
 	return flush()
 }
@@ -69,13 +69,13 @@ func (s *Sink) upsertBatches(ctx context.Context, batch []connector.WriteRecord,
 // postBatch sends one batch request (no key twice) and reads the per-record answers into
 // results.
 func (s *Sink) postBatch(ctx context.Context, batch []connector.WriteRecord, chunk []int, inputs []batchInput, results []connector.Result) error {
-	resp, err := s.client.Do(ctx, transport.Request{Method: http.MethodPost, URL: s.spec.URL, JSON: map[string]any{"inputs": inputs}})
+	resp, err := s.client.Do(ctx, transport.Request{Method: http.MethodPost, URL: s.cfg.URL, JSON: map[string]any{"inputs": inputs}})
 	if err != nil {
 		return fmt.Errorf("batch of %d: %w", len(inputs), err)
 	}
 	doc, err := resp.JSON()
 	if err != nil {
-		return fmt.Errorf("batch of %d: POST %s: %w", len(inputs), safeTemplateURL(s.spec.URL), err)
+		return fmt.Errorf("batch of %d: POST %s: %w", len(inputs), safeTemplateURL(s.cfg.URL), err)
 	}
 	written := map[string]bool{} // key -> unchanged
 	if list, ok := listAt(doc, "results"); ok {
@@ -84,7 +84,7 @@ func (s *Sink) postBatch(ctx context.Context, batch []connector.WriteRecord, chu
 			if !ok {
 				continue
 			}
-			if k, ok := objectKey(obj, s.keyField); ok {
+			if k, ok := objectKey(obj, s.cfg.KeyField); ok {
 				written[k] = saysUnchanged(obj)
 			}
 		}
@@ -106,7 +106,7 @@ func (s *Sink) postBatch(ctx context.Context, batch []connector.WriteRecord, chu
 		unchanged, ok := written[rec.Key]
 		switch {
 		case !ok:
-			results[i] = failed(rec, s.keyField, ReasonNoResult, "the batch answer lists neither a result nor an error for key "+rec.Key)
+			results[i] = failed(rec, s.cfg.KeyField, ReasonNoResult, "the batch answer lists neither a result nor an error for key "+rec.Key)
 		case unchanged:
 			results[i] = connector.Result{Outcome: connector.Unchanged}
 		default:
@@ -120,7 +120,7 @@ func (s *Sink) postBatch(ctx context.Context, batch []connector.WriteRecord, chu
 func (s *Sink) batchOutcome(rec connector.WriteRecord, e batchError) connector.Result {
 	field := e.field
 	if field == "" {
-		field = s.keyField
+		field = s.cfg.KeyField
 	}
 	switch {
 	case manyMatches(e.code, e.message, e.hasIDs):

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"cmp"
@@ -16,11 +16,10 @@ import (
 
 	"k8s.io/utils/ptr"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport/transporttest"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport/transporttest"
 )
 
 // t0 is a whole second, so every time format can carry the test records.
@@ -169,14 +168,14 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// spec is the source spec for this API, with the CRD defaults.
-func (f *fakeAPI) spec() v1alpha1.HTTPSource {
-	s := v1alpha1.HTTPSource{
+// spec is the source config for this API, as a SyncJob with the CRD defaults translates.
+func (f *fakeAPI) spec() SourceConfig {
+	s := SourceConfig{
 		URL:               f.srv.URL + "/v1/invoices",
 		UpdatedSinceParam: "updated_since",
 		TimeFormat:        f.format,
 		PageSizeParam:     "limit",
-		Pagination:        v1alpha1.HTTPPagination{Type: f.paging, TokenPath: "next", TokenParam: "page_token"},
+		Pagination:        Pagination{Type: f.paging, TokenPath: "next", TokenParam: "page_token"},
 		RecordsPath:       "data",
 		IDPath:            "id",
 		UpdatedAtPath:     "updated_at",
@@ -191,8 +190,38 @@ func (f *fakeAPI) spec() v1alpha1.HTTPSource {
 	return s
 }
 
+// sourceConfig is a config of the list endpoint at u carrying what a defaulted SyncJob
+// always sets (time format, pagination, id and time paths, sorted), without records path,
+// cursor or page size parameters.
+func sourceConfig(u string) SourceConfig {
+	return SourceConfig{
+		URL:           u,
+		TimeFormat:    TimeRFC3339,
+		Pagination:    Pagination{Type: PageLinkHeader, TokenPath: "next", TokenParam: "page_token"},
+		IDPath:        "id",
+		UpdatedAtPath: "updated_at",
+		Sorted:        ptr.To(true),
+	}
+}
+
+// retryPolicy is the retry of a SyncJob with the CRD defaults, with n attempts.
+func retryPolicy(n int) transport.RetryPolicy {
+	return transport.RetryPolicy{MaxAttempts: n, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second}
+}
+
+// mustClient makes a client of valid test options.
+func mustClient(opts transport.Options) *transport.Client {
+	c, err := transport.New(opts)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// newClient is a client without auth, with the default retries and a clock that never
+// sleeps.
 func newClient() *transport.Client {
-	return transport.New(transport.Options{Clock: transporttest.NewClock(t0), Jitter: func(time.Duration) time.Duration { return 0 }})
+	return mustClient(transport.Options{Retry: retryPolicy(6), Clock: transporttest.NewClock(t0), Jitter: func(time.Duration) time.Duration { return 0 }})
 }
 
 func (f *fakeAPI) source(t *testing.T) *Source {

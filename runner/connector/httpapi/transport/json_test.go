@@ -57,7 +57,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		n, _ := r.Body.Read(b)
 		gotBody, gotType = string(b[:n]), r.Header.Get("Content-Type")
 		_, _ = w.Write([]byte(`{"big": 9007199254740993}`))
-	}), Options{})
+	}), Options{Retry: testRetry})
 	resp, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL, JSON: map[string]any{"n": json.Number("9007199254740993")}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(gotBody).To(Equal(`{"n":9007199254740993}`))

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"testing"
@@ -10,9 +11,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"golang.org/x/time/rate"
-	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -61,7 +60,7 @@ func TestServerHintsAreHonoured(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			h := &scripted{answers: []func(http.ResponseWriter, *http.Request){tt.first, ok(`{}`)}}
-			srv, c, clock := serve(t, h, Options{})
+			srv, c, clock := serve(t, h, Options{Retry: testRetry})
 			for range 2 { // the second request shows a wait left behind by a success
 				_, err := c.Do(context.Background(), Request{URL: srv.URL})
 				g.Expect(err).NotTo(HaveOccurred())
@@ -78,7 +77,7 @@ func TestServerHintsAreHonoured(t *testing.T) {
 func TestTooLongServerWaitFailsAtOnce(t *testing.T) {
 	g := NewWithT(t)
 	h := &scripted{answers: []func(http.ResponseWriter, *http.Request){status(429, map[string]string{"Retry-After": "7200"}, "")}}
-	srv, c, clock := serve(t, h, Options{Retry: Retry{MaxWait: time.Hour}})
+	srv, c, clock := serve(t, h, Options{Retry: RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second, MaxWait: time.Hour}})
 	_, err := c.Do(context.Background(), Request{URL: srv.URL})
 	g.Expect(errors.Is(err, connector.ErrRateLimited)).To(BeTrue())
 	g.Expect(err).To(MatchError(ContainSubstring("asks to wait 2h0m0s")))
@@ -88,7 +87,7 @@ func TestTooLongServerWaitFailsAtOnce(t *testing.T) {
 	// an exhausted quota resetting too late fails the next request without sending it
 	reset := strconv.FormatInt(epoch.Add(3*time.Hour).Unix(), 10)
 	h = &scripted{answers: []func(http.ResponseWriter, *http.Request){status(200, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}, "{}")}}
-	srv, c, _ = serve(t, h, Options{Retry: Retry{MaxWait: time.Hour}})
+	srv, c, _ = serve(t, h, Options{Retry: RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second, MaxWait: time.Hour}})
 	_, err = c.Do(context.Background(), Request{URL: srv.URL})
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = c.Do(context.Background(), Request{URL: srv.URL})
@@ -98,12 +97,13 @@ func TestTooLongServerWaitFailsAtOnce(t *testing.T) {
 
 func TestTokenBucketPacesRequests(t *testing.T) {
 	g := NewWithT(t)
-	lim, err := LimiterFromSpec(&v1alpha1.RateLimitSpec{RequestsPerSecond: resource.MustParse("4"), Burst: 2})
+	lim, err := NewLimiter(RateLimit{RequestsPerSecond: 4, Burst: 2})
 	g.Expect(err).NotTo(HaveOccurred())
 	h := &scripted{answers: []func(http.ResponseWriter, *http.Request){ok(`{}`)}}
-	srv, c, clock := serve(t, h, Options{Limiter: lim})
+	srv, c, clock := serve(t, h, Options{Limiter: lim, Retry: testRetry})
 	// a second client of the same run (the sink) shares the bucket and the clock
-	c2 := New(Options{Limiter: lim, Clock: clock})
+	c2, err := New(Options{Limiter: lim, Clock: clock, Retry: testRetry})
+	g.Expect(err).NotTo(HaveOccurred())
 	for i := range 6 {
 		cl := c
 		if i%2 == 1 {
@@ -118,17 +118,18 @@ func TestTokenBucketPacesRequests(t *testing.T) {
 	g.Expect(h.calls.Load()).To(Equal(int64(6)))
 }
 
-func TestLimiterFromSpec(t *testing.T) {
+func TestNewLimiter(t *testing.T) {
 	g := NewWithT(t)
-	lim, err := LimiterFromSpec(nil)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(lim).To(BeNil())
-	lim, err = LimiterFromSpec(&v1alpha1.RateLimitSpec{RequestsPerSecond: resource.MustParse("0.5")})
+	lim, err := NewLimiter(RateLimit{RequestsPerSecond: 0.5, Burst: 1})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(lim.Limit()).To(Equal(rate.Limit(0.5)))
 	g.Expect(lim.Burst()).To(Equal(1))
-	_, err = LimiterFromSpec(&v1alpha1.RateLimitSpec{RequestsPerSecond: resource.MustParse("0")})
+	_, err = NewLimiter(RateLimit{RequestsPerSecond: 0, Burst: 1})
 	g.Expect(err).To(MatchError(ContainSubstring("requestsPerSecond must be positive")))
+	_, err = NewLimiter(RateLimit{RequestsPerSecond: math.Inf(1), Burst: 1})
+	g.Expect(err).To(MatchError(ContainSubstring("requestsPerSecond must be positive")))
+	_, err = NewLimiter(RateLimit{RequestsPerSecond: 4})
+	g.Expect(err).To(MatchError(ContainSubstring("burst must be at least 1, not 0")))
 }
 
 func TestRateLimitResetHeuristic(t *testing.T) {

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"encoding/json"
@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport/transporttest"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport/transporttest"
 )
 
 // testToken is the bearer token the fake CRM requires; it must never reach an error.
@@ -404,9 +403,11 @@ func (f *fakeCRM) requestCount(prefix string) int {
 	return n
 }
 
-// spec is the sink spec of mode against this CRM.
-func (f *fakeCRM) spec(mode string) v1alpha1.HTTPSink {
-	s := v1alpha1.HTTPSink{Mode: mode}
+// spec is the sink config of mode against this CRM, as a SyncJob with the CRD defaults
+// and key field invoice_key, mapping total and status, translates.
+func (f *fakeCRM) spec(mode string) SinkConfig {
+	s := SinkConfig{Mode: mode, Method: "PUT", SourceUpdatedAtField: "source_updated_at", BatchSize: 100,
+		KeyField: "invoice_key", Fields: []string{"total", "status"}, DeleteMode: DeleteIgnore, DeleteField: "deleted_at"}
 	switch mode {
 	case ModeUpsert:
 		s.URL = f.srv.URL + "/invoices/key/{key}"
@@ -423,23 +424,22 @@ func (f *fakeCRM) spec(mode string) v1alpha1.HTTPSink {
 // sinkClient is a client with the CRM's token, three attempts and a clock that never
 // sleeps.
 func sinkClient() *transport.Client {
-	return transport.New(transport.Options{
+	return mustClient(transport.Options{
 		Auth:   transport.BearerAuth(testToken),
-		Retry:  transport.Retry{MaxAttempts: 3},
+		Retry:  retryPolicy(3),
 		Clock:  transporttest.NewClock(t0),
 		Jitter: func(time.Duration) time.Duration { return 0 },
 	})
 }
 
-func (f *fakeCRM) sink(t *testing.T, mode string, opts SinkOptions) *Sink {
+// sink is a sink of spec(mode), changed by edit when not nil.
+func (f *fakeCRM) sink(t *testing.T, mode string, edit func(*SinkConfig)) *Sink {
 	t.Helper()
-	if opts.KeyField == "" {
-		opts.KeyField = "invoice_key"
+	cfg := f.spec(mode)
+	if edit != nil {
+		edit(&cfg)
 	}
-	if opts.Fields == nil {
-		opts.Fields = []string{"total", "status"}
-	}
-	s, err := NewSink(f.spec(mode), sinkClient(), opts)
+	s, err := NewSink(cfg, sinkClient(), SinkOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,15 +33,15 @@ const maxErrorBody = 64 << 10
 // maxRedirects bounds the redirects followed within one host.
 const maxRedirects = 10
 
-// Options configure a Client. The zero value is usable: no auth, no rate limit, default
-// retries, the system clock.
+// Options configure a Client. Retry must be a valid policy; every other field may be left
+// zero: no auth, no extra headers, no rate limit, the system clock.
 type Options struct {
 	// Auth is the credential sent with every request; nil sends none.
 	Auth *Auth
-	// Headers are added to every request (spec.*.headers). Auth takes precedence.
+	// Headers are added to every request. Auth takes precedence.
 	Headers map[string]string
-	// Retry bounds the attempts of each request.
-	Retry Retry
+	// Retry bounds the attempts of each request (required; see RetryPolicy.Validate).
+	Retry RetryPolicy
 	// Limiter is the run's token bucket, shared by every client of the run; nil is no
 	// client-side limit. Clients sharing a limiter must share the Clock.
 	Limiter *rate.Limiter
@@ -67,7 +67,7 @@ type Client struct {
 	hc      *http.Client
 	auth    *Auth
 	headers http.Header
-	retry   Retry
+	retry   RetryPolicy
 	limiter *rate.Limiter
 	clock   Clock
 	jitter  Jitter
@@ -103,12 +103,15 @@ type Stats struct {
 	Waited time.Duration
 }
 
-// New makes a client.
-func New(opts Options) *Client {
+// New makes a client; it refuses an invalid retry policy, naming the field.
+func New(opts Options) (*Client, error) {
+	if err := opts.Retry.Validate(); err != nil {
+		return nil, fmt.Errorf("retry: %w", err)
+	}
 	c := &Client{
 		auth:    opts.Auth,
 		headers: http.Header{},
-		retry:   opts.Retry.withDefaults(),
+		retry:   opts.Retry.withTunables(),
 		limiter: opts.Limiter,
 		clock:   opts.Clock,
 		jitter:  opts.Jitter,
@@ -142,7 +145,7 @@ func New(opts Options) *Client {
 		c.hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	c.hc.CheckRedirect = sameHostRedirect
-	return c
+	return c, nil
 }
 
 // sameHostRedirect follows redirects only within the first request's scheme and host.

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"context"
@@ -12,12 +12,11 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 )
 
-// Resolver defaults.
+// Resolver tunables: a ResolverOptions field left zero takes these.
 const (
 	// DefaultResolverEntries bounds the answers a Resolver caches.
 	DefaultResolverEntries = 100_000
@@ -45,15 +44,14 @@ type ResolverOptions struct {
 	Logger logr.Logger
 }
 
-// Resolver implements connector.Resolver through the HTTP sink's API (spec.mapping[].lookup),
-// with the sink's client: its credentials, the run's rate limit and retries. It caches every
+// Resolver implements connector.Resolver through the HTTP sink's API, with the sink's client: its credentials, the run's rate limit and retries. It caches every
 // answer for the run (an id, or "no object"), per lookup and value, and sends at most one
 // request at a time per lookup and value. It is safe for concurrent use.
 //
 // A lookup GETs its URL with "{value}" replaced by the value (escaped). A 404 or 410 means
-// no object. Otherwise the objects are at resultsPath ("" = the body): an empty array or
+// no object. Otherwise the objects are at ResultsPath ("" = the body): an empty array or
 // null is no object, an array of one or an object is the target, an array of more is an
-// error (the link would be a guess). The id is at idPath in the target, a string or a
+// error (the link would be a guess). The id is at IDPath in the target, a string or a
 // number (written in its decimal form).
 //
 // A failed lookup is not cached. One that failed on a 429, a 5xx or a network error makes
@@ -89,7 +87,7 @@ type lookupEntry struct {
 	err   error
 }
 
-// NewResolver makes a resolver for lookups on the sink's API: sinkURL is spec.sink.http.url,
+// NewResolver makes a resolver for lookups on the sink's API: sinkURL is SinkConfig.URL,
 // and every lookup URL must be on its scheme and host, since client carries the sink's
 // credentials.
 func NewResolver(sinkURL string, client *transport.Client, opts ResolverOptions) (*Resolver, error) {
@@ -124,11 +122,11 @@ func NewResolver(sinkURL string, client *transport.Client, opts ResolverOptions)
 	}, nil
 }
 
-// CheckLookup refuses, before the run, a lookup whose URL lacks "{value}", is not absolute
-// or is not on the sink's scheme and host.
-func (r *Resolver) CheckLookup(l v1alpha1.MappingLookup) error {
-	if !strings.Contains(l.URL, "{value}") {
-		return errors.New(`lookup.url must hold "{value}"`)
+// CheckLookup refuses, before the run, a lookup that is not valid (connector.Lookup.Validate)
+// or whose URL is not absolute or not on the sink's scheme and host.
+func (r *Resolver) CheckLookup(l connector.Lookup) error {
+	if err := l.Validate(); err != nil {
+		return fmt.Errorf("lookup: %w", err)
 	}
 	u, err := url.Parse(strings.ReplaceAll(l.URL, "{value}", "x"))
 	if err != nil || !u.IsAbs() {
@@ -141,7 +139,7 @@ func (r *Resolver) CheckLookup(l v1alpha1.MappingLookup) error {
 }
 
 // Resolve finds the id of the object l finds by value; see Resolver.
-func (r *Resolver) Resolve(ctx context.Context, l v1alpha1.MappingLookup, value string) (string, bool, error) {
+func (r *Resolver) Resolve(ctx context.Context, l connector.Lookup, value string) (string, bool, error) {
 	key := lookupKey{l.URL, l.ResultsPath, l.IDPath, value}
 	r.mu.Lock()
 	if e, ok := r.cache[key]; ok {
@@ -197,7 +195,7 @@ type answerError struct{ msg string }
 func (e *answerError) Error() string { return e.msg }
 
 // fetch sends one lookup.
-func (r *Resolver) fetch(ctx context.Context, l v1alpha1.MappingLookup, value string) (string, bool, error) {
+func (r *Resolver) fetch(ctx context.Context, l connector.Lookup, value string) (string, bool, error) {
 	if err := r.CheckLookup(l); err != nil {
 		return "", false, &answerError{err.Error()}
 	}

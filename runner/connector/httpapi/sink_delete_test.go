@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"strings"
@@ -37,7 +37,7 @@ func TestSinkDeletes(t *testing.T) {
 		t.Run(tc.mode+"/"+tc.deleteMode, func(t *testing.T) {
 			g := NewWithT(t)
 			crm := newFakeCRM(t)
-			sink := crm.sink(t, tc.mode, SinkOptions{DeleteMode: tc.deleteMode})
+			sink := crm.sink(t, tc.mode, func(c *SinkConfig) { c.DeleteMode = tc.deleteMode })
 			_, err := sink.Upsert(t.Context(), []connector.WriteRecord{wrec("a", 1, "1")})
 			g.Expect(err).NotTo(HaveOccurred())
 			writes := crm.requestCount("")

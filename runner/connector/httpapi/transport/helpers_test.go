@@ -7,11 +7,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport/transporttest"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport/transporttest"
 )
 
 // epoch is the fake clock's start, on a whole second so HTTP-dates are exact.
 var epoch = time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC)
+
+// testRetry is the policy of a SyncJob that leaves spec.*.retry to the CRD defaults.
+var testRetry = RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second}
+
+// attempts is testRetry with n attempts.
+func attempts(n int) RetryPolicy {
+	r := testRetry
+	r.MaxAttempts = n
+	return r
+}
 
 // noJitter makes backoffs deterministic: the full capped value.
 func noJitter(time.Duration) time.Duration { return 0 }
@@ -64,5 +74,9 @@ func serve(t *testing.T, h http.Handler, opts Options) (*httptest.Server, *Clien
 	if opts.Jitter == nil {
 		opts.Jitter = noJitter
 	}
-	return srv, New(opts), clock
+	c, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, clock
 }

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"context"
@@ -13,19 +13,18 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 )
 
-// Sink modes of spec.sink.http.mode.
+// Sink modes of SinkConfig.Mode.
 const (
 	ModeUpsert          = "Upsert"
 	ModeBatch           = "Batch"
 	ModeLookupThenWrite = "LookupThenWrite"
 )
 
-// Delete modes of SinkOptions.DeleteMode (spec.deletes.mode).
+// Delete modes of SinkConfig.DeleteMode.
 const (
 	DeleteIgnore = "Ignore"
 	DeleteSoft   = "SoftDelete"
@@ -50,24 +49,96 @@ const (
 	ReasonNotEncodable = "not encodable as JSON"
 )
 
-// SinkOptions are what the sink needs besides its spec.
-type SinkOptions struct {
-	// KeyField is the object field holding WriteRecord.Key (spec.key.field).
+// SinkConfig says where and how a Sink writes; see Sink for how each field is used.
+// Credentials, headers and retries belong to the client.
+type SinkConfig struct {
+	// Mode is ModeUpsert, ModeBatch or ModeLookupThenWrite.
+	Mode string
+	// URL is the upsert template holding "{key}" (Upsert), the batch endpoint (Batch) or the
+	// collection to create in (LookupThenWrite): absolute http or https.
+	URL string
+	// Method of Upsert mode: PUT or PATCH; required for Upsert.
+	Method string
+	// SearchURL is a template holding "{key}" that lists the objects holding that key;
+	// required for LookupThenWrite.
+	SearchURL string
+	// UpdateURL is a template holding "{id}" of the object to PATCH; required for
+	// LookupThenWrite.
+	UpdateURL string
+	// SourceUpdatedAtField is the object field that stores the source updatedAt; required.
+	SourceUpdatedAtField string
+	// BatchSize bounds the records per batch request; at least 1 for Batch.
+	BatchSize int
+	// KeyField is the object field holding WriteRecord.Key; required.
 	KeyField string
 	// Fields are the fields written from WriteRecord.Values (the mapping targets). A field
 	// missing from a record's Values is written as null; Values not listed are not written.
 	// Empty writes every value of each record.
 	Fields []string
-	// DeleteMode decides what a WriteRecord with Deleted does: Ignore (the default) writes
-	// nothing and reports Unchanged; SoftDelete upserts the record with DeleteField set to
-	// its SourceUpdatedAt (other records send DeleteField null); Delete removes the object
-	// (Upsert and LookupThenWrite modes only).
+	// DeleteMode decides what a WriteRecord with Deleted does: DeleteIgnore writes nothing
+	// and reports Unchanged; DeleteSoft upserts the record with DeleteField set to its
+	// SourceUpdatedAt (other records send DeleteField null); DeleteHard removes the object
+	// (Upsert and LookupThenWrite modes only). Required.
 	DeleteMode string
-	// DeleteField is the field set under SoftDelete (spec.deletes.sinkField). Defaults to
-	// deleted_at.
+	// DeleteField is the field set under DeleteSoft; required for it.
 	DeleteField string
+}
+
+// Validate reports the first field of the config that is missing or wrong, by name.
+func (c SinkConfig) Validate() error {
+	if c.KeyField == "" {
+		return errors.New("keyField must be set")
+	}
+	if c.SourceUpdatedAtField == "" {
+		return errors.New("sourceUpdatedAtField must be set")
+	}
+	switch c.DeleteMode {
+	case DeleteIgnore, DeleteHard:
+	case DeleteSoft:
+		if c.DeleteField == "" {
+			return errors.New("deleteField is required for SoftDelete")
+		}
+	default:
+		return fmt.Errorf("deleteMode must be Ignore, SoftDelete or Delete, not %q", c.DeleteMode)
+	}
+	switch c.Mode {
+	case ModeUpsert:
+		if err := checkTemplate("url", c.URL, "{key}"); err != nil {
+			return err
+		}
+		if c.Method != http.MethodPut && c.Method != http.MethodPatch {
+			return fmt.Errorf("method must be PUT or PATCH, not %q", c.Method)
+		}
+	case ModeBatch:
+		if err := checkTemplate("url", c.URL, ""); err != nil {
+			return err
+		}
+		if c.BatchSize < 1 {
+			return fmt.Errorf("batchSize must be at least 1, not %d", c.BatchSize)
+		}
+		if c.DeleteMode == DeleteHard {
+			return errors.New("deleteMode Delete needs a per-key URL: use mode Upsert or LookupThenWrite, or deleteMode SoftDelete")
+		}
+	case ModeLookupThenWrite:
+		if err := checkTemplate("url", c.URL, ""); err != nil {
+			return err
+		}
+		if err := checkTemplate("searchUrl", c.SearchURL, "{key}"); err != nil {
+			return err
+		}
+		if err := checkTemplate("updateUrl", c.UpdateURL, "{id}"); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("mode must be Upsert, Batch or LookupThenWrite, not %q", c.Mode)
+	}
+	return nil
+}
+
+// SinkOptions tune a Sink. The zero value is usable.
+type SinkOptions struct {
 	// Concurrency bounds the requests in flight in Upsert and LookupThenWrite modes
-	// (default DefaultSinkConcurrency). The client's rate limiter still applies.
+	// (DefaultSinkConcurrency when not positive). The client's rate limiter still applies.
 	Concurrency int
 	// Logger receives a debug line per batch. It never receives values, headers or queries.
 	Logger logr.Logger
@@ -79,18 +150,18 @@ type SinkOptions struct {
 //
 // # Modes
 //
-//   - Upsert: one spec.method (PUT or PATCH) request per record to spec.url with "{key}"
+//   - Upsert: one Method (PUT or PATCH) request per record to URL with "{key}"
 //     replaced by the key (escaped). Up to Concurrency records are in flight; records of
 //     one key are written one after the other, in batch order.
-//   - Batch: POST spec.url with up to spec.batchSize records,
+//   - Batch: POST URL with up to BatchSize records,
 //     {"inputs": [{"idProperty": <key field>, "id": <key>, "properties": {...}}]} (a key
 //     repeated in the batch goes into the next request, so answers match inputs). The
 //     answer's "errors" are matched to inputs by "id" and its "results" by the key field
 //     (at the top of an object or in its "properties"). A record in neither is Failed
 //     ("no result for record"): it is never assumed written.
-//   - LookupThenWrite: GET spec.searchUrl ("{key}") and read the "results" array (or the
+//   - LookupThenWrite: GET SearchURL ("{key}") and read the "results" array (or the
 //     body, when it is an array); results carrying the key field with another value are
-//     ignored. None: POST the record to spec.url. One: PATCH spec.updateUrl with "{id}"
+//     ignored. None: POST the record to URL. One: PATCH UpdateURL with "{id}"
 //     replaced by the result's "id". Several: the record fails ("duplicate objects for
 //     key") and nothing is written. A create whose answer was lost (5xx, a broken
 //     connection) is not blindly retried: the key is searched again first, so reruns never
@@ -100,7 +171,7 @@ type SinkOptions struct {
 //     after the other.
 //
 // A single-record body is the record's values as a JSON object, plus the key field and
-// spec.sourceUpdatedAtField (the source updatedAt, RFC 3339 with its full fraction); batch
+// SourceUpdatedAtField (the source updatedAt, RFC 3339 with its full fraction); batch
 // properties carry the values and the source updatedAt. Values are encoded as: decimals
 // as JSON numbers with their exact text, times as RFC 3339 UTC strings, JSON as is.
 //
@@ -122,95 +193,32 @@ type SinkOptions struct {
 //
 // # Deletes
 //
-// See SinkOptions.DeleteMode. Delete sends DELETE to spec.url with the key (Upsert mode),
-// or searches the key and DELETEs spec.updateUrl with the id (LookupThenWrite mode); a 404
+// See SinkConfig.DeleteMode. Delete sends DELETE to URL with the key (Upsert mode), or
+// searches the key and DELETEs UpdateURL with the id (LookupThenWrite mode); a 404
 // or 410, or no object, means already gone: Written. Deletes are not guarded against
 // staleness: an API cannot compare the source version of an object it no longer has.
 type Sink struct {
-	spec        v1alpha1.HTTPSink
+	cfg         SinkConfig
 	client      *transport.Client
-	keyField    string
-	fields      []string
-	deleteMode  string
-	deleteField string
 	concurrency int
 	log         logr.Logger
 }
 
 var _ connector.Sink = (*Sink)(nil)
 
-// NewSink checks the spec and makes a sink that sends its requests through client. The
-// spec is expected to carry the CRD defaults (SyncJob.Default in local mode); missing
-// method, batch size and source-updated-at field take them too. Its auth, headers and
-// retry are the client's business (see transport.AuthFromSpec).
-func NewSink(spec v1alpha1.HTTPSink, client *transport.Client, opts SinkOptions) (*Sink, error) {
+// NewSink checks the config (SinkConfig.Validate) and makes a sink that sends its requests
+// through client, which carries the auth, headers, retries and rate limit.
+func NewSink(cfg SinkConfig, client *transport.Client, opts SinkOptions) (*Sink, error) {
 	if client == nil {
-		return nil, errors.New("spec.sink.http: no HTTP client")
+		return nil, errors.New("no HTTP client")
 	}
-	if opts.KeyField == "" {
-		return nil, errors.New("spec.sink.http: the key field (spec.key.field) is empty")
-	}
-	if spec.Method == "" {
-		spec.Method = http.MethodPut
-	}
-	if spec.SourceUpdatedAtField == "" {
-		spec.SourceUpdatedAtField = "source_updated_at"
-	}
-	if spec.BatchSize <= 0 {
-		spec.BatchSize = 100
-	}
-	if opts.DeleteMode == "" {
-		opts.DeleteMode = DeleteIgnore
-	}
-	if opts.DeleteField == "" {
-		opts.DeleteField = "deleted_at"
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = DefaultSinkConcurrency
 	}
-	switch opts.DeleteMode {
-	case DeleteIgnore, DeleteSoft, DeleteHard:
-	default:
-		return nil, fmt.Errorf("spec.deletes.mode must be Ignore, SoftDelete or Delete, not %q", opts.DeleteMode)
-	}
-	switch spec.Mode {
-	case ModeUpsert:
-		if err := checkTemplate("spec.sink.http.url", spec.URL, "{key}"); err != nil {
-			return nil, err
-		}
-		if spec.Method != http.MethodPut && spec.Method != http.MethodPatch {
-			return nil, fmt.Errorf("spec.sink.http.method must be PUT or PATCH, not %q", spec.Method)
-		}
-	case ModeBatch:
-		if err := checkTemplate("spec.sink.http.url", spec.URL, ""); err != nil {
-			return nil, err
-		}
-		if opts.DeleteMode == DeleteHard {
-			return nil, errors.New("spec.deletes.mode Delete needs a per-key URL: use sink mode Upsert or LookupThenWrite, or SoftDelete")
-		}
-	case ModeLookupThenWrite:
-		if err := checkTemplate("spec.sink.http.url", spec.URL, ""); err != nil {
-			return nil, err
-		}
-		if err := checkTemplate("spec.sink.http.searchUrl", spec.SearchURL, "{key}"); err != nil {
-			return nil, err
-		}
-		if err := checkTemplate("spec.sink.http.updateUrl", spec.UpdateURL, "{id}"); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("spec.sink.http.mode must be Upsert, Batch or LookupThenWrite, not %q", spec.Mode)
-	}
-	return &Sink{
-		spec:        spec,
-		client:      client,
-		keyField:    opts.KeyField,
-		fields:      opts.Fields,
-		deleteMode:  opts.DeleteMode,
-		deleteField: opts.DeleteField,
-		concurrency: opts.Concurrency,
-		log:         opts.Logger,
-	}, nil
+	return &Sink{cfg: cfg, client: client, concurrency: opts.Concurrency, log: opts.Logger}, nil
 }
 
 // checkTemplate requires an absolute http(s) URL holding the placeholder (when given).
@@ -259,13 +267,13 @@ func (s *Sink) Close() error { return nil }
 func (s *Sink) Upsert(ctx context.Context, batch []connector.WriteRecord) ([]connector.Result, error) {
 	results := make([]connector.Result, len(batch))
 	var err error
-	if s.spec.Mode == ModeBatch {
+	if s.cfg.Mode == ModeBatch {
 		err = s.upsertBatches(ctx, batch, results)
 	} else {
 		err = s.upsertEach(ctx, batch, results)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("upsert %d records (%s): %w", len(batch), s.spec.Mode, err)
+		return nil, fmt.Errorf("upsert %d records (%s): %w", len(batch), s.cfg.Mode, err)
 	}
 	if s.log.V(1).Enabled() {
 		var n [4]int
@@ -274,7 +282,7 @@ func (s *Sink) Upsert(ctx context.Context, batch []connector.WriteRecord) ([]con
 				n[r.Outcome]++
 			}
 		}
-		s.log.V(1).Info("upserted", "mode", s.spec.Mode, "records", len(batch),
+		s.log.V(1).Info("upserted", "mode", s.cfg.Mode, "records", len(batch),
 			"written", n[connector.Written], "unchanged", n[connector.Unchanged], "stale", n[connector.Stale], "failed", n[connector.Failed])
 	}
 	return results, nil
@@ -336,7 +344,7 @@ feed:
 // writeOne writes one record in Upsert or LookupThenWrite mode. The error is batch-level.
 func (s *Sink) writeOne(ctx context.Context, rec connector.WriteRecord) (connector.Result, error) {
 	if rec.Deleted {
-		switch s.deleteMode {
+		switch s.cfg.DeleteMode {
 		case DeleteIgnore:
 			return connector.Result{Outcome: connector.Unchanged}, nil
 		case DeleteHard:
@@ -345,14 +353,14 @@ func (s *Sink) writeOne(ctx context.Context, rec connector.WriteRecord) (connect
 	}
 	body, err := s.encode(rec, true)
 	if err != nil {
-		return failed(rec, s.keyField, ReasonNotEncodable, err.Error()), nil
+		return failed(rec, s.cfg.KeyField, ReasonNotEncodable, err.Error()), nil
 	}
-	if s.spec.Mode == ModeLookupThenWrite {
+	if s.cfg.Mode == ModeLookupThenWrite {
 		return s.lookupThenWrite(ctx, rec, body)
 	}
 	resp, err := s.client.Do(ctx, transport.Request{
-		Method: s.spec.Method,
-		URL:    expand(s.spec.URL, "{key}", rec.Key),
+		Method: s.cfg.Method,
+		URL:    expand(s.cfg.URL, "{key}", rec.Key),
 		Body:   body,
 		Header: jsonHeader,
 		Accept: []int{http.StatusNotModified},
@@ -368,8 +376,8 @@ var jsonHeader = http.Header{"Content-Type": {"application/json"}}
 
 // deleteOne removes the object of a deleted record (DeleteMode Delete).
 func (s *Sink) deleteOne(ctx context.Context, rec connector.WriteRecord) (connector.Result, error) {
-	target := expand(s.spec.URL, "{key}", rec.Key)
-	if s.spec.Mode == ModeLookupThenWrite {
+	target := expand(s.cfg.URL, "{key}", rec.Key)
+	if s.cfg.Mode == ModeLookupThenWrite {
 		ids, err := s.search(ctx, rec.Key)
 		if err != nil {
 			return s.classify(rec, err)
@@ -378,7 +386,7 @@ func (s *Sink) deleteOne(ctx context.Context, rec connector.WriteRecord) (connec
 		case 0:
 			return connector.Result{Outcome: connector.Written}, nil
 		case 1:
-			target = expand(s.spec.UpdateURL, "{id}", ids[0])
+			target = expand(s.cfg.UpdateURL, "{id}", ids[0])
 		default:
 			return s.duplicates(rec, ids), nil
 		}
@@ -398,25 +406,25 @@ func (s *Sink) deleteOne(ctx context.Context, rec connector.WriteRecord) (connec
 // under SoftDelete and, when withKey, the key field.
 func (s *Sink) encode(rec connector.WriteRecord, withKey bool) ([]byte, error) {
 	obj := make(map[string]any, len(rec.Values)+3)
-	if s.fields == nil {
+	if s.cfg.Fields == nil {
 		for k, v := range rec.Values {
 			obj[k] = wireValue(v)
 		}
 	} else {
-		for _, f := range s.fields {
+		for _, f := range s.cfg.Fields {
 			obj[f] = wireValue(rec.Values[f])
 		}
 	}
 	if withKey {
-		obj[s.keyField] = rec.Key
+		obj[s.cfg.KeyField] = rec.Key
 	}
 	if !rec.SourceUpdatedAt.IsZero() {
-		obj[s.spec.SourceUpdatedAtField] = rec.SourceUpdatedAt.UTC().Format(time.RFC3339Nano)
+		obj[s.cfg.SourceUpdatedAtField] = rec.SourceUpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
-	if s.deleteMode == DeleteSoft {
-		obj[s.deleteField] = nil
+	if s.cfg.DeleteMode == DeleteSoft {
+		obj[s.cfg.DeleteField] = nil
 		if rec.Deleted {
-			obj[s.deleteField] = rec.SourceUpdatedAt.UTC().Format(time.RFC3339Nano)
+			obj[s.cfg.DeleteField] = rec.SourceUpdatedAt.UTC().Format(time.RFC3339Nano)
 		}
 	}
 	return transport.EncodeJSON(obj)
@@ -478,14 +486,14 @@ func (s *Sink) classify(rec connector.WriteRecord, err error) (connector.Result,
 		se.Code == http.StatusProxyAuthRequired:
 		return connector.Result{}, err
 	case se.Code == http.StatusMultipleChoices:
-		return failed(rec, s.keyField, ReasonDuplicates, se.Message), nil
+		return failed(rec, s.cfg.KeyField, ReasonDuplicates, se.Message), nil
 	case se.Code == http.StatusConflict || se.Code == http.StatusPreconditionFailed:
 		if manyMatches("", se.Message, false) {
-			return failed(rec, s.keyField, ReasonDuplicates, se.Message), nil
+			return failed(rec, s.cfg.KeyField, ReasonDuplicates, se.Message), nil
 		}
-		return stale(rec, s.keyField, se.Code, se.Message), nil
+		return stale(rec, s.cfg.KeyField, se.Code, se.Message), nil
 	}
-	return failed(rec, s.keyField, rejected(se.Code), se.Message), nil
+	return failed(rec, s.cfg.KeyField, rejected(se.Code), se.Message), nil
 }
 
 // manyMatches reports whether an error answer is about several objects holding the key
@@ -521,6 +529,6 @@ func (s *Sink) duplicates(rec connector.WriteRecord, ids []string) connector.Res
 	if len(shown) > 5 {
 		shown = shown[:5]
 	}
-	return failed(rec, s.keyField, ReasonDuplicates, s.client.Redact(fmt.Sprintf("%d objects hold %s %s: %s",
-		len(ids), s.keyField, rec.Key, strings.Join(shown, ", "))))
+	return failed(rec, s.cfg.KeyField, ReasonDuplicates, s.client.Redact(fmt.Sprintf("%d objects hold %s %s: %s",
+		len(ids), s.cfg.KeyField, rec.Key, strings.Join(shown, ", "))))
 }

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"errors"
@@ -9,8 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 )
 
 // fetchAPI answers GET /v1/items/{id} (the raw path is recorded).
@@ -46,7 +45,8 @@ func TestFetchByIDs(t *testing.T) {
 		"4":       body(`{"data": []}`),
 		"5":       func(w http.ResponseWriter) { w.WriteHeader(http.StatusGone) },
 	})
-	spec := v1alpha1.HTTPSource{URL: srv.URL + "/v1/items", RecordsPath: "data", GetByIDURL: srv.URL + "/v1/items/{id}"}
+	spec := sourceConfig(srv.URL + "/v1/items")
+	spec.RecordsPath, spec.GetByIDURL = "data", srv.URL+"/v1/items/{id}"
 	src, err := NewSource(spec, newClient(), SourceOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	recs, err := src.FetchByIDs(t.Context(), []string{"1", "inv/2 x", "missing", "3", "4", "5"})
@@ -72,7 +72,8 @@ func TestFetchByIDsErrors(t *testing.T) {
 		"bad":    body(`{"id": "bad"}`),
 		"denied": func(w http.ResponseWriter) { w.WriteHeader(http.StatusForbidden) },
 	})
-	spec := v1alpha1.HTTPSource{URL: srv.URL + "/v1/items", RecordsPath: "data", GetByIDURL: srv.URL + "/v1/items/{id}"}
+	spec := sourceConfig(srv.URL + "/v1/items")
+	spec.RecordsPath, spec.GetByIDURL = "data", srv.URL+"/v1/items/{id}"
 	src, err := NewSource(spec, newClient(), SourceOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"net/http"
@@ -15,7 +15,7 @@ func TestLookupThenWriteLostCreate(t *testing.T) {
 	g := NewWithT(t)
 	crm := newFakeCRM(t)
 	crm.failAfter = 1
-	sink := crm.sink(t, ModeLookupThenWrite, SinkOptions{})
+	sink := crm.sink(t, ModeLookupThenWrite, nil)
 	res, err := sink.Upsert(t.Context(), []connector.WriteRecord{wrec("a", 1, "1")})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res[0].Outcome).To(BeElementOf(connector.Written, connector.Unchanged))
@@ -30,7 +30,7 @@ func TestLookupThenWriteCreatesLostEveryTime(t *testing.T) {
 	g := NewWithT(t)
 	crm := newFakeCRM(t)
 	crm.addFault("POST /invoices", http.StatusServiceUnavailable, 1000)
-	sink := crm.sink(t, ModeLookupThenWrite, SinkOptions{})
+	sink := crm.sink(t, ModeLookupThenWrite, nil)
 	res, err := sink.Upsert(t.Context(), []connector.WriteRecord{wrec("a", 1, "1")})
 	g.Expect(err).To(MatchError(ContainSubstring("503")))
 	g.Expect(res).To(BeNil())

@@ -17,7 +17,7 @@ func TestRetryPolicy(t *testing.T) {
 	type answer = func(http.ResponseWriter, *http.Request)
 	tests := []struct {
 		name        string
-		retry       Retry
+		retry       RetryPolicy
 		answers     []answer
 		accept      []int
 		wantCode    int // 0: success
@@ -26,24 +26,24 @@ func TestRetryPolicy(t *testing.T) {
 		rateLimited bool
 		wantMsg     string
 	}{
-		{name: "5xx retried then succeeding", answers: []answer{status(503, nil, ""), status(500, nil, ""), ok(`{}`)},
+		{name: "5xx retried then succeeding", retry: testRetry, answers: []answer{status(503, nil, ""), status(500, nil, ""), ok(`{}`)},
 			wantCalls: 3, wantSleeps: []time.Duration{500 * time.Millisecond, time.Second}},
-		{name: "5xx exhausting the budget", retry: Retry{MaxAttempts: 3}, answers: []answer{status(502, nil, `{"error":{"message":"upstream down"}}`)},
+		{name: "5xx exhausting the budget", retry: attempts(3), answers: []answer{status(502, nil, `{"error":{"message":"upstream down"}}`)},
 			wantCode: 502, wantCalls: 3, wantSleeps: []time.Duration{500 * time.Millisecond, time.Second}, wantMsg: "upstream down"},
-		{name: "400 answered at once", answers: []answer{status(400, nil, `{"message":"amount: not a number"}`)},
+		{name: "400 answered at once", retry: testRetry, answers: []answer{status(400, nil, `{"message":"amount: not a number"}`)},
 			wantCode: 400, wantCalls: 1, wantMsg: "amount: not a number"},
-		{name: "404 answered at once", answers: []answer{status(404, nil, "no such thing")},
+		{name: "404 answered at once", retry: testRetry, answers: []answer{status(404, nil, "no such thing")},
 			wantCode: 404, wantCalls: 1, wantMsg: "no such thing"},
-		{name: "accepted 404 is a response", answers: []answer{status(404, nil, "")}, accept: []int{404},
+		{name: "accepted 404 is a response", retry: testRetry, answers: []answer{status(404, nil, "")}, accept: []int{404},
 			wantCalls: 1},
-		{name: "429 exhausting the budget is rate limited", retry: Retry{MaxAttempts: 2}, answers: []answer{status(429, nil, "slow down")},
+		{name: "429 exhausting the budget is rate limited", retry: attempts(2), answers: []answer{status(429, nil, "slow down")},
 			wantCode: 429, wantCalls: 2, wantSleeps: []time.Duration{500 * time.Millisecond}, rateLimited: true},
-		{name: "maxAttempts 1 never retries", retry: Retry{MaxAttempts: 1}, answers: []answer{status(503, nil, "")},
+		{name: "maxAttempts 1 never retries", retry: attempts(1), answers: []answer{status(503, nil, "")},
 			wantCode: 503, wantCalls: 1},
-		{name: "maxBackoff caps the backoff", retry: Retry{MaxAttempts: 6, BaseBackoff: time.Second, MaxBackoff: 3 * time.Second},
+		{name: "maxBackoff caps the backoff", retry: RetryPolicy{MaxAttempts: 6, BaseBackoff: time.Second, MaxBackoff: 3 * time.Second, RequestTimeout: 30 * time.Second},
 			answers: []answer{status(500, nil, "")}, wantCode: 500, wantCalls: 6,
 			wantSleeps: []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second, 3 * time.Second}},
-		{name: "network error retried", answers: []answer{hangUp, hangUp, ok(`{}`)},
+		{name: "network error retried", retry: testRetry, answers: []answer{hangUp, hangUp, ok(`{}`)},
 			wantCalls: 3, wantSleeps: []time.Duration{500 * time.Millisecond, time.Second}},
 	}
 	for _, tt := range tests {
@@ -77,7 +77,7 @@ func TestStatsCountAnswers(t *testing.T) {
 	g := NewWithT(t)
 	h := &scripted{answers: []func(http.ResponseWriter, *http.Request){
 		hangUp, status(429, nil, ""), status(500, nil, ""), ok(`{}`)}}
-	srv, c, _ := serve(t, h, Options{})
+	srv, c, _ := serve(t, h, Options{Retry: testRetry})
 	_, err := c.Do(context.Background(), Request{URL: srv.URL})
 	g.Expect(err).NotTo(HaveOccurred())
 	s := c.Stats()
@@ -92,7 +92,7 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 	addr := l.Addr().String()
 	g.Expect(l.Close()).To(Succeed())
 
-	_, c, clock := serve(t, http.NotFoundHandler(), Options{Retry: Retry{MaxAttempts: 3}})
+	_, c, clock := serve(t, http.NotFoundHandler(), Options{Retry: attempts(3)})
 	_, err = c.Do(context.Background(), Request{URL: "http://" + addr + "/x?token=s3cr3t"})
 	g.Expect(err).To(MatchError(ContainSubstring("after 3 attempts")))
 	g.Expect(err.Error()).NotTo(ContainSubstring("s3cr3t"))
@@ -103,14 +103,14 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 func TestNotIdempotentIsNotRetriedAfterSending(t *testing.T) {
 	g := NewWithT(t)
 	h := &scripted{answers: []func(http.ResponseWriter, *http.Request){hangUp, ok(`{}`)}}
-	srv, c, _ := serve(t, h, Options{})
+	srv, c, _ := serve(t, h, Options{Retry: testRetry})
 	_, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL, JSON: map[string]any{"a": 1}, NotIdempotent: true})
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(h.calls.Load()).To(Equal(int64(1)))
 
 	// a 503 is the server's word that it failed: retried even so
 	h = &scripted{answers: []func(http.ResponseWriter, *http.Request){status(503, nil, ""), ok(`{}`)}}
-	srv, c, _ = serve(t, h, Options{})
+	srv, c, _ = serve(t, h, Options{Retry: testRetry})
 	_, err = c.Do(context.Background(), Request{Method: "POST", URL: srv.URL, NotIdempotent: true})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(h.calls.Load()).To(Equal(int64(2)))
@@ -122,7 +122,7 @@ func TestRequestTimeoutIsRetried(t *testing.T) {
 		func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, // never answers
 		ok(`{"ok":true}`),
 	}}
-	srv, c, _ := serve(t, h, Options{Retry: Retry{RequestTimeout: 50 * time.Millisecond}})
+	srv, c, _ := serve(t, h, Options{Retry: RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 50 * time.Millisecond}})
 	resp, err := c.Do(context.Background(), Request{URL: srv.URL})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(resp.Body)).To(Equal(`{"ok":true}`))
@@ -139,7 +139,7 @@ func TestCancellationAbortsTheWait(t *testing.T) {
 			status(503, map[string]string{"Retry-After": "600"}, "")(w, r)
 		},
 	}}
-	srv, c, _ := serve(t, h, Options{Clock: SystemClock{}})
+	srv, c, _ := serve(t, h, Options{Clock: SystemClock{}, Retry: testRetry})
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.Do(ctx, Request{URL: srv.URL})
@@ -152,7 +152,7 @@ func TestCancellationAbortsTheWait(t *testing.T) {
 }
 
 func TestBackoffJitterStaysWithinTheCap(t *testing.T) {
-	r := Retry{BaseBackoff: time.Second, MaxBackoff: 10 * time.Second}.withDefaults()
+	r := RetryPolicy{MaxAttempts: 6, BaseBackoff: time.Second, MaxBackoff: 10 * time.Second, RequestTimeout: 30 * time.Second}.withTunables()
 	tests := []struct {
 		n        int
 		jitter   Jitter
@@ -172,4 +172,50 @@ func TestBackoffJitterStaysWithinTheCap(t *testing.T) {
 		g.Expect(d).To(BeNumerically(">=", tt.min), "retry %d", tt.n)
 		g.Expect(d).To(BeNumerically("<=", tt.max), "retry %d", tt.n)
 	}
+}
+
+// TestRetryPolicyValidate: a policy missing a value the SyncJob always carries is refused,
+// naming the field; New refuses it too.
+func TestRetryPolicyValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*RetryPolicy)
+		wantErr string
+	}{
+		{name: "complete", edit: func(*RetryPolicy) {}},
+		{name: "tunables left zero", edit: func(r *RetryPolicy) { r.BaseBackoff, r.MaxWait = 0, 0 }},
+		{name: "no maxAttempts", edit: func(r *RetryPolicy) { r.MaxAttempts = 0 }, wantErr: "maxAttempts must be at least 1, not 0"},
+		{name: "no maxBackoff", edit: func(r *RetryPolicy) { r.MaxBackoff = 0 }, wantErr: "maxBackoff must be positive"},
+		{name: "no requestTimeout", edit: func(r *RetryPolicy) { r.RequestTimeout = 0 }, wantErr: "requestTimeout must be positive"},
+		{name: "negative baseBackoff", edit: func(r *RetryPolicy) { r.BaseBackoff = -time.Second }, wantErr: "baseBackoff must not be negative"},
+		{name: "negative maxWait", edit: func(r *RetryPolicy) { r.MaxWait = -time.Second }, wantErr: "maxWait must not be negative"},
+	}
+	for _, tt := range tests {
+		g := NewWithT(t)
+		r := testRetry
+		tt.edit(&r)
+		err := r.Validate()
+		_, newErr := New(Options{Retry: r})
+		if tt.wantErr == "" {
+			g.Expect(err).NotTo(HaveOccurred(), tt.name)
+			g.Expect(newErr).NotTo(HaveOccurred(), tt.name)
+			continue
+		}
+		g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)), tt.name)
+		g.Expect(newErr).To(MatchError(ContainSubstring("retry: "+tt.wantErr)), tt.name)
+	}
+	_, err := New(Options{})
+	NewWithT(t).Expect(err).To(MatchError(ContainSubstring("retry: maxAttempts")))
+}
+
+// TestRetryTunablesTakeTheirDefaults: BaseBackoff and MaxWait, which no SyncJob sets, take
+// DefaultBaseBackoff (capped by MaxBackoff) and DefaultMaxWait when left zero.
+func TestRetryTunablesTakeTheirDefaults(t *testing.T) {
+	g := NewWithT(t)
+	r := testRetry.withTunables()
+	g.Expect(r.BaseBackoff).To(Equal(DefaultBaseBackoff))
+	g.Expect(r.MaxWait).To(Equal(DefaultMaxWait))
+	g.Expect(r.MaxAttempts).To(Equal(testRetry.MaxAttempts))
+	r = RetryPolicy{MaxAttempts: 2, MaxBackoff: 100 * time.Millisecond, RequestTimeout: time.Second}.withTunables()
+	g.Expect(r.BaseBackoff).To(Equal(100 * time.Millisecond))
 }

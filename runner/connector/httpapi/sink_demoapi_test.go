@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"errors"
@@ -11,15 +11,16 @@ import (
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport/transporttest"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport/transporttest"
 	"github.com/checkpointed/checkpointed/runner/mapping"
 	"github.com/checkpointed/checkpointed/test/demoapi"
 )
 
-// demoSpec is the sink spec of mode against the demo CRM.
-func demoSpec(base, mode string) v1alpha1.HTTPSink {
-	s := v1alpha1.HTTPSink{Mode: mode, BatchSize: 7}
+// demoSpec is the sink config of mode against the demo CRM, with the CRD defaults but a
+// batch size of 7 and PATCH upserts; the key and fields come from the mapping.
+func demoSpec(base, mode string) SinkConfig {
+	s := SinkConfig{Mode: mode, Method: "PUT", BatchSize: 7, SourceUpdatedAtField: "source_updated_at", DeleteMode: DeleteIgnore, DeleteField: "deleted_at"}
 	switch mode {
 	case ModeUpsert:
 		s.URL, s.Method = base+"/invoices/billing_invoice_id/{key}", "PATCH"
@@ -46,9 +47,9 @@ func TestSinkAgainstDemoCRM(t *testing.T) {
 			crm := demoapi.NewCRM(demoapi.CRMOptions{Customers: customers, OmitAccounts: []string{"cus_00003"}, APIKey: testToken, RequireAccount: true})
 			srv := httptest.NewServer(crm)
 			t.Cleanup(srv.Close)
-			client := transport.New(transport.Options{
+			client := mustClient(transport.Options{
 				Auth:   transport.BearerAuth(testToken),
-				Retry:  transport.Retry{MaxAttempts: 4},
+				Retry:  retryPolicy(4),
 				Clock:  transporttest.NewClock(t0),
 				Jitter: func(time.Duration) time.Duration { return 0 },
 			})
@@ -66,7 +67,8 @@ func TestSinkAgainstDemoCRM(t *testing.T) {
 			// One request at a time: "every 3rd request fails" then never fails a request and
 			// its retry both, whatever the interleaving (with parallel requests a retry could
 			// land on every 3rd request again and exhaust its attempts).
-			sink, err := NewSink(spec, client, SinkOptions{KeyField: m.KeyField(), Fields: m.Fields(), Concurrency: 1})
+			spec.KeyField, spec.Fields = m.KeyField(), m.Fields()
+			sink, err := NewSink(spec, client, SinkOptions{Concurrency: 1})
 			g.Expect(err).NotTo(HaveOccurred())
 
 			// mapAll maps 20 invoices at version v (minutes after t0); every 10th has the

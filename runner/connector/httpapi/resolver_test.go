@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"net/http"
@@ -11,13 +11,13 @@ import (
 
 	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport"
-	"github.com/checkpointed/checkpointed/runner/connector/http/transport/transporttest"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport/transporttest"
 	"github.com/checkpointed/checkpointed/runner/mapping"
 )
 
-func (f *fakeCRM) accountLookup() v1alpha1.MappingLookup {
-	return v1alpha1.MappingLookup{URL: f.srv.URL + "/accounts?billing_customer_id={value}", ResultsPath: "results", IDPath: "id"}
+func (f *fakeCRM) accountLookup() connector.Lookup {
+	return connector.Lookup{URL: f.srv.URL + "/accounts?billing_customer_id={value}", ResultsPath: "results", IDPath: "id"}
 }
 
 func (f *fakeCRM) lookupCount(value string) int {
@@ -105,14 +105,14 @@ func TestResolverAnswerShapes(t *testing.T) {
 		{"/f", "results", "id", "", false, `has no "results"`},
 		{"/missing", "results", "id", "", false, ""},
 	}
-	r, err := NewResolver(srv.URL+"/x/{key}", transport.New(transport.Options{}), ResolverOptions{})
+	r, err := NewResolver(srv.URL+"/x/{key}", mustClient(transport.Options{Retry: retryPolicy(6)}), ResolverOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
 			g := NewWithT(t)
-			l := v1alpha1.MappingLookup{URL: srv.URL + tc.path + "?v={value}", ResultsPath: tc.results, IDPath: tc.id}
+			l := connector.Lookup{URL: srv.URL + tc.path + "?v={value}", ResultsPath: tc.results, IDPath: tc.id}
 			id, found, err := r.Resolve(t.Context(), l, "v")
 			if tc.err != "" {
 				g.Expect(err).To(MatchError(ContainSubstring(tc.err)))
@@ -155,9 +155,30 @@ func TestResolverStaysOnTheSinkHost(t *testing.T) {
 	crm := newFakeCRM(t)
 	r := crm.resolver(t, ResolverOptions{})
 	g.Expect(r.CheckLookup(crm.accountLookup())).To(Succeed())
-	g.Expect(r.CheckLookup(v1alpha1.MappingLookup{URL: "http://elsewhere.example/a?c={value}"})).To(MatchError(ContainSubstring("must be on the sink's")))
-	_, _, err := r.Resolve(t.Context(), v1alpha1.MappingLookup{URL: "http://elsewhere.example/a?c={value}"}, "x")
+	elsewhere := connector.Lookup{URL: "http://elsewhere.example/a?c={value}", ResultsPath: "results", IDPath: "id"}
+	g.Expect(r.CheckLookup(elsewhere)).To(MatchError(ContainSubstring("must be on the sink's")))
+	_, _, err := r.Resolve(t.Context(), elsewhere, "x")
 	g.Expect(err).To(MatchError(ContainSubstring("must be on the sink's")))
+}
+
+// TestResolverChecksTheLookup: a lookup without "{value}" or without an id path is
+// refused, naming the field, before any request.
+func TestResolverChecksTheLookup(t *testing.T) {
+	g := NewWithT(t)
+	crm := newFakeCRM(t)
+	r := crm.resolver(t, ResolverOptions{})
+	noValue := crm.accountLookup()
+	noValue.URL = crm.srv.URL + "/accounts"
+	g.Expect(r.CheckLookup(noValue)).To(MatchError(`lookup: url must hold "{value}"`))
+	noID := crm.accountLookup()
+	noID.IDPath = ""
+	g.Expect(r.CheckLookup(noID)).To(MatchError("lookup: idPath must be set"))
+	_, _, err := r.Resolve(t.Context(), noID, "cus_1")
+	g.Expect(err).To(MatchError("lookup: idPath must be set"))
+	g.Expect(crm.lookupCount("cus_1")).To(Equal(0))
+	body := crm.accountLookup()
+	body.ResultsPath = "" // the body itself holds the objects
+	g.Expect(r.CheckLookup(body)).To(Succeed())
 }
 
 // TestLookupThroughTheSink: a mapping with a lookup, resolved by the resolver, upserted by
@@ -166,7 +187,8 @@ func TestResolverStaysOnTheSinkHost(t *testing.T) {
 func TestLookupThroughTheSink(t *testing.T) {
 	g := NewWithT(t)
 	crm := newFakeCRM(t)
-	l := crm.accountLookup()
+	al := crm.accountLookup()
+	l := v1alpha1.MappingLookup{URL: al.URL, ResultsPath: al.ResultsPath, IDPath: al.IDPath}
 	m, err := mapping.New(mapping.Spec{SourceName: "billing", Key: v1alpha1.KeySpec{Field: "invoice_key"},
 		Resolver: crm.resolver(t, ResolverOptions{}),
 		Fields: []v1alpha1.FieldMapping{
@@ -174,7 +196,7 @@ func TestLookupThroughTheSink(t *testing.T) {
 			{To: "total", From: "total", Type: v1alpha1.FieldDecimal},
 		}})
 	g.Expect(err).NotTo(HaveOccurred())
-	sink := crm.sink(t, ModeUpsert, SinkOptions{KeyField: m.KeyField(), Fields: m.Fields()})
+	sink := crm.sink(t, ModeUpsert, func(c *SinkConfig) { c.KeyField, c.Fields = m.KeyField(), m.Fields() })
 
 	var batch []connector.WriteRecord
 	var errs []error

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"encoding/json"
@@ -10,14 +10,14 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/utils/ptr"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
-// bodySource serves body on every request and reads it with a source of the given spec
-// (URL filled in).
-func bodySource(t *testing.T, spec v1alpha1.HTTPSource, body string, header map[string]string) *Source {
+// bodySource serves body on every request and reads it with a source of sourceConfig
+// with the given spec's records path, time format, id and time paths and pagination type
+// where set.
+func bodySource(t *testing.T, spec SourceConfig, body string, header map[string]string) *Source {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		for k, v := range header {
@@ -26,11 +26,15 @@ func bodySource(t *testing.T, spec v1alpha1.HTTPSource, body string, header map[
 		_, _ = w.Write([]byte(body))
 	}))
 	t.Cleanup(srv.Close)
-	spec.URL = srv.URL + "/v1/items"
-	if spec.Pagination.Type == "" {
-		spec.Pagination.Type = PageLinkHeader
+	cfg := sourceConfig(srv.URL + "/v1/items")
+	cfg.RecordsPath = spec.RecordsPath
+	for _, f := range []struct{ to, from *string }{{&cfg.TimeFormat, &spec.TimeFormat}, {&cfg.IDPath, &spec.IDPath},
+		{&cfg.UpdatedAtPath, &spec.UpdatedAtPath}, {&cfg.Pagination.Type, &spec.Pagination.Type}} {
+		if *f.from != "" {
+			*f.to = *f.from
+		}
 	}
-	src, err := NewSource(spec, newClient(), SourceOptions{})
+	src, err := NewSource(cfg, newClient(), SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +45,7 @@ func TestRecordParsing(t *testing.T) {
 	frac := time.Date(2026, 6, 30, 23, 55, 7, 123456789, time.UTC)
 	tests := []struct {
 		name    string
-		spec    v1alpha1.HTTPSource
+		spec    SourceConfig
 		body    string
 		want    []connector.Record
 		wantErr string
@@ -50,19 +54,19 @@ func TestRecordParsing(t *testing.T) {
 			body: `{"data":[{"id": 12345678901234567890, "updated_at": "2026-07-01T01:55:07.123456789+02:00", "amount": 12.30}]}`,
 			want: []connector.Record{{ID: "12345678901234567890", UpdatedAt: frac,
 				Fields: map[string]any{"id": json.Number("12345678901234567890"), "updated_at": "2026-07-01T01:55:07.123456789+02:00", "amount": json.Number("12.30")}}}},
-		{name: "unix seconds with a fraction, string id", spec: v1alpha1.HTTPSource{TimeFormat: TimeUnixSeconds},
+		{name: "unix seconds with a fraction, string id", spec: SourceConfig{TimeFormat: TimeUnixSeconds},
 			body: `{"data":[{"id": "inv_1", "updated_at": 1782863707.123456789}]}`,
 			want: []connector.Record{{ID: "inv_1", UpdatedAt: frac}}},
-		{name: "unix seconds as a string", spec: v1alpha1.HTTPSource{TimeFormat: TimeUnixSeconds},
+		{name: "unix seconds as a string", spec: SourceConfig{TimeFormat: TimeUnixSeconds},
 			body: `{"data":[{"id": "inv_1", "updated_at": "1782863707"}]}`,
 			want: []connector.Record{{ID: "inv_1", UpdatedAt: frac.Truncate(time.Second)}}},
-		{name: "unix millis", spec: v1alpha1.HTTPSource{TimeFormat: TimeUnixMillis},
+		{name: "unix millis", spec: SourceConfig{TimeFormat: TimeUnixMillis},
 			body: `{"data":[{"id": 7, "updated_at": 1782863707123}]}`,
 			want: []connector.Record{{ID: "7", UpdatedAt: frac.Truncate(time.Millisecond)}}},
-		{name: "unix millis with a fraction", spec: v1alpha1.HTTPSource{TimeFormat: TimeUnixMillis},
+		{name: "unix millis with a fraction", spec: SourceConfig{TimeFormat: TimeUnixMillis},
 			body: `{"data":[{"id": 7, "updated_at": 1782863707123.456789}]}`,
 			want: []connector.Record{{ID: "7", UpdatedAt: frac}}},
-		{name: "nested paths and the body as the array", spec: v1alpha1.HTTPSource{IDPath: "meta.key", UpdatedAtPath: "meta.changed"},
+		{name: "nested paths and the body as the array", spec: SourceConfig{IDPath: "meta.key", UpdatedAtPath: "meta.changed"},
 			body: `[{"meta": {"key": "a", "changed": "2026-06-30T23:55:07.123456789Z"}}]`,
 			want: []connector.Record{{ID: "a", UpdatedAt: frac}}},
 		{name: "null records is empty", body: `{"data": null}`, want: nil},
@@ -80,7 +84,7 @@ func TestRecordParsing(t *testing.T) {
 			wantErr: `record 1 (id b): field updated_at: the update time: "yesterday" is not an RFC3339 time`},
 		{name: "record with a number for RFC3339", body: `{"data":[{"id": "a", "updated_at": 1782863707}]}`,
 			wantErr: `record 0 (id a): field updated_at: the update time: a json.Number is not an RFC3339 time`},
-		{name: "record with an exponent for unix seconds", spec: v1alpha1.HTTPSource{TimeFormat: TimeUnixSeconds},
+		{name: "record with an exponent for unix seconds", spec: SourceConfig{TimeFormat: TimeUnixSeconds},
 			body:    `{"data":[{"id": "a", "updated_at": 1.7e9}]}`,
 			wantErr: `record 0 (id a): field updated_at: the update time: "1.7e9" is not a unix time in Seconds`},
 		{name: "a record that is not an object", body: `{"data":[42]}`,
@@ -147,32 +151,61 @@ func TestCompareIDs(t *testing.T) {
 	}
 }
 
-func TestNewSourceChecksTheSpec(t *testing.T) {
+func TestNewSourceChecksTheConfig(t *testing.T) {
 	tests := []struct {
 		name    string
-		spec    v1alpha1.HTTPSource
+		edit    func(*SourceConfig)
 		wantErr string
 	}{
-		{name: "relative url", spec: v1alpha1.HTTPSource{URL: "/v1/items"}, wantErr: "url must be an absolute http or https URL"},
-		{name: "ftp url", spec: v1alpha1.HTTPSource{URL: "ftp://x/y"}, wantErr: "url must be an absolute http or https URL"},
-		{name: "time format", spec: v1alpha1.HTTPSource{URL: "http://x/y", TimeFormat: "ISO"}, wantErr: `timeFormat must be RFC3339, UnixSeconds or UnixMillis, not "ISO"`},
-		{name: "pagination", spec: v1alpha1.HTTPSource{URL: "http://x/y", Pagination: v1alpha1.HTTPPagination{Type: "Pages"}}, wantErr: "pagination.type must be"},
-		{name: "cursor id without after id", spec: v1alpha1.HTTPSource{URL: "http://x/y", Pagination: v1alpha1.HTTPPagination{Type: PageCursorID}}, wantErr: "afterIdParam is required for CursorID pagination"},
-		{name: "get by id without {id}", spec: v1alpha1.HTTPSource{URL: "http://x/y", GetByIDURL: "http://x/y/1"}, wantErr: `getByIdUrl must be an absolute URL holding "{id}"`},
-		{name: "defaults", spec: v1alpha1.HTTPSource{URL: "http://x/y"}},
-		{name: "unsorted", spec: v1alpha1.HTTPSource{URL: "http://x/y", Sorted: ptr.To(false)}},
+		{name: "relative url", edit: func(c *SourceConfig) { c.URL = "/v1/items" }, wantErr: "url must be an absolute http or https URL"},
+		{name: "ftp url", edit: func(c *SourceConfig) { c.URL = "ftp://x/y" }, wantErr: "url must be an absolute http or https URL"},
+		{name: "time format", edit: func(c *SourceConfig) { c.TimeFormat = "ISO" }, wantErr: `timeFormat must be RFC3339, UnixSeconds or UnixMillis, not "ISO"`},
+		{name: "no time format", edit: func(c *SourceConfig) { c.TimeFormat = "" }, wantErr: `timeFormat must be RFC3339, UnixSeconds or UnixMillis, not ""`},
+		{name: "pagination", edit: func(c *SourceConfig) { c.Pagination.Type = "Pages" }, wantErr: "pagination.type must be"},
+		{name: "no pagination", edit: func(c *SourceConfig) { c.Pagination.Type = "" }, wantErr: `pagination.type must be NextToken, LinkHeader, CursorID or Offset, not ""`},
+		{name: "cursor id without after id", edit: func(c *SourceConfig) { c.Pagination.Type = PageCursorID }, wantErr: "afterIdParam is required for CursorID pagination"},
+		{name: "next token without token path", edit: func(c *SourceConfig) { c.Pagination = Pagination{Type: PageNextToken, TokenParam: "p"} },
+			wantErr: "pagination.tokenPath is required for NextToken pagination"},
+		{name: "next token without token param", edit: func(c *SourceConfig) { c.Pagination = Pagination{Type: PageNextToken, TokenPath: "next"} },
+			wantErr: "pagination.tokenParam is required for NextToken pagination"},
+		{name: "offset without token param", edit: func(c *SourceConfig) { c.Pagination = Pagination{Type: PageOffset} },
+			wantErr: "pagination.tokenParam is required for Offset pagination"},
+		{name: "no id path", edit: func(c *SourceConfig) { c.IDPath = "" }, wantErr: "idPath must be set"},
+		{name: "no updated at path", edit: func(c *SourceConfig) { c.UpdatedAtPath = "" }, wantErr: "updatedAtPath must be set"},
+		{name: "no sorted", edit: func(c *SourceConfig) { c.Sorted = nil }, wantErr: "sorted must be set"},
+		{name: "get by id without {id}", edit: func(c *SourceConfig) { c.GetByIDURL = "http://x/y/1" }, wantErr: `getByIdUrl must be an absolute URL holding "{id}"`},
+		{name: "complete", edit: func(*SourceConfig) {}},
+		{name: "link header without token fields", edit: func(c *SourceConfig) { c.Pagination = Pagination{Type: PageLinkHeader} }},
+		{name: "no optional parameters", edit: func(c *SourceConfig) { c.UpdatedSinceParam, c.PageSizeParam, c.RecordsPath = "", "", "" }},
+		{name: "unsorted", edit: func(c *SourceConfig) { c.Sorted = ptr.To(false) }},
 	}
 	for _, tt := range tests {
 		g := NewWithT(t)
-		src, err := NewSource(tt.spec, newClient(), SourceOptions{})
+		cfg := sourceConfig("http://x/y")
+		tt.edit(&cfg)
+		src, err := NewSource(cfg, newClient(), SourceOptions{})
 		if tt.wantErr != "" {
 			g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)), tt.name)
+			g.Expect(cfg.Validate()).To(MatchError(err.Error()), tt.name)
 			continue
 		}
 		g.Expect(err).NotTo(HaveOccurred(), tt.name)
-		g.Expect(src.Unsorted()).To(Equal(tt.spec.Sorted != nil && !*tt.spec.Sorted), tt.name)
+		g.Expect(src.Unsorted()).To(Equal(!*cfg.Sorted), tt.name)
 		g.Expect(src.Close()).To(Succeed())
 	}
-	_, err := NewSource(v1alpha1.HTTPSource{URL: "http://x/y"}, nil, SourceOptions{})
+	_, err := NewSource(sourceConfig("http://x/y"), nil, SourceOptions{})
 	NewWithT(t).Expect(err).To(MatchError(ContainSubstring("no HTTP client")))
+}
+
+// TestReadPageNeedsALimit: the page size is the engine's (spec.pageSize); a source given
+// none refuses rather than guessing one.
+func TestReadPageNeedsALimit(t *testing.T) {
+	g := NewWithT(t)
+	api := (&fakeAPI{recs: tiedRecords(), format: TimeRFC3339, paging: PageNextToken}).start(t)
+	src := api.source(t)
+	for _, limit := range []int{0, -1} {
+		_, err := src.ReadPage(t.Context(), cursor.Beginning, limit)
+		g.Expect(err).To(MatchError(ContainSubstring("the limit must be positive")))
+	}
+	g.Expect(api.requests()).To(BeEmpty())
 }

@@ -1,4 +1,4 @@
-package httpconn
+package httpapi
 
 import (
 	"testing"
