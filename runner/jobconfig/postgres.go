@@ -16,7 +16,7 @@ func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource) (c
 	if err != nil {
 		return nil, err
 	}
-	src, err := postgres.NewSource(ctx, *p, dsn, postgres.SourceOptions{Logger: w.log.WithName("source")})
+	src, err := postgres.NewSource(ctx, postgresSourceConfig(p), dsn, postgres.SourceOptions{Logger: w.log.WithName("source")})
 	if err != nil {
 		return nil, fmt.Errorf("spec.source.postgres: %w", err)
 	}
@@ -29,16 +29,59 @@ func (w wiring) postgresSink(ctx context.Context, p *syncv1.PostgresSink, m *map
 	if err != nil {
 		return nil, err
 	}
-	sink, err := postgres.NewSink(ctx, *p, dsn, postgres.SinkOptions{
-		KeyField:    m.KeyField(),
-		Fields:      m.Fields(),
-		RunID:       runID,
-		DeleteMode:  w.spec.Deletes.Mode,
-		DeleteField: w.spec.Deletes.SinkField,
-		Logger:      w.log.WithName("sink"),
+	cfg, err := postgresSinkConfig(p, w.spec.Deletes, m.KeyField(), m.Fields())
+	if err != nil {
+		return nil, err
+	}
+	sink, err := postgres.NewSink(ctx, cfg, dsn, postgres.SinkOptions{
+		RunID:  runID,
+		Logger: w.log.WithName("sink"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("spec.sink.postgres: %w", err)
 	}
 	return sink, nil
+}
+
+// postgresSourceConfig translates spec.source.postgres, as defaulted.
+func postgresSourceConfig(p *syncv1.PostgresSource) postgres.SourceConfig {
+	return postgres.SourceConfig{
+		Table:           p.Table,
+		UpdatedAtColumn: p.UpdatedAtColumn,
+		IDColumn:        p.IDColumn,
+		TimeZone:        p.TimeZone,
+	}
+}
+
+// postgresSinkConfig translates spec.sink.postgres and spec.deletes, as defaulted, for the
+// key column and the mapped fields.
+func postgresSinkConfig(p *syncv1.PostgresSink, d syncv1.DeletesSpec, keyField string, fields []string) (postgres.SinkConfig, error) {
+	mode, err := postgresDeleteMode(d.Mode)
+	if err != nil {
+		return postgres.SinkConfig{}, err
+	}
+	return postgres.SinkConfig{
+		Table:                 p.Table,
+		KeyColumn:             keyField,
+		Fields:                fields,
+		SourceUpdatedAtColumn: p.SourceUpdatedAtColumn,
+		SyncedAtColumn:        p.SyncedAtColumn,
+		RunIDColumn:           p.RunIDColumn,
+		CopyThreshold:         int(p.CopyThreshold),
+		DeleteMode:            mode,
+		DeleteColumn:          d.SinkField,
+	}, nil
+}
+
+// postgresDeleteMode translates spec.deletes.mode.
+func postgresDeleteMode(mode string) (postgres.DeleteMode, error) {
+	switch mode {
+	case "Ignore":
+		return postgres.DeleteIgnore, nil
+	case "SoftDelete":
+		return postgres.DeleteSoft, nil
+	case "Delete":
+		return postgres.DeleteHard, nil
+	}
+	return "", fmt.Errorf("spec.deletes.mode %q: want Ignore, SoftDelete or Delete", mode)
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -35,8 +34,8 @@ func benchPages(round int) [][]connector.WriteRecord {
 func BenchmarkSinkUpsert(b *testing.B) {
 	ctx := context.Background()
 	dsn := benchDB(b)
-	sink, err := NewSink(ctx, v1alpha1.PostgresSink{Table: "bench", CopyThreshold: 1000}, dsn,
-		SinkOptions{KeyField: "ext_id", Fields: []string{"email", "score", "amount"}})
+	sink, err := NewSink(ctx, SinkConfig{Table: "bench", KeyColumn: "ext_id", Fields: []string{"email", "score", "amount"},
+		SourceUpdatedAtColumn: "source_updated_at", CopyThreshold: 1000, DeleteMode: DeleteIgnore}, dsn, SinkOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func TestErrorAtCommitConfirmsNothing(t *testing.T) {
 			g := NewWithT(t)
 			ctx := context.Background()
 			dsn := newDB(t, contactsTable, `ALTER TABLE contacts ADD CONSTRAINT one_email UNIQUE (email) DEFERRABLE INITIALLY DEFERRED`)
-			sink := newSink(t, dsn, path.threshold, SinkOptions{})
+			sink := newSink(t, dsn, path.threshold, DeleteIgnore, SinkOptions{})
 
 			res, err := sink.Upsert(ctx, []connector.WriteRecord{contact("a", tN(1), "same"), contact("b", tN(1), "same")})
 			g.Expect(err).To(MatchError(ContainSubstring("one_email")))

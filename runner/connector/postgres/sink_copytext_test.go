@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -64,10 +63,10 @@ func TestTextCopyAgreesWithInsert(t *testing.T) {
 
 	var results [2][][]connector.Outcome
 	var tables [2][]string
-	for p, thr := range []int32{1_000_000, 1} {
+	for p, thr := range []int{1_000_000, 1} {
 		dsn := newDB(t, invoicesTable)
-		sink, err := NewSink(ctx, v1alpha1.PostgresSink{Table: "invoices", CopyThreshold: thr}, dsn,
-			SinkOptions{KeyField: "ext_id", Fields: []string{"customer", "code", "ref", "total", "note"}})
+		sink, err := NewSink(ctx, SinkConfig{Table: "invoices", KeyColumn: "ext_id", Fields: []string{"customer", "code", "ref", "total", "note"},
+			SourceUpdatedAtColumn: "source_updated_at", CopyThreshold: thr, DeleteMode: DeleteIgnore}, dsn, SinkOptions{})
 		g.Expect(err).NotTo(HaveOccurred())
 		defer sink.Close()
 		g.Expect(sink.qCopyText != "").To(BeTrue(), "every staged column is text")

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -64,7 +63,7 @@ func TestCopyAndInsertPathsAgree(t *testing.T) {
 	var tables [2][]string
 	for p, path := range sinkPaths {
 		dsn := newDB(t, contactsTable)
-		sink := newSink(t, dsn, path.threshold, SinkOptions{RunID: "r", Clock: clock})
+		sink := newSink(t, dsn, path.threshold, DeleteIgnore, SinkOptions{RunID: "r", Clock: clock})
 		for _, batch := range batches {
 			res, err := sink.Upsert(ctx, batch)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -98,7 +97,7 @@ func TestDeletes(t *testing.T) {
 			t.Run("Delete", func(t *testing.T) {
 				g := NewWithT(t)
 				dsn := newDB(t, contactsTable)
-				sink := newSink(t, dsn, path.threshold, SinkOptions{DeleteMode: DeleteHard})
+				sink := newSink(t, dsn, path.threshold, DeleteHard, SinkOptions{})
 				_, err := sink.Upsert(ctx, []connector.WriteRecord{contact("a", tN(1), "a"), contact("b", tN(5), "b")})
 				g.Expect(err).NotTo(HaveOccurred())
 				res, err := sink.Upsert(ctx, []connector.WriteRecord{deleted("a", tN(2)), deleted("b", tN(2)), deleted("c", tN(2)), contact("d", tN(1), "d")})
@@ -109,7 +108,7 @@ func TestDeletes(t *testing.T) {
 			t.Run("SoftDelete", func(t *testing.T) {
 				g := NewWithT(t)
 				dsn := newDB(t, contactsTable)
-				sink := newSink(t, dsn, path.threshold, SinkOptions{DeleteMode: DeleteSoft})
+				sink := newSink(t, dsn, path.threshold, DeleteSoft, SinkOptions{})
 				_, err := sink.Upsert(ctx, []connector.WriteRecord{contact("a", tN(1), "a"), contact("b", tN(5), "b")})
 				g.Expect(err).NotTo(HaveOccurred())
 				res, err := sink.Upsert(ctx, []connector.WriteRecord{deleted("a", tN(2)), deleted("b", tN(2))})
@@ -139,7 +138,7 @@ func TestDeletes(t *testing.T) {
 			t.Run("Ignore", func(t *testing.T) {
 				g := NewWithT(t)
 				dsn := newDB(t, contactsTable)
-				sink := newSink(t, dsn, path.threshold, SinkOptions{})
+				sink := newSink(t, dsn, path.threshold, DeleteIgnore, SinkOptions{})
 				res, err := sink.Upsert(ctx, []connector.WriteRecord{deleted("a", tN(2))})
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(outcomes(res)).To(Equal([]connector.Outcome{connector.Unchanged}))
@@ -155,29 +154,41 @@ func TestSinkSetupErrors(t *testing.T) {
 		`CREATE TABLE naive (ext_id text UNIQUE, source_updated_at timestamp, email text)`,
 		`CREATE TABLE numkey (ext_id int UNIQUE, source_updated_at timestamptz)`,
 		`CREATE VIEW v AS SELECT * FROM contacts`)
+	// with is a valid config of contacts, changed by f.
+	with := func(f func(*SinkConfig)) SinkConfig {
+		c := SinkConfig{Table: "contacts", KeyColumn: "ext_id", SourceUpdatedAtColumn: "source_updated_at", CopyThreshold: 1000, DeleteMode: DeleteIgnore}
+		f(&c)
+		return c
+	}
 	tests := []struct {
 		name string
-		spec v1alpha1.PostgresSink
-		opts SinkOptions
+		cfg  SinkConfig
 		err  string
 	}{
-		{"missing table", v1alpha1.PostgresSink{Table: "nope"}, SinkOptions{KeyField: "ext_id"}, `table "nope" not found`},
-		{"a view", v1alpha1.PostgresSink{Table: "v"}, SinkOptions{KeyField: "ext_id"}, `is not a table`},
-		{"missing key column", v1alpha1.PostgresSink{Table: "contacts"}, SinkOptions{KeyField: "id"}, `key (spec.key.field) column "id" not found`},
-		{"no unique index", v1alpha1.PostgresSink{Table: "loose"}, SinkOptions{KeyField: "ext_id"}, `has no unique index`},
-		{"integer key", v1alpha1.PostgresSink{Table: "numkey"}, SinkOptions{KeyField: "ext_id"}, `is integer, want text or varchar`},
-		{"source updated-at without zone", v1alpha1.PostgresSink{Table: "naive"}, SinkOptions{KeyField: "ext_id"}, `is timestamp without time zone, want timestamptz`},
-		{"missing source updated-at", v1alpha1.PostgresSink{Table: "contacts", SourceUpdatedAtColumn: "sua"}, SinkOptions{KeyField: "ext_id"}, `column "sua" not found`},
-		{"missing field", v1alpha1.PostgresSink{Table: "contacts"}, SinkOptions{KeyField: "ext_id", Fields: []string{"email", "phone"}}, `mapped field column "phone" not found in table "contacts"`},
-		{"field twice", v1alpha1.PostgresSink{Table: "contacts"}, SinkOptions{KeyField: "ext_id", Fields: []string{"email", "email"}}, `used both as`},
-		{"missing synced-at", v1alpha1.PostgresSink{Table: "contacts", SyncedAtColumn: "synced"}, SinkOptions{KeyField: "ext_id"}, `synced-at (spec.sink.postgres.syncedAtColumn) column "synced" not found`},
-		{"soft delete column not a time", v1alpha1.PostgresSink{Table: "contacts"}, SinkOptions{KeyField: "ext_id", DeleteMode: DeleteSoft, DeleteField: "email"}, `want timestamptz or timestamp`},
-		{"bad delete mode", v1alpha1.PostgresSink{Table: "contacts"}, SinkOptions{KeyField: "ext_id", DeleteMode: "Purge"}, `delete mode "Purge"`},
+		{"missing table", with(func(c *SinkConfig) { c.Table = "nope" }), `table "nope" not found`},
+		{"a view", with(func(c *SinkConfig) { c.Table = "v" }), `is not a table`},
+		{"missing key column", with(func(c *SinkConfig) { c.KeyColumn = "id" }), `key (spec.key.field) column "id" not found`},
+		{"no unique index", with(func(c *SinkConfig) { c.Table = "loose" }), `has no unique index`},
+		{"integer key", with(func(c *SinkConfig) { c.Table = "numkey" }), `is integer, want text or varchar`},
+		{"source updated-at without zone", with(func(c *SinkConfig) { c.Table = "naive" }), `is timestamp without time zone, want timestamptz`},
+		{"missing source updated-at", with(func(c *SinkConfig) { c.SourceUpdatedAtColumn = "sua" }), `column "sua" not found`},
+		{"missing field", with(func(c *SinkConfig) { c.Fields = []string{"email", "phone"} }), `mapped field column "phone" not found in table "contacts"`},
+		{"field twice", with(func(c *SinkConfig) { c.Fields = []string{"email", "email"} }), `used both as`},
+		{"missing synced-at", with(func(c *SinkConfig) { c.SyncedAtColumn = "synced" }), `synced-at (spec.sink.postgres.syncedAtColumn) column "synced" not found`},
+		{"soft delete column not a time", with(func(c *SinkConfig) { c.DeleteMode, c.DeleteColumn = DeleteSoft, "email" }), `want timestamptz or timestamp`},
+		{"bad delete mode", with(func(c *SinkConfig) { c.DeleteMode = "Purge" }), `delete mode "Purge"`},
+		// Fields the API always sets: empty is refused, never defaulted.
+		{"bad table name", with(func(c *SinkConfig) { c.Table = "a.b.c" }), `want table or schema.table`},
+		{"no key column", with(func(c *SinkConfig) { c.KeyColumn = "" }), `key field (spec.key.field) is empty`},
+		{"no source updated-at column", with(func(c *SinkConfig) { c.SourceUpdatedAtColumn = "" }), `spec.sink.postgres.sourceUpdatedAtColumn) is empty`},
+		{"no copy threshold", with(func(c *SinkConfig) { c.CopyThreshold = 0 }), `copy threshold (spec.sink.postgres.copyThreshold) 0: want at least 1`},
+		{"no delete mode", with(func(c *SinkConfig) { c.DeleteMode = "" }), `delete mode (spec.deletes.mode) is empty`},
+		{"soft delete without column", with(func(c *SinkConfig) { c.DeleteMode = DeleteSoft }), `soft-delete column (spec.deletes.sinkField) is empty`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			s, err := NewSink(context.Background(), tt.spec, dsn, tt.opts)
+			s, err := NewSink(context.Background(), tt.cfg, dsn, SinkOptions{})
 			g.Expect(err).To(MatchError(ContainSubstring(tt.err)))
 			g.Expect(s).To(BeNil())
 		})

@@ -16,7 +16,7 @@ func TestRejectedRecordsAreIsolated(t *testing.T) {
 			g := NewWithT(t)
 			ctx := context.Background()
 			dsn := newDB(t, contactsTable)
-			sink := newSink(t, dsn, path.threshold, SinkOptions{})
+			sink := newSink(t, dsn, path.threshold, DeleteIgnore, SinkOptions{})
 
 			var batch []connector.WriteRecord
 			for i := 0; i < 40; i++ {
@@ -70,7 +70,7 @@ func TestConnectionLostFailsTheBatch(t *testing.T) {
 					RETURN NEW;
 				END $$`,
 				`CREATE TRIGGER die BEFORE INSERT ON contacts FOR EACH ROW EXECUTE FUNCTION die()`)
-			sink := newSink(t, dsn, path.threshold, SinkOptions{})
+			sink := newSink(t, dsn, path.threshold, DeleteIgnore, SinkOptions{})
 
 			res, err := sink.Upsert(ctx, []connector.WriteRecord{contact("a", tN(1), "a"), contact("b", tN(1), "die")})
 			g.Expect(err).To(HaveOccurred())

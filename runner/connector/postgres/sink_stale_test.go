@@ -23,7 +23,7 @@ func TestStaleIsReportedByTheMerge(t *testing.T) {
 				ctx := context.Background()
 				dsn := newDB(t, contactsTable)
 				clock := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
-				sink := newSink(t, dsn+mode.suffix, path.threshold, SinkOptions{RunID: "run-1", Clock: func() time.Time { return clock }})
+				sink := newSink(t, dsn+mode.suffix, path.threshold, DeleteIgnore, SinkOptions{RunID: "run-1", Clock: func() time.Time { return clock }})
 
 				res, err := sink.Upsert(ctx, []connector.WriteRecord{contact("a", tN(5), "a@5"), contact("b", tN(5), "b@5"), contact("inf", tN(5), "i")})
 				g.Expect(err).NotTo(HaveOccurred())
@@ -58,7 +58,7 @@ func TestStaleDeleteIsReportedByTheDelete(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	dsn := newDB(t, contactsTable)
-	sink := newSink(t, dsn, 1_000_000, SinkOptions{DeleteMode: DeleteHard})
+	sink := newSink(t, dsn, 1_000_000, DeleteHard, SinkOptions{})
 	_, err := sink.Upsert(ctx, []connector.WriteRecord{contact("a", tN(1), "a"), contact("b", tN(5), "b"), contact("c", tN(2), "c")})
 	g.Expect(err).NotTo(HaveOccurred())
 	del := func(key string, at time.Time) connector.WriteRecord {

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -41,19 +40,22 @@ func contact(key string, at time.Time, email string) connector.WriteRecord {
 // sinkPaths are the two write paths: array INSERT (pages below the threshold) and COPY.
 var sinkPaths = []struct {
 	name      string
-	threshold int32
+	threshold int
 }{{"insert", 1_000_000}, {"copy", 1}}
 
-func newSink(t *testing.T, dsn string, threshold int32, opts SinkOptions) *Sink {
+// contactsConfig is the sink config of contactsTable with the API's default column names.
+func contactsConfig(threshold int, mode DeleteMode) SinkConfig {
+	return SinkConfig{
+		Table: "contacts", KeyColumn: "ext_id", Fields: contactFields,
+		SourceUpdatedAtColumn: "source_updated_at", SyncedAtColumn: "synced_at", RunIDColumn: "run_id",
+		CopyThreshold: threshold, DeleteMode: mode, DeleteColumn: "deleted_at",
+	}
+}
+
+// newSink opens a sink on contactsTable.
+func newSink(t *testing.T, dsn string, threshold int, mode DeleteMode, opts SinkOptions) *Sink {
 	t.Helper()
-	if opts.KeyField == "" {
-		opts.KeyField = "ext_id"
-	}
-	if opts.Fields == nil {
-		opts.Fields = contactFields
-	}
-	spec := v1alpha1.PostgresSink{Table: "contacts", CopyThreshold: threshold, SyncedAtColumn: "synced_at", RunIDColumn: "run_id"}
-	s, err := NewSink(context.Background(), spec, dsn, opts)
+	s, err := NewSink(context.Background(), contactsConfig(threshold, mode), dsn, opts)
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -109,7 +111,7 @@ func TestUpsertOutcomes(t *testing.T) {
 			dsn := newDB(t, contactsTable)
 			clock := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 			opts := SinkOptions{RunID: "run-1", Clock: func() time.Time { return clock }}
-			sink := newSink(t, dsn, path.threshold, opts)
+			sink := newSink(t, dsn, path.threshold, DeleteIgnore, opts)
 
 			steps := []struct {
 				name  string
@@ -163,7 +165,7 @@ func TestUpsertDuplicatesInOneBatch(t *testing.T) {
 			g := NewWithT(t)
 			ctx := context.Background()
 			dsn := newDB(t, contactsTable)
-			sink := newSink(t, dsn, path.threshold, SinkOptions{})
+			sink := newSink(t, dsn, path.threshold, DeleteIgnore, SinkOptions{})
 
 			res, err := sink.Upsert(ctx, []connector.WriteRecord{
 				contact("a", tN(2), "a@2"),
@@ -196,7 +198,7 @@ func TestUpsertValueTypes(t *testing.T) {
 			g := NewWithT(t)
 			ctx := context.Background()
 			dsn := newDB(t, contactsTable)
-			sink := newSink(t, dsn, path.threshold, SinkOptions{})
+			sink := newSink(t, dsn, path.threshold, DeleteIgnore, SinkOptions{})
 			born := time.Date(1990, 1, 2, 3, 4, 5, 678901999, time.FixedZone("X", 3600))
 			res, err := sink.Upsert(ctx, []connector.WriteRecord{
 				{Key: "full", SourceUpdatedAt: tN(1), Values: map[string]any{

@@ -10,7 +10,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
@@ -55,7 +54,7 @@ func TestCursorTiesAcrossPages(t *testing.T) {
 		fmt.Sprintf(`INSERT INTO items SELECT i, '2026-01-01 01:00:00.000001+00', 'tie' FROM generate_series(100, %d) i`, 100+4*page-1),
 		`INSERT INTO items SELECT i, '2026-01-01 02:00:00+00'::timestamptz + i * interval '1 microsecond', 'after' FROM generate_series(7, 9) i`,
 	)
-	src, err := NewSource(context.Background(), v1alpha1.PostgresSource{Table: "items"}, dsn, SourceOptions{})
+	src, err := NewSource(context.Background(), SourceConfig{Table: "items", UpdatedAtColumn: "updated_at", IDColumn: "id"}, dsn, SourceOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer src.Close()
 
@@ -102,7 +101,7 @@ func TestIDOrderMatchesSQL(t *testing.T) {
 			dsn := newDB(t,
 				fmt.Sprintf(`CREATE TABLE items (id %s PRIMARY KEY, updated_at timestamptz NOT NULL)`, tt.idType),
 				`INSERT INTO items VALUES `+strings.Join(values, ", "))
-			src, err := NewSource(context.Background(), v1alpha1.PostgresSource{Table: "items"}, dsn, SourceOptions{})
+			src, err := NewSource(context.Background(), SourceConfig{Table: "items", UpdatedAtColumn: "updated_at", IDColumn: "id"}, dsn, SourceOptions{})
 			g.Expect(err).NotTo(HaveOccurred())
 			defer src.Close()
 
@@ -122,7 +121,7 @@ func TestMicrosecondPrecision(t *testing.T) {
 	dsn := newDB(t,
 		`CREATE TABLE items (id int PRIMARY KEY, updated_at timestamptz NOT NULL)`,
 		`INSERT INTO items VALUES (1, '2026-03-04 05:06:07.123455+00'), (2, '2026-03-04 05:06:07.123456+00'), (3, '2026-03-04 05:06:07.123457+00')`)
-	src, err := NewSource(context.Background(), v1alpha1.PostgresSource{Table: "items"}, dsn, SourceOptions{})
+	src, err := NewSource(context.Background(), SourceConfig{Table: "items", UpdatedAtColumn: "updated_at", IDColumn: "id"}, dsn, SourceOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer src.Close()
 
@@ -153,7 +152,7 @@ func TestZoneDeclaredTimestampColumn(t *testing.T) {
 		// Wall times in New York: EST in winter (UTC-5), EDT in summer (UTC-4).
 		`INSERT INTO items VALUES (1, '2026-01-15 10:00:00.000001'), (2, '2026-07-01 10:00:00.5'), (3, '2026-07-01 10:00:00.5'), (4, '2026-11-01 01:30:00')`)
 	ctx := context.Background()
-	spec := v1alpha1.PostgresSource{Table: "items", UpdatedAtColumn: "modified", TimeZone: "America/New_York"}
+	spec := SourceConfig{Table: "items", UpdatedAtColumn: "modified", IDColumn: "id", TimeZone: "America/New_York"}
 	src, err := NewSource(ctx, spec, dsn, SourceOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer src.Close()
@@ -188,7 +187,7 @@ func TestFetchByIDsAndCountWindow(t *testing.T) {
 		`CREATE TABLE items (id bigint PRIMARY KEY, updated_at timestamptz NOT NULL)`,
 		`INSERT INTO items SELECT i, '2026-01-01T00:00:00Z'::timestamptz + i * interval '1 hour' FROM generate_series(1, 10) i`)
 	ctx := context.Background()
-	src, err := NewSource(ctx, v1alpha1.PostgresSource{Table: "items"}, dsn, SourceOptions{})
+	src, err := NewSource(ctx, SourceConfig{Table: "items", UpdatedAtColumn: "updated_at", IDColumn: "id"}, dsn, SourceOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer src.Close()
 

@@ -11,7 +11,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
@@ -27,7 +26,7 @@ func TestSourceFieldValues(t *testing.T) {
 			-3, 9007199254740993, 12345678901234567890.0123456789, 0.1, true,
 			'héllo', 'ab', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '2026-03-01'::date - 1, '2026-02-03 04:05:06.000007',
 			'{"n": 12345678901234567890.5, "a": [1, "x", null, false]}', '[1,2]', '{a,b}', NULL)`)
-	src, err := NewSource(context.Background(), v1alpha1.PostgresSource{Table: "items"}, dsn, SourceOptions{})
+	src, err := NewSource(context.Background(), SourceConfig{Table: "items", UpdatedAtColumn: "updated_at", IDColumn: "id"}, dsn, SourceOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer src.Close()
 
@@ -63,24 +62,27 @@ func TestSourceSetupErrors(t *testing.T) {
 		`CREATE VIEW billing.recent AS SELECT * FROM billing.invoices`)
 	tests := []struct {
 		name string
-		spec v1alpha1.PostgresSource
+		cfg  SourceConfig
 		err  string
 	}{
-		{"missing table", v1alpha1.PostgresSource{Table: "billing.nope"}, `table "billing.nope" not found`},
-		{"table not on the search path", v1alpha1.PostgresSource{Table: "invoices"}, `table "invoices" not found`},
-		{"bad table name", v1alpha1.PostgresSource{Table: "a.b.c"}, `want table or schema.table`},
-		{"missing cursor column", v1alpha1.PostgresSource{Table: "billing.invoices", UpdatedAtColumn: "changed"}, `updated_at column "changed" not found in table "billing.invoices"`},
-		{"missing id column", v1alpha1.PostgresSource{Table: "billing.invoices", IDColumn: "uid"}, `id column "uid" not found in table "billing.invoices"`},
-		{"non-timestamp cursor", v1alpha1.PostgresSource{Table: "billing.invoices", UpdatedAtColumn: "version"}, `updated_at column "version" of table "billing.invoices" is integer, want timestamptz or timestamp`},
-		{"timestamp without declared zone", v1alpha1.PostgresSource{Table: "billing.invoices", UpdatedAtColumn: "modified"}, `declare spec.source.postgres.timeZone`},
-		{"unknown zone", v1alpha1.PostgresSource{Table: "billing.invoices", UpdatedAtColumn: "modified", TimeZone: "Mars/Olympus"}, `timeZone "Mars/Olympus"`},
-		{"zone on timestamptz", v1alpha1.PostgresSource{Table: "billing.invoices", TimeZone: "UTC"}, `remove spec.source.postgres.timeZone`},
-		{"unsupported id type", v1alpha1.PostgresSource{Table: "billing.invoices", IDColumn: "ident"}, `id column "ident" of table "billing.invoices" is numeric, want an integer`},
+		{"missing table", SourceConfig{Table: "billing.nope", UpdatedAtColumn: "updated_at", IDColumn: "id"}, `table "billing.nope" not found`},
+		{"table not on the search path", SourceConfig{Table: "invoices", UpdatedAtColumn: "updated_at", IDColumn: "id"}, `table "invoices" not found`},
+		{"bad table name", SourceConfig{Table: "a.b.c", UpdatedAtColumn: "updated_at", IDColumn: "id"}, `want table or schema.table`},
+		{"missing cursor column", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "changed", IDColumn: "id"}, `updated_at column "changed" not found in table "billing.invoices"`},
+		{"missing id column", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "updated_at", IDColumn: "uid"}, `id column "uid" not found in table "billing.invoices"`},
+		{"non-timestamp cursor", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "version", IDColumn: "id"}, `updated_at column "version" of table "billing.invoices" is integer, want timestamptz or timestamp`},
+		{"timestamp without declared zone", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "modified", IDColumn: "id"}, `declare spec.source.postgres.timeZone`},
+		{"unknown zone", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "modified", IDColumn: "id", TimeZone: "Mars/Olympus"}, `timeZone "Mars/Olympus"`},
+		{"zone on timestamptz", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "updated_at", IDColumn: "id", TimeZone: "UTC"}, `remove spec.source.postgres.timeZone`},
+		{"unsupported id type", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "updated_at", IDColumn: "ident"}, `id column "ident" of table "billing.invoices" is numeric, want an integer`},
+		// Fields the API always sets: empty is refused, never defaulted.
+		{"no cursor column", SourceConfig{Table: "billing.invoices", IDColumn: "id"}, `updated_at column (spec.source.postgres.updatedAtColumn) is empty`},
+		{"no id column", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "updated_at"}, `id column (spec.source.postgres.idColumn) is empty`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			src, err := NewSource(context.Background(), tt.spec, dsn, SourceOptions{})
+			src, err := NewSource(context.Background(), tt.cfg, dsn, SourceOptions{})
 			g.Expect(err).To(MatchError(ContainSubstring(tt.err)))
 			g.Expect(src).To(BeNil())
 		})
@@ -88,7 +90,7 @@ func TestSourceSetupErrors(t *testing.T) {
 
 	t.Run("a view is a valid source", func(t *testing.T) {
 		g := NewWithT(t)
-		src, err := NewSource(context.Background(), v1alpha1.PostgresSource{Table: "billing.recent"}, dsn, SourceOptions{})
+		src, err := NewSource(context.Background(), SourceConfig{Table: "billing.recent", UpdatedAtColumn: "updated_at", IDColumn: "id"}, dsn, SourceOptions{})
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(src.Close()).To(Succeed())
 	})
@@ -142,7 +144,7 @@ func TestConnectErrorsHideThePassword(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			_, err := NewSource(context.Background(), v1alpha1.PostgresSource{Table: "items"}, tt.dsn, SourceOptions{ConnectTimeout: tt.timeout})
+			_, err := NewSource(context.Background(), SourceConfig{Table: "items", UpdatedAtColumn: "updated_at", IDColumn: "id"}, tt.dsn, SourceOptions{ConnectTimeout: tt.timeout})
 			g.Expect(err).To(HaveOccurred())
 			t.Log(err)
 			for _, w := range tt.want {
@@ -151,9 +153,14 @@ func TestConnectErrorsHideThePassword(t *testing.T) {
 			g.Expect(err.Error()).NotTo(ContainSubstring(password))
 			g.Expect(strings.ToLower(err.Error())).NotTo(ContainSubstring(strings.ToLower(password)))
 
-			_, err = NewSink(context.Background(), v1alpha1.PostgresSink{Table: "items"}, tt.dsn, SinkOptions{KeyField: "k", ConnectTimeout: tt.timeout})
+			_, err = NewSink(context.Background(), SinkConfig{Table: "items", KeyColumn: "k", SourceUpdatedAtColumn: "source_updated_at", CopyThreshold: 1000, DeleteMode: DeleteIgnore},
+				tt.dsn, SinkOptions{ConnectTimeout: tt.timeout})
 			g.Expect(err).To(HaveOccurred())
+			for _, w := range tt.want {
+				g.Expect(err.Error()).To(ContainSubstring(w))
+			}
 			g.Expect(err.Error()).NotTo(ContainSubstring(password))
+			g.Expect(strings.ToLower(err.Error())).NotTo(ContainSubstring(strings.ToLower(password)))
 		})
 	}
 }

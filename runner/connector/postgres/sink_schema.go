@@ -1,0 +1,151 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+)
+
+// family is how a value column is checked and staged.
+type family int
+
+const (
+	famText   family = iota // staged as text and cast: numeric, uuid, enums, everything else
+	famString               // text, varchar, char: any value in its text form
+	famInt                  // smallint, integer, bigint: int64
+	famFloat                // real, double precision: float64 or int64
+	famBool                 // boolean: bool
+	famTime                 // timestamptz, timestamp, date: time.Time
+	famJSON                 // json, jsonb: connector.JSON
+)
+
+// sinkColumn is one value column.
+type sinkColumn struct {
+	col    column
+	fam    family
+	field  string // key in WriteRecord.Values; "" for the soft-delete column
+	softDl bool   // the soft-delete column
+}
+
+// setup inspects the table, checks every configured column's type and role, and builds
+// the statements.
+func (s *Sink) setup(ctx context.Context, cfg SinkConfig) error {
+	rel, err := inspect(ctx, s.pool, cfg.Table)
+	if err != nil {
+		return err
+	}
+	s.rel = rel
+	if rel.kind != 'r' && rel.kind != 'p' {
+		return fmt.Errorf("sink table %q is not a table (relkind %c)", cfg.Table, rel.kind)
+	}
+	key, err := rel.column(cfg.KeyColumn, "key (spec.key.field)")
+	if err != nil {
+		return err
+	}
+	if key.category != 'S' {
+		return fmt.Errorf("key column %q of table %q is %s, want text or varchar", key.name, cfg.Table, key.full)
+	}
+	var attnum int16
+	var unique bool
+	err = s.pool.QueryRow(ctx, `
+SELECT a.attnum, EXISTS (
+  SELECT 1 FROM pg_index i
+  WHERE i.indrelid = a.attrelid AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+    AND i.indexprs IS NULL AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum)
+FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2`, rel.oid, key.name).Scan(&attnum, &unique)
+	if err != nil {
+		return fmt.Errorf("look up unique index on key column %q of table %q: %w", key.name, cfg.Table, err)
+	}
+	if !unique {
+		return fmt.Errorf("key column %q of table %q has no unique index on exactly that column (needed by ON CONFLICT): CREATE UNIQUE INDEX ON %s (%s)", key.name, cfg.Table, rel.ident.Sanitize(), quote(key.name))
+	}
+	suaName := cfg.SourceUpdatedAtColumn
+	sua, err := rel.column(suaName, "source updated-at (spec.sink.postgres.sourceUpdatedAtColumn)")
+	if err != nil {
+		return err
+	}
+	if sua.oid != oidTimestamptz {
+		return fmt.Errorf("source updated-at column %q of table %q is %s, want timestamptz", suaName, cfg.Table, sua.full)
+	}
+
+	used := map[string]string{key.name: "key", sua.name: "source updated-at"}
+	claim := func(name, role string) error {
+		if other, ok := used[name]; ok {
+			return fmt.Errorf("column %q of table %q is used both as %s and as %s", name, cfg.Table, other, role)
+		}
+		used[name] = role
+		return nil
+	}
+	for _, f := range cfg.Fields {
+		if f == key.name {
+			continue
+		}
+		c, err := rel.column(f, "mapped field")
+		if err != nil {
+			return err
+		}
+		if err := claim(f, "mapped field"); err != nil {
+			return err
+		}
+		s.vals = append(s.vals, sinkColumn{col: c, fam: familyOf(c), field: f})
+	}
+	if s.deleteMode == DeleteSoft {
+		name := cfg.DeleteColumn
+		c, err := rel.column(name, "soft-delete (spec.deletes.sinkField)")
+		if err != nil {
+			return err
+		}
+		if familyOf(c) != famTime || c.oid == oidDate {
+			return fmt.Errorf("soft-delete column %q of table %q is %s, want timestamptz or timestamp", name, cfg.Table, c.full)
+		}
+		if err := claim(name, "soft-delete column"); err != nil {
+			return err
+		}
+		s.vals = append(s.vals, sinkColumn{col: c, fam: famTime, softDl: true})
+	}
+	var synced, run column
+	if cfg.SyncedAtColumn != "" {
+		if synced, err = rel.column(cfg.SyncedAtColumn, "synced-at (spec.sink.postgres.syncedAtColumn)"); err != nil {
+			return err
+		}
+		if synced.oid != oidTimestamptz && synced.oid != oidTimestamp {
+			return fmt.Errorf("synced-at column %q of table %q is %s, want timestamptz or timestamp", synced.name, cfg.Table, synced.full)
+		}
+		if err := claim(synced.name, "synced-at column"); err != nil {
+			return err
+		}
+		s.hasSynced = true
+	}
+	if cfg.RunIDColumn != "" {
+		if run, err = rel.column(cfg.RunIDColumn, "run id (spec.sink.postgres.runIdColumn)"); err != nil {
+			return err
+		}
+		if run.category != 'S' {
+			return fmt.Errorf("run id column %q of table %q is %s, want text or varchar", run.name, cfg.Table, run.full)
+		}
+		if err := claim(run.name, "run id column"); err != nil {
+			return err
+		}
+		s.hasRun = true
+	}
+	s.buildSQL(key, sua, synced, run)
+	return nil
+}
+
+// familyOf classifies a value column.
+func familyOf(c column) family {
+	switch c.oid {
+	case oidText, oidVarchar, oidBPChar:
+		return famString
+	case oidInt2, oidInt4, oidInt8:
+		return famInt
+	case oidFloat4, oidFloat8:
+		return famFloat
+	case oidBool:
+		return famBool
+	case oidTimestamptz, oidTimestamp, oidDate:
+		return famTime
+	case oidJSON, oidJSONB:
+		return famJSON
+	}
+	return famText
+}
