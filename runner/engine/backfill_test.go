@@ -9,8 +9,8 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/runner/audit"
 )
 
 // TestBackfillLeavesTheMainCursorAndResumes: a backfill over [10s, 30s) writes exactly that
@@ -29,7 +29,7 @@ func TestBackfillLeavesTheMainCursorAndResumes(t *testing.T) {
 	cfg.Range = &Range{From: t0.Add(10 * time.Second), To: t0.Add(30 * time.Second), Key: "tok-1"}
 
 	_, err := Run(ctx, cfg)
-	g.Expect(runErr(t, err).Phase).To(Equal(v1alpha1.RunPhaseInterrupted))
+	g.Expect(runErr(t, err).Phase).To(Equal(audit.PhaseInterrupted))
 	st := e.store.get()
 	g.Expect(*st.Cursor).To(Equal(main))
 	g.Expect(st.SafetyGap).To(Equal("5m"))
@@ -51,7 +51,7 @@ func TestBackfillLeavesTheMainCursorAndResumes(t *testing.T) {
 	for id := 11; id <= 30; id++ {
 		g.Expect(e.sink.snapshot()).To(HaveKey("src:" + itoa(id)))
 	}
-	g.Expect(e.pub.cursors[len(e.pub.cursors)-1]).To(Equal(&v1alpha1.Cursor{UpdatedAt: main.Format(), ID: "46"}), "status shows the main cursor")
+	g.Expect(e.pub.cursors[len(e.pub.cursors)-1]).To(Equal(&cursor.Cursor{UpdatedAt: main.UpdatedAt, ID: "46"}), "status shows the main cursor")
 
 	// A finished backfill reads nothing.
 	reads := len(e.src.readAfters())
