@@ -1,7 +1,8 @@
 // Package audit keeps the record of one run: what was read and written, what failed and
-// why, and where the cursor started and ended. It renders the record as the API's
-// v1alpha1.RunRecord, writes it as JSON log lines (one per failed record, one per run), and
-// hands it to a Publisher (the SyncJob status in a cluster).
+// why, and where the cursor started and ended. It writes the record as JSON log lines (one
+// per failed record, one per run) and hands it to a Publisher (the SyncJob status in a
+// cluster). The record is the runner's own type (Record); the runner maps it to the API's
+// run record in one place (package runner/report).
 package audit
 
 import (
@@ -11,9 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
@@ -35,12 +33,12 @@ const (
 const OtherReasons = "other reasons"
 
 // Publisher makes a finished run's record visible outside the runner (the SyncJob's status,
-// an Event). cursor is the durably stored checkpoint cursor after the run (nil: the
+// an Event). stored is the durably stored checkpoint cursor after the run (nil: the
 // beginning, or unknown when the checkpoint could not be loaded, in which case the record's
 // Reason is CheckpointError). Publishing is best effort: the run's outcome does not depend
 // on it.
 type Publisher interface {
-	Publish(ctx context.Context, rec v1alpha1.RunRecord, cursor *v1alpha1.Cursor) error
+	Publish(ctx context.Context, rec Record, stored *cursor.Cursor) error
 }
 
 // Options identify a run and say where its log lines go.
@@ -63,7 +61,7 @@ type Recorder struct {
 	out   io.Writer
 	now   func() time.Time
 	job   string
-	rec   v1alpha1.RunRecord
+	rec   Record
 	group map[string]int // reason -> index in rec.ErrorSummary
 }
 
@@ -77,37 +75,36 @@ func New(o Options) *Recorder {
 	if out == nil {
 		out = io.Discard
 	}
-	start := metav1.NewTime(now().UTC())
 	return &Recorder{
 		out: out,
 		now: now,
 		job: o.Job,
-		rec: v1alpha1.RunRecord{
+		rec: Record{
 			RunID:     o.RunID,
 			Trigger:   o.Trigger,
-			StartTime: &start,
-			Phase:     v1alpha1.RunPhaseRunning,
+			StartTime: now().UTC(),
+			Phase:     PhaseRunning,
 		},
 		group: map[string]int{},
 	}
 }
 
-// CursorOf renders a cursor for the API; the beginning is nil.
-func CursorOf(c cursor.Cursor) *v1alpha1.Cursor {
+// cursorRef returns c, or nil for the beginning.
+func cursorRef(c cursor.Cursor) *cursor.Cursor {
 	if c.IsZero() {
 		return nil
 	}
-	return &v1alpha1.Cursor{UpdatedAt: c.Format(), ID: c.ID}
+	return &c
 }
 
 // SetCursorStart records where the run started reading.
-func (r *Recorder) SetCursorStart(c cursor.Cursor) { r.rec.CursorStart = CursorOf(c) }
+func (r *Recorder) SetCursorStart(c cursor.Cursor) { r.rec.CursorStart = cursorRef(c) }
 
 // SetCursorEnd records the committed cursor at the end of the run.
-func (r *Recorder) SetCursorEnd(c cursor.Cursor) { r.rec.CursorEnd = CursorOf(c) }
+func (r *Recorder) SetCursorEnd(c cursor.Cursor) { r.rec.CursorEnd = cursorRef(c) }
 
 // SetReconciliation records the drift check's result.
-func (r *Recorder) SetReconciliation(rc *v1alpha1.Reconciliation) { r.rec.Reconciliation = rc }
+func (r *Recorder) SetReconciliation(rc *Reconciliation) { r.rec.Reconciliation = rc }
 
 // AddRead counts records read from the source.
 func (r *Recorder) AddRead(n int) { r.rec.Read += int64(n) }
@@ -147,7 +144,7 @@ func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) {
 			i, ok = r.group[reason]
 		}
 		if !ok {
-			r.rec.ErrorSummary = append(r.rec.ErrorSummary, v1alpha1.ErrorGroup{Reason: reason})
+			r.rec.ErrorSummary = append(r.rec.ErrorSummary, ErrorGroup{Reason: reason})
 			i = len(r.rec.ErrorSummary) - 1
 			r.group[reason] = i
 		}
@@ -175,27 +172,27 @@ func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) {
 func (r *Recorder) Failed() int64 { return r.rec.Failed }
 
 // Snapshot returns a copy of the record as it stands.
-func (r *Recorder) Snapshot() v1alpha1.RunRecord { return *r.rec.DeepCopy() }
+func (r *Recorder) Snapshot() Record { return r.rec.clone() }
 
 // Finish closes the record: it sets the phase, reason, message and completion time, writes
 // the "run finished" log line and returns the record.
-func (r *Recorder) Finish(phase v1alpha1.RunPhase, reason, message string) v1alpha1.RunRecord {
-	done := metav1.NewTime(r.now().UTC())
-	r.rec.CompletionTime = &done
+func (r *Recorder) Finish(phase Phase, reason, message string) Record {
+	done := r.now().UTC()
+	r.rec.CompletionTime = done
 	r.rec.Phase = phase
 	r.rec.Reason = reason
 	r.rec.Message = message
 	level := "info"
-	if phase == v1alpha1.RunPhaseFailed || phase == v1alpha1.RunPhaseInterrupted {
+	if phase == PhaseFailed || phase == PhaseInterrupted {
 		level = "error"
 	}
 	rec := r.Snapshot()
 	r.writeLine(runFinishedLine{
-		Level:     level,
-		Msg:       "run finished",
-		Time:      done.UTC().Format(time.RFC3339Nano),
-		Job:       r.job,
-		RunRecord: rec,
+		Level:  level,
+		Msg:    "run finished",
+		Time:   done.Format(time.RFC3339Nano),
+		Job:    r.job,
+		Record: rec,
 	})
 	return rec
 }
@@ -218,7 +215,7 @@ type runFinishedLine struct {
 	Msg   string `json:"msg"`
 	Time  string `json:"time"`
 	Job   string `json:"job,omitempty"`
-	v1alpha1.RunRecord
+	Record
 }
 
 // writeLine writes v as one JSON line. Write errors are not reported: the log line is best

@@ -11,7 +11,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
@@ -48,12 +47,12 @@ func TestRecorderCountsAndFinishes(t *testing.T) {
 		cursor.Cursor{UpdatedAt: t0, ID: "5"})
 	r.SetCursorEnd(cursor.Cursor{UpdatedAt: t0, ID: "6"})
 	now = t0.Add(time.Minute)
-	rec := r.Finish(v1alpha1.RunPhasePartiallySucceeded, "", "")
+	rec := r.Finish(PhasePartiallySucceeded, "", "")
 
 	g.Expect(rec.RunID).To(Equal("run-1"))
 	g.Expect(rec.Trigger).To(Equal("Manual"))
-	g.Expect(rec.StartTime.Time).To(BeTemporally("==", t0))
-	g.Expect(rec.CompletionTime.Time).To(BeTemporally("==", t0.Add(time.Minute)))
+	g.Expect(rec.StartTime).To(BeTemporally("==", t0))
+	g.Expect(rec.CompletionTime).To(BeTemporally("==", t0.Add(time.Minute)))
 	g.Expect(rec.Read).To(BeEquivalentTo(6))
 	g.Expect(rec.Upserted).To(BeEquivalentTo(1))
 	g.Expect(rec.Unchanged).To(BeEquivalentTo(1))
@@ -61,9 +60,9 @@ func TestRecorderCountsAndFinishes(t *testing.T) {
 	g.Expect(rec.Deleted).To(BeEquivalentTo(1))
 	g.Expect(rec.Failed).To(BeEquivalentTo(1))
 	g.Expect(rec.SampleIDs).To(Equal([]string{"1"}))
-	g.Expect(rec.ErrorSummary).To(Equal([]v1alpha1.ErrorGroup{{Reason: "not a decimal", Count: 1, SampleIDs: []string{"5"}}}))
-	g.Expect(rec.CursorStart).To(Equal(&v1alpha1.Cursor{UpdatedAt: "2026-06-30T11:00:00Z"}))
-	g.Expect(rec.CursorEnd).To(Equal(&v1alpha1.Cursor{UpdatedAt: "2026-06-30T12:00:00Z", ID: "6"}))
+	g.Expect(rec.ErrorSummary).To(Equal([]ErrorGroup{{Reason: "not a decimal", Count: 1, SampleIDs: []string{"5"}}}))
+	g.Expect(rec.CursorStart).To(Equal(&cursor.Cursor{UpdatedAt: t0.Add(-time.Hour)}))
+	g.Expect(rec.CursorEnd).To(Equal(&cursor.Cursor{UpdatedAt: t0, ID: "6"}))
 
 	ls := lines(t, &buf)
 	g.Expect(ls).To(HaveLen(2))
@@ -90,7 +89,7 @@ func TestRecorderBoundsItsLists(t *testing.T) {
 		r.AddOutcome(id, connector.Written, false)
 		r.Fail(&connector.RecordError{ID: id, Reason: fmt.Sprintf("reason %d", i%50)}, cursor.Cursor{})
 	}
-	rec := r.Finish(v1alpha1.RunPhaseFailed, "TooManyErrors", "")
+	rec := r.Finish(PhaseFailed, "TooManyErrors", "")
 	g.Expect(rec.Upserted).To(BeEquivalentTo(1000))
 	g.Expect(rec.Failed).To(BeEquivalentTo(1000))
 	g.Expect(rec.SampleIDs).To(HaveLen(MaxSampleIDs))
@@ -116,9 +115,27 @@ func TestFailTruncatesLongDetail(t *testing.T) {
 	g.Expect(d).To(HaveSuffix("…"))
 }
 
-func TestCursorOfBeginningIsNil(t *testing.T) {
+func TestCursorsBeginningIsNil(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(CursorOf(cursor.Beginning)).To(BeNil())
-	ts := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
-	g.Expect(CursorOf(cursor.Cursor{UpdatedAt: ts, ID: "9"})).To(Equal(&v1alpha1.Cursor{UpdatedAt: "2026-01-02T03:04:05.123456Z", ID: "9"}))
+	r := New(Options{})
+	r.SetCursorStart(cursor.Beginning)
+	r.SetCursorEnd(cursor.Beginning)
+	rec := r.Finish(PhaseSucceeded, "", "")
+	g.Expect(rec.CursorStart).To(BeNil())
+	g.Expect(rec.CursorEnd).To(BeNil())
+}
+
+func TestSnapshotSharesNothing(t *testing.T) {
+	g := NewWithT(t)
+	r := New(Options{})
+	r.SetCursorEnd(cursor.Cursor{UpdatedAt: time.Unix(1, 0).UTC(), ID: "1"})
+	r.AddOutcome("1", connector.Written, false)
+	r.Fail(&connector.RecordError{ID: "2", Reason: "rejected"}, cursor.Cursor{})
+	snap := r.Snapshot()
+	r.SetCursorEnd(cursor.Cursor{UpdatedAt: time.Unix(2, 0).UTC(), ID: "3"})
+	r.AddOutcome("4", connector.Written, false)
+	r.Fail(&connector.RecordError{ID: "5", Reason: "rejected"}, cursor.Cursor{})
+	g.Expect(snap.CursorEnd.ID).To(Equal("1"))
+	g.Expect(snap.SampleIDs).To(Equal([]string{"1"}))
+	g.Expect(snap.ErrorSummary).To(Equal([]ErrorGroup{{Reason: "rejected", Count: 1, SampleIDs: []string{"2"}}}))
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/engine"
 	"github.com/checkpointed/checkpointed/runner/jobconfig"
+	"github.com/checkpointed/checkpointed/runner/report"
 )
 
 // Exit codes.
@@ -153,10 +154,11 @@ func finish(res engine.Result, err error, stdout, stderr io.Writer) (int, error)
 	if err != nil && !errors.As(err, &runErr) {
 		return ExitFailed, err
 	}
-	if err := writeJSON(stdout, res.Record); err != nil {
+	rec := report.RunRecord(res.Record)
+	if err := writeJSON(stdout, rec); err != nil {
 		return ExitFailed, err
 	}
-	return exitCode(res.Record.Phase), nil
+	return exitCode(rec.Phase), nil
 }
 
 // exitCode maps a run phase to the process exit code.
@@ -217,8 +219,9 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	if err != nil && !errors.As(err, &runErr) {
 		return ExitFailed, err
 	}
-	out := planOutput{Read: res.Record.Read, Failed: res.Record.Failed, Cursor: res.Record.CursorStart,
-		Errors: res.Record.ErrorSummary, Records: []planRecord{}}
+	rec := report.RunRecord(res.Record)
+	out := planOutput{Read: rec.Read, Failed: rec.Failed, Cursor: rec.CursorStart,
+		Errors: rec.ErrorSummary, Records: []planRecord{}}
 	if res.Plan != nil {
 		out.Writes = res.Plan.Writes
 		for _, r := range res.Plan.Records {
@@ -228,7 +231,7 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	if err := writeJSON(stdout, out); err != nil {
 		return ExitFailed, err
 	}
-	return exitCode(res.Record.Phase), nil
+	return exitCode(rec.Phase), nil
 }
 
 // runCheckpoint shows or resets the local checkpoint.

@@ -20,6 +20,7 @@ import (
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/engine"
 	"github.com/checkpointed/checkpointed/runner/jobconfig"
+	"github.com/checkpointed/checkpointed/runner/report"
 )
 
 // terminationLog is where the in-cluster runner leaves a one-line summary for
@@ -110,7 +111,7 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	}
 	engCfg.Store = checkpoint.NewConfigMapStore(cs, ns, name)
 	engCfg.Lock = checkpoint.NewLeaseLock(cs, ns, name, checkpoint.NewHolderIdentity(pod), checkpoint.LeaseOptions{Log: log.WithName("lease")})
-	engCfg.Publisher = writer
+	engCfg.Publisher = report.Publisher(writer)
 	engCfg.AuditOut = stdout
 	res, err := engine.Run(ctx, engCfg)
 	for deadline := time.Now().Add(in.LockWait); res.Locked && time.Now().Add(lockPoll).Before(deadline); {
@@ -130,8 +131,9 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	if err != nil && !errors.As(err, &runErr) {
 		return ExitFailed, err
 	}
-	writeTermination(res.Record)
-	return exitCode(res.Record.Phase), nil
+	rec := report.RunRecord(res.Record)
+	writeTermination(rec)
+	return exitCode(rec.Phase), nil
 }
 
 // backfillRange reads a backfill's range; its key names its progress in the checkpoint.

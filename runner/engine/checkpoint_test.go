@@ -10,8 +10,8 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/runner/audit"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 )
 
@@ -38,7 +38,7 @@ func TestCheckpointInterval(t *testing.T) {
 			g.Expect(e.store.saveCount()).To(Equal(tc.saves))
 			g.Expect(*e.store.get().Cursor).To(Equal(cursor.Cursor{UpdatedAt: t0.Add(49 * time.Second), ID: "50"}))
 			for i, st := range e.store.saves[:len(e.store.saves)-1] {
-				g.Expect(st.LastRun.Phase).To(Equal(string(v1alpha1.RunPhaseRunning)), "save %d", i)
+				g.Expect(st.LastRun.Phase).To(Equal(string(audit.PhaseRunning)), "save %d", i)
 			}
 			last := e.store.saves[len(e.store.saves)-1]
 			g.Expect(last.LastRun).To(Equal(&runcontract.RunSummary{RunID: "run", Phase: "Succeeded", Processed: 50, Upserts: 50}))
@@ -58,7 +58,7 @@ func TestCheckpointConflictEndsTheRun(t *testing.T) {
 
 	res, err := Run(context.Background(), cfg)
 	g.Expect(runErr(t, err).Reason).To(Equal(runcontract.ReasonCheckpointConflict))
-	g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhaseFailed))
+	g.Expect(res.Record.Phase).To(Equal(audit.PhaseFailed))
 	g.Expect(e.store.saveCalls).To(Equal(2), "no save after the conflict")
 	g.Expect(e.sink.upserts()).To(Equal(2), "no write after the conflict")
 	g.Expect(*e.store.get().Cursor).To(Equal(cursor.Cursor{UpdatedAt: t0.Add(4 * time.Second), ID: "5"}))
@@ -78,7 +78,7 @@ func TestSafetyGapRewindsTheStoredCursor(t *testing.T) {
 	res, err := Run(context.Background(), cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(e.src.readAfters()[0]).To(Equal(cursor.Cursor{UpdatedAt: t0.Add(7 * time.Second)}))
-	g.Expect(res.Record.CursorStart).To(Equal(&v1alpha1.Cursor{UpdatedAt: t0.Add(7 * time.Second).Format(time.RFC3339Nano)}))
+	g.Expect(res.Record.CursorStart).To(Equal(&cursor.Cursor{UpdatedAt: t0.Add(7 * time.Second)}))
 	g.Expect(res.Record.Read).To(BeEquivalentTo(9), "ids 22..30 are within the gap")
 	g.Expect(sortedKeys(e.sink.snapshot())).To(HaveLen(9))
 	g.Expect(*e.store.get().Cursor).To(Equal(stored), "the cursor does not move back")
@@ -162,9 +162,9 @@ func TestCancellation(t *testing.T) {
 
 			res, err := Run(ctx, cfg)
 			re := runErr(t, err)
-			g.Expect(re.Phase).To(Equal(v1alpha1.RunPhaseInterrupted))
+			g.Expect(re.Phase).To(Equal(audit.PhaseInterrupted))
 			g.Expect(re.Reason).To(Equal(runcontract.ReasonCancelled))
-			g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhaseInterrupted))
+			g.Expect(res.Record.Phase).To(Equal(audit.PhaseInterrupted))
 			g.Expect(e.store.get().Cursor.ID).To(Equal(tc.cursorID))
 			g.Expect(e.store.get().LastRun.Phase).To(Equal("Interrupted"))
 			g.Expect(e.store.cancelled).To(BeZero(), "the final save runs on a fresh context")
@@ -193,7 +193,7 @@ func TestLockLostInterruptsTheRun(t *testing.T) {
 	}
 	res, err := Run(context.Background(), e.config())
 	g.Expect(runErr(t, err).Reason).To(Equal(runcontract.ReasonLockLost))
-	g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhaseInterrupted))
+	g.Expect(res.Record.Phase).To(Equal(audit.PhaseInterrupted))
 	g.Expect(e.store.get().Cursor.ID).To(Equal("10"))
 }
 

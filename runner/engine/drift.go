@@ -2,28 +2,27 @@ package engine
 
 import (
 	"context"
-	"time"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/audit"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
 // driftCheck counts the records with UpdatedAt in [end - window, end] on both sides, where
 // end is the committed cursor's time. It returns nil when the check is off (Sample 0, no
-// window, nothing committed, or a side that cannot count) or when counting fails (logged):
+// window, nothing committed, a dry run, or a side that cannot count) or when counting fails (logged):
 // the drift check informs, it never fails a run. Records that failed under Skip are missing
 // from the sink, so they show up as drift until they are retried successfully.
-func (r *run) driftCheck(ctx context.Context) *v1alpha1.Reconciliation {
+func (r *run) driftCheck(ctx context.Context) *audit.Reconciliation {
 	rc := r.cfg.Reconcile
-	if rc.Sample <= 0 || rc.Window <= 0 || r.committed.IsZero() || r.cfg.DryRun {
+	if rc.Sample <= 0 || rc.Window <= 0 || r.committed.IsZero() {
 		return nil
 	}
 	src, ok := r.cfg.Source.(connector.Counter)
 	if !ok {
 		return nil
 	}
-	dst, ok := r.cfg.Sink.(connector.Counter)
-	if !ok {
+	dst := r.out.counter()
+	if dst == nil {
 		return nil
 	}
 	to := r.committed.UpdatedAt
@@ -38,9 +37,9 @@ func (r *run) driftCheck(ctx context.Context) *v1alpha1.Reconciliation {
 		r.log.Info("drift check skipped: counting sink records failed", "error", err.Error())
 		return nil
 	}
-	return &v1alpha1.Reconciliation{
-		WindowStart: from.UTC().Format(time.RFC3339Nano),
-		WindowEnd:   to.UTC().Format(time.RFC3339Nano),
+	return &audit.Reconciliation{
+		WindowStart: from.UTC(),
+		WindowEnd:   to.UTC(),
 		SourceCount: n,
 		SinkCount:   m,
 		Drift:       n != m,

@@ -9,7 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/audit"
 )
 
 // TestDryRunWritesNothing: a plan reads and maps, counts what it would write, previews the
@@ -32,7 +32,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	g.Expect(res.Plan.Records).To(HaveLen(3))
 	g.Expect(res.Plan.Records[0].Key).To(Equal("src:1"))
 	g.Expect(res.Record.Failed).To(BeEquivalentTo(1))
-	g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhasePartiallySucceeded))
+	g.Expect(res.Record.Phase).To(Equal(audit.PhasePartiallySucceeded))
 	g.Expect(res.Cursor.ID).To(Equal("30"), "where the cursor would be")
 	g.Expect(e.sink.calls).To(BeZero())
 	g.Expect(e.store.saveCalls).To(BeZero())
@@ -76,7 +76,7 @@ func TestDriftCheck(t *testing.T) {
 			g.Expect(rc.SourceCount).To(BeEquivalentTo(11), "ids 10..20 are within 10s of the cursor")
 			g.Expect(rc.SinkCount).To(BeEquivalentTo(11 - len(tc.fail)))
 			g.Expect(rc.Drift).To(Equal(tc.drift))
-			g.Expect(rc.WindowEnd).To(Equal(res.Cursor.Format()))
+			g.Expect(rc.WindowEnd).To(Equal(res.Cursor.UpdatedAt))
 		})
 	}
 	t.Run("off without counters", func(t *testing.T) {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/runner/audit"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
@@ -429,11 +429,11 @@ func (c *stepClock) advance(d time.Duration) {
 
 // fakePublisher records what it was given.
 type fakePublisher struct {
-	recs    []v1alpha1.RunRecord
-	cursors []*v1alpha1.Cursor
+	recs    []audit.Record
+	cursors []*cursor.Cursor
 }
 
-func (p *fakePublisher) Publish(ctx context.Context, rec v1alpha1.RunRecord, c *v1alpha1.Cursor) error {
+func (p *fakePublisher) Publish(ctx context.Context, rec audit.Record, c *cursor.Cursor) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

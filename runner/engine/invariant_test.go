@@ -11,7 +11,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/audit"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
@@ -51,15 +51,15 @@ func TestInvariantUnderFaults(t *testing.T) {
 
 			res, err := Run(ctx, cfg)
 			g.Expect(res.Locked).To(BeFalse())
-			if res.Record.Phase != v1alpha1.RunPhaseSucceeded {
+			if res.Record.Phase != audit.PhaseSucceeded {
 				disturbed++
 			}
 			if err != nil {
-				g.Expect(runErr(t, err).Phase).To(BeElementOf(v1alpha1.RunPhaseFailed, v1alpha1.RunPhaseInterrupted))
+				g.Expect(runErr(t, err).Phase).To(BeElementOf(audit.PhaseFailed, audit.PhaseInterrupted))
 			}
 			clearFaults(e)
 
-			var last v1alpha1.RunPhase
+			var last audit.Phase
 			for run := range 12 {
 				if rng.IntN(3) == 0 { // the source moves on between runs
 					updateRandom(rng, e)
@@ -67,11 +67,11 @@ func TestInvariantUnderFaults(t *testing.T) {
 				cfg.RunID = "rerun-" + strconv.Itoa(run)
 				res, err = Run(context.Background(), cfg)
 				last = res.Record.Phase
-				if err == nil && last == v1alpha1.RunPhaseSucceeded {
+				if err == nil && last == audit.PhaseSucceeded {
 					break
 				}
 			}
-			g.Expect(last).To(Equal(v1alpha1.RunPhaseSucceeded), "reruns reach a clean run: %v", err)
+			g.Expect(last).To(Equal(audit.PhaseSucceeded), "reruns reach a clean run: %v", err)
 			// A last rerun after the source stops moving picks up what changed last.
 			res, err = Run(context.Background(), cfg)
 			g.Expect(err).NotTo(HaveOccurred())

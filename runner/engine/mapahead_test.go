@@ -10,7 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/audit"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -70,10 +70,10 @@ func TestMappedAheadErrorsCountOnlyWhenProcessed(t *testing.T) {
 
 	res, err := Run(context.Background(), cfg)
 	g.Expect(err).To(HaveOccurred())
-	g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhaseFailed))
+	g.Expect(res.Record.Phase).To(Equal(audit.PhaseFailed))
 	g.Expect(res.Record.Reason).To(Equal(runcontract.ReasonRecordError))
 	g.Expect(res.Record.Failed).To(BeEquivalentTo(1))
-	g.Expect(res.Record.ErrorSummary).To(ConsistOf(v1alpha1.ErrorGroup{Reason: "not a decimal", Count: 1, SampleIDs: []string{"13"}}))
+	g.Expect(res.Record.ErrorSummary).To(ConsistOf(audit.ErrorGroup{Reason: "not a decimal", Count: 1, SampleIDs: []string{"13"}}))
 	g.Expect(res.Cursor).NotTo(BeNil())
 	g.Expect(res.Cursor.ID).To(Equal("12"))
 	g.Expect(e.sink.snapshot()).To(HaveLen(12), "page 2 stops before record 13; page 3 is never written")

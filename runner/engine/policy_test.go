@@ -12,8 +12,8 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/runner/audit"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -31,7 +31,7 @@ func TestErrorPolicy(t *testing.T) {
 		batchErr  map[int]error
 		readErr   map[int]error
 
-		phase      v1alpha1.RunPhase
+		phase      audit.Phase
 		reason     string
 		cursor     *cursor.Cursor
 		failedKeys []string
@@ -40,32 +40,32 @@ func TestErrorPolicy(t *testing.T) {
 		notInSink  []string
 	}{
 		{name: "clean run", policy: Skip, maxErrors: -1,
-			phase: v1alpha1.RunPhaseSucceeded, cursor: at(20)},
+			phase: audit.PhaseSucceeded, cursor: at(20)},
 		{name: "skip passes a mapping failure and keeps it for a retry", policy: Skip, maxErrors: -1, mapFail: []string{"7"},
-			phase: v1alpha1.RunPhasePartiallySucceeded, cursor: at(20), failedKeys: []string{"7"}, failed: 1, notInSink: []string{"7"}},
+			phase: audit.PhasePartiallySucceeded, cursor: at(20), failedKeys: []string{"7"}, failed: 1, notInSink: []string{"7"}},
 		{name: "skip passes a sink rejection", policy: Skip, maxErrors: -1, sinkFail: []string{"7", "12"},
-			phase: v1alpha1.RunPhasePartiallySucceeded, cursor: at(20), failedKeys: []string{"7", "12"}, failed: 2, notInSink: []string{"7", "12"}},
+			phase: audit.PhasePartiallySucceeded, cursor: at(20), failedKeys: []string{"7", "12"}, failed: 2, notInSink: []string{"7", "12"}},
 		{name: "halt stops before a mapping failure and writes nothing after it", policy: Halt, maxErrors: -1, mapFail: []string{"7"},
-			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonRecordError, cursor: at(6), failed: 1,
+			phase: audit.PhaseFailed, reason: runcontract.ReasonRecordError, cursor: at(6), failed: 1,
 			inSink: []string{"1", "2", "3", "4", "5", "6"}, notInSink: []string{"7", "8", "9", "10", "11"}},
 		{name: "halt stops before a sink rejection", policy: Halt, maxErrors: -1, sinkFail: []string{"7"},
-			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonRecordError, cursor: at(6), failed: 1,
+			phase: audit.PhaseFailed, reason: runcontract.ReasonRecordError, cursor: at(6), failed: 1,
 			inSink: []string{"1", "6", "8", "10"}, notInSink: []string{"7", "11"}},
 		{name: "halt on the first record of the first page stores nothing", policy: Halt, maxErrors: -1, mapFail: []string{"1"},
-			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonRecordError, cursor: nil, failed: 1, notInSink: []string{"1", "2"}},
+			phase: audit.PhaseFailed, reason: runcontract.ReasonRecordError, cursor: nil, failed: 1, notInSink: []string{"1", "2"}},
 		{name: "more than maxErrors halts under skip before the record that exceeded", policy: Skip, maxErrors: 2, mapFail: []string{"3", "5", "8", "12"},
-			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonTooManyErrors, cursor: at(7), failedKeys: []string{"3", "5"}, failed: 3,
+			phase: audit.PhaseFailed, reason: runcontract.ReasonTooManyErrors, cursor: at(7), failedKeys: []string{"3", "5"}, failed: 3,
 			inSink: []string{"1", "2", "4", "6", "7"}, notInSink: []string{"8", "9"}},
 		{name: "maxErrors 0 halts on the first error", policy: Skip, maxErrors: 0, sinkFail: []string{"9"},
-			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonTooManyErrors, cursor: at(8), failed: 1},
+			phase: audit.PhaseFailed, reason: runcontract.ReasonTooManyErrors, cursor: at(8), failed: 1},
 		{name: "a batch error keeps the cursor at the last confirmed page", policy: Skip, maxErrors: -1, batchErr: map[int]error{3: errors.New("connection reset")},
-			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonSinkError, cursor: at(10), notInSink: []string{"14", "15"}},
+			phase: audit.PhaseFailed, reason: runcontract.ReasonSinkError, cursor: at(10), notInSink: []string{"14", "15"}},
 		{name: "a rate-limited sink", policy: Skip, maxErrors: -1, batchErr: map[int]error{1: fmt.Errorf("429 x6: %w", connector.ErrRateLimited)},
-			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonRateLimited, cursor: nil},
+			phase: audit.PhaseFailed, reason: runcontract.ReasonRateLimited, cursor: nil},
 		{name: "a read error after a confirmed page keeps that page", policy: Skip, maxErrors: -1, readErr: map[int]error{3: errors.New("connection refused")},
-			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonSourceError, cursor: at(10), inSink: []string{"10"}, notInSink: []string{"11"}},
+			phase: audit.PhaseFailed, reason: runcontract.ReasonSourceError, cursor: at(10), inSink: []string{"10"}, notInSink: []string{"11"}},
 		{name: "a rate-limited source", policy: Skip, maxErrors: -1, readErr: map[int]error{2: fmt.Errorf("get: %w", connector.ErrRateLimited)},
-			phase: v1alpha1.RunPhaseFailed, reason: runcontract.ReasonRateLimited, cursor: at(5)},
+			phase: audit.PhaseFailed, reason: runcontract.ReasonRateLimited, cursor: at(5)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestErrorPolicy(t *testing.T) {
 			g.Expect(res.Record.Phase).To(Equal(tc.phase))
 			g.Expect(res.Record.Reason).To(Equal(tc.reason))
 			g.Expect(res.Record.Failed).To(Equal(tc.failed))
-			if tc.phase == v1alpha1.RunPhaseFailed {
+			if tc.phase == audit.PhaseFailed {
 				g.Expect(runErr(t, err).Reason).To(Equal(tc.reason))
 			} else {
 				g.Expect(err).NotTo(HaveOccurred())
@@ -100,7 +100,7 @@ func TestErrorPolicy(t *testing.T) {
 			for _, id := range tc.notInSink {
 				g.Expect(rows).NotTo(HaveKey("src:"+id), "sink does not hold %s", id)
 			}
-			if tc.phase != v1alpha1.RunPhaseFailed {
+			if tc.phase != audit.PhaseFailed {
 				g.Expect(rows).To(HaveLen(20 - len(tc.mapFail) - len(tc.sinkFail)))
 			}
 		})
@@ -120,8 +120,8 @@ func TestRecordErrorsAreAudited(t *testing.T) {
 	res, err := Run(context.Background(), cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Record.ErrorSummary).To(ConsistOf(
-		v1alpha1.ErrorGroup{Reason: "not a decimal", Count: 2, SampleIDs: []string{"2", "4"}},
-		v1alpha1.ErrorGroup{Reason: "rejected", Count: 1, SampleIDs: []string{"6"}},
+		audit.ErrorGroup{Reason: "not a decimal", Count: 2, SampleIDs: []string{"2", "4"}},
+		audit.ErrorGroup{Reason: "rejected", Count: 1, SampleIDs: []string{"6"}},
 	))
 	ls := out.lines(t)
 	g.Expect(ls).To(HaveLen(4))
@@ -134,7 +134,7 @@ func TestRecordErrorsAreAudited(t *testing.T) {
 	g.Expect(ls[3]).To(HaveKeyWithValue("phase", "PartiallySucceeded"))
 	g.Expect(e.pub.recs).To(HaveLen(1))
 	g.Expect(e.pub.recs[0].Failed).To(BeEquivalentTo(3))
-	g.Expect(e.pub.cursors[0]).To(Equal(&v1alpha1.Cursor{UpdatedAt: res.Cursor.Format(), ID: "10"}))
+	g.Expect(e.pub.cursors[0]).To(Equal(&cursor.Cursor{UpdatedAt: res.Cursor.UpdatedAt, ID: "10"}))
 }
 
 func TestConfigIsValidated(t *testing.T) {

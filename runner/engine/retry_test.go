@@ -11,8 +11,8 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/runner/audit"
 )
 
 // TestFailedKeysRetriedFirst: records that failed in an earlier run are fetched by id before
@@ -35,7 +35,7 @@ func TestFailedKeysRetriedFirst(t *testing.T) {
 	st := e.store.get()
 	g.Expect(st.FailedKeys).To(Equal([]string{"7"}))
 	g.Expect(*st.Cursor).To(Equal(stored))
-	g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhasePartiallySucceeded))
+	g.Expect(res.Record.Phase).To(Equal(audit.PhasePartiallySucceeded))
 	g.Expect(res.Record.Failed).To(BeEquivalentTo(1))
 }
 

@@ -8,8 +8,8 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/runner/audit"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -50,7 +50,7 @@ func TestUnsortedSourceCursorMovesOnlyAtTheEnd(t *testing.T) {
 
 	res, err := Run(context.Background(), cfg)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(res.Record.Phase).To(Equal(v1alpha1.RunPhasePartiallySucceeded))
+	g.Expect(res.Record.Phase).To(Equal(audit.PhasePartiallySucceeded))
 	for _, after := range e.src.readAfters() {
 		g.Expect(after).To(Equal(start.Rewind(0)), "every page is asked after the run's start")
 	}
@@ -82,7 +82,7 @@ func TestUnsortedSourceIncompleteRunKeepsTheCursor(t *testing.T) {
 	cfg.PageSize = 6
 
 	res, err := Run(ctx, cfg)
-	g.Expect(runErr(t, err).Phase).To(Equal(v1alpha1.RunPhaseInterrupted))
+	g.Expect(runErr(t, err).Phase).To(Equal(audit.PhaseInterrupted))
 	g.Expect(res.Cursor).To(BeNil())
 	st := e.store.get()
 	g.Expect(st.Cursor).To(BeNil())

@@ -1,0 +1,118 @@
+package audit
+
+import (
+	"slices"
+	"time"
+
+	"github.com/checkpointed/checkpointed/internal/cursor"
+)
+
+// Phase is how a run ended, or Running while it goes on.
+type Phase string
+
+// Phases of a run.
+const (
+	// PhaseRunning: the run has not finished (a checkpoint saved mid-run says so).
+	PhaseRunning Phase = "Running"
+	// PhaseSucceeded: the run read to its end and every record was written.
+	PhaseSucceeded Phase = "Succeeded"
+	// PhasePartiallySucceeded: the run read to its end, some records failed under policy
+	// Skip.
+	PhasePartiallySucceeded Phase = "PartiallySucceeded"
+	// PhaseFailed: the run stopped on an error; the Reason says which.
+	PhaseFailed Phase = "Failed"
+	// PhaseInterrupted: the run was cancelled (a signal, a lost run lock).
+	PhaseInterrupted Phase = "Interrupted"
+)
+
+// Record is the audit record of one run: did it run, how far did it get, what failed. Its
+// JSON form is the "run finished" log line's body.
+type Record struct {
+	// RunID is unique per run.
+	RunID string `json:"runId"`
+	// Trigger: Scheduled, Manual, Backfill, Local or Plan.
+	Trigger string `json:"trigger,omitempty"`
+	// StartTime of the run, UTC.
+	StartTime time.Time `json:"startTime"`
+	// CompletionTime of the run, UTC; zero until it finished.
+	CompletionTime time.Time `json:"completionTime"`
+	// Phase the run ended in.
+	Phase Phase `json:"phase"`
+	// Reason is a runcontract reason for a failed or interrupted run.
+	Reason string `json:"reason,omitempty"`
+	// Message explains a failure.
+	Message string `json:"message,omitempty"`
+	// CursorStart is where the run started reading (after the safety gap); nil: the
+	// beginning.
+	CursorStart *cursor.Cursor `json:"cursorStart,omitempty"`
+	// CursorEnd is the committed cursor at the end; nil: nothing committed.
+	CursorEnd *cursor.Cursor `json:"cursorEnd,omitempty"`
+	// Read records from the source.
+	Read int64 `json:"read"`
+	// Upserted records written to the sink.
+	Upserted int64 `json:"upserted"`
+	// Unchanged records the sink already held as they are.
+	Unchanged int64 `json:"unchanged"`
+	// Skipped records the sink held in a newer version (stale writes refused).
+	Skipped int64 `json:"skipped"`
+	// Failed records (record errors).
+	Failed int64 `json:"failed"`
+	// Deleted or soft-deleted records.
+	Deleted int64 `json:"deleted,omitempty"`
+	// ErrorSummary groups record errors by reason, at most MaxErrorGroups.
+	ErrorSummary []ErrorGroup `json:"errorSummary,omitempty"`
+	// SampleIDs are a few source ids the run wrote, at most MaxSampleIDs.
+	SampleIDs []string `json:"sampleIds,omitempty"`
+	// Reconciliation is the drift check's result; nil when it did not run.
+	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+}
+
+// ErrorGroup counts record errors with one reason.
+type ErrorGroup struct {
+	// Reason shared by the records.
+	Reason string `json:"reason"`
+	// Count of records.
+	Count int64 `json:"count"`
+	// SampleIDs are a few source ids of such records, at most MaxGroupSamples.
+	SampleIDs []string `json:"sampleIds,omitempty"`
+}
+
+// Reconciliation is the drift check's result: how many records with UpdatedAt in
+// [WindowStart, WindowEnd] each side holds.
+type Reconciliation struct {
+	// WindowStart and WindowEnd bound the source UpdatedAt counted, UTC.
+	WindowStart time.Time `json:"windowStart"`
+	WindowEnd   time.Time `json:"windowEnd"`
+	// SourceCount is the number of source records in the window.
+	SourceCount int64 `json:"sourceCount"`
+	// SinkCount is the number of sink records in the window.
+	SinkCount int64 `json:"sinkCount"`
+	// Drift is true when the counts differ.
+	Drift bool `json:"drift"`
+}
+
+// clone returns a copy of r that shares no memory with it.
+func (r Record) clone() Record {
+	c := r
+	if r.CursorStart != nil {
+		s := *r.CursorStart
+		c.CursorStart = &s
+	}
+	if r.CursorEnd != nil {
+		e := *r.CursorEnd
+		c.CursorEnd = &e
+	}
+	if r.ErrorSummary != nil {
+		c.ErrorSummary = make([]ErrorGroup, len(r.ErrorSummary))
+		for i, g := range r.ErrorSummary {
+			g.SampleIDs = slices.Clone(g.SampleIDs)
+			c.ErrorSummary[i] = g
+		}
+	}
+	c.SampleIDs = slices.Clone(r.SampleIDs)
+	if r.Reconciliation != nil {
+		rc := *r.Reconciliation
+		c.Reconciliation = &rc
+	}
+	return c
+}

@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/checkpointed/checkpointed/runner/audit"
+	"github.com/checkpointed/checkpointed/runner/checkpoint"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// UnsortedSource is an optional Source capability: a source whose pages are not ascending by
+// (updatedAt, id) says so by returning true. Config.Unsorted has the same effect.
+type UnsortedSource interface {
+	Unsorted() bool
+}
+
+// ErrorPolicy decides what a record error does to the run.
+type ErrorPolicy string
+
+// Error policies (spec.errors.policy).
+const (
+	// Skip records the failed record, keeps its id for a retry on the next run and goes on;
+	// the cursor passes it.
+	Skip ErrorPolicy = "Skip"
+	// Halt stops the committed cursor just before the failed record and fails the run.
+	Halt ErrorPolicy = "Halt"
+)
+
+// Range makes the run a backfill over [From, To): it reads from From (or from the backfill's
+// stored progress, whichever is later), stops before the first record with UpdatedAt >= To,
+// and keeps its progress in State.Backfills[Key], never touching State.Cursor. A backfill
+// that is already Done reads nothing.
+type Range struct {
+	// From is the first UpdatedAt included.
+	From time.Time
+	// To is the first UpdatedAt excluded.
+	To time.Time
+	// Key names the backfill in the checkpoint (the request token).
+	Key string
+}
+
+// Reconcile configures the drift check after a run (spec.reconcile): when Sample > 0 and
+// both the source and the sink implement connector.Counter, the records with UpdatedAt in
+// [cursorEnd - Window, cursorEnd] are counted on both sides.
+type Reconcile struct {
+	// Window of UpdatedAt, ending at the committed cursor, that is counted.
+	Window time.Duration
+	// Sample > 0 turns the check on.
+	Sample int
+}
+
+// Defaults applied to a zero Config field.
+const (
+	DefaultPageSize     = 500
+	DefaultPreviewLimit = 20
+	DefaultSaveTimeout  = 10 * time.Second
+)
+
+// Config is everything one run needs. Source, Sink (except for a dry run), Mapper and Store
+// (except for a dry run) are required.
+type Config struct {
+	// Job is the SyncJob's name (stored in the checkpoint and the log lines).
+	Job string
+	// RunID is unique per run.
+	RunID string
+	// Trigger is Scheduled, Manual, Backfill, Local or Plan.
+	Trigger string
+
+	// Source is read; its optional Fetcher and Counter capabilities are used when present.
+	Source connector.Source
+	// Sink is written; its optional Counter capability is used by the drift check.
+	Sink connector.Sink
+	// Mapper maps each source record.
+	Mapper Mapper
+	// Store keeps the checkpoint.
+	Store checkpoint.Store
+	// Lock keeps two runners apart; nil runs without a lock (local mode).
+	Lock checkpoint.Lock
+	// Publisher receives the run record at the end; nil publishes nothing.
+	Publisher audit.Publisher
+	// AuditOut receives the JSON audit lines; nil discards them.
+	AuditOut io.Writer
+	// Clock defaults to SystemClock.
+	Clock Clock
+	// Logger for operational messages; the zero Logger discards.
+	Logger logr.Logger
+
+	// PageSize is the number of records read, mapped and written at a time.
+	PageSize int
+	// SafetyGap rewinds the stored cursor at the start of the run.
+	SafetyGap time.Duration
+	// StartAt is where a run starts when there is no stored cursor (zero: the beginning).
+	StartAt time.Time
+	// CheckpointInterval is the least time between two checkpoint saves during the run;
+	// 0 saves after every committed page. The checkpoint is always saved at the end.
+	CheckpointInterval time.Duration
+	// ErrorPolicy defaults to Skip.
+	ErrorPolicy ErrorPolicy
+	// MaxErrors halts the run, whatever the policy, once more record errors than this
+	// occurred. A negative value means no limit.
+	MaxErrors int
+	// Unsorted declares that the source's pages are not ascending by (updatedAt, id) (or
+	// the source implements UnsortedSource). The engine then passes the run's start cursor
+	// to every ReadPage call (the source follows its own page tokens and reports More=false
+	// at the end), reads to the end in one run, de-duplicates records by id within the run
+	// (a set of ids: memory O(rows) for unsorted sources only), and advances the cursor only
+	// at the end of a complete run, to the highest (updatedAt, id) seen.
+	Unsorted bool
+	// Range, if set, makes the run a backfill.
+	Range *Range
+	// Reconcile configures the drift check.
+	Reconcile Reconcile
+	// DryRun reads and maps without writing, storing or publishing (plan mode); the result
+	// carries a Plan. No lock is taken.
+	DryRun bool
+	// PreviewLimit bounds Plan.Records (default DefaultPreviewLimit).
+	PreviewLimit int
+	// SaveTimeout bounds the final checkpoint save and the publish, which run on a fresh
+	// context when the run's context is cancelled (default DefaultSaveTimeout).
+	SaveTimeout time.Duration
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	switch {
+	case cfg.Source == nil:
+		return cfg, errors.New("no source")
+	case cfg.Mapper == nil:
+		return cfg, errors.New("no mapper")
+	case cfg.Sink == nil && !cfg.DryRun:
+		return cfg, errors.New("no sink")
+	case cfg.Store == nil && !cfg.DryRun:
+		return cfg, errors.New("no checkpoint store")
+	case cfg.PageSize < 0:
+		return cfg, fmt.Errorf("page size %d is negative", cfg.PageSize)
+	case cfg.SafetyGap < 0:
+		return cfg, fmt.Errorf("safety gap %s is negative", cfg.SafetyGap)
+	case cfg.CheckpointInterval < 0:
+		return cfg, fmt.Errorf("checkpoint interval %s is negative", cfg.CheckpointInterval)
+	}
+	switch cfg.ErrorPolicy {
+	case "":
+		cfg.ErrorPolicy = Skip
+	case Skip, Halt:
+	default:
+		return cfg, fmt.Errorf("error policy %q is neither Skip nor Halt", cfg.ErrorPolicy)
+	}
+	if r := cfg.Range; r != nil {
+		if r.Key == "" {
+			return cfg, errors.New("backfill range has no key")
+		}
+		if !r.To.After(r.From) {
+			return cfg, fmt.Errorf("backfill range [%s, %s) is empty", r.From.Format(time.RFC3339Nano), r.To.Format(time.RFC3339Nano))
+		}
+	}
+	if cfg.PageSize == 0 {
+		cfg.PageSize = DefaultPageSize
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.PreviewLimit == 0 {
+		cfg.PreviewLimit = DefaultPreviewLimit
+	}
+	if cfg.SaveTimeout <= 0 {
+		cfg.SaveTimeout = DefaultSaveTimeout
+	}
+	if u, ok := cfg.Source.(UnsortedSource); ok && u.Unsorted() {
+		cfg.Unsorted = true
+	}
+	return cfg, nil
+}

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+	"github.com/checkpointed/checkpointed/runner/audit"
+	"github.com/checkpointed/checkpointed/runner/checkpoint"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// output is where a run's effects go: the sink, the checkpoint store and the publisher of a
+// real run (sinkOutput, below), or the plan of a dry run (dryrun.go). It is chosen once per
+// run from Config.DryRun.
+type output interface {
+	// retries reports whether the records that failed in earlier runs are retried first.
+	retries() bool
+	// upsert writes batch and returns one result per record, in order; a nil error means
+	// every non-Failed result is durable. It returns no results when nothing was written.
+	upsert(ctx context.Context, batch []connector.WriteRecord) ([]connector.Result, error)
+	// save stores st and reports whether it did: false with a nil error means this output
+	// stores nothing.
+	save(ctx context.Context, st runcontract.Checkpoint) (stored bool, err error)
+	// counter is the sink's side of the drift check; nil turns the check off.
+	counter() connector.Counter
+	// publish hands the finished run's record and the stored cursor on, best effort.
+	publish(ctx context.Context, rec audit.Record, stored *cursor.Cursor) error
+	// result is the dry run's plan; nil for a real run.
+	result() *Plan
+}
+
+// newOutput chooses the output of a run.
+func newOutput(cfg Config) output {
+	if cfg.DryRun {
+		return &planOutput{plan: &Plan{}, limit: cfg.PreviewLimit}
+	}
+	return sinkOutput{sink: cfg.Sink, store: cfg.Store, pub: cfg.Publisher}
+}
+
+// sinkOutput is a real run's output: records go to the sink, the checkpoint to the store,
+// the record to the publisher (if any).
+type sinkOutput struct {
+	sink  connector.Sink
+	store checkpoint.Store
+	pub   audit.Publisher
+}
+
+func (sinkOutput) retries() bool { return true }
+
+// upsert writes the batch and checks the sink kept its side of the contract.
+func (o sinkOutput) upsert(ctx context.Context, batch []connector.WriteRecord) ([]connector.Result, error) {
+	results, err := o.sink.Upsert(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	if len(results) != len(batch) {
+		return nil, fmt.Errorf("sink returned %d results for %d records", len(results), len(batch))
+	}
+	return results, nil
+}
+
+func (o sinkOutput) save(ctx context.Context, st runcontract.Checkpoint) (bool, error) {
+	if err := o.store.Save(ctx, st); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (o sinkOutput) counter() connector.Counter {
+	c, _ := o.sink.(connector.Counter)
+	return c
+}
+
+func (o sinkOutput) publish(ctx context.Context, rec audit.Record, stored *cursor.Cursor) error {
+	if o.pub == nil {
+		return nil
+	}
+	return o.pub.Publish(ctx, rec, stored)
+}
+
+func (sinkOutput) result() *Plan { return nil }

@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// pageResult is one page read ahead, and mapped.
+type pageResult struct {
+	after cursor.Cursor
+	page  connector.Page
+	err   error
+	// mapped holds the mapping of each of page.Records, by index. It is only data: the
+	// writer records a mapping error, in order, when it processes that record, and
+	// ignores the mappings of records it does not process (a halt before them, records
+	// past a backfill's range, records already seen in an unsorted run).
+	mapped mapResults
+}
+
+// mapResults are the mappings of a page's records: w[i] and err[i] are what Map returned
+// for record i (err is nil when no record failed).
+type mapResults struct {
+	w   []connector.WriteRecord
+	err []error
+}
+
+// slice returns the mappings of records [lo, hi).
+func (m mapResults) slice(lo, hi int) mapResults {
+	out := mapResults{w: m.w[lo:hi]}
+	if m.err != nil {
+		out.err = m.err[lo:hi]
+	}
+	return out
+}
+
+// errAt returns the mapping error of record i.
+func (m mapResults) errAt(i int) error {
+	if m.err == nil {
+		return nil
+	}
+	return m.err[i]
+}
+
+// readAhead starts reading the page after `after`, and mapping its records, and returns
+// the channel its result arrives on. The channel has room for the result, so the reader
+// never blocks.
+func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResult {
+	ch := make(chan pageResult, 1)
+	go func() {
+		p, err := r.cfg.Source.ReadPage(ctx, after, r.cfg.PageSize)
+		pr := pageResult{after: after, page: p, err: err}
+		if err == nil {
+			pr.mapped.w = make([]connector.WriteRecord, len(p.Records))
+			for i, rec := range p.Records {
+				w, err := r.cfg.Mapper.Map(rec)
+				if err != nil {
+					if pr.mapped.err == nil {
+						pr.mapped.err = make([]error, len(p.Records))
+					}
+					pr.mapped.err[i] = err
+					continue
+				}
+				pr.mapped.w[i] = w
+			}
+		}
+		ch <- pr
+	}()
+	return ch
+}

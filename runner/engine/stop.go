@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+	"github.com/checkpointed/checkpointed/runner/audit"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// fail records the first reason the run stops as Failed.
+func (r *run) fail(reason, msg string, err error) {
+	if r.failure == nil {
+		r.failure = &RunError{Phase: audit.PhaseFailed, Reason: reason, Message: msg, Err: err}
+	}
+}
+
+// interrupt records that the run was cancelled (signal or lost lock), with the
+// cancellation's cause; lockLost tells the two apart once the run has stopped.
+func (r *run) interrupt(ctx context.Context) {
+	if r.failure != nil {
+		return
+	}
+	r.failure = &RunError{Phase: audit.PhaseInterrupted, Reason: runcontract.ReasonCancelled,
+		Message: "cancelled; the last committed cursor was stored", Err: context.Cause(ctx)}
+}
+
+// lockLost reclassifies an interruption as LockLost when the run's context ended because
+// the run lock was lost while the caller's context (parent) is still live: a signal wins.
+func (r *run) lockLost(parent context.Context) {
+	f := r.failure
+	if f == nil || f.Phase != audit.PhaseInterrupted || f.Reason != runcontract.ReasonCancelled {
+		return
+	}
+	if parent.Err() == nil && errors.Is(f.Err, errLockLost) {
+		f.Reason, f.Message = runcontract.ReasonLockLost, "the run lock was lost; the last committed cursor was stored"
+	}
+}
+
+// stopOn ends the run on an operation's error: Interrupted if the run was cancelled, else
+// Failed with reason.
+func (r *run) stopOn(ctx context.Context, reason, msg string, err error) {
+	if ctx.Err() != nil {
+		r.interrupt(ctx)
+		return
+	}
+	r.fail(reason, msg, err)
+}
+
+// mapError turns a mapping error into a record error.
+func mapError(rec connector.Record, err error) *connector.RecordError {
+	var re *connector.RecordError
+	if errors.As(err, &re) {
+		if re.ID == "" {
+			c := *re
+			c.ID = rec.ID
+			return &c
+		}
+		return re
+	}
+	return &connector.RecordError{ID: rec.ID, Reason: "mapping failed", Detail: err.Error()}
+}
+
+// sinkError turns a Failed result into a record error.
+func sinkError(rec connector.Record, err error) *connector.RecordError {
+	var re *connector.RecordError
+	if errors.As(err, &re) {
+		if re.ID == "" {
+			c := *re
+			c.ID = rec.ID
+			return &c
+		}
+		return re
+	}
+	detail := "no reason given"
+	if err != nil {
+		detail = err.Error()
+	}
+	return &connector.RecordError{ID: rec.ID, Reason: "rejected by sink", Detail: detail}
+}
+
+func sourceReason(err error) string {
+	if errors.Is(err, connector.ErrRateLimited) {
+		return runcontract.ReasonRateLimited
+	}
+	return runcontract.ReasonSourceError
+}
+
+func sinkReason(err error) string {
+	if errors.Is(err, connector.ErrRateLimited) {
+		return runcontract.ReasonRateLimited
+	}
+	return runcontract.ReasonSinkError
+}

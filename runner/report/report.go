@@ -1,0 +1,110 @@
+// Package report is where the runner's own run record (audit.Record, the engine's result)
+// becomes the API's (v1alpha1.RunRecord): for the SyncJob's status, the termination
+// message and the local-mode output. It is the one place the two meet; the engine and the
+// audit package never import the API.
+package report
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/runner/audit"
+)
+
+// RunRecord renders rec as the API's run record. Zero times are left unset; so are the
+// beginning cursors.
+func RunRecord(rec audit.Record) v1alpha1.RunRecord {
+	out := v1alpha1.RunRecord{
+		RunID:          rec.RunID,
+		Trigger:        rec.Trigger,
+		StartTime:      timeOf(rec.StartTime),
+		CompletionTime: timeOf(rec.CompletionTime),
+		Phase:          Phase(rec.Phase),
+		Reason:         rec.Reason,
+		Message:        rec.Message,
+		CursorStart:    Cursor(rec.CursorStart),
+		CursorEnd:      Cursor(rec.CursorEnd),
+		Read:           rec.Read,
+		Upserted:       rec.Upserted,
+		Unchanged:      rec.Unchanged,
+		Skipped:        rec.Skipped,
+		Failed:         rec.Failed,
+		Deleted:        rec.Deleted,
+		SampleIDs:      slices.Clone(rec.SampleIDs),
+		Reconciliation: reconciliation(rec.Reconciliation),
+	}
+	for _, g := range rec.ErrorSummary {
+		out.ErrorSummary = append(out.ErrorSummary, v1alpha1.ErrorGroup{
+			Reason: g.Reason, Count: g.Count, SampleIDs: slices.Clone(g.SampleIDs),
+		})
+	}
+	return out
+}
+
+// Phase is the API's value of a run phase.
+func Phase(p audit.Phase) v1alpha1.RunPhase {
+	switch p {
+	case audit.PhaseRunning:
+		return v1alpha1.RunPhaseRunning
+	case audit.PhaseSucceeded:
+		return v1alpha1.RunPhaseSucceeded
+	case audit.PhasePartiallySucceeded:
+		return v1alpha1.RunPhasePartiallySucceeded
+	case audit.PhaseFailed:
+		return v1alpha1.RunPhaseFailed
+	case audit.PhaseInterrupted:
+		return v1alpha1.RunPhaseInterrupted
+	}
+	return v1alpha1.RunPhase(p)
+}
+
+// Cursor renders a cursor for the API; nil and the beginning are nil.
+func Cursor(c *cursor.Cursor) *v1alpha1.Cursor {
+	if c == nil || c.IsZero() {
+		return nil
+	}
+	return &v1alpha1.Cursor{UpdatedAt: c.Format(), ID: c.ID}
+}
+
+// StatusWriter records an API run record and the stored cursor on a SyncJob's status
+// (runstatus.Writer).
+type StatusWriter interface {
+	Publish(ctx context.Context, rec v1alpha1.RunRecord, cursor *v1alpha1.Cursor) error
+}
+
+// Publisher returns an audit.Publisher that publishes through w, in the API's terms.
+func Publisher(w StatusWriter) audit.Publisher { return publisher{w: w} }
+
+type publisher struct{ w StatusWriter }
+
+// Publish renders rec and stored and hands them to the status writer, whose errors
+// already name the run and the SyncJob.
+func (p publisher) Publish(ctx context.Context, rec audit.Record, stored *cursor.Cursor) error {
+	return p.w.Publish(ctx, RunRecord(rec), Cursor(stored))
+}
+
+func timeOf(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t.UTC())
+	return &mt
+}
+
+func reconciliation(rc *audit.Reconciliation) *v1alpha1.Reconciliation {
+	if rc == nil {
+		return nil
+	}
+	return &v1alpha1.Reconciliation{
+		WindowStart: rc.WindowStart.UTC().Format(time.RFC3339Nano),
+		WindowEnd:   rc.WindowEnd.UTC().Format(time.RFC3339Nano),
+		SourceCount: rc.SourceCount,
+		SinkCount:   rc.SinkCount,
+		Drift:       rc.Drift,
+	}
+}
