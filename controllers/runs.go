@@ -21,18 +21,20 @@ import (
 	"github.com/checkpointed/checkpointed/internal/runstatus"
 )
 
-// AnnotationRecorded marks a Job whose failure the controller recorded in the SyncJob's
-// status on the runner's behalf.
+// AnnotationRecorded marks a Job whose failure the controller handled: for a run, recorded
+// in the SyncJob's status on the runner's behalf; for a reset Job, reported with the
+// ResetFailed Event. Its value is the failure's reason.
 const AnnotationRecorded = "sync.checkpointed.io/failure-recorded"
 
-// stuckReasons are container waiting reasons that a run does not recover from by itself:
-// the image cannot be had, or the Pod cannot be built (a missing Secret or key).
-var stuckReasons = map[string]bool{
-	"ImagePullBackOff":           true,
-	"InvalidImageName":           true,
-	"ErrImageNeverPull":          true,
-	"CreateContainerConfigError": true,
-	"CreateContainerError":       true,
+// stuckReason reports whether a container waiting reason is one that a run does not
+// recover from by itself: the image cannot be had, or the Pod cannot be built (a missing
+// Secret or key).
+func stuckReason(reason string) bool {
+	switch reason {
+	case "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError":
+		return true
+	}
+	return false
 }
 
 // ReasonResetFailed is the reason of the Warning Event for a reset Job that failed (or
@@ -140,7 +142,7 @@ func (r *SyncJobReconciler) podsOf(ctx context.Context, job *batchv1.Job) ([]cor
 func stuckPod(pods []corev1.Pod) *corev1.ContainerStateWaiting {
 	for i := range pods {
 		for _, cs := range pods[i].Status.ContainerStatuses {
-			if w := cs.State.Waiting; w != nil && stuckReasons[w.Reason] {
+			if w := cs.State.Waiting; w != nil && stuckReason(w.Reason) {
 				return w
 			}
 		}

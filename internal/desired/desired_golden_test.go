@@ -19,7 +19,8 @@ import (
 // update rewrites the golden files: go test ./internal/desired -update
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml from the current output")
 
-var opts = Options{RunnerImage: "example.com/checkpointed/runner:test"}
+// runnerImage is the controller-wide default image of the tests.
+const runnerImage = "example.com/checkpointed/runner:test"
 
 // minimalSyncJob sets only what every SyncJob has.
 func minimalSyncJob() *syncv1.SyncJob {
@@ -73,6 +74,7 @@ func fullSyncJob() *syncv1.SyncJob {
 // TestGolden renders every object this package builds as YAML and compares it with
 // testdata/<name>.golden.yaml.
 func TestGolden(t *testing.T) {
+	opts := Options{RunnerImage: runnerImage}
 	for _, tc := range []struct {
 		name string
 		obj  any
@@ -109,6 +111,7 @@ func TestGolden(t *testing.T) {
 // the next (no shared slices or maps).
 func TestPure(t *testing.T) {
 	g := NewWithT(t)
+	opts := Options{RunnerImage: runnerImage}
 	a, err := yaml.Marshal(ResetJob(fullSyncJob(), opts, "t", "beginning"))
 	g.Expect(err).NotTo(HaveOccurred())
 	_, _ = yaml.Marshal(RequestedJob(fullSyncJob(), opts, "t", &Backfill{From: "a", To: "b", Key: "t"}))
