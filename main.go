@@ -11,7 +11,6 @@ import (
 	"os"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -76,17 +75,11 @@ func main() {
 		setupLog.Error(err, "create manager")
 		os.Exit(1)
 	}
-	clientset, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		setupLog.Error(err, "create clientset")
-		os.Exit(1)
-	}
 	if err := (&controllers.SyncJobReconciler{
-		Client:    mgr.GetClient(),
-		Clientset: clientset,
-		Events:    mgr.GetEventRecorder("checkpointed-controller"),
-		Clock:     clock.RealClock{},
-		Options:   desired.Options{RunnerImage: runnerImage},
+		Client:  mgr.GetClient(),
+		Events:  mgr.GetEventRecorder("checkpointed-controller"),
+		Clock:   clock.RealClock{},
+		Options: desired.Options{RunnerImage: runnerImage},
 	}).SetupWithManager(mgr, concurrency); err != nil {
 		setupLog.Error(err, "set up SyncJob controller")
 		os.Exit(1)

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,129 +10,125 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	batchac "k8s.io/client-go/applyconfigurations/batch/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
-	"github.com/checkpointed/checkpointed/runner/checkpoint"
 )
 
 // ReasonRequestPending is the Reconciling reason while an operator request waits for the
-// active run to end.
+// active run or reset Job to end.
 const ReasonRequestPending = "RequestPending"
 
-// requestRetry is how soon a deferred request is looked at again.
+// requestRetry is how soon a waiting request is looked at again.
 const requestRetry = 10 * time.Second
 
-// actionOutcome is what handling the operator requests asks of the reconcile.
-type actionOutcome struct {
-	// pending explains a request that waits for the active run; empty when none waits.
-	pending string
-}
+// resetToBeginning is the reset-to value that empties the cursor.
+const resetToBeginning = "beginning"
 
 // handleRequests acts on the run, reset and backfill request annotations. Each token is
-// handled exactly once and recorded in status (lastHandled*Request); a request that
-// cannot be acted on yet (a run is active) is left pending and looked at again; an invalid
-// one is recorded as handled with a Warning event, so that it does not loop.
-func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJob, st *syncv1.SyncJobStatus, seen runs) (actionOutcome, error) {
-	var out actionOutcome
+// handled exactly once and recorded in status (lastHandled*Request): a token whose Job
+// exists counts as handled, whatever the (cached) status says. A request becomes a Job
+// (a reset Job runs the runner's checkpoint reset); while a run or reset Job is active,
+// requests wait (st.pending) and are looked at again; an invalid one is recorded as
+// handled with a Warning event, so that it does not loop. At most one Job is started per
+// reconcile, reset before backfill before run.
+func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
 	ann := sj.Annotations
+	seen := st.runs
 	active := seen.active
-	// A token that already has its Job was handled, whatever the (cached) status says.
-	if token := ann[syncv1.RunRequestedAnnotation]; token != "" && seen.requested[runcontract.RequestedJobName(sj.Name, runcontract.KindRun, token)] {
-		st.LastHandledRunRequest = token
+	hasJob := func(kind runcontract.RequestKind, token string) bool {
+		return token != "" && seen.requested[runcontract.RequestedJobName(sj.Name, kind, token)]
 	}
-	if token := ann[syncv1.BackfillRequestedAnnotation]; token != "" && seen.requested[runcontract.RequestedJobName(sj.Name, runcontract.KindBackfill, token)] {
-		st.LastHandledBackfillRequest = token
+	if token := ann[syncv1.RunRequestedAnnotation]; hasJob(runcontract.KindRun, token) {
+		st.status.LastHandledRunRequest = token
+	}
+	if token := ann[syncv1.BackfillRequestedAnnotation]; hasJob(runcontract.KindBackfill, token) {
+		st.status.LastHandledBackfillRequest = token
+	}
+	if token := ann[syncv1.ResetRequestedAnnotation]; hasJob(runcontract.KindReset, token) {
+		st.status.LastHandledResetRequest = token
 	}
 	wait := func(what, token string) {
-		out.pending = fmt.Sprintf("%s request %q waits for the active run (Job %s)", what, token, active.Name)
+		st.pending = fmt.Sprintf("%s request %q waits for the active run (Job %s)", what, token, active.Name)
+	}
+	waiting := func() (stepResult, error) {
+		if st.pending == "" {
+			return stepResult{}, nil
+		}
+		return stepResult{requeueAfter: requestRetry}, nil
 	}
 
-	if token := ann[syncv1.ResetRequestedAnnotation]; token != "" && token != st.LastHandledResetRequest {
-		if active != nil {
+	if token := ann[syncv1.ResetRequestedAnnotation]; token != "" && token != st.status.LastHandledResetRequest {
+		to, err := parseResetTo(ann, token)
+		switch {
+		case err != nil:
+			r.warn(sj, "InvalidResetRequest", err.Error())
+			st.status.LastHandledResetRequest = token
+		case active != nil:
 			wait("reset", token)
-		} else if err := r.reset(ctx, sj, token, ann[syncv1.ResetToAnnotation]); errors.Is(err, checkpoint.ErrLocked) {
-			out.pending = fmt.Sprintf("reset request %q waits: %v", token, err)
-		} else if err != nil && !isInvalid(err) {
-			return out, err
-		} else {
-			st.LastHandledResetRequest = token
+		default:
+			job := desired.ResetJob(sj, r.Options, token, to)
+			if err := r.createRequestedJob(ctx, sj, job, token, "ResetRequested", fmt.Sprintf("reset of the checkpoint to %s", to)); err != nil {
+				return stepResult{}, err
+			}
+			st.status.LastHandledResetRequest = token
+			return stepResult{}, nil // one new Job per reconcile: the next request waits for it
 		}
 	}
 
-	if token := ann[syncv1.BackfillRequestedAnnotation]; token != "" && token != st.LastHandledBackfillRequest && out.pending == "" {
+	if token := ann[syncv1.BackfillRequestedAnnotation]; token != "" && token != st.status.LastHandledBackfillRequest && st.pending == "" {
 		bf, err := parseBackfill(ann, token)
 		switch {
 		case err != nil:
 			r.warn(sj, "InvalidBackfillRequest", err.Error())
-			st.LastHandledBackfillRequest = token
+			st.status.LastHandledBackfillRequest = token
 		case active != nil:
 			wait("backfill", token)
 		default:
-			if err := r.startJob(ctx, sj, token, bf); err != nil {
-				return out, err
+			job := desired.RequestedJob(sj, r.Options, token, bf)
+			if err := r.createRequestedJob(ctx, sj, job, token, "RunRequested", fmt.Sprintf("backfill of [%s, %s)", bf.From, bf.To)); err != nil {
+				return stepResult{}, err
 			}
-			st.LastHandledBackfillRequest = token
-			return out, nil // one new run per reconcile: the next request waits for it
+			st.status.LastHandledBackfillRequest = token
+			return stepResult{}, nil // one new Job per reconcile: the next request waits for it
 		}
 	}
 
-	if token := ann[syncv1.RunRequestedAnnotation]; token != "" && token != st.LastHandledRunRequest && out.pending == "" {
+	if token := ann[syncv1.RunRequestedAnnotation]; token != "" && token != st.status.LastHandledRunRequest && st.pending == "" {
 		if active != nil {
 			wait("run", token)
 		} else {
-			if err := r.startJob(ctx, sj, token, nil); err != nil {
-				return out, err
+			job := desired.RequestedJob(sj, r.Options, token, nil)
+			if err := r.createRequestedJob(ctx, sj, job, token, "RunRequested", "run"); err != nil {
+				return stepResult{}, err
 			}
-			st.LastHandledRunRequest = token
+			st.status.LastHandledRunRequest = token
 		}
 	}
-	return out, nil
+	return waiting()
 }
 
-// invalidRequest marks a request whose annotations cannot be acted on.
-type invalidRequest struct{ error }
-
-func isInvalid(err error) bool {
-	var inv invalidRequest
-	return errors.As(err, &inv)
-}
-
-// reset rewrites the stored cursor to the target of reset-to, holding the run Lease while
-// it does, so that it never races a run. An invalid target is reported and handled.
-func (r *SyncJobReconciler) reset(ctx context.Context, sj *syncv1.SyncJob, token, to string) error {
-	target, err := checkpoint.ParseResetTarget(to)
+// parseResetTo reads reset-to with the rules the runner applies: "beginning", or an
+// RFC3339 time, returned in UTC. An invalid value is an error that names the annotation
+// and the value.
+func parseResetTo(ann map[string]string, token string) (string, error) {
+	to := ann[syncv1.ResetToAnnotation]
+	switch to {
+	case "":
+		return "", fmt.Errorf("reset request %q: annotation %s is missing: it needs '%s' or an RFC3339 time",
+			token, syncv1.ResetToAnnotation, resetToBeginning)
+	case resetToBeginning:
+		return to, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, to)
 	if err != nil {
-		msg := fmt.Sprintf("reset request %q: annotation %s: %v", token, syncv1.ResetToAnnotation, err)
-		r.warn(sj, "InvalidResetRequest", msg)
-		return invalidRequest{errors.New(msg)}
+		return "", fmt.Errorf("reset request %q: annotation %s: %q is neither '%s' nor an RFC3339 time",
+			token, syncv1.ResetToAnnotation, to, resetToBeginning)
 	}
-	if r.Clientset == nil {
-		return errors.New("reset needs a clientset")
-	}
-	lock := checkpoint.NewLeaseLock(r.Clientset, sj.Namespace, sj.Name, checkpoint.NewHolderIdentity(runcontract.ControllerFieldManager), checkpoint.LeaseOptions{})
-	_, release, err := lock.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("reset checkpoint of %s: %w", sj.Name, err)
-	}
-	defer release()
-	store := checkpoint.NewConfigMapStore(r.Clientset, sj.Namespace, sj.Name)
-	state, err := store.Load(ctx)
-	if err != nil {
-		return fmt.Errorf("reset checkpoint of %s: %w", sj.Name, err)
-	}
-	state.Job = sj.Name
-	state.Cursor = target
-	if err := store.Save(ctx, state); err != nil {
-		return fmt.Errorf("reset checkpoint of %s: %w", sj.Name, err)
-	}
-	where := "the beginning"
-	if target != nil {
-		where = target.Format()
-	}
-	r.event(sj, corev1.EventTypeNormal, "CheckpointReset", fmt.Sprintf("reset request %q: the checkpoint now starts at %s", token, where))
-	return nil
+	return t.UTC().Format(time.RFC3339Nano), nil
 }
 
 // parseBackfill reads backfill-from and backfill-to: RFC3339 times, from before to.
@@ -153,26 +148,22 @@ func parseBackfill(ann map[string]string, token string) (*desired.Backfill, erro
 	return &desired.Backfill{From: f.UTC().Format(time.RFC3339Nano), To: t.UTC().Format(time.RFC3339Nano), Key: token}, nil
 }
 
-// startJob creates the Job of a requested run. A Job that already exists for this token
-// (a reconcile that created it but did not get to record the token) counts as started.
-func (r *SyncJobReconciler) startJob(ctx context.Context, sj *syncv1.SyncJob, token string, bf *desired.Backfill) error {
-	job := desired.RequestedJob(sj, r.Options, token, bf)
-	existing := &batchv1.Job{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: *job.Name}, existing)
+// createRequestedJob creates the Job of a request and records a Normal Event reason
+// saying what it does. A Job that already exists for this token (a reconcile that created
+// it but did not get to record the token) counts as created.
+func (r *SyncJobReconciler) createRequestedJob(ctx context.Context, sj *syncv1.SyncJob, job *batchac.JobApplyConfiguration, token, reason, what string) error {
+	name := ptr.Deref(job.Name, "")
+	err := r.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: name}, &batchv1.Job{})
 	if err == nil {
 		return nil
 	}
 	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("get Job %s: %w", *job.Name, err)
+		return fmt.Errorf("get Job %s: %w", name, err)
 	}
 	if err := r.Apply(ctx, job, client.FieldOwner(runcontract.ControllerFieldManager)); err != nil {
-		return fmt.Errorf("create Job %s for request %q: %w", *job.Name, token, err)
+		return fmt.Errorf("create Job %s for request %q: %w", name, token, err)
 	}
-	what := "run"
-	if bf != nil {
-		what = fmt.Sprintf("backfill of [%s, %s)", bf.From, bf.To)
-	}
-	r.event(sj, corev1.EventTypeNormal, "RunRequested", fmt.Sprintf("request %q: started %s as Job %s", token, what, *job.Name))
+	r.event(sj, corev1.EventTypeNormal, reason, fmt.Sprintf("request %q: started %s as Job %s", token, what, name))
 	return nil
 }
 

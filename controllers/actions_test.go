@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -150,34 +151,106 @@ func TestInvalidRequestsWarnAndDoNotLoop(t *testing.T) {
 	g.Consistently(func(g Gomega) { g.Expect(runJobs(g, sj)).To(BeEmpty()) }, 2*time.Second, interval).Should(Succeed())
 }
 
-// TestResetRewritesTheCheckpoint: a reset request rewrites the stored cursor through the
-// run Lease, keeping the rest of the checkpoint, and is handled once.
-func TestResetRewritesTheCheckpoint(t *testing.T) {
+// TestResetRequestStartsAResetJob: a reset request starts exactly one reset Job per token
+// (the runner's checkpoint reset, from the run template, with the target and the token in
+// its environment), is recorded in status, and the controller itself touches neither the
+// checkpoint ConfigMap nor the run Lease. A second token waits while the reset Job is
+// active, and a reset Job that cannot start gives one Warning ResetFailed, not a failed
+// run.
+func TestResetRequestStartsAResetJob(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	sj := readySyncJob(t, "reset")
+	cmKey := client.ObjectKey{Namespace: sj.Namespace, Name: runcontract.CheckpointConfigMapName(sj.Name)}
+	leaseKey := client.ObjectKey{Namespace: sj.Namespace, Name: runcontract.LeaseName(sj.Name)}
 	cm := &corev1.ConfigMap{}
-	key := client.ObjectKey{Namespace: sj.Namespace, Name: "reset-checkpoint"}
-	g.Expect(k8sClient.Get(ctx, key, cm)).To(Succeed())
-	cm.Data = map[string]string{"checkpoint.json": `{"job":"reset","cursor":{"updatedAt":"2026-06-30T23:55:00.123456Z","id":"inv_10492"},"failedKeys":["7"]}`}
+	g.Expect(k8sClient.Get(ctx, cmKey, cm)).To(Succeed())
+	cm.Data = map[string]string{runcontract.CheckpointKey: `{"job":"reset","cursor":{"updatedAt":"2026-06-30T23:55:00.123456Z","id":"inv_10492"},"failedKeys":["7"]}`}
 	g.Expect(k8sClient.Update(ctx, cm)).To(Succeed())
+	lease := &coordinationv1.Lease{}
+	g.Expect(k8sClient.Get(ctx, leaseKey, lease)).To(Succeed())
 
-	annotate(g, sj, map[string]string{syncv1.ResetRequestedAnnotation: "r1", syncv1.ResetToAnnotation: "2026-06-01T00:00:00Z"})
+	annotate(g, sj, map[string]string{syncv1.ResetRequestedAnnotation: "r1", syncv1.ResetToAnnotation: "2026-06-01T02:00:00+02:00"})
 	g.Eventually(func(g Gomega) {
 		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
 		g.Expect(sj.Status.LastHandledResetRequest).To(Equal("r1"))
 	}, timeout, interval).Should(Succeed())
-	g.Expect(k8sClient.Get(ctx, key, cm)).To(Succeed())
-	g.Expect(cm.Data["checkpoint.json"]).To(ContainSubstring(`"updatedAt": "2026-06-01T00:00:00Z"`))
-	g.Expect(cm.Data["checkpoint.json"]).NotTo(ContainSubstring("inv_10492"))
-	g.Expect(cm.Data["checkpoint.json"]).To(ContainSubstring(`"7"`), "the failed keys survive a reset")
+	var job batchv1.Job
+	g.Consistently(func(g Gomega) {
+		jobs := runJobs(g, sj)
+		g.Expect(jobs).To(HaveLen(1), "one Job per token")
+		job = jobs[0]
+	}, 2*time.Second, interval).Should(Succeed())
+	g.Expect(job.Name).To(Equal(runcontract.RequestedJobName(sj.Name, runcontract.KindReset, "r1")))
+	g.Expect(job.Annotations[runcontract.AnnotationRequest]).To(Equal("r1"))
+	g.Expect(metav1.GetControllerOf(&job).UID).To(Equal(sj.UID))
+	g.Expect(*job.Spec.BackoffLimit).To(Equal(int32(2)))
+	g.Expect(job.Spec.Template.Spec.ServiceAccountName).To(Equal(runcontract.ServiceAccountName(sj.Name)))
+	c := job.Spec.Template.Spec.Containers[0]
+	g.Expect(c.Args).To(Equal(runcontract.ResetArgs))
+	g.Expect(c.Env).To(ContainElements(
+		corev1.EnvVar{Name: runcontract.EnvJobName, Value: sj.Name},
+		corev1.EnvVar{Name: runcontract.EnvTrigger, Value: runcontract.TriggerReset},
+		corev1.EnvVar{Name: runcontract.EnvResetTo, Value: "2026-06-01T00:00:00Z"},
+		corev1.EnvVar{Name: runcontract.EnvRequestToken, Value: "r1"},
+	))
 
-	// To the beginning.
+	// The controller wrote neither the checkpoint nor the Lease: the reset is the Job's.
+	after := &corev1.ConfigMap{}
+	g.Expect(k8sClient.Get(ctx, cmKey, after)).To(Succeed())
+	g.Expect(after.ResourceVersion).To(Equal(cm.ResourceVersion))
+	g.Expect(after.Data).To(Equal(cm.Data))
+	leaseAfter := &coordinationv1.Lease{}
+	g.Expect(k8sClient.Get(ctx, leaseKey, leaseAfter)).To(Succeed())
+	g.Expect(leaseAfter.ResourceVersion).To(Equal(lease.ResourceVersion))
+
+	// A second token waits for the active reset Job.
 	annotate(g, sj, map[string]string{syncv1.ResetRequestedAnnotation: "r2", syncv1.ResetToAnnotation: "beginning"})
 	g.Eventually(func(g Gomega) {
-		g.Expect(k8sClient.Get(ctx, key, cm)).To(Succeed())
-		g.Expect(cm.Data["checkpoint.json"]).NotTo(ContainSubstring(`"cursor"`))
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		rec := meta.FindStatusCondition(sj.Status.Conditions, syncv1.ConditionReconciling)
+		g.Expect(rec).NotTo(BeNil())
+		g.Expect(rec.Reason).To(Equal(ReasonRequestPending))
+		g.Expect(rec.Message).To(ContainSubstring(`reset request "r2" waits for the active run (Job ` + job.Name))
 	}, timeout, interval).Should(Succeed())
+	g.Expect(sj.Status.LastHandledResetRequest).To(Equal("r1"))
+
+	// The reset Job cannot start: one Warning ResetFailed, no failed run, and the Job is
+	// removed, so the waiting request goes ahead.
+	finishJob(g, &job, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image"}}, corev1.PodPending)
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		g.Expect(sj.Status.LastHandledResetRequest).To(Equal("r2"))
+		g.Expect(meta.FindStatusCondition(sj.Status.Conditions, syncv1.ConditionReconciling)).To(BeNil())
+	}, timeout, interval).Should(Succeed())
+	g.Consistently(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		g.Expect(sj.Status.LastRun).To(BeNil(), "a reset Job is not a run")
+		g.Expect(meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady)).To(BeTrue())
+		evs := &eventsv1.EventList{}
+		g.Expect(k8sClient.List(ctx, evs, client.InNamespace(sj.Namespace))).To(Succeed())
+		failed := 0
+		for _, e := range evs.Items {
+			if e.Type == corev1.EventTypeWarning && e.Reason == ReasonResetFailed {
+				failed++
+				g.Expect(e.Note).To(ContainSubstring(`reset request "r1"`))
+				g.Expect(e.Note).To(ContainSubstring("ImagePullBackOff"))
+				g.Expect(e.DeprecatedCount).To(BeNumerically("<=", 1))
+				g.Expect(e.Series).To(BeNil(), "ResetFailed repeated")
+			}
+		}
+		g.Expect(failed).To(Equal(1))
+	}, 3*time.Second, interval).Should(Succeed())
+	jobs := runJobs(g, sj)
+	names := []string{}
+	for _, j := range jobs {
+		if j.DeletionTimestamp.IsZero() {
+			names = append(names, j.Name)
+		}
+	}
+	g.Expect(names).To(ConsistOf(runcontract.RequestedJobName(sj.Name, runcontract.KindReset, "r2")))
+	g.Expect(k8sClient.Get(ctx, cmKey, after)).To(Succeed())
+	g.Expect(after.Data).To(Equal(cm.Data), "the controller never writes the checkpoint")
 }
 
 // TestBackfillRequestStartsARangeRun: a backfill request starts one Job with trigger

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -20,60 +21,74 @@ import (
 	"github.com/checkpointed/checkpointed/internal/runstatus"
 )
 
-// AnnotationRecorded marks a Job whose failure the controller recorded in the SyncJob's
-// status on the runner's behalf.
+// AnnotationRecorded marks a Job whose failure the controller handled: for a run, recorded
+// in the SyncJob's status on the runner's behalf; for a reset Job, reported with the
+// ResetFailed Event. Its value is the failure's reason.
 const AnnotationRecorded = "sync.checkpointed.io/failure-recorded"
 
-// stuckReasons are container waiting reasons that a run does not recover from by itself:
-// the image cannot be had, or the Pod cannot be built (a missing Secret or key).
-var stuckReasons = map[string]bool{
-	"ImagePullBackOff":           true,
-	"InvalidImageName":           true,
-	"ErrImageNeverPull":          true,
-	"CreateContainerConfigError": true,
-	"CreateContainerError":       true,
+// stuckReason reports whether a container waiting reason is one that a run does not
+// recover from by itself: the image cannot be had, or the Pod cannot be built (a missing
+// Secret or key).
+func stuckReason(reason string) bool {
+	switch reason {
+	case "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError":
+		return true
+	}
+	return false
 }
 
-// observeRuns looks at the Jobs of the SyncJob's runs. A run that ended without the runner
-// reporting it (OOMKilled, past its deadline, crashed) or that cannot start (no image, a
-// missing Secret) is recorded as a failed lastRun with the reason, on the runner's behalf;
-// a run that cannot start is also deleted so that it does not block the schedule.
-func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob) (runs, error) {
+// ReasonResetFailed is the reason of the Warning Event for a reset Job that failed (or
+// cannot start): the checkpoint was not reset.
+const ReasonResetFailed = "ResetFailed"
+
+// observeRuns looks at the SyncJob's Jobs (scheduled and requested runs, reset Jobs) and
+// records in st.runs which one is active and which exist.
+//
+// A run that ended without the runner reporting it (OOMKilled, past its deadline,
+// crashed) or that cannot start (no image, a missing Secret) is recorded as a failed
+// lastRun with the reason by publishOnRunnersBehalf: runner-owned status, written under
+// the runner's field manager (runcontract.RunnerFieldManager). A reset Job is not a run:
+// its failure is one Warning Event ResetFailed instead. Either way the Job is annotated
+// AnnotationRecorded so that it is handled once, and a Job that cannot start is deleted
+// so that it does not block the schedule or later requests.
+func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
 	jobs := &batchv1.JobList{}
 	if err := r.List(ctx, jobs, client.InNamespace(sj.Namespace), client.MatchingLabels{runcontract.LabelJob: sj.Name}); err != nil {
-		return runs{}, fmt.Errorf("list Jobs of %s: %w", sj.Name, err)
+		return stepResult{}, fmt.Errorf("list Jobs of %s: %w", sj.Name, err)
 	}
 	sort.Slice(jobs.Items, func(i, j int) bool {
 		return jobs.Items[i].CreationTimestamp.Before(&jobs.Items[j].CreationTimestamp)
 	})
-	var out runs
-	out.requested = map[string]bool{}
+	st.runs = runs{requested: map[string]bool{}}
 	for i := range jobs.Items {
 		job := &jobs.Items[i]
-		out.requested[job.Name] = true
+		st.runs.requested[job.Name] = true
 		if !job.DeletionTimestamp.IsZero() || job.Annotations[AnnotationRecorded] != "" {
 			continue
 		}
 		pods, err := r.podsOf(ctx, job)
 		if err != nil {
-			return out, err
+			return stepResult{}, err
 		}
 		done, failed := jobFinished(job)
 		stuck := stuckPod(pods)
 		switch {
 		case !done && stuck == nil:
-			out.active = job
+			st.runs.active = job
 			continue
 		case done && !failed:
 			continue
 		}
-		if reported(sj, job, pods) {
+		reset := triggerOf(job) == runcontract.TriggerReset
+		if !reset && reported(sj, job, pods) {
 			continue
 		}
 		rec := failedRun(job, pods, stuck, r.Clock.Now())
-		w := runstatus.NewWriter(r.Client, sj.Namespace, sj.Name, runstatus.Options{Clock: r.Clock, Instance: runcontract.ControllerFieldManager})
-		if err := w.Publish(ctx, rec, nil); err != nil {
-			return out, fmt.Errorf("record failed run of Job %s: %w", job.Name, err)
+		if reset {
+			r.warn(sj, ReasonResetFailed, fmt.Sprintf("reset request %q: Job %s failed, the checkpoint was not reset: %s: %s",
+				job.Annotations[runcontract.AnnotationRequest], job.Name, rec.Reason, rec.Message))
+		} else if err := r.publishOnRunnersBehalf(ctx, sj, rec); err != nil {
+			return stepResult{}, fmt.Errorf("record failed run of Job %s: %w", job.Name, err)
 		}
 		patch := client.MergeFrom(job.DeepCopy())
 		if job.Annotations == nil {
@@ -81,20 +96,33 @@ func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob)
 		}
 		job.Annotations[AnnotationRecorded] = rec.Reason
 		if err := r.Patch(ctx, job, patch); err != nil {
-			return out, fmt.Errorf("mark Job %s recorded: %w", job.Name, err)
+			return stepResult{}, fmt.Errorf("mark Job %s recorded: %w", job.Name, err)
 		}
 		if stuck != nil {
 			if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
-				return out, fmt.Errorf("delete stuck Job %s: %w", job.Name, err)
+				return stepResult{}, fmt.Errorf("delete stuck Job %s: %w", job.Name, err)
 			}
 		}
 	}
-	return out, nil
+	return stepResult{}, nil
+}
+
+// publishOnRunnersBehalf records rec, a run that died before its runner could report it,
+// as the SyncJob's lastRun (and a history line, and a RunFailed Event) through
+// runstatus.Writer. These are runner-owned status fields: they are applied under the
+// runner's field manager, runcontract.RunnerFieldManager, not the controller's; the
+// controller's own fields are written only by patchStatus.
+func (r *SyncJobReconciler) publishOnRunnersBehalf(ctx context.Context, sj *syncv1.SyncJob, rec syncv1.RunRecord) error {
+	w := runstatus.NewWriter(r.Client, sj.Namespace, sj.Name, runstatus.Options{Clock: r.Clock, Instance: runcontract.ControllerFieldManager})
+	if err := w.Publish(ctx, rec, nil); err != nil {
+		return fmt.Errorf("publish run %s on the runner's behalf: %w", rec.RunID, err)
+	}
+	return nil
 }
 
 // runs is what observeRuns saw.
 type runs struct {
-	// active is the newest Job still running, if any.
+	// active is the newest Job still running (a run or a reset), if any.
 	active *batchv1.Job
 	// requested holds the names of the runs' Jobs: a request whose Job exists was acted
 	// on, even when the cached status lags behind.
@@ -114,7 +142,7 @@ func (r *SyncJobReconciler) podsOf(ctx context.Context, job *batchv1.Job) ([]cor
 func stuckPod(pods []corev1.Pod) *corev1.ContainerStateWaiting {
 	for i := range pods {
 		for _, cs := range pods[i].Status.ContainerStatuses {
-			if w := cs.State.Waiting; w != nil && stuckReasons[w.Reason] {
+			if w := cs.State.Waiting; w != nil && stuckReason(w.Reason) {
 				return w
 			}
 		}
@@ -202,7 +230,7 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 		if (c.Type == batchv1.JobFailed || c.Type == batchv1.JobFailureTarget) && c.Status == corev1.ConditionTrue {
 			if c.Reason == batchv1.JobReasonDeadlineExceeded {
 				rec.Reason = runcontract.ReasonDeadlineExceeded
-				rec.Message = fmt.Sprintf("the run exceeded activeDeadlineSeconds=%d: %s", deref(job.Spec.ActiveDeadlineSeconds), c.Message)
+				rec.Message = fmt.Sprintf("the run exceeded activeDeadlineSeconds=%d: %s", ptr.Deref(job.Spec.ActiveDeadlineSeconds, 0), c.Message)
 				return rec
 			}
 			if rec.Reason == "" {
@@ -218,13 +246,6 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 	return rec
 }
 
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
 // triggerOf reads the run's trigger from its Pod template.
 func triggerOf(job *batchv1.Job) string {
 	for _, c := range job.Spec.Template.Spec.Containers {
@@ -235,24 +256,6 @@ func triggerOf(job *batchv1.Job) string {
 		}
 	}
 	return ""
-}
-
-// staleness decides whether a SyncJob has missed two scheduled runs since its last
-// success (or, without one, since it was created): it returns the time from which it is
-// stale. Suspended SyncJobs are never stale.
-func staleness(sj *syncv1.SyncJob) (time.Time, bool) {
-	if sj.Spec.Suspend != nil && *sj.Spec.Suspend {
-		return time.Time{}, false
-	}
-	sched, err := parseSchedule(sj)
-	if err != nil {
-		return time.Time{}, false
-	}
-	base := sj.CreationTimestamp.Time
-	if t := sj.Status.LastSuccessfulRunTime; t != nil {
-		base = t.Time
-	}
-	return sched.StaleAfter(base), true
 }
 
 // runToSyncJob maps a Job or Pod of a run to its SyncJob, through the label the

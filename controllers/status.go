@@ -1,7 +1,16 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
+	"time"
+
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -12,6 +21,97 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 )
+
+// summarize derives the controller's conditions from what the steps learned (st) and
+// how the reconcile ended (recErr): the only place where Ready, Reconciling and Stalled
+// are decided (by readiness). It returns when Ready will change by itself (the SyncJob
+// turns stale), zero if never.
+func (r *SyncJobReconciler) summarize(sj *syncv1.SyncJob, st *reconcileState, recErr error) time.Duration {
+	v := readiness(readinessInput{
+		invalidSpec: st.invalidSpec,
+		err:         recErr,
+		pending:     st.pending,
+		lastRun:     sj.Status.LastRun,
+		lastSuccess: sj.Status.LastSuccessfulRunTime,
+		freshness:   staleness(sj, r.Clock),
+	})
+	for _, tc := range []struct {
+		typ string
+		c   *condition
+	}{
+		{syncv1.ConditionReconciling, v.reconciling},
+		{syncv1.ConditionStalled, v.stalled},
+		{syncv1.ConditionReady, &v.ready},
+	} {
+		typ, c := tc.typ, tc.c
+		if c == nil {
+			meta.RemoveStatusCondition(&st.status.Conditions, typ)
+			continue
+		}
+		setCondition(&st.status, sj, typ, c.status, c.reason, c.message)
+	}
+	return v.requeueAfter
+}
+
+// controllerStatus copies the fields of sj's status that the controller owns.
+func controllerStatus(sj *syncv1.SyncJob) syncv1.SyncJobStatus {
+	cur := sj.Status
+	return syncv1.SyncJobStatus{
+		ObservedGeneration:         sj.Generation,
+		Conditions:                 append([]metav1.Condition(nil), cur.Conditions...),
+		CronJobName:                cur.CronJobName,
+		CheckpointConfigMap:        cur.CheckpointConfigMap,
+		LastHandledRunRequest:      cur.LastHandledRunRequest,
+		LastHandledResetRequest:    cur.LastHandledResetRequest,
+		LastHandledBackfillRequest: cur.LastHandledBackfillRequest,
+	}
+}
+
+// setCondition sets a condition with the SyncJob's generation, keeping the transition
+// time when the status did not change.
+func setCondition(st *syncv1.SyncJobStatus, sj *syncv1.SyncJob, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            msg,
+		ObservedGeneration: sj.Generation,
+	})
+}
+
+// emitEvents records an Event when the Ready condition changes, and never otherwise.
+func (r *SyncJobReconciler) emitEvents(sj *syncv1.SyncJob, st syncv1.SyncJobStatus) {
+	before := meta.FindStatusCondition(sj.Status.Conditions, syncv1.ConditionReady)
+	after := meta.FindStatusCondition(st.Conditions, syncv1.ConditionReady)
+	if after == nil {
+		return
+	}
+	if before != nil && before.Status == after.Status && before.Reason == after.Reason {
+		return
+	}
+	typ := corev1.EventTypeNormal
+	if after.Status != metav1.ConditionTrue {
+		typ = corev1.EventTypeWarning
+	}
+	r.event(sj, typ, after.Reason, after.Message)
+}
+
+// patchStatus applies the controller-owned status fields with server-side apply, when they
+// differ from what is stored. The runner's fields are owned by the runner and left alone.
+func (r *SyncJobReconciler) patchStatus(ctx context.Context, sj *syncv1.SyncJob, st syncv1.SyncJobStatus) error {
+	if equalControllerStatus(controllerStatus(sj), st) && sj.Status.ObservedGeneration == sj.Generation {
+		return nil
+	}
+	ac, err := statusApplyConfiguration(sj, st)
+	if err != nil {
+		return err
+	}
+	if err := r.Status().Apply(ctx, ac, client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply status of SyncJob %s/%s: %w", sj.Namespace, sj.Name, err)
+	}
+	log.FromContext(ctx).V(1).Info("status applied", "generation", sj.Generation)
+	return nil
+}
 
 // equalControllerStatus reports whether two controller-owned statuses are the same,
 // conditions' transition times included.

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -72,11 +71,10 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	r := &SyncJobReconciler{
-		Client:    countingClient{mgr.GetClient()},
-		Clientset: kubernetes.NewForConfigOrDie(env.Config),
-		Events:    mgr.GetEventRecorder("checkpointed-controller"),
-		Clock:     fakeClock,
-		Options:   desired.Options{RunnerImage: testRunner},
+		Client:  countingClient{mgr.GetClient()},
+		Events:  mgr.GetEventRecorder("checkpointed-controller"),
+		Clock:   fakeClock,
+		Options: desired.Options{RunnerImage: testRunner},
 	}
 	if err := r.SetupWithManager(mgr, 2); err != nil {
 		fmt.Fprintln(os.Stderr, err)

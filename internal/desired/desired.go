@@ -1,7 +1,8 @@
 // Package desired builds the objects the controller owns for a SyncJob, as server-side
 // apply configurations: the CronJob that runs the runner, the runner's ServiceAccount,
-// Role and RoleBinding, the checkpoint ConfigMap and the run Lease. The functions are
-// pure: the same SyncJob and Options always give the same objects.
+// Role and RoleBinding, the checkpoint ConfigMap, the run Lease, and the Jobs of operator
+// requests (a run, a backfill, a checkpoint reset). The functions are pure: the same
+// SyncJob and Options always give the same objects.
 package desired
 
 import (
@@ -149,8 +150,13 @@ func CronJob(sj *syncv1.SyncJob, opts Options) *batchac.CronJobApplyConfiguratio
 }
 
 // JobSpec is the spec of one run's Job; trigger tells the runner why it runs
-// (Scheduled, Manual, Backfill).
+// (Scheduled, Manual, Backfill). The container runs runcontract.SyncArgs.
 func JobSpec(sj *syncv1.SyncJob, opts Options, trigger string) *batchac.JobSpecApplyConfiguration {
+	return jobSpec(sj, opts, trigger, runcontract.SyncArgs)
+}
+
+// jobSpec is the run template with the given trigger and container arguments.
+func jobSpec(sj *syncv1.SyncJob, opts Options, trigger string, args []string) *batchac.JobSpecApplyConfiguration {
 	r := sj.Spec.Runner
 	image := r.Image
 	if image == "" {
@@ -177,7 +183,7 @@ func JobSpec(sj *syncv1.SyncJob, opts Options, trigger string) *batchac.JobSpecA
 		WithName("runner").
 		WithImage(image).
 		WithImagePullPolicy(pullPolicy).
-		WithArgs(runcontract.SyncArgs...).
+		WithArgs(args...).
 		WithTerminationMessagePolicy(corev1.TerminationMessageFallbackToLogsOnError).
 		WithSecurityContext(coreac.SecurityContext().
 			WithAllowPrivilegeEscalation(false).
@@ -263,25 +269,48 @@ type Backfill struct{ From, To, Key string }
 // trigger Manual, or Backfill when backfill is set. Its name is derived from the request
 // token, so that creating it twice for one token is impossible.
 func RequestedJob(sj *syncv1.SyncJob, opts Options, token string, backfill *Backfill) *batchac.JobApplyConfiguration {
-	kind, trigger := runcontract.KindRun, runcontract.TriggerManual
-	if backfill != nil {
-		kind, trigger = runcontract.KindBackfill, runcontract.TriggerBackfill
+	if backfill == nil {
+		return requestedJob(sj, runcontract.KindRun, token, JobSpec(sj, opts, runcontract.TriggerManual))
 	}
-	spec := JobSpec(sj, opts, trigger)
-	if backfill != nil {
-		// Backfills resume from their own checkpoint key, so a retried Pod continues.
-		spec.WithBackoffLimit(2)
-		c := spec.Template.Spec.Containers[0]
-		c.WithEnv(
-			coreac.EnvVar().WithName(runcontract.EnvBackfillFrom).WithValue(backfill.From),
-			coreac.EnvVar().WithName(runcontract.EnvBackfillTo).WithValue(backfill.To),
-			coreac.EnvVar().WithName(runcontract.EnvBackfillKey).WithValue(backfill.Key),
-		)
-		spec.Template.Spec.Containers[0] = c
-	}
+	spec := JobSpec(sj, opts, runcontract.TriggerBackfill)
+	// Backfills resume from their own checkpoint key, so a retried Pod continues.
+	spec.WithBackoffLimit(2)
+	addEnv(spec,
+		coreac.EnvVar().WithName(runcontract.EnvBackfillFrom).WithValue(backfill.From),
+		coreac.EnvVar().WithName(runcontract.EnvBackfillTo).WithValue(backfill.To),
+		coreac.EnvVar().WithName(runcontract.EnvBackfillKey).WithValue(backfill.Key),
+	)
+	return requestedJob(sj, runcontract.KindBackfill, token, spec)
+}
+
+// ResetJob is the Job of a checkpoint reset request: the CronJob's run template running
+// runcontract.ResetArgs with trigger Reset, the target (resetTo: "beginning" or an RFC3339
+// time, already validated) in runcontract.EnvResetTo and the request token in
+// runcontract.EnvRequestToken. The runner takes the run Lease, rewrites the checkpoint and
+// records the CheckpointReset Event; a Pod that finds the Lease held fails and is retried
+// (backoffLimit 2). Its name is derived from the token, like RequestedJob's.
+func ResetJob(sj *syncv1.SyncJob, opts Options, token, resetTo string) *batchac.JobApplyConfiguration {
+	spec := jobSpec(sj, opts, runcontract.TriggerReset, runcontract.ResetArgs)
+	spec.WithBackoffLimit(2)
+	addEnv(spec,
+		coreac.EnvVar().WithName(runcontract.EnvResetTo).WithValue(resetTo),
+		coreac.EnvVar().WithName(runcontract.EnvRequestToken).WithValue(token),
+	)
+	return requestedJob(sj, runcontract.KindReset, token, spec)
+}
+
+// requestedJob wraps spec in the Job named for the request token.
+func requestedJob(sj *syncv1.SyncJob, kind runcontract.RequestKind, token string, spec *batchac.JobSpecApplyConfiguration) *batchac.JobApplyConfiguration {
 	return batchac.Job(runcontract.RequestedJobName(sj.Name, kind, token), sj.Namespace).
 		WithLabels(labels(sj)).
 		WithAnnotations(map[string]string{runcontract.AnnotationRequest: token}).
 		WithOwnerReferences(ownerRef(sj)).
 		WithSpec(spec)
+}
+
+// addEnv appends env to the runner container of spec.
+func addEnv(spec *batchac.JobSpecApplyConfiguration, env ...*coreac.EnvVarApplyConfiguration) {
+	c := spec.Template.Spec.Containers[0]
+	c.WithEnv(env...)
+	spec.Template.Spec.Containers[0] = c
 }

@@ -53,8 +53,9 @@ func TestOperatorRequests(t *testing.T) {
 		g.Expect(c.Reason).To(Equal(syncv1.ReasonSucceeded))
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 
-	// A reset request moves the stored cursor back, holding the run lock; the next run
-	// starts there, minus the safety gap, and finds the sink already up to date.
+	// A reset request starts a reset Job (recorded as handled when the Job is created);
+	// the Job moves the stored cursor back, holding the run lock, some time later. The
+	// next run starts there, minus the safety gap, and finds the sink already up to date.
 	resetTo := t0.Add(100 * time.Second)
 	e.annotate(name, map[string]string{
 		syncv1.ResetRequestedAnnotation: "reset-1",
@@ -62,8 +63,10 @@ func TestOperatorRequests(t *testing.T) {
 	})
 	g.Eventually(func(g Gomega) {
 		g.Expect(e.get(g, name).Status.LastHandledResetRequest).To(Equal("reset-1"))
-		expectCursor(g, wire(e.checkpointState(g, name).Cursor), resetTo, "")
 	}).WithTimeout(time.Minute).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		expectCursor(g, wire(e.checkpointState(g, name).Cursor), resetTo, "")
+	}).WithTimeout(runTimeout).Should(Succeed(), "the reset Job did not move the checkpoint")
 
 	job = e.requestRun(name, "run-2")
 	sj = e.waitRunOf(name, job, runTimeout)

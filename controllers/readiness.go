@@ -1,0 +1,148 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+)
+
+// condition is the status, reason and message of one condition.
+type condition struct {
+	status  metav1.ConditionStatus
+	reason  string
+	message string
+}
+
+// readinessInput is everything the conditions depend on.
+type readinessInput struct {
+	// invalidSpec is why the spec cannot be acted on; nil if it can.
+	invalidSpec error
+	// err ended the reconcile early; nil if every step ran.
+	err error
+	// pending explains an operator request that waits; "" if none.
+	pending string
+	// lastRun is the runner's record of the last run; nil before the first.
+	lastRun *syncv1.RunRecord
+	// lastSuccess is when a run last succeeded; nil if none did.
+	lastSuccess *metav1.Time
+	// freshness says when the SyncJob turns stale.
+	freshness freshness
+}
+
+// verdict is the controller's conditions and when they change by themselves.
+type verdict struct {
+	// ready is the Ready condition.
+	ready condition
+	// reconciling is the Reconciling condition; nil removes it.
+	reconciling *condition
+	// stalled is the Stalled condition; nil removes it.
+	stalled *condition
+	// requeueAfter is when Ready turns stale; zero if it does not.
+	requeueAfter time.Duration
+}
+
+// readiness is the policy that decides Ready, Reconciling and Stalled, in this order:
+//   - an invalid spec: Stalled and Ready=False with reason InvalidSpec;
+//   - a reconcile that failed: Reconciling and Ready=False with reason Progressing;
+//   - otherwise Ready follows the last run (RunFailed for a failed or interrupted run,
+//     PartiallyFailed, DriftDetected, Succeeded), turned False with reason Stale once two
+//     scheduled runs were missed; Reconciling with reason RequestPending while an
+//     operator request waits.
+func readiness(in readinessInput) verdict {
+	if in.invalidSpec != nil {
+		c := condition{metav1.ConditionFalse, syncv1.ReasonInvalidSpec, in.invalidSpec.Error()}
+		stalled := condition{metav1.ConditionTrue, syncv1.ReasonInvalidSpec, in.invalidSpec.Error()}
+		return verdict{ready: c, stalled: &stalled}
+	}
+	if in.err != nil {
+		c := condition{metav1.ConditionFalse, syncv1.ReasonProgressing, in.err.Error()}
+		reconciling := condition{metav1.ConditionTrue, syncv1.ReasonProgressing, in.err.Error()}
+		return verdict{ready: c, reconciling: &reconciling}
+	}
+	var v verdict
+	if in.pending != "" {
+		v.reconciling = &condition{metav1.ConditionTrue, ReasonRequestPending, in.pending}
+	}
+	v.ready = lastRunReadiness(in.lastRun)
+	if f := in.freshness; v.ready.status == metav1.ConditionTrue && f.tracked {
+		if f.stale() {
+			v.ready = condition{metav1.ConditionFalse, syncv1.ReasonStale, staleMessage(in.lastSuccess, f.staleAt)}
+		} else {
+			v.requeueAfter = f.remaining
+		}
+	}
+	return v
+}
+
+// lastRunReadiness turns the last run into the Ready condition.
+func lastRunReadiness(last *syncv1.RunRecord) condition {
+	if last == nil {
+		return condition{metav1.ConditionTrue, syncv1.ReasonSucceeded, "SyncJob is set up; no run yet"}
+	}
+	switch last.Phase {
+	case syncv1.RunPhaseFailed, syncv1.RunPhaseInterrupted:
+		msg := fmt.Sprintf("run %s %s", last.RunID, last.Phase)
+		if last.Reason != "" {
+			msg += ": " + last.Reason
+		}
+		if last.Message != "" {
+			msg += ": " + last.Message
+		}
+		return condition{metav1.ConditionFalse, syncv1.ReasonRunFailed, msg}
+	case syncv1.RunPhasePartiallySucceeded:
+		return condition{metav1.ConditionTrue, syncv1.ReasonPartiallyFailed,
+			fmt.Sprintf("run %s finished with %d failed records", last.RunID, last.Failed)}
+	}
+	if rec := last.Reconciliation; rec != nil && rec.Drift {
+		return condition{metav1.ConditionFalse, syncv1.ReasonDriftDetected,
+			fmt.Sprintf("run %s: drift check found source %d vs sink %d records in the window, %d mismatched",
+				last.RunID, rec.SourceCount, rec.SinkCount, rec.Mismatched)}
+	}
+	return condition{metav1.ConditionTrue, syncv1.ReasonSucceeded, fmt.Sprintf("run %s succeeded", last.RunID)}
+}
+
+// freshness is when a SyncJob turns stale.
+type freshness struct {
+	// tracked is false when the SyncJob is never stale (suspended, or no valid schedule).
+	tracked bool
+	// staleAt is the time from which it is stale.
+	staleAt time.Time
+	// remaining is how long until staleAt; zero or less when it is stale.
+	remaining time.Duration
+}
+
+// stale reports whether the SyncJob is stale now.
+func (f freshness) stale() bool { return f.tracked && f.remaining <= 0 }
+
+// staleness decides whether a SyncJob has missed two scheduled runs since its last
+// success (or, without one, since it was created), by the clock clk. Suspended SyncJobs
+// are never stale.
+func staleness(sj *syncv1.SyncJob, clk clock.PassiveClock) freshness {
+	if sj.Spec.Suspend != nil && *sj.Spec.Suspend {
+		return freshness{}
+	}
+	sched, err := parseSchedule(sj)
+	if err != nil {
+		return freshness{}
+	}
+	base := sj.CreationTimestamp.Time
+	if t := sj.Status.LastSuccessfulRunTime; t != nil {
+		base = t.Time
+	}
+	at := sched.StaleAfter(base)
+	return freshness{tracked: true, staleAt: at, remaining: at.Sub(clk.Now())}
+}
+
+// staleMessage says since when the SyncJob has not succeeded.
+func staleMessage(lastSuccess *metav1.Time, staleAt time.Time) string {
+	if lastSuccess != nil {
+		return fmt.Sprintf("no successful run since %s: two scheduled runs were missed (stale since %s)",
+			lastSuccess.UTC().Format(time.RFC3339), staleAt.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("no successful run since the SyncJob was created: two scheduled runs were missed (stale since %s)",
+		staleAt.UTC().Format(time.RFC3339))
+}
