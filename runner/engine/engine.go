@@ -1,6 +1,6 @@
 // Package engine runs one checkpointed sync (docs/architecture.md, "The checkpoint
-// invariant"): it takes the run lock, loads the checkpoint, retries the records that failed last time, then reads the source page by page
-// after the cursor, maps each record, upserts the page into the sink, and advances the
+// invariant"): it takes the run lock, loads the checkpoint, retries the records that failed
+// last time, then reads the source page by page after the cursor, maps each record, upserts the page into the sink, and advances the
 // committed cursor only past records whose write the sink confirmed or that were recorded as
 // failed under policy Skip. The stored checkpoint never passes the committed cursor.
 //
