@@ -1,8 +1,9 @@
 // Package engine runs one checkpointed sync (docs/architecture.md, "The checkpoint
 // invariant"): it takes the run lock, loads the checkpoint, retries the records that failed
-// last time, then reads the source page by page after the cursor, maps each record, upserts the page into the sink, and advances the
-// committed cursor only past records whose write the sink confirmed or that were recorded as
-// failed under policy Skip. The stored checkpoint never passes the committed cursor.
+// last time, then reads the source page by page after the cursor, maps each record, upserts
+// the page into the sink, and advances the committed cursor only past records whose write
+// the sink confirmed or that were recorded as failed under policy Skip. The stored
+// checkpoint never passes the committed cursor.
 //
 // How a run moves is chosen once, from the Config, as three small strategies: the source's
 // order (sorted.go, unsorted.go), the scope of its progress (the main cursor, or a
