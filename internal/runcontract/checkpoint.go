@@ -74,14 +74,14 @@ func EncodeCheckpoint(job string, cp Checkpoint) ([]byte, error) {
 // DecodeCheckpoint parses stored JSON. Blank data is a zero Checkpoint (nothing stored
 // yet); data that is not a checkpoint, or that belongs to another job than job (when both
 // are named), is an error: it is never silently reset. The caller names the store in the
-// error.
+// error, as in "<store> does not hold a valid checkpoint: ...".
 func DecodeCheckpoint(job string, data []byte) (Checkpoint, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return Checkpoint{}, nil
 	}
 	var cp Checkpoint
 	if err := json.Unmarshal(data, &cp); err != nil {
-		return Checkpoint{}, fmt.Errorf("not a valid checkpoint: %w", err)
+		return Checkpoint{}, fmt.Errorf("does not hold a valid checkpoint: %w", err)
 	}
 	if cp.Job != "" && job != "" && cp.Job != job {
 		return Checkpoint{}, fmt.Errorf("belongs to job %q, not %q", cp.Job, job)

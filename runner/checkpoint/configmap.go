@@ -97,7 +97,7 @@ func (s *ConfigMapStore) Save(ctx context.Context, st runcontract.Checkpoint) er
 func (s *ConfigMapStore) decode(cm *corev1.ConfigMap) (runcontract.Checkpoint, error) {
 	st, err := runcontract.DecodeCheckpoint(s.job, []byte(cm.Data[runcontract.CheckpointKey]))
 	if err != nil {
-		return runcontract.Checkpoint{}, fmt.Errorf("%s (fix it by hand or reset it): %w", s.ref(), err)
+		return runcontract.Checkpoint{}, fmt.Errorf("%s %w (fix it by hand or reset it)", s.ref(), err)
 	}
 	return st, nil
 }

@@ -130,7 +130,7 @@ func (s *FileStore) read() ([]byte, []byte, error) {
 func (s *FileStore) decode(data []byte) (runcontract.Checkpoint, error) {
 	st, err := runcontract.DecodeCheckpoint(s.job, data)
 	if err != nil {
-		return runcontract.Checkpoint{}, fmt.Errorf("checkpoint file %s (fix or remove it by hand): %w", s.Path(), err)
+		return runcontract.Checkpoint{}, fmt.Errorf("checkpoint file %s %w (fix or remove it by hand)", s.Path(), err)
 	}
 	return st, nil
 }
