@@ -21,26 +21,49 @@ const (
 	ReasonLookupFailed = "lookup failed"
 )
 
+// Lookup finds a sink object by an entry's value, through Spec.Resolver; the object's id
+// is written instead of the value.
+type Lookup struct {
+	// URL is a template holding "{value}" whose answer lists the objects holding the value.
+	URL string
+	// ResultsPath is the dot path of the objects array in the answer ("" is the body).
+	ResultsPath string
+	// IDPath is the dot path of an object's id, the value written.
+	IDPath string
+}
+
+// resolverLookup is a lookup as connector.Resolver (and LookupChecker) take it.
+//
+// Integration note: this alias and toResolverLookup are the only mention of the API types
+// in this package; when connector.Resolver takes connector.Lookup, the alias becomes
+// `= connector.Lookup` and the api import goes.
+type resolverLookup = v1alpha1.MappingLookup
+
+// toResolverLookup converts an entry's lookup for the resolver.
+func toResolverLookup(l Lookup) resolverLookup {
+	return resolverLookup{URL: l.URL, ResultsPath: l.ResultsPath, IDPath: l.IDPath}
+}
+
 // LookupChecker is an optional capability of a connector.Resolver: refuse a lookup it can
 // never resolve (for example one on another host than the sink's) when the mapping is
 // built, rather than failing every record.
 type LookupChecker interface {
-	CheckLookup(v1alpha1.MappingLookup) error
+	CheckLookup(resolverLookup) error
 }
 
 // checkLookup validates an entry's lookup at New.
-func checkLookup(fm v1alpha1.FieldMapping, r connector.Resolver) error {
+func checkLookup(fm Field, r connector.Resolver) error {
 	if r == nil {
 		return errors.New("lookup needs a resolver: lookups are resolved through an HTTP sink")
 	}
-	if fm.Type == v1alpha1.FieldJSON {
+	if fm.Type == TypeJSON {
 		return errors.New("a lookup value must be a scalar, not json")
 	}
 	if !strings.Contains(fm.Lookup.URL, "{value}") {
 		return errors.New(`lookup.url must hold "{value}"`)
 	}
 	if c, ok := r.(LookupChecker); ok {
-		if err := c.CheckLookup(*fm.Lookup); err != nil {
+		if err := c.CheckLookup(toResolverLookup(*fm.Lookup)); err != nil {
 			return err
 		}
 	}
