@@ -68,3 +68,14 @@ func TestMappingSpecOfDefaultedJobHasTypes(t *testing.T) {
 	_, err := mapping.New(spec)
 	g.Expect(err).NotTo(HaveOccurred())
 }
+
+// Every field type the API admits is a type the mapping knows.
+func TestMappingSpecKnowsEveryFieldType(t *testing.T) {
+	for _, typ := range []syncv1.FieldType{syncv1.FieldString, syncv1.FieldInt, syncv1.FieldDecimal,
+		syncv1.FieldBool, syncv1.FieldTimestamp, syncv1.FieldJSON} {
+		s := &syncv1.SyncJobSpec{Source: syncv1.SourceSpec{Name: "s"}, Key: syncv1.KeySpec{Field: "k"},
+			Mapping: []syncv1.FieldMapping{{To: "v", From: "v", Type: typ}}}
+		_, err := mapping.New(mappingSpec(s))
+		NewWithT(t).Expect(err).NotTo(HaveOccurred(), string(typ))
+	}
+}

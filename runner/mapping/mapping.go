@@ -91,7 +91,7 @@ type field struct {
 	to       string
 	path     []string        // from, pre-split; nil for expressions
 	prog     cel.Program     // expr; nil for paths
-	lookup   *resolverLookup // the entry's lookup as the resolver takes it; nil without
+	lookup   *resolverLookup // as the resolver takes it; nil without a lookup
 	convert  converter
 	reason   string
 	required bool
