@@ -151,7 +151,8 @@ func (w *Writer) Publish(ctx context.Context, rec v1alpha1.RunRecord, cursor *v1
 	if !final {
 		return nil
 	}
-	if err := w.emit(ctx, &sj, rec.Phase, line); err != nil {
+	eventType, reason := eventFor(rec.Phase)
+	if err := w.emit(ctx, &sj, eventType, reason, line); err != nil {
 		return fmt.Errorf("publish run %s: status written, but %w", rec.RunID, err)
 	}
 	return nil
@@ -193,9 +194,20 @@ func pushHistory(history []v1alpha1.RunSummary, line v1alpha1.RunSummary) []v1al
 	return out
 }
 
-// emit creates one core/v1 Event on the SyncJob for a finished run.
-func (w *Writer) emit(ctx context.Context, sj *v1alpha1.SyncJob, phase v1alpha1.RunPhase, message string) error {
-	eventType, reason := eventFor(phase)
+// Event emits one core/v1 Event on the SyncJob about something that is not a run (a
+// checkpoint reset, a refused request): eventType is corev1.EventTypeNormal or
+// corev1.EventTypeWarning. The message is redacted and bounded like a run's. It reads the
+// SyncJob (for its UID) and writes nothing but the Event.
+func (w *Writer) Event(ctx context.Context, eventType, reason, message string) error {
+	var sj v1alpha1.SyncJob
+	if err := w.client.Get(ctx, types.NamespacedName{Namespace: w.namespace, Name: w.name}, &sj); err != nil {
+		return fmt.Errorf("%s event: get SyncJob %s/%s: %w", reason, w.namespace, w.name, err)
+	}
+	return w.emit(ctx, &sj, eventType, reason, message)
+}
+
+// emit creates one core/v1 Event on the SyncJob.
+func (w *Writer) emit(ctx context.Context, sj *v1alpha1.SyncJob, eventType, reason, message string) error {
 	message = Redact(message)
 	if len(message) > maxEventMessage {
 		message = message[:maxEventMessage-3] + "..."

@@ -3,6 +3,7 @@ package runstatus
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,4 +210,30 @@ func TestPublishKeepsControllerFields(t *testing.T) {
 	g.Expect(c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(ctrl.DeepCopy()),
 		client.FieldOwner("checkpointed-controller"))).To(Succeed())
 	g.Expect(getSyncJob(g, c, ns).Status.LastRun).NotTo(BeNil())
+}
+
+// Event is about the SyncJob, not a run: one Event, redacted and bounded, and no status.
+func TestEventWritesOnlyTheEvent(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, ns := setup(t)
+	w := NewWriter(c, ns, "sj1", Options{Instance: "reset-pod"})
+	long := "reset request \"t1\": postgres://app:hunter2@db/x " + strings.Repeat("x", 2000)
+	g.Expect(w.Event(ctx, corev1.EventTypeNormal, "CheckpointReset", long)).To(Succeed())
+
+	evs := events(g, c, ns)
+	g.Expect(evs).To(HaveLen(1))
+	ev := evs[0]
+	sj := getSyncJob(g, c, ns)
+	g.Expect(ev.Type).To(Equal(corev1.EventTypeNormal))
+	g.Expect(ev.Reason).To(Equal("CheckpointReset"))
+	g.Expect(ev.InvolvedObject.UID).To(Equal(sj.UID))
+	g.Expect(ev.ReportingInstance).To(Equal("reset-pod"))
+	g.Expect(ev.Message).NotTo(ContainSubstring("hunter2"))
+	g.Expect(len(ev.Message)).To(BeNumerically("<=", maxEventMessage))
+	g.Expect(sj.Status.LastRun).To(BeNil())
+	g.Expect(sj.Status.History).To(BeEmpty())
+
+	g.Expect(NewWriter(c, ns, "nope", Options{}).Event(ctx, corev1.EventTypeWarning, "X", "m")).
+		To(MatchError(ContainSubstring("get SyncJob " + ns + "/nope")))
 }

@@ -7,9 +7,10 @@
 //	runner checkpoint show --state-dir DIR      the stored checkpoint as JSON
 //	runner checkpoint reset --to RFC3339|beginning --state-dir DIR
 //	runner sync --in-cluster                    the CronJob's command (SyncJob from the API)
+//	runner checkpoint reset --in-cluster        a reset Job's command (target from the environment)
 //
 // Exit codes: 0 Succeeded (and "another run holds the lock": nothing was done), 3
-// PartiallySucceeded, 1 anything else, 2 bad usage.
+// PartiallySucceeded, 1 anything else, 2 bad usage (and an invalid in-cluster reset target).
 //
 // Local mode reads each secretKeyRef from the environment variable "<SECRET>_<KEY>",
 // upper-cased, with "-" and "." (any character outside A-Z, 0-9, _) turned into "_".
@@ -66,7 +67,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "plan":
 		code, err = runPlan(ctx, log, args[1:], stdout, stderr)
 	case "checkpoint":
-		code, err = runCheckpoint(ctx, args[1:], stdout, stderr)
+		code, err = runCheckpoint(ctx, log, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return ExitOK
@@ -85,7 +86,8 @@ const usage = `usage:
   runner sync --in-cluster
   runner plan -f job.yaml --state-dir DIR [--limit N]
   runner checkpoint show --state-dir DIR
-  runner checkpoint reset --to RFC3339|beginning --state-dir DIR`
+  runner checkpoint reset --to RFC3339|beginning --state-dir DIR
+  runner checkpoint reset --in-cluster`
 
 // newLogger logs JSON lines to w.
 func newLogger(w io.Writer) logr.Logger {
@@ -113,7 +115,11 @@ func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 		return ExitUsage, nil
 	}
 	if *inCluster {
-		return runInCluster(ctx, log, stdout)
+		cfg, in, err := inClusterFromEnv()
+		if err != nil {
+			return ExitFailed, err
+		}
+		return RunInCluster(ctx, log, cfg, in, stdout)
 	}
 	if *file == "" || *stateDir == "" {
 		return ExitUsage, usageError{errors.New("sync needs -f job.yaml and --state-dir DIR (or --in-cluster)")}
@@ -234,16 +240,31 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	return exitCode(rec.Phase), nil
 }
 
-// runCheckpoint shows or resets the local checkpoint.
-func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+// runCheckpoint shows or resets the local checkpoint, or resets the in-cluster one as a
+// reset Job (see ResetInCluster).
+func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 || (args[0] != "show" && args[0] != "reset") {
 		return ExitUsage, usageError{errors.New("checkpoint needs show or reset")}
 	}
 	fs := flagSet("checkpoint "+args[0], stderr)
 	stateDir := fs.String("state-dir", "", "directory of the local checkpoint")
 	to := fs.String("to", "", "reset: RFC3339 time or 'beginning'")
+	inCluster := fs.Bool("in-cluster", false, "reset: the checkpoint ConfigMap of the SyncJob the environment names, to "+
+		runcontract.EnvResetTo+" (a reset Job's mode)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return ExitUsage, nil
+	}
+	if *inCluster {
+		if args[0] != "reset" || *to != "" || *stateDir != "" {
+			return ExitUsage, usageError{errors.New("checkpoint reset --in-cluster takes no other flag: the target is " + runcontract.EnvResetTo)}
+		}
+		cfg, in, err := inClusterFromEnv()
+		if err != nil {
+			return ExitFailed, err
+		}
+		return ResetInCluster(ctx, log, cfg, in, ResetRequest{
+			To: os.Getenv(runcontract.EnvResetTo), Token: os.Getenv(runcontract.EnvRequestToken),
+		}, stdout)
 	}
 	if *stateDir == "" {
 		return ExitUsage, usageError{errors.New("checkpoint needs --state-dir DIR")}

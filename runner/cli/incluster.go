@@ -8,14 +8,14 @@ import (
 	"os"
 	"time"
 
-	"github.com/checkpointed/checkpointed/internal/runcontract"
-
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/internal/runstatus"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/engine"
@@ -27,20 +27,20 @@ import (
 // `kubectl describe pod` and the controller.
 var terminationLog = "/dev/termination-log"
 
-// runInCluster runs the sync of the SyncJob named by the Pod's environment, with the
-// ConfigMap checkpoint, the Lease lock and the status writer. Its audit lines go to stdout
-// (the container log).
-func runInCluster(ctx context.Context, log logr.Logger, stdout io.Writer) (int, error) {
+// inClusterFromEnv reads what an in-cluster runner serves from its Pod: the SyncJob,
+// the Pod and the trigger from the environment (runcontract.Env*), and the apiserver's
+// address and the ServiceAccount's credentials from the Pod's mounts.
+func inClusterFromEnv() (*rest.Config, InCluster, error) {
 	name, ns := os.Getenv(runcontract.EnvJobName), os.Getenv(runcontract.EnvJobNamespace)
 	if name == "" || ns == "" {
-		return ExitFailed, fmt.Errorf("--in-cluster needs %s and %s", runcontract.EnvJobName, runcontract.EnvJobNamespace)
+		return nil, InCluster{}, fmt.Errorf("--in-cluster needs %s and %s", runcontract.EnvJobName, runcontract.EnvJobNamespace)
 	}
 	cfg, err := rest.InClusterConfig()
 	if err != nil {
-		return ExitFailed, fmt.Errorf("in-cluster config: %w", err)
+		return nil, InCluster{}, fmt.Errorf("in-cluster config: %w", err)
 	}
-	return RunInCluster(ctx, log, cfg, InCluster{Namespace: ns, Name: name, Pod: os.Getenv(runcontract.EnvPodName),
-		Trigger: os.Getenv(runcontract.EnvTrigger), LockWait: DefaultLockWait}, stdout)
+	return cfg, InCluster{Namespace: ns, Name: name, Pod: os.Getenv(runcontract.EnvPodName),
+		Trigger: os.Getenv(runcontract.EnvTrigger), LockWait: DefaultLockWait}, nil
 }
 
 // DefaultLockWait is how long an in-cluster run waits for the run lock: a little more than
@@ -49,13 +49,13 @@ func runInCluster(ctx context.Context, log logr.Logger, stdout io.Writer) (int, 
 // Lease, keeps it and the new run exits having done nothing.
 const DefaultLockWait = checkpoint.DefaultLeaseDuration + 5*time.Second
 
-// InCluster names the run of an in-cluster runner.
+// InCluster names the SyncJob and the Pod an in-cluster runner serves.
 type InCluster struct {
 	// Namespace and Name of the SyncJob.
 	Namespace, Name string
-	// Pod running the runner: the run ID.
+	// Pod running the runner: the run ID, and the Lease holder's and Events' name.
 	Pod string
-	// Trigger of the run: Scheduled, Manual or Backfill.
+	// Trigger of the run: Scheduled, Manual or Backfill (Reset for a reset Job).
 	Trigger string
 	// LockWait bounds the wait for a run lock another runner holds.
 	LockWait time.Duration
@@ -64,7 +64,10 @@ type InCluster struct {
 // lockPoll is how often a run waiting for the lock tries again.
 const lockPoll = 2 * time.Second
 
-// RunInCluster runs one sync of a SyncJob against the apiserver at cfg.
+// RunInCluster runs one sync of the SyncJob in against the apiserver at cfg, with the
+// ConfigMap checkpoint, the Lease lock and the status writer; its audit lines go to
+// stdout (the container log). A run lock another runner holds is waited for up to
+// in.LockWait; still held, the run does nothing and exits 0.
 func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InCluster, stdout io.Writer) (int, error) {
 	ns, name, pod, trigger := in.Namespace, in.Name, in.Pod, in.Trigger
 	c, err := runstatus.NewClient(cfg)
@@ -134,6 +137,107 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	rec := report.RunRecord(res.Record)
 	writeTermination(rec)
 	return exitCode(rec.Phase), nil
+}
+
+// ResetRequest is what a reset Job asks for.
+type ResetRequest struct {
+	// To is where the checkpoint moves: "beginning" or an RFC3339 time
+	// (runcontract.EnvResetTo).
+	To string
+	// Token is the request token the Job was made for (runcontract.EnvRequestToken); the
+	// Events name it.
+	Token string
+}
+
+// Event reasons of a checkpoint reset.
+const (
+	// ReasonCheckpointReset (Normal): the checkpoint was moved.
+	ReasonCheckpointReset = "CheckpointReset"
+	// ReasonInvalidResetRequest (Warning): the reset target is neither "beginning" nor an
+	// RFC3339 time; nothing was written.
+	ReasonInvalidResetRequest = "InvalidResetRequest"
+)
+
+// ResetInCluster moves the checkpoint of the SyncJob in to req.To, as a reset Job does,
+// against the apiserver at cfg. It holds the run Lease while it does (waiting up to
+// in.LockWait for a run that holds it), sets the ConfigMap checkpoint's cursor with
+// compare-and-swap, keeping the failed keys, the backfills and the last run, and emits a
+// Normal CheckpointReset Event on the SyncJob. It writes no status: a reset is not a run.
+// The new checkpoint is printed to stdout.
+//
+// Exit codes: ExitOK when the checkpoint was reset (also when only the Event failed: the
+// returned error says so, and the Job must not reset again); ExitUsage when the target is
+// invalid (a Warning InvalidResetRequest Event says why; nothing was written and a retry
+// cannot help); ExitFailed otherwise, the run Lease still held included, so that the Job
+// retries.
+func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InCluster, req ResetRequest, stdout io.Writer) (int, error) {
+	c, err := runstatus.NewClient(cfg)
+	if err != nil {
+		return ExitFailed, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return ExitFailed, fmt.Errorf("reset request %q: clientset: %w", req.Token, err)
+	}
+	events := runstatus.NewWriter(c, in.Namespace, in.Name, runstatus.Options{Instance: in.Pod})
+	target, err := checkpoint.ParseResetTarget(req.To)
+	if err != nil {
+		msg := fmt.Sprintf("reset request %q: annotation %s: %v", req.Token, syncv1.ResetToAnnotation, err)
+		if eerr := events.Event(ctx, corev1.EventTypeWarning, ReasonInvalidResetRequest, msg); eerr != nil {
+			log.Error(eerr, "emit event")
+		}
+		return ExitUsage, errors.New(msg)
+	}
+
+	lock := checkpoint.NewLeaseLock(cs, in.Namespace, in.Name, checkpoint.NewHolderIdentity(in.Pod),
+		checkpoint.LeaseOptions{Log: log.WithName("lease")})
+	held, release, err := acquireWaiting(ctx, log, lock, in.LockWait)
+	if err != nil {
+		return ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
+	}
+	defer release()
+	store := checkpoint.NewConfigMapStore(cs, in.Namespace, in.Name)
+	st, err := store.Load(held)
+	if err != nil {
+		return ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
+	}
+	st.Cursor = target
+	if err := store.Save(held, st); err != nil {
+		return ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
+	}
+	release()
+
+	where := "the beginning"
+	if target != nil {
+		where = target.Format()
+	}
+	log.Info("checkpoint reset", "request", req.Token, "to", where)
+	if err := writeJSON(stdout, st); err != nil {
+		log.Error(err, "print checkpoint")
+	}
+	msg := fmt.Sprintf("reset request %q: the checkpoint now starts at %s", req.Token, where)
+	if err := events.Event(ctx, corev1.EventTypeNormal, ReasonCheckpointReset, msg); err != nil {
+		return ExitOK, fmt.Errorf("reset request %q: checkpoint reset, but %w", req.Token, err)
+	}
+	return ExitOK, nil
+}
+
+// acquireWaiting takes the run lock, waiting up to wait (polling every lockPoll) while
+// another holder has it; then it returns the wrapped checkpoint.ErrLocked.
+func acquireWaiting(ctx context.Context, log logr.Logger, lock *checkpoint.LeaseLock, wait time.Duration) (context.Context, func(), error) {
+	deadline := time.Now().Add(wait)
+	for {
+		held, release, err := lock.Acquire(ctx)
+		if err == nil || !errors.Is(err, checkpoint.ErrLocked) || !time.Now().Add(lockPoll).Before(deadline) {
+			return held, release, err
+		}
+		log.Info("another run holds the lock; waiting for it to end or for its Lease to run out", "reason", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("wait for the run lock: %w", ctx.Err())
+		case <-time.After(lockPoll):
+		}
+	}
 }
 
 // backfillRange reads a backfill's range; its key names its progress in the checkpoint.

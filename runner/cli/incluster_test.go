@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -199,4 +200,204 @@ func TestInClusterCheckpointConflictEndsTheRun(t *testing.T) {
 	cm := &corev1.ConfigMap{}
 	g.Expect(c.admin.Get(context.Background(), key, cm)).To(Succeed())
 	g.Expect(cm.Data["checkpoint.json"]).To(ContainSubstring(`"2026-01-01T00:00:00Z"`), "the runner overwrote the other writer's checkpoint")
+}
+
+// stored is the checkpoint the reset tests start from: a cursor, failed keys, a backfill
+// and a last run, all of which but the cursor a reset keeps.
+const stored = `{"job": "invoices-to-crm",
+ "cursor": {"updatedAt": "2026-06-30T23:55:00.123456Z", "id": "inv_10492"},
+ "safetyGap": "5m",
+ "lastRun": {"runId": "r1", "processed": 842, "upserts": 840, "errors": 2},
+ "failedKeys": ["42", "77"],
+ "backfills": {"bf1": {"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "done": true}}}`
+
+// seedCheckpoint stores data as the SyncJob's checkpoint.
+func (c *inCluster) seedCheckpoint(g Gomega, data string) {
+	cm := &corev1.ConfigMap{}
+	key := client.ObjectKey{Namespace: c.sj.Namespace, Name: "invoices-to-crm-checkpoint"}
+	g.Expect(c.admin.Get(context.Background(), key, cm)).To(Succeed())
+	if cm.Data == nil {
+		cm.Data = map[string]string{}
+	}
+	cm.Data["checkpoint.json"] = data
+	g.Expect(c.admin.Update(context.Background(), cm)).To(Succeed())
+}
+
+// checkpointJSON returns the stored checkpoint, decoded.
+func (c *inCluster) checkpointJSON(g Gomega) map[string]any {
+	cm := &corev1.ConfigMap{}
+	key := client.ObjectKey{Namespace: c.sj.Namespace, Name: "invoices-to-crm-checkpoint"}
+	g.Expect(c.admin.Get(context.Background(), key, cm)).To(Succeed())
+	var st map[string]any
+	g.Expect(json.Unmarshal([]byte(cm.Data["checkpoint.json"]), &st)).To(Succeed())
+	return st
+}
+
+// events returns the SyncJob's Events with reason.
+func (c *inCluster) events(g Gomega, reason string) []corev1.Event {
+	var list corev1.EventList
+	g.Expect(c.admin.List(context.Background(), &list, client.InNamespace(c.sj.Namespace))).To(Succeed())
+	var out []corev1.Event
+	for _, ev := range list.Items {
+		if ev.Reason == reason && ev.InvolvedObject.Name == c.sj.Name && ev.InvolvedObject.Kind == "SyncJob" {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (c *inCluster) reset(ctx context.Context, to string, lockWait time.Duration) (int, string, error) {
+	var out bytes.Buffer
+	code, err := ResetInCluster(ctx, logr.Discard(), c.runner,
+		InCluster{Namespace: c.sj.Namespace, Name: c.sj.Name, Pod: "invoices-to-crm-r-0a1b2c3d-xyz", Trigger: "Reset", LockWait: lockWait},
+		ResetRequest{To: to, Token: "2026-11-30T10:00:00Z"}, &out)
+	return code, out.String(), err
+}
+
+// TestInClusterReset: with only the runner's Role, a reset Job moves the cursor of the
+// ConfigMap checkpoint to a time or to the beginning, keeps the failed keys, the backfills
+// and the last run, emits one CheckpointReset Event, releases the Lease and writes no
+// status.
+func TestInClusterReset(t *testing.T) {
+	tests := []struct {
+		to         string
+		wantCursor any
+		wantWhere  string
+	}{
+		{"2026-06-01T00:00:00Z", map[string]any{"updatedAt": "2026-06-01T00:00:00Z"}, "2026-06-01T00:00:00Z"},
+		{"2026-06-01T02:00:00.5+02:00", map[string]any{"updatedAt": "2026-06-01T00:00:00.5Z"}, "2026-06-01T00:00:00.5Z"},
+		{"beginning", nil, "the beginning"},
+	}
+	e := newEnv(t, job{})
+	for _, tt := range tests {
+		t.Run(tt.to, func(t *testing.T) {
+			g := NewWithT(t)
+			c := setUpInCluster(t, e, 100)
+			c.seedCheckpoint(g, stored)
+
+			code, out, err := c.reset(context.Background(), tt.to, 0)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(code).To(Equal(ExitOK), out)
+
+			st := c.checkpointJSON(g)
+			if tt.wantCursor == nil {
+				g.Expect(st).NotTo(HaveKey("cursor"))
+			} else {
+				g.Expect(st).To(HaveKeyWithValue("cursor", tt.wantCursor))
+			}
+			g.Expect(st).To(HaveKeyWithValue("failedKeys", []any{"42", "77"}))
+			g.Expect(st).To(HaveKeyWithValue("backfills", HaveKey("bf1")))
+			g.Expect(st).To(HaveKeyWithValue("lastRun", HaveKeyWithValue("runId", "r1")))
+			g.Expect(st).To(HaveKeyWithValue("job", "invoices-to-crm"))
+			g.Expect(out).To(ContainSubstring(`"failedKeys"`), "the new checkpoint is printed")
+
+			evs := c.events(g, ReasonCheckpointReset)
+			g.Expect(evs).To(HaveLen(1))
+			g.Expect(evs[0].Type).To(Equal(corev1.EventTypeNormal))
+			g.Expect(evs[0].Message).To(Equal(`reset request "2026-11-30T10:00:00Z": the checkpoint now starts at ` + tt.wantWhere))
+
+			sj := c.get(g)
+			g.Expect(sj.Status.LastRun).To(BeNil(), "a reset is not a run")
+			g.Expect(sj.Status.History).To(BeEmpty())
+			lease, err := kubernetes.NewForConfigOrDie(kube.Config).CoordinationV1().Leases(sj.Namespace).
+				Get(context.Background(), "invoices-to-crm-run", metav1.GetOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(lease.Spec.HolderIdentity).To(BeNil(), "the Lease is released")
+		})
+	}
+}
+
+// TestInClusterResetOfAnEmptyCheckpoint: the ConfigMap as the controller creates it.
+func TestInClusterResetOfAnEmptyCheckpoint(t *testing.T) {
+	g := NewWithT(t)
+	c := setUpInCluster(t, newEnv(t, job{}), 100)
+	code, out, err := c.reset(context.Background(), "2026-06-01T00:00:00Z", 0)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(ExitOK), out)
+	g.Expect(c.checkpointJSON(g)).To(Equal(map[string]any{
+		"job": "invoices-to-crm", "cursor": map[string]any{"updatedAt": "2026-06-01T00:00:00Z"}}))
+}
+
+// TestInClusterResetWaitsForTheRunLock: while a live run holds the Lease the reset waits
+// its bounded time, then fails (the Job retries) without writing; a dead runner's Lease is
+// waited out and the reset proceeds.
+func TestInClusterResetWaitsForTheRunLock(t *testing.T) {
+	e := newEnv(t, job{})
+	t.Run("held", func(t *testing.T) {
+		g := NewWithT(t)
+		c := setUpInCluster(t, e, 100)
+		c.seedCheckpoint(g, stored)
+		other := checkpoint.NewLeaseLock(kubernetes.NewForConfigOrDie(c.runner), c.sj.Namespace, c.sj.Name, "live-runner",
+			checkpoint.LeaseOptions{Duration: 3 * time.Second})
+		_, release, err := other.Acquire(context.Background())
+		g.Expect(err).NotTo(HaveOccurred())
+		defer release()
+
+		start := time.Now()
+		code, _, err := c.reset(context.Background(), "beginning", 5*time.Second)
+		g.Expect(code).To(Equal(ExitFailed))
+		g.Expect(err).To(MatchError(checkpoint.ErrLocked))
+		g.Expect(err.Error()).To(ContainSubstring(`reset request "2026-11-30T10:00:00Z"`))
+		g.Expect(time.Since(start)).To(BeNumerically(">=", 3*time.Second), "it waited its bounded time")
+		g.Expect(c.checkpointJSON(g)).To(HaveKeyWithValue("cursor", HaveKeyWithValue("id", "inv_10492")), "it wrote while locked")
+		g.Expect(c.events(g, ReasonCheckpointReset)).To(BeEmpty())
+	})
+	t.Run("dead runner", func(t *testing.T) {
+		g := NewWithT(t)
+		c := setUpInCluster(t, e, 100)
+		c.seedCheckpoint(g, stored)
+		cs := kubernetes.NewForConfigOrDie(c.runner)
+		lease, err := cs.CoordinationV1().Leases(c.sj.Namespace).Get(context.Background(), "invoices-to-crm-run", metav1.GetOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		now := metav1.NewMicroTime(time.Now())
+		lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds = ptrTo("dead-runner"), ptrTo[int32](3)
+		lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
+		_, err = cs.CoordinationV1().Leases(c.sj.Namespace).Update(context.Background(), lease, metav1.UpdateOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+
+		code, out, err := c.reset(context.Background(), "beginning", 10*time.Second)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(code).To(Equal(ExitOK), out)
+		g.Expect(c.checkpointJSON(g)).NotTo(HaveKey("cursor"))
+		g.Expect(c.events(g, ReasonCheckpointReset)).To(HaveLen(1))
+	})
+}
+
+// TestInClusterResetRefusesAnInvalidTarget: a Warning Event names the request and the
+// problem, nothing is written, and the exit code says a retry cannot help.
+func TestInClusterResetRefusesAnInvalidTarget(t *testing.T) {
+	g := NewWithT(t)
+	c := setUpInCluster(t, newEnv(t, job{}), 100)
+	c.seedCheckpoint(g, stored)
+
+	for _, to := range []string{"last tuesday", ""} {
+		code, _, err := c.reset(context.Background(), to, 0)
+		g.Expect(code).To(Equal(ExitUsage), to)
+		g.Expect(err).To(HaveOccurred())
+	}
+	evs := c.events(g, ReasonInvalidResetRequest)
+	g.Expect(evs).To(HaveLen(2))
+	messages := []string{evs[0].Message, evs[1].Message}
+	g.Expect(messages).To(ContainElement(And(
+		HavePrefix(`reset request "2026-11-30T10:00:00Z": annotation sync.checkpointed.io/reset-to: `),
+		ContainSubstring(`"last tuesday" is neither 'beginning' nor an RFC3339 time`))))
+	g.Expect(evs[0].Type).To(Equal(corev1.EventTypeWarning))
+	g.Expect(c.checkpointJSON(g)).To(HaveKeyWithValue("cursor", HaveKeyWithValue("id", "inv_10492")))
+	g.Expect(c.events(g, ReasonCheckpointReset)).To(BeEmpty())
+	g.Expect(c.get(g).Status.LastRun).To(BeNil())
+}
+
+// TestResetInClusterCommandLine: the in-cluster reset takes its target from the
+// environment only, and needs the SyncJob's name and namespace there.
+func TestResetInClusterCommandLine(t *testing.T) {
+	g := NewWithT(t)
+	var out, errb bytes.Buffer
+	g.Expect(Main([]string{"checkpoint", "reset", "--in-cluster", "--to", "beginning"}, &out, &errb)).To(Equal(ExitUsage))
+	g.Expect(errb.String()).To(ContainSubstring("CHECKPOINTED_RESET_TO"))
+	g.Expect(Main([]string{"checkpoint", "show", "--in-cluster"}, &out, &errb)).To(Equal(ExitUsage))
+
+	t.Setenv("CHECKPOINTED_SYNCJOB", "")
+	errb.Reset()
+	g.Expect(Main([]string{"checkpoint", "reset", "--in-cluster"}, &out, &errb)).To(Equal(ExitFailed))
+	g.Expect(errb.String()).To(ContainSubstring("--in-cluster needs CHECKPOINTED_SYNCJOB and CHECKPOINTED_NAMESPACE"))
 }

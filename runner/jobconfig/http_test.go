@@ -58,7 +58,7 @@ func TestHTTPConfigsFromADefaultedJob(t *testing.T) {
 	}))
 	g.Expect(src.Validate()).To(Succeed())
 
-	mspec := mapping.SpecFor(s)
+	mspec := mappingSpec(s)
 	mspec.Fields = mspec.Fields[:1] // without the lookup, which needs a resolver
 	m, err := mapping.New(mspec)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -31,14 +31,14 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		return engine.Config{}, nil, fmt.Errorf("spec.rateLimit: %w", err)
 	}
 	w := wiring{log: log, spec: s, limiter: limiter}
-	mspec := mapping.SpecFor(s)
+	mspec := mappingSpec(s)
 	// An HTTP sink's client is made first: lookups in the mapping go through it.
 	var sinkClient *transport.Client
 	if h := s.Sink.HTTP; h != nil {
 		if sinkClient, err = w.httpClient("spec.sink.http", h.Auth, h.Headers, h.Retry); err != nil {
 			return engine.Config{}, nil, err
 		}
-		if hasLookups(s.Mapping) {
+		if hasLookups(mspec.Fields) {
 			res, err := httpapi.NewResolver(h.URL, sinkClient, httpapi.ResolverOptions{Logger: log.WithName("lookup")})
 			if err != nil {
 				return engine.Config{}, nil, fmt.Errorf("spec.mapping: %w", err)
@@ -116,14 +116,4 @@ func (w wiring) newSink(ctx context.Context, m *mapping.Mapping, runID string, c
 		return w.httpSink(s.HTTP, m, client)
 	}
 	return nil, errors.New("spec.sink must set exactly one of postgres or http")
-}
-
-// hasLookups reports whether a mapping entry is resolved through the sink.
-func hasLookups(fields []syncv1.FieldMapping) bool {
-	for _, f := range fields {
-		if f.Lookup != nil {
-			return true
-		}
-	}
-	return false
 }

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -30,12 +29,12 @@ func benchRecords() []connector.Record {
 }
 
 // benchMap maps records with a typical six-field mapping under the given key.
-func benchMap(b *testing.B, key v1alpha1.KeySpec) {
-	m, err := New(Spec{SourceName: "billing", Key: key, Fields: []v1alpha1.FieldMapping{
-		{To: "number", From: "number", Required: true},
+func benchMap(b *testing.B, key Key) {
+	m, err := New(Spec{SourceName: "billing", Key: key, Fields: []Field{
+		{To: "number", From: "number", Required: true, Type: TypeString},
 		{To: "total", From: "total", Type: "decimal"},
 		{To: "customer_id", From: "customer.id", Type: "int"},
-		{To: "email", From: "customer.email"},
+		{To: "email", From: "customer.email", Type: TypeString},
 		{To: "issued_at", From: "issued_at", Type: "timestamp"},
 		{To: "closed", Expr: `record.status == "paid"`, Type: "bool"},
 	}})
@@ -54,9 +53,9 @@ func benchMap(b *testing.B, key v1alpha1.KeySpec) {
 
 // BenchmarkMap is a typical six-field mapping (five paths, one expression) with the
 // default key.
-func BenchmarkMap(b *testing.B) { benchMap(b, v1alpha1.KeySpec{Field: "ext_id"}) }
+func BenchmarkMap(b *testing.B) { benchMap(b, Key{Field: "ext_id"}) }
 
 // BenchmarkMapCustomKey adds a key expression.
 func BenchmarkMapCustomKey(b *testing.B) {
-	benchMap(b, v1alpha1.KeySpec{Field: "ext_id", Expr: `"billing:" + string(record.id)`})
+	benchMap(b, Key{Field: "ext_id", Expr: `"billing:" + string(record.id)`})
 }

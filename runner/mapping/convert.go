@@ -7,7 +7,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -30,19 +29,19 @@ const (
 type converter func(v any) (any, bool)
 
 // converterFor returns the converter of a field type and the reason it reports.
-func converterFor(t v1alpha1.FieldType) (converter, string, bool) {
+func converterFor(t Type) (converter, string, bool) {
 	switch t {
-	case v1alpha1.FieldString, "":
+	case TypeString:
 		return toString, ReasonNotString, true
-	case v1alpha1.FieldInt:
+	case TypeInt:
 		return toInt, ReasonNotInt, true
-	case v1alpha1.FieldDecimal:
+	case TypeDecimal:
 		return toDecimal, ReasonNotDecimal, true
-	case v1alpha1.FieldBool:
+	case TypeBool:
 		return toBool, ReasonNotBool, true
-	case v1alpha1.FieldTimestamp:
+	case TypeTimestamp:
 		return toTimestamp, ReasonNotTimestamp, true
-	case v1alpha1.FieldJSON:
+	case TypeJSON:
 		return toJSON, ReasonNotJSON, true
 	}
 	return nil, "", false

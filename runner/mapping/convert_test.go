@@ -8,7 +8,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -17,13 +16,12 @@ func TestConversions(t *testing.T) {
 	berlin := time.FixedZone("CET", 3600)
 	tests := []struct {
 		name string
-		typ  v1alpha1.FieldType
+		typ  Type
 		in   any
 		want any // nil when refused
 	}{
 		// string
 		{"string from string", "string", "héllo", "héllo"},
-		{"default type is string", "", "x", "x"},
 		{"string from int64", "string", int64(-42), "-42"},
 		{"string from int", "string", 7, "7"},
 		{"string from decimal", "string", connector.Decimal("12.30"), "12.30"},
@@ -102,16 +100,12 @@ func TestConversions(t *testing.T) {
 			got, err := mapValue(t, tt.typ, tt.in)
 			if tt.want == nil {
 				re := recordErr(g, err)
-				typ := tt.typ
-				if typ == "" {
-					typ = "string"
-				}
 				g.Expect(re.ID).To(Equal("inv_1"))
 				g.Expect(re.Field).To(Equal("out"))
-				wantReason := map[v1alpha1.FieldType]string{
+				wantReason := map[Type]string{
 					"string": ReasonNotString, "int": ReasonNotInt, "decimal": ReasonNotDecimal,
 					"bool": ReasonNotBool, "timestamp": ReasonNotTimestamp, "json": ReasonNotJSON,
-				}[typ]
+				}[tt.typ]
 				g.Expect(re.Reason).To(Equal(wantReason))
 				g.Expect(re.Detail).NotTo(BeEmpty())
 				return
@@ -131,16 +125,16 @@ func TestDecimalsAreExact(t *testing.T) {
 	g := NewWithT(t)
 	const big = "123456789012345678901234567890.123456789"
 	m := mustNew(g,
-		v1alpha1.FieldMapping{To: "as_decimal", From: "amount", Type: "decimal"},
-		v1alpha1.FieldMapping{To: "from_string", From: "text", Type: "decimal"},
-		v1alpha1.FieldMapping{To: "as_string", From: "amount", Type: "string"},
-		v1alpha1.FieldMapping{To: "sum", Expr: `decimal("0.1") + decimal("0.2")`, Type: "decimal"},
-		v1alpha1.FieldMapping{To: "is_point3", Expr: `decimal("0.1") + decimal("0.2") == decimal("0.3")`, Type: "bool"},
-		v1alpha1.FieldMapping{To: "plus_one", Expr: `record.amount + 1`, Type: "decimal"},
-		v1alpha1.FieldMapping{To: "doubled", Expr: `record.amount * decimal("2.0")`, Type: "decimal"},
-		v1alpha1.FieldMapping{To: "negated", Expr: `-record.amount`, Type: "decimal"},
-		v1alpha1.FieldMapping{To: "diff", Expr: `record.amount - record.amount`, Type: "decimal"},
-		v1alpha1.FieldMapping{To: "json", Expr: `{"amount": record.amount}`, Type: "json"},
+		Field{To: "as_decimal", From: "amount", Type: "decimal"},
+		Field{To: "from_string", From: "text", Type: "decimal"},
+		Field{To: "as_string", From: "amount", Type: "string"},
+		Field{To: "sum", Expr: `decimal("0.1") + decimal("0.2")`, Type: "decimal"},
+		Field{To: "is_point3", Expr: `decimal("0.1") + decimal("0.2") == decimal("0.3")`, Type: "bool"},
+		Field{To: "plus_one", Expr: `record.amount + 1`, Type: "decimal"},
+		Field{To: "doubled", Expr: `record.amount * decimal("2.0")`, Type: "decimal"},
+		Field{To: "negated", Expr: `-record.amount`, Type: "decimal"},
+		Field{To: "diff", Expr: `record.amount - record.amount`, Type: "decimal"},
+		Field{To: "json", Expr: `{"amount": record.amount}`, Type: "json"},
 	)
 	w, err := m.Map(record(map[string]any{"amount": connector.Decimal(big), "text": big}))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -162,21 +156,21 @@ func TestDecimalsAreExact(t *testing.T) {
 // exactly representable range convert; mixing double with decimal in CEL fails.
 func TestFloatsNeverLosePrecision(t *testing.T) {
 	for _, f := range []float64{0.1, 12.3, 1e-7, 2.5, math.Nextafter(1, 2), 1 << 60} {
-		for _, typ := range []v1alpha1.FieldType{"int", "decimal", "string"} {
+		for _, typ := range []Type{"int", "decimal", "string"} {
 			g := NewWithT(t)
 			_, err := mapValue(t, typ, f)
 			g.Expect(recordErr(g, err).Detail).To(ContainSubstring("float"), "%v into %s", f, typ)
 		}
 	}
 	g := NewWithT(t)
-	m := mustNew(g, v1alpha1.FieldMapping{To: "x", Expr: `record.amount + record.rate`, Type: "decimal"})
+	m := mustNew(g, Field{To: "x", Expr: `record.amount + record.rate`, Type: "decimal"})
 	_, err := m.Map(record(map[string]any{"amount": connector.Decimal("1.10"), "rate": 0.1}))
 	re := recordErr(g, err)
 	g.Expect(re.Reason).To(Equal(ReasonExpression))
 	g.Expect(re.Detail).To(ContainSubstring("no such overload"))
 
 	// A JSON document's numbers reach expressions exactly (int or decimal, never double).
-	m = mustNew(g, v1alpha1.FieldMapping{To: "x", Expr: `record.doc.price * record.doc.qty`, Type: "decimal"})
+	m = mustNew(g, Field{To: "x", Expr: `record.doc.price * record.doc.qty`, Type: "decimal"})
 	w, err := m.Map(record(map[string]any{"doc": connector.JSON(`{"price": 19.99, "qty": 3}`)}))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(w.Values["x"]).To(Equal(connector.Decimal("59.97")))

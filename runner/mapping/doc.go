@@ -72,10 +72,15 @@
 //
 // # Key
 //
-// The external key defaults to "<source name>:<record id>", the same as the expression
-// `"<source name>:" + string(record.id)` (source name: spec.source.name, else the source
-// kind). spec.key.expr replaces it; it must yield a non-empty string, otherwise the record
-// fails with Field set to spec.key.field.
+// Without Key.Expr the external key is "<Spec.SourceName>:<record id>", the same as the
+// expression `"<source name>:" + string(record.id)`. Key.Expr replaces it; it must yield
+// a non-empty string, otherwise the record fails with Field set to Key.Field.
+//
+// # Configuration
+//
+// Spec, Key, Field and Lookup are the package's own configuration; runner/jobconfig
+// translates a defaulted SyncJob into them. Nothing is defaulted here: an entry's Type
+// must be set (the API defaults it to string).
 //
 // # Errors
 //

@@ -6,7 +6,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -26,7 +25,7 @@ func TestExpressions(t *testing.T) {
 	tests := []struct {
 		name string
 		expr string
-		typ  v1alpha1.FieldType
+		typ  Type
 		want any
 	}{
 		{"concatenation", `record.first + " " + record.last`, "string", "Ada Lovelace"},
@@ -61,7 +60,7 @@ func TestExpressions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			m := mustNew(g, v1alpha1.FieldMapping{To: "out", Expr: tt.expr, Type: tt.typ})
+			m := mustNew(g, Field{To: "out", Expr: tt.expr, Type: tt.typ})
 			w, err := m.Map(record(fields))
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(w.Values["out"]).To(equalOrNil(tt.want))
@@ -72,7 +71,7 @@ func TestExpressions(t *testing.T) {
 // record.id is the field "id" when the record has one, the record id otherwise.
 func TestRecordIDPrefersField(t *testing.T) {
 	g := NewWithT(t)
-	m := mustNew(g, v1alpha1.FieldMapping{To: "out", Expr: `string(record.id)`})
+	m := mustNew(g, Field{To: "out", Expr: `string(record.id)`, Type: TypeString})
 	w, err := m.Map(connector.Record{ID: "7", Fields: map[string]any{"id": int64(7)}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(w.Values["out"]).To(Equal("7"))
@@ -83,7 +82,7 @@ func TestExpressionErrors(t *testing.T) {
 	tests := []struct {
 		name       string
 		expr       string
-		typ        v1alpha1.FieldType
+		typ        Type
 		wantReason string
 		wantDetail string
 	}{
@@ -100,7 +99,7 @@ func TestExpressionErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			m := mustNew(g, v1alpha1.FieldMapping{To: "out", Expr: tt.expr, Type: tt.typ})
+			m := mustNew(g, Field{To: "out", Expr: tt.expr, Type: tt.typ})
 			_, err := m.Map(record(fields))
 			re := recordErr(g, err)
 			g.Expect(re.ID).To(Equal("inv_1"))

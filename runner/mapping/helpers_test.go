@@ -7,7 +7,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -15,8 +14,8 @@ import (
 var updated = time.Date(2026, 6, 30, 23, 55, 0, 123456000, time.UTC)
 
 // mustNew builds a mapping with source "billing" and key field "ext_id".
-func mustNew(g Gomega, fields ...v1alpha1.FieldMapping) *Mapping {
-	m, err := New(Spec{SourceName: "billing", Key: v1alpha1.KeySpec{Field: "ext_id"}, Fields: fields})
+func mustNew(g Gomega, fields ...Field) *Mapping {
+	m, err := New(Spec{SourceName: "billing", Key: Key{Field: "ext_id"}, Fields: fields})
 	g.Expect(err).NotTo(HaveOccurred())
 	return m
 }
@@ -34,10 +33,10 @@ func recordErr(g Gomega, err error) *connector.RecordError {
 }
 
 // mapValue maps one value with a single `from: v` entry of the given type.
-func mapValue(t *testing.T, typ v1alpha1.FieldType, v any) (any, error) {
+func mapValue(t *testing.T, typ Type, v any) (any, error) {
 	t.Helper()
 	g := NewWithT(t)
-	m := mustNew(g, v1alpha1.FieldMapping{To: "out", From: "v", Type: typ})
+	m := mustNew(g, Field{To: "out", From: "v", Type: typ})
 	w, err := m.Map(record(map[string]any{"v": v}))
 	if err != nil {
 		return nil, err

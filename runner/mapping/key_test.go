@@ -5,7 +5,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -32,8 +31,8 @@ func TestKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			m, err := New(Spec{SourceName: tt.source, Key: v1alpha1.KeySpec{Field: "ext_id", Expr: tt.expr},
-				Fields: []v1alpha1.FieldMapping{{To: "region", From: "region"}}})
+			m, err := New(Spec{SourceName: tt.source, Key: Key{Field: "ext_id", Expr: tt.expr},
+				Fields: []Field{{To: "region", From: "region", Type: TypeString}}})
 			g.Expect(err).NotTo(HaveOccurred())
 			w, err := m.Map(connector.Record{ID: tt.recID, UpdatedAt: updated, Fields: fields})
 			if tt.wantReason != "" {

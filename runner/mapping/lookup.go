@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -28,24 +27,19 @@ type LookupChecker interface {
 	CheckLookup(connector.Lookup) error
 }
 
-// connectorLookup is the resolver's view of an entry's lookup.
-func connectorLookup(l *v1alpha1.MappingLookup) connector.Lookup {
-	return connector.Lookup{URL: l.URL, ResultsPath: l.ResultsPath, IDPath: l.IDPath}
-}
-
 // checkLookup validates an entry's lookup at New.
-func checkLookup(fm v1alpha1.FieldMapping, r connector.Resolver) error {
+func checkLookup(fm Field, r connector.Resolver) error {
 	if r == nil {
 		return errors.New("lookup needs a resolver: lookups are resolved through an HTTP sink")
 	}
-	if fm.Type == v1alpha1.FieldJSON {
+	if fm.Type == TypeJSON {
 		return errors.New("a lookup value must be a scalar, not json")
 	}
 	if !strings.Contains(fm.Lookup.URL, "{value}") {
 		return errors.New(`lookup.url must hold "{value}"`)
 	}
 	if c, ok := r.(LookupChecker); ok {
-		if err := c.CheckLookup(connectorLookup(fm.Lookup)); err != nil {
+		if err := c.CheckLookup(*fm.Lookup); err != nil {
 			return err
 		}
 	}
@@ -81,7 +75,7 @@ func (m *Mapping) resolve(ctx context.Context, rec connector.Record, values map[
 		}
 		text := lookupText(v)
 		shown := strings.ReplaceAll(f.lookup.URL, "{value}", text)
-		id, found, err := m.resolver.Resolve(ctx, connectorLookup(f.lookup), text)
+		id, found, err := m.resolver.Resolve(ctx, *f.lookup, text)
 		switch {
 		case err != nil:
 			return m.recordErr(rec, f.to, ReasonLookupFailed, fmt.Sprintf("lookup %s: %v", shown, err))

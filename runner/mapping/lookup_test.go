@@ -8,7 +8,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -35,12 +34,12 @@ func (f *fakeResolver) Resolve(_ context.Context, l connector.Lookup, value stri
 
 func (f *fakeResolver) CheckLookup(connector.Lookup) error { return f.checkErr }
 
-var accountLookup = &v1alpha1.MappingLookup{URL: "http://crm/accounts?billing_customer_id={value}", ResultsPath: "results", IDPath: "id"}
+var accountLookup = &connector.Lookup{URL: "http://crm/accounts?billing_customer_id={value}", ResultsPath: "results", IDPath: "id"}
 
-func lookupMapping(g Gomega, r connector.Resolver, typ v1alpha1.FieldType) *Mapping {
-	m, err := New(Spec{SourceName: "billing", Key: v1alpha1.KeySpec{Field: "ext_id"}, Resolver: r, Fields: []v1alpha1.FieldMapping{
+func lookupMapping(g Gomega, r connector.Resolver, typ Type) *Mapping {
+	m, err := New(Spec{SourceName: "billing", Key: Key{Field: "ext_id"}, Resolver: r, Fields: []Field{
 		{To: "account_id", From: "customer_id", Type: typ, Lookup: accountLookup},
-		{To: "total", From: "total", Type: v1alpha1.FieldDecimal, Required: true},
+		{To: "total", From: "total", Type: TypeDecimal, Required: true},
 	}})
 	g.Expect(err).NotTo(HaveOccurred())
 	return m
@@ -53,28 +52,28 @@ func TestLookupValues(t *testing.T) {
 	cases := []struct {
 		name     string
 		resolver *fakeResolver
-		typ      v1alpha1.FieldType
+		typ      Type
 		fields   map[string]any
 		want     any
 		reason   string
 		detail   string
 		asked    []string
 	}{
-		{"found", &fakeResolver{ids: map[string]string{"cus_1": "acc_1"}}, v1alpha1.FieldString,
+		{"found", &fakeResolver{ids: map[string]string{"cus_1": "acc_1"}}, TypeString,
 			map[string]any{"customer_id": "cus_1", "total": "1"}, "acc_1", "", "",
 			[]string{accountLookup.URL + " cus_1"}},
-		{"int value", &fakeResolver{ids: map[string]string{"42": "acc_42"}}, v1alpha1.FieldInt,
+		{"int value", &fakeResolver{ids: map[string]string{"42": "acc_42"}}, TypeInt,
 			map[string]any{"customer_id": int64(42), "total": "1"}, "acc_42", "", "",
 			[]string{accountLookup.URL + " 42"}},
-		{"null", &fakeResolver{}, v1alpha1.FieldString,
+		{"null", &fakeResolver{}, TypeString,
 			map[string]any{"customer_id": nil, "total": "1"}, nil, "", "", nil},
-		{"not found", &fakeResolver{ids: map[string]string{}}, v1alpha1.FieldString,
+		{"not found", &fakeResolver{ids: map[string]string{}}, TypeString,
 			map[string]any{"customer_id": "cus_9", "total": "1"}, nil, ReasonLookupNotFound,
 			"lookup http://crm/accounts?billing_customer_id=cus_9 found nothing", []string{accountLookup.URL + " cus_9"}},
-		{"failed", &fakeResolver{err: down}, v1alpha1.FieldString,
+		{"failed", &fakeResolver{err: down}, TypeString,
 			map[string]any{"customer_id": "cus_1", "total": "1"}, nil, ReasonLookupFailed,
 			"lookup http://crm/accounts?billing_customer_id=cus_1: GET http://crm/accounts: 503 Service Unavailable", []string{accountLookup.URL + " cus_1"}},
-		{"other field fails first", &fakeResolver{}, v1alpha1.FieldString,
+		{"other field fails first", &fakeResolver{}, TypeString,
 			map[string]any{"customer_id": "cus_1", "total": "abc"}, nil, ReasonNotDecimal, "", nil},
 	}
 	for _, tc := range cases {
@@ -102,7 +101,7 @@ func TestLookupValues(t *testing.T) {
 // TestLookupMapWithoutContext: Map resolves lookups too.
 func TestLookupMapWithoutContext(t *testing.T) {
 	g := NewWithT(t)
-	m := lookupMapping(g, &fakeResolver{ids: map[string]string{"cus_1": "acc_1"}}, v1alpha1.FieldString)
+	m := lookupMapping(g, &fakeResolver{ids: map[string]string{"cus_1": "acc_1"}}, TypeString)
 	w, err := m.Map(record(map[string]any{"customer_id": "cus_1", "total": "1"}))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(w.Values["account_id"]).To(Equal("acc_1"))
@@ -114,18 +113,18 @@ func TestLookupRefusedAtNew(t *testing.T) {
 	cases := []struct {
 		name     string
 		resolver connector.Resolver
-		entry    v1alpha1.FieldMapping
+		entry    Field
 		want     string
 	}{
-		{"no resolver", nil, v1alpha1.FieldMapping{To: "account_id", From: "c", Lookup: accountLookup}, "mapping[0] (to: account_id): lookup needs a resolver"},
-		{"json", &fakeResolver{}, v1alpha1.FieldMapping{To: "account_id", From: "c", Type: v1alpha1.FieldJSON, Lookup: accountLookup}, "must be a scalar"},
-		{"no placeholder", &fakeResolver{}, v1alpha1.FieldMapping{To: "account_id", From: "c", Lookup: &v1alpha1.MappingLookup{URL: "http://crm/accounts"}}, "{value}"},
-		{"checker refuses", &fakeResolver{checkErr: errors.New("not on the sink's host")}, v1alpha1.FieldMapping{To: "account_id", From: "c", Lookup: accountLookup}, "not on the sink's host"},
+		{"no resolver", nil, Field{To: "account_id", From: "c", Lookup: accountLookup, Type: TypeString}, "mapping[0] (to: account_id): lookup needs a resolver"},
+		{"json", &fakeResolver{}, Field{To: "account_id", From: "c", Type: TypeJSON, Lookup: accountLookup}, "must be a scalar"},
+		{"no placeholder", &fakeResolver{}, Field{To: "account_id", From: "c", Lookup: &connector.Lookup{URL: "http://crm/accounts"}, Type: TypeString}, "{value}"},
+		{"checker refuses", &fakeResolver{checkErr: errors.New("not on the sink's host")}, Field{To: "account_id", From: "c", Lookup: accountLookup, Type: TypeString}, "not on the sink's host"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			_, err := New(Spec{SourceName: "billing", Key: v1alpha1.KeySpec{Field: "ext_id"}, Resolver: tc.resolver, Fields: []v1alpha1.FieldMapping{tc.entry}})
+			_, err := New(Spec{SourceName: "billing", Key: Key{Field: "ext_id"}, Resolver: tc.resolver, Fields: []Field{tc.entry}})
 			g.Expect(err).To(MatchError(ContainSubstring(tc.want)))
 		})
 	}

@@ -5,15 +5,14 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
 func TestMapFillsWriteRecord(t *testing.T) {
 	g := NewWithT(t)
 	m := mustNew(g,
-		v1alpha1.FieldMapping{To: "number", From: "number"},
-		v1alpha1.FieldMapping{To: "total", From: "total", Type: "decimal"},
+		Field{To: "number", From: "number", Type: TypeString},
+		Field{To: "total", From: "total", Type: "decimal"},
 	)
 	g.Expect(m.Fields()).To(Equal([]string{"number", "total"}))
 	g.Expect(m.KeyField()).To(Equal("ext_id"))
@@ -47,7 +46,7 @@ func TestRequiredMissingAndNull(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			m := mustNew(g, v1alpha1.FieldMapping{To: "mail", From: "email", Required: tt.required})
+			m := mustNew(g, Field{To: "mail", From: "email", Required: tt.required, Type: TypeString})
 			w, err := m.Map(record(tt.fields))
 			if tt.wantErr {
 				re := recordErr(g, err)
@@ -65,7 +64,7 @@ func TestRequiredMissingAndNull(t *testing.T) {
 
 func TestRequiredExpressionYieldingNull(t *testing.T) {
 	g := NewWithT(t)
-	m := mustNew(g, v1alpha1.FieldMapping{To: "x", Expr: `has(record.x) ? record.x : null`, Required: true})
+	m := mustNew(g, Field{To: "x", Expr: `has(record.x) ? record.x : null`, Required: true, Type: TypeString})
 	_, err := m.Map(record(map[string]any{}))
 	g.Expect(recordErr(g, err).Reason).To(Equal(ReasonRequired))
 }
@@ -79,7 +78,7 @@ func TestNestedPaths(t *testing.T) {
 	}
 	tests := []struct {
 		path       string
-		typ        v1alpha1.FieldType
+		typ        Type
 		want       any
 		wantReason string
 	}{
@@ -99,7 +98,7 @@ func TestNestedPaths(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			g := NewWithT(t)
-			m := mustNew(g, v1alpha1.FieldMapping{To: "out", From: tt.path, Type: tt.typ})
+			m := mustNew(g, Field{To: "out", From: tt.path, Type: tt.typ})
 			w, err := m.Map(record(fields))
 			if tt.wantReason != "" {
 				re := recordErr(g, err)
@@ -129,8 +128,8 @@ func TestDeletedMarker(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			m, err := New(Spec{SourceName: "billing", Key: v1alpha1.KeySpec{Field: "ext_id"}, DeletedField: "deleted_at",
-				Fields: []v1alpha1.FieldMapping{{To: "email", From: "email", Required: true}}})
+			m, err := New(Spec{SourceName: "billing", Key: Key{Field: "ext_id"}, DeletedField: "deleted_at",
+				Fields: []Field{{To: "email", From: "email", Required: true, Type: TypeString}}})
 			g.Expect(err).NotTo(HaveOccurred())
 			fields := map[string]any{"email": "a@b.c"}
 			if tt.set {
@@ -147,8 +146,8 @@ func TestDeletedMarker(t *testing.T) {
 // are not.
 func TestDeletedRecordWaivesRequired(t *testing.T) {
 	g := NewWithT(t)
-	m, err := New(Spec{SourceName: "billing", Key: v1alpha1.KeySpec{Field: "ext_id"}, DeletedField: "deleted_at",
-		Fields: []v1alpha1.FieldMapping{{To: "email", From: "email", Required: true}, {To: "n", From: "n", Type: "int"}}})
+	m, err := New(Spec{SourceName: "billing", Key: Key{Field: "ext_id"}, DeletedField: "deleted_at",
+		Fields: []Field{{To: "email", From: "email", Required: true, Type: TypeString}, {To: "n", From: "n", Type: "int"}}})
 	g.Expect(err).NotTo(HaveOccurred())
 	w, err := m.Map(record(map[string]any{"deleted_at": updated}))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -160,30 +159,12 @@ func TestDeletedRecordWaivesRequired(t *testing.T) {
 	g.Expect(recordErr(g, err).Reason).To(Equal(ReasonNotInt))
 }
 
-func TestSpecFor(t *testing.T) {
-	g := NewWithT(t)
-	job := v1alpha1.SyncJobSpec{
-		Source:  v1alpha1.SourceSpec{HTTP: &v1alpha1.HTTPSource{}},
-		Key:     v1alpha1.KeySpec{Field: "ext_id"},
-		Mapping: []v1alpha1.FieldMapping{{To: "a", From: "a"}},
-		Deletes: v1alpha1.DeletesSpec{Mode: "SoftDelete", SourceField: "deleted_at"},
-	}
-	g.Expect(SpecFor(&job)).To(Equal(Spec{SourceName: "http", Key: job.Key, Fields: job.Mapping, DeletedField: "deleted_at"}))
-
-	job.Source = v1alpha1.SourceSpec{Name: "crm", Postgres: &v1alpha1.PostgresSource{}}
-	job.Deletes.Mode = "Ignore"
-	g.Expect(SpecFor(&job)).To(Equal(Spec{SourceName: "crm", Key: job.Key, Fields: job.Mapping}))
-
-	job.Source = v1alpha1.SourceSpec{Postgres: &v1alpha1.PostgresSource{}}
-	g.Expect(SourceName(job.Source)).To(Equal("postgres"))
-}
-
 // Map holds no per-record state: goroutines may share a Mapping.
 func TestConcurrentUse(t *testing.T) {
 	g := NewWithT(t)
 	m := mustNew(g,
-		v1alpha1.FieldMapping{To: "a", Expr: `record.n * 2`, Type: "int"},
-		v1alpha1.FieldMapping{To: "b", From: "n", Type: "string"},
+		Field{To: "a", Expr: `record.n * 2`, Type: "int"},
+		Field{To: "b", From: "n", Type: "string"},
 	)
 	const workers, each = 4, 200
 	errs := make(chan error, workers)

@@ -11,19 +11,19 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
-// Spec is what a Mapping is built from: the parts of a SyncJob spec that shape a record.
+// Spec is what a Mapping is built from: the parts of a SyncJob spec that shape a record,
+// already defaulted (see runner/jobconfig): nothing is defaulted here.
 type Spec struct {
-	// SourceName prefixes the default key: spec.source.name, or the source kind when that
-	// is empty (see SourceName).
+	// SourceName prefixes the default key ("<SourceName>:<record id>"); it may be empty
+	// only when Key.Expr is set.
 	SourceName string
-	// Key is spec.key.
-	Key v1alpha1.KeySpec
-	// Fields is spec.mapping.
-	Fields []v1alpha1.FieldMapping
+	// Key says how the external key is computed.
+	Key Key
+	// Fields are the mapped sink fields, in order.
+	Fields []Field
 	// DeletedField is a dot path into the record whose non-null value (other than false)
 	// marks the record deleted; empty when deletes are ignored.
 	DeletedField string
@@ -32,28 +32,45 @@ type Spec struct {
 	Resolver connector.Resolver
 }
 
-// SpecFor extracts the mapping Spec of a SyncJob. DeletedField is set only when
-// spec.deletes.mode is SoftDelete or Delete.
-func SpecFor(s *v1alpha1.SyncJobSpec) Spec {
-	spec := Spec{SourceName: SourceName(s.Source), Key: s.Key, Fields: s.Mapping}
-	if s.Deletes.Mode == "SoftDelete" || s.Deletes.Mode == "Delete" {
-		spec.DeletedField = s.Deletes.SourceField
-	}
-	return spec
+// Key says how the external key of a record is computed and where it is written.
+type Key struct {
+	// Field is the sink field that holds the key. Required.
+	Field string
+	// Expr is a CEL expression over `record` that yields the key as a non-empty string;
+	// empty means the default key, "<Spec.SourceName>:<record id>".
+	Expr string
 }
 
-// SourceName is the source's name for the default key: its name, or else its kind.
-func SourceName(s v1alpha1.SourceSpec) string {
-	switch {
-	case s.Name != "":
-		return s.Name
-	case s.Postgres != nil:
-		return "postgres"
-	case s.HTTP != nil:
-		return "http"
-	}
-	return ""
+// Field is one mapping entry: one sink field and where its value comes from.
+type Field struct {
+	// To is the sink field written. Required, unique, and not Key.Field.
+	To string
+	// From is a dot path into the source record; exactly one of From and Expr is set.
+	From string
+	// Expr is a CEL expression over `record`; exactly one of From and Expr is set.
+	Expr string
+	// Type is what the value must convert to. Required: the empty Type is refused.
+	Type Type
+	// Required makes a missing or null value a record error instead of a null write.
+	Required bool
+	// Lookup, when set, writes the id of the sink object the value finds instead of the
+	// value (see connector.Lookup and Spec.Resolver).
+	Lookup *connector.Lookup
 }
+
+// Type is the type a mapped value must convert to (see the package documentation for
+// what each accepts). Nothing is coerced.
+type Type string
+
+// Field types.
+const (
+	TypeString    Type = "string"
+	TypeInt       Type = "int"
+	TypeDecimal   Type = "decimal"
+	TypeBool      Type = "bool"
+	TypeTimestamp Type = "timestamp"
+	TypeJSON      Type = "json"
+)
 
 // Mapping turns source records into sink records. It is built once per run; Map is safe
 // for concurrent use by any number of goroutines (it holds no per-record state).
@@ -72,9 +89,9 @@ type Mapping struct {
 // field is one compiled mapping entry.
 type field struct {
 	to       string
-	path     []string    // from, pre-split; nil for expressions
-	prog     cel.Program // expr; nil for paths
-	lookup   *v1alpha1.MappingLookup
+	path     []string          // from, pre-split; nil for expressions
+	prog     cel.Program       // expr; nil for paths
+	lookup   *connector.Lookup // nil without a lookup
 	convert  converter
 	reason   string
 	required bool
@@ -142,10 +159,17 @@ func New(spec Spec) (*Mapping, error) {
 	return m, nil
 }
 
-func newField(env *cel.Env, fm v1alpha1.FieldMapping) (field, error) {
-	f := field{to: fm.To, required: fm.Required, lookup: fm.Lookup}
+func newField(env *cel.Env, fm Field) (field, error) {
+	f := field{to: fm.To, required: fm.Required}
+	if fm.Lookup != nil {
+		l := *fm.Lookup
+		f.lookup = &l
+	}
 	if fm.To == "" {
 		return f, errors.New("target (to) is empty")
+	}
+	if fm.Type == "" {
+		return f, errors.New("type is empty")
 	}
 	conv, reason, ok := converterFor(fm.Type)
 	if !ok {
@@ -167,9 +191,6 @@ func newField(env *cel.Env, fm v1alpha1.FieldMapping) (field, error) {
 			return f, err
 		}
 		target := string(fm.Type)
-		if target == "" {
-			target = string(v1alpha1.FieldString)
-		}
 		if staticallyIncompatible(outType, target) {
 			return f, fmt.Errorf("expr %q yields %s, which never converts to %s", fm.Expr, outType.TypeName(), target)
 		}

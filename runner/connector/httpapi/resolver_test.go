@@ -9,7 +9,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport/transporttest"
@@ -188,12 +187,11 @@ func TestLookupThroughTheSink(t *testing.T) {
 	g := NewWithT(t)
 	crm := newFakeCRM(t)
 	al := crm.accountLookup()
-	l := v1alpha1.MappingLookup{URL: al.URL, ResultsPath: al.ResultsPath, IDPath: al.IDPath}
-	m, err := mapping.New(mapping.Spec{SourceName: "billing", Key: v1alpha1.KeySpec{Field: "invoice_key"},
+	m, err := mapping.New(mapping.Spec{SourceName: "billing", Key: mapping.Key{Field: "invoice_key"},
 		Resolver: crm.resolver(t, ResolverOptions{}),
-		Fields: []v1alpha1.FieldMapping{
-			{To: "account_id", From: "customer_id", Lookup: &l},
-			{To: "total", From: "total", Type: v1alpha1.FieldDecimal},
+		Fields: []mapping.Field{
+			{To: "account_id", From: "customer_id", Type: mapping.TypeString, Lookup: &al},
+			{To: "total", From: "total", Type: mapping.TypeDecimal},
 		}})
 	g.Expect(err).NotTo(HaveOccurred())
 	sink := crm.sink(t, ModeUpsert, func(c *SinkConfig) { c.KeyField, c.Fields = m.KeyField(), m.Fields() })

@@ -9,7 +9,6 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport"
 	"github.com/checkpointed/checkpointed/runner/connector/httpapi/transport/transporttest"
@@ -56,12 +55,12 @@ func TestSinkAgainstDemoCRM(t *testing.T) {
 			spec := demoSpec(srv.URL, mode)
 			resolver, err := NewResolver(spec.URL, client, ResolverOptions{})
 			g.Expect(err).NotTo(HaveOccurred())
-			m, err := mapping.New(mapping.Spec{SourceName: "billing", Key: v1alpha1.KeySpec{Field: "billing_invoice_id"}, Resolver: resolver,
-				Fields: []v1alpha1.FieldMapping{
-					{To: "account_id", From: "customer_id", Required: true,
-						Lookup: &v1alpha1.MappingLookup{URL: srv.URL + "/accounts?billing_customer_id={value}", ResultsPath: "results", IDPath: "id"}},
-					{To: "total", From: "total", Type: v1alpha1.FieldDecimal},
-					{To: "status", From: "status"},
+			m, err := mapping.New(mapping.Spec{SourceName: "billing", Key: mapping.Key{Field: "billing_invoice_id"}, Resolver: resolver,
+				Fields: []mapping.Field{
+					{To: "account_id", From: "customer_id", Type: mapping.TypeString, Required: true,
+						Lookup: &connector.Lookup{URL: srv.URL + "/accounts?billing_customer_id={value}", ResultsPath: "results", IDPath: "id"}},
+					{To: "total", From: "total", Type: mapping.TypeDecimal},
+					{To: "status", From: "status", Type: mapping.TypeString},
 				}})
 			g.Expect(err).NotTo(HaveOccurred())
 			// One request at a time: "every 3rd request fails" then never fails a request and
