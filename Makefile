@@ -100,12 +100,8 @@ help: ## Show this help.
 ##@ Images and the local cluster (hack/cluster/README.md)
 
 .PHONY: images
-images: ## Static bin/manager, bin/runner, bin/pause packed into FROM-scratch OCI image tarballs in dist/ (no daemon).
+images: ## Static bin/manager, bin/runner, bin/pause packed into FROM-scratch OCI image tarballs in dist/ (go-containerregistry, no daemon).
 	hack/cluster/images.sh
-
-.PHONY: images-docker
-images-docker: images ## The same images built by the Dockerfile with Debian's docker.io (throwaway dockerd), compared with dist/.
-	hack/cluster/images-docker.sh
 
 .PHONY: cluster-up
 cluster-up: images ## A real single-node Kubernetes v1.37.2 on this machine (containerd, kubelet, ...); idempotent.

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Builds bin/manager, bin/runner and bin/pause as static binaries and packs each into a
-# FROM-scratch OCI image tarball in dist/ with hack/imagebuild (no container daemon):
+# FROM-scratch image with hack/imagebuild (github.com/google/go-containerregistry, no
+# container daemon), written to dist/ as a tarball of an OCI image layout, which
+# `ctr -n k8s.io images import` takes (hack/cluster/up.sh, deploy.sh):
 #   dist/manager.tar  docker.io/checkpointed/manager:dev
 #   dist/runner.tar   docker.io/checkpointed/runner:dev   (must stay <= 30 MB)
 #   dist/pause.tar    docker.io/checkpointed/pause:dev    (the local cluster's sandbox image)
 # Each image: the binary at /<name> as entrypoint, the host's CA bundle at
 # /etc/ssl/certs/ca-certificates.crt, user 65532:65532, nothing else (no shell, no /tmp).
-# The Dockerfile builds the same images from the same files (hack/cluster/images-docker.sh).
+# Reproducible: rebuilding from the same binaries gives the same bytes. The runner image
+# above 30 MB compressed fails the build. The Dockerfile describes the same images for
+# `docker build` from the same files.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"

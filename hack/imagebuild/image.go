@@ -4,36 +4,39 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// Media types of the OCI image specification that this builder writes.
 const (
-	mediaTypeIndex    = "application/vnd.oci.image.index.v1+json"
-	mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaTypeConfig   = "application/vnd.oci.image.config.v1+json"
-	mediaTypeLayerGz  = "application/vnd.oci.image.layer.v1.tar+gzip"
-
-	// annotationImageName is the full reference containerd's importer names the image by.
+	// annotationImageName is the full reference containerd's importer names the image by
+	// (`ctr images import` falls back to an "import-<date>" prefix without it).
 	annotationImageName = "io.containerd.image.name"
 	// annotationRefName is the OCI image-layout reference (the tag).
 	annotationRefName = "org.opencontainers.image.ref.name"
 )
 
 // defaultPath is the PATH Docker's builder records for images built FROM scratch; the
-// builder records the same so that both ways of building agree.
+// builder records the same so that the Dockerfile and this builder agree.
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// File is one regular file of the image's single layer. Its parent directories are created
-// with mode 0755, owned by root, like Docker's COPY does.
+// File is one regular file of the image's single layer, owned by root. Its parent
+// directories are created with mode 0755, owned by root, like Docker's COPY does.
 type File struct {
 	// Path is the absolute path inside the image.
 	Path string
@@ -58,223 +61,182 @@ type Spec struct {
 	Env []string
 	// OS and Architecture are the platform of the binaries inside.
 	OS, Architecture string
-	// Created is recorded in the config and as every file's modification time, so that
-	// the same inputs always give the same digests.
+	// Created is recorded in the config, as every file's modification time and as the
+	// tarball entries' modification time, so that the same inputs always give the same bytes.
 	Created time.Time
 }
 
-// descriptor is an OCI content descriptor.
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Platform    *platform         `json:"platform,omitempty"`
+// Size tells how large an image is.
+type Size struct {
+	// Compressed is the size of the manifest, config and compressed layers together (what
+	// `ctr images ls` and a registry report).
+	Compressed int64
+	// Unpacked is the size of the uncompressed layers.
+	Unpacked int64
 }
 
-type platform struct {
-	Architecture string `json:"architecture"`
-	OS           string `json:"os"`
-}
-
-// imageConfig is the OCI image configuration (the subset written and compared here).
-type imageConfig struct {
-	Created      *time.Time      `json:"created,omitempty"`
-	Architecture string          `json:"architecture"`
-	OS           string          `json:"os"`
-	Config       containerConfig `json:"config"`
-	RootFS       struct {
-		Type    string   `json:"type"`
-		DiffIDs []string `json:"diff_ids"`
-	} `json:"rootfs"`
-	History []history `json:"history,omitempty"`
-}
-
-type containerConfig struct {
-	User       string   `json:"User,omitempty"`
-	Env        []string `json:"Env,omitempty"`
-	Entrypoint []string `json:"Entrypoint,omitempty"`
-	Cmd        []string `json:"Cmd,omitempty"`
-	WorkingDir string   `json:"WorkingDir,omitempty"`
-}
-
-type history struct {
-	Created   *time.Time `json:"created,omitempty"`
-	CreatedBy string     `json:"created_by,omitempty"`
-}
-
-type manifest struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Config        descriptor   `json:"config"`
-	Layers        []descriptor `json:"layers"`
-}
-
-type index struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Manifests     []descriptor `json:"manifests"`
-}
-
-// dockerManifest is one entry of a docker-archive's manifest.json (what `docker save`
-// writes and `docker load` reads).
-type dockerManifest struct {
-	Config   string
-	RepoTags []string
-	Layers   []string
-}
-
-// blob is content stored under blobs/sha256/ of the layout.
-type blob struct {
-	digest string
-	data   []byte
-}
-
-func newBlob(data []byte) blob {
-	sum := sha256.Sum256(data)
-	return blob{digest: "sha256:" + hex.EncodeToString(sum[:]), data: data}
-}
-
-func (b blob) path() string { return "blobs/sha256/" + strings.TrimPrefix(b.digest, "sha256:") }
-
-func (b blob) descriptor(mediaType string) descriptor {
-	return descriptor{MediaType: mediaType, Digest: b.digest, Size: int64(len(b.data))}
-}
-
-// Result tells what was written.
-type Result struct {
-	// Manifest is the digest of the image manifest (what containerd lists as the image's digest).
-	Manifest string
-	// Compressed is the size of the manifest, config and compressed layer together (what
-	// `ctr images ls` and a registry report); Unpacked is the layer's uncompressed size.
-	Compressed, Unpacked int64
-}
-
-// Build writes the image as one tarball that is both an OCI image layout (oci-layout,
-// index.json, blobs/) and a docker-archive (manifest.json pointing into the same blobs), so
-// that `ctr images import` and `docker load` both accept it. The same Spec always gives the
-// same bytes.
-func Build(spec Spec, w io.Writer) (Result, error) {
-	if len(spec.Tags) == 0 {
-		return Result{}, fmt.Errorf("image needs at least one tag")
-	}
-	layerTar, err := layer(spec.Files, spec.Created)
+// Build returns the image spec describes: FROM scratch (empty.Image) plus one gzip layer
+// holding spec.Files, with OCI media types.
+func Build(spec Spec) (v1.Image, error) {
+	layerTar, err := layerTarball(spec.Files, spec.Created)
 	if err != nil {
-		return Result{}, fmt.Errorf("write layer: %w", err)
+		return nil, fmt.Errorf("write layer: %w", err)
 	}
-	diffID := newBlob(layerTar).digest
-	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	layer, err := tarball.LayerFromOpener(
+		func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerTar)), nil },
+		tarball.WithMediaType(types.OCILayer),
+		tarball.WithCompressionLevel(gzip.BestCompression),
+		tarball.WithCompressedCaching,
+	)
 	if err != nil {
-		return Result{}, fmt.Errorf("compress layer: %w", err)
+		return nil, fmt.Errorf("create layer: %w", err)
 	}
-	if _, err := zw.Write(layerTar); err != nil {
-		return Result{}, fmt.Errorf("compress layer: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return Result{}, fmt.Errorf("compress layer: %w", err)
-	}
-	layerBlob := newBlob(gz.Bytes())
-
-	created := spec.Created.UTC()
-	cfg := imageConfig{
-		Created:      &created,
-		Architecture: spec.Architecture,
-		OS:           spec.OS,
-		Config: containerConfig{
-			User:       spec.User,
-			Env:        append([]string{defaultPath}, spec.Env...),
-			Entrypoint: spec.Entrypoint,
-		},
-		History: []history{{Created: &created, CreatedBy: "hack/imagebuild"}},
-	}
-	cfg.RootFS.Type = "layers"
-	cfg.RootFS.DiffIDs = []string{diffID}
-	cfgJSON, err := json.Marshal(cfg)
-	if err != nil {
-		return Result{}, fmt.Errorf("encode config: %w", err)
-	}
-	cfgBlob := newBlob(cfgJSON)
-
-	mfJSON, err := json.Marshal(manifest{
-		SchemaVersion: 2,
-		MediaType:     mediaTypeManifest,
-		Config:        cfgBlob.descriptor(mediaTypeConfig),
-		Layers:        []descriptor{layerBlob.descriptor(mediaTypeLayerGz)},
+	created := v1.Time{Time: spec.Created.UTC()}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err = mutate.Append(img, mutate.Addendum{
+		Layer:   layer,
+		History: v1.History{Created: created, CreatedBy: "hack/imagebuild"},
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("encode manifest: %w", err)
+		return nil, fmt.Errorf("append layer: %w", err)
 	}
-	mfBlob := newBlob(mfJSON)
-
-	idx := index{SchemaVersion: 2, MediaType: mediaTypeIndex}
-	var repoTags []string
-	for _, tag := range spec.Tags {
-		d := mfBlob.descriptor(mediaTypeManifest)
-		d.Platform = &platform{Architecture: spec.Architecture, OS: spec.OS}
-		d.Annotations = map[string]string{annotationImageName: tag, annotationRefName: tagOf(tag)}
-		idx.Manifests = append(idx.Manifests, d)
-		repoTags = append(repoTags, strings.TrimPrefix(tag, "docker.io/"))
-	}
-	idxJSON, err := json.Marshal(idx)
+	cfg, err := img.ConfigFile()
 	if err != nil {
-		return Result{}, fmt.Errorf("encode index: %w", err)
+		return nil, fmt.Errorf("read config: %w", err)
 	}
-	dockerJSON, err := json.Marshal([]dockerManifest{{
-		Config: cfgBlob.path(), RepoTags: repoTags, Layers: []string{layerBlob.path()},
-	}})
+	cfg = cfg.DeepCopy()
+	cfg.Created = created
+	cfg.OS, cfg.Architecture = spec.OS, spec.Architecture
+	cfg.Config.User = spec.User
+	cfg.Config.Entrypoint = spec.Entrypoint
+	cfg.Config.Env = append([]string{defaultPath}, spec.Env...)
+	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
-		return Result{}, fmt.Errorf("encode manifest.json: %w", err)
+		return nil, fmt.Errorf("set config: %w", err)
 	}
+	return img, nil
+}
 
+// SizeOf returns the compressed and unpacked sizes of img.
+func SizeOf(img v1.Image) (Size, error) {
+	mf, err := img.Manifest()
+	if err != nil {
+		return Size{}, fmt.Errorf("read manifest: %w", err)
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return Size{}, fmt.Errorf("read manifest: %w", err)
+	}
+	s := Size{Compressed: int64(len(raw)) + mf.Config.Size}
+	layers, err := img.Layers()
+	if err != nil {
+		return Size{}, fmt.Errorf("read layers: %w", err)
+	}
+	for _, l := range layers {
+		n, err := l.Size()
+		if err != nil {
+			return Size{}, fmt.Errorf("layer size: %w", err)
+		}
+		s.Compressed += n
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return Size{}, fmt.Errorf("read layer: %w", err)
+		}
+		n, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			return Size{}, fmt.Errorf("read layer: %w", err)
+		}
+		s.Unpacked += n
+	}
+	return s, nil
+}
+
+// CheckLimit fails when the compressed size is above maxMB megabytes (0: no limit).
+func CheckLimit(s Size, maxMB float64) error {
+	const mb = 1 << 20
+	if maxMB > 0 && float64(s.Compressed) > maxMB*mb {
+		return fmt.Errorf("image is %.1f MB compressed, more than the limit of %g MB", float64(s.Compressed)/mb, maxMB)
+	}
+	return nil
+}
+
+// WriteLayout writes img to w as a tarball of an OCI image layout (oci-layout, index.json,
+// blobs/sha256/), what `ctr images import` reads. index.json lists the image once per tag,
+// annotated with the full reference (io.containerd.image.name) and the tag
+// (org.opencontainers.image.ref.name). Every entry is owned by root and dated mtime, in
+// name order, so the same image always gives the same bytes.
+func WriteLayout(w io.Writer, img v1.Image, tags []string, mtime time.Time) error {
+	if len(tags) == 0 {
+		return errors.New("image needs at least one tag")
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	var idx v1.ImageIndex = empty.Index
+	for _, t := range tags {
+		tag, err := name.NewTag(t, name.StrictValidation)
+		if err != nil {
+			return fmt.Errorf("tag %q: %w", t, err)
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
+			Platform:    &v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture},
+			Annotations: map[string]string{annotationImageName: t, annotationRefName: tag.TagStr()},
+		}})
+	}
+	dir, err := os.MkdirTemp("", "imagebuild-")
+	if err != nil {
+		return fmt.Errorf("create layout directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if _, err := layout.Write(dir, idx); err != nil {
+		return fmt.Errorf("write OCI layout: %w", err)
+	}
+	if err := tarDir(w, dir, mtime); err != nil {
+		return fmt.Errorf("pack OCI layout: %w", err)
+	}
+	return nil
+}
+
+// tarDir writes the files and directories under dir to w, in name order, owned by root,
+// directories 0755 and files 0644, every entry dated mtime.
+func tarDir(w io.Writer, dir string, mtime time.Time) error {
 	tw := tar.NewWriter(w)
-	entries := []struct {
-		name string
-		data []byte
-	}{
-		{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-		{cfgBlob.path(), cfgBlob.data},
-		{layerBlob.path(), layerBlob.data},
-		{mfBlob.path(), mfBlob.data},
-		{"index.json", idxJSON},
-		{"manifest.json", dockerJSON},
-	}
-	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: spec.Created}); err != nil {
-			return Result{}, fmt.Errorf("write %s: %w", dir, err)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
 		}
-	}
-	for _, e := range entries {
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: e.name, Mode: 0o644, Size: int64(len(e.data)), ModTime: spec.Created}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: filepath.ToSlash(rel), ModTime: mtime, Typeflag: tar.TypeReg, Mode: 0o644}
+		var data []byte
+		if d.IsDir() {
+			hdr.Name, hdr.Typeflag, hdr.Mode = hdr.Name+"/", tar.TypeDir, 0o755
+		} else if data, err = os.ReadFile(p); err != nil {
+			return err
+		}
+		hdr.Size = int64(len(data))
 		if err := tw.WriteHeader(hdr); err != nil {
-			return Result{}, fmt.Errorf("write %s: %w", e.name, err)
+			return fmt.Errorf("write %s: %w", hdr.Name, err)
 		}
-		if _, err := tw.Write(e.data); err != nil {
-			return Result{}, fmt.Errorf("write %s: %w", e.name, err)
+		if _, err := tw.Write(data); err != nil {
+			return fmt.Errorf("write %s: %w", hdr.Name, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if err := tw.Close(); err != nil {
-		return Result{}, fmt.Errorf("finish tarball: %w", err)
-	}
-	return Result{
-		Manifest:   mfBlob.digest,
-		Compressed: int64(len(mfBlob.data) + len(cfgBlob.data) + len(layerBlob.data)),
-		Unpacked:   int64(len(layerTar)),
-	}, nil
+	return tw.Close()
 }
 
-// tagOf returns the tag of a reference ("dev" of "docker.io/checkpointed/runner:dev"), or
-// "latest" when it has none.
-func tagOf(ref string) string {
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		return ref[i+1:]
-	}
-	return "latest"
-}
-
-// layer returns an uncompressed layer tarball holding files and their parent directories,
-// in path order, owned by root, every entry dated mtime.
-func layer(files []File, mtime time.Time) ([]byte, error) {
+// layerTarball returns an uncompressed layer tarball holding files and their parent
+// directories, in path order, owned by root, every entry dated mtime.
+func layerTarball(files []File, mtime time.Time) ([]byte, error) {
 	dirs := map[string]bool{}
 	seen := map[string]bool{}
 	for _, f := range files {

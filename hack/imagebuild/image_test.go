@@ -3,12 +3,21 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/json"
+	"crypto/rand"
 	"errors"
 	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 	. "github.com/onsi/gomega"
 )
 
@@ -24,98 +33,156 @@ func testSpec() Spec {
 	}
 }
 
-// tarEntries returns the names and contents of a tarball's regular files.
-func tarEntries(g *WithT, data []byte) map[string][]byte {
-	out := map[string][]byte{}
+// build builds spec and writes it as an OCI layout tarball.
+func build(g *WithT, spec Spec) (v1.Image, []byte) {
+	img, err := Build(spec)
+	g.Expect(err).NotTo(HaveOccurred())
+	var buf bytes.Buffer
+	g.Expect(WriteLayout(&buf, img, spec.Tags, spec.Created)).To(Succeed())
+	return img, buf.Bytes()
+}
+
+// untar unpacks a tarball into a new directory and returns the directory and the names of
+// its entries in tarball order.
+func untar(t *testing.T, g *WithT, data []byte) (string, []string) {
+	dir := t.TempDir()
+	var names []string
 	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return dir, names
+		}
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(hdr.Uid).To(BeZero(), hdr.Name)
+		g.Expect(hdr.ModTime.Unix()).To(BeZero(), hdr.Name)
+		names = append(names, hdr.Name)
+		p := filepath.Join(dir, filepath.FromSlash(hdr.Name))
+		if hdr.Typeflag == tar.TypeDir {
+			g.Expect(os.MkdirAll(p, 0o755)).To(Succeed())
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(os.WriteFile(p, b, 0o644)).To(Succeed())
+	}
+}
+
+// fsEntry is one entry of an image's flattened filesystem.
+type fsEntry struct {
+	hdr  *tar.Header
+	data []byte
+}
+
+// filesystem returns the filesystem a container of img sees, by absolute path.
+func filesystem(g *WithT, img v1.Image) map[string]fsEntry {
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	out := map[string]fsEntry{}
+	tr := tar.NewReader(rc)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return out
 		}
 		g.Expect(err).NotTo(HaveOccurred())
-		if hdr.Typeflag != tar.TypeReg {
-			continue
-		}
 		b, err := io.ReadAll(tr)
 		g.Expect(err).NotTo(HaveOccurred())
-		out[hdr.Name] = b
+		out[path.Join("/", hdr.Name)] = fsEntry{hdr: hdr, data: b}
 	}
 }
 
-func TestBuildReadsBackAsOCIAndDockerArchive(t *testing.T) {
+func TestBuildReadsBackFromOCILayout(t *testing.T) {
 	g := NewWithT(t)
-	var buf bytes.Buffer
-	res, err := Build(testSpec(), &buf)
+	spec := testSpec()
+	built, tarball := build(g, spec)
+	dir, names := untar(t, g, tarball)
+	g.Expect(names).To(ContainElements("oci-layout", "index.json", "blobs/", "blobs/sha256/"))
+	for _, n := range names {
+		g.Expect(n).To(Or(Equal("oci-layout"), Equal("index.json"), HavePrefix("blobs/")))
+	}
+
+	// What `ctr images import` reads: index.json names the image by its full reference.
+	idx, err := layout.ImageIndexFromPath(dir)
 	g.Expect(err).NotTo(HaveOccurred())
+	im, err := idx.IndexManifest()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(im.Manifests).To(HaveLen(1))
+	desc := im.Manifests[0]
+	g.Expect(desc.MediaType).To(Equal(types.OCIManifestSchema1))
+	g.Expect(desc.Annotations).To(HaveKeyWithValue(annotationImageName, "docker.io/checkpointed/runner:dev"))
+	g.Expect(desc.Annotations).To(HaveKeyWithValue(annotationRefName, "dev"))
+	g.Expect(desc.Platform).To(Equal(&v1.Platform{OS: "linux", Architecture: "amd64"}))
+	wantDigest, err := built.Digest()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(desc.Digest).To(Equal(wantDigest))
 
-	entries := tarEntries(g, buf.Bytes())
-	g.Expect(entries).To(HaveKey("oci-layout"))
-	g.Expect(entries).To(HaveKey("manifest.json"))
-	var idx index
-	g.Expect(json.Unmarshal(entries["index.json"], &idx)).To(Succeed())
-	g.Expect(idx.Manifests).To(HaveLen(1))
-	g.Expect(idx.Manifests[0].Digest).To(Equal(res.Manifest))
-	g.Expect(idx.Manifests[0].Annotations).To(HaveKeyWithValue(annotationImageName, "docker.io/checkpointed/runner:dev"))
-	g.Expect(idx.Manifests[0].Annotations).To(HaveKeyWithValue(annotationRefName, "dev"))
-	// Every blob is stored under its own digest.
-	for name, data := range entries {
-		if len(name) > len("blobs/sha256/") && name[:len("blobs/sha256/")] == "blobs/sha256/" {
-			g.Expect(digestOf(data)).To(Equal("sha256:"+name[len("blobs/sha256/"):]), name)
-		}
-	}
-	var dm []dockerManifest
-	g.Expect(json.Unmarshal(entries["manifest.json"], &dm)).To(Succeed())
-	g.Expect(dm).To(HaveLen(1))
-	g.Expect(dm[0].RepoTags).To(Equal([]string{"checkpointed/runner:dev"}))
+	img, err := idx.Image(desc.Digest)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(validate.Image(img)).To(Succeed(), "digests, sizes and diff IDs agree")
+	cfg, err := img.ConfigFile()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cfg.Config.User).To(Equal("65532:65532"))
+	g.Expect(cfg.Config.Entrypoint).To(Equal([]string{"/runner"}))
+	g.Expect(cfg.Config.Cmd).To(BeEmpty())
+	g.Expect(cfg.Config.Env).To(Equal([]string{defaultPath}))
+	g.Expect(cfg.Created.Unix()).To(BeZero())
+	g.Expect(cfg.OS + "/" + cfg.Architecture).To(Equal("linux/amd64"))
+	layers, err := img.Layers()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(layers).To(HaveLen(1))
+	mt, err := layers[0].MediaType()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(mt).To(Equal(types.OCILayer))
 
-	// Read through index.json (OCI) and through manifest.json (docker): the same image.
-	oci := map[string][]byte{}
-	for k, v := range entries {
-		if k != "manifest.json" {
-			oci[k] = v
-		}
+	files := filesystem(g, img)
+	// /etc, /etc/ssl, /etc/ssl/certs and the two files: no shell, no /tmp, nothing else.
+	g.Expect(files).To(HaveLen(5))
+	g.Expect(files).NotTo(HaveKey("/bin/sh"))
+	g.Expect(files).NotTo(HaveKey("/tmp"))
+	for p, f := range files {
+		g.Expect(f.hdr.Uid).To(BeZero(), p)
+		g.Expect(f.hdr.Gid).To(BeZero(), p)
+		g.Expect(f.hdr.ModTime.Unix()).To(BeZero(), p)
 	}
-	for _, tarball := range [][]byte{buf.Bytes(), writeTar(g, oci)} {
-		img, err := Read(bytes.NewReader(tarball))
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(img.Config.Config.User).To(Equal("65532:65532"))
-		g.Expect(img.Config.Config.Entrypoint).To(Equal([]string{"/runner"}))
-		g.Expect(img.Files).To(HaveLen(5)) // /etc, /etc/ssl, /etc/ssl/certs and the two files
-		g.Expect(img.Files["/runner"].Mode).To(Equal(int64(0o755)))
-		g.Expect(img.Files["/runner"].UID).To(Equal(0))
-		g.Expect(img.Files["/etc/ssl/certs"].Type).To(Equal(byte(tar.TypeDir)))
-		g.Expect(img.Files).NotTo(HaveKey("/tmp"))
-		g.Expect(img.Compressed).To(BeNumerically(">", 0))
-	}
+	g.Expect(files["/runner"].hdr.Mode).To(Equal(int64(0o755)))
+	g.Expect(files["/runner"].data).To(Equal(spec.Files[0].Data))
+	g.Expect(files["/etc/ssl/certs/ca-certificates.crt"].hdr.Mode).To(Equal(int64(0o644)))
+	g.Expect(files["/etc/ssl/certs/ca-certificates.crt"].data).To(Equal(spec.Files[1].Data))
+	g.Expect(files["/etc/ssl/certs"].hdr.Typeflag).To(Equal(byte(tar.TypeDir)))
+	g.Expect(files["/etc/ssl/certs"].hdr.Mode).To(Equal(int64(0o755)))
 }
 
-func writeTar(g *WithT, files map[string][]byte) []byte {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for name, data := range files {
-		g.Expect(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(data))})).To(Succeed())
-		_, err := tw.Write(data)
-		g.Expect(err).NotTo(HaveOccurred())
+func TestBuildHasNoShell(t *testing.T) {
+	g := NewWithT(t)
+	img, _ := build(g, testSpec())
+	for p := range filesystem(g, img) {
+		g.Expect(path.Base(p)).NotTo(BeElementOf("sh", "bash", "ash", "dash", "busybox"), p)
+		g.Expect(strings.HasPrefix(p, "/bin") || strings.HasPrefix(p, "/usr")).To(BeFalse(), p)
 	}
-	g.Expect(tw.Close()).To(Succeed())
-	return buf.Bytes()
 }
 
 func TestBuildIsReproducible(t *testing.T) {
 	g := NewWithT(t)
-	var a, b bytes.Buffer
-	ra, err := Build(testSpec(), &a)
+	a, ta := build(g, testSpec())
+	b, tb := build(g, testSpec())
+	da, err := a.Digest()
 	g.Expect(err).NotTo(HaveOccurred())
-	rb, err := Build(testSpec(), &b)
+	db, err := b.Digest()
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(ra.Manifest).To(Equal(rb.Manifest))
-	g.Expect(a.Bytes()).To(Equal(b.Bytes()))
+	g.Expect(da).To(Equal(db))
+	g.Expect(ta).To(Equal(tb))
+
+	later := testSpec()
+	later.Created = time.Unix(1700000000, 0)
+	c, _ := build(g, later)
+	dc, err := c.Digest()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(dc).NotTo(Equal(da), "the creation time is recorded")
 }
 
 func TestBuildRejects(t *testing.T) {
 	for name, mutate := range map[string]func(*Spec){
-		"no tag":            func(s *Spec) { s.Tags = nil },
 		"relative path":     func(s *Spec) { s.Files[0].Path = "runner" },
 		"unclean path":      func(s *Spec) { s.Files[0].Path = "/etc/../runner" },
 		"duplicate file":    func(s *Spec) { s.Files[1].Path = "/runner" },
@@ -125,41 +192,62 @@ func TestBuildRejects(t *testing.T) {
 			g := NewWithT(t)
 			spec := testSpec()
 			mutate(&spec)
-			_, err := Build(spec, io.Discard)
+			_, err := Build(spec)
 			g.Expect(err).To(HaveOccurred())
 		})
 	}
 }
 
-func TestDiff(t *testing.T) {
+func TestWriteLayoutRejects(t *testing.T) {
 	g := NewWithT(t)
-	read := func(s Spec) *Image {
-		var buf bytes.Buffer
-		_, err := Build(s, &buf)
-		g.Expect(err).NotTo(HaveOccurred())
-		img, err := Read(&buf)
-		g.Expect(err).NotTo(HaveOccurred())
-		return img
-	}
-	base := read(testSpec())
-	later := testSpec()
-	later.Created = time.Unix(1700000000, 0)
-	g.Expect(Diff(base, read(later))).To(BeEmpty(), "timestamps are not compared")
-
-	other := testSpec()
-	other.User = "0:0"
-	other.Files[0].Mode = 0o700
-	other.Files[1].Data = []byte("different")
-	g.Expect(Diff(base, read(other))).To(ConsistOf(
-		ContainSubstring("config User"),
-		HavePrefix("/runner:"),
-		HavePrefix("/etc/ssl/certs/ca-certificates.crt:"),
-	))
+	img, err := Build(testSpec())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(WriteLayout(io.Discard, img, nil, time.Unix(0, 0))).NotTo(Succeed(), "no tag")
+	g.Expect(WriteLayout(io.Discard, img, []string{"docker.io/checkpointed/runner"}, time.Unix(0, 0))).NotTo(Succeed(), "no explicit tag")
 }
 
-func TestTagOf(t *testing.T) {
+func TestSizeLimit(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(tagOf("docker.io/checkpointed/runner:dev")).To(Equal("dev"))
-	g.Expect(tagOf("localhost:5000/runner")).To(Equal("latest"))
-	g.Expect(tagOf("registry.k8s.io/pause:3.10")).To(Equal("3.10"))
+	spec := testSpec()
+	random := make([]byte, 2<<20) // incompressible: the layer stays above 2 MB
+	_, err := rand.Read(random)
+	g.Expect(err).NotTo(HaveOccurred())
+	spec.Files[0].Data = random
+	img, err := Build(spec)
+	g.Expect(err).NotTo(HaveOccurred())
+	size, err := SizeOf(img)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(size.Compressed).To(BeNumerically(">", 2<<20))
+	g.Expect(size.Unpacked).To(BeNumerically(">", 2<<20))
+
+	g.Expect(CheckLimit(size, 1)).To(MatchError(ContainSubstring("more than the limit of 1 MB")))
+	g.Expect(CheckLimit(size, 3)).To(Succeed())
+	g.Expect(CheckLimit(size, 0)).To(Succeed(), "0 is no limit")
+}
+
+func TestRunWritesReproduciblyAndRefusesAboveTheLimit(t *testing.T) {
+	g := NewWithT(t)
+	t.Setenv("SOURCE_DATE_EPOCH", "")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "runner")
+	random := make([]byte, 2<<20)
+	_, err := rand.Read(random)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(bin, random, 0o755)).To(Succeed())
+	tags := []string{"docker.io/checkpointed/runner:dev"}
+	files := []string{bin + "=/runner"}
+
+	var outputs [][]byte
+	for _, name := range []string{"a.tar", "b.tar"} {
+		out := filepath.Join(dir, name)
+		g.Expect(run(out, tags, files, nil, "/runner", "65532:65532", "amd64", 3)).To(Succeed())
+		data, err := os.ReadFile(out)
+		g.Expect(err).NotTo(HaveOccurred())
+		outputs = append(outputs, data)
+	}
+	g.Expect(outputs[0]).To(Equal(outputs[1]))
+
+	out := filepath.Join(dir, "big.tar")
+	g.Expect(run(out, tags, files, nil, "/runner", "65532:65532", "amd64", 1)).To(MatchError(ContainSubstring("more than the limit")))
+	g.Expect(out).NotTo(BeAnExistingFile())
 }
