@@ -1,6 +1,6 @@
 # The manager and runner images, FROM scratch, from binaries prebuilt on the host (no base
-# image is pulled). `make images` builds the same images without a daemon (hack/imagebuild);
-# `make images-docker` builds this file with Debian's docker.io and compares the two.
+# image is pulled). `make images` builds the same images without a daemon (hack/imagebuild,
+# go-containerregistry); this file is for users who build with Docker.
 #
 #   make images   # bin/manager, bin/runner (static), bin/ca-certificates.crt (host CA bundle)
 #   docker build --target runner -t checkpointed/runner:dev .

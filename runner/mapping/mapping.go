@@ -236,7 +236,7 @@ func (m *Mapping) KeyField() string { return m.keyField }
 // tombstones may carry little more than their id.
 //
 // Lookups are resolved without a caller's context: each is bounded by the resolver's own
-// timeout (httpconn.ResolverOptions.Timeout). Callers with a context use MapContext.
+// timeout (httpapi.ResolverOptions.Timeout). Callers with a context use MapContext.
 func (m *Mapping) Map(rec connector.Record) (connector.WriteRecord, error) {
 	return m.MapContext(context.Background(), rec)
 }
