@@ -291,7 +291,14 @@ func RequestedJob(sj *syncv1.SyncJob, opts Options, token string, backfill *Back
 // (backoffLimit 2). Its name is derived from the token, like RequestedJob's.
 func ResetJob(sj *syncv1.SyncJob, opts Options, token, resetTo string) *batchac.JobApplyConfiguration {
 	spec := jobSpec(sj, opts, runcontract.TriggerReset, runcontract.ResetArgs)
-	spec.WithBackoffLimit(2)
+	// A Lease held by a run is retried; an invalid target (ExitUsage) fails the Job at once.
+	spec.WithBackoffLimit(2).WithPodFailurePolicy(batchac.PodFailurePolicy().WithRules(
+		batchac.PodFailurePolicyRule().
+			WithAction(batchv1.PodFailurePolicyActionFailJob).
+			WithOnExitCodes(batchac.PodFailurePolicyOnExitCodesRequirement().
+				WithContainerName("runner").
+				WithOperator(batchv1.PodFailurePolicyOnExitCodesOpIn).
+				WithValues(runcontract.ExitUsage))))
 	addEnv(spec,
 		coreac.EnvVar().WithName(runcontract.EnvResetTo).WithValue(resetTo),
 		coreac.EnvVar().WithName(runcontract.EnvRequestToken).WithValue(token),

@@ -32,6 +32,20 @@ var (
 	ResetArgs = []string{"checkpoint", "reset", "--in-cluster"}
 )
 
+// Exit codes of the runner process: a Job's outcome is read from them.
+const (
+	// ExitOK: the run Succeeded, the reset was done, or another run held the lock.
+	ExitOK = 0
+	// ExitFailed: the run Failed or was Interrupted, or the command could not finish; a
+	// retry may help.
+	ExitFailed = 1
+	// ExitUsage: the command line or the request is invalid (a reset target that is neither
+	// "beginning" nor RFC3339); a retry cannot help, so a Job fails at once.
+	ExitUsage = 2
+	// ExitPartial: the run PartiallySucceeded (records failed and were recorded).
+	ExitPartial = 3
+)
+
 // RunnerUID is the non-root user and group the runner runs as (the images' user).
 const RunnerUID = 65532
 

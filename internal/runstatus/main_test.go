@@ -11,7 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
@@ -44,17 +44,17 @@ func setup(t *testing.T) (client.Client, string) {
 	if err := c.Create(ctx, ns); err != nil {
 		t.Fatalf("create namespace: %v", err)
 	}
-	sj := &v1alpha1.SyncJob{
+	sj := &syncv1.SyncJob{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "sj1"},
-		Spec: v1alpha1.SyncJobSpec{
+		Spec: syncv1.SyncJobSpec{
 			Schedule: "0 2 * * *",
 			TimeZone: ptr.To("UTC"),
-			Source: v1alpha1.SourceSpec{Name: "billing", Postgres: &v1alpha1.PostgresSource{
-				DSN: v1alpha1.SecretKeyRef{Name: "billing-db", Key: "dsn"}, Table: "invoices"}},
-			Sink: v1alpha1.SinkSpec{Postgres: &v1alpha1.PostgresSink{
-				DSN: v1alpha1.SecretKeyRef{Name: "crm-db", Key: "dsn"}, Table: "crm_invoices"}},
-			Key:     v1alpha1.KeySpec{Field: "billing_invoice_id"},
-			Mapping: []v1alpha1.FieldMapping{{To: "status", From: "status"}},
+			Source: syncv1.SourceSpec{Name: "billing", Postgres: &syncv1.PostgresSource{
+				DSN: syncv1.SecretKeyRef{Name: "billing-db", Key: "dsn"}, Table: "invoices"}},
+			Sink: syncv1.SinkSpec{Postgres: &syncv1.PostgresSink{
+				DSN: syncv1.SecretKeyRef{Name: "crm-db", Key: "dsn"}, Table: "crm_invoices"}},
+			Key:     syncv1.KeySpec{Field: "billing_invoice_id"},
+			Mapping: []syncv1.FieldMapping{{To: "status", From: "status"}},
 		},
 	}
 	if err := c.Create(ctx, sj); err != nil {

@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 )
 
@@ -26,8 +26,8 @@ func runnerRole(ns string) *rbacv1.Role {
 	return &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "sj1-runner", Namespace: ns},
 		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"syncjobs"}, ResourceNames: []string{"sj1"}, Verbs: []string{"get"}},
-			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"syncjobs/status"}, ResourceNames: []string{"sj1"}, Verbs: []string{"patch", "update"}},
+			{APIGroups: []string{syncv1.GroupVersion.Group}, Resources: []string{"syncjobs"}, ResourceNames: []string{"sj1"}, Verbs: []string{"get"}},
+			{APIGroups: []string{syncv1.GroupVersion.Group}, Resources: []string{"syncjobs/status"}, ResourceNames: []string{"sj1"}, Verbs: []string{"patch", "update"}},
 			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"sj1-checkpoint"}, Verbs: []string{"get", "update"}},
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, ResourceNames: []string{"sj1-run"}, Verbs: []string{"get", "update"}},
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
@@ -83,9 +83,9 @@ func TestRunnerWritesWithLeastPrivilege(t *testing.T) {
 	releaseAgain()
 
 	// Status and event.
-	cur := &v1alpha1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"}
-	g.Expect(NewWriter(c, ns, "sj1", Options{}).Publish(ctx, run(1, v1alpha1.RunPhaseSucceeded), cur)).To(Succeed())
-	var sj v1alpha1.SyncJob
+	cur := &syncv1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"}
+	g.Expect(NewWriter(c, ns, "sj1", Options{}).Publish(ctx, run(1, syncv1.RunPhaseSucceeded), cur)).To(Succeed())
+	var sj syncv1.SyncJob
 	g.Expect(admin.Get(ctx, types.NamespacedName{Namespace: ns, Name: "sj1"}, &sj)).To(Succeed())
 	g.Expect(sj.Status.Cursor).To(Equal(cur))
 	g.Expect(events(g, admin, ns)).To(HaveLen(1))
@@ -97,6 +97,6 @@ func TestRunnerWritesWithLeastPrivilege(t *testing.T) {
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "another job's checkpoint: %v", err)
 	_, err = cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "listing: %v", err)
-	err = NewWriter(c, ns, "sj2", Options{}).Publish(ctx, run(1, v1alpha1.RunPhaseSucceeded), cur)
+	err = NewWriter(c, ns, "sj2", Options{}).Publish(ctx, run(1, syncv1.RunPhaseSucceeded), cur)
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "another SyncJob: %v", err)
 }

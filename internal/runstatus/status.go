@@ -21,7 +21,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 )
 
 // MaxHistory bounds status.history.
@@ -73,7 +73,7 @@ func NewClient(cfg *rest.Config) (client.Client, error) {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("status client scheme: %w", err)
 	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
+	if err := syncv1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("status client scheme: %w", err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
@@ -85,10 +85,10 @@ func NewClient(cfg *rest.Config) (client.Client, error) {
 
 // runnerStatus is the part of SyncJobStatus the runner owns; nothing else is ever applied.
 type runnerStatus struct {
-	Cursor                *v1alpha1.Cursor      `json:"cursor,omitempty"`
-	LastRun               *v1alpha1.RunRecord   `json:"lastRun,omitempty"`
-	LastSuccessfulRunTime *metav1.Time          `json:"lastSuccessfulRunTime,omitempty"`
-	History               []v1alpha1.RunSummary `json:"history,omitempty"`
+	Cursor                *syncv1.Cursor      `json:"cursor,omitempty"`
+	LastRun               *syncv1.RunRecord   `json:"lastRun,omitempty"`
+	LastSuccessfulRunTime *metav1.Time        `json:"lastSuccessfulRunTime,omitempty"`
+	History               []syncv1.RunSummary `json:"history,omitempty"`
 }
 
 // Publish records rec on the SyncJob's status and, for a finished run, emits one Event.
@@ -106,8 +106,8 @@ type runnerStatus struct {
 // line and no Event. The Event is Normal RunSucceeded/RunPartiallySucceeded or Warning
 // RunFailed/RunInterrupted with the summary line as message. An error from the Event is
 // returned after the status was written.
-func (w *Writer) Publish(ctx context.Context, rec v1alpha1.RunRecord, cursor *v1alpha1.Cursor) error {
-	var sj v1alpha1.SyncJob
+func (w *Writer) Publish(ctx context.Context, rec syncv1.RunRecord, cursor *syncv1.Cursor) error {
+	var sj syncv1.SyncJob
 	if err := w.client.Get(ctx, types.NamespacedName{Namespace: w.namespace, Name: w.name}, &sj); err != nil {
 		return fmt.Errorf("publish run %s: get SyncJob %s/%s: %w", rec.RunID, w.namespace, w.name, err)
 	}
@@ -124,13 +124,13 @@ func (w *Writer) Publish(ctx context.Context, rec v1alpha1.RunRecord, cursor *v1
 		st.Cursor = cursor.DeepCopy()
 	}
 	line := Summary(rec, st.Cursor)
-	final := rec.Phase != v1alpha1.RunPhaseRunning
+	final := rec.Phase != syncv1.RunPhaseRunning
 	if final {
-		st.History = pushHistory(sj.Status.History, v1alpha1.RunSummary{
+		st.History = pushHistory(sj.Status.History, syncv1.RunSummary{
 			RunID: rec.RunID, Phase: rec.Phase, StartTime: rec.StartTime, Summary: line,
 		})
 	}
-	if rec.Phase == v1alpha1.RunPhaseSucceeded || rec.Phase == v1alpha1.RunPhasePartiallySucceeded {
+	if rec.Phase == syncv1.RunPhaseSucceeded || rec.Phase == syncv1.RunPhasePartiallySucceeded {
 		done := rec.CompletionTime
 		if done == nil {
 			now := metav1.NewTime(w.clock.Now())
@@ -170,7 +170,7 @@ func (w *Writer) applyObject(st runnerStatus) (*unstructured.Unstructured, error
 		return nil, fmt.Errorf("encode status: %w", err)
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
-	u.SetAPIVersion(v1alpha1.GroupVersion.String())
+	u.SetAPIVersion(syncv1.GroupVersion.String())
 	u.SetKind("SyncJob")
 	u.SetNamespace(w.namespace)
 	u.SetName(w.name)
@@ -179,11 +179,11 @@ func (w *Writer) applyObject(st runnerStatus) (*unstructured.Unstructured, error
 
 // pushHistory puts line on top of history, newest first, bounded to MaxHistory; a top
 // line of the same run is replaced rather than repeated.
-func pushHistory(history []v1alpha1.RunSummary, line v1alpha1.RunSummary) []v1alpha1.RunSummary {
+func pushHistory(history []syncv1.RunSummary, line syncv1.RunSummary) []syncv1.RunSummary {
 	if len(history) > 0 && history[0].RunID == line.RunID {
 		history = history[1:]
 	}
-	out := make([]v1alpha1.RunSummary, 0, MaxHistory)
+	out := make([]syncv1.RunSummary, 0, MaxHistory)
 	out = append(out, line)
 	for _, h := range history {
 		if len(out) == MaxHistory {
@@ -199,7 +199,7 @@ func pushHistory(history []v1alpha1.RunSummary, line v1alpha1.RunSummary) []v1al
 // corev1.EventTypeWarning. The message is redacted and bounded like a run's. It reads the
 // SyncJob (for its UID) and writes nothing but the Event.
 func (w *Writer) Event(ctx context.Context, eventType, reason, message string) error {
-	var sj v1alpha1.SyncJob
+	var sj syncv1.SyncJob
 	if err := w.client.Get(ctx, types.NamespacedName{Namespace: w.namespace, Name: w.name}, &sj); err != nil {
 		return fmt.Errorf("%s event: get SyncJob %s/%s: %w", reason, w.namespace, w.name, err)
 	}
@@ -207,7 +207,7 @@ func (w *Writer) Event(ctx context.Context, eventType, reason, message string) e
 }
 
 // emit creates one core/v1 Event on the SyncJob.
-func (w *Writer) emit(ctx context.Context, sj *v1alpha1.SyncJob, eventType, reason, message string) error {
+func (w *Writer) emit(ctx context.Context, sj *syncv1.SyncJob, eventType, reason, message string) error {
 	message = Redact(message)
 	if len(message) > maxEventMessage {
 		message = message[:maxEventMessage-3] + "..."
@@ -216,7 +216,7 @@ func (w *Writer) emit(ctx context.Context, sj *v1alpha1.SyncJob, eventType, reas
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: sj.Name + ".", Namespace: sj.Namespace},
 		InvolvedObject: corev1.ObjectReference{
-			APIVersion: v1alpha1.GroupVersion.String(), Kind: "SyncJob",
+			APIVersion: syncv1.GroupVersion.String(), Kind: "SyncJob",
 			Namespace: sj.Namespace, Name: sj.Name, UID: sj.UID, ResourceVersion: sj.ResourceVersion,
 		},
 		Type: eventType, Reason: reason, Message: message,
@@ -231,13 +231,13 @@ func (w *Writer) emit(ctx context.Context, sj *v1alpha1.SyncJob, eventType, reas
 }
 
 // eventFor maps a final phase to the Event's type and reason.
-func eventFor(phase v1alpha1.RunPhase) (string, string) {
+func eventFor(phase syncv1.RunPhase) (string, string) {
 	switch phase {
-	case v1alpha1.RunPhaseSucceeded:
+	case syncv1.RunPhaseSucceeded:
 		return corev1.EventTypeNormal, ReasonRunSucceeded
-	case v1alpha1.RunPhasePartiallySucceeded:
+	case syncv1.RunPhasePartiallySucceeded:
 		return corev1.EventTypeNormal, ReasonRunPartiallySucceeded
-	case v1alpha1.RunPhaseInterrupted:
+	case syncv1.RunPhaseInterrupted:
 		return corev1.EventTypeWarning, ReasonRunInterrupted
 	default:
 		return corev1.EventTypeWarning, ReasonRunFailed
@@ -248,7 +248,7 @@ func eventFor(phase v1alpha1.RunPhase) (string, string) {
 // "Succeeded: read 842, upserted 840, failed 2, cursor 2026-06-30T23:55:00.123456Z/inv_10492".
 // Counts that are zero and rarely matter (unchanged, skipped, deleted) are left out; a
 // failure's reason follows the phase. The run's free-text message is never included.
-func Summary(rec v1alpha1.RunRecord, cursor *v1alpha1.Cursor) string {
+func Summary(rec syncv1.RunRecord, cursor *syncv1.Cursor) string {
 	var b strings.Builder
 	b.WriteString(string(rec.Phase))
 	if rec.Reason != "" {

@@ -17,25 +17,25 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 )
 
 var epoch = time.Date(2026, 7, 1, 2, 0, 0, 0, time.UTC)
 
 // run returns a finished run record: n-th run, started n hours after epoch.
-func run(n int, phase v1alpha1.RunPhase) v1alpha1.RunRecord {
+func run(n int, phase syncv1.RunPhase) syncv1.RunRecord {
 	start := metav1.NewTime(epoch.Add(time.Duration(n) * time.Hour))
 	end := metav1.NewTime(start.Add(90 * time.Second))
-	return v1alpha1.RunRecord{
+	return syncv1.RunRecord{
 		RunID: fmt.Sprintf("run-%02d", n), Trigger: "Scheduled", Phase: phase,
 		StartTime: &start, CompletionTime: &end,
 		Read: 842, Upserted: 840, Failed: 2,
-		CursorEnd: &v1alpha1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"},
+		CursorEnd: &syncv1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"},
 	}
 }
 
-func getSyncJob(g Gomega, c client.Client, ns string) *v1alpha1.SyncJob {
-	var sj v1alpha1.SyncJob
+func getSyncJob(g Gomega, c client.Client, ns string) *syncv1.SyncJob {
+	var sj syncv1.SyncJob
 	g.Expect(c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "sj1"}, &sj)).To(Succeed())
 	return &sj
 }
@@ -52,8 +52,8 @@ func TestPublishWritesRunnerFields(t *testing.T) {
 	c, ns := setup(t)
 	w := NewWriter(c, ns, "sj1", Options{Clock: clocktesting.NewFakeClock(epoch), Instance: "sj1-abcde"})
 
-	cur := &v1alpha1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"}
-	rec := run(1, v1alpha1.RunPhaseSucceeded)
+	cur := &syncv1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"}
+	rec := run(1, syncv1.RunPhaseSucceeded)
 	rec.Message = "retried postgres://crm:hunter2@db/crm once"
 	g.Expect(w.Publish(ctx, rec, cur)).To(Succeed())
 
@@ -82,15 +82,15 @@ func TestPublishWritesRunnerFields(t *testing.T) {
 
 func TestPublishPhases(t *testing.T) {
 	tests := []struct {
-		phase         v1alpha1.RunPhase
+		phase         syncv1.RunPhase
 		eventType     string
 		reason        string
 		movesLastGood bool
 	}{
-		{v1alpha1.RunPhaseSucceeded, corev1.EventTypeNormal, ReasonRunSucceeded, true},
-		{v1alpha1.RunPhasePartiallySucceeded, corev1.EventTypeNormal, ReasonRunPartiallySucceeded, true},
-		{v1alpha1.RunPhaseFailed, corev1.EventTypeWarning, ReasonRunFailed, false},
-		{v1alpha1.RunPhaseInterrupted, corev1.EventTypeWarning, ReasonRunInterrupted, false},
+		{syncv1.RunPhaseSucceeded, corev1.EventTypeNormal, ReasonRunSucceeded, true},
+		{syncv1.RunPhasePartiallySucceeded, corev1.EventTypeNormal, ReasonRunPartiallySucceeded, true},
+		{syncv1.RunPhaseFailed, corev1.EventTypeWarning, ReasonRunFailed, false},
+		{syncv1.RunPhaseInterrupted, corev1.EventTypeWarning, ReasonRunInterrupted, false},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.phase), func(t *testing.T) {
@@ -98,8 +98,8 @@ func TestPublishPhases(t *testing.T) {
 			ctx := context.Background()
 			c, ns := setup(t)
 			w := NewWriter(c, ns, "sj1", Options{})
-			first := &v1alpha1.Cursor{UpdatedAt: "2026-06-01T00:00:00Z", ID: "1"}
-			g.Expect(w.Publish(ctx, run(1, v1alpha1.RunPhaseSucceeded), first)).To(Succeed())
+			first := &syncv1.Cursor{UpdatedAt: "2026-06-01T00:00:00Z", ID: "1"}
+			g.Expect(w.Publish(ctx, run(1, syncv1.RunPhaseSucceeded), first)).To(Succeed())
 
 			g.Expect(w.Publish(ctx, run(2, tc.phase), nil)).To(Succeed())
 			st := getSyncJob(g, c, ns).Status
@@ -131,14 +131,14 @@ func TestPublishRunningIsProgressOnly(t *testing.T) {
 	c, ns := setup(t)
 	w := NewWriter(c, ns, "sj1", Options{})
 
-	rec := run(1, v1alpha1.RunPhaseRunning)
+	rec := run(1, syncv1.RunPhaseRunning)
 	rec.CompletionTime = nil
-	cur := &v1alpha1.Cursor{UpdatedAt: "2026-06-01T00:00:00Z", ID: "7"}
+	cur := &syncv1.Cursor{UpdatedAt: "2026-06-01T00:00:00Z", ID: "7"}
 	g.Expect(w.Publish(ctx, rec, cur)).To(Succeed())
 
 	st := getSyncJob(g, c, ns).Status
 	g.Expect(st.Cursor).To(Equal(cur))
-	g.Expect(st.LastRun.Phase).To(Equal(v1alpha1.RunPhaseRunning))
+	g.Expect(st.LastRun.Phase).To(Equal(syncv1.RunPhaseRunning))
 	g.Expect(st.History).To(BeEmpty())
 	g.Expect(st.LastSuccessfulRunTime).To(BeNil())
 	g.Expect(events(g, c, ns)).To(BeEmpty())
@@ -151,7 +151,7 @@ func TestPublishHistoryBoundedNewestFirst(t *testing.T) {
 	w := NewWriter(c, ns, "sj1", Options{})
 
 	for n := 1; n <= 13; n++ {
-		g.Expect(w.Publish(ctx, run(n, v1alpha1.RunPhaseSucceeded), nil)).To(Succeed())
+		g.Expect(w.Publish(ctx, run(n, syncv1.RunPhaseSucceeded), nil)).To(Succeed())
 	}
 	var ids []string
 	for _, h := range getSyncJob(g, c, ns).Status.History {
@@ -167,13 +167,13 @@ func TestPublishKeepsControllerFields(t *testing.T) {
 
 	// The controller owns conditions and observedGeneration, applied under its own manager.
 	ctrl := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": v1alpha1.GroupVersion.String(), "kind": "SyncJob",
+		"apiVersion": syncv1.GroupVersion.String(), "kind": "SyncJob",
 		"metadata": map[string]any{"name": "sj1", "namespace": ns},
 		"status": map[string]any{
 			"observedGeneration":  int64(1),
 			"checkpointConfigMap": "sj1-checkpoint",
 			"conditions": []any{map[string]any{
-				"type": v1alpha1.ConditionReady, "status": "True", "reason": v1alpha1.ReasonSucceeded,
+				"type": syncv1.ConditionReady, "status": "True", "reason": syncv1.ReasonSucceeded,
 				"message": "set up", "lastTransitionTime": epoch.Format(time.RFC3339),
 			}},
 		},
@@ -181,14 +181,14 @@ func TestPublishKeepsControllerFields(t *testing.T) {
 	g.Expect(c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(ctrl.DeepCopy()),
 		client.FieldOwner("checkpointed-controller"))).To(Succeed())
 
-	g.Expect(NewWriter(c, ns, "sj1", Options{}).Publish(ctx, run(1, v1alpha1.RunPhaseFailed), nil)).To(Succeed())
+	g.Expect(NewWriter(c, ns, "sj1", Options{}).Publish(ctx, run(1, syncv1.RunPhaseFailed), nil)).To(Succeed())
 
 	sj := getSyncJob(g, c, ns)
 	g.Expect(sj.Status.Conditions).To(HaveLen(1))
-	g.Expect(sj.Status.Conditions[0].Reason).To(Equal(v1alpha1.ReasonSucceeded))
+	g.Expect(sj.Status.Conditions[0].Reason).To(Equal(syncv1.ReasonSucceeded))
 	g.Expect(sj.Status.ObservedGeneration).To(Equal(int64(1)))
 	g.Expect(sj.Status.CheckpointConfigMap).To(Equal("sj1-checkpoint"))
-	g.Expect(sj.Status.LastRun.Phase).To(Equal(v1alpha1.RunPhaseFailed))
+	g.Expect(sj.Status.LastRun.Phase).To(Equal(syncv1.RunPhaseFailed))
 
 	// The runner's managed fields name only its own status fields, and spec is untouched.
 	var runner *metav1.ManagedFieldsEntry

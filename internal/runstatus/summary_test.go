@@ -5,32 +5,32 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 )
 
 func TestSummary(t *testing.T) {
-	cur := &v1alpha1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"}
+	cur := &syncv1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"}
 	tests := []struct {
 		name   string
-		rec    v1alpha1.RunRecord
-		cursor *v1alpha1.Cursor
+		rec    syncv1.RunRecord
+		cursor *syncv1.Cursor
 		want   string
 	}{
 		{
 			name:   "succeeded with failures",
-			rec:    v1alpha1.RunRecord{Phase: v1alpha1.RunPhaseSucceeded, Read: 842, Upserted: 840, Failed: 2},
+			rec:    syncv1.RunRecord{Phase: syncv1.RunPhaseSucceeded, Read: 842, Upserted: 840, Failed: 2},
 			cursor: cur,
 			want:   "Succeeded: read 842, upserted 840, failed 2, cursor 2026-06-30T23:55:00.123456Z/inv_10492",
 		},
 		{
 			name: "all counts, cursor from the record",
-			rec: v1alpha1.RunRecord{Phase: v1alpha1.RunPhasePartiallySucceeded, Read: 10, Upserted: 4,
-				Unchanged: 3, Skipped: 1, Failed: 2, Deleted: 5, CursorEnd: &v1alpha1.Cursor{UpdatedAt: "2026-01-01T00:00:00Z"}},
+			rec: syncv1.RunRecord{Phase: syncv1.RunPhasePartiallySucceeded, Read: 10, Upserted: 4,
+				Unchanged: 3, Skipped: 1, Failed: 2, Deleted: 5, CursorEnd: &syncv1.Cursor{UpdatedAt: "2026-01-01T00:00:00Z"}},
 			want: "PartiallySucceeded: read 10, upserted 4, unchanged 3, skipped 1, failed 2, deleted 5, cursor 2026-01-01T00:00:00Z",
 		},
 		{
 			name: "failure reason, never the message",
-			rec: v1alpha1.RunRecord{Phase: v1alpha1.RunPhaseFailed, Reason: "SinkError",
+			rec: syncv1.RunRecord{Phase: syncv1.RunPhaseFailed, Reason: "SinkError",
 				Message: "dial postgres://crm:hunter2@db:5432/crm: refused"},
 			want: "Failed (SinkError): read 0, upserted 0, failed 0, cursor beginning",
 		},

@@ -42,14 +42,6 @@ import (
 	"github.com/checkpointed/checkpointed/runner/report"
 )
 
-// Exit codes.
-const (
-	ExitOK      = 0
-	ExitFailed  = 1
-	ExitUsage   = 2
-	ExitPartial = 3
-)
-
 // Main runs the command in args (without the program name) and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -57,10 +49,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr)
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
-		return ExitUsage
+		return runcontract.ExitUsage
 	}
 	var err error
-	code := ExitOK
+	code := runcontract.ExitOK
 	switch args[0] {
 	case "sync":
 		code, err = runSync(ctx, log, args[1:], stdout, stderr)
@@ -70,10 +62,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		code, err = runCheckpoint(ctx, log, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
-		return ExitOK
+		return runcontract.ExitOK
 	default:
 		fmt.Fprintf(stderr, "runner: unknown command %q\n%s\n", args[0], usage)
-		return ExitUsage
+		return runcontract.ExitUsage
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "runner: %v\n", err)
@@ -112,33 +104,33 @@ func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	bfFrom := fs.String("backfill-from", "", "backfill: RFC3339 start of the range (the main cursor does not move)")
 	bfTo := fs.String("backfill-to", "", "backfill: RFC3339 end of the range (exclusive)")
 	if err := fs.Parse(args); err != nil {
-		return ExitUsage, nil
+		return runcontract.ExitUsage, nil
 	}
 	if *inCluster {
 		cfg, in, err := inClusterFromEnv()
 		if err != nil {
-			return ExitFailed, err
+			return runcontract.ExitFailed, err
 		}
 		return RunInCluster(ctx, log, cfg, in, stdout)
 	}
 	if *file == "" || *stateDir == "" {
-		return ExitUsage, usageError{errors.New("sync needs -f job.yaml and --state-dir DIR (or --in-cluster)")}
+		return runcontract.ExitUsage, usageError{errors.New("sync needs -f job.yaml and --state-dir DIR (or --in-cluster)")}
 	}
 	sj, err := LoadJob(*file)
 	if err != nil {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	if err := os.MkdirAll(*stateDir, 0o700); err != nil {
-		return ExitFailed, fmt.Errorf("state dir: %w", err)
+		return runcontract.ExitFailed, fmt.Errorf("state dir: %w", err)
 	}
 	cfg, closeAll, err := jobconfig.Build(ctx, log, sj, newRunID(), runcontract.TriggerLocal)
 	if err != nil {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	defer closeAll()
 	if *bfFrom != "" || *bfTo != "" {
 		if cfg.Range, err = backfillRange(*bfFrom, *bfTo, ""); err != nil {
-			return ExitUsage, usageError{err}
+			return runcontract.ExitUsage, usageError{err}
 		}
 		cfg.Trigger = runcontract.TriggerBackfill
 	}
@@ -154,15 +146,15 @@ func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 func finish(res engine.Result, err error, stdout, stderr io.Writer) (int, error) {
 	if res.Locked {
 		fmt.Fprintf(stderr, "runner: %v: nothing to do, exiting\n", err)
-		return ExitOK, nil
+		return runcontract.ExitOK, nil
 	}
 	var runErr *engine.RunError
 	if err != nil && !errors.As(err, &runErr) {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	rec := report.RunRecord(res.Record)
 	if err := writeJSON(stdout, rec); err != nil {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	return exitCode(rec.Phase), nil
 }
@@ -171,11 +163,11 @@ func finish(res engine.Result, err error, stdout, stderr io.Writer) (int, error)
 func exitCode(p syncv1.RunPhase) int {
 	switch p {
 	case syncv1.RunPhaseSucceeded:
-		return ExitOK
+		return runcontract.ExitOK
 	case syncv1.RunPhasePartiallySucceeded:
-		return ExitPartial
+		return runcontract.ExitPartial
 	}
-	return ExitFailed
+	return runcontract.ExitFailed
 }
 
 // planOutput is what `runner plan` prints.
@@ -201,18 +193,18 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	stateDir := fs.String("state-dir", "", "directory of the local checkpoint")
 	limit := fs.Int("limit", 10, "records to show")
 	if err := fs.Parse(args); err != nil {
-		return ExitUsage, nil
+		return runcontract.ExitUsage, nil
 	}
 	if *file == "" || *stateDir == "" {
-		return ExitUsage, usageError{errors.New("plan needs -f job.yaml and --state-dir DIR")}
+		return runcontract.ExitUsage, usageError{errors.New("plan needs -f job.yaml and --state-dir DIR")}
 	}
 	sj, err := LoadJob(*file)
 	if err != nil {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	cfg, closeAll, err := jobconfig.Build(ctx, log, sj, newRunID(), runcontract.TriggerPlan)
 	if err != nil {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	defer closeAll()
 	cfg.DryRun = true
@@ -223,7 +215,7 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	res, err := engine.Run(ctx, cfg)
 	var runErr *engine.RunError
 	if err != nil && !errors.As(err, &runErr) {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	rec := report.RunRecord(res.Record)
 	out := planOutput{Read: rec.Read, Failed: rec.Failed, Cursor: rec.CursorStart,
@@ -235,7 +227,7 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 		}
 	}
 	if err := writeJSON(stdout, out); err != nil {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	return exitCode(rec.Phase), nil
 }
@@ -244,7 +236,7 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 // reset Job (see ResetInCluster).
 func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 || (args[0] != "show" && args[0] != "reset") {
-		return ExitUsage, usageError{errors.New("checkpoint needs show or reset")}
+		return runcontract.ExitUsage, usageError{errors.New("checkpoint needs show or reset")}
 	}
 	fs := flagSet("checkpoint "+args[0], stderr)
 	stateDir := fs.String("state-dir", "", "directory of the local checkpoint")
@@ -252,53 +244,53 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 	inCluster := fs.Bool("in-cluster", false, "reset: the checkpoint ConfigMap of the SyncJob the environment names, to "+
 		runcontract.EnvResetTo+" (a reset Job's mode)")
 	if err := fs.Parse(args[1:]); err != nil {
-		return ExitUsage, nil
+		return runcontract.ExitUsage, nil
 	}
 	if *inCluster {
 		if args[0] != "reset" || *to != "" || *stateDir != "" {
-			return ExitUsage, usageError{errors.New("checkpoint reset --in-cluster takes no other flag: the target is " + runcontract.EnvResetTo)}
+			return runcontract.ExitUsage, usageError{errors.New("checkpoint reset --in-cluster takes no other flag: the target is " + runcontract.EnvResetTo)}
 		}
 		cfg, in, err := inClusterFromEnv()
 		if err != nil {
-			return ExitFailed, err
+			return runcontract.ExitFailed, err
 		}
 		return ResetInCluster(ctx, log, cfg, in, ResetRequest{
 			To: os.Getenv(runcontract.EnvResetTo), Token: os.Getenv(runcontract.EnvRequestToken),
 		}, stdout)
 	}
 	if *stateDir == "" {
-		return ExitUsage, usageError{errors.New("checkpoint needs --state-dir DIR")}
+		return runcontract.ExitUsage, usageError{errors.New("checkpoint needs --state-dir DIR")}
 	}
 	store := checkpoint.NewFileStore(*stateDir, "")
 	if args[0] == "show" {
 		st, err := store.Load(ctx)
 		if err != nil {
-			return ExitFailed, err
+			return runcontract.ExitFailed, err
 		}
-		return ExitOK, writeJSON(stdout, st)
+		return runcontract.ExitOK, writeJSON(stdout, st)
 	}
 	if *to == "" {
-		return ExitUsage, usageError{errors.New("reset needs --to RFC3339|beginning")}
+		return runcontract.ExitUsage, usageError{errors.New("reset needs --to RFC3339|beginning")}
 	}
 	target, err := checkpoint.ParseResetTarget(*to)
 	if err != nil {
-		return ExitUsage, usageError{err}
+		return runcontract.ExitUsage, usageError{err}
 	}
 	// Never while a run holds the lock.
 	_, release, err := checkpoint.NewFileLock(*stateDir).Acquire(ctx)
 	if err != nil {
-		return ExitFailed, fmt.Errorf("reset checkpoint: %w", err)
+		return runcontract.ExitFailed, fmt.Errorf("reset checkpoint: %w", err)
 	}
 	defer release()
 	st, err := store.Load(ctx)
 	if err != nil {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	st.Cursor = target
 	if err := store.Save(ctx, st); err != nil {
-		return ExitFailed, fmt.Errorf("reset checkpoint: %w", err)
+		return runcontract.ExitFailed, fmt.Errorf("reset checkpoint: %w", err)
 	}
-	return ExitOK, writeJSON(stdout, st)
+	return runcontract.ExitOK, writeJSON(stdout, st)
 }
 
 // LoadJob reads a SyncJob from a YAML file, applies the schema's defaults and checks the

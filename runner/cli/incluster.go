@@ -72,15 +72,15 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	ns, name, pod, trigger := in.Namespace, in.Name, in.Pod, in.Trigger
 	c, err := runstatus.NewClient(cfg)
 	if err != nil {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	sj := &syncv1.SyncJob{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sj); err != nil {
-		return ExitFailed, fmt.Errorf("get SyncJob %s/%s: %w", ns, name, err)
+		return runcontract.ExitFailed, fmt.Errorf("get SyncJob %s/%s: %w", ns, name, err)
 	}
 	sj.Default()
 	if trigger == "" {
@@ -102,13 +102,13 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 			log.Error(perr, "publish failed run")
 		}
 		writeTermination(rec)
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	defer closeAll()
 	if from := os.Getenv(runcontract.EnvBackfillFrom); from != "" {
 		rng, err := backfillRange(from, os.Getenv(runcontract.EnvBackfillTo), os.Getenv(runcontract.EnvBackfillKey))
 		if err != nil {
-			return ExitFailed, err
+			return runcontract.ExitFailed, err
 		}
 		engCfg.Range = rng
 	}
@@ -121,18 +121,18 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 		log.Info("another run holds the lock; waiting for it to end or for its Lease to run out", "reason", err.Error())
 		select {
 		case <-ctx.Done():
-			return ExitFailed, ctx.Err()
+			return runcontract.ExitFailed, ctx.Err()
 		case <-time.After(lockPoll):
 		}
 		res, err = engine.Run(ctx, engCfg)
 	}
 	if res.Locked {
 		fmt.Fprintf(stdout, "{\"msg\":\"another run holds the lock; nothing to do\",\"job\":%q}\n", name)
-		return ExitOK, nil
+		return runcontract.ExitOK, nil
 	}
 	var runErr *engine.RunError
 	if err != nil && !errors.As(err, &runErr) {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	rec := report.RunRecord(res.Record)
 	writeTermination(rec)
@@ -165,19 +165,19 @@ const (
 // Normal CheckpointReset Event on the SyncJob. It writes no status: a reset is not a run.
 // The new checkpoint is printed to stdout.
 //
-// Exit codes: ExitOK when the checkpoint was reset (also when only the Event failed: the
-// returned error says so, and the Job must not reset again); ExitUsage when the target is
+// Exit codes: runcontract.ExitOK when the checkpoint was reset (also when only the Event failed: the
+// returned error says so, and the Job must not reset again); runcontract.ExitUsage when the target is
 // invalid (a Warning InvalidResetRequest Event says why; nothing was written and a retry
-// cannot help); ExitFailed otherwise, the run Lease still held included, so that the Job
+// cannot help); runcontract.ExitFailed otherwise, the run Lease still held included, so that the Job
 // retries.
 func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InCluster, req ResetRequest, stdout io.Writer) (int, error) {
 	c, err := runstatus.NewClient(cfg)
 	if err != nil {
-		return ExitFailed, err
+		return runcontract.ExitFailed, err
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return ExitFailed, fmt.Errorf("reset request %q: clientset: %w", req.Token, err)
+		return runcontract.ExitFailed, fmt.Errorf("reset request %q: clientset: %w", req.Token, err)
 	}
 	events := runstatus.NewWriter(c, in.Namespace, in.Name, runstatus.Options{Instance: in.Pod})
 	target, err := checkpoint.ParseResetTarget(req.To)
@@ -186,24 +186,24 @@ func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in I
 		if eerr := events.Event(ctx, corev1.EventTypeWarning, ReasonInvalidResetRequest, msg); eerr != nil {
 			log.Error(eerr, "emit event")
 		}
-		return ExitUsage, errors.New(msg)
+		return runcontract.ExitUsage, errors.New(msg)
 	}
 
 	lock := checkpoint.NewLeaseLock(cs, in.Namespace, in.Name, checkpoint.NewHolderIdentity(in.Pod),
 		checkpoint.LeaseOptions{Log: log.WithName("lease")})
 	held, release, err := acquireWaiting(ctx, log, lock, in.LockWait)
 	if err != nil {
-		return ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
+		return runcontract.ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
 	}
 	defer release()
 	store := checkpoint.NewConfigMapStore(cs, in.Namespace, in.Name)
 	st, err := store.Load(held)
 	if err != nil {
-		return ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
+		return runcontract.ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
 	}
 	st.Cursor = target
 	if err := store.Save(held, st); err != nil {
-		return ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
+		return runcontract.ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
 	}
 	release()
 
@@ -217,9 +217,9 @@ func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in I
 	}
 	msg := fmt.Sprintf("reset request %q: the checkpoint now starts at %s", req.Token, where)
 	if err := events.Event(ctx, corev1.EventTypeNormal, ReasonCheckpointReset, msg); err != nil {
-		return ExitOK, fmt.Errorf("reset request %q: checkpoint reset, but %w", req.Token, err)
+		return runcontract.ExitOK, fmt.Errorf("reset request %q: checkpoint reset, but %w", req.Token, err)
 	}
-	return ExitOK, nil
+	return runcontract.ExitOK, nil
 }
 
 // acquireWaiting takes the run lock, waiting up to wait (polling every lockPoll) while

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
 	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -146,15 +148,7 @@ func TestInClusterRunWaitsOutADeadRunnersLease(t *testing.T) {
 	insertInvoices(t, e.src, 1, 50, "2026-06-30 12:00:00+00")
 	c := setUpInCluster(t, e, 100)
 
-	// A runner took the Lease for 3 s and died: nothing renews it.
-	cs := kubernetes.NewForConfigOrDie(c.runner)
-	lease, err := cs.CoordinationV1().Leases(c.sj.Namespace).Get(context.Background(), "invoices-to-crm-run", metav1.GetOptions{})
-	g.Expect(err).NotTo(HaveOccurred())
-	now := metav1.NewMicroTime(time.Now())
-	lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds = ptrTo("dead-runner"), ptrTo[int32](3)
-	lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
-	_, err = cs.CoordinationV1().Leases(c.sj.Namespace).Update(context.Background(), lease, metav1.UpdateOptions{})
-	g.Expect(err).NotTo(HaveOccurred())
+	c.leaveDeadLease(g) // a runner took the Lease for 3 s and died: nothing renews it
 
 	code, out, err := c.runWaiting(context.Background(), "after-the-crash", 10*time.Second)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -277,7 +271,7 @@ func TestInClusterReset(t *testing.T) {
 
 			code, out, err := c.reset(context.Background(), tt.to, 0)
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(code).To(Equal(ExitOK), out)
+			g.Expect(code).To(Equal(runcontract.ExitOK), out)
 
 			st := c.checkpointJSON(g)
 			if tt.wantCursor == nil {
@@ -313,7 +307,7 @@ func TestInClusterResetOfAnEmptyCheckpoint(t *testing.T) {
 	c := setUpInCluster(t, newEnv(t, job{}), 100)
 	code, out, err := c.reset(context.Background(), "2026-06-01T00:00:00Z", 0)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(code).To(Equal(ExitOK), out)
+	g.Expect(code).To(Equal(runcontract.ExitOK), out)
 	g.Expect(c.checkpointJSON(g)).To(Equal(map[string]any{
 		"job": "invoices-to-crm", "cursor": map[string]any{"updatedAt": "2026-06-01T00:00:00Z"}}))
 }
@@ -335,7 +329,7 @@ func TestInClusterResetWaitsForTheRunLock(t *testing.T) {
 
 		start := time.Now()
 		code, _, err := c.reset(context.Background(), "beginning", 5*time.Second)
-		g.Expect(code).To(Equal(ExitFailed))
+		g.Expect(code).To(Equal(runcontract.ExitFailed))
 		g.Expect(err).To(MatchError(checkpoint.ErrLocked))
 		g.Expect(err.Error()).To(ContainSubstring(`reset request "2026-11-30T10:00:00Z"`))
 		g.Expect(time.Since(start)).To(BeNumerically(">=", 3*time.Second), "it waited its bounded time")
@@ -346,18 +340,11 @@ func TestInClusterResetWaitsForTheRunLock(t *testing.T) {
 		g := NewWithT(t)
 		c := setUpInCluster(t, e, 100)
 		c.seedCheckpoint(g, stored)
-		cs := kubernetes.NewForConfigOrDie(c.runner)
-		lease, err := cs.CoordinationV1().Leases(c.sj.Namespace).Get(context.Background(), "invoices-to-crm-run", metav1.GetOptions{})
-		g.Expect(err).NotTo(HaveOccurred())
-		now := metav1.NewMicroTime(time.Now())
-		lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds = ptrTo("dead-runner"), ptrTo[int32](3)
-		lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
-		_, err = cs.CoordinationV1().Leases(c.sj.Namespace).Update(context.Background(), lease, metav1.UpdateOptions{})
-		g.Expect(err).NotTo(HaveOccurred())
+		c.leaveDeadLease(g)
 
 		code, out, err := c.reset(context.Background(), "beginning", 10*time.Second)
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(code).To(Equal(ExitOK), out)
+		g.Expect(code).To(Equal(runcontract.ExitOK), out)
 		g.Expect(c.checkpointJSON(g)).NotTo(HaveKey("cursor"))
 		g.Expect(c.events(g, ReasonCheckpointReset)).To(HaveLen(1))
 	})
@@ -372,7 +359,7 @@ func TestInClusterResetRefusesAnInvalidTarget(t *testing.T) {
 
 	for _, to := range []string{"last tuesday", ""} {
 		code, _, err := c.reset(context.Background(), to, 0)
-		g.Expect(code).To(Equal(ExitUsage), to)
+		g.Expect(code).To(Equal(runcontract.ExitUsage), to)
 		g.Expect(err).To(HaveOccurred())
 	}
 	evs := c.events(g, ReasonInvalidResetRequest)
@@ -392,12 +379,25 @@ func TestInClusterResetRefusesAnInvalidTarget(t *testing.T) {
 func TestResetInClusterCommandLine(t *testing.T) {
 	g := NewWithT(t)
 	var out, errb bytes.Buffer
-	g.Expect(Main([]string{"checkpoint", "reset", "--in-cluster", "--to", "beginning"}, &out, &errb)).To(Equal(ExitUsage))
+	g.Expect(Main([]string{"checkpoint", "reset", "--in-cluster", "--to", "beginning"}, &out, &errb)).To(Equal(runcontract.ExitUsage))
 	g.Expect(errb.String()).To(ContainSubstring("CHECKPOINTED_RESET_TO"))
-	g.Expect(Main([]string{"checkpoint", "show", "--in-cluster"}, &out, &errb)).To(Equal(ExitUsage))
+	g.Expect(Main([]string{"checkpoint", "show", "--in-cluster"}, &out, &errb)).To(Equal(runcontract.ExitUsage))
 
 	t.Setenv("CHECKPOINTED_SYNCJOB", "")
 	errb.Reset()
-	g.Expect(Main([]string{"checkpoint", "reset", "--in-cluster"}, &out, &errb)).To(Equal(ExitFailed))
+	g.Expect(Main([]string{"checkpoint", "reset", "--in-cluster"}, &out, &errb)).To(Equal(runcontract.ExitFailed))
 	g.Expect(errb.String()).To(ContainSubstring("--in-cluster needs CHECKPOINTED_SYNCJOB and CHECKPOINTED_NAMESPACE"))
+}
+
+// leaveDeadLease makes the run Lease look held by a runner that died: taken for 3 s just
+// now and never renewed.
+func (c *inCluster) leaveDeadLease(g Gomega) {
+	cs := kubernetes.NewForConfigOrDie(c.runner)
+	lease, err := cs.CoordinationV1().Leases(c.sj.Namespace).Get(context.Background(), "invoices-to-crm-run", metav1.GetOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	now := metav1.NewMicroTime(time.Now())
+	lease.Spec.HolderIdentity, lease.Spec.LeaseDurationSeconds = ptrTo("dead-runner"), ptrTo[int32](3)
+	lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
+	_, err = cs.CoordinationV1().Leases(c.sj.Namespace).Update(context.Background(), lease, metav1.UpdateOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
 }

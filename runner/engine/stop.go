@@ -50,27 +50,30 @@ func (r *run) stopOn(ctx context.Context, reason, msg string, err error) {
 
 // mapError turns a mapping error into a record error.
 func mapError(rec connector.Record, err error) *connector.RecordError {
-	var re *connector.RecordError
-	if errors.As(err, &re) {
-		if re.ID == "" {
-			c := *re
-			c.ID = rec.ID
-			return &c
-		}
+	if re := recordError(rec, err); re != nil {
 		return re
 	}
 	return &connector.RecordError{ID: rec.ID, Reason: "mapping failed", Detail: err.Error()}
 }
 
+// recordError returns the *connector.RecordError err wraps, naming rec when it names no
+// record; nil when err wraps none.
+func recordError(rec connector.Record, err error) *connector.RecordError {
+	var re *connector.RecordError
+	if !errors.As(err, &re) {
+		return nil
+	}
+	if re.ID == "" {
+		c := *re
+		c.ID = rec.ID
+		return &c
+	}
+	return re
+}
+
 // sinkError turns a Failed result into a record error.
 func sinkError(rec connector.Record, err error) *connector.RecordError {
-	var re *connector.RecordError
-	if errors.As(err, &re) {
-		if re.ID == "" {
-			c := *re
-			c.ID = rec.ID
-			return &c
-		}
+	if re := recordError(rec, err); re != nil {
 		return re
 	}
 	detail := "no reason given"

@@ -1,5 +1,5 @@
 // Package report is where the runner's own run record (audit.Record, the engine's result)
-// becomes the API's (v1alpha1.RunRecord): for the SyncJob's status, the termination
+// becomes the API's (syncv1.RunRecord): for the SyncJob's status, the termination
 // message and the local-mode output. It is the one place the two meet; the engine and the
 // audit package never import the API.
 package report
@@ -11,15 +11,15 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/audit"
 )
 
 // RunRecord renders rec as the API's run record. Zero times are left unset; so are the
 // beginning cursors.
-func RunRecord(rec audit.Record) v1alpha1.RunRecord {
-	out := v1alpha1.RunRecord{
+func RunRecord(rec audit.Record) syncv1.RunRecord {
+	out := syncv1.RunRecord{
 		RunID:          rec.RunID,
 		Trigger:        rec.Trigger,
 		StartTime:      timeOf(rec.StartTime),
@@ -39,7 +39,7 @@ func RunRecord(rec audit.Record) v1alpha1.RunRecord {
 		Reconciliation: reconciliation(rec.Reconciliation),
 	}
 	for _, g := range rec.ErrorSummary {
-		out.ErrorSummary = append(out.ErrorSummary, v1alpha1.ErrorGroup{
+		out.ErrorSummary = append(out.ErrorSummary, syncv1.ErrorGroup{
 			Reason: g.Reason, Count: g.Count, SampleIDs: slices.Clone(g.SampleIDs),
 		})
 	}
@@ -47,34 +47,34 @@ func RunRecord(rec audit.Record) v1alpha1.RunRecord {
 }
 
 // Phase is the API's value of a run phase.
-func Phase(p audit.Phase) v1alpha1.RunPhase {
+func Phase(p audit.Phase) syncv1.RunPhase {
 	switch p {
 	case audit.PhaseRunning:
-		return v1alpha1.RunPhaseRunning
+		return syncv1.RunPhaseRunning
 	case audit.PhaseSucceeded:
-		return v1alpha1.RunPhaseSucceeded
+		return syncv1.RunPhaseSucceeded
 	case audit.PhasePartiallySucceeded:
-		return v1alpha1.RunPhasePartiallySucceeded
+		return syncv1.RunPhasePartiallySucceeded
 	case audit.PhaseFailed:
-		return v1alpha1.RunPhaseFailed
+		return syncv1.RunPhaseFailed
 	case audit.PhaseInterrupted:
-		return v1alpha1.RunPhaseInterrupted
+		return syncv1.RunPhaseInterrupted
 	}
-	return v1alpha1.RunPhase(p)
+	return syncv1.RunPhase(p)
 }
 
 // Cursor renders a cursor for the API; nil and the beginning are nil.
-func Cursor(c *cursor.Cursor) *v1alpha1.Cursor {
+func Cursor(c *cursor.Cursor) *syncv1.Cursor {
 	if c == nil || c.IsZero() {
 		return nil
 	}
-	return &v1alpha1.Cursor{UpdatedAt: c.Format(), ID: c.ID}
+	return &syncv1.Cursor{UpdatedAt: c.Format(), ID: c.ID}
 }
 
 // StatusWriter records an API run record and the stored cursor on a SyncJob's status
 // (runstatus.Writer).
 type StatusWriter interface {
-	Publish(ctx context.Context, rec v1alpha1.RunRecord, cursor *v1alpha1.Cursor) error
+	Publish(ctx context.Context, rec syncv1.RunRecord, cursor *syncv1.Cursor) error
 }
 
 // Publisher returns an audit.Publisher that publishes through w, in the API's terms.
@@ -96,11 +96,11 @@ func timeOf(t time.Time) *metav1.Time {
 	return &mt
 }
 
-func reconciliation(rc *audit.Reconciliation) *v1alpha1.Reconciliation {
+func reconciliation(rc *audit.Reconciliation) *syncv1.Reconciliation {
 	if rc == nil {
 		return nil
 	}
-	return &v1alpha1.Reconciliation{
+	return &syncv1.Reconciliation{
 		WindowStart: rc.WindowStart.UTC().Format(time.RFC3339Nano),
 		WindowEnd:   rc.WindowEnd.UTC().Format(time.RFC3339Nano),
 		SourceCount: rc.SourceCount,

@@ -9,7 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/checkpointed/checkpointed/api/v1alpha1"
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/audit"
 )
@@ -33,15 +33,15 @@ func record() audit.Record {
 func TestRunRecord(t *testing.T) {
 	g := NewWithT(t)
 	start, done := metav1.NewTime(t0), metav1.NewTime(t0.Add(time.Minute))
-	g.Expect(RunRecord(record())).To(Equal(v1alpha1.RunRecord{
+	g.Expect(RunRecord(record())).To(Equal(syncv1.RunRecord{
 		RunID: "run-1", Trigger: "Manual", StartTime: &start, CompletionTime: &done,
-		Phase: v1alpha1.RunPhasePartiallySucceeded, Message: "m",
-		CursorStart: &v1alpha1.Cursor{UpdatedAt: "2026-06-30T11:00:00.123456Z"},
-		CursorEnd:   &v1alpha1.Cursor{UpdatedAt: "2026-06-30T12:00:00.123456Z", ID: "6"},
+		Phase: syncv1.RunPhasePartiallySucceeded, Message: "m",
+		CursorStart: &syncv1.Cursor{UpdatedAt: "2026-06-30T11:00:00.123456Z"},
+		CursorEnd:   &syncv1.Cursor{UpdatedAt: "2026-06-30T12:00:00.123456Z", ID: "6"},
 		Read:        6, Upserted: 1, Unchanged: 1, Skipped: 1, Failed: 1, Deleted: 1,
-		ErrorSummary: []v1alpha1.ErrorGroup{{Reason: "not a decimal", Count: 1, SampleIDs: []string{"5"}}},
+		ErrorSummary: []syncv1.ErrorGroup{{Reason: "not a decimal", Count: 1, SampleIDs: []string{"5"}}},
 		SampleIDs:    []string{"1"},
-		Reconciliation: &v1alpha1.Reconciliation{WindowStart: "2026-06-30T11:00:00.123456Z",
+		Reconciliation: &syncv1.Reconciliation{WindowStart: "2026-06-30T11:00:00.123456Z",
 			WindowEnd: "2026-06-30T12:00:00.123456Z", SourceCount: 11, SinkCount: 10, Drift: true},
 	}))
 }
@@ -55,16 +55,16 @@ func TestRunRecordOfAnUnfinishedRunFromTheBeginning(t *testing.T) {
 	g.Expect(rec.CursorEnd).To(BeNil())
 	g.Expect(rec.ErrorSummary).To(BeNil())
 	g.Expect(rec.Reconciliation).To(BeNil())
-	g.Expect(rec.Phase).To(Equal(v1alpha1.RunPhaseRunning))
+	g.Expect(rec.Phase).To(Equal(syncv1.RunPhaseRunning))
 }
 
 func TestPhases(t *testing.T) {
-	for p, want := range map[audit.Phase]v1alpha1.RunPhase{
-		audit.PhaseRunning:            v1alpha1.RunPhaseRunning,
-		audit.PhaseSucceeded:          v1alpha1.RunPhaseSucceeded,
-		audit.PhasePartiallySucceeded: v1alpha1.RunPhasePartiallySucceeded,
-		audit.PhaseFailed:             v1alpha1.RunPhaseFailed,
-		audit.PhaseInterrupted:        v1alpha1.RunPhaseInterrupted,
+	for p, want := range map[audit.Phase]syncv1.RunPhase{
+		audit.PhaseRunning:            syncv1.RunPhaseRunning,
+		audit.PhaseSucceeded:          syncv1.RunPhaseSucceeded,
+		audit.PhasePartiallySucceeded: syncv1.RunPhasePartiallySucceeded,
+		audit.PhaseFailed:             syncv1.RunPhaseFailed,
+		audit.PhaseInterrupted:        syncv1.RunPhaseInterrupted,
 	} {
 		NewWithT(t).Expect(Phase(p)).To(Equal(want))
 	}
@@ -76,7 +76,7 @@ func TestAuditLineMatchesTheAPIRecord(t *testing.T) {
 	g := NewWithT(t)
 	data, err := json.Marshal(record())
 	g.Expect(err).NotTo(HaveOccurred())
-	var back v1alpha1.RunRecord
+	var back syncv1.RunRecord
 	g.Expect(json.Unmarshal(data, &back)).To(Succeed())
 	want := RunRecord(record())
 	g.Expect(back.StartTime.Time).To(BeTemporally("~", want.StartTime.Time, time.Second))
@@ -85,11 +85,11 @@ func TestAuditLineMatchesTheAPIRecord(t *testing.T) {
 }
 
 type fakeWriter struct {
-	rec    v1alpha1.RunRecord
-	cursor *v1alpha1.Cursor
+	rec    syncv1.RunRecord
+	cursor *syncv1.Cursor
 }
 
-func (w *fakeWriter) Publish(_ context.Context, rec v1alpha1.RunRecord, c *v1alpha1.Cursor) error {
+func (w *fakeWriter) Publish(_ context.Context, rec syncv1.RunRecord, c *syncv1.Cursor) error {
 	w.rec, w.cursor = rec, c
 	return nil
 }
@@ -100,7 +100,7 @@ func TestPublisher(t *testing.T) {
 	stored := cursor.Cursor{UpdatedAt: t0, ID: "9"}
 	g.Expect(Publisher(w).Publish(context.Background(), record(), &stored)).To(Succeed())
 	g.Expect(w.rec).To(Equal(RunRecord(record())))
-	g.Expect(w.cursor).To(Equal(&v1alpha1.Cursor{UpdatedAt: "2026-06-30T12:00:00.123456Z", ID: "9"}))
+	g.Expect(w.cursor).To(Equal(&syncv1.Cursor{UpdatedAt: "2026-06-30T12:00:00.123456Z", ID: "9"}))
 	g.Expect(Publisher(w).Publish(context.Background(), record(), nil)).To(Succeed())
 	g.Expect(w.cursor).To(BeNil())
 }

@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	syncv1alpha1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 )
 
 // RepoRoot returns the checkout's top directory.
@@ -48,7 +48,7 @@ func Scheme() *runtime.Scheme {
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		panic(err)
 	}
-	if err := syncv1alpha1.AddToScheme(s); err != nil {
+	if err := syncv1.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	return s
