@@ -132,8 +132,6 @@ func CronJob(sj *syncv1.SyncJob, opts Options) *batchac.CronJobApplyConfiguratio
 		WithSchedule(sj.Spec.Schedule).
 		WithConcurrencyPolicy(batchv1.ForbidConcurrent).
 		WithSuspend(ptr.Deref(sj.Spec.Suspend, false)).
-		WithSuccessfulJobsHistoryLimit(ptr.Deref(sj.Spec.Runner.SuccessfulJobsHistoryLimit, 3)).
-		WithFailedJobsHistoryLimit(ptr.Deref(sj.Spec.Runner.FailedJobsHistoryLimit, 3)).
 		WithJobTemplate(batchac.JobTemplateSpec().
 			WithLabels(labels(sj)).
 			WithSpec(JobSpec(sj, opts, runcontract.TriggerScheduled)))
@@ -142,6 +140,14 @@ func CronJob(sj *syncv1.SyncJob, opts Options) *batchac.CronJobApplyConfiguratio
 	}
 	if sj.Spec.StartingDeadlineSeconds != nil {
 		spec.WithStartingDeadlineSeconds(*sj.Spec.StartingDeadlineSeconds)
+	}
+	// The history limits and the pull policy below are defaulted by the API (CRD markers),
+	// never here: an unset value is left to Kubernetes.
+	if n := sj.Spec.Runner.SuccessfulJobsHistoryLimit; n != nil {
+		spec.WithSuccessfulJobsHistoryLimit(*n)
+	}
+	if n := sj.Spec.Runner.FailedJobsHistoryLimit; n != nil {
+		spec.WithFailedJobsHistoryLimit(*n)
 	}
 	return batchac.CronJob(CronJobName(sj), sj.Namespace).
 		WithLabels(labels(sj)).
@@ -162,10 +168,6 @@ func jobSpec(sj *syncv1.SyncJob, opts Options, trigger string, args []string) *b
 	if image == "" {
 		image = opts.RunnerImage
 	}
-	pullPolicy := r.ImagePullPolicy
-	if pullPolicy == "" {
-		pullPolicy = corev1.PullIfNotPresent
-	}
 
 	env := []*coreac.EnvVarApplyConfiguration{
 		coreac.EnvVar().WithName(runcontract.EnvJobName).WithValue(sj.Name),
@@ -182,7 +184,6 @@ func jobSpec(sj *syncv1.SyncJob, opts Options, trigger string, args []string) *b
 	container := coreac.Container().
 		WithName("runner").
 		WithImage(image).
-		WithImagePullPolicy(pullPolicy).
 		WithArgs(args...).
 		WithTerminationMessagePolicy(corev1.TerminationMessageFallbackToLogsOnError).
 		WithSecurityContext(coreac.SecurityContext().
@@ -190,6 +191,9 @@ func jobSpec(sj *syncv1.SyncJob, opts Options, trigger string, args []string) *b
 			WithReadOnlyRootFilesystem(true).
 			WithRunAsNonRoot(true).
 			WithCapabilities(coreac.Capabilities().WithDrop("ALL")))
+	if r.ImagePullPolicy != "" { // defaulted by the API; unset is left to Kubernetes
+		container.WithImagePullPolicy(r.ImagePullPolicy)
+	}
 	if len(r.Resources.Limits) > 0 || len(r.Resources.Requests) > 0 {
 		res := coreac.ResourceRequirements()
 		if len(r.Resources.Limits) > 0 {

@@ -22,9 +22,10 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml from the
 // runnerImage is the controller-wide default image of the tests.
 const runnerImage = "example.com/checkpointed/runner:test"
 
-// minimalSyncJob sets only what every SyncJob has.
+// minimalSyncJob sets only what every SyncJob has, defaulted as the apiserver would (the
+// controller only ever sees defaulted SyncJobs).
 func minimalSyncJob() *syncv1.SyncJob {
-	return &syncv1.SyncJob{
+	sj := &syncv1.SyncJob{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "billing", Name: "invoices", UID: "0b5e9a5c-4a4e-4b8e-9a41-2f7f6c1d0001"},
 		Spec: syncv1.SyncJobSpec{
 			Schedule: "0 2 * * *",
@@ -36,6 +37,8 @@ func minimalSyncJob() *syncv1.SyncJob {
 			Mapping: []syncv1.FieldMapping{{To: "status", From: "status"}},
 		},
 	}
+	sj.Default()
+	return sj
 }
 
 // fullSyncJob sets every field that shapes an owned object.

@@ -56,7 +56,6 @@ type Reconcile struct {
 
 // Defaults applied to a zero Config field.
 const (
-	DefaultPageSize     = 500
 	DefaultPreviewLimit = 20
 	DefaultSaveTimeout  = 10 * time.Second
 )
@@ -90,7 +89,8 @@ type Config struct {
 	// Logger for operational messages; the zero Logger discards.
 	Logger logr.Logger
 
-	// PageSize is the number of records read, mapped and written at a time.
+	// PageSize is the number of records read, mapped and written at a time (spec.pageSize;
+	// required, positive).
 	PageSize int
 	// SafetyGap rewinds the stored cursor at the start of the run.
 	SafetyGap time.Duration
@@ -99,7 +99,7 @@ type Config struct {
 	// CheckpointInterval is the least time between two checkpoint saves during the run;
 	// 0 saves after every committed page. The checkpoint is always saved at the end.
 	CheckpointInterval time.Duration
-	// ErrorPolicy defaults to Skip.
+	// ErrorPolicy is Skip or Halt (spec.errors.policy; required).
 	ErrorPolicy ErrorPolicy
 	// MaxErrors halts the run, whatever the policy, once more record errors than this
 	// occurred. A negative value means no limit.
@@ -135,16 +135,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, errors.New("no sink")
 	case cfg.Store == nil && !cfg.DryRun:
 		return cfg, errors.New("no checkpoint store")
-	case cfg.PageSize < 0:
-		return cfg, fmt.Errorf("page size %d is negative", cfg.PageSize)
+	case cfg.PageSize <= 0:
+		return cfg, fmt.Errorf("page size %d is not positive", cfg.PageSize)
 	case cfg.SafetyGap < 0:
 		return cfg, fmt.Errorf("safety gap %s is negative", cfg.SafetyGap)
 	case cfg.CheckpointInterval < 0:
 		return cfg, fmt.Errorf("checkpoint interval %s is negative", cfg.CheckpointInterval)
 	}
 	switch cfg.ErrorPolicy {
-	case "":
-		cfg.ErrorPolicy = Skip
 	case Skip, Halt:
 	default:
 		return cfg, fmt.Errorf("error policy %q is neither Skip nor Halt", cfg.ErrorPolicy)
@@ -156,9 +154,6 @@ func (cfg Config) withDefaults() (Config, error) {
 		if !r.To.After(r.From) {
 			return cfg, fmt.Errorf("backfill range [%s, %s) is empty", r.From.Format(time.RFC3339Nano), r.To.Format(time.RFC3339Nano))
 		}
-	}
-	if cfg.PageSize == 0 {
-		cfg.PageSize = DefaultPageSize
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}

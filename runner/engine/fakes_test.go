@@ -473,7 +473,7 @@ func (e *env) config() Config {
 		Job: "inv", RunID: "run", Trigger: "Manual",
 		Source: e.src, Sink: e.sink, Mapper: e.mp, Store: e.store, Lock: e.lock,
 		Publisher: e.pub, Clock: e.clock,
-		PageSize: 5, SafetyGap: 0, MaxErrors: -1,
+		PageSize: 5, SafetyGap: 0, MaxErrors: -1, ErrorPolicy: Skip,
 	}
 }
 

@@ -146,6 +146,8 @@ func TestConfigIsValidated(t *testing.T) {
 		"no store":        func(c *Config) { c.Store = nil },
 		"unknown policy":  func(c *Config) { c.ErrorPolicy = "Retry" },
 		"negative page":   func(c *Config) { c.PageSize = -1 },
+		"no page size":    func(c *Config) { c.PageSize = 0 },
+		"no policy":       func(c *Config) { c.ErrorPolicy = "" },
 		"empty backfill":  func(c *Config) { c.Range = &Range{From: t0, To: t0, Key: "k"} },
 		"backfill no key": func(c *Config) { c.Range = &Range{From: t0, To: t0.Add(1)} },
 	}
