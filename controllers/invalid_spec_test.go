@@ -69,9 +69,10 @@ func TestInvalidScheduleOrZoneStalls(t *testing.T) {
 			}, 2*time.Second, interval).Should(BeTrue())
 
 			// Fixing the spec recovers.
-			sj.Spec.Schedule = "0 2 * * *"
-			sj.Spec.TimeZone = ptr.To("UTC")
-			g.Expect(k8sClient.Update(ctx, sj)).To(Succeed())
+			updateSpec(g, sj, func(s *syncv1.SyncJobSpec) {
+				s.Schedule = "0 2 * * *"
+				s.TimeZone = ptr.To("UTC")
+			})
 			g.Eventually(func(g Gomega) {
 				g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
 				g.Expect(meta.FindStatusCondition(sj.Status.Conditions, syncv1.ConditionStalled)).To(BeNil())

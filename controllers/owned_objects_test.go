@@ -130,15 +130,8 @@ func TestCheckpointIsNeverOverwritten(t *testing.T) {
 	cm.Data = map[string]string{"checkpoint.json": `{"job":"keep","cursor":{"updatedAt":"2026-06-30T23:55:00.123456Z","id":"inv_10492"}}`}
 	g.Expect(k8sClient.Update(ctx, cm)).To(Succeed())
 
-	// A spec change makes the controller reconcile everything again. (The controller may
-	// still be writing the first status: retry on a conflict.)
-	g.Eventually(func() error {
-		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj); err != nil {
-			return err
-		}
-		sj.Spec.Schedule = "30 3 * * *"
-		return k8sClient.Update(ctx, sj)
-	}, timeout, interval).Should(Succeed())
+	// A spec change makes the controller reconcile everything again.
+	updateSpec(g, sj, func(s *syncv1.SyncJobSpec) { s.Schedule = "30 3 * * *" })
 	g.Eventually(func(g Gomega) {
 		cj := &batchv1.CronJob{}
 		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "keep"}, cj)).To(Succeed())

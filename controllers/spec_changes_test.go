@@ -8,6 +8,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 )
 
 // TestSpecChangesReachTheCronJob: schedule, suspend and runner image changes follow, and
@@ -26,12 +28,12 @@ func TestSpecChangesReachTheCronJob(t *testing.T) {
 	}
 	g.Eventually(func(g Gomega) { cronJob(g) }, timeout, interval).Should(Succeed())
 
-	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
-	sj.Spec.Schedule = "*/15 * * * *"
-	sj.Spec.Suspend = ptr.To(true)
-	sj.Spec.Runner.Image = "example.com/custom-runner:v2"
-	sj.Spec.TimeZone = nil
-	g.Expect(k8sClient.Update(ctx, sj)).To(Succeed())
+	updateSpec(g, sj, func(s *syncv1.SyncJobSpec) {
+		s.Schedule = "*/15 * * * *"
+		s.Suspend = ptr.To(true)
+		s.Runner.Image = "example.com/custom-runner:v2"
+		s.TimeZone = nil
+	})
 	g.Eventually(func(g Gomega) {
 		cj := cronJob(g)
 		g.Expect(cj.Spec.Schedule).To(Equal("*/15 * * * *"))

@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
+
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/util/retry"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -183,3 +186,16 @@ const (
 	timeout  = 20 * time.Second
 	interval = 100 * time.Millisecond
 )
+
+// updateSpec changes sj's spec as a user would: read, change, update, and on a conflict
+// (the controller's status write landed in between, as it does right after creation) read
+// again and retry.
+func updateSpec(g Gomega, sj *syncv1.SyncJob, change func(*syncv1.SyncJobSpec)) {
+	g.Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(sj), sj); err != nil {
+			return err
+		}
+		change(&sj.Spec)
+		return k8sClient.Update(context.Background(), sj)
+	})).To(Succeed())
+}

@@ -91,7 +91,7 @@ func TestFileStoreErrors(t *testing.T) {
 		{
 			name: "corrupt JSON names the file", content: `{"job": "j", "cursor": {`, job: "j",
 			op:   func(s *FileStore) error { _, err := s.Load(ctx); return err },
-			want: []string{FileName, "not a valid checkpoint"},
+			want: []string{FileName, "does not hold a valid checkpoint"},
 		},
 		{
 			name: "another job's checkpoint", content: `{"job": "other"}`, job: "j",
