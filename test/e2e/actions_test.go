@@ -105,13 +105,13 @@ func TestOperatorRequests(t *testing.T) {
 	g.Expect(st.Backfills["backfill-1"].Done).To(BeTrue())
 	expectCursor(g, e.get(g, name).Status.Cursor, last, "300")
 
-	// Each request token got exactly one Job, though every reconcile since saw the
-	// annotations.
+	// Each request token got exactly one Job (a reset runs as a Job too), though every
+	// reconcile since saw the annotations.
 	tokens := map[string]int{}
 	for _, j := range e.jobs(g, name) {
 		tokens[j.Annotations[runcontract.AnnotationRequest]]++
 	}
-	g.Expect(tokens).To(Equal(map[string]int{"run-1": 1, "run-2": 1, "run-3": 1, "backfill-1": 1}))
+	g.Expect(tokens).To(Equal(map[string]int{"run-1": 1, "run-2": 1, "run-3": 1, "reset-1": 1, "backfill-1": 1}))
 }
 
 // expectCursor asserts that a status or checkpoint cursor is at time at and id.
