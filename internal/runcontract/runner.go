@@ -89,6 +89,10 @@ const (
 	ReasonCancelled = "Cancelled"
 	// ReasonLockLost: the run lock was lost while the run held it.
 	ReasonLockLost = "LockLost"
+	// ReasonMappingPathMissing: a mapping entry's from path is on none of a page's records
+	// (a typo in the path, for a source whose fields are not known before reading); the
+	// page is not written.
+	ReasonMappingPathMissing = "MappingPathMissing"
 	// ReasonSetupFailed: the run could not start (a missing Secret, a bad DSN, a bad
 	// expression); recorded by the runner.
 	ReasonSetupFailed = "SetupFailed"

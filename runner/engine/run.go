@@ -131,6 +131,9 @@ func (r *run) readAll(ctx context.Context) {
 			return
 		}
 		recs, mapped, end := r.scope.limit(r.order, pr.page.Records, pr.mapped)
+		if !r.checkPage(pr.after, recs) {
+			return
+		}
 		last = last || end
 		if !last {
 			pending = r.readAhead(readCtx, r.order.next(pr))

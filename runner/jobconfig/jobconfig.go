@@ -54,6 +54,10 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 	if err != nil {
 		return engine.Config{}, nil, err
 	}
+	if err := checkColumns(src, m); err != nil {
+		_ = src.Close()
+		return engine.Config{}, nil, err
+	}
 	sink, err := w.newSink(ctx, m, runID, sinkClient)
 	if err != nil {
 		_ = src.Close()
