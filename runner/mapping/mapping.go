@@ -93,6 +93,7 @@ type field struct {
 	prog     cel.Program       // expr; nil for paths
 	lookup   *connector.Lookup // nil without a lookup
 	convert  converter
+	typ      Type // the target type, for refusal details
 	reason   string
 	required bool
 }
@@ -175,7 +176,7 @@ func newField(env *cel.Env, fm Field) (field, error) {
 	if !ok {
 		return f, fmt.Errorf("unknown type %q", fm.Type)
 	}
-	f.convert, f.reason = conv, reason
+	f.convert, f.reason, f.typ = conv, reason, fm.Type
 	switch {
 	case (fm.From == "") == (fm.Expr == ""):
 		return f, errors.New("set exactly one of from or expr")
@@ -301,7 +302,7 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 		}
 		cv, ok := f.convert(v)
 		if !ok {
-			return out, m.recordErr(rec, f.to, f.reason, describe(v))
+			return out, m.recordErr(rec, f.to, f.reason, refusal(f.typ, v))
 		}
 		values[f.to] = cv
 	}
