@@ -266,4 +266,25 @@ type HTTPSink struct {
 	// +kubebuilder:default={}
 	// +optional
 	Retry HTTPRetry `json:"retry,omitempty"`
+	// StaleWhen declares how the API says a write is stale (it holds a newer source
+	// version): such a record is skipped, not failed. Without it, and for any 409 or 412
+	// that does not match, the record fails with the API's status and message.
+	// +optional
+	StaleWhen *HTTPStaleWhen `json:"staleWhen,omitempty"`
+}
+
+// HTTPStaleWhen matches the API's answer to a stale write: one of Status, with a body (for
+// Batch mode, the record's error entry: its code or message) containing BodyContains.
+type HTTPStaleWhen struct {
+	// Status codes the API answers a stale write with.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:Enum=409;412
+	// +listType=set
+	Status []int32 `json:"status"`
+	// BodyContains is the text (case-sensitive) the answer must contain, for example
+	// "stale write refused" or a code such as "VERSION_CONFLICT".
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	BodyContains string `json:"bodyContains"`
 }

@@ -114,7 +114,20 @@ func httpSinkConfig(h *syncv1.HTTPSink, m *mapping.Mapping, d syncv1.DeletesSpec
 		Fields:               m.Fields(),
 		DeleteMode:           d.Mode,
 		DeleteField:          d.SinkField,
+		StaleWhen:            staleMatch(h.StaleWhen),
 	}
+}
+
+// staleMatch translates spec.sink.http.staleWhen; nil stays nil (no answer is stale).
+func staleMatch(w *syncv1.HTTPStaleWhen) *httpapi.StaleMatch {
+	if w == nil {
+		return nil
+	}
+	m := &httpapi.StaleMatch{BodyContains: w.BodyContains}
+	for _, st := range w.Status {
+		m.Statuses = append(m.Statuses, int(st))
+	}
+	return m
 }
 
 // httpSource builds spec.source.http.

@@ -170,7 +170,7 @@ func (c *Client) Stats() Stats {
 
 // Redact replaces every credential of the client's Auth in s by "[redacted]". Callers
 // that put an API's text into a record error pass it through here.
-func (c *Client) Redact(s string) string { return redact(s, c.secrets) }
+func (c *Client) Redact(s string) string { return redact(s, c.secrets, MaxMessageLen) }
 
 // Request is one HTTP request.
 type Request struct {
@@ -432,7 +432,9 @@ func unwrapURLError(err error) error {
 }
 
 func (c *Client) statusError(method string, u *url.URL, resp *Response, attempts int, note string) *StatusError {
-	msg := apiMessage(resp.Body, append(querySecrets(u), c.secrets...))
+	secrets := append(querySecrets(u), c.secrets...)
+	msg := apiMessage(resp.Body, secrets)
+	body := redact(string(resp.Body), secrets, MaxBodyLen)
 	if resp.Status/100 == 3 {
 		msg = "redirect not followed (to another host, or too many)"
 	}
@@ -442,5 +444,5 @@ func (c *Client) statusError(method string, u *url.URL, resp *Response, attempts
 		}
 		msg += note
 	}
-	return &StatusError{Method: method, URL: safeURL(u), Code: resp.Status, Message: msg, Attempts: attempts}
+	return &StatusError{Method: method, URL: safeURL(u), Code: resp.Status, Message: msg, Body: body, Attempts: attempts}
 }

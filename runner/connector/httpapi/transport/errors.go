@@ -15,6 +15,9 @@ import (
 // MaxMessageLen bounds the API error message kept in a StatusError (in bytes).
 const MaxMessageLen = 300
 
+// MaxBodyLen bounds the answer body kept in a StatusError (in bytes).
+const MaxBodyLen = 4096
+
 // StatusError is an HTTP answer the client did not accept: a 4xx (never retried), or a 429
 // or 5xx after the retry budget was spent. A 429 StatusError unwraps to
 // connector.ErrRateLimited.
@@ -31,6 +34,9 @@ type StatusError struct {
 	Code int
 	// Message is the API's error message, truncated to MaxMessageLen.
 	Message string
+	// Body is the answer's body on one line, redacted like Message and truncated to
+	// MaxBodyLen, for matching (a sink's staleWhen); Error does not show it.
+	Body string
 	// Attempts made, the first included.
 	Attempts int
 }
@@ -80,7 +86,7 @@ func apiMessage(body []byte, secrets []string) string {
 	if msg == "" {
 		msg = string(bytes.TrimSpace(body))
 	}
-	return redact(msg, secrets)
+	return redact(msg, secrets, MaxMessageLen)
 }
 
 func findMessage(doc any, depth int) string {
@@ -104,8 +110,9 @@ func findMessage(doc any, depth int) string {
 	return ""
 }
 
-// redact replaces every secret in s, flattens it to one printable line and truncates it.
-func redact(s string, secrets []string) string {
+// redact replaces every secret in s, flattens it to one printable line and truncates it
+// to limit bytes.
+func redact(s string, secrets []string, limit int) string {
 	for _, sec := range secrets {
 		if sec != "" {
 			s = strings.ReplaceAll(s, sec, "[redacted]")
@@ -117,8 +124,8 @@ func redact(s string, secrets []string) string {
 		}
 		return r
 	}, s)
-	if len(s) > MaxMessageLen {
-		cut := MaxMessageLen
+	if len(s) > limit {
+		cut := limit
 		for cut > 0 && !utf8Start(s[cut]) {
 			cut--
 		}
