@@ -33,6 +33,9 @@ func httpRetry(r syncv1.HTTPRetry) transport.RetryPolicy {
 	if r.RequestTimeout != nil {
 		p.RequestTimeout = r.RequestTimeout.Duration
 	}
+	if r.MaxTotalWait != nil {
+		p.MaxTotalWait = r.MaxTotalWait.Duration
+	}
 	return p
 }
 

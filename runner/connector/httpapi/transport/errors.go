@@ -2,8 +2,11 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -153,4 +156,56 @@ func querySecrets(u *url.URL) []string {
 		}
 	}
 	return out
+}
+
+// Reason names the run's failure for this answer: "RateLimited" for a 429, else
+// "HTTP<status>" ("HTTP503").
+func (e *StatusError) Reason() string {
+	if e.Code == http.StatusTooManyRequests {
+		return "RateLimited"
+	}
+	return fmt.Sprintf("HTTP%d", e.Code)
+}
+
+// NetworkError is a request that got no usable answer after its last attempt (or whose
+// next retry would pass the retry budget).
+type NetworkError struct {
+	// Where is "METHOD URL" without userinfo, query or fragment.
+	Where string
+	// Err is the last attempt's error.
+	Err error
+	// Attempts made, the first included.
+	Attempts int
+	// Note explains why no further attempt was made, if not the attempts.
+	Note string
+}
+
+// Error renders "METHOD URL: error (after 6 attempts; note)".
+func (e *NetworkError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %v", e.Where, e.Err)
+	var tail []string
+	if e.Attempts > 1 {
+		tail = append(tail, fmt.Sprintf("after %d attempts", e.Attempts))
+	}
+	if e.Note != "" {
+		tail = append(tail, e.Note)
+	}
+	if len(tail) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(tail, "; "))
+	}
+	return b.String()
+}
+
+// Unwrap returns the last attempt's error.
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// Reason names the run's failure: "Timeout" when the last attempt timed out, else ""
+// (no more specific reason than the connector's).
+func (e *NetworkError) Reason() string {
+	var ne net.Error
+	if errors.Is(e.Err, context.DeadlineExceeded) || (errors.As(e.Err, &ne) && ne.Timeout()) {
+		return "Timeout"
+	}
+	return ""
 }
