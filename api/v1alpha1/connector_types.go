@@ -140,6 +140,16 @@ type HTTPRetry struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="must be a positive duration such as 30s"
 	// +optional
 	RequestTimeout *metav1.Duration `json:"requestTimeout,omitempty"`
+	// MaxTotalWait bounds the time one run waits before retries on this side (source, or
+	// sink with its lookups), summed over its requests: backoff, Retry-After and rate-limit
+	// resets. When the next wait would pass it the run stops, the cursor at the last
+	// confirmed page, with the reason of the last answer (HTTP503, RateLimited, Timeout).
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="must be a positive duration such as 10m"
+	// +optional
+	MaxTotalWait *metav1.Duration `json:"maxTotalWait,omitempty"`
 }
 
 // HTTPPagination says how to get the next page of a list endpoint.
@@ -266,4 +276,25 @@ type HTTPSink struct {
 	// +kubebuilder:default={}
 	// +optional
 	Retry HTTPRetry `json:"retry,omitempty"`
+	// StaleWhen declares how the API says a write is stale (it holds a newer source
+	// version): such a record is skipped, not failed. Without it, and for any 409 or 412
+	// that does not match, the record fails with the API's status and message.
+	// +optional
+	StaleWhen *HTTPStaleWhen `json:"staleWhen,omitempty"`
+}
+
+// HTTPStaleWhen matches the API's answer to a stale write: one of Status, with a body (for
+// Batch mode, the record's error entry: its code or message) containing BodyContains.
+type HTTPStaleWhen struct {
+	// Status codes the API answers a stale write with.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:Enum=409;412
+	// +listType=set
+	Status []int32 `json:"status"`
+	// BodyContains is the text (case-sensitive) the answer must contain, for example
+	// "stale write refused" or a code such as "VERSION_CONFLICT".
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	BodyContains string `json:"bodyContains"`
 }

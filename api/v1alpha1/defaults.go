@@ -32,6 +32,7 @@ func (sj *SyncJob) Default() {
 		}
 		defDur(&r.MaxBackoff, 30*time.Second)
 		defDur(&r.RequestTimeout, 30*time.Second)
+		defDur(&r.MaxTotalWait, 10*time.Minute)
 	}
 	defAuth := func(a *HTTPAuth) {
 		if a != nil {

@@ -96,6 +96,7 @@ type field struct {
 	refs     []string          // record fields the expr reads (record.x, record["x"])
 	lookup   *connector.Lookup // nil without a lookup
 	convert  converter
+	typ      Type // the target type, for refusal details
 	reason   string
 	required bool
 }
@@ -178,7 +179,7 @@ func newField(env *cel.Env, fm Field) (field, error) {
 	if !ok {
 		return f, fmt.Errorf("unknown type %q", fm.Type)
 	}
-	f.convert, f.reason = conv, reason
+	f.convert, f.reason, f.typ = conv, reason, fm.Type
 	switch {
 	case (fm.From == "") == (fm.Expr == ""):
 		return f, errors.New("set exactly one of from or expr")
@@ -304,7 +305,7 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 		}
 		cv, ok := f.convert(v)
 		if !ok {
-			return out, m.recordErr(rec, f.to, f.reason, describe(v))
+			return out, m.recordErr(rec, f.to, f.reason, refusal(f.typ, v))
 		}
 		values[f.to] = cv
 	}
