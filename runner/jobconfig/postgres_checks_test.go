@@ -11,6 +11,7 @@ import (
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/postgres"
+	"github.com/checkpointed/checkpointed/runner/mapping"
 )
 
 // TestPostgresSinkGetsTheMappedTypes: the sink learns each mapped field's type (a lookup
@@ -79,4 +80,32 @@ func TestSourceRecordErrorsFailTheRecord(t *testing.T) {
 
 	// The postgres source is such a source.
 	var _ recordChecker = (*postgres.Source)(nil)
+}
+
+// TestGapFieldIsARecordErrorWhereMapped: a zone-less field (not the cursor) whose wall time
+// the zone skips reaches the mapping as postgres.NonexistentWallTime, which no mapping type
+// takes: the record fails naming the field and the wall time, whatever the type or an
+// expression reading it.
+func TestGapFieldIsARecordErrorWhereMapped(t *testing.T) {
+	gap := postgres.NonexistentWallTime{Wall: "2026-03-29 02:30:00", Zone: "Europe/Berlin"}
+	rec := connector.Record{ID: "9", Fields: map[string]any{"seen": gap, "name": "x"}}
+	for _, typ := range []syncv1.FieldType{syncv1.FieldString, syncv1.FieldInt, syncv1.FieldDecimal, syncv1.FieldBool, syncv1.FieldTimestamp, syncv1.FieldJSON} {
+		for _, fm := range []syncv1.FieldMapping{{To: "seen_at", From: "seen", Type: typ}, {To: "seen_at", Expr: "record.seen", Type: typ}} {
+			g := NewWithT(t)
+			sj := postgresJob()
+			sj.Spec.Key.Field = "ext_id"
+			sj.Spec.Mapping = []syncv1.FieldMapping{fm}
+			sj.Default()
+			m, err := mapping.New(mappingSpec(&sj.Spec))
+			g.Expect(err).NotTo(HaveOccurred())
+			_, err = m.Map(rec)
+			var re *connector.RecordError
+			g.Expect(errors.As(err, &re)).To(BeTrue(), "%s %+v: %v", typ, fm, err)
+			g.Expect(re.ID).To(Equal("9"))
+			g.Expect(re.Field).To(Equal("seen_at"))
+			if fm.From != "" {
+				g.Expect(err).To(MatchError(ContainSubstring("postgres.NonexistentWallTime 2026-03-29 02:30:00 in Europe/Berlin")))
+			}
+		}
+	}
 }

@@ -181,7 +181,7 @@ func TestZoneDeclaredTimestampColumn(t *testing.T) {
 	page, err = src.ReadPage(ctx, all[0].Cursor(), 10)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(ids(page.Records)).To(Equal([]string{"5", "2", "3", "4"}))
-	g.Expect(src.RecordError(page.Records[0])).To(MatchError(ContainSubstring("does not exist in time zone America/New_York")))
+	g.Expect(src.RecordError(page.Records[0])).To(MatchError(ContainSubstring("does not exist in time zone: 2026-03-08 02:30:00 in America/New_York")))
 }
 
 func TestFetchByIDsAndCountWindow(t *testing.T) {

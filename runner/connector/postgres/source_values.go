@@ -26,9 +26,10 @@ type NonexistentWallTime struct {
 	Zone string
 }
 
-// String renders the value for record errors.
+// String renders the value for record errors, short enough for the mapping's (which
+// prefix the type name).
 func (v NonexistentWallTime) String() string {
-	return fmt.Sprintf("%s does not exist in time zone %s", v.Wall, v.Zone)
+	return fmt.Sprintf("%s in %s", v.Wall, v.Zone)
 }
 
 // wallToUTC reads a timestamp-without-time-zone value (wall clock, carried as UTC) as a
