@@ -71,7 +71,7 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		Trigger:            trigger,
 		Source:             src,
 		Sink:               sink,
-		Mapper:             m,
+		Mapper:             withSourceChecks(m, src),
 		Logger:             log,
 		PageSize:           int(s.PageSize),
 		SafetyGap:          s.Cursor.SafetyGap.Duration,

@@ -166,6 +166,9 @@ type column struct {
 	full string
 	// category is pg_type.typcategory of the base type ('S' string, 'N' numeric, ...).
 	category byte
+	// typmod is the type modifier (pg_attribute.atttypmod, a domain's typtypmod), -1
+	// when none: numeric precision and scale, timestamp precision, character length.
+	typmod int32
 }
 
 // relation is an inspected table or view.
@@ -200,7 +203,8 @@ SELECT a.attname,
        COALESCE(NULLIF(t.typbasetype, 0), a.atttypid)::int8,
        format_type(a.atttypid, NULL),
        format_type(a.atttypid, a.atttypmod),
-       COALESCE(bt.typcategory, t.typcategory)::text
+       COALESCE(bt.typcategory, t.typcategory)::text,
+       CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type bt ON bt.oid = NULLIF(t.typbasetype, 0)
@@ -214,10 +218,15 @@ ORDER BY a.attnum`, rel.oid)
 		var c column
 		var oid int64
 		var cat string
-		if err := rows.Scan(&c.name, &oid, &c.typ, &c.full, &cat); err != nil {
+		if err := rows.Scan(&c.name, &oid, &c.typ, &c.full, &cat, &c.typmod); err != nil {
 			return nil, fmt.Errorf("read columns of table %q: %w", spec, err)
 		}
 		c.oid = uint32(oid)
+		if c.typ == "character" {
+			// format_type without modifier says "character", which a cast reads as
+			// character(1): it would cut every longer value to one character.
+			c.typ = "bpchar"
+		}
 		if cat != "" {
 			c.category = cat[0]
 		}
