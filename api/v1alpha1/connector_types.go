@@ -62,8 +62,10 @@ type PostgresSource struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	IDColumn string `json:"idColumn,omitempty"`
-	// TimeZone (IANA) in which a timestamp-without-time-zone cursor column is written.
-	// Required for such a column, refused otherwise; never guessed.
+	// TimeZone (IANA) in which the table's timestamp-without-time-zone columns are written
+	// (the cursor column and every other one the source reads). Required when the table has
+	// such a column, refused otherwise; never guessed. A wall time that does not exist in
+	// the zone (a DST gap) makes its record fail.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	TimeZone string `json:"timeZone,omitempty"`
