@@ -17,6 +17,8 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -32,6 +34,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
@@ -294,15 +298,28 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 }
 
 // LoadJob reads a SyncJob from a YAML file, applies the schema's defaults and checks the
-// rules admission would have checked.
+// rules admission would have checked. The file must hold exactly one SyncJob of this API
+// version: another apiVersion or kind, a second non-empty YAML document and fields the
+// schema does not know (matched case-sensitively, as the apiserver does) are refused.
 func LoadJob(path string) (*syncv1.SyncJob, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read SyncJob: %w", err)
 	}
+	doc, err := singleDocument(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	sj := &syncv1.SyncJob{}
-	if err := yaml.UnmarshalStrict(data, sj); err != nil {
+	strict, err := sigsjson.UnmarshalStrict(doc, sj)
+	if err != nil {
 		return nil, fmt.Errorf("parse SyncJob %s: %w", path, err)
+	}
+	if err := errors.Join(strict...); err != nil {
+		return nil, fmt.Errorf("parse SyncJob %s: %w", path, err)
+	}
+	if want := syncv1.GroupVersion.String(); sj.APIVersion != want {
+		return nil, fmt.Errorf("%s: apiVersion is %q, want %s", path, sj.APIVersion, want)
 	}
 	if sj.Kind != "SyncJob" {
 		return nil, fmt.Errorf("%s: kind is %q, want SyncJob", path, sj.Kind)
@@ -312,6 +329,39 @@ func LoadJob(path string) (*syncv1.SyncJob, error) {
 		return nil, fmt.Errorf("SyncJob %s in %s is invalid: %w", sj.Name, path, err)
 	}
 	return sj, nil
+}
+
+// singleDocument splits a YAML stream into documents and returns the only non-empty one as
+// JSON (documents holding nothing but comments or whitespace do not count). Duplicate keys
+// are an error.
+func singleDocument(data []byte) ([]byte, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var docs [][]byte
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read YAML: %w", err)
+		}
+		j, err := yaml.YAMLToJSONStrict(doc)
+		if err != nil {
+			return nil, fmt.Errorf("parse YAML document %d: %w", len(docs)+1, err)
+		}
+		if t := bytes.TrimSpace(j); len(t) == 0 || string(t) == "null" {
+			continue
+		}
+		docs = append(docs, j)
+	}
+	switch len(docs) {
+	case 0:
+		return nil, errors.New("no SyncJob in the file")
+	case 1:
+		return docs[0], nil
+	default:
+		return nil, fmt.Errorf("the file holds %d YAML documents, want exactly one SyncJob", len(docs))
+	}
 }
 
 // newRunID returns a sortable, unique run ID: the UTC start time and a random suffix.
