@@ -52,7 +52,6 @@ func (r *run) rewindToFailed() {
 		r.log.Info("re-reading from the oldest failed record: the source cannot fetch failed records by id",
 			"failedKeys", len(known), "from", from.String(), "storedStart", r.start.String())
 		r.start = from
-		r.rec.SetCursorStart(r.start)
 	}
 }
 

@@ -237,9 +237,9 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 			msg = fmt.Sprintf("more than %d record errors; the cursor stops before record %s", r.cfg.MaxErrors, recs[haltAt].ID)
 		case runcontract.ReasonFailedKeysFull:
 			msg = fmt.Sprintf("record %s failed while the checkpoint already holds the most failed keys it can (%d), "+
-				"each waiting for a retry; the cursor stops before record %s so that no failure is dropped: "+
+				"each waiting for a retry; the cursor stops before it so that no failure is dropped: "+
 				"fix the failing records in the source or the mapping and run again (failed keys are retried first)",
-				recs[haltAt].ID, r.cfg.maxFailedKeys, recs[haltAt].ID)
+				recs[haltAt].ID, r.cfg.maxFailedKeys)
 		}
 		clear(r.failing) // the run ends: nothing after the halt is committed
 		r.fail(haltReason, msg, nil)
