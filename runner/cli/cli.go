@@ -5,7 +5,8 @@
 //	runner sync -f job.yaml --state-dir DIR     one sync; the run record as JSON on stdout
 //	runner plan -f job.yaml --state-dir DIR     read and map, write nothing; what would be written
 //	runner checkpoint show --state-dir DIR      the stored checkpoint as JSON
-//	runner checkpoint reset --to RFC3339|beginning --state-dir DIR
+//	runner checkpoint reset --to RFC3339|beginning [--clear-failed-keys] --state-dir DIR
+//	runner checkpoint reset --clear-failed-keys --state-dir DIR
 //	runner sync --in-cluster                    the CronJob's command (SyncJob from the API)
 //	runner checkpoint reset --in-cluster        a reset Job's command (target from the environment)
 //
@@ -39,6 +40,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/engine"
@@ -82,7 +84,7 @@ const usage = `usage:
   runner sync --in-cluster
   runner plan -f job.yaml --state-dir DIR [--limit N]
   runner checkpoint show --state-dir DIR
-  runner checkpoint reset --to RFC3339|beginning --state-dir DIR
+  runner checkpoint reset [--to RFC3339|beginning] [--clear-failed-keys] --state-dir DIR
   runner checkpoint reset --in-cluster`
 
 // newLogger logs JSON lines to w.
@@ -245,14 +247,17 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 	fs := flagSet("checkpoint "+args[0], stderr)
 	stateDir := fs.String("state-dir", "", "directory of the local checkpoint")
 	to := fs.String("to", "", "reset: RFC3339 time or 'beginning'")
+	clearFailed := fs.Bool("clear-failed-keys", false, "reset: also forget the failed keys (records that failed under "+
+		"policy Skip are then no longer retried)")
 	inCluster := fs.Bool("in-cluster", false, "reset: the checkpoint ConfigMap of the SyncJob the environment names, to "+
-		runcontract.EnvResetTo+" (a reset Job's mode)")
+		runcontract.EnvResetTo+", clearing the failed keys when "+runcontract.EnvResetClearFailedKeys+" is true (a reset Job's mode)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return runcontract.ExitUsage, nil
 	}
 	if *inCluster {
-		if args[0] != "reset" || *to != "" || *stateDir != "" {
-			return runcontract.ExitUsage, usageError{errors.New("checkpoint reset --in-cluster takes no other flag: the target is " + runcontract.EnvResetTo)}
+		if args[0] != "reset" || *to != "" || *stateDir != "" || *clearFailed {
+			return runcontract.ExitUsage, usageError{errors.New("checkpoint reset --in-cluster takes no other flag: the target is " +
+				runcontract.EnvResetTo + ", clearing the failed keys " + runcontract.EnvResetClearFailedKeys)}
 		}
 		cfg, in, err := inClusterFromEnv()
 		if err != nil {
@@ -260,6 +265,7 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 		}
 		return ResetInCluster(ctx, log, cfg, in, ResetRequest{
 			To: os.Getenv(runcontract.EnvResetTo), Token: os.Getenv(runcontract.EnvRequestToken),
+			ClearFailedKeys: os.Getenv(runcontract.EnvResetClearFailedKeys),
 		}, stdout)
 	}
 	if *stateDir == "" {
@@ -273,12 +279,16 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 		}
 		return runcontract.ExitOK, writeJSON(stdout, st)
 	}
-	if *to == "" {
-		return runcontract.ExitUsage, usageError{errors.New("reset needs --to RFC3339|beginning")}
+	if *to == "" && !*clearFailed {
+		return runcontract.ExitUsage, usageError{errors.New("reset needs --to RFC3339|beginning, --clear-failed-keys or both")}
 	}
-	target, err := checkpoint.ParseResetTarget(*to)
-	if err != nil {
-		return runcontract.ExitUsage, usageError{err}
+	var target *cursor.Cursor
+	if *to != "" {
+		t, err := checkpoint.ParseResetTarget(*to)
+		if err != nil {
+			return runcontract.ExitUsage, usageError{err}
+		}
+		target = t
 	}
 	// Never while a run holds the lock.
 	_, release, err := checkpoint.NewFileLock(*stateDir).Acquire(ctx)
@@ -290,7 +300,12 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 	if err != nil {
 		return runcontract.ExitFailed, err
 	}
-	st.Cursor = target
+	if *to != "" {
+		st.Cursor = target
+	}
+	if *clearFailed {
+		checkpoint.ClearFailedKeys(&st)
+	}
 	if err := store.Save(ctx, st); err != nil {
 		return runcontract.ExitFailed, fmt.Errorf("reset checkpoint: %w", err)
 	}

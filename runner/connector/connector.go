@@ -69,6 +69,13 @@ type Columns interface {
 	Columns() (table string, names []string)
 }
 
+// FetchCapable is an optional capability of a Fetcher whose fetching by id depends on its
+// configuration: CanFetchByID false means FetchByIDs would fail, so the engine retries
+// failed records by reading the source again from the oldest of them instead.
+type FetchCapable interface {
+	CanFetchByID() bool
+}
+
 // Counter is an optional capability of sources and sinks, used by the drift check: how
 // many records have an UpdatedAt (sinks: stored source updatedAt) in [from, to].
 type Counter interface {
