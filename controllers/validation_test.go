@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 )
@@ -51,7 +52,7 @@ func TestAdmissionRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.mapping[1]", "exactly one of from or expr"}},
 		{"malformed startAt", func(sj *syncv1.SyncJob) { sj.Spec.Cursor.StartAt = "2026-13-01 00:00" },
 			[]string{"spec.cursor.startAt", "RFC3339"}},
-		{"negative maxErrors", func(sj *syncv1.SyncJob) { sj.Spec.Errors.MaxErrors = -1 },
+		{"negative maxErrors", func(sj *syncv1.SyncJob) { sj.Spec.Errors.MaxErrors = ptr.To[int32](-1) },
 			[]string{"spec.errors.maxErrors", ">= 0"}},
 		{"name too long", func(sj *syncv1.SyncJob) { sj.Name = strings.Repeat("a", 53) },
 			[]string{"metadata.name", "at most 52 characters"}},
@@ -84,7 +85,7 @@ func TestAdmissionRejectsInvalidSpecs(t *testing.T) {
 		g.Expect(sj.Spec.Cursor.SafetyGap.Duration.String()).To(Equal("5m0s"))
 		g.Expect(sj.Spec.Checkpoint.Interval.Duration.String()).To(Equal("10s"))
 		g.Expect(sj.Spec.Errors.Policy).To(Equal("Skip"))
-		g.Expect(sj.Spec.Errors.MaxErrors).To(Equal(int32(100)))
+		g.Expect(sj.Spec.Errors.MaxErrors).To(HaveValue(Equal(int32(100))))
 		g.Expect(sj.Spec.PageSize).To(Equal(int32(500)))
 		g.Expect(sj.Spec.Source.Postgres.UpdatedAtColumn).To(Equal("updated_at"))
 		g.Expect(sj.Spec.Sink.Postgres.SourceUpdatedAtColumn).To(Equal("source_updated_at"))

@@ -62,8 +62,10 @@ type PostgresSource struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	IDColumn string `json:"idColumn,omitempty"`
-	// TimeZone (IANA) in which a timestamp-without-time-zone cursor column is written.
-	// Required for such a column, refused otherwise; never guessed.
+	// TimeZone (IANA) in which the table's timestamp-without-time-zone columns are written
+	// (the cursor column and every other one the source reads). Required when the table has
+	// such a column, refused otherwise; never guessed. A wall time that does not exist in
+	// the zone (a DST gap) makes its record fail.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	TimeZone string `json:"timeZone,omitempty"`
@@ -140,6 +142,16 @@ type HTTPRetry struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="must be a positive duration such as 30s"
 	// +optional
 	RequestTimeout *metav1.Duration `json:"requestTimeout,omitempty"`
+	// MaxTotalWait bounds the time one run waits before retries on this side (source, or
+	// sink with its lookups), summed over its requests: backoff, Retry-After and rate-limit
+	// resets. When the next wait would pass it the run stops, the cursor at the last
+	// confirmed page, with the reason of the last answer (HTTP503, RateLimited, Timeout).
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="must be a positive duration such as 10m"
+	// +optional
+	MaxTotalWait *metav1.Duration `json:"maxTotalWait,omitempty"`
 }
 
 // HTTPPagination says how to get the next page of a list endpoint.
@@ -266,4 +278,25 @@ type HTTPSink struct {
 	// +kubebuilder:default={}
 	// +optional
 	Retry HTTPRetry `json:"retry,omitempty"`
+	// StaleWhen declares how the API says a write is stale (it holds a newer source
+	// version): such a record is skipped, not failed. Without it, and for any 409 or 412
+	// that does not match, the record fails with the API's status and message.
+	// +optional
+	StaleWhen *HTTPStaleWhen `json:"staleWhen,omitempty"`
+}
+
+// HTTPStaleWhen matches the API's answer to a stale write: one of Status, with a body (for
+// Batch mode, the record's error entry: its code or message) containing BodyContains.
+type HTTPStaleWhen struct {
+	// Status codes the API answers a stale write with.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:Enum=409;412
+	// +listType=set
+	Status []int32 `json:"status"`
+	// BodyContains is the text (case-sensitive) the answer must contain, for example
+	// "stale write refused" or a code such as "VERSION_CONFLICT".
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	BodyContains string `json:"bodyContains"`
 }

@@ -32,6 +32,7 @@ func (sj *SyncJob) Default() {
 		}
 		defDur(&r.MaxBackoff, 30*time.Second)
 		defDur(&r.RequestTimeout, 30*time.Second)
+		defDur(&r.MaxTotalWait, 10*time.Minute)
 	}
 	defAuth := func(a *HTTPAuth) {
 		if a != nil {
@@ -88,14 +89,14 @@ func (sj *SyncJob) Default() {
 	defDur(&s.Cursor.SafetyGap, 5*time.Minute)
 	defDur(&s.Checkpoint.Interval, 10*time.Second)
 	def(&s.Errors.Policy, "Skip")
-	if s.Errors.MaxErrors == 0 {
-		s.Errors.MaxErrors = 100
+	if s.Errors.MaxErrors == nil {
+		s.Errors.MaxErrors = ptr.To[int32](100)
 	}
 	def(&s.Deletes.Mode, "Ignore")
 	def(&s.Deletes.SinkField, "deleted_at")
 	defDur(&s.Reconcile.Window, 24*time.Hour)
-	if s.Reconcile.Sample == 0 {
-		s.Reconcile.Sample = 20
+	if s.Reconcile.Sample == nil {
+		s.Reconcile.Sample = ptr.To[int32](20)
 	}
 	if s.PageSize == 0 {
 		s.PageSize = 500
@@ -170,7 +171,7 @@ func (sj *SyncJob) Validate() error {
 			bad("spec.cursor.startAt must be an RFC3339 time such as 2026-01-01T00:00:00Z")
 		}
 	}
-	if s.Errors.MaxErrors < 0 {
+	if m := s.Errors.MaxErrors; m != nil && *m < 0 {
 		bad("spec.errors.maxErrors must be >= 0")
 	}
 	if p := s.Errors.Policy; p != "" && p != "Skip" && p != "Halt" {

@@ -45,11 +45,12 @@ type ErrorsSpec struct {
 	// +kubebuilder:default=Skip
 	// +optional
 	Policy string `json:"policy,omitempty"`
-	// MaxErrors halts the run, whatever the policy, once more record errors than this occurred.
+	// MaxErrors halts the run, whatever the policy, once more record errors than this occurred:
+	// 0 halts at the first record error. An explicit 0 is kept, never replaced by the default.
 	// +kubebuilder:default=100
 	// +kubebuilder:validation:XValidation:rule="self >= 0",message="spec.errors.maxErrors must be >= 0"
 	// +optional
-	MaxErrors int32 `json:"maxErrors,omitempty"`
+	MaxErrors *int32 `json:"maxErrors,omitempty"`
 }
 
 // DeletesSpec decides what happens to sink records whose source record was deleted.
@@ -83,12 +84,13 @@ type ReconcileSpec struct {
 	// +optional
 	Window *metav1.Duration `json:"window,omitempty"`
 	// Sample is how many records of the window are fetched from both sides and compared
-	// field by field; 0 turns the drift check off.
+	// field by field; 0 turns the drift check off. An explicit 0 is kept, never replaced by
+	// the default.
 	// +kubebuilder:default=20
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000
 	// +optional
-	Sample int32 `json:"sample,omitempty"`
+	Sample *int32 `json:"sample,omitempty"`
 }
 
 // RateLimitSpec is a client-side token bucket for requests to HTTP APIs.

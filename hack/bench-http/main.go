@@ -150,6 +150,7 @@ spec:
       url: %[2]s/invoices/batch/upsert
       batchSize: 100
       auth: {type: Bearer, secret: {name: crm-api, key: token}}
+      staleWhen: {status: [409], bodyContains: stale write refused}
   key: {field: billing_invoice_id, expr: string(record.id)}
   mapping:
   - {to: account_id, from: customer_id, required: true, lookup: {url: "%[2]s/accounts?billing_customer_id={value}"}}

@@ -3,12 +3,16 @@ package runcontract
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
 )
 
-// MaxFailedKeys bounds Checkpoint.FailedKeys.
+// MaxFailedKeys bounds Checkpoint.FailedKeys. A run never drops a key to stay under it: a
+// record error that would need one more key stops the run before that record (reason
+// ReasonFailedKeysFull).
 const MaxFailedKeys = 1000
 
 // Checkpoint is the durable state of a sync between runs: the JSON under CheckpointKey in
@@ -18,7 +22,8 @@ const MaxFailedKeys = 1000
 //	 "cursor": {"updatedAt": "2026-06-30T23:55:00.123456Z", "id": "inv_10492"},
 //	 "safetyGap": "5m",
 //	 "lastRun": {"runId": "...", "processed": 842, "upserts": 842, "errors": 0},
-//	 "failedKeys": ["..."]}
+//	 "failedKeys": ["inv_10311"],
+//	 "failedUpdatedAt": {"inv_10311": "2026-06-30T22:10:00.5Z"}}
 //
 // Only a runner process writes it (a run, or a reset Job); the controller creates the
 // ConfigMap empty and never writes it again.
@@ -31,9 +36,16 @@ type Checkpoint struct {
 	SafetyGap string `json:"safetyGap,omitempty"`
 	// LastRun summarises the run that stored this state.
 	LastRun *RunSummary `json:"lastRun,omitempty"`
-	// FailedKeys are source ids of records that failed under policy Skip, retried first on
-	// the next run when the source can fetch by id. At most MaxFailedKeys.
+	// FailedKeys are source ids of records that failed under policy Skip, oldest first,
+	// retried first on the next run: fetched by id when the source can, otherwise re-read
+	// from the oldest of their FailedUpdatedAt. At most MaxFailedKeys.
 	FailedKeys []string `json:"failedKeys,omitempty"`
+	// FailedUpdatedAt holds, for each of FailedKeys, the record's updatedAt when it failed:
+	// a source that cannot fetch by id re-reads from the oldest of them. A key without an
+	// entry (stored before this field existed) cannot be re-read from its position; it is
+	// kept until a fetch, a re-read that reaches it (a reset to an earlier time) or a reset
+	// with --clear-failed-keys removes it.
+	FailedUpdatedAt map[string]time.Time `json:"failedUpdatedAt,omitempty"`
 	// Backfills hold the progress of backfill runs by request token; they never touch Cursor.
 	Backfills map[string]Backfill `json:"backfills,omitempty"`
 }
@@ -71,13 +83,22 @@ func EncodeCheckpoint(job string, cp Checkpoint) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-// DecodeCheckpoint parses stored JSON. Blank data is a zero Checkpoint (nothing stored
-// yet); data that is not a checkpoint, or that belongs to another job than job (when both
-// are named), is an error: it is never silently reset. The caller names the store in the
-// error, as in "<store> does not hold a valid checkpoint: ...".
+// DecodeCheckpoint parses stored JSON. It is only called for data that is present: a
+// store with nothing in it (no file, no ConfigMap key) is a zero Checkpoint without calling
+// it. Data that is blank, `null`, `{}` or any JSON without a "job" field (every stored
+// checkpoint has one), data that is not a checkpoint, and another job's checkpoint (when
+// both are named) are errors: a checkpoint is never silently reset. The caller names the
+// store in the error, as in "<store> does not hold a valid checkpoint: ...".
 func DecodeCheckpoint(job string, data []byte) (Checkpoint, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return Checkpoint{}, nil
+		return Checkpoint{}, errors.New("does not hold a valid checkpoint: it is present but empty")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return Checkpoint{}, fmt.Errorf("does not hold a valid checkpoint: %w", err)
+	}
+	if _, ok := fields["job"]; !ok {
+		return Checkpoint{}, errors.New(`does not hold a valid checkpoint: it has no "job" field (null, {} and other JSON without one are not a checkpoint)`)
 	}
 	var cp Checkpoint
 	if err := json.Unmarshal(data, &cp); err != nil {

@@ -19,6 +19,9 @@ const (
 	EnvBackfillKey = "CHECKPOINTED_BACKFILL_KEY"
 	// EnvResetTo is where a reset Job moves the checkpoint: "beginning" or an RFC3339 time.
 	EnvResetTo = "CHECKPOINTED_RESET_TO"
+	// EnvResetClearFailedKeys, "true", makes a reset Job also clear the checkpoint's failed
+	// keys (runner checkpoint reset --clear-failed-keys).
+	EnvResetClearFailedKeys = "CHECKPOINTED_RESET_CLEAR_FAILED_KEYS"
 	// EnvRequestToken is the request token a requested Job was made for (reset Jobs name
 	// it in their Event).
 	EnvRequestToken = "CHECKPOINTED_REQUEST_TOKEN"
@@ -75,6 +78,9 @@ const (
 	ReasonRecordError = "RecordError"
 	// ReasonTooManyErrors: more than maxErrors records failed.
 	ReasonTooManyErrors = "TooManyErrors"
+	// ReasonFailedKeysFull: a record failed under policy Skip while the checkpoint's failed
+	// keys were full (MaxFailedKeys); the cursor stops before it, so nothing is dropped.
+	ReasonFailedKeysFull = "FailedKeysFull"
 	// ReasonSinkError: the sink did not confirm a batch.
 	ReasonSinkError = "SinkError"
 	// ReasonSourceError: the source could not be read.
@@ -89,6 +95,10 @@ const (
 	ReasonCancelled = "Cancelled"
 	// ReasonLockLost: the run lock was lost while the run held it.
 	ReasonLockLost = "LockLost"
+	// ReasonMappingPathMissing: a mapping entry's from path is on none of a page's records
+	// (a typo in the path, for a source whose fields are not known before reading); the
+	// page is not written.
+	ReasonMappingPathMissing = "MappingPathMissing"
 	// ReasonSetupFailed: the run could not start (a missing Secret, a bad DSN, a bad
 	// expression); recorded by the runner.
 	ReasonSetupFailed = "SetupFailed"

@@ -1,8 +1,8 @@
 // Package audit keeps the record of one run: what was read and written, what failed and
 // why, and where the cursor started and ended. It writes the record as JSON log lines (one
-// per failed record, one per run) and hands it to a Publisher (the SyncJob status in a
-// cluster). The record is the runner's own type (Record); the runner maps it to the API's
-// run record in one place (package runner/report).
+// per failed record, one per record skipped as stale, one per run) and hands it to a
+// Publisher (the SyncJob status in a cluster). The record is the runner's own type
+// (Record); the runner maps it to the API's run record in one place (package runner/report).
 package audit
 
 import (
@@ -28,6 +28,10 @@ const (
 	// MaxDetail bounds the bytes of a failure's detail in a log line.
 	MaxDetail = 512
 )
+
+// ReasonStale is the reason of a "record skipped" log line: the sink refused the write
+// because it holds a newer source version.
+const ReasonStale = "stale: the sink holds a newer version"
 
 // OtherReasons is the error summary group that collects the reasons past MaxErrorGroups.
 const OtherReasons = "other reasons"
@@ -110,7 +114,8 @@ func (r *Recorder) SetReconciliation(rc *Reconciliation) { r.rec.Reconciliation 
 func (r *Recorder) AddRead(n int) { r.rec.Read += int64(n) }
 
 // AddOutcome counts one record the sink confirmed: Written (Deleted when the write was a
-// deletion), Unchanged or Stale (reported as Skipped). Failed outcomes go through Fail.
+// deletion), Unchanged or Stale (reported as Skipped, with one "record skipped" log line
+// naming it). Failed outcomes go through Fail.
 func (r *Recorder) AddOutcome(id string, o connector.Outcome, deleted bool) {
 	switch o {
 	case connector.Written:
@@ -126,6 +131,15 @@ func (r *Recorder) AddOutcome(id string, o connector.Outcome, deleted bool) {
 		r.rec.Unchanged++
 	case connector.Stale:
 		r.rec.Skipped++
+		r.writeLine(recordSkippedLine{
+			Level:  "info",
+			Msg:    "record skipped",
+			Time:   r.now().UTC().Format(time.RFC3339Nano),
+			Job:    r.job,
+			RunID:  r.rec.RunID,
+			ID:     id,
+			Reason: ReasonStale,
+		})
 	}
 }
 
@@ -208,6 +222,16 @@ type recordFailedLine struct {
 	Field  string `json:"field,omitempty"`
 	Reason string `json:"reason"`
 	Detail string `json:"detail,omitempty"`
+}
+
+type recordSkippedLine struct {
+	Level  string `json:"level"`
+	Msg    string `json:"msg"`
+	Time   string `json:"time"`
+	Job    string `json:"job,omitempty"`
+	RunID  string `json:"runId"`
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
 }
 
 type runFinishedLine struct {

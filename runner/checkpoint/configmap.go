@@ -16,7 +16,8 @@ import (
 // ConfigMapStore keeps a SyncJob's checkpoint in the ConfigMap <job>-checkpoint of its
 // namespace, key checkpoint.json, as indented JSON. The controller creates the ConfigMap;
 // the store only gets and updates it (the runner's RBAC allows nothing else), so a missing
-// ConfigMap is an error, while a missing or empty key is a zero runcontract.Checkpoint.
+// ConfigMap is an error, and so is a key that is present but does not hold a checkpoint
+// (blank, null, {}), while a missing key is a zero runcontract.Checkpoint.
 //
 // Compare-and-swap: Save updates with the resourceVersion of the last Load or Save, and a
 // 409 Conflict becomes a wrapped ErrConflict. A ConfigMapStore is safe for concurrent use.
@@ -93,9 +94,15 @@ func (s *ConfigMapStore) Save(ctx context.Context, st runcontract.Checkpoint) er
 	return nil
 }
 
-// decode parses the checkpoint key; a missing or blank key is a zero runcontract.Checkpoint.
+// decode parses the checkpoint key; a missing key is a zero runcontract.Checkpoint
+// (nothing stored yet), a present one must hold a checkpoint (blank, null or {} is an
+// error).
 func (s *ConfigMapStore) decode(cm *corev1.ConfigMap) (runcontract.Checkpoint, error) {
-	st, err := runcontract.DecodeCheckpoint(s.job, []byte(cm.Data[runcontract.CheckpointKey]))
+	data, ok := cm.Data[runcontract.CheckpointKey]
+	if !ok {
+		return runcontract.Checkpoint{}, nil // the controller creates the ConfigMap without the key
+	}
+	st, err := runcontract.DecodeCheckpoint(s.job, []byte(data))
 	if err != nil {
 		return runcontract.Checkpoint{}, fmt.Errorf("%s %w (fix it by hand or reset it)", s.ref(), err)
 	}

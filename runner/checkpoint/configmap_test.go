@@ -84,17 +84,21 @@ func TestConfigMapStoreErrors(t *testing.T) {
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(err.Error()).To(ContainSubstring("ConfigMap " + ns + "/corrupt-checkpoint key checkpoint.json does not hold a valid checkpoint"))
 
-	createCheckpointConfigMap(g, cs, ns, "blank", map[string]string{runcontract.CheckpointKey: "  \n"})
-	st, err := NewConfigMapStore(cs, ns, "blank").Load(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(st).To(Equal(runcontract.Checkpoint{}), "an empty key is a zero state")
+	// A present key must hold a checkpoint: blank, null or {} is refused, naming the store,
+	// never read as "start from the beginning" (a missing key is a fresh start, above).
+	for name, data := range map[string]string{"blank": "  \n", "null": "null", "empty-object": "{}", "no-job": `{"safetyGap": "5m"}`} {
+		createCheckpointConfigMap(g, cs, ns, name, map[string]string{runcontract.CheckpointKey: data})
+		_, err = NewConfigMapStore(cs, ns, name).Load(ctx)
+		g.Expect(err).To(MatchError(ContainSubstring("ConfigMap "+ns+"/"+name+"-checkpoint key checkpoint.json does not hold a valid checkpoint")), name)
+	}
 
-	g.Expect(NewConfigMapStore(cs, ns, "blank").Save(ctx, runcontract.Checkpoint{})).To(MatchError(ContainSubstring("Load was never called")))
+	createCheckpointConfigMap(g, cs, ns, "fresh", nil)
+	g.Expect(NewConfigMapStore(cs, ns, "fresh").Save(ctx, runcontract.Checkpoint{})).To(MatchError(ContainSubstring("Load was never called")))
 
 	// A ConfigMap deleted under a loaded store is a conflict, not a silent re-create.
-	s := NewConfigMapStore(cs, ns, "blank")
+	s := NewConfigMapStore(cs, ns, "fresh")
 	_, err = s.Load(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(cs.CoreV1().ConfigMaps(ns).Delete(ctx, "blank-checkpoint", metav1.DeleteOptions{})).To(Succeed())
+	g.Expect(cs.CoreV1().ConfigMaps(ns).Delete(ctx, "fresh-checkpoint", metav1.DeleteOptions{})).To(Succeed())
 	g.Expect(errors.Is(s.Save(ctx, runcontract.Checkpoint{}), ErrConflict)).To(BeTrue())
 }

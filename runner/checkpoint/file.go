@@ -51,9 +51,9 @@ func NewFileStore(dir, job string) *FileStore {
 // Path returns the checkpoint file's path.
 func (s *FileStore) Path() string { return filepath.Join(s.dir, FileName) }
 
-// Load reads the checkpoint. A missing file is a zero runcontract.Checkpoint; a file that does not hold a
-// checkpoint (corrupt JSON, another job's state) is an error naming the file: it is never
-// silently reset.
+// Load reads the checkpoint. A missing file is a zero runcontract.Checkpoint (nothing
+// stored yet); a file that does not hold a checkpoint (empty, null, {}, corrupt JSON,
+// another job's state) is an error naming the file: it is never silently reset.
 func (s *FileStore) Load(ctx context.Context) (runcontract.Checkpoint, error) {
 	if err := ctx.Err(); err != nil {
 		return runcontract.Checkpoint{}, err
@@ -64,9 +64,11 @@ func (s *FileStore) Load(ctx context.Context) (runcontract.Checkpoint, error) {
 	if err != nil {
 		return runcontract.Checkpoint{}, err
 	}
-	st, err := s.decode(data)
-	if err != nil {
-		return runcontract.Checkpoint{}, err
+	var st runcontract.Checkpoint
+	if digest != nil { // the file exists: whatever it holds must be a checkpoint
+		if st, err = s.decode(data); err != nil {
+			return runcontract.Checkpoint{}, err
+		}
 	}
 	s.loaded, s.seen = true, digest
 	return st, nil
@@ -126,7 +128,8 @@ func (s *FileStore) read() ([]byte, []byte, error) {
 	return data, sum[:], nil
 }
 
-// decode parses the file's bytes; nil or blank bytes are a zero runcontract.Checkpoint.
+// decode parses the bytes of an existing file; blank bytes are an error like any other
+// data that is not a checkpoint.
 func (s *FileStore) decode(data []byte) (runcontract.Checkpoint, error) {
 	st, err := runcontract.DecodeCheckpoint(s.job, data)
 	if err != nil {

@@ -94,6 +94,21 @@ func TestFileStoreErrors(t *testing.T) {
 			want: []string{FileName, "does not hold a valid checkpoint"},
 		},
 		{
+			name: "an empty file is not a fresh start", content: " \n", job: "j",
+			op:   func(s *FileStore) error { _, err := s.Load(ctx); return err },
+			want: []string{FileName, "does not hold a valid checkpoint", "present but empty"},
+		},
+		{
+			name: "null is not a checkpoint", content: "null", job: "j",
+			op:   func(s *FileStore) error { _, err := s.Load(ctx); return err },
+			want: []string{FileName, "does not hold a valid checkpoint", `no "job" field`},
+		},
+		{
+			name: "{} is not a checkpoint", content: "{}", job: "j",
+			op:   func(s *FileStore) error { _, err := s.Load(ctx); return err },
+			want: []string{FileName, "does not hold a valid checkpoint", `no "job" field`},
+		},
+		{
 			name: "another job's checkpoint", content: `{"job": "other"}`, job: "j",
 			op:   func(s *FileStore) error { _, err := s.Load(ctx); return err },
 			want: []string{FileName, `"other"`},

@@ -6,7 +6,27 @@ import (
 	"time"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 )
+
+// ClearFailedKeys forgets st's failed keys and their positions (a reset with
+// --clear-failed-keys): those records are no longer retried; a reset to an earlier time
+// reads them again.
+func ClearFailedKeys(st *runcontract.Checkpoint) {
+	st.FailedKeys, st.FailedUpdatedAt = nil, nil
+}
+
+// ParseClearFailedKeys reads runcontract.EnvResetClearFailedKeys: "" and "false" keep the
+// failed keys, "true" clears them; anything else is an error.
+func ParseClearFailedKeys(v string) (bool, error) {
+	switch v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, fmt.Errorf("%s %q is neither true nor false", runcontract.EnvResetClearFailedKeys, v)
+}
 
 // ParseResetTarget reads where a reset moves the checkpoint: "beginning" (nil: the next
 // run reads everything) or an RFC3339 time (the next run starts there, less the safety gap).

@@ -5,7 +5,8 @@
 //	runner sync -f job.yaml --state-dir DIR     one sync; the run record as JSON on stdout
 //	runner plan -f job.yaml --state-dir DIR     read and map, write nothing; what would be written
 //	runner checkpoint show --state-dir DIR      the stored checkpoint as JSON
-//	runner checkpoint reset --to RFC3339|beginning --state-dir DIR
+//	runner checkpoint reset --to RFC3339|beginning [--clear-failed-keys] --state-dir DIR
+//	runner checkpoint reset --clear-failed-keys --state-dir DIR
 //	runner sync --in-cluster                    the CronJob's command (SyncJob from the API)
 //	runner checkpoint reset --in-cluster        a reset Job's command (target from the environment)
 //
@@ -17,6 +18,8 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -32,9 +35,12 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/engine"
@@ -78,7 +84,7 @@ const usage = `usage:
   runner sync --in-cluster
   runner plan -f job.yaml --state-dir DIR [--limit N]
   runner checkpoint show --state-dir DIR
-  runner checkpoint reset --to RFC3339|beginning --state-dir DIR
+  runner checkpoint reset [--to RFC3339|beginning] [--clear-failed-keys] --state-dir DIR
   runner checkpoint reset --in-cluster`
 
 // newLogger logs JSON lines to w.
@@ -241,14 +247,17 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 	fs := flagSet("checkpoint "+args[0], stderr)
 	stateDir := fs.String("state-dir", "", "directory of the local checkpoint")
 	to := fs.String("to", "", "reset: RFC3339 time or 'beginning'")
+	clearFailed := fs.Bool("clear-failed-keys", false, "reset: also forget the failed keys (records that failed under "+
+		"policy Skip are then no longer retried)")
 	inCluster := fs.Bool("in-cluster", false, "reset: the checkpoint ConfigMap of the SyncJob the environment names, to "+
-		runcontract.EnvResetTo+" (a reset Job's mode)")
+		runcontract.EnvResetTo+", clearing the failed keys when "+runcontract.EnvResetClearFailedKeys+" is true (a reset Job's mode)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return runcontract.ExitUsage, nil
 	}
 	if *inCluster {
-		if args[0] != "reset" || *to != "" || *stateDir != "" {
-			return runcontract.ExitUsage, usageError{errors.New("checkpoint reset --in-cluster takes no other flag: the target is " + runcontract.EnvResetTo)}
+		if args[0] != "reset" || *to != "" || *stateDir != "" || *clearFailed {
+			return runcontract.ExitUsage, usageError{errors.New("checkpoint reset --in-cluster takes no other flag: the target is " +
+				runcontract.EnvResetTo + ", clearing the failed keys " + runcontract.EnvResetClearFailedKeys)}
 		}
 		cfg, in, err := inClusterFromEnv()
 		if err != nil {
@@ -256,6 +265,7 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 		}
 		return ResetInCluster(ctx, log, cfg, in, ResetRequest{
 			To: os.Getenv(runcontract.EnvResetTo), Token: os.Getenv(runcontract.EnvRequestToken),
+			ClearFailedKeys: os.Getenv(runcontract.EnvResetClearFailedKeys),
 		}, stdout)
 	}
 	if *stateDir == "" {
@@ -269,12 +279,16 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 		}
 		return runcontract.ExitOK, writeJSON(stdout, st)
 	}
-	if *to == "" {
-		return runcontract.ExitUsage, usageError{errors.New("reset needs --to RFC3339|beginning")}
+	if *to == "" && !*clearFailed {
+		return runcontract.ExitUsage, usageError{errors.New("reset needs --to RFC3339|beginning, --clear-failed-keys or both")}
 	}
-	target, err := checkpoint.ParseResetTarget(*to)
-	if err != nil {
-		return runcontract.ExitUsage, usageError{err}
+	var target *cursor.Cursor
+	if *to != "" {
+		t, err := checkpoint.ParseResetTarget(*to)
+		if err != nil {
+			return runcontract.ExitUsage, usageError{err}
+		}
+		target = t
 	}
 	// Never while a run holds the lock.
 	_, release, err := checkpoint.NewFileLock(*stateDir).Acquire(ctx)
@@ -286,7 +300,12 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 	if err != nil {
 		return runcontract.ExitFailed, err
 	}
-	st.Cursor = target
+	if *to != "" {
+		st.Cursor = target
+	}
+	if *clearFailed {
+		checkpoint.ClearFailedKeys(&st)
+	}
 	if err := store.Save(ctx, st); err != nil {
 		return runcontract.ExitFailed, fmt.Errorf("reset checkpoint: %w", err)
 	}
@@ -294,15 +313,28 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 }
 
 // LoadJob reads a SyncJob from a YAML file, applies the schema's defaults and checks the
-// rules admission would have checked.
+// rules admission would have checked. The file must hold exactly one SyncJob of this API
+// version: another apiVersion or kind, a second non-empty YAML document and fields the
+// schema does not know (matched case-sensitively, as the apiserver does) are refused.
 func LoadJob(path string) (*syncv1.SyncJob, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read SyncJob: %w", err)
 	}
+	doc, err := singleDocument(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	sj := &syncv1.SyncJob{}
-	if err := yaml.UnmarshalStrict(data, sj); err != nil {
+	strict, err := sigsjson.UnmarshalStrict(doc, sj)
+	if err != nil {
 		return nil, fmt.Errorf("parse SyncJob %s: %w", path, err)
+	}
+	if err := errors.Join(strict...); err != nil {
+		return nil, fmt.Errorf("parse SyncJob %s: %w", path, err)
+	}
+	if want := syncv1.GroupVersion.String(); sj.APIVersion != want {
+		return nil, fmt.Errorf("%s: apiVersion is %q, want %s", path, sj.APIVersion, want)
 	}
 	if sj.Kind != "SyncJob" {
 		return nil, fmt.Errorf("%s: kind is %q, want SyncJob", path, sj.Kind)
@@ -312,6 +344,39 @@ func LoadJob(path string) (*syncv1.SyncJob, error) {
 		return nil, fmt.Errorf("SyncJob %s in %s is invalid: %w", sj.Name, path, err)
 	}
 	return sj, nil
+}
+
+// singleDocument splits a YAML stream into documents and returns the only non-empty one as
+// JSON (documents holding nothing but comments or whitespace do not count). Duplicate keys
+// are an error.
+func singleDocument(data []byte) ([]byte, error) {
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var docs [][]byte
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read YAML: %w", err)
+		}
+		j, err := yaml.YAMLToJSONStrict(doc)
+		if err != nil {
+			return nil, fmt.Errorf("parse YAML document %d: %w", len(docs)+1, err)
+		}
+		if t := bytes.TrimSpace(j); len(t) == 0 || string(t) == "null" {
+			continue
+		}
+		docs = append(docs, j)
+	}
+	switch len(docs) {
+	case 0:
+		return nil, errors.New("no SyncJob in the file")
+	case 1:
+		return docs[0], nil
+	default:
+		return nil, fmt.Errorf("the file holds %d YAML documents, want exactly one SyncJob", len(docs))
+	}
 }
 
 // newRunID returns a sortable, unique run ID: the UTC start time and a random suffix.

@@ -147,6 +147,9 @@ type ResetRequest struct {
 	// Token is the request token the Job was made for (runcontract.EnvRequestToken); the
 	// Events name it.
 	Token string
+	// ClearFailedKeys, "true", also clears the checkpoint's failed keys
+	// (runcontract.EnvResetClearFailedKeys; "" or "false" keeps them).
+	ClearFailedKeys string
 }
 
 // Event reasons of a checkpoint reset.
@@ -161,7 +164,8 @@ const (
 // ResetInCluster moves the checkpoint of the SyncJob in to req.To, as a reset Job does,
 // against the apiserver at cfg. It holds the run Lease while it does (waiting up to
 // in.LockWait for a run that holds it), sets the ConfigMap checkpoint's cursor with
-// compare-and-swap, keeping the failed keys, the backfills and the last run, and emits a
+// compare-and-swap, keeping the backfills, the last run and (unless req.ClearFailedKeys)
+// the failed keys, and emits a
 // Normal CheckpointReset Event on the SyncJob. It writes no status: a reset is not a run.
 // The new checkpoint is printed to stdout.
 //
@@ -182,7 +186,14 @@ func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in I
 	events := runstatus.NewWriter(c, in.Namespace, in.Name, runstatus.Options{Instance: in.Pod})
 	target, err := checkpoint.ParseResetTarget(req.To)
 	if err != nil {
-		msg := fmt.Sprintf("reset request %q: annotation %s: %v", req.Token, syncv1.ResetToAnnotation, err)
+		err = fmt.Errorf("annotation %s: %w", syncv1.ResetToAnnotation, err)
+	}
+	clearFailed, cerr := checkpoint.ParseClearFailedKeys(req.ClearFailedKeys)
+	if err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		msg := fmt.Sprintf("reset request %q: %v", req.Token, err)
 		if eerr := events.Event(ctx, corev1.EventTypeWarning, ReasonInvalidResetRequest, msg); eerr != nil {
 			log.Error(eerr, "emit event")
 		}
@@ -202,6 +213,9 @@ func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in I
 		return runcontract.ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
 	}
 	st.Cursor = target
+	if clearFailed {
+		checkpoint.ClearFailedKeys(&st)
+	}
 	if err := store.Save(held, st); err != nil {
 		return runcontract.ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
 	}
@@ -216,6 +230,9 @@ func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in I
 		log.Error(err, "print checkpoint")
 	}
 	msg := fmt.Sprintf("reset request %q: the checkpoint now starts at %s", req.Token, where)
+	if clearFailed {
+		msg += ", its failed keys cleared"
+	}
 	if err := events.Event(ctx, corev1.EventTypeNormal, ReasonCheckpointReset, msg); err != nil {
 		return runcontract.ExitOK, fmt.Errorf("reset request %q: checkpoint reset, but %w", req.Token, err)
 	}

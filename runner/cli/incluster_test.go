@@ -301,6 +301,35 @@ func TestInClusterReset(t *testing.T) {
 	}
 }
 
+// TestInClusterResetClearsFailedKeys: with runcontract.EnvResetClearFailedKeys "true" the
+// reset also clears the failed keys and says so in its Event; another value is an invalid
+// request, refused before anything is written.
+func TestInClusterResetClearsFailedKeys(t *testing.T) {
+	g := NewWithT(t)
+	c := setUpInCluster(t, newEnv(t, job{}), 100)
+	c.seedCheckpoint(g, stored)
+	in := InCluster{Namespace: c.sj.Namespace, Name: c.sj.Name, Pod: "invoices-to-crm-r-0a1b2c3d-xyz", Trigger: "Reset"}
+
+	var out bytes.Buffer
+	code, err := ResetInCluster(context.Background(), logr.Discard(), c.runner, in,
+		ResetRequest{To: "beginning", Token: "t1", ClearFailedKeys: "yes"}, &out)
+	g.Expect(code).To(Equal(runcontract.ExitUsage))
+	g.Expect(err).To(MatchError(ContainSubstring(`CHECKPOINTED_RESET_CLEAR_FAILED_KEYS "yes" is neither true nor false`)))
+	g.Expect(c.checkpointJSON(g)).To(HaveKeyWithValue("failedKeys", []any{"42", "77"}), "nothing written")
+
+	code, err = ResetInCluster(context.Background(), logr.Discard(), c.runner, in,
+		ResetRequest{To: "beginning", Token: "t2", ClearFailedKeys: "true"}, &out)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(runcontract.ExitOK))
+	st := c.checkpointJSON(g)
+	g.Expect(st).NotTo(HaveKey("failedKeys"))
+	g.Expect(st).NotTo(HaveKey("cursor"))
+	g.Expect(st).To(HaveKeyWithValue("backfills", HaveKey("bf1")))
+	evs := c.events(g, ReasonCheckpointReset)
+	g.Expect(evs).To(HaveLen(1))
+	g.Expect(evs[0].Message).To(Equal(`reset request "t2": the checkpoint now starts at the beginning, its failed keys cleared`))
+}
+
 // TestInClusterResetOfAnEmptyCheckpoint: the ConfigMap as the controller creates it.
 func TestInClusterResetOfAnEmptyCheckpoint(t *testing.T) {
 	g := NewWithT(t)

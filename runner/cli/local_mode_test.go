@@ -118,6 +118,41 @@ func TestCheckpointShowAndReset(t *testing.T) {
 	g.Expect(r.stderr).To(ContainSubstring(`"yesterday" is neither 'beginning' nor an RFC3339 time`))
 }
 
+// TestCheckpointResetClearFailedKeys: a reset keeps the failed keys unless asked with
+// --clear-failed-keys, which also works alone (the cursor then stays).
+func TestCheckpointResetClearFailedKeys(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{})
+	g.Expect(os.MkdirAll(e.state, 0o700)).To(Succeed())
+	stored := `{"job": "invoices-to-crm", "cursor": {"updatedAt": "2026-06-30T12:00:00.1Z", "id": "100"},
+		"failedKeys": ["7", "9"], "failedUpdatedAt": {"7": "2026-06-30T12:00:00.007Z", "9": "2026-06-30T12:00:00.009Z"}}`
+	g.Expect(os.WriteFile(filepath.Join(e.state, "checkpoint.json"), []byte(stored), 0o600)).To(Succeed())
+
+	r := e.run("checkpoint", "reset", "--to", "beginning", "--state-dir", e.state)
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	st := e.checkpoint()
+	g.Expect(st).NotTo(HaveKey("cursor"))
+	g.Expect(st["failedKeys"]).To(Equal([]any{"7", "9"}), "a reset keeps the failed keys")
+	g.Expect(st).To(HaveKey("failedUpdatedAt"))
+
+	r = e.run("checkpoint", "reset", "--to", "2026-06-30T12:00:00.050Z", "--clear-failed-keys", "--state-dir", e.state)
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	st = e.checkpoint()
+	g.Expect(e.cursorOf()).To(Equal("2026-06-30T12:00:00.05Z/"))
+	g.Expect(st).NotTo(HaveKey("failedKeys"))
+	g.Expect(st).NotTo(HaveKey("failedUpdatedAt"))
+
+	g.Expect(os.WriteFile(filepath.Join(e.state, "checkpoint.json"), []byte(stored), 0o600)).To(Succeed())
+	r = e.run("checkpoint", "reset", "--clear-failed-keys", "--state-dir", e.state)
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(e.cursorOf()).To(Equal("2026-06-30T12:00:00.1Z/100"), "--clear-failed-keys alone keeps the cursor")
+	g.Expect(e.checkpoint()).NotTo(HaveKey("failedKeys"))
+
+	r = e.run("checkpoint", "reset", "--state-dir", e.state)
+	g.Expect(r.code).To(Equal(2))
+	g.Expect(r.stderr).To(ContainSubstring("reset needs --to RFC3339|beginning, --clear-failed-keys or both"))
+}
+
 // TestSecondRunnerIsRefused: while another runner holds the lock, a run exits 0 with a
 // clear message and records nothing: no record on stdout, the checkpoint untouched.
 func TestSecondRunnerIsRefused(t *testing.T) {

@@ -111,6 +111,7 @@ spec:
       %[4]s
       auth: {type: Bearer, secret: {name: crm-api, key: token}}
       retry: {maxAttempts: 3, maxBackoff: 200ms}
+      staleWhen: {status: [409], bodyContains: stale write refused}
   key:
     field: billing_invoice_id
     expr: string(record.id)

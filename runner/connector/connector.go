@@ -59,6 +59,23 @@ type Fetcher interface {
 	FetchByIDs(ctx context.Context, ids []string) ([]Record, error)
 }
 
+// Columns is an optional Source capability: a source whose records always carry the same
+// top-level fields (a table's columns) names them before anything is read, so that a
+// mapping reading a field the source does not have is refused at setup instead of writing
+// nulls.
+type Columns interface {
+	// Columns returns the source's name for messages (the table) and the top-level field
+	// names every record carries.
+	Columns() (table string, names []string)
+}
+
+// FetchCapable is an optional capability of a Fetcher whose fetching by id depends on its
+// configuration: CanFetchByID false means FetchByIDs would fail, so the engine retries
+// failed records by reading the source again from the oldest of them instead.
+type FetchCapable interface {
+	CanFetchByID() bool
+}
+
 // Counter is an optional capability of sources and sinks, used by the drift check: how
 // many records have an UpdatedAt (sinks: stored source updatedAt) in [from, to].
 type Counter interface {

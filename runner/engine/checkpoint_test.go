@@ -15,16 +15,18 @@ import (
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 )
 
-// TestCheckpointInterval counts the Saves of a 10-page run whose clock moves 1s per page.
+// TestCheckpointInterval counts the Saves of a 10-page run whose clock moves 1s per page:
+// the first stores the loaded checkpoint unchanged, before any write (the store is proven
+// writable), the others follow the interval.
 func TestCheckpointInterval(t *testing.T) {
 	cases := []struct {
 		interval time.Duration
 		saves    int
 	}{
-		{0, 11},              // after every page, and at the end
-		{time.Second, 11},    // every page is 1s later
-		{3 * time.Second, 4}, // pages 3, 6, 9, and the end
-		{time.Hour, 1},       // only the end
+		{0, 12},              // before the first write, after every page, and at the end
+		{time.Second, 12},    // every page is 1s later
+		{3 * time.Second, 5}, // before the first write, pages 3, 6, 9, and the end
+		{time.Hour, 2},       // before the first write, and the end
 	}
 	for _, tc := range cases {
 		t.Run(tc.interval.String(), func(t *testing.T) {
@@ -37,7 +39,8 @@ func TestCheckpointInterval(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(e.store.saveCount()).To(Equal(tc.saves))
 			g.Expect(*e.store.get().Cursor).To(Equal(cursor.Cursor{UpdatedAt: t0.Add(49 * time.Second), ID: "50"}))
-			for i, st := range e.store.saves[:len(e.store.saves)-1] {
+			g.Expect(e.store.saves[0]).To(Equal(runcontract.Checkpoint{}), "the loaded checkpoint, unchanged")
+			for i, st := range e.store.saves[1 : len(e.store.saves)-1] {
 				g.Expect(st.LastRun.Phase).To(Equal(string(audit.PhaseRunning)), "save %d", i)
 			}
 			last := e.store.saves[len(e.store.saves)-1]
@@ -53,13 +56,13 @@ func TestCheckpointInterval(t *testing.T) {
 func TestCheckpointConflictEndsTheRun(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(genRecords(50, 1))
-	e.store.saveErrAt = map[int]error{2: fmt.Errorf("configmap changed: %w", checkpoint.ErrConflict)}
+	e.store.saveErrAt = map[int]error{3: fmt.Errorf("configmap changed: %w", checkpoint.ErrConflict)} // 1: before the first write
 	cfg := e.config()
 
 	res, err := Run(context.Background(), cfg)
 	g.Expect(runErr(t, err).Reason).To(Equal(runcontract.ReasonCheckpointConflict))
 	g.Expect(res.Record.Phase).To(Equal(audit.PhaseFailed))
-	g.Expect(e.store.saveCalls).To(Equal(2), "no save after the conflict")
+	g.Expect(e.store.saveCalls).To(Equal(3), "no save after the conflict")
 	g.Expect(e.sink.upserts()).To(Equal(2), "no write after the conflict")
 	g.Expect(*e.store.get().Cursor).To(Equal(cursor.Cursor{UpdatedAt: t0.Add(4 * time.Second), ID: "5"}))
 	g.Expect(res.Stored).To(Equal(e.store.get().Cursor))

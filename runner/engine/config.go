@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/audit"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/connector"
@@ -25,7 +26,9 @@ type ErrorPolicy string
 // Error policies (spec.errors.policy).
 const (
 	// Skip records the failed record, keeps its id for a retry on the next run and goes on;
-	// the cursor passes it.
+	// the cursor passes it. When the checkpoint's failed keys are full
+	// (runcontract.MaxFailedKeys), a further failure stops the cursor before that record and
+	// fails the run (runcontract.ReasonFailedKeysFull): no failure is ever dropped.
 	Skip ErrorPolicy = "Skip"
 	// Halt stops the committed cursor just before the failed record and fails the run.
 	Halt ErrorPolicy = "Halt"
@@ -123,6 +126,10 @@ type Config struct {
 	// SaveTimeout bounds the final checkpoint save and the publish, which run on a fresh
 	// context when the run's context is cancelled (default DefaultSaveTimeout).
 	SaveTimeout time.Duration
+
+	// maxFailedKeys bounds the checkpoint's failed keys (runcontract.MaxFailedKeys; tests
+	// set a smaller bound).
+	maxFailedKeys int
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -160,6 +167,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.PreviewLimit == 0 {
 		cfg.PreviewLimit = DefaultPreviewLimit
+	}
+	if cfg.maxFailedKeys <= 0 {
+		cfg.maxFailedKeys = runcontract.MaxFailedKeys
 	}
 	if cfg.SaveTimeout <= 0 {
 		cfg.SaveTimeout = DefaultSaveTimeout

@@ -177,6 +177,15 @@ func (p plainSource) ReadPage(ctx context.Context, after cursor.Cursor, limit in
 func (p plainSource) CompareIDs(a, b string) int { return p.s.CompareIDs(a, b) }
 func (p plainSource) Close() error               { return nil }
 
+// unfetchableSource implements connector.Fetcher but says it cannot fetch by id, like an
+// HTTP source without getByIdUrl: FetchByIDs fails.
+type unfetchableSource struct{ *fakeSource }
+
+func (unfetchableSource) CanFetchByID() bool { return false }
+func (unfetchableSource) FetchByIDs(context.Context, []string) ([]connector.Record, error) {
+	return nil, errors.New("getByIdUrl is not set: records cannot be fetched by id")
+}
+
 // unsortedSource declares itself unsorted through the optional interface.
 type unsortedSource struct{ *fakeSource }
 
@@ -374,6 +383,7 @@ func cloneState(st runcontract.Checkpoint) runcontract.Checkpoint {
 		st.LastRun = &l
 	}
 	st.FailedKeys = slices.Clone(st.FailedKeys)
+	st.FailedUpdatedAt = maps.Clone(st.FailedUpdatedAt)
 	st.Backfills = maps.Clone(st.Backfills)
 	return st
 }

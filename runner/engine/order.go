@@ -21,13 +21,13 @@ type order interface {
 	// skip reports whether rec was already processed in this run in a newer or equal
 	// version, and remembers rec otherwise.
 	skip(rec connector.Record) bool
-	// commit takes a page's committed prefix: its records, and the ids among them that
+	// commit takes a page's committed prefix: its records, and those among them that
 	// failed under policy Skip. It returns where the committed cursor may advance to now
-	// (ok false: not now) and the ids to add to the checkpoint's failed keys now.
-	commit(recs []connector.Record, failed []string) (to cursor.Cursor, ok bool, failedNow []string)
+	// (ok false: not now) and the failures to add to the checkpoint's failed keys now.
+	commit(recs []connector.Record, failed []failedAt) (to cursor.Cursor, ok bool, failedNow []failedAt)
 	// complete is called once the source was read to its end without a failure; it returns
 	// what commit would have, for the progress held back until then.
-	complete() (to cursor.Cursor, ok bool, failedNow []string)
+	complete() (to cursor.Cursor, ok bool, failedNow []failedAt)
 }
 
 // newOrder chooses the order of a run.

@@ -9,12 +9,12 @@ import (
 )
 
 // retryFailed fetches the records that failed in earlier runs (when the source can fetch by
-// id), maps and upserts them. Those that succeed, and those the source no longer has, leave
+// id; otherwise the run re-reads them, rewind.go), maps and upserts them. Those that succeed, and those the source no longer has, leave
 // the failed keys; those that fail again stay and are counted as record errors (policy Halt
 // does not stop on them, since no cursor depends on them; MaxErrors does). The cursor does
 // not move.
 func (r *run) retryFailed(ctx context.Context) {
-	f, ok := r.cfg.Source.(connector.Fetcher)
+	f, ok := r.fetcher()
 	if !ok || !r.out.retries() || r.fk.len() == 0 {
 		return
 	}

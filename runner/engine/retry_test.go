@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
@@ -50,55 +48,4 @@ func TestFailedKeysNeedAFetcher(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(e.src.fetches).To(BeEmpty())
 	g.Expect(e.store.get().FailedKeys).To(Equal([]string{"99"}))
-}
-
-// TestFailedKeysAreBounded: the list never exceeds runcontract.MaxFailedKeys; the oldest go.
-func TestFailedKeysAreBounded(t *testing.T) {
-	g := NewWithT(t)
-	n := runcontract.MaxFailedKeys + 50
-	e := newEnv(genRecords(n, 1))
-	fail := map[string]bool{}
-	for i := 1; i <= n; i++ {
-		fail[strconv.Itoa(i)] = true
-	}
-	e.mp.fail = fail
-	cfg := e.config()
-	cfg.PageSize = 200
-	cfg.Source = plainSource{e.src}
-	_, err := Run(context.Background(), cfg)
-	g.Expect(err).NotTo(HaveOccurred())
-	keys := e.store.get().FailedKeys
-	g.Expect(keys).To(HaveLen(runcontract.MaxFailedKeys))
-	g.Expect(keys[0]).To(Equal("51"))
-	g.Expect(keys[len(keys)-1]).To(Equal(strconv.Itoa(n)))
-}
-
-func TestFailedKeysList(t *testing.T) {
-	cases := []struct {
-		start []string
-		add   []string
-		rm    []string
-		want  []string
-	}{
-		{nil, []string{"a", "b"}, nil, []string{"a", "b"}},
-		{[]string{"a", "b"}, []string{"a"}, nil, []string{"b", "a"}},           // a failed again: newest
-		{[]string{"a", "b", "c"}, []string{"d"}, nil, []string{"b", "c", "d"}}, // limit 3: oldest dropped
-		{[]string{"a", "a", "b"}, nil, nil, []string{"a", "b"}},                // loaded duplicates collapse
-		{[]string{"a", "b", "c"}, nil, []string{"b", "x"}, []string{"a", "c"}},
-		{[]string{"a"}, nil, []string{"a"}, nil},
-	}
-	for i, tc := range cases {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			g := NewWithT(t)
-			f := newFailedKeys(tc.start, 3)
-			for _, id := range tc.add {
-				f.add(id)
-			}
-			for _, id := range tc.rm {
-				f.remove(id)
-			}
-			g.Expect(f.list()).To(Equal(tc.want))
-			g.Expect(f.set).To(HaveLen(len(tc.want)))
-		})
-	}
 }

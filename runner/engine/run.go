@@ -30,15 +30,21 @@ type run struct {
 	scope scope  // what part of the source, and where its progress is kept
 	out   output // where records, the checkpoint and the record go
 
-	loaded    bool                   // the checkpoint was loaded: saving is allowed
-	st        runcontract.Checkpoint // the last stored (or loaded) state
-	stored    *cursor.Cursor         // the durably stored main cursor
-	fk        *failedKeys
+	loaded bool                   // the checkpoint was loaded: saving is allowed
+	st     runcontract.Checkpoint // the last stored (or loaded) state
+	stored *cursor.Cursor         // the durably stored main cursor
+	fk     *failedKeys
+	// failing reserves room in fk for ids that failed under Skip in this run and wait for
+	// the order to commit them, so that fk never has to drop a key (see reserveFailed).
+	failing map[string]struct{}
+	// rewound holds the failed keys a run of a source that cannot fetch by id re-reads
+	// (rewind.go); those not met by the end of a complete run are no longer in the source.
+	rewound   map[string]struct{}
 	start     cursor.Cursor // where reading starts
 	committed cursor.Cursor // the committed position (main or backfill); zero: none
 	dirty     bool          // committed or fk changed since the last save
 	lastSave  time.Time
-	conflict  bool // the store reported ErrConflict: no further saves
+	noSave    bool // the store reported ErrConflict or refused the first save: no further saves
 	complete  bool // the source was read to the end (or to the backfill's To)
 
 	failure *RunError // first reason the run stops; nil while it goes on
@@ -53,17 +59,18 @@ func newRun(cfg Config) *run {
 		rec: audit.New(audit.Options{
 			Out: cfg.AuditOut, Now: cfg.Clock.Now, Job: cfg.Job, RunID: cfg.RunID, Trigger: cfg.Trigger,
 		}),
-		order: newOrder(cfg, ids),
-		scope: newScope(cfg),
-		out:   newOutput(cfg),
-		fk:    newFailedKeys(nil, runcontract.MaxFailedKeys),
+		order:   newOrder(cfg, ids),
+		scope:   newScope(cfg),
+		out:     newOutput(cfg),
+		fk:      newFailedKeys(nil, nil),
+		failing: map[string]struct{}{},
 	}
 }
 
 // execute runs the phases in order; ctx is the run's context (cancelled on SIGTERM or when
 // the lock is lost), parent the caller's, used for the values of the final fresh context.
 func (r *run) execute(ctx, parent context.Context) (Result, error) {
-	if r.load(ctx) {
+	if r.load(ctx) && r.proveWritable(ctx) {
 		r.retryFailed(ctx)
 		if r.failure == nil {
 			r.readAll(ctx)
@@ -90,10 +97,13 @@ func (r *run) load(ctx context.Context) bool {
 		r.loaded = true
 	}
 	r.stored = r.st.Cursor
-	r.fk = newFailedKeys(r.st.FailedKeys, runcontract.MaxFailedKeys)
+	r.fk = newFailedKeys(r.st.FailedKeys, r.st.FailedUpdatedAt)
 
 	start, committed, todo := r.scope.resume(r.st, r.ids)
 	r.start, r.committed = start, committed
+	if todo {
+		r.rewindToFailed()
+	}
 	r.rec.SetCursorStart(r.start)
 	if !todo {
 		r.complete = true
@@ -131,6 +141,9 @@ func (r *run) readAll(ctx context.Context) {
 			return
 		}
 		recs, mapped, end := r.scope.limit(r.order, pr.page.Records, pr.mapped)
+		if !r.checkPage(pr.after, recs) {
+			return
+		}
 		last = last || end
 		if !last {
 			pending = r.readAhead(readCtx, r.order.next(pr))
@@ -149,10 +162,11 @@ func (r *run) readAll(ctx context.Context) {
 	}
 }
 
-// failedAt is a record of the page that failed.
+// failedAt is a record of the page that failed: its index in the page, id and updatedAt.
 type failedAt struct {
 	idx int
 	id  string
+	at  time.Time
 }
 
 // writePage takes one page's mappings (mapped[i] is the mapping of recs[i]), upserts it
@@ -170,11 +184,12 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 		if r.order.skip(rec) {
 			continue // an older or equal version of a record already seen this run
 		}
+		delete(r.rewound, rec.ID)
 		w, err := mapped.w[i], mapped.errAt(i)
 		if err != nil {
 			r.rec.Fail(mapError(rec, err), rec.Cursor())
-			failed = append(failed, failedAt{i, rec.ID})
-			if reason := r.haltReason(); reason != "" {
+			failed = append(failed, failedAt{i, rec.ID, rec.UpdatedAt})
+			if reason := r.stopReason(rec.ID); reason != "" {
 				haltAt, haltReason = i, reason
 				break
 			}
@@ -201,9 +216,9 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 				continue
 			}
 			r.rec.Fail(sinkError(recs[i], res.Err), recs[i].Cursor())
-			failed = append(failed, failedAt{i, recs[i].ID})
+			failed = append(failed, failedAt{i, recs[i].ID, recs[i].UpdatedAt})
 			if i < haltAt {
-				if reason := r.haltReason(); reason != "" {
+				if reason := r.stopReason(recs[i].ID); reason != "" {
 					haltAt, haltReason = i, reason
 				}
 			}
@@ -211,21 +226,58 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 	}
 
 	// Commit the confirmed prefix: failures inside it were recorded under Skip.
-	var skipped []string
+	var skipped []failedAt
 	for _, f := range failed {
 		if f.idx < haltAt {
-			skipped = append(skipped, f.id)
+			skipped = append(skipped, f)
 		}
 	}
 	r.commit(r.order.commit(recs[:haltAt], skipped))
 	if haltReason != "" {
 		msg := fmt.Sprintf("record %s failed; the cursor stops before it (policy Halt)", recs[haltAt].ID)
-		if haltReason == runcontract.ReasonTooManyErrors {
+		switch haltReason {
+		case runcontract.ReasonTooManyErrors:
 			msg = fmt.Sprintf("more than %d record errors; the cursor stops before record %s", r.cfg.MaxErrors, recs[haltAt].ID)
+		case runcontract.ReasonFailedKeysFull:
+			msg = fmt.Sprintf("record %s failed while the checkpoint already holds the most failed keys it can (%d), "+
+				"each waiting for a retry; the cursor stops before it so that no failure is dropped: "+
+				"fix the failing records in the source or the mapping and run again (failed keys are retried first)",
+				recs[haltAt].ID, r.cfg.maxFailedKeys)
 		}
+		clear(r.failing) // the run ends: nothing after the halt is committed
 		r.fail(haltReason, msg, nil)
 		return false
 	}
+	return true
+}
+
+// stopReason says whether the record error just counted, of record id, stops the run:
+// policy Halt, too many errors, or no room left in the failed keys under Skip.
+func (r *run) stopReason(id string) string {
+	if reason := r.haltReason(); reason != "" {
+		return reason
+	}
+	if !r.reserveFailed(id) {
+		return runcontract.ReasonFailedKeysFull
+	}
+	return ""
+}
+
+// reserveFailed makes room for id in the failed keys before the cursor may pass its
+// record, and reports false when there is none: the keys listed and those reserved by
+// failures not committed yet reach the bound. An id already listed or reserved needs no
+// room.
+func (r *run) reserveFailed(id string) bool {
+	if r.fk.has(id) {
+		return true
+	}
+	if _, ok := r.failing[id]; ok {
+		return true
+	}
+	if r.fk.len()+len(r.failing) >= r.cfg.maxFailedKeys {
+		return false
+	}
+	r.failing[id] = struct{}{}
 	return true
 }
 
@@ -244,13 +296,14 @@ func (r *run) tooManyErrors() bool {
 	return r.cfg.MaxErrors >= 0 && r.rec.Failed() > int64(r.cfg.MaxErrors)
 }
 
-// commit keeps the failed ids the order releases and advances the committed cursor to to
-// (when ok).
-func (r *run) commit(to cursor.Cursor, ok bool, failed []string) {
-	for _, id := range failed {
-		if r.fk.add(id) {
+// commit keeps the failed ids the order releases (their room was reserved) and advances
+// the committed cursor to to (when ok).
+func (r *run) commit(to cursor.Cursor, ok bool, failed []failedAt) {
+	for _, f := range failed {
+		if r.fk.add(f.id, f.at) {
 			r.dirty = true
 		}
+		delete(r.failing, f.id)
 	}
 	if ok {
 		r.advance(to)
@@ -273,6 +326,7 @@ func (r *run) finish(ctx, parent context.Context) (Result, error) {
 	r.lockLost(parent)
 	if r.complete && r.failure == nil {
 		r.commit(r.order.complete())
+		r.dropGone()
 	}
 	if r.failure == nil {
 		r.rec.SetReconciliation(r.driftCheck(ctx))

@@ -27,14 +27,14 @@ func (r *run) maybeSave(ctx context.Context) {
 // save stores the checkpoint with the committed position. ErrConflict ends the run (another
 // runner moved the checkpoint) and forbids further saves.
 func (r *run) save(ctx context.Context, phase audit.Phase) error {
-	if !r.loaded || r.conflict {
+	if !r.loaded || r.noSave {
 		return nil
 	}
 	st := r.nextState(phase)
 	stored, err := r.out.save(ctx, st)
 	if err != nil {
 		if errors.Is(err, checkpoint.ErrConflict) {
-			r.conflict = true
+			r.noSave = true
 			r.fail(runcontract.ReasonCheckpointConflict, fmt.Sprintf("store checkpoint at %s: %v", r.committed, err), err)
 		}
 		return fmt.Errorf("store checkpoint at %s: %w", r.committed, err)
@@ -62,6 +62,7 @@ func (r *run) nextState(phase audit.Phase) runcontract.Checkpoint {
 	}
 	r.scope.record(&st, committed, r.complete && r.failure == nil)
 	st.FailedKeys = r.fk.list()
+	st.FailedUpdatedAt = r.fk.positions()
 	snap := r.rec.Snapshot()
 	st.LastRun = &runcontract.RunSummary{
 		RunID:     r.cfg.RunID,
@@ -71,4 +72,27 @@ func (r *run) nextState(phase audit.Phase) runcontract.Checkpoint {
 		Errors:    snap.Failed,
 	}
 	return st
+}
+
+// proveWritable stores the checkpoint as loaded, unchanged, before anything is written to
+// the sink, so that a store the run cannot write (a read-only directory, a ConfigMap
+// without update rights) fails the run before its first write, not after. It reports
+// whether the run can go on.
+func (r *run) proveWritable(ctx context.Context) bool {
+	if !r.loaded {
+		return true
+	}
+	if _, err := r.out.save(ctx, r.st); err != nil {
+		r.noSave = true // the final save would only fail again
+		switch {
+		case ctx.Err() != nil:
+			r.interrupt(ctx)
+		case errors.Is(err, checkpoint.ErrConflict):
+			r.fail(runcontract.ReasonCheckpointConflict, fmt.Sprintf("store the loaded checkpoint before the first write: %v", err), err)
+		default:
+			r.fail(runcontract.ReasonCheckpointError, fmt.Sprintf("the checkpoint store is not writable, so nothing was written to the sink: %v", err), err)
+		}
+		return false
+	}
+	return true
 }

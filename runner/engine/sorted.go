@@ -49,7 +49,7 @@ func (sorted) before(recs []connector.Record, mapped mapResults, to time.Time) (
 func (sorted) skip(connector.Record) bool { return false }
 
 // commit advances to the prefix's last record and keeps its failed ids at once.
-func (sorted) commit(recs []connector.Record, failed []string) (cursor.Cursor, bool, []string) {
+func (sorted) commit(recs []connector.Record, failed []failedAt) (cursor.Cursor, bool, []failedAt) {
 	if len(recs) == 0 {
 		return cursor.Cursor{}, false, failed
 	}
@@ -57,4 +57,4 @@ func (sorted) commit(recs []connector.Record, failed []string) (cursor.Cursor, b
 }
 
 // complete: everything was committed page by page.
-func (sorted) complete() (cursor.Cursor, bool, []string) { return cursor.Cursor{}, false, nil }
+func (sorted) complete() (cursor.Cursor, bool, []failedAt) { return cursor.Cursor{}, false, nil }

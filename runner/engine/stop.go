@@ -83,16 +83,24 @@ func sinkError(rec connector.Record, err error) *connector.RecordError {
 	return &connector.RecordError{ID: rec.ID, Reason: "rejected by sink", Detail: detail}
 }
 
-func sourceReason(err error) string {
+// reasoner is an error that names the run's failure reason more precisely than "the
+// source" or "the sink": the HTTP connectors' "HTTP503" or "Timeout". An empty Reason
+// names none.
+type reasoner interface{ Reason() string }
+
+// connectorReason is the reason of a source or sink error: RateLimited for a rate limit,
+// else the reason the error names, else fallback.
+func connectorReason(err error, fallback string) string {
 	if errors.Is(err, connector.ErrRateLimited) {
 		return runcontract.ReasonRateLimited
 	}
-	return runcontract.ReasonSourceError
+	var r reasoner
+	if errors.As(err, &r) && r.Reason() != "" {
+		return r.Reason()
+	}
+	return fallback
 }
 
-func sinkReason(err error) string {
-	if errors.Is(err, connector.ErrRateLimited) {
-		return runcontract.ReasonRateLimited
-	}
-	return runcontract.ReasonSinkError
-}
+func sourceReason(err error) string { return connectorReason(err, runcontract.ReasonSourceError) }
+
+func sinkReason(err error) string { return connectorReason(err, runcontract.ReasonSinkError) }

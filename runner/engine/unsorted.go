@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
-	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -19,11 +18,11 @@ type unsorted struct {
 	ids     cursor.IDOrder
 	seen    map[string]time.Time // newest UpdatedAt per id seen in this run
 	maxSeen cursor.Cursor        // highest position of a committed record
-	pending *failedKeys          // failed under Skip, kept at the end of a complete run
+	pending []failedAt           // failed under Skip, kept at the end of a complete run
 }
 
 func newUnsorted(ids cursor.IDOrder) *unsorted {
-	return &unsorted{ids: ids, seen: map[string]time.Time{}, pending: newFailedKeys(nil, runcontract.MaxFailedKeys)}
+	return &unsorted{ids: ids, seen: map[string]time.Time{}}
 }
 
 // check refuses an empty page with more to come: the run would never end.
@@ -61,10 +60,8 @@ func (u *unsorted) skip(rec connector.Record) bool {
 }
 
 // commit remembers the highest position and the failed ids; nothing moves yet.
-func (u *unsorted) commit(recs []connector.Record, failed []string) (cursor.Cursor, bool, []string) {
-	for _, id := range failed {
-		u.pending.add(id)
-	}
+func (u *unsorted) commit(recs []connector.Record, failed []failedAt) (cursor.Cursor, bool, []failedAt) {
+	u.pending = append(u.pending, failed...)
 	for _, rec := range recs {
 		if cursor.Compare(rec.Cursor(), u.maxSeen, u.ids) > 0 {
 			u.maxSeen = rec.Cursor()
@@ -74,6 +71,6 @@ func (u *unsorted) commit(recs []connector.Record, failed []string) (cursor.Curs
 }
 
 // complete releases the highest position seen and the failed ids.
-func (u *unsorted) complete() (cursor.Cursor, bool, []string) {
-	return u.maxSeen, true, u.pending.list()
+func (u *unsorted) complete() (cursor.Cursor, bool, []failedAt) {
+	return u.maxSeen, true, u.pending
 }

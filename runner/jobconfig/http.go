@@ -33,6 +33,9 @@ func httpRetry(r syncv1.HTTPRetry) transport.RetryPolicy {
 	if r.RequestTimeout != nil {
 		p.RequestTimeout = r.RequestTimeout.Duration
 	}
+	if r.MaxTotalWait != nil {
+		p.MaxTotalWait = r.MaxTotalWait.Duration
+	}
 	return p
 }
 
@@ -114,7 +117,20 @@ func httpSinkConfig(h *syncv1.HTTPSink, m *mapping.Mapping, d syncv1.DeletesSpec
 		Fields:               m.Fields(),
 		DeleteMode:           d.Mode,
 		DeleteField:          d.SinkField,
+		StaleWhen:            staleMatch(h.StaleWhen),
 	}
+}
+
+// staleMatch translates spec.sink.http.staleWhen; nil stays nil (no answer is stale).
+func staleMatch(w *syncv1.HTTPStaleWhen) *httpapi.StaleMatch {
+	if w == nil {
+		return nil
+	}
+	m := &httpapi.StaleMatch{BodyContains: w.BodyContains}
+	for _, st := range w.Status {
+		m.Statuses = append(m.Statuses, int(st))
+	}
+	return m
 }
 
 // httpSource builds spec.source.http.

@@ -78,7 +78,7 @@ func TestHTTPConfigsFromADefaultedJob(t *testing.T) {
 
 	for _, r := range []syncv1.HTTPRetry{s.Source.HTTP.Retry, s.Sink.HTTP.Retry} {
 		p := httpRetry(r)
-		g.Expect(p).To(Equal(transport.RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second}))
+		g.Expect(p).To(Equal(transport.RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second, MaxTotalWait: 10 * time.Minute}))
 		g.Expect(p.Validate()).To(Succeed())
 	}
 

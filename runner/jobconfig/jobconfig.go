@@ -54,12 +54,21 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 	if err != nil {
 		return engine.Config{}, nil, err
 	}
+	if err := checkColumns(src, m); err != nil {
+		_ = src.Close()
+		return engine.Config{}, nil, err
+	}
 	sink, err := w.newSink(ctx, m, runID, sinkClient)
 	if err != nil {
 		_ = src.Close()
 		return engine.Config{}, nil, err
 	}
 	closeAll := func() { _ = src.Close(); _ = sink.Close() }
+	// Defaulting sets these; a nil one is a SyncJob that was not defaulted, never "0".
+	if s.Errors.MaxErrors == nil || s.Reconcile.Sample == nil {
+		closeAll()
+		return engine.Config{}, nil, errors.New("spec.errors.maxErrors and spec.reconcile.sample are required: the SyncJob was not defaulted")
+	}
 
 	cfg := engine.Config{
 		Job:                sj.Name,
@@ -67,14 +76,14 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		Trigger:            trigger,
 		Source:             src,
 		Sink:               sink,
-		Mapper:             m,
+		Mapper:             withSourceChecks(m, src),
 		Logger:             log,
 		PageSize:           int(s.PageSize),
 		SafetyGap:          s.Cursor.SafetyGap.Duration,
 		CheckpointInterval: s.Checkpoint.Interval.Duration,
 		ErrorPolicy:        engine.ErrorPolicy(s.Errors.Policy),
-		MaxErrors:          int(s.Errors.MaxErrors),
-		Reconcile:          engine.Reconcile{Window: s.Reconcile.Window.Duration, Sample: int(s.Reconcile.Sample)},
+		MaxErrors:          int(*s.Errors.MaxErrors),
+		Reconcile:          engine.Reconcile{Window: s.Reconcile.Window.Duration, Sample: int(*s.Reconcile.Sample)},
 	}
 	if s.Cursor.StartAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, s.Cursor.StartAt)

@@ -7,6 +7,7 @@ import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/postgres"
+	"github.com/checkpointed/checkpointed/runner/engine"
 	"github.com/checkpointed/checkpointed/runner/mapping"
 )
 
@@ -29,7 +30,7 @@ func (w wiring) postgresSink(ctx context.Context, p *syncv1.PostgresSink, m *map
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := postgresSinkConfig(p, w.spec.Deletes, m.KeyField(), m.Fields())
+	cfg, err := postgresSinkConfig(p, w.spec.Deletes, m.KeyField(), m.Fields(), postgresFieldTypes(w.spec.Mapping))
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +55,8 @@ func postgresSourceConfig(p *syncv1.PostgresSource) postgres.SourceConfig {
 }
 
 // postgresSinkConfig translates spec.sink.postgres and spec.deletes, as defaulted, for the
-// key column and the mapped fields.
-func postgresSinkConfig(p *syncv1.PostgresSink, d syncv1.DeletesSpec, keyField string, fields []string) (postgres.SinkConfig, error) {
+// key column and the mapped fields with their types.
+func postgresSinkConfig(p *syncv1.PostgresSink, d syncv1.DeletesSpec, keyField string, fields []string, types map[string]postgres.FieldType) (postgres.SinkConfig, error) {
 	mode, err := postgresDeleteMode(d.Mode)
 	if err != nil {
 		return postgres.SinkConfig{}, err
@@ -64,6 +65,7 @@ func postgresSinkConfig(p *syncv1.PostgresSink, d syncv1.DeletesSpec, keyField s
 		Table:                 p.Table,
 		KeyColumn:             keyField,
 		Fields:                fields,
+		FieldTypes:            types,
 		SourceUpdatedAtColumn: p.SourceUpdatedAtColumn,
 		SyncedAtColumn:        p.SyncedAtColumn,
 		RunIDColumn:           p.RunIDColumn,
@@ -84,4 +86,50 @@ func postgresDeleteMode(mode string) (postgres.DeleteMode, error) {
 		return postgres.DeleteHard, nil
 	}
 	return "", fmt.Errorf("spec.deletes.mode %q: want Ignore, SoftDelete or Delete", mode)
+}
+
+// postgresFieldTypes translates the types of spec.mapping, as defaulted: what each field's
+// values are when they reach the sink. An entry with a lookup writes the found object's
+// id, a string, whatever its type.
+func postgresFieldTypes(entries []syncv1.FieldMapping) map[string]postgres.FieldType {
+	types := make(map[string]postgres.FieldType, len(entries))
+	for _, fm := range entries {
+		if fm.Lookup != nil {
+			types[fm.To] = postgres.FieldString
+		} else {
+			types[fm.To] = postgres.FieldType(fm.Type)
+		}
+	}
+	return types
+}
+
+// recordChecker is a source that finds single records unusable as read: the postgres
+// source, for a cursor wall time its declared zone skips.
+type recordChecker interface {
+	RecordError(connector.Record) error
+}
+
+// checkedMapper fails a record its source found unusable before mapping it. The source's
+// records carry no error of their own (connector.Record), and the engine already turns any
+// mapping error into a record error of the run (failed, counted, retried by id under
+// errors.policy Skip): wrapping the mapper is the smallest channel the engine understands.
+type checkedMapper struct {
+	engine.Mapper
+	src recordChecker
+}
+
+// Map fails the record with the source's error, or maps it.
+func (m checkedMapper) Map(rec connector.Record) (connector.WriteRecord, error) {
+	if err := m.src.RecordError(rec); err != nil {
+		return connector.WriteRecord{}, err
+	}
+	return m.Mapper.Map(rec)
+}
+
+// withSourceChecks puts the source's record checks before the mapper, when it has any.
+func withSourceChecks(m engine.Mapper, src connector.Source) engine.Mapper {
+	if rc, ok := src.(recordChecker); ok {
+		return checkedMapper{Mapper: m, src: rc}
+	}
+	return m
 }

@@ -27,7 +27,7 @@ func TestPostgresConfigsOfDefaultedJob(t *testing.T) {
 	g.Expect(src.Validate()).To(Succeed())
 	g.Expect(src).To(Equal(postgres.SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "updated_at", IDColumn: "id"}))
 
-	sink, err := postgresSinkConfig(sj.Spec.Sink.Postgres, sj.Spec.Deletes, "ext_id", []string{"email"})
+	sink, err := postgresSinkConfig(sj.Spec.Sink.Postgres, sj.Spec.Deletes, "ext_id", []string{"email"}, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sink.Validate()).To(Succeed())
 	g.Expect(sink).To(Equal(postgres.SinkConfig{
@@ -40,7 +40,7 @@ func TestPostgresConfigsOfDefaultedJob(t *testing.T) {
 	sj.Spec.Source.Postgres = &syncv1.PostgresSource{Table: "t", UpdatedAtColumn: "m", IDColumn: "uid", TimeZone: "Europe/Paris"}
 	g.Expect(postgresSourceConfig(sj.Spec.Source.Postgres)).To(Equal(postgres.SourceConfig{Table: "t", UpdatedAtColumn: "m", IDColumn: "uid", TimeZone: "Europe/Paris"}))
 	sj.Spec.Sink.Postgres = &syncv1.PostgresSink{Table: "s", SourceUpdatedAtColumn: "sua", SyncedAtColumn: "synced", RunIDColumn: "run", CopyThreshold: 7}
-	sink, err = postgresSinkConfig(sj.Spec.Sink.Postgres, syncv1.DeletesSpec{Mode: "SoftDelete", SinkField: "gone"}, "k", nil)
+	sink, err = postgresSinkConfig(sj.Spec.Sink.Postgres, syncv1.DeletesSpec{Mode: "SoftDelete", SinkField: "gone"}, "k", nil, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sink).To(Equal(postgres.SinkConfig{
 		Table: "s", KeyColumn: "k", SourceUpdatedAtColumn: "sua", SyncedAtColumn: "synced", RunIDColumn: "run",
@@ -54,9 +54,9 @@ func TestPostgresConfigsOfUndefaultedJob(t *testing.T) {
 	g := NewWithT(t)
 	sj := postgresJob()
 	g.Expect(postgresSourceConfig(sj.Spec.Source.Postgres).Validate()).To(MatchError(ContainSubstring("spec.source.postgres.updatedAtColumn")))
-	_, err := postgresSinkConfig(sj.Spec.Sink.Postgres, sj.Spec.Deletes, "ext_id", nil)
+	_, err := postgresSinkConfig(sj.Spec.Sink.Postgres, sj.Spec.Deletes, "ext_id", nil, nil)
 	g.Expect(err).To(MatchError(ContainSubstring(`spec.deletes.mode ""`)))
-	sink, err := postgresSinkConfig(sj.Spec.Sink.Postgres, syncv1.DeletesSpec{Mode: "Ignore"}, "ext_id", nil)
+	sink, err := postgresSinkConfig(sj.Spec.Sink.Postgres, syncv1.DeletesSpec{Mode: "Ignore"}, "ext_id", nil, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sink.Validate()).To(MatchError(ContainSubstring("spec.sink.postgres.sourceUpdatedAtColumn")))
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -87,6 +88,8 @@ func toString(v any) (any, bool) {
 		return v, true
 	case connector.Decimal:
 		return canonicalDecimal(string(x))
+	case json.Number:
+		return canonicalDecimal(string(x))
 	}
 	if n, ok := intOf(v); ok {
 		return strconv.FormatInt(n, 10), true
@@ -107,6 +110,8 @@ func toInt(v any) (any, bool) {
 	case float32:
 		return floatToInt64(float64(x))
 	case connector.Decimal:
+		return stringToInt(string(x))
+	case json.Number:
 		return stringToInt(string(x))
 	case string:
 		return stringToInt(x)
@@ -132,6 +137,9 @@ func toDecimal(v any) (any, bool) {
 		return connector.Decimal(c), ok
 	case string:
 		c, ok := canonicalDecimal(x)
+		return connector.Decimal(c), ok
+	case json.Number:
+		c, ok := canonicalDecimal(string(x))
 		return connector.Decimal(c), ok
 	case float64:
 		if n, ok := floatToInt64(x); ok {
@@ -266,10 +274,36 @@ func truncateTo(s string, n int) string {
 	return s[:cut] + "…"
 }
 
-// describe renders an offending value for a record error: strings quoted, other values
-// with their Go type, all truncated.
+// refusal is the detail of a value the conversion to t refused: for a JSON number, the
+// number and why (a fraction for an int, out of range, an exponent); else describe(v).
+func refusal(t Type, v any) string {
+	n, ok := v.(json.Number)
+	if !ok {
+		return describe(v)
+	}
+	what := describe(n)
+	if t != TypeInt && t != TypeDecimal && t != TypeString {
+		return what
+	}
+	c, ok := canonicalDecimal(string(n))
+	switch {
+	case !ok:
+		return what + " has an exponent; only plain decimal numbers convert exactly"
+	case t != TypeInt:
+		return what
+	}
+	if _, frac, _ := strings.Cut(c, "."); strings.Trim(frac, "0") != "" {
+		return what + " is not an integer"
+	}
+	return what + " is out of the int range (64-bit)"
+}
+
+// describe renders an offending value for a record error: strings quoted, JSON numbers as
+// "the number …", other values with their Go type, all truncated.
 func describe(v any) string {
 	switch x := v.(type) {
+	case json.Number:
+		return "the number " + truncate(string(x))
 	case string:
 		return strconv.Quote(truncate(x))
 	case connector.Decimal:

@@ -10,7 +10,9 @@
 // embedded JSON is walked into, lists are indexed by number, "items.0.sku"; a top-level
 // "id" absent from the fields is the record id), or from a CEL expression over `record`.
 // A missing path or a null value is null: a record error ("required field missing") when
-// the entry is required, a null write otherwise.
+// the entry is required, a null write otherwise. A path no record can have is refused
+// instead: CheckColumns at setup for a source that knows its columns (a table), CheckPage
+// before each page for one that does not (a path on none of the page's records).
 //
 // # Conversions
 //

@@ -80,6 +80,7 @@ type Mapping struct {
 	keyField  string
 	keyPrefix string      // default key: keyPrefix + record id
 	keyProg   cel.Program // custom key expression, or nil
+	keyRefs   []string    // record fields the key expression reads
 	deleted   []string    // path of the deletion marker, or nil
 	usesCEL   bool
 	resolver  connector.Resolver
@@ -89,10 +90,13 @@ type Mapping struct {
 // field is one compiled mapping entry.
 type field struct {
 	to       string
+	from     string            // the entry's from, for messages; "" for expressions
 	path     []string          // from, pre-split; nil for expressions
 	prog     cel.Program       // expr; nil for paths
+	refs     []string          // record fields the expr reads (record.x, record["x"])
 	lookup   *connector.Lookup // nil without a lookup
 	convert  converter
+	typ      Type // the target type, for refusal details
 	reason   string
 	required bool
 }
@@ -119,14 +123,14 @@ func New(spec Spec) (*Mapping, error) {
 		}
 		m.keyPrefix = spec.SourceName + ":"
 	} else {
-		prog, outType, err := compile(env, spec.Key.Expr)
+		prog, outType, refs, err := compile(env, spec.Key.Expr)
 		if err != nil {
 			return nil, fmt.Errorf("key (field: %s): %w", spec.Key.Field, err)
 		}
 		if n := outType.TypeName(); outputKinds[n] != nil && n != "string" {
 			return nil, fmt.Errorf("key (field: %s): expr %q yields %s, not string", spec.Key.Field, spec.Key.Expr, n)
 		}
-		m.keyProg = prog
+		m.keyProg, m.keyRefs = prog, refs
 		m.usesCEL = true
 	}
 	if spec.DeletedField != "" {
@@ -175,7 +179,7 @@ func newField(env *cel.Env, fm Field) (field, error) {
 	if !ok {
 		return f, fmt.Errorf("unknown type %q", fm.Type)
 	}
-	f.convert, f.reason = conv, reason
+	f.convert, f.reason, f.typ = conv, reason, fm.Type
 	switch {
 	case (fm.From == "") == (fm.Expr == ""):
 		return f, errors.New("set exactly one of from or expr")
@@ -184,9 +188,9 @@ func newField(env *cel.Env, fm Field) (field, error) {
 		if err != nil {
 			return f, err
 		}
-		f.path = path
+		f.from, f.path = fm.From, path
 	default:
-		prog, outType, err := compile(env, fm.Expr)
+		prog, outType, refs, err := compile(env, fm.Expr)
 		if err != nil {
 			return f, err
 		}
@@ -194,7 +198,7 @@ func newField(env *cel.Env, fm Field) (field, error) {
 		if staticallyIncompatible(outType, target) {
 			return f, fmt.Errorf("expr %q yields %s, which never converts to %s", fm.Expr, outType.TypeName(), target)
 		}
-		f.prog = prog
+		f.prog, f.refs = prog, refs
 	}
 	return f, nil
 }
@@ -210,17 +214,17 @@ func splitPath(p string) ([]string, error) {
 	return segs, nil
 }
 
-// compile type-checks and plans one expression.
-func compile(env *cel.Env, expr string) (cel.Program, *cel.Type, error) {
+// compile type-checks and plans one expression, and lists the record fields it reads.
+func compile(env *cel.Env, expr string) (cel.Program, *cel.Type, []string, error) {
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
-		return nil, nil, fmt.Errorf("compile expr %q: %w", expr, iss.Err())
+		return nil, nil, nil, fmt.Errorf("compile expr %q: %w", expr, iss.Err())
 	}
 	prog, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
-		return nil, nil, fmt.Errorf("plan expr %q: %w", expr, err)
+		return nil, nil, nil, fmt.Errorf("plan expr %q: %w", expr, err)
 	}
-	return prog, ast.OutputType(), nil
+	return prog, ast.OutputType(), recordRefs(ast), nil
 }
 
 // Fields returns the sink field names in mapping order, without the key field. The
@@ -301,7 +305,7 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 		}
 		cv, ok := f.convert(v)
 		if !ok {
-			return out, m.recordErr(rec, f.to, f.reason, describe(v))
+			return out, m.recordErr(rec, f.to, f.reason, refusal(f.typ, v))
 		}
 		values[f.to] = cv
 	}

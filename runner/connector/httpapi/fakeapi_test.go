@@ -206,7 +206,7 @@ func sourceConfig(u string) SourceConfig {
 
 // retryPolicy is the retry of a SyncJob with the CRD defaults, with n attempts.
 func retryPolicy(n int) transport.RetryPolicy {
-	return transport.RetryPolicy{MaxAttempts: n, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second}
+	return transport.RetryPolicy{MaxAttempts: n, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second, MaxTotalWait: 10 * time.Minute}
 }
 
 // mustClient makes a client of valid test options.

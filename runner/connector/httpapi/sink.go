@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -82,6 +83,51 @@ type SinkConfig struct {
 	DeleteMode string
 	// DeleteField is the field set under DeleteSoft; required for it.
 	DeleteField string
+	// StaleWhen declares the answers that mean a stale write (the API holds a newer source
+	// version). nil: none does, and every 409 or 412 is a record error.
+	StaleWhen *StaleMatch
+}
+
+// matches reports whether an answer of status with one of texts (the body, the message,
+// a code) declares a stale write. A nil match matches nothing.
+func (m *StaleMatch) matches(status int, texts ...string) bool {
+	if m == nil || m.BodyContains == "" || !slices.Contains(m.Statuses, status) {
+		return false
+	}
+	for _, t := range texts {
+		if strings.Contains(t, m.BodyContains) {
+			return true
+		}
+	}
+	return false
+}
+
+// validate reports the first wrong field of the match, by its SyncJob name.
+func (m *StaleMatch) validate() error {
+	if m == nil {
+		return nil
+	}
+	if len(m.Statuses) == 0 {
+		return errors.New("staleWhen.status must list 409 or 412")
+	}
+	for _, st := range m.Statuses {
+		if st != http.StatusConflict && st != http.StatusPreconditionFailed {
+			return fmt.Errorf("staleWhen.status may list only 409 and 412, not %d", st)
+		}
+	}
+	if m.BodyContains == "" {
+		return errors.New("staleWhen.bodyContains must be set")
+	}
+	return nil
+}
+
+// StaleMatch declares how the API says a write is stale: one of Statuses, and an answer
+// (for a batch, the record's error entry: its code or message) containing BodyContains.
+type StaleMatch struct {
+	// Statuses that may mean stale: 409 and/or 412; at least one.
+	Statuses []int
+	// BodyContains is the text (case-sensitive) the answer must contain; required.
+	BodyContains string
 }
 
 // Validate reports the first field of the config that is missing or wrong, by name.
@@ -91,6 +137,9 @@ func (c SinkConfig) Validate() error {
 	}
 	if c.SourceUpdatedAtField == "" {
 		return errors.New("sourceUpdatedAtField must be set")
+	}
+	if err := c.StaleWhen.validate(); err != nil {
+		return err
 	}
 	switch c.DeleteMode {
 	case DeleteIgnore, DeleteHard:
@@ -178,10 +227,11 @@ type SinkOptions struct {
 // # Outcomes
 //
 // A 2xx answer is Written, or Unchanged when the answer says so (a "result": "unchanged"
-// or "unchanged": true in the object, or a 304). A 409 or 412 is Stale: the API refused an
-// older source version (its message is in Result.Err), unless the answer names several
-// objects ("ids", or a code about multiple matches or duplicates), which is Failed. Any
-// other 3xx or 4xx for one record is Failed with a *connector.RecordError (Field: the key
+// or "unchanged": true in the object, or a 304). An answer matching SinkConfig.StaleWhen
+// (a declared 409 or 412 whose body holds the declared text) is Stale: the API refused an
+// older source version (its message is in Result.Err); a 409 or 412 that names several
+// objects ("ids", or a code about multiple matches or duplicates) is Failed as duplicates.
+// Any other 3xx or 4xx (an undeclared 409 or 412 included) for one record is Failed with a *connector.RecordError (Field: the key
 // field, or the field a batch error names; Reason "rejected by the API (<status>)";
 // Detail: the API's message, with credentials redacted); the other records still land.
 //
@@ -487,10 +537,9 @@ func (s *Sink) classify(rec connector.WriteRecord, err error) (connector.Result,
 		return connector.Result{}, err
 	case se.Code == http.StatusMultipleChoices:
 		return failed(rec, s.cfg.KeyField, ReasonDuplicates, se.Message), nil
-	case se.Code == http.StatusConflict || se.Code == http.StatusPreconditionFailed:
-		if manyMatches("", se.Message, false) {
-			return failed(rec, s.cfg.KeyField, ReasonDuplicates, se.Message), nil
-		}
+	case (se.Code == http.StatusConflict || se.Code == http.StatusPreconditionFailed) && manyMatches("", se.Message, false):
+		return failed(rec, s.cfg.KeyField, ReasonDuplicates, se.Message), nil
+	case s.cfg.StaleWhen.matches(se.Code, se.Body, se.Message):
 		return stale(rec, s.cfg.KeyField, se.Code, se.Message), nil
 	}
 	return failed(rec, s.cfg.KeyField, rejected(se.Code), se.Message), nil

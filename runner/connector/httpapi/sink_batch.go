@@ -125,7 +125,7 @@ func (s *Sink) batchOutcome(rec connector.WriteRecord, e batchError) connector.R
 	switch {
 	case manyMatches(e.code, e.message, e.hasIDs):
 		return failed(rec, field, ReasonDuplicates, e.message)
-	case e.status == http.StatusConflict || e.status == http.StatusPreconditionFailed:
+	case s.cfg.StaleWhen.matches(e.status, e.code, e.message):
 		return stale(rec, field, e.status, e.message)
 	case e.status == 0:
 		return failed(rec, field, "rejected by the API", e.message)

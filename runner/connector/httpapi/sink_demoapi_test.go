@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -17,9 +18,11 @@ import (
 )
 
 // demoSpec is the sink config of mode against the demo CRM, with the CRD defaults but a
-// batch size of 7 and PATCH upserts; the key and fields come from the mapping.
+// batch size of 7, PATCH upserts and staleWhen for its 409 "stale write refused"; the key
+// and fields come from the mapping.
 func demoSpec(base, mode string) SinkConfig {
-	s := SinkConfig{Mode: mode, Method: "PUT", BatchSize: 7, SourceUpdatedAtField: "source_updated_at", DeleteMode: DeleteIgnore, DeleteField: "deleted_at"}
+	s := SinkConfig{Mode: mode, Method: "PUT", BatchSize: 7, SourceUpdatedAtField: "source_updated_at", DeleteMode: DeleteIgnore, DeleteField: "deleted_at",
+		StaleWhen: &StaleMatch{Statuses: []int{http.StatusConflict}, BodyContains: "stale write refused"}}
 	switch mode {
 	case ModeUpsert:
 		s.URL, s.Method = base+"/invoices/billing_invoice_id/{key}", "PATCH"

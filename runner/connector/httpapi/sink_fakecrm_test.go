@@ -40,6 +40,7 @@ type fakeCRM struct {
 	objects   []*crmObject
 	nextID    int
 	reject    map[string]string
+	conflict  map[string]string // 409 with this message for a key, whatever it holds
 	faults    []fault
 	dropBatch map[string]bool
 	failAfter int // creates that take effect and then answer 503
@@ -56,7 +57,7 @@ type fault struct {
 }
 
 func newFakeCRM(t *testing.T) *fakeCRM {
-	f := &fakeCRM{t: t, reject: map[string]string{}, dropBatch: map[string]bool{}, lookups: map[string]int{},
+	f := &fakeCRM{t: t, reject: map[string]string{}, conflict: map[string]string{}, dropBatch: map[string]bool{}, lookups: map[string]int{},
 		accounts: map[string][]string{"cus_1": {"acc_1"}, "cus_2": {"acc_2"}, "cus 3/x": {"acc_3"}, "cus_dup": {"acc_8", "acc_9"}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /invoices/key/{key}", func(w http.ResponseWriter, r *http.Request) { f.upsertByKey(w, r, true) })
@@ -129,6 +130,9 @@ func (f *fakeCRM) byKeyLocked(key string) []*crmObject {
 func (f *fakeCRM) applyLocked(o *crmObject, props map[string]any, replace bool) (string, int, string) {
 	if msg, ok := f.reject[o.key]; ok {
 		return "", http.StatusBadRequest, msg
+	}
+	if msg, ok := f.conflict[o.key]; ok {
+		return "", http.StatusConflict, msg
 	}
 	props = maps.Clone(props)
 	delete(props, "invoice_key")
@@ -403,11 +407,13 @@ func (f *fakeCRM) requestCount(prefix string) int {
 	return n
 }
 
-// spec is the sink config of mode against this CRM, as a SyncJob with the CRD defaults
-// and key field invoice_key, mapping total and status, translates.
+// spec is the sink config of mode against this CRM, as a SyncJob with the CRD defaults,
+// key field invoice_key, mapping total and status, and staleWhen {status: [409],
+// bodyContains: "stale write refused"} translates.
 func (f *fakeCRM) spec(mode string) SinkConfig {
 	s := SinkConfig{Mode: mode, Method: "PUT", SourceUpdatedAtField: "source_updated_at", BatchSize: 100,
-		KeyField: "invoice_key", Fields: []string{"total", "status"}, DeleteMode: DeleteIgnore, DeleteField: "deleted_at"}
+		KeyField: "invoice_key", Fields: []string{"total", "status"}, DeleteMode: DeleteIgnore, DeleteField: "deleted_at",
+		StaleWhen: &StaleMatch{Statuses: []int{http.StatusConflict}, BodyContains: "stale write refused"}}
 	switch mode {
 	case ModeUpsert:
 		s.URL = f.srv.URL + "/invoices/key/{key}"

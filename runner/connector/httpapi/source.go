@@ -437,6 +437,9 @@ func parseInteger(s string) (*big.Int, bool) {
 	return new(big.Int).SetString(s, 10)
 }
 
+// CanFetchByID reports whether FetchByIDs can work: GetByIDURL is set (connector.FetchCapable).
+func (s *Source) CanFetchByID() bool { return s.cfg.GetByIDURL != "" }
+
 // FetchByIDs gets each record through the config's GetByIDURL ("{id}" replaced by the id,
 // path-escaped, or query-escaped when it is in the query). A 404 or 410 means the record
 // is gone: it is absent from the result. The answer is the record object itself, or holds

@@ -16,8 +16,9 @@ type SourceConfig struct {
 	// IDColumn is the cursor's tie-breaker: a unique, not-null integer, text, varchar or
 	// uuid column. Required.
 	IDColumn string
-	// TimeZone is the IANA zone in which a timestamp-without-time-zone UpdatedAtColumn is
-	// written. Required for such a column, refused for a timestamptz one.
+	// TimeZone is the IANA zone in which the table's timestamp-without-time-zone columns
+	// (the UpdatedAtColumn or any other) are written; every such column is read in it.
+	// Required when the table has such a column, refused when it has none.
 	TimeZone string
 }
 
@@ -50,6 +51,26 @@ const (
 	DeleteHard DeleteMode = "Delete"
 )
 
+// FieldType is the type the mapping gives a field, hence the Go type of its values in
+// WriteRecord.Values (spelled as spec.mapping[].type spells it).
+type FieldType string
+
+// Field types.
+const (
+	// FieldString values are string.
+	FieldString FieldType = "string"
+	// FieldInt values are int64.
+	FieldInt FieldType = "int"
+	// FieldDecimal values are connector.Decimal.
+	FieldDecimal FieldType = "decimal"
+	// FieldBool values are bool.
+	FieldBool FieldType = "bool"
+	// FieldTimestamp values are time.Time.
+	FieldTimestamp FieldType = "timestamp"
+	// FieldJSON values are connector.JSON.
+	FieldJSON FieldType = "json"
+)
+
 // SinkConfig says where and how a Sink writes. Every field is taken as given: the
 // connector applies no defaults (the caller translates an already defaulted SyncJob).
 type SinkConfig struct {
@@ -62,6 +83,10 @@ type SinkConfig struct {
 	// mapping order). KeyColumn, if listed, is ignored here; a field missing from a
 	// record's Values is written as NULL; Values not listed are ignored.
 	Fields []string
+	// FieldTypes are the mapped types of Fields, by field. A column that can hold no value
+	// of its field's type is a setup error; a field without a type is checked value by
+	// value only.
+	FieldTypes map[string]FieldType
 	// SourceUpdatedAtColumn is the timestamptz column storing each record's
 	// SourceUpdatedAt; a write older than the stored one is Stale. Required.
 	SourceUpdatedAtColumn string
@@ -94,6 +119,13 @@ func (c SinkConfig) Validate() error {
 	}
 	if c.CopyThreshold < 1 {
 		return fmt.Errorf("copy threshold (spec.sink.postgres.copyThreshold) %d: want at least 1", c.CopyThreshold)
+	}
+	for f, t := range c.FieldTypes {
+		switch t {
+		case FieldString, FieldInt, FieldDecimal, FieldBool, FieldTimestamp, FieldJSON:
+		default:
+			return fmt.Errorf("field %q: type %q (spec.mapping[].type): want string, int, decimal, bool, timestamp or json", f, string(t))
+		}
 	}
 	switch c.DeleteMode {
 	case DeleteIgnore, DeleteHard:

@@ -12,6 +12,10 @@
 //
 // Connection strings carry credentials: they never appear in errors or logs. Errors name
 // the host, port and database instead.
+//
+// A connection is configured from the DSN alone: host, database and user must be in it,
+// and nothing libpq would take from elsewhere (PG* environment variables, ~/.pgpass, a
+// service file, client certificates under ~/.postgresql) fills in what it leaves out.
 package postgres
 
 import (
@@ -19,7 +23,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,7 +64,7 @@ const (
 // password.
 func connect(ctx context.Context, dsn string, timeout time.Duration, maxConns int32, tune func(*pgxpool.Config)) (*pgxpool.Pool, error) {
 	secrets := dsnSecrets(dsn)
-	cfg, err := pgxpool.ParseConfig(dsn)
+	cfg, err := parseDSN(dsn)
 	if err != nil {
 		return nil, redactf(secrets, "parse postgres DSN: %w", err)
 	}
@@ -88,6 +95,137 @@ func connect(ctx context.Context, dsn string, timeout time.Duration, maxConns in
 		return nil, redactf(secrets, "connect to postgres at %s (connect timeout %s): %w", where, cfg.ConnConfig.ConnectTimeout, err)
 	}
 	return pool, nil
+}
+
+// envKeys are the settings pgconn.ParseConfig takes from PG* environment variables (and,
+// for passfile, servicefile and the ssl files, from the home directory) when the DSN does
+// not set them, with the value that pins each to what an empty environment and no files
+// mean. "" stands for the built-in default; passfile="" and the ssl files "" read no file.
+var envKeys = map[string]string{
+	"port": "", "password": "", "passfile": "", "connect_timeout": "0",
+	"sslmode": "", "sslkey": "", "sslcert": "", "sslcertmode": "allow", "sslsni": "",
+	"sslrootcert": "", "sslpassword": "", "sslnegotiation": "",
+	"target_session_attrs": "any", "min_protocol_version": "", "max_protocol_version": "",
+	"channel_binding": "", "require_auth": "",
+}
+
+// envRuntimeParams are the run-time parameters ParseConfig takes from PGAPPNAME, PGTZ and
+// PGOPTIONS; those the DSN does not set are removed after parsing.
+var envRuntimeParams = []string{"application_name", "timezone", "options"}
+
+// parseDSN parses dsn into a pool configuration taken from the DSN alone.
+//
+// pgconn.ParseConfig merges built-in defaults, PG* environment variables, files in the home
+// directory and the DSN, with no option to leave the environment out, and the process
+// environment cannot be cleared safely around the call. So: the keys the DSN itself sets
+// are found with pgconn's own parser (ConnStringAllowedKeys fails on the first key not
+// allowed, before anything else is read, and names it); host, dbname and user must be among
+// them; every other key the environment could supply is pinned in the DSN to its
+// no-environment value, so that the DSN shadows the environment; run-time parameters only
+// the environment set are dropped. A service (in the DSN or PGSERVICE) is refused: it
+// would take settings from a file.
+func parseDSN(dsn string) (*pgxpool.Config, error) {
+	if os.Getenv("PGSERVICE") != "" {
+		return nil, errors.New("the PGSERVICE environment variable is set: the connection is configured from the DSN alone, unset it")
+	}
+	keys, err := dsnKeys(dsn)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []struct{ key, name string }{{"host", "host"}, {"database", "dbname"}, {"user", "user"}} {
+		if !keys[k.key] {
+			return nil, fmt.Errorf("the DSN has no %s (nothing is taken from PG* environment variables or libpq defaults)", k.name)
+		}
+	}
+	if keys["ssl"] {
+		keys["sslmode"] = true // the URI alias ssl=true sets sslmode
+	}
+	var pins []string
+	for k, v := range envKeys {
+		if !keys[k] {
+			pins = append(pins, k+"="+v)
+		}
+	}
+	sort.Strings(pins)
+	pinned := pinKeys(dsn, pins)
+	cfg, err := pgxpool.ParseConfig(pinned)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range envRuntimeParams {
+		if !keys[k] {
+			delete(cfg.ConnConfig.RuntimeParams, k)
+		}
+	}
+	if cfg.ConnConfig.Database == "" {
+		return nil, errors.New("the DSN's dbname is empty")
+	}
+	if cfg.ConnConfig.User == "" {
+		return nil, errors.New("the DSN's user is empty")
+	}
+	return cfg, nil
+}
+
+var notAllowedKey = regexp.MustCompile(`connection string key ("(?:[^"\\]|\\.)*") is not in ConnStringAllowedKeys$`)
+
+// dsnKeys returns the setting keys (pgconn's canonical spelling: database, not dbname) the
+// DSN itself sets, as pgconn parses it. It asks pgconn with a growing allow-list: pgconn
+// checks every key of the string against it before reading anything else, and its refusal
+// names the key. Any other outcome means every key passed the check: the set is complete.
+// A service is refused as soon as it shows (the full parse would read the service file).
+func dsnKeys(dsn string) (map[string]bool, error) {
+	allowed := []string{}
+	keys := map[string]bool{}
+	for range 200 {
+		_, err := pgconn.ParseConfigWithOptions(dsn, pgconn.ParseConfigOptions{ConnStringAllowedKeys: allowed})
+		if err == nil {
+			return keys, nil
+		}
+		m := notAllowedKey.FindStringSubmatch(err.Error())
+		if m == nil {
+			if len(keys) == 0 {
+				return nil, err // the string does not parse
+			}
+			return keys, nil // a later error, which the final parse reports or pinning removes
+		}
+		k, uerr := strconv.Unquote(m[1])
+		if uerr != nil || keys[k] {
+			return nil, err
+		}
+		if k == "service" || k == "servicefile" {
+			return nil, fmt.Errorf("%s is not supported: put host, dbname and user in the DSN", k)
+		}
+		keys[k] = true
+		allowed = append(allowed, k)
+	}
+	return nil, errors.New("too many settings")
+}
+
+// pinKeys adds key=value settings (values "" or without special characters) to dsn, in
+// its own syntax: before the keyword/value pairs, or to a URI's query.
+func pinKeys(dsn string, pins []string) string {
+	if len(pins) == 0 {
+		return dsn
+	}
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		var b strings.Builder
+		for _, p := range pins {
+			k, v, _ := strings.Cut(p, "=")
+			fmt.Fprintf(&b, "%s='%s' ", k, v)
+		}
+		return b.String() + dsn
+	}
+	// As pgconn does: user info ends at an '@' before any '/'; the query starts at the
+	// first '?' after it.
+	rest := dsn[strings.Index(dsn, "//")+2:]
+	if i := strings.IndexAny(rest, "@/"); i >= 0 && rest[i] == '@' {
+		rest = rest[i+1:]
+	}
+	sep := "?"
+	if strings.Contains(rest, "?") {
+		sep = "&"
+	}
+	return dsn + sep + strings.Join(pins, "&")
 }
 
 var kvPassword = regexp.MustCompile(`(?i)password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s]*)`)
@@ -166,6 +304,9 @@ type column struct {
 	full string
 	// category is pg_type.typcategory of the base type ('S' string, 'N' numeric, ...).
 	category byte
+	// typmod is the type modifier (pg_attribute.atttypmod, a domain's typtypmod), -1
+	// when none: numeric precision and scale, timestamp precision, character length.
+	typmod int32
 }
 
 // relation is an inspected table or view.
@@ -200,7 +341,8 @@ SELECT a.attname,
        COALESCE(NULLIF(t.typbasetype, 0), a.atttypid)::int8,
        format_type(a.atttypid, NULL),
        format_type(a.atttypid, a.atttypmod),
-       COALESCE(bt.typcategory, t.typcategory)::text
+       COALESCE(bt.typcategory, t.typcategory)::text,
+       CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type bt ON bt.oid = NULLIF(t.typbasetype, 0)
@@ -214,10 +356,15 @@ ORDER BY a.attnum`, rel.oid)
 		var c column
 		var oid int64
 		var cat string
-		if err := rows.Scan(&c.name, &oid, &c.typ, &c.full, &cat); err != nil {
+		if err := rows.Scan(&c.name, &oid, &c.typ, &c.full, &cat, &c.typmod); err != nil {
 			return nil, fmt.Errorf("read columns of table %q: %w", spec, err)
 		}
 		c.oid = uint32(oid)
+		if c.typ == "character" {
+			// format_type without modifier says "character", which a cast reads as
+			// character(1): it would cut every longer value to one character.
+			c.typ = "bpchar"
+		}
 		if cat != "" {
 			c.category = cat[0]
 		}

@@ -44,10 +44,15 @@ type SinkOptions struct {
 // ones) is written; the older ones are reported Stale, the equal ones share its outcome.
 //
 // Values are checked against their column: int columns take int64, float columns float64
-// or int64, bool columns bool, timestamptz/timestamp/date columns time.Time (written at
-// microsecond precision, truncated; timestamp columns get the UTC wall time), json/jsonb
-// columns connector.JSON; text columns take any value in its text form, and numeric,
-// uuid and other columns any value whose text form PostgreSQL accepts.
+// or int64, bool columns bool, timestamptz/timestamp/date columns time.Time (timestamp
+// columns get the UTC wall time), json/jsonb columns connector.JSON; text columns take any
+// value in its text form, and numeric, uuid and other columns any value whose text form
+// PostgreSQL accepts. A value the column would store changed fails instead of being
+// written: more decimal places than a numeric's scale, more fractional seconds than a
+// timestamp's precision (microseconds when unconstrained), a time of day into a date, a
+// text longer than a varchar(n) or char(n), an integer out of a smallint's or integer's
+// range or not exact in a real or double precision. SinkConfig.FieldTypes lets setup
+// refuse a column that can hold no value of its field's type.
 type Sink struct {
 	pool          *pgxpool.Pool
 	log           logr.Logger
@@ -204,7 +209,8 @@ func grow[T any](buf *[]T, n int) []T {
 	return b
 }
 
-// check refuses values that do not fit their column's family.
+// check refuses values that do not fit their column's family, and values the column would
+// store changed (rounded, cut, out of range: see limits).
 func (s *Sink) check(rec *connector.WriteRecord) error {
 	for _, v := range s.vals {
 		if v.softDl {
@@ -236,6 +242,10 @@ func (s *Sink) check(rec *connector.WriteRecord) error {
 		if !ok {
 			return &connector.RecordError{ID: rec.SourceID, Field: v.field, Reason: "value does not fit column type",
 				Detail: fmt.Sprintf("%T for column of type %s", val, v.col.full)}
+		}
+		if why := v.lim.fitError(val, v.col.full); why != "" {
+			return &connector.RecordError{ID: rec.SourceID, Field: v.field, Reason: "value would be changed by the column",
+				Detail: describeValue(val) + ": " + why}
 		}
 	}
 	return nil

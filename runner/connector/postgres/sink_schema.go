@@ -22,6 +22,7 @@ const (
 type sinkColumn struct {
 	col    column
 	fam    family
+	lim    limits
 	field  string // key in WriteRecord.Values; "" for the soft-delete column
 	softDl bool   // the soft-delete column
 }
@@ -86,7 +87,10 @@ FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2`, rel.oid, key.name
 		if err := claim(f, "mapped field"); err != nil {
 			return err
 		}
-		s.vals = append(s.vals, sinkColumn{col: c, fam: familyOf(c), field: f})
+		if t, ok := cfg.FieldTypes[f]; ok && !canHold(c, t) {
+			return fmt.Errorf("field %q is mapped as %s, but column %q of table %q is %s, which can never hold %s %s", f, t, c.name, cfg.Table, c.full, article(t), t)
+		}
+		s.vals = append(s.vals, sinkColumn{col: c, fam: familyOf(c), lim: limitsOf(c), field: f})
 	}
 	if s.deleteMode == DeleteSoft {
 		name := cfg.DeleteColumn

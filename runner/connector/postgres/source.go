@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,23 +49,29 @@ const (
 //   - text, varchar, char, uuid and every type not listed here: string, in PostgreSQL's
 //     text form
 //   - timestamptz: time.Time in UTC; date: midnight UTC of that date; timestamp without
-//     time zone: its wall time read in SourceConfig.TimeZone when set, otherwise in UTC
+//     time zone: its wall time read in SourceConfig.TimeZone (required when the table has
+//     such a column), or NonexistentWallTime for a wall time the zone skips
 //   - json, jsonb: map[string]any, []any, string, bool, nil or json.Number; numbers are
 //     json.Number so that no number loses precision
 //   - NULL: nil
 //
 // Rows whose updatedAt is NULL are never read; the id column must be unique and not null.
+// A zone-less updatedAt the declared zone skips (clocks moving forward) has no instant: its
+// row is read at the end of that gap (one nanosecond before it), the gap's rows ordered by
+// id, and RecordError reports it, so that the run records it as failed and goes on.
 type Source struct {
 	pool   *pgxpool.Pool
 	log    logr.Logger
 	rel    *relation
 	ids    idKind
 	loc    *time.Location // zone of a timestamp-without-time-zone cursor column, else nil
+	zone   *time.Location // the declared zone of every timestamp-without-time-zone column
 	cols   []srcColumn
 	idIdx  int
 	updIdx int
 
 	qAfter, qFrom, qFetch, qCount string
+	qGap                          string // the rows whose cursor wall time is in [$1, $2), id after $3 (if not NULL), by id
 }
 
 // srcColumn is one selected column and how its value is read.
@@ -111,9 +118,6 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 	}
 	switch upd.oid {
 	case oidTimestamptz:
-		if cfg.TimeZone != "" {
-			return fmt.Errorf("updated_at column %q of table %q is timestamp with time zone: remove spec.source.postgres.timeZone, which is only for timestamp without time zone", updCol, cfg.Table)
-		}
 	case oidTimestamp:
 		if cfg.TimeZone == "" {
 			return fmt.Errorf("updated_at column %q of table %q is timestamp without time zone: declare spec.source.postgres.timeZone, the IANA zone its wall times are written in", updCol, cfg.Table)
@@ -122,7 +126,7 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 		if err != nil {
 			return fmt.Errorf("spec.source.postgres.timeZone %q: %w", cfg.TimeZone, err)
 		}
-		s.loc = loc
+		s.loc, s.zone = loc, loc
 	default:
 		return fmt.Errorf("updated_at column %q of table %q is %s, want timestamptz or timestamp", updCol, cfg.Table, upd.full)
 	}
@@ -141,6 +145,9 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 		s.ids = idUUID
 	default:
 		return fmt.Errorf("id column %q of table %q is %s, want an integer, text, varchar or uuid column", idCol, cfg.Table, id.full)
+	}
+	if err := s.setupZone(cfg); err != nil {
+		return err
 	}
 
 	var sel strings.Builder
@@ -183,6 +190,35 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 	s.qFrom = fmt.Sprintf("%s WHERE %s >= $1::%s%s LIMIT $2", sel.String(), u, tsType, order)
 	s.qFetch = fmt.Sprintf("%s WHERE %s = ANY(%s)%s", sel.String(), quote(idCol), idArray, order)
 	s.qCount = fmt.Sprintf("SELECT count(*) FROM %s WHERE %s >= $1::%s AND %s <= $2::%s", rel.ident.Sanitize(), u, tsType, u, tsType)
+	idAfter := map[idKind]string{idInt: "%s > $3::int8", idText: `%s COLLATE "C" > $3::text`, idUUID: "%s > $3::uuid"}[s.ids]
+	idNull := map[idKind]string{idInt: "$3::int8", idText: "$3::text", idUUID: "$3::uuid"}[s.ids]
+	s.qGap = fmt.Sprintf("%s WHERE %s >= $1::timestamp AND %s < $2::timestamp AND (%s IS NULL OR %s) ORDER BY %s LIMIT $4",
+		sel.String(), u, u, idNull, fmt.Sprintf(idAfter, quote(idCol)), idOrder)
+	return nil
+}
+
+// setupZone checks spec.source.postgres.timeZone against the zone-less timestamp columns
+// read: every one needs the declared zone (it is read in it, never guessed as UTC), and a
+// zone declared for a table without one is a mistake.
+func (s *Source) setupZone(cfg SourceConfig) error {
+	var naive []string
+	for _, name := range s.rel.order {
+		if s.rel.columns[name].oid == oidTimestamp {
+			naive = append(naive, name)
+		}
+	}
+	switch {
+	case len(naive) > 0 && cfg.TimeZone == "":
+		return fmt.Errorf("column %q of table %q is timestamp without time zone: declare spec.source.postgres.timeZone, the IANA zone its wall times are written in (every such column is read in it)", naive[0], cfg.Table)
+	case len(naive) == 0 && cfg.TimeZone != "":
+		return fmt.Errorf("table %q has no timestamp without time zone column: remove spec.source.postgres.timeZone, which is only for such columns", cfg.Table)
+	case s.zone == nil && cfg.TimeZone != "":
+		loc, err := time.LoadLocation(cfg.TimeZone)
+		if err != nil {
+			return fmt.Errorf("spec.source.postgres.timeZone %q: %w", cfg.TimeZone, err)
+		}
+		s.zone = loc
+	}
 	return nil
 }
 
@@ -209,11 +245,69 @@ func (s *Source) CompareIDs(a, b string) int {
 }
 
 // ReadPage returns at most limit records strictly after `after` (at or after its time when
-// its id is empty). The page is read by one statement, hence from one snapshot.
+// its id is empty). Each query is one statement, hence from one snapshot; a page that
+// reaches the rows of a skipped-wall-time gap reads them by a second one.
 func (s *Source) ReadPage(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) {
 	if limit <= 0 {
 		return connector.Page{}, fmt.Errorf("read page after %s: limit %d must be positive", after, limit)
 	}
+	page, err := s.readPage(ctx, after, limit)
+	if err != nil {
+		return connector.Page{}, fmt.Errorf("read page after %s from %q: %w", after, s.rel.name, err)
+	}
+	return page, nil
+}
+
+func (s *Source) readPage(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) {
+	var out []connector.Record
+	for {
+		n := limit - len(out)
+		if s.loc != nil {
+			if end := after.UpdatedAt.Add(time.Nanosecond); after.UpdatedAt.Nanosecond()%1000 == 999 {
+				if from, to, ok := gapAt(end, s.loc); ok {
+					// Inside a gap's rows: the rest of them by id, then on from its end.
+					recs, err := s.readGap(ctx, from, to, after.ID, n+1)
+					if err != nil {
+						return connector.Page{}, err
+					}
+					if len(recs) > n {
+						return connector.Page{Records: append(out, recs[:n]...), More: true}, nil
+					}
+					out = append(out, recs...)
+					if len(out) == limit {
+						return connector.Page{Records: out, More: true}, nil
+					}
+					after = cursor.Cursor{UpdatedAt: end}
+					continue
+				}
+			}
+		}
+		recs, err := s.read(ctx, after, n+1)
+		if err != nil {
+			return connector.Page{}, err
+		}
+		if s.loc != nil {
+			if i := s.firstGapRow(recs); i >= 0 {
+				// The gap's rows sort by id, not by their wall time: read them together.
+				out = append(out, recs[:i]...)
+				if len(out) == limit {
+					return connector.Page{Records: out, More: true}, nil
+				}
+				after = cursor.Cursor{UpdatedAt: recs[i].UpdatedAt}
+				continue
+			}
+		}
+		out = append(out, recs...)
+		if len(out) > limit {
+			return connector.Page{Records: out[:limit], More: true}, nil
+		}
+		return connector.Page{Records: out}, nil
+	}
+}
+
+// read runs the keyset query: at most limit records strictly after `after` (at or after its
+// time when its id is empty), in the column's order.
+func (s *Source) read(ctx context.Context, after cursor.Cursor, limit int) ([]connector.Record, error) {
 	at := after.UpdatedAt
 	var rows pgx.Rows
 	var err error
@@ -224,30 +318,58 @@ func (s *Source) ReadPage(ctx context.Context, after cursor.Cursor, limit int) (
 		if frac != 0 {
 			at = at.Add(time.Duration(1000 - frac))
 		}
-		rows, err = s.pool.Query(ctx, s.qFrom, s.toColumn(at), limit+1)
+		rows, err = s.pool.Query(ctx, s.qFrom, s.toColumn(at), limit)
 	} else {
-		var id any = after.ID
-		if s.ids == idInt {
-			n, perr := strconv.ParseInt(after.ID, 10, 64)
-			if perr != nil {
-				return connector.Page{}, fmt.Errorf("read page after %s: cursor id %q is not an integer", after, after.ID)
-			}
-			id = n
+		id, perr := s.idArg(after.ID)
+		if perr != nil {
+			return nil, perr
 		}
-		rows, err = s.pool.Query(ctx, s.qAfter, s.toColumn(at), id, limit+1)
+		rows, err = s.pool.Query(ctx, s.qAfter, s.toColumn(at), id, limit)
 	}
 	if err != nil {
-		return connector.Page{}, fmt.Errorf("read page after %s from %q: %w", after, s.rel.name, err)
+		return nil, err
 	}
-	recs, err := s.collect(rows, limit+1)
+	return s.collect(rows, limit)
+}
+
+// readGap reads at most limit rows whose cursor wall time is in [from, to) (a gap of the
+// zone), by id, after the id `after` unless it is empty.
+func (s *Source) readGap(ctx context.Context, from, to time.Time, after string, limit int) ([]connector.Record, error) {
+	var id any
+	if after != "" {
+		var err error
+		if id, err = s.idArg(after); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := s.pool.Query(ctx, s.qGap, from, to, id, limit)
 	if err != nil {
-		return connector.Page{}, fmt.Errorf("read page after %s from %q: %w", after, s.rel.name, err)
+		return nil, err
 	}
-	page := connector.Page{Records: recs}
-	if len(recs) > limit {
-		page.Records, page.More = recs[:limit], true
+	return s.collect(rows, limit)
+}
+
+// firstGapRow is the index of the first record whose cursor wall time the zone skips, or -1.
+func (s *Source) firstGapRow(recs []connector.Record) int {
+	name := s.cols[s.updIdx].name
+	for i, r := range recs {
+		if _, ok := r.Fields[name].(NonexistentWallTime); ok {
+			return i
+		}
 	}
-	return page, nil
+	return -1
+}
+
+// idArg is a cursor id as a query parameter.
+func (s *Source) idArg(id string) (any, error) {
+	if s.ids != idInt {
+		return id, nil
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("cursor id %q is not an integer", id)
+	}
+	return n, nil
 }
 
 // FetchByIDs returns the records with these ids, ascending by (updatedAt, id). Ids that
@@ -283,6 +405,11 @@ func (s *Source) FetchByIDs(ctx context.Context, ids []string) ([]connector.Reco
 	if err != nil {
 		return nil, fmt.Errorf("fetch %d records by id from %q: %w", len(ids), s.rel.name, err)
 	}
+	if s.loc != nil { // rows of a skipped-wall-time gap sort by their cursor, not their wall time
+		slices.SortStableFunc(recs, func(a, b connector.Record) int {
+			return cursor.Compare(a.Cursor(), b.Cursor(), s.CompareIDs)
+		})
+	}
 	return recs, nil
 }
 
@@ -308,8 +435,7 @@ func (s *Source) toColumn(t time.Time) time.Time {
 	if s.loc == nil {
 		return t.UTC()
 	}
-	w := t.In(s.loc)
-	return time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), time.UTC)
+	return wallOf(t, s.loc)
 }
 
 var (

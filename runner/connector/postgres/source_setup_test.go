@@ -26,7 +26,8 @@ func TestSourceFieldValues(t *testing.T) {
 			-3, 9007199254740993, 12345678901234567890.0123456789, 0.1, true,
 			'héllo', 'ab', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '2026-03-01'::date - 1, '2026-02-03 04:05:06.000007',
 			'{"n": 12345678901234567890.5, "a": [1, "x", null, false]}', '[1,2]', '{a,b}', NULL)`)
-	src, err := NewSource(context.Background(), SourceConfig{Table: "items", UpdatedAtColumn: "updated_at", IDColumn: "id"}, dsn, SourceOptions{})
+	// The zone-less column "seen" is read in the declared zone.
+	src, err := NewSource(context.Background(), SourceConfig{Table: "items", UpdatedAtColumn: "updated_at", IDColumn: "id", TimeZone: "UTC"}, dsn, SourceOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	defer src.Close()
 
@@ -59,7 +60,8 @@ func TestSourceSetupErrors(t *testing.T) {
 	dsn := newDB(t,
 		`CREATE SCHEMA billing`,
 		`CREATE TABLE billing.invoices (id bigint PRIMARY KEY, updated_at timestamptz, modified timestamp, version integer, ident numeric)`,
-		`CREATE VIEW billing.recent AS SELECT * FROM billing.invoices`)
+		`CREATE VIEW billing.recent AS SELECT * FROM billing.invoices`,
+		`CREATE TABLE billing.zoned (id bigint PRIMARY KEY, updated_at timestamptz)`)
 	tests := []struct {
 		name string
 		cfg  SourceConfig
@@ -73,7 +75,8 @@ func TestSourceSetupErrors(t *testing.T) {
 		{"non-timestamp cursor", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "version", IDColumn: "id"}, `updated_at column "version" of table "billing.invoices" is integer, want timestamptz or timestamp`},
 		{"timestamp without declared zone", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "modified", IDColumn: "id"}, `declare spec.source.postgres.timeZone`},
 		{"unknown zone", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "modified", IDColumn: "id", TimeZone: "Mars/Olympus"}, `timeZone "Mars/Olympus"`},
-		{"zone on timestamptz", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "updated_at", IDColumn: "id", TimeZone: "UTC"}, `remove spec.source.postgres.timeZone`},
+		{"zone without a zone-less column", SourceConfig{Table: "billing.zoned", UpdatedAtColumn: "updated_at", IDColumn: "id", TimeZone: "UTC"}, `remove spec.source.postgres.timeZone`},
+		{"zone-less column that is not the cursor", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "updated_at", IDColumn: "id"}, `column "modified" of table "billing.invoices" is timestamp without time zone: declare spec.source.postgres.timeZone`},
 		{"unsupported id type", SourceConfig{Table: "billing.invoices", UpdatedAtColumn: "updated_at", IDColumn: "ident"}, `id column "ident" of table "billing.invoices" is numeric, want an integer`},
 		// Fields the API always sets: empty is refused, never defaulted.
 		{"no cursor column", SourceConfig{Table: "billing.invoices", IDColumn: "id"}, `updated_at column (spec.source.postgres.updatedAtColumn) is empty`},
@@ -90,7 +93,7 @@ func TestSourceSetupErrors(t *testing.T) {
 
 	t.Run("a view is a valid source", func(t *testing.T) {
 		g := NewWithT(t)
-		src, err := NewSource(context.Background(), SourceConfig{Table: "billing.recent", UpdatedAtColumn: "updated_at", IDColumn: "id"}, dsn, SourceOptions{})
+		src, err := NewSource(context.Background(), SourceConfig{Table: "billing.recent", UpdatedAtColumn: "updated_at", IDColumn: "id", TimeZone: "UTC"}, dsn, SourceOptions{})
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(src.Close()).To(Succeed())
 	})

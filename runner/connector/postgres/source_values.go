@@ -14,24 +14,72 @@ import (
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
-// wallToUTC reads a timestamp-without-time-zone value (wall clock, carried as UTC) as a
-// wall time in the declared zone (UTC when none). strict refuses wall times the zone
-// skips (the hour lost when clocks move forward): they have no instant, and a guessed one
-// would break the cursor order. A repeated wall time (clocks moving back) maps to one of
-// its instants, the same one every time, which keeps the order.
-func (s *Source) wallToUTC(w time.Time, strict bool) (time.Time, error) {
-	if s.loc == nil {
-		return w, nil
-	}
-	t := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), s.loc)
-	if strict {
-		b := t.In(s.loc)
-		if b.Year() != w.Year() || b.YearDay() != w.YearDay() || b.Hour() != w.Hour() || b.Minute() != w.Minute() || b.Second() != w.Second() {
-			return time.Time{}, fmt.Errorf("wall time %s does not exist in time zone %s", w.Format("2006-01-02 15:04:05.999999"), s.loc)
-		}
-	}
-	return t.UTC(), nil
+// NonexistentWallTime is the value read from a timestamp-without-time-zone column whose
+// wall time the declared zone skips (the hour lost when clocks move forward): it has no
+// instant, and a guessed one would be a silent change. The mapping takes it as no type, so
+// a mapped field holding one is a record error; a cursor column holding one makes the
+// record fail through Source.RecordError.
+type NonexistentWallTime struct {
+	// Wall is the column's wall time, "2006-01-02 15:04:05.999999".
+	Wall string
+	// Zone is the declared IANA zone.
+	Zone string
 }
+
+// String renders the value for record errors, short enough for the mapping's (which
+// prefix the type name).
+func (v NonexistentWallTime) String() string {
+	return fmt.Sprintf("%s in %s", v.Wall, v.Zone)
+}
+
+// wallToUTC reads a timestamp-without-time-zone value (wall clock, carried as UTC) as a
+// wall time in the declared zone. ok is false for a wall time the zone skips (clocks
+// moving forward): it has no instant. A repeated wall time (clocks moving back) maps to
+// one of its instants, the same one every time, which keeps the order.
+func wallToUTC(w time.Time, loc *time.Location) (t time.Time, ok bool) {
+	t = time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), loc)
+	b := t.In(loc)
+	if b.Year() != w.Year() || b.YearDay() != w.YearDay() || b.Hour() != w.Hour() || b.Minute() != w.Minute() || b.Second() != w.Second() {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// wallOf is the wall time of t in loc, carried as UTC (the form of a timestamp column).
+func wallOf(t time.Time, loc *time.Location) time.Time {
+	w := t.In(loc)
+	return time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), time.UTC)
+}
+
+// gapOf returns the end of the gap holding the skipped wall time w (carried as UTC): the
+// instant at which the zone's clocks moved forward past w.
+func gapOf(w time.Time, loc *time.Location) time.Time {
+	// time.Date picks one of the offsets around the transition; the transition is the
+	// start of that offset's period, or the end of it.
+	t := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), loc)
+	start, end := t.ZoneBounds()
+	if wallOf(start, loc).After(w) {
+		return start
+	}
+	return end
+}
+
+// gapAt reports whether t is the instant at which loc's clocks move forward, and the gap's
+// skipped wall times [from, to) (carried as UTC).
+func gapAt(t time.Time, loc *time.Location) (from, to time.Time, ok bool) {
+	_, before := t.Add(-time.Nanosecond).In(loc).Zone()
+	_, after := t.In(loc).Zone()
+	if after <= before {
+		return time.Time{}, time.Time{}, false
+	}
+	to = wallOf(t, loc)
+	return to.Add(-time.Duration(after-before) * time.Second), to, true
+}
+
+// gapMarker is the cursor time of every row whose cursor wall time lies in the gap ending
+// at end: one nanosecond before the gap's end, after every earlier instant PostgreSQL can
+// hold and before the end itself. Rows sharing it are ordered by id alone.
+func gapMarker(end time.Time) time.Time { return end.Add(-time.Nanosecond) }
 
 // collect reads all rows into records.
 func (s *Source) collect(rows pgx.Rows, capacity int) ([]connector.Record, error) {
@@ -70,12 +118,13 @@ func (s *Source) collect(rows pgx.Rows, capacity int) ([]connector.Record, error
 			return nil, fmt.Errorf("record %s: NULL updated_at column %q", rec.ID, upd.name)
 		}
 		if s.loc != nil {
-			t, err := s.wallToUTC(vals[s.updIdx].ts.Time, true)
-			if err != nil {
-				return nil, fmt.Errorf("record %s: updated_at column %q: %w", rec.ID, upd.name, err)
+			w := vals[s.updIdx].ts.Time
+			if t, ok := wallToUTC(w, s.loc); ok {
+				rec.UpdatedAt = t
+			} else {
+				// Field value already NonexistentWallTime; the row sorts with its gap.
+				rec.UpdatedAt = gapMarker(gapOf(w, s.loc))
 			}
-			rec.UpdatedAt = t
-			rec.Fields[upd.name] = t
 		} else {
 			rec.UpdatedAt = rec.Fields[upd.name].(time.Time)
 		}
@@ -162,7 +211,10 @@ func (v *scanValue) value(s *Source, c srcColumn) (any, error) {
 		if v.ts.InfinityModifier != pgtype.Finite {
 			return nil, fmt.Errorf("infinite timestamp cannot be read as a time")
 		}
-		return s.wallToUTC(v.ts.Time, false)
+		if t, ok := wallToUTC(v.ts.Time, s.zone); ok {
+			return t, nil
+		}
+		return NonexistentWallTime{Wall: v.ts.Time.Format("2006-01-02 15:04:05.999999"), Zone: s.zone.String()}, nil
 	case oidDate:
 		if v.d.InfinityModifier != pgtype.Finite {
 			return nil, fmt.Errorf("infinite date cannot be read as a time")
@@ -191,4 +243,17 @@ func decodeJSON(s string) (any, error) {
 		return nil, fmt.Errorf("decode json: trailing data")
 	}
 	return out, nil
+}
+
+// RecordError reports what makes a record read by this source unusable, or nil: a cursor
+// wall time its declared zone skips has no instant, so the record cannot be placed in the
+// sync order as the table has it. The record is still read (at the end of its gap, ordered
+// by id) so that the run goes on; the caller reports it as failed. Zone-less fields other
+// than the cursor hold a NonexistentWallTime, which the mapping refuses where it reads it.
+func (s *Source) RecordError(rec connector.Record) error {
+	name := s.cols[s.updIdx].name
+	if v, ok := rec.Fields[name].(NonexistentWallTime); ok {
+		return &connector.RecordError{ID: rec.ID, Field: name, Reason: "wall time does not exist in time zone", Detail: v.String()}
+	}
+	return nil
 }

@@ -79,6 +79,8 @@ type Client struct {
 	// blockedUntil is when the server said its quota resets (Retry-After, or
 	// RateLimit-Remaining: 0 with a reset); no request of this client starts before.
 	blockedUntil time.Time
+	// retryWaited is the sum of the waits before retries so far (RetryPolicy.MaxTotalWait).
+	retryWaited time.Duration
 
 	stats counters
 }
@@ -170,7 +172,7 @@ func (c *Client) Stats() Stats {
 
 // Redact replaces every credential of the client's Auth in s by "[redacted]". Callers
 // that put an API's text into a record error pass it through here.
-func (c *Client) Redact(s string) string { return redact(s, c.secrets) }
+func (c *Client) Redact(s string) string { return redact(s, c.secrets, MaxMessageLen) }
 
 // Request is one HTTP request.
 type Request struct {
@@ -278,9 +280,12 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			}
 			c.stats.networkErrors.Add(1)
 			if attempt >= c.retry.MaxAttempts {
-				return nil, fmt.Errorf("%s: %w (after %d attempts)", where, err, attempt)
+				return nil, &NetworkError{Where: where, Err: err, Attempts: attempt}
 			}
 			wait = c.retry.backoff(attempt, c.jitter)
+			if note, ok := c.spend(wait); !ok {
+				return nil, &NetworkError{Where: where, Err: err, Attempts: attempt, Note: note}
+			}
 			c.log.V(1).Info("retrying request after a network error", "request", where, "attempt", attempt, "wait", wait, "error", err.Error())
 		default:
 			now := c.clock.Now()
@@ -309,9 +314,14 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			}
 			if hinted {
 				wait = hint
-				c.block(now.Add(hint))
 			} else {
 				wait = c.retry.backoff(attempt, c.jitter)
+			}
+			if note, ok := c.spend(wait); !ok {
+				return nil, c.statusError(method, u, resp, attempt, note)
+			}
+			if hinted {
+				c.block(now.Add(hint))
 			}
 			c.log.V(1).Info("retrying request", "request", where, "status", resp.Status, "attempt", attempt, "wait", wait, "serverHint", hinted)
 		}
@@ -355,6 +365,9 @@ func (c *Client) waitTurn(ctx context.Context, where string) error {
 			return fmt.Errorf("%s: the server's rate limit resets in %s, longer than %s: %w",
 				where, d.Round(time.Second), c.retry.MaxWait, connector.ErrRateLimited)
 		}
+		if note, ok := c.spend(d); !ok {
+			return fmt.Errorf("%s: the server's rate limit resets in %s: %s: %w", where, d.Round(time.Second), note, connector.ErrRateLimited)
+		}
 		if err := c.sleep(ctx, d); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
@@ -374,6 +387,19 @@ func (c *Client) waitTurn(ctx context.Context, where string) error {
 		}
 	}
 	return nil
+}
+
+// spend takes d from the client's retry-wait budget (RetryPolicy.MaxTotalWait), or
+// reports, without taking it, why it does not fit.
+func (c *Client) spend(d time.Duration) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.retryWaited+d > c.retry.MaxTotalWait {
+		return fmt.Sprintf("retry waits would pass maxTotalWait %s (waited %s, next %s)",
+			c.retry.MaxTotalWait, c.retryWaited.Round(time.Second), d.Round(time.Second)), false
+	}
+	c.retryWaited += d
+	return "", true
 }
 
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {
@@ -432,7 +458,9 @@ func unwrapURLError(err error) error {
 }
 
 func (c *Client) statusError(method string, u *url.URL, resp *Response, attempts int, note string) *StatusError {
-	msg := apiMessage(resp.Body, append(querySecrets(u), c.secrets...))
+	secrets := append(querySecrets(u), c.secrets...)
+	msg := apiMessage(resp.Body, secrets)
+	body := redact(string(resp.Body), secrets, MaxBodyLen)
 	if resp.Status/100 == 3 {
 		msg = "redirect not followed (to another host, or too many)"
 	}
@@ -442,5 +470,5 @@ func (c *Client) statusError(method string, u *url.URL, resp *Response, attempts
 		}
 		msg += note
 	}
-	return &StatusError{Method: method, URL: safeURL(u), Code: resp.Status, Message: msg, Attempts: attempts}
+	return &StatusError{Method: method, URL: safeURL(u), Code: resp.Status, Message: msg, Body: body, Attempts: attempts}
 }

@@ -2,8 +2,11 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +17,9 @@ import (
 
 // MaxMessageLen bounds the API error message kept in a StatusError (in bytes).
 const MaxMessageLen = 300
+
+// MaxBodyLen bounds the answer body kept in a StatusError (in bytes).
+const MaxBodyLen = 4096
 
 // StatusError is an HTTP answer the client did not accept: a 4xx (never retried), or a 429
 // or 5xx after the retry budget was spent. A 429 StatusError unwraps to
@@ -31,6 +37,9 @@ type StatusError struct {
 	Code int
 	// Message is the API's error message, truncated to MaxMessageLen.
 	Message string
+	// Body is the answer's body on one line, redacted like Message and truncated to
+	// MaxBodyLen, for matching (a sink's staleWhen); Error does not show it.
+	Body string
 	// Attempts made, the first included.
 	Attempts int
 }
@@ -80,7 +89,7 @@ func apiMessage(body []byte, secrets []string) string {
 	if msg == "" {
 		msg = string(bytes.TrimSpace(body))
 	}
-	return redact(msg, secrets)
+	return redact(msg, secrets, MaxMessageLen)
 }
 
 func findMessage(doc any, depth int) string {
@@ -104,8 +113,9 @@ func findMessage(doc any, depth int) string {
 	return ""
 }
 
-// redact replaces every secret in s, flattens it to one printable line and truncates it.
-func redact(s string, secrets []string) string {
+// redact replaces every secret in s, flattens it to one printable line and truncates it
+// to limit bytes.
+func redact(s string, secrets []string, limit int) string {
 	for _, sec := range secrets {
 		if sec != "" {
 			s = strings.ReplaceAll(s, sec, "[redacted]")
@@ -117,8 +127,8 @@ func redact(s string, secrets []string) string {
 		}
 		return r
 	}, s)
-	if len(s) > MaxMessageLen {
-		cut := MaxMessageLen
+	if len(s) > limit {
+		cut := limit
 		for cut > 0 && !utf8Start(s[cut]) {
 			cut--
 		}
@@ -146,4 +156,56 @@ func querySecrets(u *url.URL) []string {
 		}
 	}
 	return out
+}
+
+// Reason names the run's failure for this answer: "RateLimited" for a 429, else
+// "HTTP<status>" ("HTTP503").
+func (e *StatusError) Reason() string {
+	if e.Code == http.StatusTooManyRequests {
+		return "RateLimited"
+	}
+	return fmt.Sprintf("HTTP%d", e.Code)
+}
+
+// NetworkError is a request that got no usable answer after its last attempt (or whose
+// next retry would pass the retry budget).
+type NetworkError struct {
+	// Where is "METHOD URL" without userinfo, query or fragment.
+	Where string
+	// Err is the last attempt's error.
+	Err error
+	// Attempts made, the first included.
+	Attempts int
+	// Note explains why no further attempt was made, if not the attempts.
+	Note string
+}
+
+// Error renders "METHOD URL: error (after 6 attempts; note)".
+func (e *NetworkError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %v", e.Where, e.Err)
+	var tail []string
+	if e.Attempts > 1 {
+		tail = append(tail, fmt.Sprintf("after %d attempts", e.Attempts))
+	}
+	if e.Note != "" {
+		tail = append(tail, e.Note)
+	}
+	if len(tail) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(tail, "; "))
+	}
+	return b.String()
+}
+
+// Unwrap returns the last attempt's error.
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// Reason names the run's failure: "Timeout" when the last attempt timed out, else ""
+// (no more specific reason than the connector's).
+func (e *NetworkError) Reason() string {
+	var ne net.Error
+	if errors.Is(e.Err, context.DeadlineExceeded) || (errors.As(e.Err, &ne) && ne.Timeout()) {
+		return "Timeout"
+	}
+	return ""
 }

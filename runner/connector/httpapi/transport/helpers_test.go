@@ -14,7 +14,7 @@ import (
 var epoch = time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC)
 
 // testRetry is the policy of a SyncJob that leaves spec.*.retry to the CRD defaults.
-var testRetry = RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second}
+var testRetry = RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second, MaxTotalWait: 10 * time.Minute}
 
 // attempts is testRetry with n attempts.
 func attempts(n int) RetryPolicy {

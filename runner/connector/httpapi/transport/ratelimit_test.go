@@ -77,7 +77,7 @@ func TestServerHintsAreHonoured(t *testing.T) {
 func TestTooLongServerWaitFailsAtOnce(t *testing.T) {
 	g := NewWithT(t)
 	h := &scripted{answers: []func(http.ResponseWriter, *http.Request){status(429, map[string]string{"Retry-After": "7200"}, "")}}
-	srv, c, clock := serve(t, h, Options{Retry: RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second, MaxWait: time.Hour}})
+	srv, c, clock := serve(t, h, Options{Retry: RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second, MaxWait: time.Hour, MaxTotalWait: 10 * time.Hour}})
 	_, err := c.Do(context.Background(), Request{URL: srv.URL})
 	g.Expect(errors.Is(err, connector.ErrRateLimited)).To(BeTrue())
 	g.Expect(err).To(MatchError(ContainSubstring("asks to wait 2h0m0s")))
@@ -87,7 +87,7 @@ func TestTooLongServerWaitFailsAtOnce(t *testing.T) {
 	// an exhausted quota resetting too late fails the next request without sending it
 	reset := strconv.FormatInt(epoch.Add(3*time.Hour).Unix(), 10)
 	h = &scripted{answers: []func(http.ResponseWriter, *http.Request){status(200, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}, "{}")}}
-	srv, c, _ = serve(t, h, Options{Retry: RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second, MaxWait: time.Hour}})
+	srv, c, _ = serve(t, h, Options{Retry: RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 30 * time.Second, MaxWait: time.Hour, MaxTotalWait: 10 * time.Hour}})
 	_, err = c.Do(context.Background(), Request{URL: srv.URL})
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = c.Do(context.Background(), Request{URL: srv.URL})

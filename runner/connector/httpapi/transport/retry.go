@@ -48,6 +48,11 @@ type RetryPolicy struct {
 	// quota as connector.ErrRateLimited) rather than holding the run for hours. Zero is
 	// DefaultMaxWait.
 	MaxWait time.Duration
+	// MaxTotalWait bounds the waits before retries (backoff, Retry-After, rate-limit
+	// resets; not the token bucket) summed over every request of the client, that is of
+	// the run: a request whose next wait would pass it fails at once with the last answer.
+	// Positive.
+	MaxTotalWait time.Duration
 }
 
 // Validate reports the first field of the policy that is missing or out of range, by name.
@@ -63,6 +68,8 @@ func (r RetryPolicy) Validate() error {
 		return fmt.Errorf("baseBackoff must not be negative, not %s", r.BaseBackoff)
 	case r.MaxWait < 0:
 		return fmt.Errorf("maxWait must not be negative, not %s", r.MaxWait)
+	case r.MaxTotalWait <= 0:
+		return fmt.Errorf("maxTotalWait must be positive, not %s", r.MaxTotalWait)
 	}
 	return nil
 }

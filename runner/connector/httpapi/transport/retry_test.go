@@ -40,7 +40,7 @@ func TestRetryPolicy(t *testing.T) {
 			wantCode: 429, wantCalls: 2, wantSleeps: []time.Duration{500 * time.Millisecond}, rateLimited: true},
 		{name: "maxAttempts 1 never retries", retry: attempts(1), answers: []answer{status(503, nil, "")},
 			wantCode: 503, wantCalls: 1},
-		{name: "maxBackoff caps the backoff", retry: RetryPolicy{MaxAttempts: 6, BaseBackoff: time.Second, MaxBackoff: 3 * time.Second, RequestTimeout: 30 * time.Second},
+		{name: "maxBackoff caps the backoff", retry: RetryPolicy{MaxAttempts: 6, BaseBackoff: time.Second, MaxBackoff: 3 * time.Second, RequestTimeout: 30 * time.Second, MaxTotalWait: 10 * time.Minute},
 			answers: []answer{status(500, nil, "")}, wantCode: 500, wantCalls: 6,
 			wantSleeps: []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second, 3 * time.Second}},
 		{name: "network error retried", retry: testRetry, answers: []answer{hangUp, hangUp, ok(`{}`)},
@@ -122,7 +122,7 @@ func TestRequestTimeoutIsRetried(t *testing.T) {
 		func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, // never answers
 		ok(`{"ok":true}`),
 	}}
-	srv, c, _ := serve(t, h, Options{Retry: RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 50 * time.Millisecond}})
+	srv, c, _ := serve(t, h, Options{Retry: RetryPolicy{MaxAttempts: 6, MaxBackoff: 30 * time.Second, RequestTimeout: 50 * time.Millisecond, MaxTotalWait: 10 * time.Minute}})
 	resp, err := c.Do(context.Background(), Request{URL: srv.URL})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(resp.Body)).To(Equal(`{"ok":true}`))

@@ -1,0 +1,31 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// PageChecker is an optional Mapper capability: it refuses a page the mapping cannot map
+// faithfully as a whole (a from path on none of its records: a typo, or a source that
+// stopped sending the field), before anything of the page is written.
+type PageChecker interface {
+	CheckPage([]connector.Record) error
+}
+
+// checkPage runs the Mapper's page check on the records about to be written. A refused
+// page fails the run with MappingPathMissing; nothing of it is written and the cursor
+// stays before it. It reports whether the run goes on.
+func (r *run) checkPage(after cursor.Cursor, recs []connector.Record) bool {
+	pc, ok := r.cfg.Mapper.(PageChecker)
+	if !ok || len(recs) == 0 {
+		return true
+	}
+	if err := pc.CheckPage(recs); err != nil {
+		r.fail(runcontract.ReasonMappingPathMissing, fmt.Sprintf("page after %s: %v; the page was not written", after, err), err)
+		return false
+	}
+	return true
+}
