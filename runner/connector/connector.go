@@ -13,6 +13,26 @@ import (
 	"github.com/checkpointed/checkpointed/internal/cursor"
 )
 
+// FieldType is the type a mapping gives a field (spec.mapping[].type), hence the Go type
+// of its values in WriteRecord.Values. Nothing is coerced into it.
+type FieldType string
+
+// Field types and the Go type of their values.
+const (
+	// TypeString values are string.
+	TypeString FieldType = "string"
+	// TypeInt values are int64.
+	TypeInt FieldType = "int"
+	// TypeDecimal values are Decimal.
+	TypeDecimal FieldType = "decimal"
+	// TypeBool values are bool.
+	TypeBool FieldType = "bool"
+	// TypeTimestamp values are time.Time.
+	TypeTimestamp FieldType = "timestamp"
+	// TypeJSON values are JSON.
+	TypeJSON FieldType = "json"
+)
+
 // Record is one source record as read.
 type Record struct {
 	// ID is the record's id in string form (integers in decimal).

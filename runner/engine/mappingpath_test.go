@@ -41,8 +41,8 @@ func realMapping(t *testing.T, from string, required bool) *mapping.Mapping {
 		SourceName: "crm",
 		Key:        mapping.Key{Field: "ext_id"},
 		Fields: []mapping.Field{
-			{To: "status", From: "status", Type: mapping.TypeString},
-			{To: "customer", From: from, Type: mapping.TypeString, Required: required},
+			{To: "status", From: "status", Type: connector.TypeString},
+			{To: "customer", From: from, Type: connector.TypeString, Required: required},
 		},
 	})
 	if err != nil {

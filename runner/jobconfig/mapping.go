@@ -17,7 +17,7 @@ func mappingSpec(s *syncv1.SyncJobSpec) mapping.Spec {
 		Fields:     make([]mapping.Field, 0, len(s.Mapping)),
 	}
 	for _, fm := range s.Mapping {
-		f := mapping.Field{To: fm.To, From: fm.From, Expr: fm.Expr, Type: mapping.Type(fm.Type), Required: fm.Required}
+		f := mapping.Field{To: fm.To, From: fm.From, Expr: fm.Expr, Type: connector.FieldType(fm.Type), Required: fm.Required}
 		if l := fm.Lookup; l != nil {
 			f.Lookup = &connector.Lookup{URL: l.URL, ResultsPath: l.ResultsPath, IDPath: l.IDPath}
 		}

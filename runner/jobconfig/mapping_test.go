@@ -18,9 +18,9 @@ func TestMappingSpec(t *testing.T) {
 			Lookup: &syncv1.MappingLookup{URL: "https://crm/accounts?c={value}", ResultsPath: "results", IDPath: "id"}},
 	}
 	fields := []mapping.Field{
-		{To: "a", From: "a", Type: mapping.TypeString},
-		{To: "b", Expr: "record.b * 2", Type: mapping.TypeDecimal, Required: true},
-		{To: "account_id", From: "customer_id", Type: mapping.TypeString,
+		{To: "a", From: "a", Type: connector.TypeString},
+		{To: "b", Expr: "record.b * 2", Type: connector.TypeDecimal, Required: true},
+		{To: "account_id", From: "customer_id", Type: connector.TypeString,
 			Lookup: &connector.Lookup{URL: "https://crm/accounts?c={value}", ResultsPath: "results", IDPath: "id"}},
 	}
 	key := syncv1.KeySpec{Field: "ext_id", Expr: `"x:" + record.id`}
@@ -63,8 +63,8 @@ func TestMappingSpecOfDefaultedJobHasTypes(t *testing.T) {
 	sj.Default()
 	spec := mappingSpec(&sj.Spec)
 	g.Expect(spec.Fields).To(Equal([]mapping.Field{
-		{To: "a", From: "a", Type: mapping.TypeString},
-		{To: "n", From: "n", Type: mapping.TypeInt},
+		{To: "a", From: "a", Type: connector.TypeString},
+		{To: "n", From: "n", Type: connector.TypeInt},
 	}))
 	_, err := mapping.New(spec)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -56,7 +56,7 @@ func postgresSourceConfig(p *syncv1.PostgresSource) postgres.SourceConfig {
 
 // postgresSinkConfig translates spec.sink.postgres and spec.deletes, as defaulted, for the
 // key column and the mapped fields with their types.
-func postgresSinkConfig(p *syncv1.PostgresSink, d syncv1.DeletesSpec, keyField string, fields []string, types map[string]postgres.FieldType) (postgres.SinkConfig, error) {
+func postgresSinkConfig(p *syncv1.PostgresSink, d syncv1.DeletesSpec, keyField string, fields []string, types map[string]connector.FieldType) (postgres.SinkConfig, error) {
 	mode, err := postgresDeleteMode(d.Mode)
 	if err != nil {
 		return postgres.SinkConfig{}, err
@@ -91,13 +91,13 @@ func postgresDeleteMode(mode string) (postgres.DeleteMode, error) {
 // postgresFieldTypes translates the types of spec.mapping, as defaulted: what each field's
 // values are when they reach the sink. An entry with a lookup writes the found object's
 // id, a string, whatever its type.
-func postgresFieldTypes(entries []syncv1.FieldMapping) map[string]postgres.FieldType {
-	types := make(map[string]postgres.FieldType, len(entries))
+func postgresFieldTypes(entries []syncv1.FieldMapping) map[string]connector.FieldType {
+	types := make(map[string]connector.FieldType, len(entries))
 	for _, fm := range entries {
 		if fm.Lookup != nil {
-			types[fm.To] = postgres.FieldString
+			types[fm.To] = connector.TypeString
 		} else {
-			types[fm.To] = postgres.FieldType(fm.Type)
+			types[fm.To] = connector.FieldType(fm.Type)
 		}
 	}
 	return types

@@ -30,8 +30,8 @@ func TestPostgresSinkGetsTheMappedTypes(t *testing.T) {
 	sink, err := postgresSinkConfig(sj.Spec.Sink.Postgres, sj.Spec.Deletes, "ext_id", []string{"email", "total", "seen", "account"}, postgresFieldTypes(sj.Spec.Mapping))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sink.Validate()).To(Succeed())
-	g.Expect(sink.FieldTypes).To(Equal(map[string]postgres.FieldType{
-		"email": postgres.FieldString, "total": postgres.FieldDecimal, "seen": postgres.FieldTimestamp, "account": postgres.FieldString,
+	g.Expect(sink.FieldTypes).To(Equal(map[string]connector.FieldType{
+		"email": connector.TypeString, "total": connector.TypeDecimal, "seen": connector.TypeTimestamp, "account": connector.TypeString,
 	}))
 }
 

@@ -31,10 +31,10 @@ func benchRecords() []connector.Record {
 // benchMap maps records with a typical six-field mapping under the given key.
 func benchMap(b *testing.B, key Key) {
 	m, err := New(Spec{SourceName: "billing", Key: key, Fields: []Field{
-		{To: "number", From: "number", Required: true, Type: TypeString},
+		{To: "number", From: "number", Required: true, Type: connector.TypeString},
 		{To: "total", From: "total", Type: "decimal"},
 		{To: "customer_id", From: "customer.id", Type: "int"},
-		{To: "email", From: "customer.email", Type: TypeString},
+		{To: "email", From: "customer.email", Type: connector.TypeString},
 		{To: "issued_at", From: "issued_at", Type: "timestamp"},
 		{To: "closed", Expr: `record.status == "paid"`, Type: "bool"},
 	}})

@@ -30,19 +30,19 @@ const (
 type converter func(v any) (any, bool)
 
 // converterFor returns the converter of a field type and the reason it reports.
-func converterFor(t Type) (converter, string, bool) {
+func converterFor(t connector.FieldType) (converter, string, bool) {
 	switch t {
-	case TypeString:
+	case connector.TypeString:
 		return toString, ReasonNotString, true
-	case TypeInt:
+	case connector.TypeInt:
 		return toInt, ReasonNotInt, true
-	case TypeDecimal:
+	case connector.TypeDecimal:
 		return toDecimal, ReasonNotDecimal, true
-	case TypeBool:
+	case connector.TypeBool:
 		return toBool, ReasonNotBool, true
-	case TypeTimestamp:
+	case connector.TypeTimestamp:
 		return toTimestamp, ReasonNotTimestamp, true
-	case TypeJSON:
+	case connector.TypeJSON:
 		return toJSON, ReasonNotJSON, true
 	}
 	return nil, "", false
@@ -276,20 +276,20 @@ func truncateTo(s string, n int) string {
 
 // refusal is the detail of a value the conversion to t refused: for a JSON number, the
 // number and why (a fraction for an int, out of range, an exponent); else describe(v).
-func refusal(t Type, v any) string {
+func refusal(t connector.FieldType, v any) string {
 	n, ok := v.(json.Number)
 	if !ok {
 		return describe(v)
 	}
 	what := describe(n)
-	if t != TypeInt && t != TypeDecimal && t != TypeString {
+	if t != connector.TypeInt && t != connector.TypeDecimal && t != connector.TypeString {
 		return what
 	}
 	c, ok := canonicalDecimal(string(n))
 	switch {
 	case !ok:
 		return what + " has an exponent; only plain decimal numbers convert exactly"
-	case t != TypeInt:
+	case t != connector.TypeInt:
 		return what
 	}
 	if _, frac, _ := strings.Cut(c, "."); strings.Trim(frac, "0") != "" {

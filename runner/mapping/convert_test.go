@@ -16,7 +16,7 @@ func TestConversions(t *testing.T) {
 	berlin := time.FixedZone("CET", 3600)
 	tests := []struct {
 		name string
-		typ  Type
+		typ  connector.FieldType
 		in   any
 		want any // nil when refused
 	}{
@@ -102,7 +102,7 @@ func TestConversions(t *testing.T) {
 				re := recordErr(g, err)
 				g.Expect(re.ID).To(Equal("inv_1"))
 				g.Expect(re.Field).To(Equal("out"))
-				wantReason := map[Type]string{
+				wantReason := map[connector.FieldType]string{
 					"string": ReasonNotString, "int": ReasonNotInt, "decimal": ReasonNotDecimal,
 					"bool": ReasonNotBool, "timestamp": ReasonNotTimestamp, "json": ReasonNotJSON,
 				}[tt.typ]
@@ -156,7 +156,7 @@ func TestDecimalsAreExact(t *testing.T) {
 // exactly representable range convert; mixing double with decimal in CEL fails.
 func TestFloatsNeverLosePrecision(t *testing.T) {
 	for _, f := range []float64{0.1, 12.3, 1e-7, 2.5, math.Nextafter(1, 2), 1 << 60} {
-		for _, typ := range []Type{"int", "decimal", "string"} {
+		for _, typ := range []connector.FieldType{"int", "decimal", "string"} {
 			g := NewWithT(t)
 			_, err := mapValue(t, typ, f)
 			g.Expect(recordErr(g, err).Detail).To(ContainSubstring("float"), "%v into %s", f, typ)

@@ -80,7 +80,8 @@
 //
 // # Configuration
 //
-// Spec, Key, Field and Lookup are the package's own configuration; runner/jobconfig
+// Spec, Key and Field are the package's own configuration (types and lookups are the
+// connector contract's: connector.FieldType, connector.Lookup); runner/jobconfig
 // translates a defaulted SyncJob into them. Nothing is defaulted here: an entry's Type
 // must be set (the API defaults it to string).
 //

@@ -25,7 +25,7 @@ func TestExpressions(t *testing.T) {
 	tests := []struct {
 		name string
 		expr string
-		typ  Type
+		typ  connector.FieldType
 		want any
 	}{
 		{"concatenation", `record.first + " " + record.last`, "string", "Ada Lovelace"},
@@ -71,7 +71,7 @@ func TestExpressions(t *testing.T) {
 // record.id is the field "id" when the record has one, the record id otherwise.
 func TestRecordIDPrefersField(t *testing.T) {
 	g := NewWithT(t)
-	m := mustNew(g, Field{To: "out", Expr: `string(record.id)`, Type: TypeString})
+	m := mustNew(g, Field{To: "out", Expr: `string(record.id)`, Type: connector.TypeString})
 	w, err := m.Map(connector.Record{ID: "7", Fields: map[string]any{"id": int64(7)}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(w.Values["out"]).To(Equal("7"))
@@ -82,7 +82,7 @@ func TestExpressionErrors(t *testing.T) {
 	tests := []struct {
 		name       string
 		expr       string
-		typ        Type
+		typ        connector.FieldType
 		wantReason string
 		wantDetail string
 	}{

@@ -33,7 +33,7 @@ func recordErr(g Gomega, err error) *connector.RecordError {
 }
 
 // mapValue maps one value with a single `from: v` entry of the given type.
-func mapValue(t *testing.T, typ Type, v any) (any, error) {
+func mapValue(t *testing.T, typ connector.FieldType, v any) (any, error) {
 	t.Helper()
 	g := NewWithT(t)
 	m := mustNew(g, Field{To: "out", From: "v", Type: typ})

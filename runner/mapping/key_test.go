@@ -32,7 +32,7 @@ func TestKeys(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			m, err := New(Spec{SourceName: tt.source, Key: Key{Field: "ext_id", Expr: tt.expr},
-				Fields: []Field{{To: "region", From: "region", Type: TypeString}}})
+				Fields: []Field{{To: "region", From: "region", Type: connector.TypeString}}})
 			g.Expect(err).NotTo(HaveOccurred())
 			w, err := m.Map(connector.Record{ID: tt.recID, UpdatedAt: updated, Fields: fields})
 			if tt.wantReason != "" {

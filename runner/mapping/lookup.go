@@ -32,7 +32,7 @@ func checkLookup(fm Field, r connector.Resolver) error {
 	if r == nil {
 		return errors.New("lookup needs a resolver: lookups are resolved through an HTTP sink")
 	}
-	if fm.Type == TypeJSON {
+	if fm.Type == connector.TypeJSON {
 		return errors.New("a lookup value must be a scalar, not json")
 	}
 	if !strings.Contains(fm.Lookup.URL, "{value}") {

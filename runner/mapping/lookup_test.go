@@ -36,10 +36,10 @@ func (f *fakeResolver) CheckLookup(connector.Lookup) error { return f.checkErr }
 
 var accountLookup = &connector.Lookup{URL: "http://crm/accounts?billing_customer_id={value}", ResultsPath: "results", IDPath: "id"}
 
-func lookupMapping(g Gomega, r connector.Resolver, typ Type) *Mapping {
+func lookupMapping(g Gomega, r connector.Resolver, typ connector.FieldType) *Mapping {
 	m, err := New(Spec{SourceName: "billing", Key: Key{Field: "ext_id"}, Resolver: r, Fields: []Field{
 		{To: "account_id", From: "customer_id", Type: typ, Lookup: accountLookup},
-		{To: "total", From: "total", Type: TypeDecimal, Required: true},
+		{To: "total", From: "total", Type: connector.TypeDecimal, Required: true},
 	}})
 	g.Expect(err).NotTo(HaveOccurred())
 	return m
@@ -52,28 +52,28 @@ func TestLookupValues(t *testing.T) {
 	cases := []struct {
 		name     string
 		resolver *fakeResolver
-		typ      Type
+		typ      connector.FieldType
 		fields   map[string]any
 		want     any
 		reason   string
 		detail   string
 		asked    []string
 	}{
-		{"found", &fakeResolver{ids: map[string]string{"cus_1": "acc_1"}}, TypeString,
+		{"found", &fakeResolver{ids: map[string]string{"cus_1": "acc_1"}}, connector.TypeString,
 			map[string]any{"customer_id": "cus_1", "total": "1"}, "acc_1", "", "",
 			[]string{accountLookup.URL + " cus_1"}},
-		{"int value", &fakeResolver{ids: map[string]string{"42": "acc_42"}}, TypeInt,
+		{"int value", &fakeResolver{ids: map[string]string{"42": "acc_42"}}, connector.TypeInt,
 			map[string]any{"customer_id": int64(42), "total": "1"}, "acc_42", "", "",
 			[]string{accountLookup.URL + " 42"}},
-		{"null", &fakeResolver{}, TypeString,
+		{"null", &fakeResolver{}, connector.TypeString,
 			map[string]any{"customer_id": nil, "total": "1"}, nil, "", "", nil},
-		{"not found", &fakeResolver{ids: map[string]string{}}, TypeString,
+		{"not found", &fakeResolver{ids: map[string]string{}}, connector.TypeString,
 			map[string]any{"customer_id": "cus_9", "total": "1"}, nil, ReasonLookupNotFound,
 			"lookup http://crm/accounts?billing_customer_id=cus_9 found nothing", []string{accountLookup.URL + " cus_9"}},
-		{"failed", &fakeResolver{err: down}, TypeString,
+		{"failed", &fakeResolver{err: down}, connector.TypeString,
 			map[string]any{"customer_id": "cus_1", "total": "1"}, nil, ReasonLookupFailed,
 			"lookup http://crm/accounts?billing_customer_id=cus_1: GET http://crm/accounts: 503 Service Unavailable", []string{accountLookup.URL + " cus_1"}},
-		{"other field fails first", &fakeResolver{}, TypeString,
+		{"other field fails first", &fakeResolver{}, connector.TypeString,
 			map[string]any{"customer_id": "cus_1", "total": "abc"}, nil, ReasonNotDecimal, "", nil},
 	}
 	for _, tc := range cases {
@@ -101,7 +101,7 @@ func TestLookupValues(t *testing.T) {
 // TestLookupMapWithoutContext: Map resolves lookups too.
 func TestLookupMapWithoutContext(t *testing.T) {
 	g := NewWithT(t)
-	m := lookupMapping(g, &fakeResolver{ids: map[string]string{"cus_1": "acc_1"}}, TypeString)
+	m := lookupMapping(g, &fakeResolver{ids: map[string]string{"cus_1": "acc_1"}}, connector.TypeString)
 	w, err := m.Map(record(map[string]any{"customer_id": "cus_1", "total": "1"}))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(w.Values["account_id"]).To(Equal("acc_1"))
@@ -116,10 +116,10 @@ func TestLookupRefusedAtNew(t *testing.T) {
 		entry    Field
 		want     string
 	}{
-		{"no resolver", nil, Field{To: "account_id", From: "c", Lookup: accountLookup, Type: TypeString}, "mapping[0] (to: account_id): lookup needs a resolver"},
-		{"json", &fakeResolver{}, Field{To: "account_id", From: "c", Type: TypeJSON, Lookup: accountLookup}, "must be a scalar"},
-		{"no placeholder", &fakeResolver{}, Field{To: "account_id", From: "c", Lookup: &connector.Lookup{URL: "http://crm/accounts"}, Type: TypeString}, "{value}"},
-		{"checker refuses", &fakeResolver{checkErr: errors.New("not on the sink's host")}, Field{To: "account_id", From: "c", Lookup: accountLookup, Type: TypeString}, "not on the sink's host"},
+		{"no resolver", nil, Field{To: "account_id", From: "c", Lookup: accountLookup, Type: connector.TypeString}, "mapping[0] (to: account_id): lookup needs a resolver"},
+		{"json", &fakeResolver{}, Field{To: "account_id", From: "c", Type: connector.TypeJSON, Lookup: accountLookup}, "must be a scalar"},
+		{"no placeholder", &fakeResolver{}, Field{To: "account_id", From: "c", Lookup: &connector.Lookup{URL: "http://crm/accounts"}, Type: connector.TypeString}, "{value}"},
+		{"checker refuses", &fakeResolver{checkErr: errors.New("not on the sink's host")}, Field{To: "account_id", From: "c", Lookup: accountLookup, Type: connector.TypeString}, "not on the sink's host"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

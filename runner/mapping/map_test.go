@@ -11,7 +11,7 @@ import (
 func TestMapFillsWriteRecord(t *testing.T) {
 	g := NewWithT(t)
 	m := mustNew(g,
-		Field{To: "number", From: "number", Type: TypeString},
+		Field{To: "number", From: "number", Type: connector.TypeString},
 		Field{To: "total", From: "total", Type: "decimal"},
 	)
 	g.Expect(m.Fields()).To(Equal([]string{"number", "total"}))
@@ -46,7 +46,7 @@ func TestRequiredMissingAndNull(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			m := mustNew(g, Field{To: "mail", From: "email", Required: tt.required, Type: TypeString})
+			m := mustNew(g, Field{To: "mail", From: "email", Required: tt.required, Type: connector.TypeString})
 			w, err := m.Map(record(tt.fields))
 			if tt.wantErr {
 				re := recordErr(g, err)
@@ -64,7 +64,7 @@ func TestRequiredMissingAndNull(t *testing.T) {
 
 func TestRequiredExpressionYieldingNull(t *testing.T) {
 	g := NewWithT(t)
-	m := mustNew(g, Field{To: "x", Expr: `has(record.x) ? record.x : null`, Required: true, Type: TypeString})
+	m := mustNew(g, Field{To: "x", Expr: `has(record.x) ? record.x : null`, Required: true, Type: connector.TypeString})
 	_, err := m.Map(record(map[string]any{}))
 	g.Expect(recordErr(g, err).Reason).To(Equal(ReasonRequired))
 }
@@ -78,7 +78,7 @@ func TestNestedPaths(t *testing.T) {
 	}
 	tests := []struct {
 		path       string
-		typ        Type
+		typ        connector.FieldType
 		want       any
 		wantReason string
 	}{
@@ -129,7 +129,7 @@ func TestDeletedMarker(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			m, err := New(Spec{SourceName: "billing", Key: Key{Field: "ext_id"}, DeletedField: "deleted_at",
-				Fields: []Field{{To: "email", From: "email", Required: true, Type: TypeString}}})
+				Fields: []Field{{To: "email", From: "email", Required: true, Type: connector.TypeString}}})
 			g.Expect(err).NotTo(HaveOccurred())
 			fields := map[string]any{"email": "a@b.c"}
 			if tt.set {
@@ -147,7 +147,7 @@ func TestDeletedMarker(t *testing.T) {
 func TestDeletedRecordWaivesRequired(t *testing.T) {
 	g := NewWithT(t)
 	m, err := New(Spec{SourceName: "billing", Key: Key{Field: "ext_id"}, DeletedField: "deleted_at",
-		Fields: []Field{{To: "email", From: "email", Required: true, Type: TypeString}, {To: "n", From: "n", Type: "int"}}})
+		Fields: []Field{{To: "email", From: "email", Required: true, Type: connector.TypeString}, {To: "n", From: "n", Type: "int"}}})
 	g.Expect(err).NotTo(HaveOccurred())
 	w, err := m.Map(record(map[string]any{"deleted_at": updated}))
 	g.Expect(err).NotTo(HaveOccurred())

@@ -50,27 +50,13 @@ type Field struct {
 	// Expr is a CEL expression over `record`; exactly one of From and Expr is set.
 	Expr string
 	// Type is what the value must convert to. Required: the empty Type is refused.
-	Type Type
+	Type connector.FieldType
 	// Required makes a missing or null value a record error instead of a null write.
 	Required bool
 	// Lookup, when set, writes the id of the sink object the value finds instead of the
 	// value (see connector.Lookup and Spec.Resolver).
 	Lookup *connector.Lookup
 }
-
-// Type is the type a mapped value must convert to (see the package documentation for
-// what each accepts). Nothing is coerced.
-type Type string
-
-// Field types.
-const (
-	TypeString    Type = "string"
-	TypeInt       Type = "int"
-	TypeDecimal   Type = "decimal"
-	TypeBool      Type = "bool"
-	TypeTimestamp Type = "timestamp"
-	TypeJSON      Type = "json"
-)
 
 // Mapping turns source records into sink records. It is built once per run; Map is safe
 // for concurrent use by any number of goroutines (it holds no per-record state).
@@ -96,7 +82,7 @@ type field struct {
 	refs     []string          // record fields the expr reads (record.x, record["x"])
 	lookup   *connector.Lookup // nil without a lookup
 	convert  converter
-	typ      Type // the target type, for refusal details
+	typ      connector.FieldType // the target type, for refusal details
 	reason   string
 	required bool
 }

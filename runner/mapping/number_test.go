@@ -15,7 +15,7 @@ import (
 func TestJSONNumberConversions(t *testing.T) {
 	tests := []struct {
 		name       string
-		typ        Type
+		typ        connector.FieldType
 		in         json.Number
 		want       any    // nil when refused
 		wantDetail string // the refusal's detail

@@ -13,8 +13,8 @@ import (
 func TestCheckColumnsRefusesUnknownColumns(t *testing.T) {
 	cols := []string{"invoice_id", "customer_id", "total", "doc", "updated_at", "deleted_at"}
 	key := Key{Field: "ext_id"}
-	str := func(to, from string) Field { return Field{To: to, From: from, Type: TypeString} }
-	expr := func(to, e string) Field { return Field{To: to, Expr: e, Type: TypeString} }
+	str := func(to, from string) Field { return Field{To: to, From: from, Type: connector.TypeString} }
+	expr := func(to, e string) Field { return Field{To: to, Expr: e, Type: connector.TypeString} }
 	tests := []struct {
 		name string
 		spec Spec
@@ -108,8 +108,8 @@ func TestCheckPagePathMissing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			m, err := New(Spec{SourceName: "s", Key: Key{Field: "ext_id"}, DeletedField: tt.deleted, Fields: []Field{
-				{To: "x", Expr: `"x"`, Type: TypeString}, // expressions are not checked
-				{To: "c", From: tt.from, Type: TypeString},
+				{To: "x", Expr: `"x"`, Type: connector.TypeString}, // expressions are not checked
+				{To: "c", From: tt.from, Type: connector.TypeString},
 			}})
 			g.Expect(err).NotTo(HaveOccurred())
 			err = m.CheckPage(tt.recs)

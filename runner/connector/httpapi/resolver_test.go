@@ -190,8 +190,8 @@ func TestLookupThroughTheSink(t *testing.T) {
 	m, err := mapping.New(mapping.Spec{SourceName: "billing", Key: mapping.Key{Field: "invoice_key"},
 		Resolver: crm.resolver(t, ResolverOptions{}),
 		Fields: []mapping.Field{
-			{To: "account_id", From: "customer_id", Type: mapping.TypeString, Lookup: &al},
-			{To: "total", From: "total", Type: mapping.TypeDecimal},
+			{To: "account_id", From: "customer_id", Type: connector.TypeString, Lookup: &al},
+			{To: "total", From: "total", Type: connector.TypeDecimal},
 		}})
 	g.Expect(err).NotTo(HaveOccurred())
 	sink := crm.sink(t, ModeUpsert, func(c *SinkConfig) { c.KeyField, c.Fields = m.KeyField(), m.Fields() })

@@ -60,10 +60,10 @@ func TestSinkAgainstDemoCRM(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			m, err := mapping.New(mapping.Spec{SourceName: "billing", Key: mapping.Key{Field: "billing_invoice_id"}, Resolver: resolver,
 				Fields: []mapping.Field{
-					{To: "account_id", From: "customer_id", Type: mapping.TypeString, Required: true,
+					{To: "account_id", From: "customer_id", Type: connector.TypeString, Required: true,
 						Lookup: &connector.Lookup{URL: srv.URL + "/accounts?billing_customer_id={value}", ResultsPath: "results", IDPath: "id"}},
-					{To: "total", From: "total", Type: mapping.TypeDecimal},
-					{To: "status", From: "status", Type: mapping.TypeString},
+					{To: "total", From: "total", Type: connector.TypeDecimal},
+					{To: "status", From: "status", Type: connector.TypeString},
 				}})
 			g.Expect(err).NotTo(HaveOccurred())
 			// One request at a time: "every 3rd request fails" then never fails a request and

@@ -24,9 +24,9 @@ func TestJSONNumbersMapExactly(t *testing.T) {
 	g.Expect(recs).To(HaveLen(2))
 
 	m, err := mapping.New(mapping.Spec{SourceName: "billing", Key: mapping.Key{Field: "ext_id"}, Fields: []mapping.Field{
-		{To: "count", From: "count", Type: mapping.TypeInt},
-		{To: "total", From: "total", Type: mapping.TypeDecimal},
-		{To: "count_text", From: "count", Type: mapping.TypeString},
+		{To: "count", From: "count", Type: connector.TypeInt},
+		{To: "total", From: "total", Type: connector.TypeDecimal},
+		{To: "count_text", From: "count", Type: connector.TypeString},
 	}})
 	g.Expect(err).NotTo(HaveOccurred())
 

@@ -3,6 +3,8 @@ package postgres
 import (
 	"errors"
 	"fmt"
+
+	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
 // SourceConfig says what a Source reads. Every field is taken as given: the connector
@@ -51,26 +53,6 @@ const (
 	DeleteHard DeleteMode = "Delete"
 )
 
-// FieldType is the type the mapping gives a field, hence the Go type of its values in
-// WriteRecord.Values (spelled as spec.mapping[].type spells it).
-type FieldType string
-
-// Field types.
-const (
-	// FieldString values are string.
-	FieldString FieldType = "string"
-	// FieldInt values are int64.
-	FieldInt FieldType = "int"
-	// FieldDecimal values are connector.Decimal.
-	FieldDecimal FieldType = "decimal"
-	// FieldBool values are bool.
-	FieldBool FieldType = "bool"
-	// FieldTimestamp values are time.Time.
-	FieldTimestamp FieldType = "timestamp"
-	// FieldJSON values are connector.JSON.
-	FieldJSON FieldType = "json"
-)
-
 // SinkConfig says where and how a Sink writes. Every field is taken as given: the
 // connector applies no defaults (the caller translates an already defaulted SyncJob).
 type SinkConfig struct {
@@ -86,7 +68,7 @@ type SinkConfig struct {
 	// FieldTypes are the mapped types of Fields, by field. A column that can hold no value
 	// of its field's type is a setup error; a field without a type is checked value by
 	// value only.
-	FieldTypes map[string]FieldType
+	FieldTypes map[string]connector.FieldType
 	// SourceUpdatedAtColumn is the timestamptz column storing each record's
 	// SourceUpdatedAt; a write older than the stored one is Stale. Required.
 	SourceUpdatedAtColumn string
@@ -122,7 +104,7 @@ func (c SinkConfig) Validate() error {
 	}
 	for f, t := range c.FieldTypes {
 		switch t {
-		case FieldString, FieldInt, FieldDecimal, FieldBool, FieldTimestamp, FieldJSON:
+		case connector.TypeString, connector.TypeInt, connector.TypeDecimal, connector.TypeBool, connector.TypeTimestamp, connector.TypeJSON:
 		default:
 			return fmt.Errorf("field %q: type %q (spec.mapping[].type): want string, int, decimal, bool, timestamp or json", f, string(t))
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
 // limits are what a column's type modifier would change in a value on assignment:
@@ -60,31 +62,31 @@ func limitsOf(c column) limits {
 
 // canHold reports whether a column can hold any value of a mapped type: the value checks
 // (Sink.check) refuse every value of the type otherwise, or PostgreSQL would.
-func canHold(c column, t FieldType) bool {
+func canHold(c column, t connector.FieldType) bool {
 	switch familyOf(c) {
 	case famString:
 		return true // every value has a text form
 	case famInt, famFloat:
-		return t == FieldInt
+		return t == connector.TypeInt
 	case famBool:
-		return t == FieldBool
+		return t == connector.TypeBool
 	case famTime:
-		return t == FieldTimestamp
+		return t == connector.TypeTimestamp
 	case famJSON:
-		return t == FieldJSON
+		return t == connector.TypeJSON
 	}
 	switch c.oid {
 	case oidNumeric:
-		return t == FieldInt || t == FieldDecimal || t == FieldString
+		return t == connector.TypeInt || t == connector.TypeDecimal || t == connector.TypeString
 	case oidUUID:
-		return t == FieldString
+		return t == connector.TypeString
 	}
 	return true // other types: PostgreSQL parses each value's text form
 }
 
 // article is "a" or "an" before a type name.
-func article(t FieldType) string {
-	if t == FieldInt {
+func article(t connector.FieldType) string {
+	if t == connector.TypeInt {
 		return "an"
 	}
 	return "a"

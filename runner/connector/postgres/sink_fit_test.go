@@ -34,10 +34,10 @@ const fitsTable = `CREATE TABLE fits (
 	ratio real,
 	dbl double precision)`
 
-var fitsTypes = map[string]FieldType{
-	"amount": FieldDecimal, "hundreds": FieldInt, "anynum": FieldString, "ts0": FieldTimestamp, "tz3": FieldTimestamp,
-	"tz": FieldTimestamp, "day": FieldTimestamp, "code": FieldString, "fixed": FieldString, "small": FieldInt,
-	"medium": FieldInt, "big": FieldInt, "ratio": FieldInt, "dbl": FieldInt,
+var fitsTypes = map[string]connector.FieldType{
+	"amount": connector.TypeDecimal, "hundreds": connector.TypeInt, "anynum": connector.TypeString, "ts0": connector.TypeTimestamp, "tz3": connector.TypeTimestamp,
+	"tz": connector.TypeTimestamp, "day": connector.TypeTimestamp, "code": connector.TypeString, "fixed": connector.TypeString, "small": connector.TypeInt,
+	"medium": connector.TypeInt, "big": connector.TypeInt, "ratio": connector.TypeInt, "dbl": connector.TypeInt,
 }
 
 func fitsConfig(threshold int) SinkConfig {
@@ -154,23 +154,23 @@ func TestColumnThatCanNeverHoldTheMappedType(t *testing.T) {
 	dsn := newDB(t, fitsTable)
 	tests := []struct {
 		field string
-		typ   FieldType
+		typ   connector.FieldType
 		want  string
 	}{
-		{"medium", FieldTimestamp, `field "medium" is mapped as timestamp, but column "medium" of table "fits" is integer, which can never hold a timestamp`},
-		{"amount", FieldJSON, `field "amount" is mapped as json, but column "amount" of table "fits" is numeric(12,2), which can never hold a json`},
-		{"amount", FieldBool, `numeric(12,2), which can never hold a bool`},
-		{"day", FieldString, `column "day" of table "fits" is date, which can never hold a string`},
-		{"code", FieldJSON, ""}, // any value has a text form
-		{"ratio", FieldDecimal, `column "ratio" of table "fits" is real, which can never hold a decimal`},
-		{"small", FieldDecimal, `smallint, which can never hold a decimal`},
-		{"anynum", FieldInt, ""},
+		{"medium", connector.TypeTimestamp, `field "medium" is mapped as timestamp, but column "medium" of table "fits" is integer, which can never hold a timestamp`},
+		{"amount", connector.TypeJSON, `field "amount" is mapped as json, but column "amount" of table "fits" is numeric(12,2), which can never hold a json`},
+		{"amount", connector.TypeBool, `numeric(12,2), which can never hold a bool`},
+		{"day", connector.TypeString, `column "day" of table "fits" is date, which can never hold a string`},
+		{"code", connector.TypeJSON, ""}, // any value has a text form
+		{"ratio", connector.TypeDecimal, `column "ratio" of table "fits" is real, which can never hold a decimal`},
+		{"small", connector.TypeDecimal, `smallint, which can never hold a decimal`},
+		{"anynum", connector.TypeInt, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field+" as "+string(tt.typ), func(t *testing.T) {
 			g := NewWithT(t)
 			cfg := SinkConfig{
-				Table: "fits", KeyColumn: "ext_id", Fields: []string{tt.field}, FieldTypes: map[string]FieldType{tt.field: tt.typ},
+				Table: "fits", KeyColumn: "ext_id", Fields: []string{tt.field}, FieldTypes: map[string]connector.FieldType{tt.field: tt.typ},
 				SourceUpdatedAtColumn: "source_updated_at", CopyThreshold: 1, DeleteMode: DeleteIgnore,
 			}
 			sink, err := NewSink(context.Background(), cfg, dsn, SinkOptions{})
@@ -185,6 +185,6 @@ func TestColumnThatCanNeverHoldTheMappedType(t *testing.T) {
 
 	g := NewWithT(t)
 	cfg := fitsConfig(1)
-	cfg.FieldTypes = map[string]FieldType{"amount": "money"}
+	cfg.FieldTypes = map[string]connector.FieldType{"amount": "money"}
 	g.Expect(cfg.Validate()).To(MatchError(ContainSubstring(`field "amount": type "money"`)))
 }
