@@ -62,7 +62,7 @@ func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJ
 	}
 
 	if token := ann[syncv1.ResetRequestedAnnotation]; token != "" && token != st.status.LastHandledResetRequest {
-		to, err := parseResetTo(ann, token)
+		reset, err := parseReset(ann, token)
 		switch {
 		case err != nil:
 			r.warn(sj, "InvalidResetRequest", err.Error())
@@ -70,8 +70,12 @@ func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJ
 		case active != nil:
 			wait("reset", token)
 		default:
-			job := desired.ResetJob(sj, r.Options, token, to)
-			if err := r.createRequestedJob(ctx, sj, job, token, "ResetRequested", fmt.Sprintf("reset of the checkpoint to %s", to)); err != nil {
+			job := desired.ResetJob(sj, r.Options, token, reset)
+			what := fmt.Sprintf("reset of the checkpoint to %s", reset.To)
+			if reset.ClearFailedKeys {
+				what += ", forgetting the failed keys"
+			}
+			if err := r.createRequestedJob(ctx, sj, job, token, "ResetRequested", what); err != nil {
 				return stepResult{}, err
 			}
 			st.status.LastHandledResetRequest = token
@@ -111,9 +115,28 @@ func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJ
 	return waiting()
 }
 
-// parseResetTo reads reset-to with the rules the runner applies: "beginning", or an
-// RFC3339 time, returned in UTC. An invalid value is an error that names the annotation
-// and the value.
+// parseReset reads a reset request's annotations with the rules the runner applies:
+// reset-to is "beginning" or an RFC3339 time (returned in UTC), reset-failed-keys is
+// "true", "false" or absent. An invalid value is an error that names the annotation and
+// the value.
+func parseReset(ann map[string]string, token string) (desired.Reset, error) {
+	to, err := parseResetTo(ann, token)
+	if err != nil {
+		return desired.Reset{}, err
+	}
+	reset := desired.Reset{To: to}
+	switch v := ann[syncv1.ResetFailedKeysAnnotation]; v {
+	case "", "false":
+	case "true":
+		reset.ClearFailedKeys = true
+	default:
+		return desired.Reset{}, fmt.Errorf("reset request %q: annotation %s: %q is neither 'true' nor 'false'",
+			token, syncv1.ResetFailedKeysAnnotation, v)
+	}
+	return reset, nil
+}
+
+// parseResetTo reads reset-to: "beginning", or an RFC3339 time returned in UTC.
 func parseResetTo(ann map[string]string, token string) (string, error) {
 	to := ann[syncv1.ResetToAnnotation]
 	switch to {

@@ -253,6 +253,56 @@ func TestResetRequestStartsAResetJob(t *testing.T) {
 	g.Expect(after.Data).To(Equal(cm.Data), "the controller never writes the checkpoint")
 }
 
+// TestResetCanForgetFailedKeys: reset-failed-keys "true" puts the runner's flag in the
+// reset Job's environment (without it the variable is absent); any other value is an
+// invalid request that warns, is recorded as handled and starts nothing.
+func TestResetCanForgetFailedKeys(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	env := func(sj *syncv1.SyncJob, token string) []corev1.EnvVar {
+		var job batchv1.Job
+		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: sj.Namespace,
+			Name: runcontract.RequestedJobName(sj.Name, runcontract.KindReset, token)}, &job)).To(Succeed())
+		return job.Spec.Template.Spec.Containers[0].Env
+	}
+	handled := func(sj *syncv1.SyncJob, token string) {
+		g.Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+			g.Expect(sj.Status.LastHandledResetRequest).To(Equal(token))
+		}, timeout, interval).Should(Succeed())
+	}
+
+	forget := readySyncJob(t, "reset-forget")
+	annotate(g, forget, map[string]string{syncv1.ResetRequestedAnnotation: "f1", syncv1.ResetToAnnotation: "beginning",
+		syncv1.ResetFailedKeysAnnotation: "true"})
+	handled(forget, "f1")
+	g.Expect(env(forget, "f1")).To(ContainElement(corev1.EnvVar{Name: runcontract.EnvResetClearFailedKeys, Value: "true"}))
+
+	keep := readySyncJob(t, "reset-keep")
+	annotate(g, keep, map[string]string{syncv1.ResetRequestedAnnotation: "k1", syncv1.ResetToAnnotation: "beginning"})
+	handled(keep, "k1")
+	for _, e := range env(keep, "k1") {
+		g.Expect(e.Name).NotTo(Equal(runcontract.EnvResetClearFailedKeys))
+	}
+
+	bad := readySyncJob(t, "reset-bad")
+	annotate(g, bad, map[string]string{syncv1.ResetRequestedAnnotation: "b1", syncv1.ResetToAnnotation: "beginning",
+		syncv1.ResetFailedKeysAnnotation: "yes"})
+	handled(bad, "b1")
+	g.Eventually(func(g Gomega) {
+		evs := &eventsv1.EventList{}
+		g.Expect(k8sClient.List(ctx, evs, client.InNamespace(bad.Namespace))).To(Succeed())
+		var notes []string
+		for _, e := range evs.Items {
+			if e.Type == corev1.EventTypeWarning && e.Reason == "InvalidResetRequest" {
+				notes = append(notes, e.Note)
+			}
+		}
+		g.Expect(notes).To(ContainElement(ContainSubstring(`annotation sync.checkpointed.io/reset-failed-keys: "yes" is neither 'true' nor 'false'`)))
+	}, timeout, interval).Should(Succeed())
+	g.Consistently(func(g Gomega) { g.Expect(runJobs(g, bad)).To(BeEmpty()) }, 2*time.Second, interval).Should(Succeed())
+}
+
 // TestBackfillRequestStartsARangeRun: a backfill request starts one Job with trigger
 // Backfill and its range and key in the environment.
 func TestBackfillRequestStartsARangeRun(t *testing.T) {

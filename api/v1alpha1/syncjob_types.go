@@ -13,6 +13,9 @@ const (
 	ResetRequestedAnnotation = "sync.checkpointed.io/reset-requested-at"
 	// ResetToAnnotation is an RFC3339 time or "beginning".
 	ResetToAnnotation = "sync.checkpointed.io/reset-to"
+	// ResetFailedKeysAnnotation, "true", makes a reset also forget the failed keys waiting
+	// for a retry ("false" or absent keeps them).
+	ResetFailedKeysAnnotation = "sync.checkpointed.io/reset-failed-keys"
 	// BackfillRequestedAnnotation starts a run over [BackfillFromAnnotation, BackfillToAnnotation)
 	// that does not move the main cursor.
 	BackfillRequestedAnnotation = "sync.checkpointed.io/backfill-requested-at"

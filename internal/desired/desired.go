@@ -287,13 +287,21 @@ func RequestedJob(sj *syncv1.SyncJob, opts Options, token string, backfill *Back
 	return requestedJob(sj, runcontract.KindBackfill, token, spec)
 }
 
+// Reset is a requested checkpoint reset.
+type Reset struct {
+	// To is where the cursor moves: "beginning" or an RFC3339 time, already validated.
+	To string
+	// ClearFailedKeys also forgets the failed keys waiting for a retry.
+	ClearFailedKeys bool
+}
+
 // ResetJob is the Job of a checkpoint reset request: the CronJob's run template running
-// runcontract.ResetArgs with trigger Reset, the target (resetTo: "beginning" or an RFC3339
-// time, already validated) in runcontract.EnvResetTo and the request token in
-// runcontract.EnvRequestToken. The runner takes the run Lease, rewrites the checkpoint and
+// runcontract.ResetArgs with trigger Reset, the target in runcontract.EnvResetTo, the
+// request token in runcontract.EnvRequestToken and, when the failed keys go too,
+// runcontract.EnvResetClearFailedKeys=true. The runner takes the run Lease, rewrites the checkpoint and
 // records the CheckpointReset Event; a Pod that finds the Lease held fails and is retried
 // (backoffLimit 2). Its name is derived from the token, like RequestedJob's.
-func ResetJob(sj *syncv1.SyncJob, opts Options, token, resetTo string) *batchac.JobApplyConfiguration {
+func ResetJob(sj *syncv1.SyncJob, opts Options, token string, reset Reset) *batchac.JobApplyConfiguration {
 	spec := jobSpec(sj, opts, runcontract.TriggerReset, runcontract.ResetArgs)
 	// A Lease held by a run is retried; an invalid target (ExitUsage) fails the Job at once.
 	spec.WithBackoffLimit(2).WithPodFailurePolicy(batchac.PodFailurePolicy().WithRules(
@@ -304,9 +312,12 @@ func ResetJob(sj *syncv1.SyncJob, opts Options, token, resetTo string) *batchac.
 				WithOperator(batchv1.PodFailurePolicyOnExitCodesOpIn).
 				WithValues(runcontract.ExitUsage))))
 	addEnv(spec,
-		coreac.EnvVar().WithName(runcontract.EnvResetTo).WithValue(resetTo),
+		coreac.EnvVar().WithName(runcontract.EnvResetTo).WithValue(reset.To),
 		coreac.EnvVar().WithName(runcontract.EnvRequestToken).WithValue(token),
 	)
+	if reset.ClearFailedKeys {
+		addEnv(spec, coreac.EnvVar().WithName(runcontract.EnvResetClearFailedKeys).WithValue("true"))
+	}
 	return requestedJob(sj, runcontract.KindReset, token, spec)
 }
 

@@ -92,8 +92,8 @@ func TestGolden(t *testing.T) {
 		{"job-run", RequestedJob(minimalSyncJob(), opts, "2026-07-01T09:00:00Z", nil)},
 		{"job-backfill", RequestedJob(minimalSyncJob(), opts, "bf-1",
 			&Backfill{From: "2026-05-01T00:00:00Z", To: "2026-06-01T00:00:00Z", Key: "bf-1"})},
-		{"job-reset", ResetJob(minimalSyncJob(), opts, "reset-1", "2026-06-01T00:00:00Z")},
-		{"job-reset-full", ResetJob(fullSyncJob(), opts, "reset-2", "beginning")},
+		{"job-reset", ResetJob(minimalSyncJob(), opts, "reset-1", Reset{To: "2026-06-01T00:00:00Z"})},
+		{"job-reset-full", ResetJob(fullSyncJob(), opts, "reset-2", Reset{To: "beginning", ClearFailedKeys: true})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -115,10 +115,10 @@ func TestGolden(t *testing.T) {
 func TestPure(t *testing.T) {
 	g := NewWithT(t)
 	opts := Options{RunnerImage: runnerImage}
-	a, err := yaml.Marshal(ResetJob(fullSyncJob(), opts, "t", "beginning"))
+	a, err := yaml.Marshal(ResetJob(fullSyncJob(), opts, "t", Reset{To: "beginning"}))
 	g.Expect(err).NotTo(HaveOccurred())
 	_, _ = yaml.Marshal(RequestedJob(fullSyncJob(), opts, "t", &Backfill{From: "a", To: "b", Key: "t"}))
-	b, err := yaml.Marshal(ResetJob(fullSyncJob(), opts, "t", "beginning"))
+	b, err := yaml.Marshal(ResetJob(fullSyncJob(), opts, "t", Reset{To: "beginning"}))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(b)).To(Equal(string(a)))
 	run, err := yaml.Marshal(RequestedJob(minimalSyncJob(), opts, "t", nil))
