@@ -113,10 +113,11 @@ func (r *Recorder) SetReconciliation(rc *Reconciliation) { r.rec.Reconciliation 
 // AddRead counts records read from the source.
 func (r *Recorder) AddRead(n int) { r.rec.Read += int64(n) }
 
-// AddOutcome counts one record the sink confirmed: Written (Deleted when the write was a
-// deletion), Unchanged or Stale (reported as Skipped, with one "record skipped" log line
-// naming it). Failed outcomes go through Fail.
-func (r *Recorder) AddOutcome(id string, o connector.Outcome, deleted bool) {
+// AddOutcome counts one record the sink confirmed (id: the source id, key: the external
+// key): Written (Deleted when the write was a deletion), Unchanged or Stale (reported as
+// Skipped, with one "record skipped" log line naming the id and the key). Failed outcomes
+// go through Fail.
+func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool) {
 	switch o {
 	case connector.Written:
 		if deleted {
@@ -138,6 +139,7 @@ func (r *Recorder) AddOutcome(id string, o connector.Outcome, deleted bool) {
 			Job:    r.job,
 			RunID:  r.rec.RunID,
 			ID:     id,
+			Key:    key,
 			Reason: ReasonStale,
 		})
 	}
@@ -231,6 +233,7 @@ type recordSkippedLine struct {
 	Job    string `json:"job,omitempty"`
 	RunID  string `json:"runId"`
 	ID     string `json:"id"`
+	Key    string `json:"key"`
 	Reason string `json:"reason"`
 }
 

@@ -11,16 +11,16 @@ import (
 )
 
 // TestStaleSkipsAreLogged: each record the sink refused as stale (counted as skipped) has
-// its own "record skipped" log line naming it, like a failed record; other outcomes have
-// none.
+// its own "record skipped" log line naming it and its external key, like a failed record;
+// other outcomes have none.
 func TestStaleSkipsAreLogged(t *testing.T) {
 	g := NewWithT(t)
 	var buf bytes.Buffer
 	r := New(Options{Out: &buf, Now: fixedClock(time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC)), Job: "inv", RunID: "run-1"})
-	r.AddOutcome("1", connector.Written, false)
-	r.AddOutcome("2", connector.Stale, false)
-	r.AddOutcome("3", connector.Unchanged, false)
-	r.AddOutcome("4", connector.Stale, false)
+	r.AddOutcome("1", "src:1", connector.Written, false)
+	r.AddOutcome("2", "src:2", connector.Stale, false)
+	r.AddOutcome("3", "src:3", connector.Unchanged, false)
+	r.AddOutcome("4", "src:4", connector.Stale, false)
 
 	g.Expect(r.Snapshot().Skipped).To(BeEquivalentTo(2))
 	ls := lines(t, &buf)
@@ -31,6 +31,7 @@ func TestStaleSkipsAreLogged(t *testing.T) {
 		g.Expect(ls[i]).To(HaveKeyWithValue("job", "inv"))
 		g.Expect(ls[i]).To(HaveKeyWithValue("runId", "run-1"))
 		g.Expect(ls[i]).To(HaveKeyWithValue("id", id))
+		g.Expect(ls[i]).To(HaveKeyWithValue("key", "src:"+id), "the external key the sink refused")
 		g.Expect(ls[i]).To(HaveKeyWithValue("reason", ReasonStale))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 
@@ -105,6 +106,34 @@ func TestErrorPolicy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStaleSkipsAreAuditedWithTheirKey: a record the sink refuses as stale (it holds a
+// newer version) is counted as skipped and has one "record skipped" line naming the source
+// id and the external key the sink refused.
+func TestStaleSkipsAreAuditedWithTheirKey(t *testing.T) {
+	g := NewWithT(t)
+	recs := genRecords(5, 1)
+	e := newEnv(recs)
+	newer := mapRecord(recs[2])
+	newer.SourceUpdatedAt = newer.SourceUpdatedAt.Add(time.Hour)
+	e.sink.rows[newer.Key] = newer
+	var out auditBuffer
+	cfg := e.config()
+	cfg.AuditOut = &out
+
+	res, err := Run(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Record.Skipped).To(BeEquivalentTo(1))
+	var skipped []map[string]any
+	for _, l := range out.lines(t) {
+		if l["msg"] == "record skipped" {
+			skipped = append(skipped, l)
+		}
+	}
+	g.Expect(skipped).To(HaveLen(1))
+	g.Expect(skipped[0]).To(HaveKeyWithValue("id", recs[2].ID))
+	g.Expect(skipped[0]).To(HaveKeyWithValue("key", "src:"+recs[2].ID))
 }
 
 // TestRecordErrorsAreAudited checks the audit lines and summary of failed records.

@@ -209,7 +209,7 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 		for j, res := range results {
 			i := srcIdx[j]
 			if res.Outcome != connector.Failed {
-				r.rec.AddOutcome(recs[i].ID, res.Outcome, batch[j].Deleted)
+				r.rec.AddOutcome(recs[i].ID, batch[j].Key, res.Outcome, batch[j].Deleted)
 				if r.fk.remove(recs[i].ID) {
 					r.dirty = true
 				}
