@@ -25,9 +25,6 @@ const ReasonRequestPending = "RequestPending"
 // requestRetry is how soon a waiting request is looked at again.
 const requestRetry = 10 * time.Second
 
-// resetToBeginning is the reset-to value that empties the cursor.
-const resetToBeginning = "beginning"
-
 // handleRequests acts on the run, reset and backfill request annotations. Each token is
 // handled exactly once and recorded in status (lastHandled*Request): a token whose Job
 // exists counts as handled, whatever the (cached) status says. A request becomes a Job
@@ -115,43 +112,24 @@ func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJ
 	return waiting()
 }
 
-// parseReset reads a reset request's annotations with the rules the runner applies:
-// reset-to is "beginning" or an RFC3339 time (returned in UTC), reset-failed-keys is
-// "true", "false" or absent. An invalid value is an error that names the annotation and
-// the value.
+// parseReset reads a reset request's annotations with the runner's own rules
+// (runcontract.ParseResetTarget, runcontract.ParseClearFailedKeys), so a request the
+// runner would refuse never becomes a Job; the target is passed on in UTC. An invalid
+// value is an error that names the annotation and the value.
 func parseReset(ann map[string]string, token string) (desired.Reset, error) {
-	to, err := parseResetTo(ann, token)
+	target, err := runcontract.ParseResetTarget(ann[syncv1.ResetToAnnotation])
 	if err != nil {
-		return desired.Reset{}, err
+		return desired.Reset{}, fmt.Errorf("reset request %q: annotation %s: %w", token, syncv1.ResetToAnnotation, err)
 	}
-	reset := desired.Reset{To: to}
-	switch v := ann[syncv1.ResetFailedKeysAnnotation]; v {
-	case "", "false":
-	case "true":
-		reset.ClearFailedKeys = true
-	default:
-		return desired.Reset{}, fmt.Errorf("reset request %q: annotation %s: %q is neither 'true' nor 'false'",
-			token, syncv1.ResetFailedKeysAnnotation, v)
+	clearFailed, err := runcontract.ParseClearFailedKeys(ann[syncv1.ResetFailedKeysAnnotation])
+	if err != nil {
+		return desired.Reset{}, fmt.Errorf("reset request %q: annotation %s: %w", token, syncv1.ResetFailedKeysAnnotation, err)
+	}
+	reset := desired.Reset{To: runcontract.ResetToBeginning, ClearFailedKeys: clearFailed}
+	if target != nil {
+		reset.To = target.Format()
 	}
 	return reset, nil
-}
-
-// parseResetTo reads reset-to: "beginning", or an RFC3339 time returned in UTC.
-func parseResetTo(ann map[string]string, token string) (string, error) {
-	to := ann[syncv1.ResetToAnnotation]
-	switch to {
-	case "":
-		return "", fmt.Errorf("reset request %q: annotation %s is missing: it needs '%s' or an RFC3339 time",
-			token, syncv1.ResetToAnnotation, resetToBeginning)
-	case resetToBeginning:
-		return to, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, to)
-	if err != nil {
-		return "", fmt.Errorf("reset request %q: annotation %s: %q is neither '%s' nor an RFC3339 time",
-			token, syncv1.ResetToAnnotation, to, resetToBeginning)
-	}
-	return t.UTC().Format(time.RFC3339Nano), nil
 }
 
 // parseBackfill reads backfill-from and backfill-to: RFC3339 times, from before to.

@@ -284,7 +284,7 @@ func runCheckpoint(ctx context.Context, log logr.Logger, args []string, stdout, 
 	}
 	var target *cursor.Cursor
 	if *to != "" {
-		t, err := checkpoint.ParseResetTarget(*to)
+		t, err := runcontract.ParseResetTarget(*to)
 		if err != nil {
 			return runcontract.ExitUsage, usageError{err}
 		}

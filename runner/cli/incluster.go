@@ -184,13 +184,13 @@ func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in I
 		return runcontract.ExitFailed, fmt.Errorf("reset request %q: clientset: %w", req.Token, err)
 	}
 	events := runstatus.NewWriter(c, in.Namespace, in.Name, runstatus.Options{Instance: in.Pod})
-	target, err := checkpoint.ParseResetTarget(req.To)
+	target, err := runcontract.ParseResetTarget(req.To)
 	if err != nil {
 		err = fmt.Errorf("annotation %s: %w", syncv1.ResetToAnnotation, err)
 	}
-	clearFailed, cerr := checkpoint.ParseClearFailedKeys(req.ClearFailedKeys)
+	clearFailed, cerr := runcontract.ParseClearFailedKeys(req.ClearFailedKeys)
 	if err == nil && cerr != nil {
-		err = cerr
+		err = fmt.Errorf("%s %w", runcontract.EnvResetClearFailedKeys, cerr)
 	}
 	if err != nil {
 		msg := fmt.Sprintf("reset request %q: %v", req.Token, err)

@@ -314,7 +314,7 @@ func TestInClusterResetClearsFailedKeys(t *testing.T) {
 	code, err := ResetInCluster(context.Background(), logr.Discard(), c.runner, in,
 		ResetRequest{To: "beginning", Token: "t1", ClearFailedKeys: "yes"}, &out)
 	g.Expect(code).To(Equal(runcontract.ExitUsage))
-	g.Expect(err).To(MatchError(ContainSubstring(`CHECKPOINTED_RESET_CLEAR_FAILED_KEYS "yes" is neither true nor false`)))
+	g.Expect(err).To(MatchError(ContainSubstring(`CHECKPOINTED_RESET_CLEAR_FAILED_KEYS "yes" is neither 'true' nor 'false'`)))
 	g.Expect(c.checkpointJSON(g)).To(HaveKeyWithValue("failedKeys", []any{"42", "77"}), "nothing written")
 
 	code, err = ResetInCluster(context.Background(), logr.Discard(), c.runner, in,
