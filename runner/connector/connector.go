@@ -89,6 +89,14 @@ type Columns interface {
 	Columns() (table string, names []string)
 }
 
+// RecordChecker is an optional Source capability: a source that can read a record it
+// cannot stand behind (the postgres source, for a cursor wall time its declared zone
+// skips) says so before the record is mapped. A non-nil error, a *RecordError, fails
+// that record like a mapping error; nil lets it be mapped.
+type RecordChecker interface {
+	RecordError(Record) error
+}
+
 // FetchCapable is an optional capability of a Fetcher whose fetching by id depends on its
 // configuration: CanFetchByID false means FetchByIDs would fail, so the engine retries
 // failed records by reading the source again from the oldest of them instead.

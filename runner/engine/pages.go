@@ -54,7 +54,7 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 		if err == nil {
 			pr.mapped.w = make([]connector.WriteRecord, len(p.Records))
 			for i, rec := range p.Records {
-				w, err := r.cfg.Mapper.Map(rec)
+				w, err := r.mapRecord(rec)
 				if err != nil {
 					if pr.mapped.err == nil {
 						pr.mapped.err = make([]error, len(p.Records))

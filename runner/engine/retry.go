@@ -44,7 +44,7 @@ func (r *run) retryFailed(ctx context.Context) {
 		batch := make([]connector.WriteRecord, 0, len(recs))
 		from := make([]connector.Record, 0, len(recs))
 		for _, rec := range recs {
-			w, err := r.cfg.Mapper.Map(rec)
+			w, err := r.mapRecord(rec)
 			if err != nil {
 				r.rec.Fail(mapError(rec, err), rec.Cursor())
 				continue

@@ -48,6 +48,18 @@ func (r *run) stopOn(ctx context.Context, reason, msg string, err error) {
 	r.fail(reason, msg, err)
 }
 
+// mapRecord maps rec, unless the source found it unusable as read
+// (connector.RecordChecker): then its error fails the record like a mapping error.
+// Safe for the read-ahead goroutine: it reads only the configuration.
+func (r *run) mapRecord(rec connector.Record) (connector.WriteRecord, error) {
+	if rc, ok := r.cfg.Source.(connector.RecordChecker); ok {
+		if err := rc.RecordError(rec); err != nil {
+			return connector.WriteRecord{}, err
+		}
+	}
+	return r.cfg.Mapper.Map(rec)
+}
+
 // mapError turns a mapping error into a record error.
 func mapError(rec connector.Record, err error) *connector.RecordError {
 	if re := recordError(rec, err); re != nil {

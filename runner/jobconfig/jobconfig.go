@@ -76,7 +76,7 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		Trigger:            trigger,
 		Source:             src,
 		Sink:               sink,
-		Mapper:             withSourceChecks(m, src),
+		Mapper:             m,
 		Logger:             log,
 		PageSize:           int(s.PageSize),
 		SafetyGap:          s.Cursor.SafetyGap.Duration,

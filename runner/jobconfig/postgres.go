@@ -7,7 +7,6 @@ import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/postgres"
-	"github.com/checkpointed/checkpointed/runner/engine"
 	"github.com/checkpointed/checkpointed/runner/mapping"
 )
 
@@ -101,35 +100,4 @@ func postgresFieldTypes(entries []syncv1.FieldMapping) map[string]connector.Fiel
 		}
 	}
 	return types
-}
-
-// recordChecker is a source that finds single records unusable as read: the postgres
-// source, for a cursor wall time its declared zone skips.
-type recordChecker interface {
-	RecordError(connector.Record) error
-}
-
-// checkedMapper fails a record its source found unusable before mapping it. The source's
-// records carry no error of their own (connector.Record), and the engine already turns any
-// mapping error into a record error of the run (failed, counted, retried by id under
-// errors.policy Skip): wrapping the mapper is the smallest channel the engine understands.
-type checkedMapper struct {
-	engine.Mapper
-	src recordChecker
-}
-
-// Map fails the record with the source's error, or maps it.
-func (m checkedMapper) Map(rec connector.Record) (connector.WriteRecord, error) {
-	if err := m.src.RecordError(rec); err != nil {
-		return connector.WriteRecord{}, err
-	}
-	return m.Mapper.Map(rec)
-}
-
-// withSourceChecks puts the source's record checks before the mapper, when it has any.
-func withSourceChecks(m engine.Mapper, src connector.Source) engine.Mapper {
-	if rc, ok := src.(recordChecker); ok {
-		return checkedMapper{Mapper: m, src: rc}
-	}
-	return m
 }

@@ -1,14 +1,12 @@
 package jobconfig
 
 import (
-	"context"
 	"errors"
 	"testing"
 
 	. "github.com/onsi/gomega"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
-	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/postgres"
 	"github.com/checkpointed/checkpointed/runner/mapping"
@@ -35,52 +33,8 @@ func TestPostgresSinkGetsTheMappedTypes(t *testing.T) {
 	}))
 }
 
-// checkingSource is a source that finds one record unusable as read.
-type checkingSource struct{ bad string }
-
-func (checkingSource) ReadPage(context.Context, cursor.Cursor, int) (connector.Page, error) {
-	return connector.Page{}, nil
-}
-func (checkingSource) CompareIDs(a, b string) int { return 0 }
-func (checkingSource) Close() error               { return nil }
-func (s checkingSource) RecordError(rec connector.Record) error {
-	if rec.ID == s.bad {
-		return &connector.RecordError{ID: rec.ID, Field: "modified", Reason: "wall time does not exist in time zone"}
-	}
-	return nil
-}
-
-type countingMapper struct{ calls *int }
-
-func (m countingMapper) Map(rec connector.Record) (connector.WriteRecord, error) {
-	*m.calls++
-	return connector.WriteRecord{Key: rec.ID, SourceID: rec.ID}, nil
-}
-
-// TestSourceRecordErrorsFailTheRecord: a record the source reports unusable (a postgres
-// cursor wall time its zone skips) is a record error of the run, as a mapping failure is;
-// the other records map as before.
-func TestSourceRecordErrorsFailTheRecord(t *testing.T) {
-	g := NewWithT(t)
-	calls := 0
-	m := withSourceChecks(countingMapper{&calls}, checkingSource{bad: "7"})
-	_, err := m.Map(connector.Record{ID: "7"})
-	var re *connector.RecordError
-	g.Expect(errors.As(err, &re)).To(BeTrue())
-	g.Expect(re.ID).To(Equal("7"))
-	g.Expect(re.Field).To(Equal("modified"))
-	g.Expect(calls).To(BeZero())
-	w, err := m.Map(connector.Record{ID: "8"})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(w.Key).To(Equal("8"))
-
-	// A source without record checks keeps the mapper as it is.
-	plain := countingMapper{&calls}
-	g.Expect(withSourceChecks(plain, struct{ connector.Source }{})).To(Equal(plain))
-
-	// The postgres source is such a source.
-	var _ recordChecker = (*postgres.Source)(nil)
-}
+// The postgres source reports records it cannot stand behind before they are mapped.
+var _ connector.RecordChecker = (*postgres.Source)(nil)
 
 // TestGapFieldIsARecordErrorWhereMapped: a zone-less field (not the cursor) whose wall time
 // the zone skips reaches the mapping as postgres.NonexistentWallTime, which no mapping type
