@@ -36,6 +36,10 @@ type Reconciliation struct {
 	SourceCount int64 `json:"sourceCount"`
 	// SinkCount is the number of sink records in the window.
 	SinkCount int64 `json:"sinkCount"`
+	// Uncounted is true when the source or the sink cannot count the window (no count
+	// endpoint): the counts are zero and not compared.
+	// +optional
+	Uncounted bool `json:"uncounted,omitempty"`
 	// Sampled records compared field by field.
 	// +optional
 	Sampled int64 `json:"sampled,omitempty"`
@@ -45,8 +49,26 @@ type Reconciliation struct {
 	// +optional
 	// +listType=atomic
 	MismatchedIDs []string `json:"mismatchedIds,omitempty"`
+	// Mismatches are the first mismatched records (at most 10): their external key and
+	// the sink fields that differ.
+	// +optional
+	// +listType=atomic
+	Mismatches []Mismatch `json:"mismatches,omitempty"`
 	// Drift is true when counts or sampled fields differ.
 	Drift bool `json:"drift"`
+}
+
+// Mismatch is one sampled record whose sink copy differs from its mapped source record.
+type Mismatch struct {
+	// Key is the record's external key in the sink.
+	Key string `json:"key"`
+	// Fields are the sink fields whose values differ.
+	// +optional
+	// +listType=atomic
+	Fields []string `json:"fields,omitempty"`
+	// Missing is true when the sink holds no record for the key.
+	// +optional
+	Missing bool `json:"missing,omitempty"`
 }
 
 // RunRecord is the audit record of one run: did it run, how far did it get, what failed.

@@ -87,8 +87,32 @@ type Reconciliation struct {
 	SourceCount int64 `json:"sourceCount"`
 	// SinkCount is the number of sink records in the window.
 	SinkCount int64 `json:"sinkCount"`
-	// Drift is true when the counts differ.
+	// Uncounted is true when a side cannot count (no connector.Counter, or counting
+	// failed): the counts are zero and not compared.
+	Uncounted bool `json:"uncounted,omitempty"`
+	// Sampled is how many records were compared field by field.
+	Sampled int64 `json:"sampled,omitempty"`
+	// Mismatched is how many sampled records differ between the mapped source and the sink.
+	Mismatched int64 `json:"mismatched,omitempty"`
+	// MismatchedIDs are the source ids of Mismatches, in the same order.
+	MismatchedIDs []string `json:"mismatchedIds,omitempty"`
+	// Mismatches are the first MaxMismatches mismatched records.
+	Mismatches []Mismatch `json:"mismatches,omitempty"`
+	// Drift is true when the counts differ or a sampled record mismatched.
 	Drift bool `json:"drift"`
+}
+
+// MaxMismatches bounds Reconciliation.Mismatches.
+const MaxMismatches = 10
+
+// Mismatch is one sampled record whose sink copy differs from its mapped source record.
+type Mismatch struct {
+	// Key is the record's external key.
+	Key string `json:"key"`
+	// Fields are the sink fields whose values differ, in mapping order.
+	Fields []string `json:"fields,omitempty"`
+	// Missing is true when the sink holds no record for Key.
+	Missing bool `json:"missing,omitempty"`
 }
 
 // clone returns a copy of r that shares no memory with it.
@@ -112,6 +136,12 @@ func (r Record) clone() Record {
 	c.SampleIDs = slices.Clone(r.SampleIDs)
 	if r.Reconciliation != nil {
 		rc := *r.Reconciliation
+		rc.Mismatches = nil
+		rc.MismatchedIDs = slices.Clone(r.Reconciliation.MismatchedIDs)
+		for _, m := range r.Reconciliation.Mismatches {
+			m.Fields = slices.Clone(m.Fields)
+			rc.Mismatches = append(rc.Mismatches, m)
+		}
 		c.Reconciliation = &rc
 	}
 	return c

@@ -110,6 +110,18 @@ type Counter interface {
 	CountWindow(ctx context.Context, from, to time.Time) (int64, error)
 }
 
+// SinkRecord is what a sink holds for one key.
+type SinkRecord struct {
+	Key             string
+	SourceUpdatedAt time.Time
+	Values          map[string]any
+}
+
+// KeyReader is an optional Sink capability: read stored records by external key; missing keys are absent.
+type KeyReader interface {
+	ReadByKeys(ctx context.Context, keys []string) ([]SinkRecord, error)
+}
+
 // Lookup says how a Resolver finds a sink object by a value (a mapping entry's lookup).
 type Lookup struct {
 	// URL is a template holding "{value}", replaced by the value (escaped), whose answer

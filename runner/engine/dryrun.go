@@ -44,6 +44,8 @@ func (*planOutput) save(context.Context, runcontract.Checkpoint) (bool, error) {
 
 func (*planOutput) counter() connector.Counter { return nil }
 
+func (*planOutput) keyReader() connector.KeyReader { return nil }
+
 func (*planOutput) publish(context.Context, audit.Record, *cursor.Cursor) error { return nil }
 
 func (p *planOutput) result() *Plan { return p.plan }

@@ -23,8 +23,10 @@ type output interface {
 	// save stores st and reports whether it did: false with a nil error means this output
 	// stores nothing.
 	save(ctx context.Context, st runcontract.Checkpoint) (stored bool, err error)
-	// counter is the sink's side of the drift check; nil turns the check off.
+	// counter is the sink's side of the drift check's counts; nil leaves them out.
 	counter() connector.Counter
+	// keyReader reads sampled records back for the drift check; nil leaves the sample out.
+	keyReader() connector.KeyReader
 	// publish hands the finished run's record and the stored cursor on, best effort.
 	publish(ctx context.Context, rec audit.Record, stored *cursor.Cursor) error
 	// result is the dry run's plan; nil for a real run.
@@ -71,6 +73,11 @@ func (o sinkOutput) save(ctx context.Context, st runcontract.Checkpoint) (bool, 
 func (o sinkOutput) counter() connector.Counter {
 	c, _ := o.sink.(connector.Counter)
 	return c
+}
+
+func (o sinkOutput) keyReader() connector.KeyReader {
+	k, _ := o.sink.(connector.KeyReader)
+	return k
 }
 
 func (o sinkOutput) publish(ctx context.Context, rec audit.Record, stored *cursor.Cursor) error {

@@ -48,6 +48,8 @@ type run struct {
 	complete  bool // the source was read to the end (or to the backfill's To)
 
 	failure *RunError // first reason the run stops; nil while it goes on
+
+	recent *recentIDs // the ids this run wrote last, for the drift check's sample
 }
 
 func newRun(cfg Config) *run {
@@ -64,6 +66,7 @@ func newRun(cfg Config) *run {
 		out:     newOutput(cfg),
 		fk:      newFailedKeys(nil, nil),
 		failing: map[string]struct{}{},
+		recent:  newRecentIDs(cfg.Reconcile.Sample),
 	}
 }
 
@@ -210,6 +213,9 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 			i := srcIdx[j]
 			if res.Outcome != connector.Failed {
 				r.rec.AddOutcome(recs[i].ID, batch[j].Key, res.Outcome, batch[j].Deleted)
+				if res.Outcome != connector.Stale && !batch[j].Deleted {
+					r.recent.add(recs[i].ID)
+				}
 				if r.fk.remove(recs[i].ID) {
 					r.dirty = true
 				}

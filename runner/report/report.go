@@ -100,11 +100,18 @@ func reconciliation(rc *audit.Reconciliation) *syncv1.Reconciliation {
 	if rc == nil {
 		return nil
 	}
-	return &syncv1.Reconciliation{
-		WindowStart: rc.WindowStart.UTC().Format(time.RFC3339Nano),
-		WindowEnd:   rc.WindowEnd.UTC().Format(time.RFC3339Nano),
-		SourceCount: rc.SourceCount,
-		SinkCount:   rc.SinkCount,
-		Drift:       rc.Drift,
+	out := &syncv1.Reconciliation{
+		WindowStart:   rc.WindowStart.UTC().Format(time.RFC3339Nano),
+		WindowEnd:     rc.WindowEnd.UTC().Format(time.RFC3339Nano),
+		SourceCount:   rc.SourceCount,
+		SinkCount:     rc.SinkCount,
+		Sampled:       rc.Sampled,
+		Mismatched:    rc.Mismatched,
+		Drift:         rc.Drift,
+		MismatchedIDs: slices.Clone(rc.MismatchedIDs),
 	}
+	for _, m := range rc.Mismatches {
+		out.Mismatches = append(out.Mismatches, syncv1.Mismatch{Key: m.Key, Fields: slices.Clone(m.Fields), Missing: m.Missing})
+	}
+	return out
 }
