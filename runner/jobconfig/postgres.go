@@ -3,6 +3,7 @@ package jobconfig
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
@@ -16,7 +17,9 @@ func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource) (c
 	if err != nil {
 		return nil, err
 	}
-	src, err := postgres.NewSource(ctx, postgresSourceConfig(p), dsn, postgres.SourceOptions{Logger: w.log.WithName("source")})
+	cfg := postgresSourceConfig(p)
+	cfg.DeletedColumn = deletedColumn(w.spec.Deletes)
+	src, err := postgres.NewSource(ctx, cfg, dsn, postgres.SourceOptions{Logger: w.log.WithName("source")})
 	if err != nil {
 		return nil, fmt.Errorf("spec.source.postgres: %w", err)
 	}
@@ -51,6 +54,16 @@ func postgresSourceConfig(p *syncv1.PostgresSource) postgres.SourceConfig {
 		IDColumn:        p.IDColumn,
 		TimeZone:        p.TimeZone,
 	}
+}
+
+// deletedColumn is the source column marking deleted rows, which the drift check's source
+// count leaves out: spec.deletes.sourceField when deletions are propagated (SoftDelete,
+// Delete: the same condition as the mapping's) and it names a column, not a path into one.
+func deletedColumn(d syncv1.DeletesSpec) string {
+	if (d.Mode == "SoftDelete" || d.Mode == "Delete") && !strings.Contains(d.SourceField, ".") {
+		return d.SourceField
+	}
+	return ""
 }
 
 // postgresSinkConfig translates spec.sink.postgres and spec.deletes, as defaulted, for the

@@ -22,6 +22,11 @@ type SourceConfig struct {
 	// (the UpdatedAtColumn or any other) are written; every such column is read in it.
 	// Required when the table has such a column, refused when it has none.
 	TimeZone string
+	// DeletedColumn, if not empty, is the column whose non-null value (other than false)
+	// marks a row deleted (spec.deletes.sourceField, when deletions are propagated): the
+	// drift check's count (CountWindow) leaves such rows out, as the sink no longer holds
+	// them as live records.
+	DeletedColumn string
 }
 
 // Validate reports the first field that cannot be right whatever the table holds.

@@ -29,7 +29,7 @@ type SinkOptions struct {
 }
 
 // Sink upserts records into a PostgreSQL table by external key. It implements
-// connector.Sink and connector.Counter and is safe for concurrent use (upserts are
+// connector.Sink, connector.Counter and connector.KeyReader and is safe for concurrent use (upserts are
 // serialized).
 //
 // Each Upsert is one transaction. Outcomes: Written (inserted, updated or, for a hard
@@ -62,13 +62,14 @@ type Sink struct {
 	copyThreshold int
 	deleteMode    DeleteMode
 	vals          []sinkColumn
+	types         map[string]connector.FieldType // the mapped type of each field, if known
 	hasSynced     bool
 	hasRun        bool
 
-	qStage, qMergeCopy, qMergeArrays, qDelete, qCount string
-	copyCols                                          []string
-	qCopyText                                         string // COPY into the stage table when every staged column is text; else ""
-	copyBuf                                           []byte // scratch of one Upsert: the encoded COPY stream
+	qStage, qMergeCopy, qMergeArrays, qDelete, qCount, qRead string
+	copyCols                                                 []string
+	qCopyText                                                string // COPY into the stage table when every staged column is text; else ""
+	copyBuf                                                  []byte // scratch of one Upsert: the encoded COPY stream
 
 	mu     sync.Mutex
 	staged map[*pgx.Conn]bool // connections holding the stage table
@@ -91,6 +92,7 @@ func NewSink(ctx context.Context, cfg SinkConfig, dsn string, opts SinkOptions) 
 		runID:         opts.RunID,
 		copyThreshold: cfg.CopyThreshold,
 		deleteMode:    cfg.DeleteMode,
+		types:         cfg.FieldTypes,
 		staged:        map[*pgx.Conn]bool{},
 		pos:           map[string]int{},
 	}
@@ -262,7 +264,9 @@ func (s *Sink) value(it *item, v *sinkColumn) any {
 	return it.rec.Values[v.field]
 }
 
-// CountWindow counts rows whose stored source updatedAt is in [from, to].
+// CountWindow counts rows whose stored source updatedAt is in [from, to], leaving out
+// soft-deleted rows (DeleteSoft: the delete column is set). It is cheap with an index on
+// the source updated-at column.
 func (s *Sink) CountWindow(ctx context.Context, from, to time.Time) (int64, error) {
 	var n int64
 	if err := s.pool.QueryRow(ctx, s.qCount, from.UTC(), to.UTC()).Scan(&n); err != nil {
@@ -279,6 +283,7 @@ func (s *Sink) Close() error {
 }
 
 var (
-	_ connector.Sink    = (*Sink)(nil)
-	_ connector.Counter = (*Sink)(nil)
+	_ connector.Sink      = (*Sink)(nil)
+	_ connector.Counter   = (*Sink)(nil)
+	_ connector.KeyReader = (*Sink)(nil)
 )

@@ -121,6 +121,28 @@ gone AS (DELETE FROM %[1]s AS t USING d WHERE t.%[2]s = d.k AND (t.%[3]s IS NULL
 SELECT * FROM gone UNION ALL SELECT t.%[2]s::text, t.%[3]s FROM %[1]s AS t JOIN d ON t.%[2]s = d.k WHERE t.%[3]s > d.u`,
 		table, k, u)
 	s.qCount = fmt.Sprintf("SELECT count(*) FROM %s WHERE %s >= $1 AND %s <= $2", table, u, u)
+	live := ""
+	for _, v := range s.vals {
+		if v.softDl {
+			live = fmt.Sprintf(" AND %s IS NULL", quote(v.col.name))
+		}
+	}
+	s.qCount += live
+
+	// The keyed read of the drift check: live rows only, values in their native type
+	// except numeric-like, uuid and JSON columns, read as text (see ReadByKeys).
+	read := []string{k + "::text", u}
+	for _, v := range s.vals {
+		if v.softDl {
+			continue
+		}
+		c := quote(v.col.name)
+		if v.fam == famText || v.fam == famJSON {
+			c += "::text"
+		}
+		read = append(read, c)
+	}
+	s.qRead = fmt.Sprintf("SELECT %s FROM %s WHERE %s = ANY($1::text[])%s", strings.Join(read, ", "), table, k, live)
 }
 
 // extraArgs appends the synced-at and run id parameters.

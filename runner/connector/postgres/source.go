@@ -190,6 +190,17 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 	s.qFrom = fmt.Sprintf("%s WHERE %s >= $1::%s%s LIMIT $2", sel.String(), u, tsType, order)
 	s.qFetch = fmt.Sprintf("%s WHERE %s = ANY(%s)%s", sel.String(), quote(idCol), idArray, order)
 	s.qCount = fmt.Sprintf("SELECT count(*) FROM %s WHERE %s >= $1::%s AND %s <= $2::%s", rel.ident.Sanitize(), u, tsType, u, tsType)
+	if name := cfg.DeletedColumn; name != "" {
+		del, err := rel.column(name, "deleted marker (spec.deletes.sourceField)")
+		if err != nil {
+			return err
+		}
+		live := fmt.Sprintf("%s IS NULL", quote(del.name))
+		if del.oid == oidBool { // false marks a live row, as in the mapping
+			live = fmt.Sprintf("%s IS NOT TRUE", quote(del.name))
+		}
+		s.qCount += " AND " + live
+	}
 	idAfter := map[idKind]string{idInt: "%s > $3::int8", idText: `%s COLLATE "C" > $3::text`, idUUID: "%s > $3::uuid"}[s.ids]
 	idNull := map[idKind]string{idInt: "$3::int8", idText: "$3::text", idUUID: "$3::uuid"}[s.ids]
 	s.qGap = fmt.Sprintf("%s WHERE %s >= $1::timestamp AND %s < $2::timestamp AND (%s IS NULL OR %s) ORDER BY %s LIMIT $4",
@@ -413,7 +424,8 @@ func (s *Source) FetchByIDs(ctx context.Context, ids []string) ([]connector.Reco
 	return recs, nil
 }
 
-// CountWindow counts rows whose updatedAt is in [from, to].
+// CountWindow counts rows whose updatedAt is in [from, to], leaving out rows marked
+// deleted (SourceConfig.DeletedColumn).
 func (s *Source) CountWindow(ctx context.Context, from, to time.Time) (int64, error) {
 	var n int64
 	if err := s.pool.QueryRow(ctx, s.qCount, s.toColumn(from), s.toColumn(to)).Scan(&n); err != nil {
