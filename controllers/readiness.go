@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,11 +42,15 @@ type verdict struct {
 	reconciling *condition
 	// stalled is the Stalled condition; nil removes it.
 	stalled *condition
+	// drifted is the Drifted condition; nil leaves it as it is (an invalid spec or a
+	// failed reconcile says nothing about drift).
+	drifted *condition
 	// requeueAfter is when Ready turns stale; zero if it does not.
 	requeueAfter time.Duration
 }
 
-// readiness is the policy that decides Ready, Reconciling and Stalled, in this order:
+// readiness is the policy that decides Ready, Reconciling, Stalled and Drifted (drift, from
+// the last run's drift check, whenever the reconcile got that far), in this order:
 //   - an invalid spec: Stalled and Ready=False with reason InvalidSpec;
 //   - a reconcile that failed: Reconciling and Ready=False with reason Progressing;
 //   - otherwise Ready follows the last run (RunFailed for a failed or interrupted run,
@@ -68,6 +73,8 @@ func readiness(in readinessInput) verdict {
 		v.reconciling = &condition{metav1.ConditionTrue, ReasonRequestPending, in.pending}
 	}
 	v.ready = lastRunReadiness(in.lastRun)
+	d := drift(in.lastRun)
+	v.drifted = &d
 	if f := in.freshness; v.ready.status == metav1.ConditionTrue && f.tracked {
 		if f.stale() {
 			v.ready = condition{metav1.ConditionFalse, syncv1.ReasonStale, staleMessage(in.lastSuccess, f.staleAt)}
@@ -103,6 +110,50 @@ func lastRunReadiness(last *syncv1.RunRecord) condition {
 				last.RunID, rec.SourceCount, rec.SinkCount, rec.Mismatched)}
 	}
 	return condition{metav1.ConditionTrue, syncv1.ReasonSucceeded, fmt.Sprintf("run %s succeeded", last.RunID)}
+}
+
+// maxDriftKeys bounds the mismatched keys named in the Drifted condition's message.
+const maxDriftKeys = 3
+
+// drift turns the last run's drift check into the Drifted condition: True with reason
+// DriftDetected and a message naming the counts and the first mismatched keys and fields
+// when it found a difference; False with NoDrift when it found none; False with
+// DriftNotChecked when the last run did not check (or there is no run yet).
+func drift(last *syncv1.RunRecord) condition {
+	if last == nil || last.Reconciliation == nil {
+		msg := "no run yet"
+		if last != nil {
+			msg = fmt.Sprintf("run %s did not check for drift", last.RunID)
+		}
+		return condition{metav1.ConditionFalse, syncv1.ReasonDriftNotChecked, msg}
+	}
+	rc := last.Reconciliation
+	window := fmt.Sprintf("[%s, %s]", rc.WindowStart, rc.WindowEnd)
+	counts := fmt.Sprintf("source %d vs sink %d records in the window %s", rc.SourceCount, rc.SinkCount, window)
+	if rc.Uncounted {
+		counts = fmt.Sprintf("no counts in the window %s", window)
+	}
+	if !rc.Drift {
+		return condition{metav1.ConditionFalse, syncv1.ReasonNoDrift,
+			fmt.Sprintf("run %s: %s, %d sampled records match", last.RunID, counts, rc.Sampled)}
+	}
+	msg := fmt.Sprintf("run %s: %s, %d of %d sampled records mismatched", last.RunID, counts, rc.Mismatched, rc.Sampled)
+	var keys []string
+	for _, m := range rc.Mismatches {
+		if len(keys) == maxDriftKeys {
+			keys = append(keys, "...")
+			break
+		}
+		if m.Missing {
+			keys = append(keys, m.Key+" (missing)")
+		} else {
+			keys = append(keys, fmt.Sprintf("%s (%s)", m.Key, strings.Join(m.Fields, ", ")))
+		}
+	}
+	if len(keys) > 0 {
+		msg += ": " + strings.Join(keys, "; ")
+	}
+	return condition{metav1.ConditionTrue, syncv1.ReasonDriftDetected, msg}
 }
 
 // freshness is when a SyncJob turns stale.

@@ -42,8 +42,12 @@ func (r *SyncJobReconciler) summarize(sj *syncv1.SyncJob, st *reconcileState, re
 		{syncv1.ConditionReconciling, v.reconciling},
 		{syncv1.ConditionStalled, v.stalled},
 		{syncv1.ConditionReady, &v.ready},
+		{syncv1.ConditionDrifted, v.drifted},
 	} {
 		typ, c := tc.typ, tc.c
+		if c == nil && typ == syncv1.ConditionDrifted {
+			continue // nothing learned about drift: leave the condition as it is
+		}
 		if c == nil {
 			meta.RemoveStatusCondition(&st.status.Conditions, typ)
 			continue
@@ -79,11 +83,21 @@ func setCondition(st *syncv1.SyncJobStatus, sj *syncv1.SyncJob, typ string, stat
 	})
 }
 
-// emitEvents records an Event when the Ready condition changes, and never otherwise.
+// emitEvents records an Event when the Ready condition changes, and a Warning
+// DriftDetected Event when the Drifted condition turns True; never otherwise. When both
+// happen at once for the same drift, the Drifted Event (which names keys and fields)
+// stands for both.
 func (r *SyncJobReconciler) emitEvents(sj *syncv1.SyncJob, st syncv1.SyncJobStatus) {
+	drifted := driftStarted(sj.Status.Conditions, st.Conditions)
+	if drifted != nil {
+		r.event(sj, corev1.EventTypeWarning, drifted.Reason, drifted.Message)
+	}
 	before := meta.FindStatusCondition(sj.Status.Conditions, syncv1.ConditionReady)
 	after := meta.FindStatusCondition(st.Conditions, syncv1.ConditionReady)
 	if after == nil {
+		return
+	}
+	if drifted != nil && after.Reason == syncv1.ReasonDriftDetected {
 		return
 	}
 	if before != nil && before.Status == after.Status && before.Reason == after.Reason {
@@ -94,6 +108,19 @@ func (r *SyncJobReconciler) emitEvents(sj *syncv1.SyncJob, st syncv1.SyncJobStat
 		typ = corev1.EventTypeWarning
 	}
 	r.event(sj, typ, after.Reason, after.Message)
+}
+
+// driftStarted returns the Drifted condition of after when it is True and was not True
+// in before; nil otherwise.
+func driftStarted(before, after []metav1.Condition) *metav1.Condition {
+	a := meta.FindStatusCondition(after, syncv1.ConditionDrifted)
+	if a == nil || a.Status != metav1.ConditionTrue {
+		return nil
+	}
+	if b := meta.FindStatusCondition(before, syncv1.ConditionDrifted); b != nil && b.Status == metav1.ConditionTrue {
+		return nil
+	}
+	return a
 }
 
 // patchStatus applies the controller-owned status fields with server-side apply, when they

@@ -145,7 +145,8 @@ type SyncJobStatus struct {
 	// ObservedGeneration is the generation the controller last acted on.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Reconciling, Stalled (kstatus).
+	// Conditions: Ready, Reconciling, Stalled (kstatus), and Drifted (the last run's
+	// drift check).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

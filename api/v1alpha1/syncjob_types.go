@@ -35,6 +35,11 @@ const (
 	// ConditionStalled is True when the controller cannot make progress without a spec change.
 	ConditionStalled = "Stalled"
 
+	// ConditionDrifted is True when the drift check after the last run found the sink
+	// differing from the mapped source (reason ReasonDriftDetected); False when it found
+	// none (ReasonNoDrift) or did not run (ReasonDriftNotChecked).
+	ConditionDrifted = "Drifted"
+
 	// ReasonSucceeded: set up, and the last run (if any) succeeded.
 	ReasonSucceeded = "Succeeded"
 	// ReasonRunFailed: the last run failed.
@@ -47,6 +52,11 @@ const (
 	ReasonStale = "Stale"
 	// ReasonDriftDetected: the drift check after the last run found a difference.
 	ReasonDriftDetected = "DriftDetected"
+	// ReasonNoDrift: the drift check after the last run found the sink in step.
+	ReasonNoDrift = "NoDrift"
+	// ReasonDriftNotChecked: the last run did not check for drift (reconcile.sample 0, a
+	// failed run, nothing committed yet, or neither side can count or be sampled).
+	ReasonDriftNotChecked = "DriftNotChecked"
 	// ReasonProgressing: owned objects are being created or updated.
 	ReasonProgressing = "Progressing"
 )
@@ -150,6 +160,7 @@ type SyncJobSpec struct {
 // +kubebuilder:printcolumn:name="Cursor",type=string,JSONPath=`.status.cursor.updatedAt`
 // +kubebuilder:printcolumn:name="Synced",type=integer,JSONPath=`.status.lastRun.upserted`
 // +kubebuilder:printcolumn:name="Errors",type=integer,JSONPath=`.status.lastRun.failed`
+// +kubebuilder:printcolumn:name="Drifted",type=string,JSONPath=`.status.conditions[?(@.type=="Drifted")].status`,priority=1
 // +kubebuilder:printcolumn:name="Last Success",type=date,JSONPath=`.status.lastSuccessfulRunTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 52",message="metadata.name must be at most 52 characters (the CronJob name limit)"
