@@ -38,6 +38,10 @@ func TestAdmissionRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.checkpoint.interval", "duration >= 0"}},
 		{"zero reconcile window", func(sj *syncv1.SyncJob) { sj.Spec.Reconcile.Window = &metav1.Duration{} },
 			[]string{"spec.reconcile.window", "positive duration"}},
+		{"count URL without {to}", func(sj *syncv1.SyncJob) {
+			sj.Spec.Sink.Postgres = nil
+			sj.Spec.Sink.HTTP = &syncv1.HTTPSink{Mode: "Upsert", URL: "http://crm.example/invoices/{key}", CountURL: "http://crm.example/count?from={from}"}
+		}, []string{"spec.sink.http.countUrl", "{from} and {to}"}},
 		{"negative retry backoff", func(sj *syncv1.SyncJob) {
 			sj.Spec.Source.Postgres = nil
 			sj.Spec.Source.HTTP = &syncv1.HTTPSource{URL: "http://billing.example/invoices",

@@ -278,6 +278,14 @@ type HTTPSink struct {
 	// +kubebuilder:default={}
 	// +optional
 	Retry HTTPRetry `json:"retry,omitempty"`
+	// CountURL, for the drift check, is a template holding "{from}" and "{to}" (RFC 3339
+	// times, escaped) whose answer, {"count": n} or a number, is how many objects hold a
+	// source updatedAt in [from, to], soft-deleted objects left out under SoftDelete.
+	// Without it the drift check compares no counts for this sink, only its sample.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{from}') && self.contains('{to}')",message="spec.sink.http.countUrl must hold {from} and {to}"
+	// +optional
+	CountURL string `json:"countUrl,omitempty"`
 	// StaleWhen declares how the API says a write is stale (it holds a newer source
 	// version): such a record is skipped, not failed. Without it, and for any 409 or 412
 	// that does not match, the record fails with the API's status and message.

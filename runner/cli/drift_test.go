@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -79,5 +82,67 @@ func TestDeletionsAreNotDrift(t *testing.T) {
 			g.Expect(rc.Mismatches).To(BeEmpty())
 			g.Expect(rc.Drift).To(BeFalse())
 		})
+	}
+}
+
+// TestDriftCheckReportsCRMEdits: invoices edited in the demo CRM through its API are
+// reported by key and field on the next run; the billing API cannot count, so only the
+// sample speaks (the CRM's count URL still answers).
+func TestDriftCheckReportsCRMEdits(t *testing.T) {
+	g := NewWithT(t)
+	s := newSeed(t, seedOpts{invoices: 100})
+	s.writeJob(seedOpts{invoices: 100, extra: "  reconcile: {window: 72h, sample: 100}\n",
+		sinkHTTP: "      countUrl: \"" + s.cURL + "/invoices/count?source_updated_from={from}&source_updated_to={to}&unset=deleted_at\"\n"})
+
+	r := s.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	rc := r.record(t).Reconciliation
+	g.Expect(rc).NotTo(BeNil())
+	g.Expect(rc.Uncounted).To(BeTrue(), "the billing API has no count endpoint")
+	g.Expect(rc.Sampled).To(Equal(int64(100)))
+	g.Expect(rc.Mismatches).To(BeEmpty())
+	g.Expect(rc.Drift).To(BeFalse())
+
+	invoices := sortedInvoices(s.billing)
+	first, second := invoices[3], invoices[10]
+	other := "void"
+	if first.Status == "void" {
+		other = "paid"
+	}
+	crmPatch(t, s, first.ID, fmt.Sprintf(`{"status": %q}`, other))
+	crmPatch(t, s, second.ID, `{"total": "99999.99"}`)
+
+	r = s.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	rc = r.record(t).Reconciliation
+	g.Expect(rc.Sampled).To(Equal(int64(100)))
+	g.Expect(rc.Mismatches).To(Equal([]syncv1.Mismatch{
+		{Key: first.ID, Fields: []string{"status"}},
+		{Key: second.ID, Fields: []string{"total"}},
+	}))
+	g.Expect(rc.Drift).To(BeTrue())
+}
+
+// crmPatch changes an invoice object in the CRM by hand, through its API (PATCH by the
+// CRM's own id, as a person editing it in the CRM would).
+func crmPatch(t *testing.T, s *seed, invoiceID, body string) {
+	t.Helper()
+	objs := s.crm.Find(invoiceID)
+	if len(objs) != 1 {
+		t.Fatalf("invoice %s: %d CRM objects", invoiceID, len(objs))
+	}
+	req, err := http.NewRequest(http.MethodPatch, s.cURL+"/invoices/"+objs[0].ID, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+crmToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PATCH invoice %s: %s", invoiceID, resp.Status)
 	}
 }

@@ -48,6 +48,7 @@ type seedOpts struct {
 	pageSize int
 	extra    string
 	omit     []string
+	sinkHTTP string // more YAML under spec.sink.http (indented six spaces)
 }
 
 func newSeed(t *testing.T, o seedOpts) *seed {
@@ -112,7 +113,7 @@ spec:
       auth: {type: Bearer, secret: {name: crm-api, key: token}}
       retry: {maxAttempts: 3, maxBackoff: 200ms}
       staleWhen: {status: [409], bodyContains: stale write refused}
-  key:
+%[8]s  key:
     field: billing_invoice_id
     expr: string(record.id)
   mapping:
@@ -122,7 +123,7 @@ spec:
   cursor: {safetyGap: 5m}
   checkpoint: {interval: 0s}
   pageSize: %[6]d
-%[7]s`, s.bURL, s.cURL, mode, sink, sorted, ps, o.extra)
+%[7]s`, s.bURL, s.cURL, mode, sink, sorted, ps, o.extra, o.sinkHTTP)
 	if err := os.WriteFile(s.jobFile, []byte(yaml), 0o600); err != nil {
 		s.t.Fatal(err)
 	}

@@ -122,6 +122,20 @@ type KeyReader interface {
 	ReadByKeys(ctx context.Context, keys []string) ([]SinkRecord, error)
 }
 
+// CountCapable is an optional capability of a Counter whose counting depends on its
+// configuration (an HTTP sink without a count URL): CanCount false means CountWindow would
+// fail, so the drift check leaves the counts out without asking.
+type CountCapable interface {
+	CanCount() bool
+}
+
+// KeyReadCapable is an optional capability of a KeyReader whose reading by key depends on
+// its configuration (an HTTP sink in Batch mode has no per-key URL): CanReadByKey false
+// means ReadByKeys would fail, so the drift check leaves its sample out without asking.
+type KeyReadCapable interface {
+	CanReadByKey() bool
+}
+
 // Lookup says how a Resolver finds a sink object by a value (a mapping entry's lookup).
 type Lookup struct {
 	// URL is a template holding "{value}", replaced by the value (escaped), whose answer

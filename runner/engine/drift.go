@@ -52,6 +52,9 @@ func (r *run) countWindow(ctx context.Context, from, to time.Time, out *audit.Re
 	if !ok {
 		return false
 	}
+	if cc, ok := r.cfg.Source.(connector.CountCapable); ok && !cc.CanCount() {
+		return false
+	}
 	dst := r.out.counter()
 	if dst == nil {
 		return false

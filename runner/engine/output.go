@@ -72,11 +72,17 @@ func (o sinkOutput) save(ctx context.Context, st runcontract.Checkpoint) (bool, 
 
 func (o sinkOutput) counter() connector.Counter {
 	c, _ := o.sink.(connector.Counter)
+	if cc, ok := o.sink.(connector.CountCapable); ok && !cc.CanCount() {
+		return nil
+	}
 	return c
 }
 
 func (o sinkOutput) keyReader() connector.KeyReader {
 	k, _ := o.sink.(connector.KeyReader)
+	if kc, ok := o.sink.(connector.KeyReadCapable); ok && !kc.CanReadByKey() {
+		return nil
+	}
 	return k
 }
 

@@ -118,6 +118,7 @@ func httpSinkConfig(h *syncv1.HTTPSink, m *mapping.Mapping, d syncv1.DeletesSpec
 		DeleteMode:           d.Mode,
 		DeleteField:          d.SinkField,
 		StaleWhen:            staleMatch(h.StaleWhen),
+		CountURL:             h.CountURL,
 	}
 }
 

@@ -105,6 +105,7 @@ func reconciliation(rc *audit.Reconciliation) *syncv1.Reconciliation {
 		WindowEnd:     rc.WindowEnd.UTC().Format(time.RFC3339Nano),
 		SourceCount:   rc.SourceCount,
 		SinkCount:     rc.SinkCount,
+		Uncounted:     rc.Uncounted,
 		Sampled:       rc.Sampled,
 		Mismatched:    rc.Mismatched,
 		Drift:         rc.Drift,

@@ -26,7 +26,7 @@ func record() audit.Record {
 		ErrorSummary: []audit.ErrorGroup{{Reason: "not a decimal", Count: 1, SampleIDs: []string{"5"}}},
 		SampleIDs:    []string{"1"},
 		Reconciliation: &audit.Reconciliation{WindowStart: t0.Add(-time.Hour), WindowEnd: t0,
-			SourceCount: 11, SinkCount: 10, Sampled: 5, Mismatched: 1,
+			SourceCount: 11, SinkCount: 10, Uncounted: true, Sampled: 5, Mismatched: 1,
 			MismatchedIDs: []string{"3"}, Mismatches: []audit.Mismatch{{Key: "k3", Fields: []string{"total", "paid"}}}, Drift: true},
 	}
 }
@@ -43,7 +43,7 @@ func TestRunRecord(t *testing.T) {
 		ErrorSummary: []syncv1.ErrorGroup{{Reason: "not a decimal", Count: 1, SampleIDs: []string{"5"}}},
 		SampleIDs:    []string{"1"},
 		Reconciliation: &syncv1.Reconciliation{WindowStart: "2026-06-30T11:00:00.123456Z",
-			WindowEnd: "2026-06-30T12:00:00.123456Z", SourceCount: 11, SinkCount: 10, Sampled: 5, Mismatched: 1,
+			WindowEnd: "2026-06-30T12:00:00.123456Z", SourceCount: 11, SinkCount: 10, Uncounted: true, Sampled: 5, Mismatched: 1,
 			MismatchedIDs: []string{"3"}, Mismatches: []syncv1.Mismatch{{Key: "k3", Fields: []string{"total", "paid"}}}, Drift: true},
 	}))
 }

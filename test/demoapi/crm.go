@@ -874,11 +874,18 @@ func (c *CRM) handleCount(w http.ResponseWriter, r *http.Request) {
 			*dst = t
 		}
 	}
+	unset := r.URL.Query()["unset"]
 	c.mu.Lock()
 	n := 0
+objects:
 	for _, o := range c.objects {
 		if o == nil || (!from.IsZero() && o.SourceUpdatedAt.Before(from)) || (!to.IsZero() && o.SourceUpdatedAt.After(to)) {
 			continue
+		}
+		for _, p := range unset {
+			if o.Properties[p] != nil {
+				continue objects
+			}
 		}
 		n++
 	}

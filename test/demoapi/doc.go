@@ -133,7 +133,9 @@
 //	                                           "next": "<crm id to pass as after>" or ""}
 //	GET /invoices/count?source_updated_from=<t>&source_updated_to=<t>
 //	                                          {"count": n}: objects whose newest
-//	                                          source_updated_at is in [from, to]
+//	                                          source_updated_at is in [from, to]; each
+//	                                          unset=<property> leaves out objects whose
+//	                                          property is set (soft-deleted ones)
 //
 // Admin (Go methods in brackets): GET /admin/invoices [Invoices, Count],
 // GET /admin/duplicates {"keys": [...]} [DuplicateKeys], GET /admin/rejections,

@@ -83,6 +83,10 @@ type SinkConfig struct {
 	DeleteMode string
 	// DeleteField is the field set under DeleteSoft; required for it.
 	DeleteField string
+	// CountURL, if set, is a template holding "{from}" and "{to}" (RFC 3339 times) whose
+	// answer is how many objects hold a source updatedAt in [from, to] (the drift check's
+	// count): {"count": n} or a bare number. Empty: the sink cannot count.
+	CountURL string
 	// StaleWhen declares the answers that mean a stale write (the API holds a newer source
 	// version). nil: none does, and every 409 or 412 is a record error.
 	StaleWhen *StaleMatch
@@ -141,6 +145,14 @@ func (c SinkConfig) Validate() error {
 	if err := c.StaleWhen.validate(); err != nil {
 		return err
 	}
+	if c.CountURL != "" {
+		if err := checkTemplate("countUrl", c.CountURL, "{from}"); err != nil {
+			return err
+		}
+		if err := checkTemplate("countUrl", c.CountURL, "{to}"); err != nil {
+			return err
+		}
+	}
 	switch c.DeleteMode {
 	case DeleteIgnore, DeleteHard:
 	case DeleteSoft:
@@ -194,7 +206,8 @@ type SinkOptions struct {
 }
 
 // Sink upserts records through a JSON REST API by external key. It implements
-// connector.Sink and is safe for concurrent use. Its requests go through the transport
+// connector.Sink, connector.KeyReader (Upsert and LookupThenWrite modes) and
+// connector.Counter (with a CountURL), and is safe for concurrent use. Its requests go through the transport
 // client: auth, the run's rate limit, and retries of 429, 5xx and network errors.
 //
 // # Modes
@@ -254,7 +267,13 @@ type Sink struct {
 	log         logr.Logger
 }
 
-var _ connector.Sink = (*Sink)(nil)
+var (
+	_ connector.Sink           = (*Sink)(nil)
+	_ connector.KeyReader      = (*Sink)(nil)
+	_ connector.KeyReadCapable = (*Sink)(nil)
+	_ connector.Counter        = (*Sink)(nil)
+	_ connector.CountCapable   = (*Sink)(nil)
+)
 
 // NewSink checks the config (SinkConfig.Validate) and makes a sink that sends its requests
 // through client, which carries the auth, headers, retries and rate limit.
