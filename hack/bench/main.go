@@ -8,7 +8,9 @@
 //   - full load with the product's default page size (500), for comparison;
 //   - a rerun with nothing new (the safety gap re-reads the last group);
 //   - a re-upsert of every row after `runner checkpoint reset --to beginning`, all unchanged;
-//   - an incremental run after 1 % of the rows changed.
+//   - an incremental run after 1 % of the rows changed;
+//   - the drift check's cost: reruns with reconcile.sample 20 against 0 (drift.go), alone
+//     with -scenario drift.
 //
 // For each it prints the wall time, rows per second, the child's peak RSS and CPU time
 // (from its rusage) and the ratio to the baseline, against the targets of the issue. The
@@ -90,6 +92,7 @@ type options struct {
 	profileDir  string
 	settings    settingsFlag
 	statements  bool
+	scenario    string
 }
 
 func main() {
@@ -105,8 +108,13 @@ func main() {
 	flag.IntVar(&o.reruns, "reruns", 3, "repetitions of the rerun with nothing new (the median is reported)")
 	flag.StringVar(&o.profileDir, "profile", "", "run the runner scenarios in-process-profiled and write CPU and heap profiles here")
 	flag.BoolVar(&o.statements, "statements", false, "load pg_stat_statements and print where the server spent each step's time")
+	flag.StringVar(&o.scenario, "scenario", "all", "which scenarios to run: all (the full loads, reruns, re-upsert, 1 % change, then the drift check), or drift (only the drift check's cost: sample 20 vs 0)")
 	flag.Var(o.settings, "pg", "PostgreSQL setting name=value for the server, repeatable (applies to runner and baseline alike)")
 	flag.Parse()
+	if o.scenario != "all" && o.scenario != "drift" {
+		fmt.Fprintln(os.Stderr, "bench: -scenario is all or drift")
+		os.Exit(2)
+	}
 	if o.rows < 1000 || o.small < 1000 || o.pageSize < 1 || o.pageSize > 10000 || o.reruns < 1 || o.reps < 1 {
 		fmt.Fprintln(os.Stderr, "bench: want -rows and -small >= 1000, 1 <= -page-size <= 10000, -reruns and -reps >= 1")
 		os.Exit(2)
