@@ -74,9 +74,10 @@ func (r *run) countWindow(ctx context.Context, from, to time.Time, out *audit.Re
 }
 
 // sampleWindow compares up to Sample records of the window field by field and reports
-// whether it could. The sample is, first, the records this run wrote last (newest first;
-// see noteWritten), then, to fill it up, the first records of the window in the source's
-// order (a deterministic choice: the same data gives the same sample). Each record is
+// whether it could. The sample is, first, the records this run wrote last (newest first),
+// then, to fill it up, the first records of the window in the source's order (a
+// deterministic choice: the same data gives the same sample; not for an unsorted source,
+// whose listing follows its own page tokens). Each record is
 // fetched again from the source (connector.Fetcher), mapped with the run's mapping and
 // compared with what the sink holds for its key (connector.KeyReader), value by value
 // with the type's own equality (sameValue). Not a mismatch: a record the source no longer
@@ -173,7 +174,8 @@ func (r *run) sampleRecords(ctx context.Context, from, to time.Time) ([]connecto
 		seen[id] = true
 	}
 	after := cursor.Cursor{UpdatedAt: from}
-	for len(seen) < want {
+	// An unsorted source lists by its own page tokens: the sample keeps to this run's writes.
+	for len(seen) < want && !r.cfg.Unsorted {
 		page, err := r.cfg.Source.ReadPage(ctx, after, want)
 		if err != nil {
 			r.log.Info("drift check: reading the window from the source failed; sample left out", "error", err.Error())
@@ -188,7 +190,7 @@ func (r *run) sampleRecords(ctx context.Context, from, to time.Time) ([]connecto
 				recs = append(recs, rec)
 			}
 		}
-		if !page.More || len(page.Records) == 0 || r.cfg.Unsorted {
+		if !page.More || len(page.Records) == 0 {
 			break
 		}
 		last := page.Records[len(page.Records)-1]
