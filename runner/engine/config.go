@@ -47,13 +47,15 @@ type Range struct {
 	Key string
 }
 
-// Reconcile configures the drift check after a run (spec.reconcile): when Sample > 0 and
-// both the source and the sink implement connector.Counter, the records with UpdatedAt in
-// [cursorEnd - Window, cursorEnd] are counted on both sides.
+// Reconcile configures the drift check after a run (spec.reconcile; see drift.go): when
+// Sample > 0 and Window > 0, the records with UpdatedAt in [cursorEnd - Window, cursorEnd]
+// are counted on both sides (when the source and the sink implement connector.Counter) and
+// up to Sample of them are compared field by field (when the source implements
+// connector.Fetcher and the sink connector.KeyReader).
 type Reconcile struct {
-	// Window of UpdatedAt, ending at the committed cursor, that is counted.
+	// Window of UpdatedAt, ending at the committed cursor, that is compared.
 	Window time.Duration
-	// Sample > 0 turns the check on.
+	// Sample is how many records are compared field by field; > 0 turns the check on.
 	Sample int
 }
 
@@ -75,7 +77,8 @@ type Config struct {
 
 	// Source is read; its optional Fetcher and Counter capabilities are used when present.
 	Source connector.Source
-	// Sink is written; its optional Counter capability is used by the drift check.
+	// Sink is written; its optional Counter and KeyReader capabilities are used by the
+	// drift check.
 	Sink connector.Sink
 	// Mapper maps each source record.
 	Mapper Mapper
