@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -109,6 +110,16 @@ func (r *Recorder) SetCursorEnd(c cursor.Cursor) { r.rec.CursorEnd = cursorRef(c
 
 // SetReconciliation records the drift check's result.
 func (r *Recorder) SetReconciliation(rc *Reconciliation) { r.rec.Reconciliation = rc }
+
+// SetMappingChange records a mapping change (nil: none).
+func (r *Recorder) SetMappingChange(mc *MappingChange) { r.rec.MappingChange = mc }
+
+// Warn adds a warning to the record, once per text.
+func (r *Recorder) Warn(msg string) {
+	if !slices.Contains(r.rec.Warnings, msg) {
+		r.rec.Warnings = append(r.rec.Warnings, msg)
+	}
+}
 
 // AddRead counts records read from the source.
 func (r *Recorder) AddRead(n int) { r.rec.Read += int64(n) }

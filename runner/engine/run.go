@@ -48,6 +48,8 @@ type run struct {
 	complete  bool // the source was read to the end (or to the backfill's To)
 
 	failure *RunError // first reason the run stops; nil while it goes on
+	// resynced: the stored state completed a full re-sync under the current mapping.
+	resynced bool
 }
 
 func newRun(cfg Config) *run {
@@ -98,6 +100,7 @@ func (r *run) load(ctx context.Context) bool {
 	}
 	r.stored = r.st.Cursor
 	r.fk = newFailedKeys(r.st.FailedKeys, r.st.FailedUpdatedAt)
+	r.checkMapping()
 
 	start, committed, todo := r.scope.resume(r.st, r.ids)
 	r.start, r.committed = start, committed
@@ -348,6 +351,9 @@ func (r *run) finish(ctx, parent context.Context) (Result, error) {
 			r.failure.Message += fmt.Sprintf("; %v", err)
 		}
 		phase = r.failure.Phase
+	}
+	if r.resynced {
+		r.completeResync()
 	}
 	var end *cursor.Cursor
 	if !r.committed.IsZero() {

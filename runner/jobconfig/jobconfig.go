@@ -84,6 +84,8 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		ErrorPolicy:        engine.ErrorPolicy(s.Errors.Policy),
 		MaxErrors:          int(*s.Errors.MaxErrors),
 		Reconcile:          engine.Reconcile{Window: s.Reconcile.Window.Duration, Sample: int(*s.Reconcile.Sample)},
+		MappingFingerprint: mspec.Fingerprint(),
+		OnMappingChange:    engine.MappingChangePolicy(s.OnMappingChange),
 	}
 	if s.Cursor.StartAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, s.Cursor.StartAt)
