@@ -72,6 +72,7 @@ func newRun(cfg Config) *run {
 // execute runs the phases in order; ctx is the run's context (cancelled on SIGTERM or when
 // the lock is lost), parent the caller's, used for the values of the final fresh context.
 func (r *run) execute(ctx, parent context.Context) (Result, error) {
+	r.sourceWarnings()
 	if r.load(ctx) && r.proveWritable(ctx) {
 		r.retryFailed(ctx)
 		if r.failure == nil {
@@ -79,6 +80,18 @@ func (r *run) execute(ctx, parent context.Context) (Result, error) {
 		}
 	}
 	return r.finish(ctx, parent)
+}
+
+// sourceWarnings puts what the source cannot guarantee (connector.Warner) into the record.
+func (r *run) sourceWarnings() {
+	w, ok := r.cfg.Source.(connector.Warner)
+	if !ok {
+		return
+	}
+	for _, msg := range w.Warnings() {
+		r.rec.Warn(msg)
+		r.log.Info("source warning", "warning", msg)
+	}
 }
 
 // load reads the checkpoint and decides where the run starts. It reports whether the run
