@@ -142,18 +142,26 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 	case connector.Unchanged:
 		r.rec.Unchanged++
 	case connector.Stale:
-		r.rec.Skipped++
-		r.writeLine(recordSkippedLine{
-			Level:  "info",
-			Msg:    "record skipped",
-			Time:   r.now().UTC().Format(time.RFC3339Nano),
-			Job:    r.job,
-			RunID:  r.rec.RunID,
-			ID:     id,
-			Key:    key,
-			Reason: ReasonStale,
-		})
+		r.AddSkipped(id, key, "")
 	}
+}
+
+// AddSkipped counts one record the sink refused as stale (it holds a newer version) and
+// writes its "record skipped" log line naming the id, the external key and detail, the
+// sink's own message ("" when it gave none).
+func (r *Recorder) AddSkipped(id, key, detail string) {
+	r.rec.Skipped++
+	r.writeLine(recordSkippedLine{
+		Level:  "info",
+		Msg:    "record skipped",
+		Time:   r.now().UTC().Format(time.RFC3339Nano),
+		Job:    r.job,
+		RunID:  r.rec.RunID,
+		ID:     id,
+		Key:    key,
+		Reason: ReasonStale,
+		Detail: truncate(detail, MaxDetail),
+	})
 }
 
 // Fail records a failed record at position at: it counts it, groups it by reason and writes
@@ -246,6 +254,7 @@ type recordSkippedLine struct {
 	ID     string `json:"id"`
 	Key    string `json:"key"`
 	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
 }
 
 type runFinishedLine struct {

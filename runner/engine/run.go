@@ -225,7 +225,7 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 		for j, res := range results {
 			i := srcIdx[j]
 			if res.Outcome != connector.Failed {
-				r.rec.AddOutcome(recs[i].ID, batch[j].Key, res.Outcome, batch[j].Deleted)
+				r.addOutcome(recs[i].ID, batch[j], res)
 				if r.fk.remove(recs[i].ID) {
 					r.dirty = true
 				}
@@ -265,6 +265,26 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 		return false
 	}
 	return true
+}
+
+// addOutcome records a confirmed (not Failed) result of the write w of source record id. A
+// stale write's log line carries the sink's message (the API's answer), when it gave one.
+func (r *run) addOutcome(id string, w connector.WriteRecord, res connector.Result) {
+	if res.Outcome != connector.Stale {
+		r.rec.AddOutcome(id, w.Key, res.Outcome, w.Deleted)
+		return
+	}
+	var detail string
+	var re *connector.RecordError
+	switch {
+	case errors.As(res.Err, &re) && re.Reason != "":
+		detail = re.Reason + ": " + re.Detail
+	case re != nil:
+		detail = re.Detail
+	case res.Err != nil:
+		detail = res.Err.Error()
+	}
+	r.rec.AddSkipped(id, w.Key, detail)
 }
 
 // stopReason says whether the record error just counted, of record id, stops the run:
