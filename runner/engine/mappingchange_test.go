@@ -90,7 +90,7 @@ func TestMappingChangeIgnoreReportsUntilResync(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		mc := res.Record.MappingChange
 		g.Expect(mc).NotTo(BeNil(), "every run reports the change until a full re-sync")
-		g.Expect(*mc).To(MatchFields(mc.Message, "fp-a", "fp-b", audit.ResyncNone))
+		g.Expect(*mc).To(mappingChangeIs(mc.Message, "fp-a", "fp-b", audit.ResyncNone))
 		g.Expect(mc.Message).To(ContainSubstring("still carry the previous mapping"))
 		g.Expect(mc.Message).To(ContainSubstring("reset"))
 		g.Expect(mc.Message).To(ContainSubstring("onMappingChange: Backfill"))
@@ -119,7 +119,7 @@ func TestMappingChangeIgnoreReportsUntilResync(t *testing.T) {
 }
 
 // MatchFields is a matcher for a MappingChange's fingerprints and resync state.
-func MatchFields(msg, previous, current, resync string) OmegaMatcher {
+func mappingChangeIs(msg, previous, current, resync string) OmegaMatcher {
 	return Equal(audit.MappingChange{Previous: previous, Current: current, Resync: resync, Message: msg})
 }
 
