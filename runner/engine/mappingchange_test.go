@@ -118,7 +118,7 @@ func TestMappingChangeIgnoreReportsUntilResync(t *testing.T) {
 	g.Expect(res.Record.MappingChange).To(BeNil())
 }
 
-// MatchFields is a matcher for a MappingChange's fingerprints and resync state.
+// mappingChangeIs matches a MappingChange by its fingerprints, resync state and message.
 func mappingChangeIs(msg, previous, current, resync string) OmegaMatcher {
 	return Equal(audit.MappingChange{Previous: previous, Current: current, Resync: resync, Message: msg})
 }
