@@ -32,6 +32,8 @@ type readinessInput struct {
 	lastSuccess *metav1.Time
 	// freshness says when the SyncJob turns stale.
 	freshness freshness
+	// name and namespace of the SyncJob, for the commands in messages.
+	name, namespace string
 }
 
 // verdict is the controller's conditions and when they change by themselves.
@@ -47,6 +49,10 @@ type verdict struct {
 	drifted *condition
 	// requeueAfter is when Ready turns stale; zero if it does not.
 	requeueAfter time.Duration
+	// mappingChanged is the MappingChanged condition; nil removes it, unless
+	// keepMappingChanged (the last run said nothing about the mapping) leaves it as it is.
+	mappingChanged     *condition
+	keepMappingChanged bool
 }
 
 // readiness is the policy that decides Ready, Reconciling, Stalled and Drifted (drift, from
@@ -61,20 +67,21 @@ func readiness(in readinessInput) verdict {
 	if in.invalidSpec != nil {
 		c := condition{metav1.ConditionFalse, syncv1.ReasonInvalidSpec, in.invalidSpec.Error()}
 		stalled := condition{metav1.ConditionTrue, syncv1.ReasonInvalidSpec, in.invalidSpec.Error()}
-		return verdict{ready: c, stalled: &stalled}
+		return verdict{ready: c, stalled: &stalled, keepMappingChanged: true}
 	}
 	if in.err != nil {
 		c := condition{metav1.ConditionFalse, syncv1.ReasonProgressing, in.err.Error()}
 		reconciling := condition{metav1.ConditionTrue, syncv1.ReasonProgressing, in.err.Error()}
-		return verdict{ready: c, reconciling: &reconciling}
+		return verdict{ready: c, reconciling: &reconciling, keepMappingChanged: true}
 	}
 	var v verdict
 	if in.pending != "" {
 		v.reconciling = &condition{metav1.ConditionTrue, ReasonRequestPending, in.pending}
 	}
-	v.ready = lastRunReadiness(in.lastRun)
 	d := drift(in.lastRun)
 	v.drifted = &d
+	v.ready = withWarnings(lastRunReadiness(in.lastRun), in.lastRun)
+	v.mappingChanged, v.keepMappingChanged = mappingChanged(in.lastRun, in.name, in.namespace)
 	if f := in.freshness; v.ready.status == metav1.ConditionTrue && f.tracked {
 		if f.stale() {
 			v.ready = condition{metav1.ConditionFalse, syncv1.ReasonStale, staleMessage(in.lastSuccess, f.staleAt)}
@@ -154,6 +161,45 @@ func drift(last *syncv1.RunRecord) condition {
 		msg += ": " + strings.Join(keys, "; ")
 	}
 	return condition{metav1.ConditionTrue, syncv1.ReasonDriftDetected, msg}
+}
+
+// withWarnings adds the last run's warnings (for example offset pagination, which can miss
+// records) to the Ready message; they never change Ready's status or reason.
+func withWarnings(c condition, last *syncv1.RunRecord) condition {
+	if last == nil || len(last.Warnings) == 0 {
+		return c
+	}
+	c.message += "; warning: " + strings.Join(last.Warnings, "; warning: ")
+	return c
+}
+
+// mappingChanged decides the MappingChanged condition from the last run's mappingChange:
+// True while the sink holds records written under an earlier spec.key/spec.mapping
+// (reason ResyncNeeded, with the reset request that re-syncs them, or ResyncInProgress);
+// removed once the run record has no change or a completed re-sync. A failed or
+// interrupted run without a mappingChange may have stopped before it compared the
+// mappings (or died): keep reports that the condition stays as it is.
+func mappingChanged(last *syncv1.RunRecord, name, namespace string) (c *condition, keep bool) {
+	if last == nil {
+		return nil, true
+	}
+	mc := last.MappingChange
+	if mc == nil {
+		failed := last.Phase == syncv1.RunPhaseFailed || last.Phase == syncv1.RunPhaseInterrupted
+		return nil, failed
+	}
+	head := fmt.Sprintf("spec.key/spec.mapping changed (fingerprint %s, previously %s)", mc.Current, mc.Previous)
+	switch mc.Resync {
+	case "Completed":
+		return nil, false
+	case "InProgress":
+		return &condition{metav1.ConditionTrue, syncv1.ReasonResyncInProgress,
+			head + fmt.Sprintf(": run %s is re-syncing every record under the current mapping; records not re-read yet carry the previous one", last.RunID)}, false
+	}
+	return &condition{metav1.ConditionTrue, syncv1.ReasonResyncNeeded, head + fmt.Sprintf(
+		": records synced before still carry the previous mapping; re-sync them all with "+
+			"`kubectl annotate syncjob -n %s %s %s=beginning %s=$(date +%%s) --overwrite`, or set spec.onMappingChange: Backfill",
+		namespace, name, syncv1.ResetToAnnotation, syncv1.ResetRequestedAnnotation)}, false
 }
 
 // freshness is when a SyncJob turns stale.

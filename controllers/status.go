@@ -34,6 +34,8 @@ func (r *SyncJobReconciler) summarize(sj *syncv1.SyncJob, st *reconcileState, re
 		lastRun:     sj.Status.LastRun,
 		lastSuccess: sj.Status.LastSuccessfulRunTime,
 		freshness:   staleness(sj, r.Clock),
+		name:        sj.Name,
+		namespace:   sj.Namespace,
 	})
 	for _, tc := range []struct {
 		typ string
@@ -53,6 +55,12 @@ func (r *SyncJobReconciler) summarize(sj *syncv1.SyncJob, st *reconcileState, re
 			continue
 		}
 		setCondition(&st.status, sj, typ, c.status, c.reason, c.message)
+	}
+	switch c := v.mappingChanged; {
+	case c != nil:
+		setCondition(&st.status, sj, syncv1.ConditionMappingChanged, c.status, c.reason, c.message)
+	case !v.keepMappingChanged:
+		meta.RemoveStatusCondition(&st.status.Conditions, syncv1.ConditionMappingChanged)
 	}
 	return v.requeueAfter
 }

@@ -101,6 +101,7 @@ func (sj *SyncJob) Default() {
 	if s.PageSize == 0 {
 		s.PageSize = 500
 	}
+	def(&s.OnMappingChange, OnMappingChangeIgnore)
 	if s.RateLimit != nil && s.RateLimit.Burst == 0 {
 		s.RateLimit.Burst = 1
 	}
@@ -176,6 +177,9 @@ func (sj *SyncJob) Validate() error {
 	}
 	if p := s.Errors.Policy; p != "" && p != "Skip" && p != "Halt" {
 		bad("spec.errors.policy must be Skip or Halt, not %q", p)
+	}
+	if p := s.OnMappingChange; p != "" && p != OnMappingChangeIgnore && p != OnMappingChangeBackfill {
+		bad("spec.onMappingChange must be Ignore or Backfill, not %q", p)
 	}
 	return errors.Join(errs...)
 }

@@ -122,6 +122,30 @@ type RunRecord struct {
 	// Reconciliation is the drift check's result.
 	// +optional
 	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+	// MappingChange is set when spec.key or spec.mapping differ from the mapping the
+	// records already synced were written with.
+	// +optional
+	MappingChange *MappingChange `json:"mappingChange,omitempty"`
+	// Warnings are things the run could not guarantee (for example offset pagination,
+	// which can miss a record inserted while the run pages).
+	// +optional
+	// +listType=atomic
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// MappingChange says that the records synced before were written under another mapping.
+type MappingChange struct {
+	// Previous is the fingerprint of the mapping the records already synced were written with.
+	Previous string `json:"previous"`
+	// Current is the fingerprint of the current spec.key and spec.mapping.
+	Current string `json:"current"`
+	// Resync is None (nothing re-syncs the older records: reset the checkpoint to the
+	// beginning), InProgress (a full re-sync under the current mapping is under way) or
+	// Completed (this run completed it: every record now carries the current mapping).
+	Resync string `json:"resync"`
+	// Message says what this means and what to do.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // RunSummary is one line of run history.

@@ -61,6 +61,28 @@ const (
 	ReasonProgressing = "Progressing"
 )
 
+// The MappingChanged condition: True while records in the sink were written under an
+// earlier spec.key/spec.mapping than the current one (the last run's mappingChange), until
+// a full re-sync under the current mapping completes; absent otherwise.
+const (
+	// ConditionMappingChanged is True while the sink holds records written under an
+	// earlier mapping.
+	ConditionMappingChanged = "MappingChanged"
+	// ReasonResyncNeeded: the mapping changed and nothing re-syncs the older records
+	// (onMappingChange Ignore): a reset to the beginning would.
+	ReasonResyncNeeded = "ResyncNeeded"
+	// ReasonResyncInProgress: a full re-sync under the current mapping is under way.
+	ReasonResyncInProgress = "ResyncInProgress"
+)
+
+// OnMappingChange values (spec.onMappingChange).
+const (
+	// OnMappingChangeIgnore reports a mapping change and re-syncs nothing by itself.
+	OnMappingChangeIgnore = "Ignore"
+	// OnMappingChangeBackfill re-syncs every record under the new mapping, once per change.
+	OnMappingChangeBackfill = "Backfill"
+)
+
 // RunPhase is how a run ended.
 // +kubebuilder:validation:Enum=Running;Succeeded;PartiallySucceeded;Failed;Interrupted
 type RunPhase string
@@ -146,6 +168,15 @@ type SyncJobSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Runner RunnerSpec `json:"runner,omitempty"`
+	// OnMappingChange decides what a run does when spec.key or spec.mapping changed since
+	// the records already in the sink were written (a fingerprint stored in the
+	// checkpoint): Ignore reports it (the run record's mappingChange, the MappingChanged
+	// condition) until a full re-sync under the new mapping completes (a reset to the
+	// beginning); Backfill starts that full re-sync by itself, once per change.
+	// +kubebuilder:validation:Enum=Ignore;Backfill
+	// +kubebuilder:default=Ignore
+	// +optional
+	OnMappingChange string `json:"onMappingChange,omitempty"`
 }
 
 // SyncJob is a scheduled, checkpointed sync from a source to a sink.

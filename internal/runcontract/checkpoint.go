@@ -48,6 +48,24 @@ type Checkpoint struct {
 	FailedUpdatedAt map[string]time.Time `json:"failedUpdatedAt,omitempty"`
 	// Backfills hold the progress of backfill runs by request token; they never touch Cursor.
 	Backfills map[string]Backfill `json:"backfills,omitempty"`
+	// MappingFingerprint identifies the spec.key and spec.mapping that the records synced
+	// so far were written with. A run stores it when there is none (a fresh checkpoint, or
+	// one stored before fingerprints existed: the current mapping is adopted silently) and
+	// when a full re-sync under a changed mapping completes (MappingResync); until then a
+	// different current fingerprint is a mapping change.
+	MappingFingerprint string `json:"mappingFingerprint,omitempty"`
+	// MappingResync is a full re-sync under a changed mapping in progress: the main cursor
+	// went back to the beginning under that mapping (onMappingChange Backfill, or a reset to
+	// the beginning) and its progress is Cursor. A later run resumes it from Cursor (it never
+	// starts it again); the run that reads to the end stores Fingerprint as
+	// MappingFingerprint and removes MappingResync, so a completed re-sync never repeats.
+	MappingResync *MappingResync `json:"mappingResync,omitempty"`
+}
+
+// MappingResync is a full re-sync of the main cursor under one mapping.
+type MappingResync struct {
+	// Fingerprint of the mapping the re-sync writes with.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // RunSummary is the checkpoint's short record of a run.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -110,6 +111,16 @@ func (r *Recorder) SetCursorEnd(c cursor.Cursor) { r.rec.CursorEnd = cursorRef(c
 // SetReconciliation records the drift check's result.
 func (r *Recorder) SetReconciliation(rc *Reconciliation) { r.rec.Reconciliation = rc }
 
+// SetMappingChange records a mapping change (nil: none).
+func (r *Recorder) SetMappingChange(mc *MappingChange) { r.rec.MappingChange = mc }
+
+// Warn adds a warning to the record, once per text.
+func (r *Recorder) Warn(msg string) {
+	if !slices.Contains(r.rec.Warnings, msg) {
+		r.rec.Warnings = append(r.rec.Warnings, msg)
+	}
+}
+
 // AddRead counts records read from the source.
 func (r *Recorder) AddRead(n int) { r.rec.Read += int64(n) }
 
@@ -131,18 +142,26 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 	case connector.Unchanged:
 		r.rec.Unchanged++
 	case connector.Stale:
-		r.rec.Skipped++
-		r.writeLine(recordSkippedLine{
-			Level:  "info",
-			Msg:    "record skipped",
-			Time:   r.now().UTC().Format(time.RFC3339Nano),
-			Job:    r.job,
-			RunID:  r.rec.RunID,
-			ID:     id,
-			Key:    key,
-			Reason: ReasonStale,
-		})
+		r.AddSkipped(id, key, "")
 	}
+}
+
+// AddSkipped counts one record the sink refused as stale (it holds a newer version) and
+// writes its "record skipped" log line naming the id, the external key and detail, the
+// sink's own message ("" when it gave none).
+func (r *Recorder) AddSkipped(id, key, detail string) {
+	r.rec.Skipped++
+	r.writeLine(recordSkippedLine{
+		Level:  "info",
+		Msg:    "record skipped",
+		Time:   r.now().UTC().Format(time.RFC3339Nano),
+		Job:    r.job,
+		RunID:  r.rec.RunID,
+		ID:     id,
+		Key:    key,
+		Reason: ReasonStale,
+		Detail: truncate(detail, MaxDetail),
+	})
 }
 
 // Fail records a failed record at position at: it counts it, groups it by reason and writes
@@ -235,6 +254,7 @@ type recordSkippedLine struct {
 	ID     string `json:"id"`
 	Key    string `json:"key"`
 	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
 }
 
 type runFinishedLine struct {

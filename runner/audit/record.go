@@ -65,6 +65,36 @@ type Record struct {
 	SampleIDs []string `json:"sampleIds,omitempty"`
 	// Reconciliation is the drift check's result; nil when it did not run.
 	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+	// MappingChange is set when the mapping differs from the one the records synced
+	// before were written with; nil otherwise.
+	MappingChange *MappingChange `json:"mappingChange,omitempty"`
+	// Warnings are things the run could not guarantee (a source whose paging can miss
+	// records), in the order first met, each once.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Resync states of a MappingChange.
+const (
+	// ResyncNone: nothing re-syncs the records written under the previous mapping.
+	ResyncNone = "None"
+	// ResyncInProgress: a full re-sync under the current mapping is under way.
+	ResyncInProgress = "InProgress"
+	// ResyncCompleted: this run completed the full re-sync; every record carries the
+	// current mapping.
+	ResyncCompleted = "Completed"
+)
+
+// MappingChange says that the records synced before were written under another mapping
+// (fingerprints of key + mapping, runcontract.Checkpoint.MappingFingerprint).
+type MappingChange struct {
+	// Previous is the stored fingerprint: the mapping the records synced before carry.
+	Previous string `json:"previous"`
+	// Current is the fingerprint of the run's mapping.
+	Current string `json:"current"`
+	// Resync is ResyncNone, ResyncInProgress or ResyncCompleted.
+	Resync string `json:"resync"`
+	// Message says what this means and what to do.
+	Message string `json:"message,omitempty"`
 }
 
 // ErrorGroup counts record errors with one reason.
@@ -144,5 +174,10 @@ func (r Record) clone() Record {
 		}
 		c.Reconciliation = &rc
 	}
+	if r.MappingChange != nil {
+		mc := *r.MappingChange
+		c.MappingChange = &mc
+	}
+	c.Warnings = slices.Clone(r.Warnings)
 	return c
 }

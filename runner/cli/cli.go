@@ -178,12 +178,15 @@ func exitCode(p syncv1.RunPhase) int {
 
 // planOutput is what `runner plan` prints.
 type planOutput struct {
-	Read    int64               `json:"read"`
-	Writes  int64               `json:"writes"`
-	Failed  int64               `json:"failed"`
-	Cursor  *syncv1.Cursor      `json:"cursorStart,omitempty"`
-	Errors  []syncv1.ErrorGroup `json:"errorSummary,omitempty"`
-	Records []planRecord        `json:"records"`
+	Read   int64               `json:"read"`
+	Writes int64               `json:"writes"`
+	Failed int64               `json:"failed"`
+	Cursor *syncv1.Cursor      `json:"cursorStart,omitempty"`
+	Errors []syncv1.ErrorGroup `json:"errorSummary,omitempty"`
+	// MappingChange and Warnings are the run record's: what a sync would report.
+	MappingChange *syncv1.MappingChange `json:"mappingChange,omitempty"`
+	Warnings      []string              `json:"warnings,omitempty"`
+	Records       []planRecord          `json:"records"`
 }
 
 type planRecord struct {
@@ -225,7 +228,7 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	}
 	rec := report.RunRecord(res.Record)
 	out := planOutput{Read: rec.Read, Failed: rec.Failed, Cursor: rec.CursorStart,
-		Errors: rec.ErrorSummary, Records: []planRecord{}}
+		Errors: rec.ErrorSummary, MappingChange: rec.MappingChange, Warnings: rec.Warnings, Records: []planRecord{}}
 	if res.Plan != nil {
 		out.Writes = res.Plan.Writes
 		for _, r := range res.Plan.Records {

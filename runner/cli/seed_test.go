@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -49,6 +50,10 @@ type seedOpts struct {
 	extra    string
 	omit     []string
 	sinkHTTP string // more YAML under spec.sink.http (indented six spaces)
+	// pagination is the source's pagination (YAML flow); default NextToken.
+	pagination string
+	// wrapBilling, when set, wraps the billing API's handler (to act between requests).
+	wrapBilling func(http.Handler) http.Handler
 }
 
 func newSeed(t *testing.T, o seedOpts) *seed {
@@ -60,7 +65,11 @@ func newSeed(t *testing.T, o seedOpts) *seed {
 		Data:     demoapi.BillingData{Invoices: o.invoices, Customers: 40, Start: start, Spread: 48 * time.Hour, Ties: o.ties},
 	})
 	crm := demoapi.NewCRM(demoapi.CRMOptions{Customers: billing.CustomerIDs(), OmitAccounts: o.omit, APIKey: crmToken})
-	bs, cs := httptest.NewServer(billing), httptest.NewServer(crm)
+	var bh http.Handler = billing
+	if o.wrapBilling != nil {
+		bh = o.wrapBilling(billing)
+	}
+	bs, cs := httptest.NewServer(bh), httptest.NewServer(crm)
 	t.Cleanup(bs.Close)
 	t.Cleanup(cs.Close)
 	dir := t.TempDir()
@@ -84,6 +93,10 @@ func (s *seed) writeJob(o seedOpts) {
 	if ps == 0 {
 		ps = 100
 	}
+	pagination := o.pagination
+	if pagination == "" {
+		pagination = "{type: NextToken, tokenPath: next, tokenParam: page_token}"
+	}
 	sorted := "true"
 	if o.unsorted {
 		sorted = "false"
@@ -102,7 +115,7 @@ spec:
       url: %[1]s/invoices
       auth: {type: Bearer, secret: {name: billing-api, key: token}}
       afterIdParam: after_id
-      pagination: {type: NextToken, tokenPath: next, tokenParam: page_token}
+      pagination: %[8]s
       getByIdUrl: %[1]s/invoices/{id}
       sorted: %[5]s
       retry: {maxAttempts: 2, maxBackoff: 200ms}
@@ -113,7 +126,7 @@ spec:
       auth: {type: Bearer, secret: {name: crm-api, key: token}}
       retry: {maxAttempts: 3, maxBackoff: 200ms}
       staleWhen: {status: [409], bodyContains: stale write refused}
-%[8]s  key:
+%[9]s  key:
     field: billing_invoice_id
     expr: string(record.id)
   mapping:
@@ -123,7 +136,7 @@ spec:
   cursor: {safetyGap: 5m}
   checkpoint: {interval: 0s}
   pageSize: %[6]d
-%[7]s`, s.bURL, s.cURL, mode, sink, sorted, ps, o.extra, o.sinkHTTP)
+%[7]s`, s.bURL, s.cURL, mode, sink, sorted, ps, o.extra, pagination, o.sinkHTTP)
 	if err := os.WriteFile(s.jobFile, []byte(yaml), 0o600); err != nil {
 		s.t.Fatal(err)
 	}

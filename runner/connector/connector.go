@@ -104,6 +104,13 @@ type FetchCapable interface {
 	CanFetchByID() bool
 }
 
+// Warner is an optional Source capability: a source whose way of reading cannot guarantee
+// that a run sees every record (offset pagination over data that changes while the run
+// pages) says so. Each warning goes into every run record of a run reading it.
+type Warner interface {
+	Warnings() []string
+}
+
 // Counter is an optional capability of sources and sinks, used by the drift check: how
 // many records have an UpdatedAt (sinks: stored source updatedAt) in [from, to].
 type Counter interface {

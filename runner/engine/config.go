@@ -59,6 +59,21 @@ type Reconcile struct {
 	Sample int
 }
 
+// MappingChangePolicy decides what a run does when the mapping's fingerprint differs from
+// the stored one (spec.onMappingChange).
+type MappingChangePolicy string
+
+// Mapping change policies.
+const (
+	// MappingIgnore reports the change (the record's MappingChange) and re-syncs nothing
+	// by itself; a run that starts from the beginning (after a reset) is the full re-sync.
+	MappingIgnore MappingChangePolicy = "Ignore"
+	// MappingBackfill moves the main cursor back to the beginning once per change, so the
+	// run (and the following ones, if it stops) re-syncs every record under the new
+	// mapping.
+	MappingBackfill MappingChangePolicy = "Backfill"
+)
+
 // Defaults applied to a zero Config field.
 const (
 	DefaultPreviewLimit = 20
@@ -121,6 +136,12 @@ type Config struct {
 	Range *Range
 	// Reconcile configures the drift check.
 	Reconcile Reconcile
+	// MappingFingerprint identifies what the Mapper writes (the key and the mapping
+	// entries); "" turns mapping-change detection off. See mappingchange.go.
+	MappingFingerprint string
+	// OnMappingChange is MappingIgnore or MappingBackfill; required with a
+	// MappingFingerprint.
+	OnMappingChange MappingChangePolicy
 	// DryRun reads and maps without writing, storing or publishing (plan mode); the result
 	// carries a Plan. No lock is taken.
 	DryRun bool
@@ -156,6 +177,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	case Skip, Halt:
 	default:
 		return cfg, fmt.Errorf("error policy %q is neither Skip nor Halt", cfg.ErrorPolicy)
+	}
+	if cfg.MappingFingerprint != "" && cfg.OnMappingChange != MappingIgnore && cfg.OnMappingChange != MappingBackfill {
+		return cfg, fmt.Errorf("mapping change policy %q is neither Ignore nor Backfill", cfg.OnMappingChange)
 	}
 	if r := cfg.Range; r != nil {
 		if r.Key == "" {

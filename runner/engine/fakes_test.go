@@ -385,6 +385,10 @@ func cloneState(st runcontract.Checkpoint) runcontract.Checkpoint {
 	st.FailedKeys = slices.Clone(st.FailedKeys)
 	st.FailedUpdatedAt = maps.Clone(st.FailedUpdatedAt)
 	st.Backfills = maps.Clone(st.Backfills)
+	if st.MappingResync != nil {
+		m := *st.MappingResync
+		st.MappingResync = &m
+	}
 	return st
 }
 

@@ -63,7 +63,7 @@ func (r *run) retryFailed(ctx context.Context) {
 					r.rec.Fail(sinkError(from[j], res.Err), from[j].Cursor())
 					continue
 				}
-				r.rec.AddOutcome(from[j].ID, batch[j].Key, res.Outcome, batch[j].Deleted)
+				r.addOutcome(from[j].ID, batch[j], res)
 				if r.fk.remove(from[j].ID) {
 					r.dirty = true
 				}

@@ -50,6 +50,8 @@ type run struct {
 	failure *RunError // first reason the run stops; nil while it goes on
 
 	recent *recentIDs // the ids this run wrote last, for the drift check's sample
+	// resynced: the stored state completed a full re-sync under the current mapping.
+	resynced bool
 }
 
 func newRun(cfg Config) *run {
@@ -73,6 +75,7 @@ func newRun(cfg Config) *run {
 // execute runs the phases in order; ctx is the run's context (cancelled on SIGTERM or when
 // the lock is lost), parent the caller's, used for the values of the final fresh context.
 func (r *run) execute(ctx, parent context.Context) (Result, error) {
+	r.sourceWarnings()
 	if r.load(ctx) && r.proveWritable(ctx) {
 		r.retryFailed(ctx)
 		if r.failure == nil {
@@ -80,6 +83,18 @@ func (r *run) execute(ctx, parent context.Context) (Result, error) {
 		}
 	}
 	return r.finish(ctx, parent)
+}
+
+// sourceWarnings puts what the source cannot guarantee (connector.Warner) into the record.
+func (r *run) sourceWarnings() {
+	w, ok := r.cfg.Source.(connector.Warner)
+	if !ok {
+		return
+	}
+	for _, msg := range w.Warnings() {
+		r.rec.Warn(msg)
+		r.log.Info("source warning", "warning", msg)
+	}
 }
 
 // load reads the checkpoint and decides where the run starts. It reports whether the run
@@ -101,6 +116,7 @@ func (r *run) load(ctx context.Context) bool {
 	}
 	r.stored = r.st.Cursor
 	r.fk = newFailedKeys(r.st.FailedKeys, r.st.FailedUpdatedAt)
+	r.checkMapping()
 
 	start, committed, todo := r.scope.resume(r.st, r.ids)
 	r.start, r.committed = start, committed
@@ -212,7 +228,7 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 		for j, res := range results {
 			i := srcIdx[j]
 			if res.Outcome != connector.Failed {
-				r.rec.AddOutcome(recs[i].ID, batch[j].Key, res.Outcome, batch[j].Deleted)
+				r.addOutcome(recs[i].ID, batch[j], res)
 				if res.Outcome != connector.Stale && !batch[j].Deleted {
 					r.recent.add(recs[i].ID)
 				}
@@ -255,6 +271,26 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 		return false
 	}
 	return true
+}
+
+// addOutcome records a confirmed (not Failed) result of the write w of source record id. A
+// stale write's log line carries the sink's message (the API's answer), when it gave one.
+func (r *run) addOutcome(id string, w connector.WriteRecord, res connector.Result) {
+	if res.Outcome != connector.Stale {
+		r.rec.AddOutcome(id, w.Key, res.Outcome, w.Deleted)
+		return
+	}
+	var detail string
+	var re *connector.RecordError
+	switch {
+	case errors.As(res.Err, &re) && re.Reason != "":
+		detail = re.Reason + ": " + re.Detail
+	case re != nil:
+		detail = re.Detail
+	case res.Err != nil:
+		detail = res.Err.Error()
+	}
+	r.rec.AddSkipped(id, w.Key, detail)
 }
 
 // stopReason says whether the record error just counted, of record id, stops the run:
@@ -354,6 +390,9 @@ func (r *run) finish(ctx, parent context.Context) (Result, error) {
 			r.failure.Message += fmt.Sprintf("; %v", err)
 		}
 		phase = r.failure.Phase
+	}
+	if r.resynced {
+		r.completeResync()
 	}
 	var end *cursor.Cursor
 	if !r.committed.IsZero() {

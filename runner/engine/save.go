@@ -42,6 +42,9 @@ func (r *run) save(ctx context.Context, phase audit.Phase) error {
 	if !stored {
 		return nil
 	}
+	if r.st.MappingResync != nil && st.MappingResync == nil {
+		r.resynced = true // resyncDone: this state completes a full re-sync
+	}
 	r.st = st
 	r.stored = st.Cursor
 	r.dirty = false
@@ -61,6 +64,7 @@ func (r *run) nextState(phase audit.Phase) runcontract.Checkpoint {
 		committed = &c
 	}
 	r.scope.record(&st, committed, r.complete && r.failure == nil)
+	r.resyncDone(&st, r.complete && r.failure == nil)
 	st.FailedKeys = r.fk.list()
 	st.FailedUpdatedAt = r.fk.positions()
 	snap := r.rec.Snapshot()
@@ -82,7 +86,8 @@ func (r *run) proveWritable(ctx context.Context) bool {
 	if !r.loaded {
 		return true
 	}
-	if _, err := r.out.save(ctx, r.st); err != nil {
+	stored, err := r.out.save(ctx, r.st)
+	if err != nil {
 		r.noSave = true // the final save would only fail again
 		switch {
 		case ctx.Err() != nil:
@@ -93,6 +98,9 @@ func (r *run) proveWritable(ctx context.Context) bool {
 			r.fail(runcontract.ReasonCheckpointError, fmt.Sprintf("the checkpoint store is not writable, so nothing was written to the sink: %v", err), err)
 		}
 		return false
+	}
+	if stored {
+		r.stored = r.st.Cursor // a mapping re-sync may have moved it back (checkMapping)
 	}
 	return true
 }

@@ -2,6 +2,7 @@ package jobconfig
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -39,6 +40,40 @@ func httpRetry(r syncv1.HTTPRetry) transport.RetryPolicy {
 	return p
 }
 
+// httpWaitBudget builds the run's retry-wait budget, shared by the source's and the sink's
+// HTTP clients: the smaller retry.maxTotalWait of spec.source.http and spec.sink.http (the
+// one that is HTTP, when only one is); nil when neither is HTTP or sets one (a client then
+// refuses its policy, naming the field).
+func httpWaitBudget(s *syncv1.SyncJobSpec) (*transport.WaitBudget, error) {
+	var max time.Duration
+	for _, r := range []*syncv1.HTTPRetry{httpRetrySpec(s.Source.HTTP), sinkRetrySpec(s.Sink.HTTP)} {
+		if r == nil || r.MaxTotalWait == nil || r.MaxTotalWait.Duration <= 0 {
+			continue
+		}
+		if d := r.MaxTotalWait.Duration; max == 0 || d < max {
+			max = d
+		}
+	}
+	if max == 0 {
+		return nil, nil
+	}
+	return transport.NewWaitBudget(max)
+}
+
+func httpRetrySpec(h *syncv1.HTTPSource) *syncv1.HTTPRetry {
+	if h == nil {
+		return nil
+	}
+	return &h.Retry
+}
+
+func sinkRetrySpec(h *syncv1.HTTPSink) *syncv1.HTTPRetry {
+	if h == nil {
+		return nil
+	}
+	return &h.Retry
+}
+
 // httpAuth resolves spec.*.auth (at field) with its secrets; nil is no auth. Errors name
 // the field, never a secret.
 func httpAuth(field string, a *syncv1.HTTPAuth) (*transport.Auth, error) {
@@ -73,6 +108,7 @@ func (w wiring) httpClient(field string, auth *syncv1.HTTPAuth, headers map[stri
 		Headers: headers,
 		Retry:   httpRetry(retry),
 		Limiter: w.limiter,
+		Budget:  w.budget,
 		Logger:  w.log.WithName(field),
 	})
 	if err != nil {

@@ -30,7 +30,11 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 	if err != nil {
 		return engine.Config{}, nil, fmt.Errorf("spec.rateLimit: %w", err)
 	}
-	w := wiring{log: log, spec: s, limiter: limiter}
+	budget, err := httpWaitBudget(s)
+	if err != nil {
+		return engine.Config{}, nil, err
+	}
+	w := wiring{log: log, spec: s, limiter: limiter, budget: budget}
 	mspec := mappingSpec(s)
 	// An HTTP sink's client is made first: lookups in the mapping go through it.
 	var sinkClient *transport.Client
@@ -84,6 +88,8 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		ErrorPolicy:        engine.ErrorPolicy(s.Errors.Policy),
 		MaxErrors:          int(*s.Errors.MaxErrors),
 		Reconcile:          engine.Reconcile{Window: s.Reconcile.Window.Duration, Sample: int(*s.Reconcile.Sample)},
+		MappingFingerprint: mspec.Fingerprint(),
+		OnMappingChange:    engine.MappingChangePolicy(s.OnMappingChange),
 	}
 	if s.Cursor.StartAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, s.Cursor.StartAt)
@@ -97,11 +103,13 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 }
 
 // wiring builds one run's connectors. Every HTTP client of the run shares one token
-// bucket (spec.rateLimit) and the system clock (the transport's default).
+// bucket (spec.rateLimit), one retry-wait budget (retry.maxTotalWait) and the system clock
+// (the transport's default).
 type wiring struct {
 	log     logr.Logger
 	spec    *syncv1.SyncJobSpec
 	limiter *rate.Limiter
+	budget  *transport.WaitBudget
 }
 
 // newSource builds the source the spec names.

@@ -13,7 +13,7 @@ import (
 
 // postgresSource builds spec.source.postgres.
 func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource) (connector.Source, error) {
-	dsn, err := secret("spec.source.postgres.dsn", p.DSN)
+	dsn, err := postgresDSN("spec.source.postgres.dsn", p.DSN)
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +28,7 @@ func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource) (c
 
 // postgresSink builds spec.sink.postgres for the mapped fields of m.
 func (w wiring) postgresSink(ctx context.Context, p *syncv1.PostgresSink, m *mapping.Mapping, runID string) (connector.Sink, error) {
-	dsn, err := secret("spec.sink.postgres.dsn", p.DSN)
+	dsn, err := postgresDSN("spec.sink.postgres.dsn", p.DSN)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +44,20 @@ func (w wiring) postgresSink(ctx context.Context, p *syncv1.PostgresSink, m *map
 		return nil, fmt.Errorf("spec.sink.postgres: %w", err)
 	}
 	return sink, nil
+}
+
+// postgresDSN resolves the DSN secret at field and checks, before any connection, that it
+// configures one from the DSN alone (host, dbname and user present and not empty); the
+// error names the field and the Secret key, never the DSN.
+func postgresDSN(field string, ref syncv1.SecretKeyRef) (string, error) {
+	dsn, err := secret(field, ref)
+	if err != nil {
+		return "", err
+	}
+	if err := postgres.CheckDSN(dsn); err != nil {
+		return "", fmt.Errorf("%s: secret %q key %q: %w", field, ref.Name, ref.Key, err)
+	}
+	return dsn, nil
 }
 
 // postgresSourceConfig translates spec.source.postgres, as defaulted.

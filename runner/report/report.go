@@ -37,6 +37,8 @@ func RunRecord(rec audit.Record) syncv1.RunRecord {
 		Deleted:        rec.Deleted,
 		SampleIDs:      slices.Clone(rec.SampleIDs),
 		Reconciliation: reconciliation(rec.Reconciliation),
+		MappingChange:  mappingChange(rec.MappingChange),
+		Warnings:       slices.Clone(rec.Warnings),
 	}
 	for _, g := range rec.ErrorSummary {
 		out.ErrorSummary = append(out.ErrorSummary, syncv1.ErrorGroup{
@@ -115,4 +117,11 @@ func reconciliation(rc *audit.Reconciliation) *syncv1.Reconciliation {
 		out.Mismatches = append(out.Mismatches, syncv1.Mismatch{Key: m.Key, Fields: slices.Clone(m.Fields), Missing: m.Missing})
 	}
 	return out
+}
+
+func mappingChange(mc *audit.MappingChange) *syncv1.MappingChange {
+	if mc == nil {
+		return nil
+	}
+	return &syncv1.MappingChange{Previous: mc.Previous, Current: mc.Current, Resync: mc.Resync, Message: mc.Message}
 }

@@ -142,6 +142,22 @@ func NewSource(cfg SourceConfig, client *transport.Client, opts SourceOptions) (
 // (SourceConfig.Sorted false); see engine.UnsortedSource.
 func (s *Source) Unsorted() bool { return !s.sorted }
 
+// OffsetPagingWarning is the warning (connector.Warner) of a Source paging by offset.
+const OffsetPagingWarning = "offset pagination (pagination.type Offset) can miss a record with no error: " +
+	"a record inserted, or updated to a later position, while the run pages shifts the offsets of the records after it " +
+	"between two page requests, and one of them is never read (the cursor then passes it). " +
+	"Prefer NextToken, LinkHeader or CursorID pagination when the API offers one; the drift check (spec.reconcile) " +
+	"compares counts on both sides, and a reset of the checkpoint to the beginning re-reads everything"
+
+// Warnings reports, for offset pagination, that a run can miss records; see
+// connector.Warner.
+func (s *Source) Warnings() []string {
+	if s.cfg.Pagination.Type == PageOffset {
+		return []string{OffsetPagingWarning}
+	}
+	return nil
+}
+
 // Close does nothing: the client belongs to the caller.
 func (s *Source) Close() error { return nil }
 

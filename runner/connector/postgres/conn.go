@@ -137,6 +137,9 @@ func parseDSN(dsn string) (*pgxpool.Config, error) {
 			return nil, fmt.Errorf("the DSN has no %s (nothing is taken from PG* environment variables or libpq defaults)", k.name)
 		}
 	}
+	if err := checkHosts(dsn); err != nil {
+		return nil, err
+	}
 	if keys["ssl"] {
 		keys["sslmode"] = true // the URI alias ssl=true sets sslmode
 	}
@@ -410,4 +413,14 @@ func recordLevel(err error) bool {
 		return false
 	}
 	return strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")
+}
+
+// CheckDSN reports, without connecting, why dsn cannot configure a connection from the
+// DSN alone (a missing or empty host, dbname or user, a service, a setting that does not
+// parse). The error never holds the DSN's password.
+func CheckDSN(dsn string) error {
+	if _, err := parseDSN(dsn); err != nil {
+		return redactf(dsnSecrets(dsn), "%w", err)
+	}
+	return nil
 }

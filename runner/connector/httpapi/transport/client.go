@@ -45,6 +45,10 @@ type Options struct {
 	// Limiter is the run's token bucket, shared by every client of the run; nil is no
 	// client-side limit. Clients sharing a limiter must share the Clock.
 	Limiter *rate.Limiter
+	// Budget is the run's bound on the waits before retries, shared by every client of the
+	// run (source and sink); nil gives the client a budget of its own of
+	// Retry.MaxTotalWait.
+	Budget *WaitBudget
 	// Clock does every wait; defaults to SystemClock.
 	Clock Clock
 	// Jitter randomises backoffs; defaults to RandomJitter.
@@ -79,8 +83,8 @@ type Client struct {
 	// blockedUntil is when the server said its quota resets (Retry-After, or
 	// RateLimit-Remaining: 0 with a reset); no request of this client starts before.
 	blockedUntil time.Time
-	// retryWaited is the sum of the waits before retries so far (RetryPolicy.MaxTotalWait).
-	retryWaited time.Duration
+	// budget bounds the waits before retries (Options.Budget).
+	budget *WaitBudget
 
 	stats counters
 }
@@ -119,6 +123,10 @@ func New(opts Options) (*Client, error) {
 		jitter:  opts.Jitter,
 		maxBody: opts.MaxBodyBytes,
 		log:     opts.Logger,
+		budget:  opts.Budget,
+	}
+	if c.budget == nil {
+		c.budget, _ = NewWaitBudget(c.retry.MaxTotalWait) // positive: the policy is valid
 	}
 	for k, v := range opts.Headers {
 		c.headers.Set(k, v)
@@ -389,18 +397,9 @@ func (c *Client) waitTurn(ctx context.Context, where string) error {
 	return nil
 }
 
-// spend takes d from the client's retry-wait budget (RetryPolicy.MaxTotalWait), or
-// reports, without taking it, why it does not fit.
-func (c *Client) spend(d time.Duration) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.retryWaited+d > c.retry.MaxTotalWait {
-		return fmt.Sprintf("retry waits would pass maxTotalWait %s (waited %s, next %s)",
-			c.retry.MaxTotalWait, c.retryWaited.Round(time.Second), d.Round(time.Second)), false
-	}
-	c.retryWaited += d
-	return "", true
-}
+// spend takes d from the retry-wait budget (Options.Budget, shared by the run's clients),
+// or reports, without taking it, why it does not fit.
+func (c *Client) spend(d time.Duration) (string, bool) { return c.budget.spend(d) }
 
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

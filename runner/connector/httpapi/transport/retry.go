@@ -49,9 +49,9 @@ type RetryPolicy struct {
 	// DefaultMaxWait.
 	MaxWait time.Duration
 	// MaxTotalWait bounds the waits before retries (backoff, Retry-After, rate-limit
-	// resets; not the token bucket) summed over every request of the client, that is of
-	// the run: a request whose next wait would pass it fails at once with the last answer.
-	// Positive.
+	// resets; not the token bucket) summed over every request of the client, when the
+	// client has no shared Options.Budget (a run shares one between its clients): a request
+	// whose next wait would pass it fails at once with the last answer. Positive.
 	MaxTotalWait time.Duration
 }
 
