@@ -7,12 +7,14 @@ package audit
 
 import (
 	"context"
+	"slices"
 	"encoding/json"
 	"io"
 	"time"
 	"unicode/utf8"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -67,6 +69,10 @@ type Recorder struct {
 	job   string
 	rec   Record
 	group map[string]int // reason -> index in rec.ErrorSummary
+	// events are this run's record events for the record log, the most recent
+	// runcontract.MaxRecordLogEntries; dropped counts the older ones let go.
+	events  []runcontract.RecordEvent
+	dropped int64
 }
 
 // New starts the record of a run; its start time is now.
@@ -122,6 +128,7 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 	case connector.Written:
 		if deleted {
 			r.rec.Deleted++
+			r.addEvent(runcontract.RecordEvent{Kind: runcontract.RecordDeleted, ID: id, Key: key})
 			return
 		}
 		r.rec.Upserted++
@@ -132,6 +139,7 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 		r.rec.Unchanged++
 	case connector.Stale:
 		r.rec.Skipped++
+		r.addEvent(runcontract.RecordEvent{Kind: runcontract.RecordStale, ID: id, Key: key, Reason: ReasonStale})
 		r.writeLine(recordSkippedLine{
 			Level:  "info",
 			Msg:    "record skipped",
@@ -165,6 +173,13 @@ func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) {
 			r.group[reason] = i
 		}
 	}
+	ev := runcontract.RecordEvent{Kind: runcontract.RecordFailed, ID: e.ID, Field: e.Field, Reason: e.Reason,
+		Detail: truncate(e.Detail, runcontract.MaxRecordDetail)}
+	if !at.UpdatedAt.IsZero() {
+		t := at.UpdatedAt.UTC()
+		ev.SourceUpdatedAt = &t
+	}
+	r.addEvent(ev)
 	g := &r.rec.ErrorSummary[i]
 	g.Count++
 	if len(g.SampleIDs) < MaxGroupSamples {
@@ -183,6 +198,27 @@ func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) {
 		Detail: truncate(e.Detail, MaxDetail),
 	})
 }
+
+// addEvent keeps ev (stamped with the run and the time) for the record log, letting the
+// oldest go past runcontract.MaxRecordLogEntries.
+func (r *Recorder) addEvent(ev runcontract.RecordEvent) {
+	ev.RunID = r.rec.RunID
+	ev.Time = r.now().UTC()
+	if len(r.events) >= runcontract.MaxRecordLogEntries {
+		r.events = append(r.events[:0], r.events[1:]...)
+		r.dropped++
+	}
+	r.events = append(r.events, ev)
+}
+
+// Events returns a copy of this run's record events (failed, stale, deleted records), the
+// most recent runcontract.MaxRecordLogEntries, and how many older ones were let go.
+func (r *Recorder) Events() ([]runcontract.RecordEvent, int64) {
+	return slices.Clone(r.events), r.dropped
+}
+
+// SetRecordLog records the size of the record log stored with the checkpoint.
+func (r *Recorder) SetRecordLog(st *RecordLogStats) { r.rec.RecordLog = st }
 
 // Failed is the number of failed records so far.
 func (r *Recorder) Failed() int64 { return r.rec.Failed }

@@ -65,6 +65,19 @@ type Record struct {
 	SampleIDs []string `json:"sampleIds,omitempty"`
 	// Reconciliation is the drift check's result; nil when it did not run.
 	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+	// RecordLog is the size of the record log stored with the checkpoint at the end of
+	// the run; nil when the store keeps none.
+	RecordLog *RecordLogStats `json:"recordLog,omitempty"`
+}
+
+// RecordLogStats is the size of the durable record log (runcontract.RecordLog).
+type RecordLogStats struct {
+	// Entries held.
+	Entries int `json:"entries"`
+	// Dropped entries so far (oldest first) to keep the log bounded.
+	Dropped int64 `json:"dropped"`
+	// Bytes of the encoded log.
+	Bytes int `json:"bytes"`
 }
 
 // ErrorGroup counts record errors with one reason.
@@ -113,6 +126,10 @@ func (r Record) clone() Record {
 	if r.Reconciliation != nil {
 		rc := *r.Reconciliation
 		c.Reconciliation = &rc
+	}
+	if r.RecordLog != nil {
+		rl := *r.RecordLog
+		c.RecordLog = &rl
 	}
 	return c
 }

@@ -110,6 +110,22 @@ type Counter interface {
 	CountWindow(ctx context.Context, from, to time.Time) (int64, error)
 }
 
+// SinkRecord is what a sink holds for one external key: the stored values by sink field
+// name (as the sink returns them: a JSON API's numbers as json.Number, times as strings)
+// and the stored source updatedAt (zero when the sink stored none).
+type SinkRecord struct {
+	Key             string
+	SourceUpdatedAt time.Time
+	Values          map[string]any
+}
+
+// KeyReader is an optional Sink capability: read what the sink holds for some external
+// keys (`runner explain`, the drift check's field sampling). Keys the sink does not hold
+// are absent from the answer.
+type KeyReader interface {
+	ReadByKeys(ctx context.Context, keys []string) ([]SinkRecord, error)
+}
+
 // Lookup says how a Resolver finds a sink object by a value (a mapping entry's lookup).
 type Lookup struct {
 	// URL is a template holding "{value}", replaced by the value (escaped), whose answer

@@ -48,6 +48,9 @@ type run struct {
 	complete  bool // the source was read to the end (or to the backfill's To)
 
 	failure *RunError // first reason the run stops; nil while it goes on
+
+	// baseLog is the record log as loaded (recordlog.go); nil when the store keeps none.
+	baseLog *runcontract.RecordLog
 }
 
 func newRun(cfg Config) *run {
@@ -95,6 +98,7 @@ func (r *run) load(ctx context.Context) bool {
 		}
 		r.st = st
 		r.loaded = true
+		r.loadRecordLog(ctx)
 	}
 	r.stored = r.st.Cursor
 	r.fk = newFailedKeys(r.st.FailedKeys, r.st.FailedUpdatedAt)

@@ -31,7 +31,8 @@ func (r *run) save(ctx context.Context, phase audit.Phase) error {
 		return nil
 	}
 	st := r.nextState(phase)
-	stored, err := r.out.save(ctx, st)
+	log, stats := r.nextRecordLog(phase)
+	stored, err := r.out.save(ctx, st, log)
 	if err != nil {
 		if errors.Is(err, checkpoint.ErrConflict) {
 			r.noSave = true
@@ -45,6 +46,9 @@ func (r *run) save(ctx context.Context, phase audit.Phase) error {
 	r.st = st
 	r.stored = st.Cursor
 	r.dirty = false
+	if stats != nil {
+		r.rec.SetRecordLog(stats)
+	}
 	r.lastSave = r.cfg.Clock.Now()
 	return nil
 }
@@ -82,7 +86,7 @@ func (r *run) proveWritable(ctx context.Context) bool {
 	if !r.loaded {
 		return true
 	}
-	if _, err := r.out.save(ctx, r.st); err != nil {
+	if _, err := r.out.save(ctx, r.st, nil); err != nil {
 		r.noSave = true // the final save would only fail again
 		switch {
 		case ctx.Err() != nil:

@@ -66,6 +66,7 @@ type Sink struct {
 	hasRun        bool
 
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount string
+	qRead                                             string // ReadByKeys (sink_read.go)
 	copyCols                                          []string
 	qCopyText                                         string // COPY into the stage table when every staged column is text; else ""
 	copyBuf                                           []byte // scratch of one Upsert: the encoded COPY stream
@@ -280,5 +281,6 @@ func (s *Sink) Close() error {
 
 var (
 	_ connector.Sink    = (*Sink)(nil)
-	_ connector.Counter = (*Sink)(nil)
+	_ connector.Counter   = (*Sink)(nil)
+	_ connector.KeyReader = (*Sink)(nil)
 )

@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"context"
+	"slices"
+
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+	"github.com/checkpointed/checkpointed/runner/audit"
+	"github.com/checkpointed/checkpointed/runner/checkpoint"
+)
+
+// loadRecordLog loads the record log when the store keeps one (checkpoint.RecordLogStore)
+// and the run stores anything. A log that cannot be read does not stop the sync: it is
+// the evidence of earlier runs, not their state; the run starts a new one and says so.
+func (r *run) loadRecordLog(ctx context.Context) {
+	ls, ok := r.cfg.Store.(checkpoint.RecordLogStore)
+	if !ok || r.cfg.DryRun {
+		return
+	}
+	l, err := ls.LoadRecordLog(ctx)
+	if err != nil {
+		r.log.Info("record log not readable; this run starts a new one", "error", err.Error())
+		l = runcontract.RecordLog{}
+	}
+	l.Job = r.cfg.Job
+	r.baseLog = &l
+}
+
+// nextRecordLog is the loaded record log with this run's record events and cursor range,
+// within its bounds, and its size; nil when the store keeps no log.
+func (r *run) nextRecordLog(phase audit.Phase) (*runcontract.RecordLog, *audit.RecordLogStats) {
+	if r.baseLog == nil {
+		return nil, nil
+	}
+	l := *r.baseLog
+	events, dropped := r.rec.Events()
+	l.Entries = append(slices.Clone(l.Entries), events...)
+	l.Dropped += dropped
+	l.Runs = slices.Clone(l.Runs)
+	snap := r.rec.Snapshot()
+	run := runcontract.RunRange{
+		RunID:     r.cfg.RunID,
+		Trigger:   r.cfg.Trigger,
+		StartTime: snap.StartTime,
+		EndTime:   r.cfg.Clock.Now().UTC(),
+		Phase:     string(phase),
+	}
+	if !r.start.IsZero() {
+		c := r.start
+		run.CursorStart = &c
+	}
+	if !r.committed.IsZero() {
+		c := r.committed
+		run.CursorEnd = &c
+	}
+	l.AddRun(run)
+	l.Bound(runcontract.MaxRecordLogEntries, runcontract.MaxRecordLogBytes)
+	size := 0
+	if data, err := runcontract.EncodeRecordLog(r.cfg.Job, l); err == nil {
+		size = len(data)
+	}
+	return &l, &audit.RecordLogStats{Entries: len(l.Entries), Dropped: l.Dropped, Bytes: size}
+}
