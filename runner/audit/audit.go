@@ -7,9 +7,9 @@ package audit
 
 import (
 	"context"
-	"slices"
 	"encoding/json"
 	"io"
+	"slices"
 	"time"
 	"unicode/utf8"
 

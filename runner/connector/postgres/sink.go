@@ -280,7 +280,7 @@ func (s *Sink) Close() error {
 }
 
 var (
-	_ connector.Sink    = (*Sink)(nil)
+	_ connector.Sink      = (*Sink)(nil)
 	_ connector.Counter   = (*Sink)(nil)
 	_ connector.KeyReader = (*Sink)(nil)
 )
