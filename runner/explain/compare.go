@@ -22,15 +22,15 @@ func Diff(mapped, stored map[string]any) []FieldDiff {
 	var out []FieldDiff
 	for _, f := range slices.Sorted(maps.Keys(mapped)) {
 		want, have := mapped[f], stored[f]
-		if !Equal(want, have) {
+		if !SameValue(want, have) {
 			out = append(out, FieldDiff{Field: f, Want: want, Have: have})
 		}
 	}
 	return out
 }
 
-// Equal reports whether a mapped value and a stored value mean the same.
-func Equal(want, have any) bool {
+// SameValue reports whether a mapped value and a stored value mean the same.
+func SameValue(want, have any) bool {
 	if want == nil || have == nil {
 		return want == nil && have == nil
 	}
