@@ -23,6 +23,12 @@ type Mapper interface {
 	Map(connector.Record) (connector.WriteRecord, error)
 }
 
+// KeyForID is an optional Mapper capability (runner/mapping): the key of a record from
+// its id alone, to look up in the sink a record the source no longer has.
+type KeyForID interface {
+	KeyForID(id string) (string, bool)
+}
+
 // Inputs are what Gather reads from. Source, Mapper and State are required; Sink may be
 // nil or lack connector.KeyReader (the sink's side is then "not asked").
 type Inputs struct {
@@ -68,8 +74,8 @@ func Gather(ctx context.Context, in Inputs, id string) (Evidence, error) {
 			}
 		}
 	}
-	if key == "" && !ev.Source.Found {
-		key = id // nothing maps it: the key the id would most often be
+	if kf, ok := in.Mapper.(KeyForID); ok && key == "" {
+		key, _ = kf.KeyForID(id)
 	}
 	gatherSink(ctx, in.Sink, key, &ev)
 	return ev, nil
