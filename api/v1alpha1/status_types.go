@@ -100,6 +100,22 @@ type RunRecord struct {
 	// Reconciliation is the drift check's result.
 	// +optional
 	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+	// RecordLog is the size of the durable record log (the checkpoint ConfigMap's key
+	// record-log.json, read by `runner explain`) after the run.
+	// +optional
+	RecordLog *RecordLogStatus `json:"recordLog,omitempty"`
+}
+
+// RecordLogStatus is the size of the record log: the most recent record-level events
+// (failed records, stale skips, deletions) and run cursor ranges, bounded in entries and
+// bytes, the oldest dropped first.
+type RecordLogStatus struct {
+	// Entries held.
+	Entries int32 `json:"entries"`
+	// Dropped entries so far, oldest first, to keep the log within its bounds.
+	Dropped int64 `json:"dropped"`
+	// Bytes of the encoded log.
+	Bytes int64 `json:"bytes"`
 }
 
 // RunSummary is one line of run history.

@@ -37,6 +37,7 @@ func RunRecord(rec audit.Record) syncv1.RunRecord {
 		Deleted:        rec.Deleted,
 		SampleIDs:      slices.Clone(rec.SampleIDs),
 		Reconciliation: reconciliation(rec.Reconciliation),
+		RecordLog:      recordLog(rec.RecordLog),
 	}
 	for _, g := range rec.ErrorSummary {
 		out.ErrorSummary = append(out.ErrorSummary, syncv1.ErrorGroup{
@@ -107,4 +108,11 @@ func reconciliation(rc *audit.Reconciliation) *syncv1.Reconciliation {
 		SinkCount:   rc.SinkCount,
 		Drift:       rc.Drift,
 	}
+}
+
+func recordLog(st *audit.RecordLogStats) *syncv1.RecordLogStatus {
+	if st == nil {
+		return nil
+	}
+	return &syncv1.RecordLogStatus{Entries: int32(st.Entries), Dropped: st.Dropped, Bytes: int64(st.Bytes)}
 }
