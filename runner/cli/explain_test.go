@@ -2,6 +2,8 @@ package cli
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +210,10 @@ func TestExplainDemoAPIs(t *testing.T) {
 	g.Expect(verdictOf(out)).To(Equal("DeletedInSource"), out)
 	g.Expect(out).To(ContainSubstring("the sink keeps the record with its delete marker set"))
 	g.Expect(out).To(ContainSubstring("next:\n  nothing to do"))
+
+	// The durable record log holds the failure and no credential.
+	data, err := os.ReadFile(filepath.Join(s.state, "record-log.json"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(data)).To(ContainSubstring("invoice is locked for audit"))
+	g.Expect(string(data)).NotTo(Or(ContainSubstring(crmToken), ContainSubstring(billingToken)))
 }
