@@ -177,25 +177,29 @@ func EncodeRecordLog(job string, l RecordLog) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
+// ErrInvalidRecordLog marks stored data that is not a record log (DecodeRecordLog): a run
+// replaces such a log with a new one, while a log it could not read at all is kept.
+var ErrInvalidRecordLog = errors.New("does not hold a valid record log")
+
 // DecodeRecordLog parses a stored record log. Blank data, JSON without a "job" field and
-// another job's log are errors; the caller names the store.
+// another job's log are errors wrapping ErrInvalidRecordLog; the caller names the store.
 func DecodeRecordLog(job string, data []byte) (RecordLog, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return RecordLog{}, errors.New("does not hold a valid record log: it is present but empty")
+		return RecordLog{}, fmt.Errorf("%w: it is present but empty", ErrInvalidRecordLog)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil {
-		return RecordLog{}, fmt.Errorf("does not hold a valid record log: %w", err)
+		return RecordLog{}, fmt.Errorf("%w: %w", ErrInvalidRecordLog, err)
 	}
 	if _, ok := fields["job"]; !ok {
-		return RecordLog{}, errors.New(`does not hold a valid record log: it has no "job" field`)
+		return RecordLog{}, fmt.Errorf(`%w: it has no "job" field`, ErrInvalidRecordLog)
 	}
 	var l RecordLog
 	if err := json.Unmarshal(data, &l); err != nil {
-		return RecordLog{}, fmt.Errorf("does not hold a valid record log: %w", err)
+		return RecordLog{}, fmt.Errorf("%w: %w", ErrInvalidRecordLog, err)
 	}
 	if l.Job != "" && job != "" && l.Job != job {
-		return RecordLog{}, fmt.Errorf("record log belongs to job %q, not %q", l.Job, job)
+		return RecordLog{}, fmt.Errorf("%w: it belongs to job %q, not %q", ErrInvalidRecordLog, l.Job, job)
 	}
 	return l, nil
 }

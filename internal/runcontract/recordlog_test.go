@@ -74,6 +74,7 @@ func TestDecodeRecordLog(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring(`no "job" field`)))
 	_, err = DecodeRecordLog("j", []byte(`{"job": "k"}`))
 	g.Expect(err).To(MatchError(ContainSubstring(`belongs to job "k"`)))
+	g.Expect(err).To(MatchError(ErrInvalidRecordLog))
 	data, err := EncodeRecordLog("j", RecordLog{Dropped: 2, Entries: []RecordEvent{{Kind: RecordStale, ID: "1", Key: "k1"}}})
 	g.Expect(err).NotTo(HaveOccurred())
 	l, err := DecodeRecordLog("j", data)

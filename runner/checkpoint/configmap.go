@@ -75,12 +75,19 @@ func (s *ConfigMapStore) SaveWithRecordLog(ctx context.Context, st runcontract.C
 	return s.save(ctx, st, &log)
 }
 
-// LoadRecordLog gets the ConfigMap and decodes the record log; a missing key is a zero
-// runcontract.RecordLog.
+// LoadRecordLog decodes the record log of the ConfigMap as of the last Load or Save (so
+// that it matches the checkpoint loaded), or gets the ConfigMap when nothing was loaded; a
+// missing key is a zero runcontract.RecordLog.
 func (s *ConfigMapStore) LoadRecordLog(ctx context.Context) (runcontract.RecordLog, error) {
-	cm, err := s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, runcontract.CheckpointConfigMapName(s.job), metav1.GetOptions{})
-	if err != nil {
-		return runcontract.RecordLog{}, fmt.Errorf("load record log from ConfigMap %s/%s: %w", s.namespace, runcontract.CheckpointConfigMapName(s.job), err)
+	s.mu.Lock()
+	cm := s.last
+	s.mu.Unlock()
+	if cm == nil {
+		var err error
+		cm, err = s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, runcontract.CheckpointConfigMapName(s.job), metav1.GetOptions{})
+		if err != nil {
+			return runcontract.RecordLog{}, fmt.Errorf("load record log from ConfigMap %s/%s: %w", s.namespace, runcontract.CheckpointConfigMapName(s.job), err)
+		}
 	}
 	data, ok := cm.Data[runcontract.RecordLogKey]
 	if !ok {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/checkpointed/checkpointed/internal/runcontract"
@@ -10,17 +11,23 @@ import (
 )
 
 // loadRecordLog loads the record log when the store keeps one (checkpoint.RecordLogStore)
-// and the run stores anything. A log that cannot be read does not stop the sync: it is
-// the evidence of earlier runs, not their state; the run starts a new one and says so.
+// and the run stores anything. A log that cannot be used does not stop the sync: it is the
+// evidence of earlier runs, not their state. Stored data that is not a record log is
+// replaced by a new one; a log that could not be read (an I/O or API error) is left as it
+// is, and this run adds nothing to it.
 func (r *run) loadRecordLog(ctx context.Context) {
 	ls, ok := r.cfg.Store.(checkpoint.RecordLogStore)
 	if !ok || r.cfg.DryRun {
 		return
 	}
 	l, err := ls.LoadRecordLog(ctx)
-	if err != nil {
-		r.log.Info("record log not readable; this run starts a new one", "error", err.Error())
+	switch {
+	case errors.Is(err, runcontract.ErrInvalidRecordLog):
+		r.log.Info("the stored record log is not valid; this run starts a new one", "error", err.Error())
 		l = runcontract.RecordLog{}
+	case err != nil:
+		r.log.Info("record log not readable; this run leaves it as it is", "error", err.Error())
+		return
 	}
 	l.Job = r.cfg.Job
 	r.baseLog = &l

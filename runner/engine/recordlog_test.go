@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -68,4 +70,61 @@ func TestRecordLogIsDurableAndBounded(t *testing.T) {
 	g.Expect(log.Runs[0].RunID).To(Equal("run-1"), "run history survives")
 	g.Expect(log.Runs[1].RunID).To(Equal("run-2"))
 	g.Expect(res.Record.RecordLog.Dropped).To(Equal(log.Dropped))
+}
+
+// logStore is a fakeStore that keeps a record log and can fail to read it.
+type logStore struct {
+	*fakeStore
+	log     runcontract.RecordLog
+	loadErr error
+	saved   int
+}
+
+func (s *logStore) LoadRecordLog(context.Context) (runcontract.RecordLog, error) {
+	return s.log, s.loadErr
+}
+
+func (s *logStore) SaveWithRecordLog(ctx context.Context, st runcontract.Checkpoint, l runcontract.RecordLog) error {
+	if err := s.Save(ctx, st); err != nil {
+		return err
+	}
+	s.log = l
+	s.saved++
+	return nil
+}
+
+// TestRecordLogThatCannotBeUsed: a stored log that is not a record log is replaced by a
+// new one; one that could not be read is left alone (the run writes the checkpoint only);
+// neither stops the sync.
+func TestRecordLogThatCannotBeUsed(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		err       error
+		wantSaved bool
+	}{
+		{name: "invalid", err: fmt.Errorf("key record-log.json %w: it has no \"job\" field", runcontract.ErrInvalidRecordLog), wantSaved: true},
+		{name: "unreadable", err: errors.New("connection refused")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			e := newEnv(genRecords(10, 1))
+			e.mp.fail = set("3")
+			cfg := e.config()
+			st := &logStore{fakeStore: e.store, log: runcontract.RecordLog{Job: "old", Dropped: 5}, loadErr: tc.err}
+			cfg.Store = st
+			res, err := Run(context.Background(), cfg)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res.Record.Upserted).To(BeEquivalentTo(9))
+			if tc.wantSaved {
+				g.Expect(st.log.Job).To(Equal("inv"))
+				g.Expect(st.log.Dropped).To(BeZero())
+				g.Expect(st.log.Entries).To(HaveLen(1))
+				return
+			}
+			g.Expect(st.saved).To(BeZero())
+			g.Expect(st.log).To(Equal(runcontract.RecordLog{Job: "old", Dropped: 5}))
+			g.Expect(res.Record.RecordLog).To(BeNil())
+			g.Expect(e.store.state.Cursor).NotTo(BeNil(), "the checkpoint is still stored")
+		})
+	}
 }

@@ -72,6 +72,10 @@ func TestDecide(t *testing.T) {
 			next: []string{"write the source's values again: kubectl annotate", "backfill-from=2026-06-30T23:40:00Z"}},
 		{name: "different: the sink holds a newer version", ev: base(found, passed, SinkEvidence{Checked: true, Key: "inv_10492", Found: true,
 			SourceUpdatedAt: ua.Add(time.Hour)}), verdict: Different, line: []string{"newer source version", "refused as stale"}},
+		{name: "synced: a sink that stores no source version, equal values", ev: base(found, passed,
+			SinkEvidence{Checked: true, Key: "inv_10492", Found: true}), verdict: Synced, nextNone: true},
+		{name: "not yet synced: a sink that stores no source version, other values", ev: base(found, notReached,
+			SinkEvidence{Checked: true, Key: "inv_10492", Found: true, Diffs: []FieldDiff{{Field: "total"}}}), verdict: NotYetSynced},
 		{name: "not in the source, never existed", ev: base(SourceEvidence{Checked: true}, passed, sinkMissing), verdict: NotInSource,
 			line: []string{"never existed in the source", "spec.deletes.mode Ignore"}, nextNone: true},
 		{name: "not in the source, deleted", ev: func() Evidence {

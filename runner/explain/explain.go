@@ -181,8 +181,15 @@ func Decide(ev Evidence) Result {
 		return deletedInSource(ev)
 	}
 	snk := ev.Sink
+	if snk.Found && snk.SourceUpdatedAt.IsZero() && len(snk.Diffs) > 0 && !ev.Checkpoint.Rewound {
+		return notYetSynced(ev) // no stored version to compare: the next run writes it anyway
+	}
 	if snk.Found {
-		switch c := snk.SourceUpdatedAt.Compare(src.UpdatedAt); {
+		c := snk.SourceUpdatedAt.Compare(src.UpdatedAt)
+		if snk.SourceUpdatedAt.IsZero() {
+			c = 0 // the sink stores no source version: decide by the values
+		}
+		switch {
 		case c == 0 && len(snk.Diffs) == 0:
 			return Result{Verdict: Synced,
 				Line: fmt.Sprintf("%s is synced: the sink holds key %s at source_updated_at %s with equal values", ev.ID, snk.Key, src.UpdatedAt.UTC().Format(rfc)),
