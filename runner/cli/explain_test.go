@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -8,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/test/demoapi"
 	"github.com/checkpointed/checkpointed/test/synctest"
 )
@@ -216,4 +221,50 @@ func TestExplainDemoAPIs(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(data)).To(ContainSubstring("invoice is locked for audit"))
 	g.Expect(string(data)).NotTo(Or(ContainSubstring(crmToken), ContainSubstring(billingToken)))
+}
+
+// TestInClusterRecordLogAndExplain: in a cluster the record log is the checkpoint
+// ConfigMap's key record-log.json, written by the runner under its least-privilege Role; a
+// second runner Pod keeps the first one's entries and adds its own run range; its size is
+// in status.lastRun.recordLog; and the explain core reads it through the ConfigMap store,
+// naming kubectl commands.
+func TestInClusterRecordLogAndExplain(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	e := newEnv(t, job{})
+	insertInvoices(t, e.src, 1, 20, "2026-06-30 12:00:00+00")
+	synctest.Exec(t, e.src, `UPDATE invoices SET total = 'abc' WHERE id = 7`)
+	c := setUpInCluster(t, e, 5)
+
+	code, out, err := c.run(ctx, "invoices-to-crm-29100000-aaaaa")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(3), out)
+	code, out, err = c.run(ctx, "invoices-to-crm-29100060-bbbbb")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(3), out)
+
+	cs := kubernetes.NewForConfigOrDie(c.runner)
+	log, err := checkpoint.NewConfigMapStore(cs, c.sj.Namespace, c.sj.Name).LoadRecordLog(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(log.Runs).To(HaveLen(2), "the first Pod's run range survives the second")
+	// The second run fails 7 twice: retried first, then read again within the safety gap.
+	g.Expect(len(log.Entries)).To(BeNumerically(">=", 2))
+	g.Expect(log.Entries[0]).To(And(HaveField("ID", "7"), HaveField("Field", "total"), HaveField("RunID", log.Runs[0].RunID)))
+	g.Expect(log.Entries[len(log.Entries)-1]).To(And(HaveField("ID", "7"), HaveField("RunID", log.Runs[1].RunID)))
+	sj := c.get(g)
+	g.Expect(sj.Status.LastRun.RecordLog).NotTo(BeNil())
+	g.Expect(sj.Status.LastRun.RecordLog.Entries).To(Equal(int32(len(log.Entries))))
+	g.Expect(sj.Status.LastRun.RecordLog.Dropped).To(BeZero())
+	g.Expect(sj.Status.LastRun.RecordLog.Bytes).To(BeNumerically(">", 0))
+
+	var buf bytes.Buffer
+	now := time.Date(2026, 7, 1, 9, 0, 0, 0, time.UTC)
+	code, err = Explain(ctx, logr.Discard(), sj, checkpoint.NewConfigMapStore(cs, c.sj.Namespace, c.sj.Name), nil, "7", now, &buf)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(0))
+	g.Expect(buf.String()).To(HavePrefix("Failed: 7 fails to map: field total: "), buf.String())
+	g.Expect(buf.String()).To(ContainSubstring("next scheduled run at 2026-07-02T02:00:00Z"))
+	g.Expect(buf.String()).To(ContainSubstring("record log: failed in run " + log.Runs[1].RunID))
+	g.Expect(buf.String()).To(ContainSubstring("kubectl annotate syncjob invoices-to-crm -n " + c.sj.Namespace +
+		" sync.checkpointed.io/run-requested-at=20260701T090000Z --overwrite"))
 }
