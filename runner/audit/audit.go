@@ -155,7 +155,11 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 
 // Fail records a failed record at position at: it counts it, groups it by reason and writes
 // one "record failed" log line.
-func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) {
+func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) { r.FailKey(e, at, "") }
+
+// FailKey is Fail for a record whose external key is known (the sink refused it): the
+// record log's entry names the key too.
+func (r *Recorder) FailKey(e *connector.RecordError, at cursor.Cursor, key string) {
 	r.rec.Failed++
 	reason := e.Reason
 	if reason == "" {
@@ -173,7 +177,7 @@ func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) {
 			r.group[reason] = i
 		}
 	}
-	ev := runcontract.RecordEvent{Kind: runcontract.RecordFailed, ID: e.ID, Field: e.Field, Reason: e.Reason,
+	ev := runcontract.RecordEvent{Kind: runcontract.RecordFailed, ID: e.ID, Key: key, Field: e.Field, Reason: e.Reason,
 		Detail: truncate(e.Detail, runcontract.MaxRecordDetail)}
 	if !at.UpdatedAt.IsZero() {
 		t := at.UpdatedAt.UTC()

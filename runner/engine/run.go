@@ -219,7 +219,7 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 				}
 				continue
 			}
-			r.rec.Fail(sinkError(recs[i], res.Err), recs[i].Cursor())
+			r.rec.FailKey(sinkError(recs[i], res.Err), recs[i].Cursor(), batch[j].Key)
 			failed = append(failed, failedAt{i, recs[i].ID, recs[i].UpdatedAt})
 			if i < haltAt {
 				if reason := r.stopReason(recs[i].ID); reason != "" {
