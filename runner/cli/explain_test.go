@@ -220,7 +220,7 @@ func TestExplainDemoAPIs(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(s.state, "record-log.json"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(data)).To(ContainSubstring("invoice is locked for audit"))
-	g.Expect(string(data)).To(ContainSubstring(`"key": "` + d + `"`), "a sink's refusal names the key")
+	g.Expect(string(data)).To(ContainSubstring(`"key": "`+d+`"`), "a sink's refusal names the key")
 	g.Expect(string(data)).NotTo(Or(ContainSubstring(crmToken), ContainSubstring(billingToken)))
 }
 
