@@ -105,6 +105,12 @@ func TestDecide(t *testing.T) {
 		}(), verdict: DeletedInSource, line: []string{"the deletion is not written"}, nextNone: true},
 		{name: "source cannot be asked", ev: base(SourceEvidence{Err: "the source cannot fetch records by id"}, passed, sinkEqual),
 			verdict: Unknown, line: []string{"cannot be asked by id", "the sink holds key inv_10492"}},
+		{name: "local mode: not yet synced", ev: func() Evidence {
+			e := base(found, notReached, sinkMissing)
+			e.Local = &Local{JobFile: "job.yaml", StateDir: "state"}
+			return e
+		}(), verdict: NotYetSynced, line: []string{"when you run runner sync; in a cluster, next scheduled run at 2026-07-02T02:00:00Z"},
+			next: []string{"runner sync -f job.yaml --state-dir state"}},
 		{name: "local mode commands", ev: func() Evidence {
 			e := base(found, passed, sinkMissing)
 			e.Local = &Local{JobFile: "job.yaml", StateDir: "state"}
@@ -122,7 +128,7 @@ func TestDecide(t *testing.T) {
 			for _, s := range tc.next {
 				g.Expect(strings.Join(res.Next, "\n")).To(ContainSubstring(s))
 			}
-			if tc.ev.Local != nil {
+			if tc.ev.Local != nil && tc.verdict == MissedLateCommit {
 				g.Expect(res.Next[0]).To(HavePrefix("runner sync"), "local mode: the local command first")
 			}
 			if tc.nextNone {

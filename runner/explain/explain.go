@@ -353,13 +353,14 @@ func retryText(ev Evidence) string {
 }
 
 func nextRunText(ev Evidence) string {
+	sched := "next scheduled run: unknown"
+	if !ev.NextRun.IsZero() {
+		sched = fmt.Sprintf("next scheduled run at %s (schedule %q)", ev.NextRun.UTC().Format(time.RFC3339), ev.Schedule)
+	}
 	if ev.Local != nil {
-		return "next run: when you run runner sync"
+		return "next run: when you run runner sync; in a cluster, " + sched
 	}
-	if ev.NextRun.IsZero() {
-		return "next scheduled run: unknown"
-	}
-	return fmt.Sprintf("next scheduled run at %s (schedule %q)", ev.NextRun.UTC().Format(time.RFC3339), ev.Schedule)
+	return sched
 }
 
 func fieldOf(f string) string {
