@@ -131,6 +131,10 @@ type RunRecord struct {
 	// +optional
 	// +listType=atomic
 	Warnings []string `json:"warnings,omitempty"`
+	// RecordLog is the size of the durable record log (the checkpoint ConfigMap's key
+	// record-log.json, read by `runner explain`) after the run.
+	// +optional
+	RecordLog *RecordLogStatus `json:"recordLog,omitempty"`
 }
 
 // MappingChange says that the records synced before were written under another mapping.
@@ -146,6 +150,18 @@ type MappingChange struct {
 	// Message says what this means and what to do.
 	// +optional
 	Message string `json:"message,omitempty"`
+}
+
+// RecordLogStatus is the size of the record log: the most recent record-level events
+// (failed records, stale skips, deletions) and run cursor ranges, bounded in entries and
+// bytes, the oldest dropped first.
+type RecordLogStatus struct {
+	// Entries held.
+	Entries int32 `json:"entries"`
+	// Dropped entries so far, oldest first, to keep the log within its bounds.
+	Dropped int64 `json:"dropped"`
+	// Bytes of the encoded log.
+	Bytes int64 `json:"bytes"`
 }
 
 // RunSummary is one line of run history.

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -68,6 +69,10 @@ type Recorder struct {
 	job   string
 	rec   Record
 	group map[string]int // reason -> index in rec.ErrorSummary
+	// events are this run's record events for the record log, the most recent
+	// runcontract.MaxRecordLogEntries; dropped counts the older ones let go.
+	events  []runcontract.RecordEvent
+	dropped int64
 }
 
 // New starts the record of a run; its start time is now.
@@ -133,6 +138,7 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 	case connector.Written:
 		if deleted {
 			r.rec.Deleted++
+			r.addEvent(runcontract.RecordEvent{Kind: runcontract.RecordDeleted, ID: id, Key: key})
 			return
 		}
 		r.rec.Upserted++
@@ -151,6 +157,7 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 // sink's own message ("" when it gave none).
 func (r *Recorder) AddSkipped(id, key, detail string) {
 	r.rec.Skipped++
+	r.addEvent(runcontract.RecordEvent{Kind: runcontract.RecordStale, ID: id, Key: key, Reason: ReasonStale, Detail: truncate(detail, runcontract.MaxRecordDetail)})
 	r.writeLine(recordSkippedLine{
 		Level:  "info",
 		Msg:    "record skipped",
@@ -166,7 +173,11 @@ func (r *Recorder) AddSkipped(id, key, detail string) {
 
 // Fail records a failed record at position at: it counts it, groups it by reason and writes
 // one "record failed" log line.
-func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) {
+func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) { r.FailKey(e, at, "") }
+
+// FailKey is Fail for a record whose external key is known (the sink refused it): the
+// record log's entry names the key too.
+func (r *Recorder) FailKey(e *connector.RecordError, at cursor.Cursor, key string) {
 	r.rec.Failed++
 	reason := e.Reason
 	if reason == "" {
@@ -184,6 +195,13 @@ func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) {
 			r.group[reason] = i
 		}
 	}
+	ev := runcontract.RecordEvent{Kind: runcontract.RecordFailed, ID: e.ID, Key: key, Field: e.Field, Reason: e.Reason,
+		Detail: truncate(e.Detail, runcontract.MaxRecordDetail)}
+	if !at.UpdatedAt.IsZero() {
+		t := at.UpdatedAt.UTC()
+		ev.SourceUpdatedAt = &t
+	}
+	r.addEvent(ev)
 	g := &r.rec.ErrorSummary[i]
 	g.Count++
 	if len(g.SampleIDs) < MaxGroupSamples {
@@ -202,6 +220,27 @@ func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) {
 		Detail: truncate(e.Detail, MaxDetail),
 	})
 }
+
+// addEvent keeps ev (stamped with the run and the time) for the record log, letting the
+// oldest go past runcontract.MaxRecordLogEntries.
+func (r *Recorder) addEvent(ev runcontract.RecordEvent) {
+	ev.RunID = r.rec.RunID
+	ev.Time = r.now().UTC()
+	if len(r.events) >= runcontract.MaxRecordLogEntries {
+		r.events = append(r.events[:0], r.events[1:]...)
+		r.dropped++
+	}
+	r.events = append(r.events, ev)
+}
+
+// Events returns a copy of this run's record events (failed, stale, deleted records), the
+// most recent runcontract.MaxRecordLogEntries, and how many older ones were let go.
+func (r *Recorder) Events() ([]runcontract.RecordEvent, int64) {
+	return slices.Clone(r.events), r.dropped
+}
+
+// SetRecordLog records the size of the record log stored with the checkpoint.
+func (r *Recorder) SetRecordLog(st *RecordLogStats) { r.rec.RecordLog = st }
 
 // Failed is the number of failed records so far.
 func (r *Recorder) Failed() int64 { return r.rec.Failed }

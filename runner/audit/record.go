@@ -71,6 +71,9 @@ type Record struct {
 	// Warnings are things the run could not guarantee (a source whose paging can miss
 	// records), in the order first met, each once.
 	Warnings []string `json:"warnings,omitempty"`
+	// RecordLog is the size of the record log stored with the checkpoint at the end of
+	// the run; nil when the store keeps none.
+	RecordLog *RecordLogStats `json:"recordLog,omitempty"`
 }
 
 // Resync states of a MappingChange.
@@ -95,6 +98,16 @@ type MappingChange struct {
 	Resync string `json:"resync"`
 	// Message says what this means and what to do.
 	Message string `json:"message,omitempty"`
+}
+
+// RecordLogStats is the size of the durable record log (runcontract.RecordLog).
+type RecordLogStats struct {
+	// Entries held.
+	Entries int `json:"entries"`
+	// Dropped entries so far (oldest first) to keep the log bounded.
+	Dropped int64 `json:"dropped"`
+	// Bytes of the encoded log.
+	Bytes int `json:"bytes"`
 }
 
 // ErrorGroup counts record errors with one reason.
@@ -179,5 +192,9 @@ func (r Record) clone() Record {
 		c.MappingChange = &mc
 	}
 	c.Warnings = slices.Clone(r.Warnings)
+	if r.RecordLog != nil {
+		rl := *r.RecordLog
+		c.RecordLog = &rl
+	}
 	return c
 }

@@ -33,3 +33,14 @@ type Lock interface {
 	// release gives it back.
 	Acquire(ctx context.Context) (held context.Context, release func(), err error)
 }
+
+// RecordLogStore is an optional Store capability: the store keeps the record log
+// (runcontract.RecordLog: record-level events and the recent runs' cursor ranges) next to
+// the checkpoint, and saves both in one compare-and-swap.
+type RecordLogStore interface {
+	// LoadRecordLog returns the stored record log; a store with none returns a zero
+	// runcontract.RecordLog. It may be called without Load.
+	LoadRecordLog(ctx context.Context) (runcontract.RecordLog, error)
+	// SaveWithRecordLog is Save that also stores log, under the same compare-and-swap.
+	SaveWithRecordLog(ctx context.Context, st runcontract.Checkpoint, log runcontract.RecordLog) error
+}

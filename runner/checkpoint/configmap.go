@@ -66,6 +66,41 @@ func (s *ConfigMapStore) Load(ctx context.Context) (runcontract.Checkpoint, erro
 // st.Job is filled with the store's job; another job's name is refused. Other keys and
 // the ConfigMap's metadata are kept as loaded.
 func (s *ConfigMapStore) Save(ctx context.Context, st runcontract.Checkpoint) error {
+	return s.save(ctx, st, nil)
+}
+
+// SaveWithRecordLog is Save that also stores log under the key runcontract.RecordLogKey,
+// in the same update (one compare-and-swap for both keys).
+func (s *ConfigMapStore) SaveWithRecordLog(ctx context.Context, st runcontract.Checkpoint, log runcontract.RecordLog) error {
+	return s.save(ctx, st, &log)
+}
+
+// LoadRecordLog decodes the record log of the ConfigMap as of the last Load or Save (so
+// that it matches the checkpoint loaded), or gets the ConfigMap when nothing was loaded; a
+// missing key is a zero runcontract.RecordLog.
+func (s *ConfigMapStore) LoadRecordLog(ctx context.Context) (runcontract.RecordLog, error) {
+	s.mu.Lock()
+	cm := s.last
+	s.mu.Unlock()
+	if cm == nil {
+		var err error
+		cm, err = s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, runcontract.CheckpointConfigMapName(s.job), metav1.GetOptions{})
+		if err != nil {
+			return runcontract.RecordLog{}, fmt.Errorf("load record log from ConfigMap %s/%s: %w", s.namespace, runcontract.CheckpointConfigMapName(s.job), err)
+		}
+	}
+	data, ok := cm.Data[runcontract.RecordLogKey]
+	if !ok {
+		return runcontract.RecordLog{}, nil
+	}
+	l, err := runcontract.DecodeRecordLog(s.job, []byte(data))
+	if err != nil {
+		return runcontract.RecordLog{}, fmt.Errorf("ConfigMap %s/%s key %s %w", s.namespace, runcontract.CheckpointConfigMapName(s.job), runcontract.RecordLogKey, err)
+	}
+	return l, nil
+}
+
+func (s *ConfigMapStore) save(ctx context.Context, st runcontract.Checkpoint, log *runcontract.RecordLog) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.last == nil {
@@ -80,6 +115,13 @@ func (s *ConfigMapStore) Save(ctx context.Context, st runcontract.Checkpoint) er
 		cm.Data = map[string]string{}
 	}
 	cm.Data[runcontract.CheckpointKey] = string(data)
+	if log != nil {
+		logData, err := runcontract.EncodeRecordLog(s.job, *log)
+		if err != nil {
+			return fmt.Errorf("save record log to ConfigMap %s/%s: %w", s.namespace, runcontract.CheckpointConfigMapName(s.job), err)
+		}
+		cm.Data[runcontract.RecordLogKey] = string(logData)
+	}
 	updated, err := s.client.CoreV1().ConfigMaps(s.namespace).Update(ctx, cm, metav1.UpdateOptions{})
 	switch {
 	case apierrors.IsConflict(err):

@@ -19,6 +19,9 @@ import (
 // FileName is the checkpoint file's name inside a FileStore's directory.
 const FileName = "checkpoint.json"
 
+// RecordLogFileName is the record log's file name inside a FileStore's directory.
+const RecordLogFileName = runcontract.RecordLogKey
+
 // FileStore keeps the checkpoint of one job in <dir>/checkpoint.json, for local mode.
 //
 // Writes are atomic and durable: the state goes to a temporary file in the same directory,
@@ -78,6 +81,39 @@ func (s *FileStore) Load(ctx context.Context) (runcontract.Checkpoint, error) {
 // wrapped ErrConflict otherwise. Save before any Load is an error. An empty st.Job is
 // filled with the store's job; another job's name is refused.
 func (s *FileStore) Save(ctx context.Context, st runcontract.Checkpoint) error {
+	return s.save(ctx, st, nil)
+}
+
+// SaveWithRecordLog is Save that also stores log in <dir>/record-log.json, under the same
+// compare-and-swap on the checkpoint file (the log is written first: a crash between the
+// two leaves a log that is newer than the checkpoint, never an older one).
+func (s *FileStore) SaveWithRecordLog(ctx context.Context, st runcontract.Checkpoint, log runcontract.RecordLog) error {
+	return s.save(ctx, st, &log)
+}
+
+// RecordLogPath returns the record log file's path.
+func (s *FileStore) RecordLogPath() string { return filepath.Join(s.dir, RecordLogFileName) }
+
+// LoadRecordLog reads the record log; a missing file is a zero runcontract.RecordLog.
+func (s *FileStore) LoadRecordLog(ctx context.Context) (runcontract.RecordLog, error) {
+	if err := ctx.Err(); err != nil {
+		return runcontract.RecordLog{}, err
+	}
+	data, err := os.ReadFile(s.RecordLogPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return runcontract.RecordLog{}, nil
+	}
+	if err != nil {
+		return runcontract.RecordLog{}, fmt.Errorf("read record log: %w", err)
+	}
+	l, err := runcontract.DecodeRecordLog(s.job, data)
+	if err != nil {
+		return runcontract.RecordLog{}, fmt.Errorf("record log file %s %w", s.RecordLogPath(), err)
+	}
+	return l, nil
+}
+
+func (s *FileStore) save(ctx context.Context, st runcontract.Checkpoint, log *runcontract.RecordLog) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -106,6 +142,15 @@ func (s *FileStore) Save(ctx context.Context, st runcontract.Checkpoint) error {
 	}
 	if !bytes.Equal(current, s.seen) {
 		return fmt.Errorf("save checkpoint %s: %w", s.Path(), ErrConflict)
+	}
+	if log != nil {
+		logData, err := runcontract.EncodeRecordLog(s.job, *log)
+		if err != nil {
+			return fmt.Errorf("save record log %s: %w", s.RecordLogPath(), err)
+		}
+		if err := writeAtomic(s.dir, RecordLogFileName, logData); err != nil {
+			return fmt.Errorf("save record log %s: %w", s.RecordLogPath(), err)
+		}
 	}
 	if err := writeAtomic(s.dir, FileName, data); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", s.Path(), err)

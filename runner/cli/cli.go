@@ -5,6 +5,7 @@
 //	runner sync -f job.yaml --state-dir DIR     one sync; the run record as JSON on stdout
 //	runner plan -f job.yaml --state-dir DIR     read and map, write nothing; what would be written
 //	runner checkpoint show --state-dir DIR      the stored checkpoint as JSON
+//	runner explain -f job.yaml --state-dir DIR ID  why record ID is (not) in the sink
 //	runner checkpoint reset --to RFC3339|beginning [--clear-failed-keys] --state-dir DIR
 //	runner checkpoint reset --clear-failed-keys --state-dir DIR
 //	runner sync --in-cluster                    the CronJob's command (SyncJob from the API)
@@ -66,6 +67,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		code, err = runPlan(ctx, log, args[1:], stdout, stderr)
 	case "checkpoint":
 		code, err = runCheckpoint(ctx, log, args[1:], stdout, stderr)
+	case "explain":
+		code, err = runExplain(ctx, log, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return runcontract.ExitOK
@@ -85,7 +88,8 @@ const usage = `usage:
   runner plan -f job.yaml --state-dir DIR [--limit N]
   runner checkpoint show --state-dir DIR
   runner checkpoint reset [--to RFC3339|beginning] [--clear-failed-keys] --state-dir DIR
-  runner checkpoint reset --in-cluster`
+  runner checkpoint reset --in-cluster
+  runner explain -f job.yaml --state-dir DIR <source id>`
 
 // newLogger logs JSON lines to w.
 func newLogger(w io.Writer) logr.Logger {

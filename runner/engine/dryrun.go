@@ -40,7 +40,9 @@ func (p *planOutput) upsert(_ context.Context, batch []connector.WriteRecord) ([
 	return nil, nil
 }
 
-func (*planOutput) save(context.Context, runcontract.Checkpoint) (bool, error) { return false, nil }
+func (*planOutput) save(context.Context, runcontract.Checkpoint, *runcontract.RecordLog) (bool, error) {
+	return false, nil
+}
 
 func (*planOutput) counter() connector.Counter { return nil }
 

@@ -20,10 +20,10 @@ type output interface {
 	// upsert writes batch and returns one result per record, in order; a nil error means
 	// every non-Failed result is durable. It returns no results when nothing was written.
 	upsert(ctx context.Context, batch []connector.WriteRecord) ([]connector.Result, error)
-	// save stores st and reports whether it did: false with a nil error means this output
-	// stores nothing.
-	save(ctx context.Context, st runcontract.Checkpoint) (stored bool, err error)
-	// counter is the sink's side of the drift check's counts; nil leaves them out.
+	// save stores st (and log, when not nil and the store keeps one) and reports whether
+	// it did: false with a nil error means this output stores nothing.
+	save(ctx context.Context, st runcontract.Checkpoint, log *runcontract.RecordLog) (stored bool, err error)
+	// counter is the sink's side of the drift check; nil leaves them out.
 	counter() connector.Counter
 	// keyReader reads sampled records back for the drift check; nil leaves the sample out.
 	keyReader() connector.KeyReader
@@ -63,7 +63,13 @@ func (o sinkOutput) upsert(ctx context.Context, batch []connector.WriteRecord) (
 	return results, nil
 }
 
-func (o sinkOutput) save(ctx context.Context, st runcontract.Checkpoint) (bool, error) {
+func (o sinkOutput) save(ctx context.Context, st runcontract.Checkpoint, log *runcontract.RecordLog) (bool, error) {
+	if ls, ok := o.store.(checkpoint.RecordLogStore); ok && log != nil {
+		if err := ls.SaveWithRecordLog(ctx, st, *log); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
 	if err := o.store.Save(ctx, st); err != nil {
 		return false, err
 	}

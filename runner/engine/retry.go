@@ -60,7 +60,7 @@ func (r *run) retryFailed(ctx context.Context) {
 			}
 			for j, res := range results {
 				if res.Outcome == connector.Failed {
-					r.rec.Fail(sinkError(from[j], res.Err), from[j].Cursor())
+					r.rec.FailKey(sinkError(from[j], res.Err), from[j].Cursor(), batch[j].Key)
 					continue
 				}
 				r.addOutcome(from[j].ID, batch[j], res)

@@ -52,6 +52,8 @@ type run struct {
 	recent *recentIDs // the ids this run wrote last, for the drift check's sample
 	// resynced: the stored state completed a full re-sync under the current mapping.
 	resynced bool
+	// baseLog is the record log as loaded (recordlog.go); nil when the store keeps none.
+	baseLog *runcontract.RecordLog
 }
 
 func newRun(cfg Config) *run {
@@ -113,6 +115,7 @@ func (r *run) load(ctx context.Context) bool {
 		}
 		r.st = st
 		r.loaded = true
+		r.loadRecordLog(ctx)
 	}
 	r.stored = r.st.Cursor
 	r.fk = newFailedKeys(r.st.FailedKeys, r.st.FailedUpdatedAt)
@@ -237,7 +240,7 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 				}
 				continue
 			}
-			r.rec.Fail(sinkError(recs[i], res.Err), recs[i].Cursor())
+			r.rec.FailKey(sinkError(recs[i], res.Err), recs[i].Cursor(), batch[j].Key)
 			failed = append(failed, failedAt{i, recs[i].ID, recs[i].UpdatedAt})
 			if i < haltAt {
 				if reason := r.stopReason(recs[i].ID); reason != "" {

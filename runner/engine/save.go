@@ -31,7 +31,8 @@ func (r *run) save(ctx context.Context, phase audit.Phase) error {
 		return nil
 	}
 	st := r.nextState(phase)
-	stored, err := r.out.save(ctx, st)
+	log, stats := r.nextRecordLog(phase)
+	stored, err := r.out.save(ctx, st, log)
 	if err != nil {
 		if errors.Is(err, checkpoint.ErrConflict) {
 			r.noSave = true
@@ -48,6 +49,9 @@ func (r *run) save(ctx context.Context, phase audit.Phase) error {
 	r.st = st
 	r.stored = st.Cursor
 	r.dirty = false
+	if stats != nil {
+		r.rec.SetRecordLog(stats)
+	}
 	r.lastSave = r.cfg.Clock.Now()
 	return nil
 }
@@ -86,7 +90,7 @@ func (r *run) proveWritable(ctx context.Context) bool {
 	if !r.loaded {
 		return true
 	}
-	stored, err := r.out.save(ctx, r.st)
+	stored, err := r.out.save(ctx, r.st, nil)
 	if err != nil {
 		r.noSave = true // the final save would only fail again
 		switch {

@@ -188,3 +188,23 @@ func TestConcurrentUse(t *testing.T) {
 		g.Expect(<-errs).NotTo(HaveOccurred())
 	}
 }
+
+// TestKeyForID: the key of an id alone, for the default key and an expression on
+// record.id; an expression reading another field gives none.
+func TestKeyForID(t *testing.T) {
+	g := NewWithT(t)
+	m, err := New(Spec{SourceName: "billing", Key: Key{Field: "k"}, Fields: []Field{{To: "status", From: "status", Type: connector.TypeString}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	k, ok := m.KeyForID("7")
+	g.Expect(ok).To(BeTrue())
+	g.Expect(k).To(Equal("billing:7"))
+	m, err = New(Spec{SourceName: "billing", Key: Key{Field: "k", Expr: `"inv_" + string(record.id)`}, Fields: []Field{{To: "status", From: "status", Type: connector.TypeString}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	k, ok = m.KeyForID("7")
+	g.Expect(ok).To(BeTrue())
+	g.Expect(k).To(Equal("inv_7"))
+	m, err = New(Spec{SourceName: "billing", Key: Key{Field: "k", Expr: `string(record.number)`}, Fields: []Field{{To: "status", From: "status", Type: connector.TypeString}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, ok = m.KeyForID("7")
+	g.Expect(ok).To(BeFalse())
+}

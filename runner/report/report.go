@@ -39,6 +39,7 @@ func RunRecord(rec audit.Record) syncv1.RunRecord {
 		Reconciliation: reconciliation(rec.Reconciliation),
 		MappingChange:  mappingChange(rec.MappingChange),
 		Warnings:       slices.Clone(rec.Warnings),
+		RecordLog:      recordLog(rec.RecordLog),
 	}
 	for _, g := range rec.ErrorSummary {
 		out.ErrorSummary = append(out.ErrorSummary, syncv1.ErrorGroup{
@@ -124,4 +125,11 @@ func mappingChange(mc *audit.MappingChange) *syncv1.MappingChange {
 		return nil
 	}
 	return &syncv1.MappingChange{Previous: mc.Previous, Current: mc.Current, Resync: mc.Resync, Message: mc.Message}
+}
+
+func recordLog(st *audit.RecordLogStats) *syncv1.RecordLogStatus {
+	if st == nil {
+		return nil
+	}
+	return &syncv1.RecordLogStatus{Entries: int32(st.Entries), Dropped: st.Dropped, Bytes: int64(st.Bytes)}
 }

@@ -14,7 +14,7 @@ import (
 // keys without such a row are absent. Values are keyed by mapped field and converted to
 // the field's mapped type (SinkConfig.FieldTypes) where the column allows: text columns as
 // string, integer columns as int64, numeric columns as connector.Decimal for decimal fields
-// (int64 for int fields), boolean as bool, timestamp columns as time.Time in UTC (a
+// and fields of no declared type (int64 for int fields), boolean as bool, timestamp columns as time.Time in UTC (a
 // timestamp without time zone holds the UTC wall time the sink wrote), json and jsonb as
 // connector.JSON; other columns in their text form. NULL is nil.
 func (s *Sink) ReadByKeys(ctx context.Context, keys []string) ([]connector.SinkRecord, error) {
@@ -85,12 +85,12 @@ func (s *Sink) typed(v sinkColumn, val any) (any, error) {
 		if !ok {
 			return val, nil
 		}
-		switch typ {
-		case connector.TypeDecimal:
+		switch {
+		case typ == connector.TypeDecimal || (typ == "" && v.col.category == 'N'):
 			if _, ok := new(big.Rat).SetString(str); ok {
 				return connector.Decimal(str), nil
 			}
-		case connector.TypeInt:
+		case typ == connector.TypeInt:
 			if n, err := strconv.ParseInt(str, 10, 64); err == nil {
 				return n, nil
 			}
