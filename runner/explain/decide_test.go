@@ -87,10 +87,17 @@ func TestDecide(t *testing.T) {
 		{name: "deleted by the source's marker, SoftDelete, synced", ev: func() Evidence {
 			s := found
 			s.Deleted = true
-			e := base(s, passed, sinkEqual)
+			e := base(s, passed, sinkMissing) // a KeyReader reads live records only
 			e.DeletesMode = "SoftDelete"
 			return e
 		}(), verdict: DeletedInSource, line: []string{"marked deleted in the source", "delete marker set"}, nextNone: true},
+		{name: "deleted by the source's marker, SoftDelete, still live in the sink past the gap", ev: func() Evidence {
+			s := found
+			s.Deleted = true
+			e := base(s, passed, sinkEqual)
+			e.DeletesMode = "SoftDelete"
+			return e
+		}(), verdict: DeletedInSource, line: []string{"the cursor passed it without the deletion reaching the sink"}},
 		{name: "deleted by the source's marker, Delete, still in the sink past the gap", ev: func() Evidence {
 			s := found
 			s.Deleted = true
