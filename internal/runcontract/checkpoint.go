@@ -48,6 +48,9 @@ type Checkpoint struct {
 	FailedUpdatedAt map[string]time.Time `json:"failedUpdatedAt,omitempty"`
 	// Backfills hold the progress of backfill runs by request token; they never touch Cursor.
 	Backfills map[string]Backfill `json:"backfills,omitempty"`
+	// RunsSinceFullReconcile counts the complete main runs since the last full key
+	// reconciliation (spec.deletes.fullReconcile.everyRuns): 0 right after one.
+	RunsSinceFullReconcile int `json:"runsSinceFullReconcile,omitempty"`
 }
 
 // RunSummary is the checkpoint's short record of a run.

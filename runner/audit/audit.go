@@ -1,6 +1,6 @@
 // Package audit keeps the record of one run: what was read and written, what failed and
 // why, and where the cursor started and ended. It writes the record as JSON log lines (one
-// per failed record, one per record skipped as stale, one per run) and hands it to a
+// per failed record, one per record skipped as stale, one per record deleted, one per run) and hands it to a
 // Publisher (the SyncJob status in a cluster). The record is the runner's own type
 // (Record); the runner maps it to the API's run record in one place (package runner/report).
 package audit
@@ -121,7 +121,7 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 	switch o {
 	case connector.Written:
 		if deleted {
-			r.rec.Deleted++
+			r.Deleted(id, key, DeletedByMarker)
 			return
 		}
 		r.rec.Upserted++
@@ -143,6 +143,34 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 			Reason: ReasonStale,
 		})
 	}
+}
+
+// Why a record was deleted, in its "record deleted" log line.
+const (
+	// DeletedByMarker: the source record carries the soft-delete marker
+	// (spec.deletes.sourceField).
+	DeletedByMarker = "marker"
+	// DeletedByTombstone: the source's deleted-records endpoint listed it.
+	DeletedByTombstone = "tombstone"
+	// DeletedAbsent: full key reconciliation found the key in the sink, not in the source.
+	DeletedAbsent = "absent from source"
+)
+
+// Deleted counts one record the sink deleted or marked deleted (id: the source id, if
+// known; key: the external key; why: one of the Deleted* reasons) and writes one "record
+// deleted" log line.
+func (r *Recorder) Deleted(id, key, why string) {
+	r.rec.Deleted++
+	r.writeLine(recordDeletedLine{
+		Level:  "info",
+		Msg:    "record deleted",
+		Time:   r.now().UTC().Format(time.RFC3339Nano),
+		Job:    r.job,
+		RunID:  r.rec.RunID,
+		ID:     id,
+		Key:    key,
+		Reason: why,
+	})
 }
 
 // Fail records a failed record at position at: it counts it, groups it by reason and writes
@@ -233,6 +261,17 @@ type recordSkippedLine struct {
 	Job    string `json:"job,omitempty"`
 	RunID  string `json:"runId"`
 	ID     string `json:"id"`
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+}
+
+type recordDeletedLine struct {
+	Level  string `json:"level"`
+	Msg    string `json:"msg"`
+	Time   string `json:"time"`
+	Job    string `json:"job,omitempty"`
+	RunID  string `json:"runId"`
+	ID     string `json:"id,omitempty"`
 	Key    string `json:"key"`
 	Reason string `json:"reason"`
 }

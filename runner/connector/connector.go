@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -108,6 +109,35 @@ type FetchCapable interface {
 // many records have an UpdatedAt (sinks: stored source updatedAt) in [from, to].
 type Counter interface {
 	CountWindow(ctx context.Context, from, to time.Time) (int64, error)
+}
+
+// KeyLister is an optional Sink capability, used by full key reconciliation (deletes): the
+// external key of every record the sink holds, strictly after `after` ("" lists from the
+// first), ascending in byte order (Go's string order; PostgreSQL's COLLATE "C"), each key
+// once. The sequence ends at the first error, yielded with it. Implementations stream:
+// they never hold all keys.
+type KeyLister interface {
+	Keys(ctx context.Context, after string) iter.Seq2[string, error]
+}
+
+// FieldLister is an optional Source capability, used by full key reconciliation: the text
+// form of top-level field `field` of every record the source holds (records a soft-delete
+// marker flags included), strictly after `after`, ascending in byte order, each value once
+// (the field is unique: the id). Integers are in decimal, as the record's ID.
+type FieldLister interface {
+	FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error]
+}
+
+// KeyDeleter is an optional Sink capability: act on records known by their key only (a
+// tombstone, or a key the source no longer holds) according to the sink's delete mode:
+// Delete removes the record unless it holds a source version newer than at; SoftDelete
+// sets the soft-delete field to at on a record not already marked, leaving its other
+// fields alone; Ignore does nothing (Unchanged). One Result per key, in order: Written
+// when the record was removed or marked, Unchanged when there was nothing to do (no such
+// record, already marked), Stale when it holds a newer version. A non-nil error means
+// nothing is confirmed.
+type KeyDeleter interface {
+	DeleteKeys(ctx context.Context, keys []string, at time.Time) ([]Result, error)
 }
 
 // Lookup says how a Resolver finds a sink object by a value (a mapping entry's lookup).

@@ -118,6 +118,8 @@ type Config struct {
 	Range *Range
 	// Reconcile configures the drift check.
 	Reconcile Reconcile
+	// Deletes configures full key reconciliation and the delete valve (deletes.go).
+	Deletes Deletes
 	// DryRun reads and maps without writing, storing or publishing (plan mode); the result
 	// carries a Plan. No lock is taken.
 	DryRun bool

@@ -132,6 +132,7 @@ FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2`, rel.oid, key.name
 		s.hasRun = true
 	}
 	s.buildSQL(key, sua, synced, run)
+	s.buildKeySQL(key, sua)
 	return nil
 }
 

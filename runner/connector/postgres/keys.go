@@ -1,0 +1,158 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// Full key reconciliation: keys are listed as text in byte order (COLLATE "C", whatever the
+// column's or the database's collation), streamed by one query, so that the engine can
+// merge them with Go's string order in bounded memory.
+
+// keyQueries are the sink's statements acting on keys only.
+type keyQueries struct {
+	list       string // $1: after; every key after it, ascending in byte order
+	deleteHard string // $1: keys, $2: at; deletes rows not newer than at, returns their keys
+	softDelete string // $1: keys, $2: at; marks unmarked rows not newer than at, returns their keys
+	stale      string // $1: keys, $2: at; the keys of rows newer than at
+}
+
+// buildKeySQL prepares the key statements of the sink (key and sua: the key and source
+// updated-at columns).
+func (s *Sink) buildKeySQL(key, sua column) {
+	table := s.rel.ident.Sanitize()
+	k, u := quote(key.name), quote(sua.name)
+	s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, k, table)
+	s.keyq.deleteHard = fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s = ANY($1::text[]) AND (%[3]s IS NULL OR %[3]s <= $2::timestamptz) RETURNING %[2]s::text`, table, k, u)
+	s.keyq.stale = fmt.Sprintf(`SELECT %[2]s::text FROM %[1]s WHERE %[2]s = ANY($1::text[]) AND %[3]s > $2::timestamptz`, table, k, u)
+	for _, v := range s.vals {
+		if !v.softDl {
+			continue
+		}
+		at := "$2::timestamptz"
+		if v.col.oid == oidTimestamp {
+			at = "($2::timestamptz AT TIME ZONE 'UTC')"
+		}
+		d := quote(v.col.name)
+		// Rows already marked are deleted: they are not listed (not counted by the valve
+		// again, not marked again).
+		s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, k, table, d)
+		s.keyq.softDelete = fmt.Sprintf(`UPDATE %[1]s SET %[4]s = %[5]s WHERE %[2]s = ANY($1::text[]) AND %[4]s IS NULL AND (%[3]s IS NULL OR %[3]s <= $2::timestamptz) RETURNING %[2]s::text`,
+			table, k, u, d, at)
+	}
+}
+
+// Keys lists the external keys of the table after `after`, ascending in byte order
+// (connector.KeyLister), in one streamed query. Under DeleteSoft, rows already marked
+// deleted are not listed.
+func (s *Sink) Keys(ctx context.Context, after string) iter.Seq2[string, error] {
+	return streamText(ctx, s.pool, s.keyq.list, after, fmt.Sprintf("list keys of %q", s.rel.name))
+}
+
+// DeleteKeys removes (DeleteHard) or marks (DeleteSoft: the soft-delete column set to at,
+// other columns left alone) the rows of keys, in one transaction (connector.KeyDeleter).
+// A row holding a source version newer than at is left alone (Stale); a missing row, or
+// one already marked, is Unchanged; under DeleteIgnore every key is Unchanged.
+func (s *Sink) DeleteKeys(ctx context.Context, keys []string, at time.Time) ([]connector.Result, error) {
+	results := make([]connector.Result, len(keys))
+	for i := range results {
+		results[i] = connector.Result{Outcome: connector.Unchanged}
+	}
+	if len(keys) == 0 || s.deleteMode == DeleteIgnore {
+		return results, nil
+	}
+	q := s.keyq.deleteHard
+	if s.deleteMode == DeleteSoft {
+		q = s.keyq.softDelete
+	}
+	at = at.UTC().Truncate(time.Microsecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	outcome := make(map[string]connector.Outcome, len(keys))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := collect(ctx, tx, q, keys, at, connector.Written, outcome); err != nil {
+			return err
+		}
+		return collect(ctx, tx, s.keyq.stale, keys, at, connector.Stale, outcome)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete %d keys of %q: %w", len(keys), s.rel.name, err)
+	}
+	for i, k := range keys {
+		if o, ok := outcome[k]; ok {
+			results[i] = connector.Result{Outcome: o}
+		}
+	}
+	return results, nil
+}
+
+// collect runs q over keys and at and records outcome o for each key it returns (a key
+// already decided keeps its outcome).
+func collect(ctx context.Context, tx pgx.Tx, q string, keys []string, at time.Time, o connector.Outcome, into map[string]connector.Outcome) error {
+	rows, err := tx.Query(ctx, q, keys, at)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return err
+		}
+		if _, ok := into[k]; !ok {
+			into[k] = o
+		}
+	}
+	return rows.Err()
+}
+
+// FieldValues lists the text form of column field of every row after `after`, ascending in
+// byte order (connector.FieldLister), in one streamed query. The column must exist.
+func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error] {
+	if _, ok := s.rel.columns[field]; !ok {
+		return func(yield func(string, error) bool) {
+			yield("", fmt.Errorf("list values of column %q: table %q has no such column", field, s.rel.name))
+		}
+	}
+	c := quote(field)
+	q := fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, c, s.rel.ident.Sanitize())
+	return streamText(ctx, s.pool, q, after, fmt.Sprintf("list values of column %q of %q", field, s.rel.name))
+}
+
+// streamText yields the single text column of query q run with after, row by row.
+func streamText(ctx context.Context, pool *pgxpool.Pool, q, after, what string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		rows, err := pool.Query(ctx, q, after)
+		if err != nil {
+			yield("", fmt.Errorf("%s: %w", what, err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				yield("", fmt.Errorf("%s: %w", what, err))
+				return
+			}
+			if !yield(k, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield("", fmt.Errorf("%s: %w", what, err))
+		}
+	}
+}
+
+var (
+	_ connector.KeyLister   = (*Sink)(nil)
+	_ connector.KeyDeleter  = (*Sink)(nil)
+	_ connector.FieldLister = (*Source)(nil)
+)
