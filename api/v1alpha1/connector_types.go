@@ -227,6 +227,19 @@ type HTTPSource struct {
 	// records be retried first on the next run.
 	// +optional
 	GetByIDURL string `json:"getByIdUrl,omitempty"`
+	// DeletedURL is a URL template with "{since}" (the cursor time, in TimeFormat) listing
+	// the records deleted since then (tombstones: an id and a deletion time), paged like
+	// the list endpoint, records at RecordsPath, ids at IDPath. Each run reads it from its
+	// start cursor and deletes the listed records per spec.deletes.mode (within the
+	// delete valve).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{since}')",message="spec.source.http.deletedUrl must hold {since}"
+	// +optional
+	DeletedURL string `json:"deletedUrl,omitempty"`
+	// DeletedAtPath is the JSON path of a tombstone's deletion time.
+	// +kubebuilder:default=deleted_at
+	// +optional
+	DeletedAtPath string `json:"deletedAtPath,omitempty"`
 	// Retry policy for 429, 5xx and network errors.
 	// +kubebuilder:default={}
 	// +optional

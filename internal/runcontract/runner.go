@@ -34,6 +34,9 @@ const (
 	// in a DeleteValve message (the runner's engine imports no API package; a test keeps
 	// the two equal).
 	ConfirmDeletesAnnotation = "sync.checkpointed.io/confirm-deletes"
+	// ReconcileRequestedAnnotation is v1alpha1.ReconcileRequestedAnnotation, named in a
+	// DeleteValve message.
+	ReconcileRequestedAnnotation = "sync.checkpointed.io/reconcile-requested-at"
 	// EnvRequestToken is the request token a requested Job was made for (reset Jobs name
 	// it in their Event).
 	EnvRequestToken = "CHECKPOINTED_REQUEST_TOKEN"

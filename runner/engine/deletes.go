@@ -128,9 +128,10 @@ func (r *run) fullReconcile(ctx context.Context) {
 		r.fail(runcontract.ReasonDeleteValve, fmt.Sprintf(
 			"full key reconciliation found %d of the sink's %d keys absent from the source (%d source keys), more than the %d "+
 				"(spec.deletes.maxFractionPercent) a run deletes unconfirmed: nothing was deleted, records were synced. "+
-				"If the source really lost these records, confirm with: kubectl annotate syncjob %s %s=%s --overwrite "+
+				"If the source really lost these records, confirm with: kubectl annotate syncjob %s %s=%s %s=\"$(date +%%s)\" --overwrite "+
 				"(locally: runner sync --full-reconcile --confirm-deletes %s)",
-			absent, total, sourceKeys, limit, r.cfg.Job, runcontract.ConfirmDeletesAnnotation, token, token), nil)
+			absent, total, sourceKeys, limit, r.cfg.Job, runcontract.ConfirmDeletesAnnotation, token,
+			runcontract.ReconcileRequestedAnnotation, token), nil)
 		return
 	}
 

@@ -85,6 +85,10 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		MaxErrors:          int(*s.Errors.MaxErrors),
 		Reconcile:          engine.Reconcile{Window: s.Reconcile.Window.Duration, Sample: int(*s.Reconcile.Sample)},
 	}
+	if cfg.Deletes, err = deletesConfig(s, src, sink); err != nil {
+		closeAll()
+		return engine.Config{}, nil, err
+	}
 	if s.Cursor.StartAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, s.Cursor.StartAt)
 		if err != nil {

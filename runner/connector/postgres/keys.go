@@ -114,15 +114,25 @@ func collect(ctx context.Context, tx pgx.Tx, q string, keys []string, at time.Ti
 }
 
 // FieldValues lists the text form of column field of every row after `after`, ascending in
-// byte order (connector.FieldLister), in one streamed query. The column must exist.
+// byte order (connector.FieldLister), in one streamed query. The column must exist and be
+// an integer, text (text, varchar, char) or uuid column: those whose PostgreSQL text form
+// is the text form the mapping gives the field's value (string(record.<field>)).
 func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error] {
-	if _, ok := s.rel.columns[field]; !ok {
+	c, ok := s.rel.columns[field]
+	var why string
+	switch {
+	case !ok:
+		why = "no such column"
+	case c.oid == oidInt2 || c.oid == oidInt4 || c.oid == oidInt8 || c.oid == oidUUID || c.category == 'S':
+	default:
+		why = fmt.Sprintf("column is %s, want an integer, text or uuid column", c.full)
+	}
+	if why != "" {
 		return func(yield func(string, error) bool) {
-			yield("", fmt.Errorf("list values of column %q: table %q has no such column", field, s.rel.name))
+			yield("", fmt.Errorf("list values of column %q of %q: %s", field, s.rel.name, why))
 		}
 	}
-	c := quote(field)
-	q := fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, c, s.rel.ident.Sanitize())
+	q := fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, quote(field), s.rel.ident.Sanitize())
 	return streamText(ctx, s.pool, q, after, fmt.Sprintf("list values of column %q of %q", field, s.rel.name))
 }
 

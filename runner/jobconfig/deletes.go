@@ -1,0 +1,94 @@
+package jobconfig
+
+import (
+	"fmt"
+	"regexp"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/connector"
+	"github.com/checkpointed/checkpointed/runner/engine"
+)
+
+// keyForm matches the key expressions full key reconciliation supports: record.<field>,
+// string(record.<field>) and "<prefix>" + string(record.<field>) (or + record.<field>).
+var keyForm = regexp.MustCompile(`^\s*(?:"([^"\\]*)"\s*\+\s*)?(?:string\(\s*record\.([A-Za-z_][A-Za-z0-9_]*)\s*\)|record\.([A-Za-z_][A-Za-z0-9_]*))\s*$`)
+
+// keySource says how the external key is made from one top-level source field: key =
+// prefix + the field's text form. ok false: the key is an expression full key
+// reconciliation cannot list from the source.
+func keySource(s *syncv1.SyncJobSpec) (field, prefix string, ok bool) {
+	if s.Key.Expr == "" {
+		return "id", sourceName(s.Source) + ":", true
+	}
+	m := keyForm.FindStringSubmatch(s.Key.Expr)
+	if m == nil {
+		return "", "", false
+	}
+	field = m[2]
+	if field == "" {
+		field = m[3]
+	}
+	return field, m[1], true
+}
+
+// deletesConfig translates spec.deletes into the engine's full key reconciliation and
+// delete valve settings (on-demand requests and confirmations are added by the caller). A
+// fullReconcile the source, the sink or the key cannot support is refused at setup,
+// naming what is missing.
+func deletesConfig(s *syncv1.SyncJobSpec, src connector.Source, sink connector.Sink) (engine.Deletes, error) {
+	d := engine.Deletes{MaxFraction: 0.05}
+	if p := s.Deletes.MaxFractionPercent; p != nil {
+		d.MaxFraction = float64(*p) / 100
+	}
+	if f := s.Deletes.FullReconcile; f != nil {
+		d.EveryRuns = int(f.EveryRuns)
+	}
+	if s.Deletes.Mode == "Ignore" || s.Deletes.Mode == "" {
+		return d, nil
+	}
+	lister, ok := src.(connector.FieldLister)
+	if !ok {
+		if d.EveryRuns > 0 {
+			return d, fmt.Errorf("spec.deletes.fullReconcile: this source cannot list its keys")
+		}
+		return d, nil
+	}
+	_, okL := sink.(connector.KeyLister)
+	_, okD := sink.(connector.KeyDeleter)
+	if !okL || !okD {
+		if d.EveryRuns > 0 {
+			return d, fmt.Errorf("spec.deletes.fullReconcile: this sink cannot list or delete its keys")
+		}
+		return d, nil
+	}
+	field, prefix, ok := keySource(s)
+	if !ok {
+		if d.EveryRuns > 0 {
+			return d, fmt.Errorf("spec.deletes.fullReconcile: spec.key.expr %q is not a form whose keys can be listed from the source: "+
+				`use the default key, record.<field>, string(record.<field>) or "<prefix>" + string(record.<field>)`, s.Key.Expr)
+		}
+		return d, nil
+	}
+	if field == "id" && s.Source.Postgres != nil {
+		if _, has := columnOf(src, "id"); !has {
+			field = s.Source.Postgres.IDColumn // "id" absent from the fields is the record id
+		}
+	}
+	d.SourceKeys = engine.PrefixedKeys(lister, field, prefix)
+	return d, nil
+}
+
+// columnOf reports whether a source with known columns has column name.
+func columnOf(src connector.Source, name string) (string, bool) {
+	c, ok := src.(connector.Columns)
+	if !ok {
+		return "", false
+	}
+	_, names := c.Columns()
+	for _, n := range names {
+		if n == name {
+			return n, true
+		}
+	}
+	return "", false
+}
