@@ -92,3 +92,20 @@ func columnOf(src connector.Source, name string) (string, bool) {
 	}
 	return "", false
 }
+
+// DeleteRequest adds an operator's delete requests to a built run: force makes the run end
+// with a full key reconciliation (reconcile-requested-at, --full-reconcile), confirm is
+// the delete valve's confirmation token (confirm-deletes, --confirm-deletes). Under
+// spec.deletes.mode Ignore there is nothing to delete: force is dropped and the returned
+// note says so ("" otherwise).
+func DeleteRequest(cfg *engine.Config, sj *syncv1.SyncJob, force bool, confirm string) (note string) {
+	cfg.Deletes.Confirm = confirm
+	if !force {
+		return ""
+	}
+	if m := sj.Spec.Deletes.Mode; m == "" || m == "Ignore" {
+		return "full key reconciliation requested, but spec.deletes.mode is Ignore: nothing would be deleted, so it is skipped"
+	}
+	cfg.Deletes.Force = true
+	return ""
+}

@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+	"github.com/checkpointed/checkpointed/test/synctest"
+)
+
+// deletedLines returns the "record deleted" audit lines of a local run (stderr).
+func deletedLines(stderr string) []string {
+	var out []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.Contains(l, `"msg":"record deleted"`) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestFullReconcileDeletePostgres: spec.deletes.mode Delete with fullReconcile everyRuns 1:
+// invoices deleted in billing are deleted from the CRM table at the next run (byte order
+// of the keys: billing:10 < billing:5), each with a "record deleted" line.
+func TestFullReconcileDeletePostgres(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{Extra: "  deletes: {mode: Delete, fullReconcile: {everyRuns: 1}}\n"})
+	insertInvoices(t, e.src, 1, 100, "2026-06-30 12:00:00+00")
+	r := e.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(BeZero())
+
+	synctest.Exec(t, e.src, `DELETE FROM invoices WHERE id IN (5, 10, 100)`)
+	r = e.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(Equal(int64(3)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(97)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id IN ('billing:5', 'billing:10', 'billing:100')`)).To(BeZero())
+	lines := deletedLines(r.stderr)
+	g.Expect(lines).To(HaveLen(3))
+	g.Expect(strings.Join(lines, "\n")).To(ContainSubstring(`"key":"billing:5","reason":"absent from source"`))
+	g.Expect(e.checkpoint()).NotTo(HaveKey("runsSinceFullReconcile"), "0 right after a reconciliation")
+
+	// Nothing more to delete.
+	r = e.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(BeZero())
+}
+
+// TestFullReconcileSoftDeletePostgres: under SoftDelete the row stays, its deletes.sinkField
+// is set and nothing else changes; a marked row is not counted or marked again.
+func TestFullReconcileSoftDeletePostgres(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{Extra: "  deletes: {mode: SoftDelete, fullReconcile: {everyRuns: 1}}\n"})
+	synctest.Exec(t, e.sink, `ALTER TABLE crm_invoices ADD COLUMN deleted_at timestamptz`)
+	insertInvoices(t, e.src, 1, 50, "2026-06-30 12:00:00+00")
+	g.Expect(e.sync().code).To(Equal(0))
+	before := synctest.String(t, e.sink, `SELECT status || ' ' || total::text || ' ' || source_updated_at::text FROM crm_invoices WHERE billing_invoice_id = 'billing:7'`)
+
+	synctest.Exec(t, e.src, `DELETE FROM invoices WHERE id = 7`)
+	r := e.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(Equal(int64(1)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(50)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE deleted_at IS NOT NULL`)).To(Equal(int64(1)))
+	g.Expect(synctest.String(t, e.sink, `SELECT billing_invoice_id FROM crm_invoices WHERE deleted_at IS NOT NULL`)).To(Equal("billing:7"))
+	g.Expect(synctest.String(t, e.sink, `SELECT status || ' ' || total::text || ' ' || source_updated_at::text FROM crm_invoices WHERE billing_invoice_id = 'billing:7'`)).To(Equal(before))
+
+	r = e.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(BeZero(), "an already marked row is not deleted again")
+}
+
+// TestDeleteValvePostgres: an emptied source would delete every CRM row; the run refuses,
+// deletes nothing, says how to confirm; the printed token confirms.
+func TestDeleteValvePostgres(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{Extra: "  deletes: {mode: Delete, fullReconcile: {everyRuns: 1}}\n"})
+	insertInvoices(t, e.src, 1, 40, "2026-06-30 12:00:00+00")
+	g.Expect(e.sync().code).To(Equal(0))
+
+	synctest.Exec(t, e.src, `DELETE FROM invoices`)
+	r := e.sync()
+	g.Expect(r.code).To(Equal(runcontract.ExitFailed), r.stderr)
+	rec := r.record(t)
+	g.Expect(rec.Phase).To(Equal(syncv1.RunPhaseFailed))
+	g.Expect(rec.Reason).To(Equal(runcontract.ReasonDeleteValve))
+	g.Expect(rec.Message).To(ContainSubstring("40 of the sink's 40 keys absent from the source"))
+	g.Expect(rec.Message).To(ContainSubstring("nothing was deleted"))
+	g.Expect(rec.Deleted).To(BeZero())
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(40)))
+	token := regexp.MustCompile(`--confirm-deletes (\S+)\)`).FindStringSubmatch(rec.Message)
+	g.Expect(token).To(HaveLen(2), rec.Message)
+	g.Expect(rec.Message).To(ContainSubstring("sync.checkpointed.io/confirm-deletes=" + token[1]))
+
+	r = e.run("sync", "-f", e.jobFile, "--state-dir", e.state, "--confirm-deletes", token[1])
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(Equal(int64(40)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(BeZero())
+}
+
+// TestSourceMarkerDeletePostgres: the source soft-delete marker (deletes.sourceField)
+// deletes the CRM row under Delete, logged with reason "marker".
+func TestSourceMarkerDeletePostgres(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{Extra: "  deletes: {mode: Delete, sourceField: deleted_at}\n"})
+	synctest.Exec(t, e.src, `ALTER TABLE invoices ADD COLUMN deleted_at timestamptz`)
+	insertInvoices(t, e.src, 1, 10, "2026-06-30 12:00:00+00")
+	g.Expect(e.sync().code).To(Equal(0))
+	synctest.Exec(t, e.src, `UPDATE invoices SET deleted_at = now(), updated_at = '2026-06-30 13:00:00+00' WHERE id = 3`)
+	r := e.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(Equal(int64(1)))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id = 'billing:3'`)).To(BeZero())
+	g.Expect(deletedLines(r.stderr)).To(ConsistOf(And(ContainSubstring(`"key":"billing:3"`), ContainSubstring(`"reason":"marker"`))))
+}
+
+// TestIgnoreDeletesNothingPostgres: under mode Ignore nothing is deleted, even when a full
+// reconciliation is requested.
+func TestIgnoreDeletesNothingPostgres(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{})
+	insertInvoices(t, e.src, 1, 10, "2026-06-30 12:00:00+00")
+	g.Expect(e.sync().code).To(Equal(0))
+	synctest.Exec(t, e.src, `DELETE FROM invoices`)
+	r := e.run("sync", "-f", e.jobFile, "--state-dir", e.state, "--full-reconcile")
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(BeZero())
+	g.Expect(r.stderr).To(ContainSubstring("spec.deletes.mode is Ignore"))
+	g.Expect(synctest.Int(t, e.sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(10)))
+}
+
+// TestForcedFullReconcile: --full-reconcile reconciles a job whose schedule does not (no
+// everyRuns: on demand only).
+func TestForcedFullReconcile(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t, job{Extra: "  deletes: {mode: Delete, sourceField: gone, maxFractionPercent: 50}\n"})
+	synctest.Exec(t, e.src, `ALTER TABLE invoices ADD COLUMN gone timestamptz`)
+	insertInvoices(t, e.src, 1, 10, "2026-06-30 12:00:00+00")
+	g.Expect(e.sync().code).To(Equal(0))
+	synctest.Exec(t, e.src, `DELETE FROM invoices WHERE id = 4`)
+	r := e.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(BeZero(), "not scheduled")
+	r = e.run("sync", "-f", e.jobFile, "--state-dir", e.state, "--full-reconcile")
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(Equal(int64(1)))
+}
