@@ -10,6 +10,9 @@
 //   - a re-upsert of every row after `runner checkpoint reset --to beginning`, all unchanged;
 //   - an incremental run after 1 % of the rows changed.
 //
+// With -scenario keys it runs full key reconciliation instead (keys.go): -rows keys on
+// both sides, nothing to delete, against reading both key sets with COPY.
+//
 // For each it prints the wall time, rows per second, the child's peak RSS and CPU time
 // (from its rusage) and the ratio to the baseline, against the targets of the issue. The
 // full loads, the re-upsert and the 1 % change run -reps times, baseline and runner
@@ -90,6 +93,7 @@ type options struct {
 	profileDir  string
 	settings    settingsFlag
 	statements  bool
+	scenario    string
 }
 
 func main() {
@@ -105,8 +109,13 @@ func main() {
 	flag.IntVar(&o.reruns, "reruns", 3, "repetitions of the rerun with nothing new (the median is reported)")
 	flag.StringVar(&o.profileDir, "profile", "", "run the runner scenarios in-process-profiled and write CPU and heap profiles here")
 	flag.BoolVar(&o.statements, "statements", false, "load pg_stat_statements and print where the server spent each step's time")
+	flag.StringVar(&o.scenario, "scenario", "sync", "sync: the load, rerun, re-upsert and change scenarios; keys: full key reconciliation of -rows keys (spec.deletes.fullReconcile) against COPY of both key sets")
 	flag.Var(o.settings, "pg", "PostgreSQL setting name=value for the server, repeatable (applies to runner and baseline alike)")
 	flag.Parse()
+	if o.scenario != "sync" && o.scenario != "keys" {
+		fmt.Fprintln(os.Stderr, "bench: -scenario is sync or keys")
+		os.Exit(2)
+	}
 	if o.rows < 1000 || o.small < 1000 || o.pageSize < 1 || o.pageSize > 10000 || o.reruns < 1 || o.reps < 1 {
 		fmt.Fprintln(os.Stderr, "bench: want -rows and -small >= 1000, 1 <= -page-size <= 10000, -reruns and -reps >= 1")
 		os.Exit(2)
@@ -219,7 +228,11 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("page size %d (copyThreshold 1000: pages of 1000 or more go through COPY), checkpoint interval 10s, safety gap 5m, groups of %d rows per updated_at\n\n",
 		o.pageSize, groupSize)
 
-	err = b.scenarios(ctx)
+	if o.scenario == "keys" {
+		err = b.keysScenario(ctx)
+	} else {
+		err = b.scenarios(ctx)
+	}
 	b.print()
 	fmt.Printf("load average at the end %s (other processes share the cores: compare ratios, not absolute times)\n", loadAvg())
 	return err

@@ -128,16 +128,38 @@ type FieldLister interface {
 	FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error]
 }
 
+// KeyDelete is a record known by its external key only, deleted at At.
+type KeyDelete struct {
+	Key string
+	// At is when the record was deleted (a tombstone's time; the run's start for a key
+	// absent from the source).
+	At time.Time
+}
+
 // KeyDeleter is an optional Sink capability: act on records known by their key only (a
 // tombstone, or a key the source no longer holds) according to the sink's delete mode:
-// Delete removes the record unless it holds a source version newer than at; SoftDelete
-// sets the soft-delete field to at on a record not already marked, leaving its other
-// fields alone; Ignore does nothing (Unchanged). One Result per key, in order: Written
+// Delete removes the record unless it holds a source version newer than At; SoftDelete
+// sets the soft-delete field to At on a record not already marked, leaving its other
+// fields alone; Ignore does nothing (Unchanged). One Result per entry, in order: Written
 // when the record was removed or marked, Unchanged when there was nothing to do (no such
 // record, already marked), Stale when it holds a newer version. A non-nil error means
 // nothing is confirmed.
 type KeyDeleter interface {
-	DeleteKeys(ctx context.Context, keys []string, at time.Time) ([]Result, error)
+	DeleteKeys(ctx context.Context, dels []KeyDelete) ([]Result, error)
+}
+
+// Tombstone is a record the source reports deleted.
+type Tombstone struct {
+	// ID of the deleted record.
+	ID string
+	// DeletedAt is when it was deleted.
+	DeletedAt time.Time
+}
+
+// TombstoneLister lists the records a source deleted at or after since (a "deleted since"
+// endpoint), each at most once per listing, in any order.
+type TombstoneLister interface {
+	DeletedSince(ctx context.Context, since time.Time) iter.Seq2[Tombstone, error]
 }
 
 // Lookup says how a Resolver finds a sink object by a value (a mapping entry's lookup).

@@ -43,6 +43,9 @@ type Deletes struct {
 	MaxFraction float64
 	// Confirm is the token a refused run printed: deletes that match it are done.
 	Confirm string
+	// Tombstones, when its Lister is set, deletes the records the source lists as deleted
+	// (tombstones.go), within the same valve.
+	Tombstones Tombstones
 }
 
 // on reports whether full key reconciliation is configured at all.
@@ -123,40 +126,13 @@ func (r *run) fullReconcile(ctx context.Context) {
 		r.reconciled(start)
 		return
 	}
-	token := ConfirmToken(r.cfg.Job, absent, total)
-	if limit := d.limit(total); absent > limit && d.Confirm != token {
-		r.fail(runcontract.ReasonDeleteValve, fmt.Sprintf(
-			"full key reconciliation found %d of the sink's %d keys absent from the source (%d source keys), more than the %d "+
-				"(spec.deletes.maxFractionPercent) a run deletes unconfirmed: nothing was deleted, records were synced. "+
-				"If the source really lost these records, confirm with: kubectl annotate syncjob %s %s=%s %s=\"$(date +%%s)\" --overwrite "+
-				"(locally: runner sync --full-reconcile --confirm-deletes %s)",
-			absent, total, sourceKeys, limit, r.cfg.Job, runcontract.ConfirmDeletesAnnotation, token,
-			runcontract.ReconcileRequestedAnnotation, token), nil)
+	if !r.valve("full key reconciliation found", "absent from the source", fmt.Sprintf(" (%d source keys)", sourceKeys), absent, total) {
 		return
 	}
 
 	// Pass 2 deletes, never more than pass 1 counted (the source may change in between).
 	var done int64
-	batch := make([]string, 0, deleteBatch)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		res, err := deleter.DeleteKeys(ctx, batch, at)
-		if err != nil {
-			return err
-		}
-		for i, k := range batch {
-			switch res[i].Outcome {
-			case connector.Written:
-				r.rec.Deleted("", k, audit.DeletedAbsent)
-			case connector.Stale: // the sink holds a version newer than this run's start
-				r.rec.AddOutcome("", k, connector.Stale, false)
-			}
-		}
-		batch = batch[:0]
-		return nil
-	}
+	batch := make([]connector.KeyDelete, 0, deleteBatch)
 	err = keymerge.Keys(ctx, d.SourceKeys.Keys(ctx, ""), lister.Keys(ctx, ""), func(k string, s keymerge.Side) error {
 		if s != keymerge.SinkOnly {
 			return nil
@@ -164,20 +140,63 @@ func (r *run) fullReconcile(ctx context.Context) {
 		if done++; done > absent {
 			return errMoreAbsent
 		}
-		batch = append(batch, k)
+		batch = append(batch, connector.KeyDelete{Key: k, At: at})
 		if len(batch) == cap(batch) {
-			return flush()
+			return r.deleteKeys(ctx, deleter, &batch, audit.DeletedAbsent)
 		}
 		return nil
 	})
 	if err == nil {
-		err = flush()
+		err = r.deleteKeys(ctx, deleter, &batch, audit.DeletedAbsent)
 	}
 	if err != nil {
 		r.reconcileFailed(ctx, err)
 		return
 	}
 	r.reconciled(start)
+}
+
+// valve reports whether n deletes out of the sink's total keys may go ahead: within
+// Deletes.MaxFraction, or confirmed with the token for these counts. Otherwise it fails
+// the run (reason DeleteValve) with a message naming the counts and how to confirm.
+func (r *run) valve(found, what, extra string, n, total int64) bool {
+	d := r.cfg.Deletes
+	token := ConfirmToken(r.cfg.Job, n, total)
+	limit := d.limit(total)
+	if n <= limit || d.Confirm == token {
+		return true
+	}
+	r.fail(runcontract.ReasonDeleteValve, fmt.Sprintf(
+		"%s %d of the sink's %d keys %s%s, more than the %d "+
+			"(spec.deletes.maxFractionPercent) a run deletes unconfirmed: nothing was deleted, records were synced. "+
+			"If the source really lost these records, confirm with: kubectl annotate syncjob %s %s=%s %s=\"$(date +%%s)\" --overwrite "+
+			"(locally: runner sync --full-reconcile --confirm-deletes %s)",
+		found, n, total, what, extra, limit, r.cfg.Job, runcontract.ConfirmDeletesAnnotation, token,
+		runcontract.ReconcileRequestedAnnotation, token), nil)
+	return false
+}
+
+// deleteKeys hands a batch to the sink's KeyDeleter, records each deletion (why: an
+// audit.Deleted* reason) and empties the batch.
+func (r *run) deleteKeys(ctx context.Context, deleter connector.KeyDeleter, batch *[]connector.KeyDelete, why string) error {
+	b := *batch
+	if len(b) == 0 {
+		return nil
+	}
+	res, err := deleter.DeleteKeys(ctx, b)
+	if err != nil {
+		return err
+	}
+	for i, d := range b {
+		switch res[i].Outcome {
+		case connector.Written:
+			r.rec.Deleted("", d.Key, why)
+		case connector.Stale: // the sink holds a version newer than the deletion
+			r.rec.AddOutcome("", d.Key, connector.Stale, false)
+		}
+	}
+	*batch = b[:0]
+	return nil
 }
 
 // errMoreAbsent stops the deleting pass when it finds more keys to delete than the

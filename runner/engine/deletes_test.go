@@ -39,16 +39,17 @@ func (s keySink) Keys(_ context.Context, after string) iter.Seq2[string, error] 
 	}
 }
 
-func (s keySink) DeleteKeys(_ context.Context, keys []string, at time.Time) ([]connector.Result, error) {
+func (s keySink) DeleteKeys(_ context.Context, dels []connector.KeyDelete) ([]connector.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res := make([]connector.Result, len(keys))
-	for i, k := range keys {
+	res := make([]connector.Result, len(dels))
+	for i, d := range dels {
+		k := d.Key
 		w, ok := s.rows[k]
 		switch {
 		case !ok:
 			res[i].Outcome = connector.Unchanged
-		case w.SourceUpdatedAt.After(at):
+		case w.SourceUpdatedAt.After(d.At):
 			res[i].Outcome = connector.Stale
 		default:
 			delete(s.rows, k)

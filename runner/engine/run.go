@@ -327,6 +327,7 @@ func (r *run) finish(ctx, parent context.Context) (Result, error) {
 	if r.complete && r.failure == nil {
 		r.commit(r.order.complete())
 		r.dropGone()
+		r.applyTombstones(ctx)
 		r.fullReconcile(ctx)
 	}
 	if r.failure == nil {

@@ -19,9 +19,9 @@ import (
 // keyQueries are the sink's statements acting on keys only.
 type keyQueries struct {
 	list       string // $1: after; every key after it, ascending in byte order
-	deleteHard string // $1: keys, $2: at; deletes rows not newer than at, returns their keys
-	softDelete string // $1: keys, $2: at; marks unmarked rows not newer than at, returns their keys
-	stale      string // $1: keys, $2: at; the keys of rows newer than at
+	deleteHard string // $1: keys, $2: times; deletes rows not newer than their time, returns their keys
+	softDelete string // $1: keys, $2: times; marks unmarked rows not newer than their time, returns their keys
+	stale      string // $1: keys, $2: times; the keys of rows newer than their time
 }
 
 // buildKeySQL prepares the key statements of the sink (key and sua: the key and source
@@ -30,22 +30,23 @@ func (s *Sink) buildKeySQL(key, sua column) {
 	table := s.rel.ident.Sanitize()
 	k, u := quote(key.name), quote(sua.name)
 	s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, k, table)
-	s.keyq.deleteHard = fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s = ANY($1::text[]) AND (%[3]s IS NULL OR %[3]s <= $2::timestamptz) RETURNING %[2]s::text`, table, k, u)
-	s.keyq.stale = fmt.Sprintf(`SELECT %[2]s::text FROM %[1]s WHERE %[2]s = ANY($1::text[]) AND %[3]s > $2::timestamptz`, table, k, u)
+	const d = `(SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS d(k, u)) AS d`
+	s.keyq.deleteHard = fmt.Sprintf(`DELETE FROM %[1]s AS t USING %[4]s WHERE t.%[2]s = d.k AND (t.%[3]s IS NULL OR t.%[3]s <= d.u) RETURNING t.%[2]s::text`, table, k, u, d)
+	s.keyq.stale = fmt.Sprintf(`SELECT t.%[2]s::text FROM %[1]s AS t JOIN %[4]s ON t.%[2]s = d.k WHERE t.%[3]s > d.u`, table, k, u, d)
 	for _, v := range s.vals {
 		if !v.softDl {
 			continue
 		}
-		at := "$2::timestamptz"
+		at := "d.u"
 		if v.col.oid == oidTimestamp {
-			at = "($2::timestamptz AT TIME ZONE 'UTC')"
+			at = "(d.u AT TIME ZONE 'UTC')"
 		}
-		d := quote(v.col.name)
+		dl := quote(v.col.name)
 		// Rows already marked are deleted: they are not listed (not counted by the valve
 		// again, not marked again).
-		s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, k, table, d)
-		s.keyq.softDelete = fmt.Sprintf(`UPDATE %[1]s SET %[4]s = %[5]s WHERE %[2]s = ANY($1::text[]) AND %[4]s IS NULL AND (%[3]s IS NULL OR %[3]s <= $2::timestamptz) RETURNING %[2]s::text`,
-			table, k, u, d, at)
+		s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, k, table, dl)
+		s.keyq.softDelete = fmt.Sprintf(`UPDATE %[1]s AS t SET %[4]s = %[5]s FROM %[6]s WHERE t.%[2]s = d.k AND t.%[4]s IS NULL AND (t.%[3]s IS NULL OR t.%[3]s <= d.u) RETURNING t.%[2]s::text`,
+			table, k, u, dl, at, d)
 	}
 }
 
@@ -56,31 +57,36 @@ func (s *Sink) Keys(ctx context.Context, after string) iter.Seq2[string, error] 
 	return streamText(ctx, s.pool, s.keyq.list, after, fmt.Sprintf("list keys of %q", s.rel.name))
 }
 
-// DeleteKeys removes (DeleteHard) or marks (DeleteSoft: the soft-delete column set to at,
-// other columns left alone) the rows of keys, in one transaction (connector.KeyDeleter).
-// A row holding a source version newer than at is left alone (Stale); a missing row, or
-// one already marked, is Unchanged; under DeleteIgnore every key is Unchanged.
-func (s *Sink) DeleteKeys(ctx context.Context, keys []string, at time.Time) ([]connector.Result, error) {
-	results := make([]connector.Result, len(keys))
+// DeleteKeys removes (DeleteHard) or marks (DeleteSoft: the soft-delete column set to the
+// deletion time, other columns left alone) the rows of the keys, in one transaction
+// (connector.KeyDeleter). A row holding a source version newer than its deletion time is
+// left alone (Stale); a missing row, or one already marked, is Unchanged; under
+// DeleteIgnore every key is Unchanged. A key listed twice shares one outcome.
+func (s *Sink) DeleteKeys(ctx context.Context, dels []connector.KeyDelete) ([]connector.Result, error) {
+	results := make([]connector.Result, len(dels))
 	for i := range results {
 		results[i] = connector.Result{Outcome: connector.Unchanged}
 	}
-	if len(keys) == 0 || s.deleteMode == DeleteIgnore {
+	if len(dels) == 0 || s.deleteMode == DeleteIgnore {
 		return results, nil
 	}
 	q := s.keyq.deleteHard
 	if s.deleteMode == DeleteSoft {
 		q = s.keyq.softDelete
 	}
-	at = at.UTC().Truncate(time.Microsecond)
+	keys := make([]string, len(dels))
+	ats := make([]time.Time, len(dels))
+	for i, d := range dels {
+		keys[i], ats[i] = d.Key, d.At.UTC().Truncate(time.Microsecond)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	outcome := make(map[string]connector.Outcome, len(keys))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := collect(ctx, tx, q, keys, at, connector.Written, outcome); err != nil {
+		if err := collect(ctx, tx, q, keys, ats, connector.Written, outcome); err != nil {
 			return err
 		}
-		return collect(ctx, tx, s.keyq.stale, keys, at, connector.Stale, outcome)
+		return collect(ctx, tx, s.keyq.stale, keys, ats, connector.Stale, outcome)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("delete %d keys of %q: %w", len(keys), s.rel.name, err)
@@ -93,10 +99,10 @@ func (s *Sink) DeleteKeys(ctx context.Context, keys []string, at time.Time) ([]c
 	return results, nil
 }
 
-// collect runs q over keys and at and records outcome o for each key it returns (a key
-// already decided keeps its outcome).
-func collect(ctx context.Context, tx pgx.Tx, q string, keys []string, at time.Time, o connector.Outcome, into map[string]connector.Outcome) error {
-	rows, err := tx.Query(ctx, q, keys, at)
+// collect runs q over keys and their times and records outcome o for each key it returns
+// (a key already decided keeps its outcome).
+func collect(ctx context.Context, tx pgx.Tx, q string, keys []string, ats []time.Time, o connector.Outcome, into map[string]connector.Outcome) error {
+	rows, err := tx.Query(ctx, q, keys, ats)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
@@ -45,7 +46,7 @@ func TestSinkDeleteKeys(t *testing.T) {
 			s := newSink(t, dsn, 1000, mode, SinkOptions{})
 			_, err := s.Upsert(ctx, []connector.WriteRecord{contact("k1", tN(1), "a@x"), contact("k2", tN(1), "b@x"), contact("k3", tN(9), "c@x")})
 			g.Expect(err).NotTo(HaveOccurred())
-			res, err := s.DeleteKeys(ctx, []string{"k1", "k3", "nope"}, tN(5))
+			res, err := s.DeleteKeys(ctx, dels(tN(5), "k1", "k3", "nope"))
 			g.Expect(err).NotTo(HaveOccurred())
 			switch mode {
 			case DeleteIgnore:
@@ -61,7 +62,7 @@ func TestSinkDeleteKeys(t *testing.T) {
 				var email string
 				g.Expect(query(t, dsn, `SELECT email FROM contacts WHERE ext_id = 'k1' AND deleted_at IS NOT NULL`, &email)).To(Succeed())
 				g.Expect(email).To(Equal("a@x"), "a soft delete leaves the other fields alone")
-				res, err = s.DeleteKeys(ctx, []string{"k1"}, tN(6))
+				res, err = s.DeleteKeys(ctx, dels(tN(6), "k1"))
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(outcomes(res)).To(Equal([]connector.Outcome{connector.Unchanged}), "already marked")
 				// A marked row comes back when the source writes it again.
@@ -91,6 +92,15 @@ func TestSourceListsFieldValuesInByteOrder(t *testing.T) {
 			g.Expect(err).To(MatchError(ContainSubstring(`list values of column "` + bad + `"`)))
 		}
 	}
+}
+
+// dels are deletes of keys at one time.
+func dels(at time.Time, keys ...string) []connector.KeyDelete {
+	out := make([]connector.KeyDelete, len(keys))
+	for i, k := range keys {
+		out[i] = connector.KeyDelete{Key: k, At: at}
+	}
+	return out
 }
 
 // countRows counts the contacts with key k.
