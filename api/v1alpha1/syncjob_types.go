@@ -72,7 +72,7 @@ const (
 )
 
 // SyncJobSpec declares one scheduled, checkpointed sync.
-// +kubebuilder:validation:XValidation:rule="!has(self.deletes) || !has(self.deletes.mode) || self.deletes.mode == 'Ignore' || (has(self.deletes.sourceField) && self.deletes.sourceField != '') || has(self.deletes.fullReconcile) || (has(self.source.http) && has(self.source.http.deletedUrl) && self.source.http.deletedUrl != '')",message="spec.deletes.mode SoftDelete or Delete needs a way to detect deletes: spec.deletes.sourceField, spec.deletes.fullReconcile or spec.source.http.deletedUrl"
+// +kubebuilder:validation:XValidation:rule="!has(self.deletes) || !has(self.deletes.mode) || self.deletes.mode == 'Ignore' || (has(self.deletes.sourceField) && self.deletes.sourceField.size() > 0) || has(self.deletes.fullReconcile) || (has(self.source.http) && has(self.source.http.deletedUrl) && self.source.http.deletedUrl.size() > 0)",message="spec.deletes.mode SoftDelete or Delete needs a way to detect deletes: spec.deletes.sourceField, spec.deletes.fullReconcile or spec.source.http.deletedUrl"
 type SyncJobSpec struct {
 	// Purpose says in one sentence what data moves, for whom, and why.
 	// +kubebuilder:validation:MaxLength=512

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -149,4 +151,89 @@ func TestForcedFullReconcile(t *testing.T) {
 	r = e.run("sync", "-f", e.jobFile, "--state-dir", e.state, "--full-reconcile")
 	g.Expect(r.code).To(Equal(0), r.stderr)
 	g.Expect(r.record(t).Deleted).To(Equal(int64(1)))
+}
+
+// TestTombstonesDemoCRM: the billing API's deleted-invoices listing (deletedUrl) deletes
+// the purged invoices from the demo CRM under mode Delete, each logged with reason
+// "tombstone"; the CRM again equals billing. The HTTP sink cannot count its objects, so
+// the valve asks for a confirmation first.
+func TestTombstonesDemoCRM(t *testing.T) {
+	g := NewWithT(t)
+	s := newSeed(t, seedOpts{invoices: 60, extra: "  deletes: {mode: Delete, maxFractionPercent: 10}\n"})
+	withDeletedURL(t, s)
+	g.Expect(s.sync().code).To(Equal(0))
+	s.expectCRMEqualsBilling()
+
+	invs := s.billing.Invoices()
+	for _, inv := range invs[:3] {
+		g.Expect(s.billing.Purge(inv.ID, time.Time{})).To(Succeed())
+	}
+	r := s.sync()
+	g.Expect(r.code).To(Equal(runcontract.ExitFailed), r.stderr)
+	rec := r.record(t)
+	g.Expect(rec.Reason).To(Equal(runcontract.ReasonDeleteValve))
+	g.Expect(rec.Message).To(ContainSubstring("this sink cannot count its keys"))
+	g.Expect(s.crm.Count()).To(Equal(60), "nothing deleted")
+	token := regexp.MustCompile(`--confirm-deletes (\S+)\)`).FindStringSubmatch(rec.Message)
+	g.Expect(token).To(HaveLen(2), rec.Message)
+
+	r = s.run("sync", "-f", s.jobFile, "--confirm-deletes", token[1])
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(Equal(int64(3)))
+	s.expectCRMEqualsBilling()
+	lines := deletedLines(r.stderr)
+	g.Expect(lines).To(HaveLen(3))
+	g.Expect(lines[0]).To(ContainSubstring(`"reason":"tombstone"`))
+}
+
+// TestTombstonesPostgresSinkAndValve: tombstones from the billing API delete rows of a
+// PostgreSQL sink; purging most invoices trips the valve until confirmed.
+func TestTombstonesPostgresSinkAndValve(t *testing.T) {
+	g := NewWithT(t)
+	s := newSeed(t, seedOpts{invoices: 20})
+	withDeletedURL(t, s)
+	sink := newDB(t, `CREATE TABLE crm_invoices (billing_invoice_id text PRIMARY KEY, status text, total numeric(12,2), source_updated_at timestamptz NOT NULL)`)
+	job, err := os.ReadFile(s.jobFile)
+	g.Expect(err).NotTo(HaveOccurred())
+	text := string(job)
+	i, j := strings.Index(text, "  sink:\n"), strings.Index(text, "  key:\n")
+	text = text[:i] + "  sink:\n    postgres:\n      dsn: {name: crm-db, key: dsn}\n      table: crm_invoices\n" + text[j:]
+	text = strings.Replace(text, `  - {to: account_id, from: customer_id, required: true, lookup: {url: "`+s.cURL+`/accounts?billing_customer_id={value}"}}`+"\n", "", 1)
+	text += "  deletes: {mode: Delete}\n"
+	g.Expect(os.WriteFile(s.jobFile, []byte(text), 0o600)).To(Succeed())
+	sync := func(args ...string) result {
+		cmd := append([]string{"sync", "-f", s.jobFile}, args...)
+		t.Setenv("CRM_DB_DSN", sink)
+		return s.run(cmd...)
+	}
+	r := sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(synctest.Int(t, sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(20)))
+
+	invs := s.billing.Invoices()
+	g.Expect(s.billing.Purge(invs[0].ID, time.Time{})).To(Succeed())
+	g.Expect(s.billing.Purge(invs[1].ID, time.Time{})).To(Succeed())
+	r = sync()
+	g.Expect(r.code).To(Equal(runcontract.ExitFailed), "2 of 20 is over 5 %%: %s", r.stdout)
+	rec := r.record(t)
+	g.Expect(rec.Reason).To(Equal(runcontract.ReasonDeleteValve))
+	g.Expect(synctest.Int(t, sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(20)))
+	token := regexp.MustCompile(`--confirm-deletes (\S+)\)`).FindStringSubmatch(rec.Message)
+	g.Expect(token).To(HaveLen(2), rec.Message)
+
+	r = sync("--confirm-deletes", token[1])
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(Equal(int64(2)))
+	g.Expect(synctest.Int(t, sink, `SELECT count(*) FROM crm_invoices WHERE billing_invoice_id = $1`, invs[0].ID)).To(BeZero())
+	g.Expect(synctest.Int(t, sink, `SELECT count(*) FROM crm_invoices`)).To(Equal(int64(18)))
+}
+
+// withDeletedURL adds spec.source.http.deletedUrl (the billing API's tombstones) to the
+// seed's job.
+func withDeletedURL(t *testing.T, s *seed) {
+	job, err := os.ReadFile(s.jobFile)
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	text := strings.Replace(string(job), "      getByIdUrl:", "      deletedUrl: "+s.bURL+"/invoices/deleted?since={since}\n      getByIdUrl:", 1)
+	NewWithT(t).Expect(text).To(ContainSubstring("deletedUrl"))
+	NewWithT(t).Expect(os.WriteFile(s.jobFile, []byte(text), 0o600)).To(Succeed())
 }

@@ -47,12 +47,16 @@ func (r *run) applyTombstones(ctx context.Context) {
 	if n == 0 {
 		return
 	}
-	total, err := r.sinkKeyCount(ctx)
+	total, counted, err := r.sinkKeyCount(ctx)
 	if err != nil {
 		r.tombstonesFailed(ctx, err)
 		return
 	}
-	if !r.valve("the source's deleted-records listing names", "", fmt.Sprintf(" (records deleted since %s)", since.UTC().Format(time.RFC3339Nano)), n, total) {
+	extra := fmt.Sprintf(" (records deleted since %s)", since.UTC().Format(time.RFC3339Nano))
+	if !counted {
+		extra += "; this sink cannot count its keys, so every delete needs a confirmation"
+	}
+	if !r.valve("the source's deleted-records listing names", "", extra, n, total) {
 		return
 	}
 	batch := make([]connector.KeyDelete, 0, deleteBatch)
@@ -75,24 +79,24 @@ func (r *run) applyTombstones(ctx context.Context) {
 }
 
 // sinkKeyCount is the number of the sink's keys, for the delete valve: its Counter over
-// all time, else its key listing counted; 0 when it has neither (every delete then needs
-// a confirmation).
-func (r *run) sinkKeyCount(ctx context.Context) (int64, error) {
+// all time, else its key listing counted; counted false when it has neither (every delete
+// then needs a confirmation).
+func (r *run) sinkKeyCount(ctx context.Context) (n int64, counted bool, err error) {
 	if c, ok := r.cfg.Sink.(connector.Counter); ok {
-		return c.CountWindow(ctx, time.Unix(0, 0).UTC(), time.Unix(math.MaxInt32*4, 0).UTC())
+		n, err = c.CountWindow(ctx, time.Unix(0, 0).UTC(), time.Unix(math.MaxInt32*4, 0).UTC())
+		return n, true, err
 	}
 	l, ok := r.cfg.Sink.(connector.KeyLister)
 	if !ok {
-		return 0, nil
+		return 0, false, nil
 	}
-	var n int64
 	for _, err := range l.Keys(ctx, "") {
 		if err != nil {
-			return 0, err
+			return 0, true, err
 		}
 		n++
 	}
-	return n, nil
+	return n, true, nil
 }
 
 // tombstonesFailed ends the run on an error of the tombstone phase.

@@ -6,6 +6,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
+	"github.com/checkpointed/checkpointed/runner/connector/httpapi"
 	"github.com/checkpointed/checkpointed/runner/engine"
 )
 
@@ -108,4 +109,33 @@ func DeleteRequest(cfg *engine.Config, sj *syncv1.SyncJob, force bool, confirm s
 	}
 	cfg.Deletes.Force = true
 	return ""
+}
+
+// tombstones wires spec.source.http.deletedUrl: the deleted-records listing, read with its
+// own client (the source's auth, headers, retry and the shared rate limit), and the key
+// of a deleted record from its id, which needs a key made from the id (the default key, or
+// a key.expr of a supported form over record.id or the idPath field).
+func (w wiring) tombstones(s *syncv1.SyncJobSpec) (engine.Tombstones, error) {
+	h := s.Source.HTTP
+	if h == nil || h.DeletedURL == "" || s.Deletes.Mode == "" || s.Deletes.Mode == "Ignore" {
+		return engine.Tombstones{}, nil
+	}
+	if s.Sink.HTTP != nil && s.Deletes.Mode == "SoftDelete" {
+		return engine.Tombstones{}, fmt.Errorf("spec.source.http.deletedUrl with spec.deletes.mode SoftDelete: %w", httpapi.ErrSoftDeleteByKey)
+	}
+	field, prefix, ok := keySource(s)
+	if !ok || (field != "id" && field != h.IDPath) {
+		return engine.Tombstones{}, fmt.Errorf("spec.source.http.deletedUrl: a deleted record is known by its id only, so spec.key.expr must be the default "+
+			`or "<prefix>" + string(record.id), not %q`, s.Key.Expr)
+	}
+	c, err := w.httpClient("spec.source.http", h.Auth, h.Headers, h.Retry)
+	if err != nil {
+		return engine.Tombstones{}, err
+	}
+	t, err := httpapi.NewTombstones(httpSourceConfig(h), h.DeletedURL, h.DeletedAtPath, int(s.PageSize), c,
+		httpapi.SourceOptions{Logger: w.log.WithName("deleted")})
+	if err != nil {
+		return engine.Tombstones{}, fmt.Errorf("spec.source.http.deletedUrl: %w", err)
+	}
+	return engine.Tombstones{Lister: t, KeyOf: func(id string) string { return prefix + id }}, nil
 }

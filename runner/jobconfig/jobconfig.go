@@ -89,6 +89,10 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		closeAll()
 		return engine.Config{}, nil, err
 	}
+	if cfg.Deletes.Tombstones, err = w.tombstones(s); err != nil {
+		closeAll()
+		return engine.Config{}, nil, err
+	}
 	if s.Cursor.StartAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, s.Cursor.StartAt)
 		if err != nil {
