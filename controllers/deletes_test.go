@@ -79,6 +79,14 @@ func TestAdmissionDeletes(t *testing.T) {
 			sj.Spec.Source.HTTP = &syncv1.HTTPSource{URL: "http://billing.example/invoices", DeletedURL: "http://billing.example/invoices/deleted"}
 			sj.Spec.Deletes = syncv1.DeletesSpec{Mode: "Delete"}
 		}, []string{"spec.source.http.deletedUrl must hold {since}"}},
+		{"idsUrl without {after}", func(sj *syncv1.SyncJob) {
+			sj.Spec.Source.Postgres = nil
+			sj.Spec.Source.HTTP = &syncv1.HTTPSource{URL: "http://billing.example/invoices", IDsURL: "http://billing.example/invoices/ids"}
+		}, []string{"spec.source.http.idsUrl must hold {after}"}},
+		{"keysUrl without {after}", func(sj *syncv1.SyncJob) {
+			sj.Spec.Sink.Postgres = nil
+			sj.Spec.Sink.HTTP = &syncv1.HTTPSink{Mode: "Upsert", URL: "http://crm.example/invoices/{key}", KeysURL: "http://crm.example/invoices/keys"}
+		}, []string{"spec.sink.http.keysUrl must hold {after}"}},
 		{"Ignore needs nothing", func(sj *syncv1.SyncJob) { sj.Spec.Deletes.Mode = "Ignore" }, nil},
 		{"everyRuns 0", func(sj *syncv1.SyncJob) {
 			sj.Spec.Deletes = syncv1.DeletesSpec{Mode: "Delete", FullReconcile: &syncv1.FullReconcileSpec{EveryRuns: 0}}

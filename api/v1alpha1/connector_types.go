@@ -236,6 +236,14 @@ type HTTPSource struct {
 	// +kubebuilder:validation:XValidation:rule="self.contains('{since}')",message="spec.source.http.deletedUrl must hold {since}"
 	// +optional
 	DeletedURL string `json:"deletedUrl,omitempty"`
+	// IDsURL is a URL template with "{after}" listing the ids of every record after that
+	// id (after="" from the first), ascending in byte order, as a JSON array of strings
+	// (or integers); an empty array ends the listing. Full key reconciliation
+	// (spec.deletes.fullReconcile) reads it.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{after}')",message="spec.source.http.idsUrl must hold {after}"
+	// +optional
+	IDsURL string `json:"idsUrl,omitempty"`
 	// DeletedAtPath is the JSON path of a tombstone's deletion time.
 	// +kubebuilder:default=deleted_at
 	// +optional
@@ -267,6 +275,14 @@ type HTTPSink struct {
 	// (LookupThenWrite).
 	// +optional
 	SearchURL string `json:"searchUrl,omitempty"`
+	// KeysURL is a URL template with "{after}" listing the external keys of every object
+	// after that key (after="" from the first), ascending in byte order, as a JSON array of
+	// strings; an empty array ends the listing. Full key reconciliation
+	// (spec.deletes.fullReconcile) and the delete valve read it.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{after}')",message="spec.sink.http.keysUrl must hold {after}"
+	// +optional
+	KeysURL string `json:"keysUrl,omitempty"`
 	// UpdateURL is a template with "{id}" of the object to PATCH (LookupThenWrite).
 	// +optional
 	UpdateURL string `json:"updateUrl,omitempty"`

@@ -191,6 +191,12 @@ func (sj *SyncJob) Validate() error {
 	if h := s.Source.HTTP; h != nil && h.DeletedURL != "" && !strings.Contains(h.DeletedURL, "{since}") {
 		bad("spec.source.http.deletedUrl must hold {since}")
 	}
+	if h := s.Source.HTTP; h != nil && h.IDsURL != "" && !strings.Contains(h.IDsURL, "{after}") {
+		bad("spec.source.http.idsUrl must hold {after}")
+	}
+	if h := s.Sink.HTTP; h != nil && h.KeysURL != "" && !strings.Contains(h.KeysURL, "{after}") {
+		bad("spec.sink.http.keysUrl must hold {after}")
+	}
 	if p := s.Errors.Policy; p != "" && p != "Skip" && p != "Halt" {
 		bad("spec.errors.policy must be Skip or Halt, not %q", p)
 	}

@@ -237,3 +237,28 @@ func withDeletedURL(t *testing.T, s *seed) {
 	NewWithT(t).Expect(text).To(ContainSubstring("deletedUrl"))
 	NewWithT(t).Expect(os.WriteFile(s.jobFile, []byte(text), 0o600)).To(Succeed())
 }
+
+// TestFullReconcileDemoCRM: full key reconciliation between the billing API (idsUrl) and
+// the demo CRM (keysUrl) deletes the CRM objects of purged invoices under mode Delete.
+func TestFullReconcileDemoCRM(t *testing.T) {
+	g := NewWithT(t)
+	s := newSeed(t, seedOpts{invoices: 80, extra: "  deletes: {mode: Delete, fullReconcile: {everyRuns: 1}}\n"})
+	job, err := os.ReadFile(s.jobFile)
+	g.Expect(err).NotTo(HaveOccurred())
+	text := strings.Replace(string(job), "      getByIdUrl:", "      idsUrl: "+s.bURL+"/invoices/ids?after={after}&limit=7\n      getByIdUrl:", 1)
+	text = strings.Replace(text, "      auth: {type: Bearer, secret: {name: crm-api", "      keysUrl: "+s.cURL+"/invoices/keys?after={after}&limit=9\n      auth: {type: Bearer, secret: {name: crm-api", 1)
+	g.Expect(os.WriteFile(s.jobFile, []byte(text), 0o600)).To(Succeed())
+	r := s.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(BeZero())
+	s.expectCRMEqualsBilling()
+
+	invs := s.billing.Invoices()
+	g.Expect(s.billing.Purge(invs[5].ID, time.Time{})).To(Succeed())
+	g.Expect(s.billing.Purge(invs[40].ID, time.Time{})).To(Succeed())
+	r = s.sync()
+	g.Expect(r.code).To(Equal(0), r.stderr)
+	g.Expect(r.record(t).Deleted).To(Equal(int64(2)))
+	s.expectCRMEqualsBilling()
+	g.Expect(strings.Join(deletedLines(r.stderr), "\n")).To(ContainSubstring(`"key":"` + invs[40].ID + `","reason":"absent from source"`))
+}

@@ -120,6 +120,13 @@ type KeyLister interface {
 	Keys(ctx context.Context, after string) iter.Seq2[string, error]
 }
 
+// KeyListCapable is an optional capability of a KeyLister (or FieldLister) whose listing
+// depends on its configuration (an HTTP sink without keysUrl): CanListKeys false means the
+// listing would fail, so the caller treats it as absent.
+type KeyListCapable interface {
+	CanListKeys() bool
+}
+
 // FieldLister is an optional Source capability, used by full key reconciliation: the text
 // form of top-level field `field` of every record the source holds (records a soft-delete
 // marker flags included), strictly after `after`, ascending in byte order, each value once

@@ -92,7 +92,7 @@ func (r *run) fullReconcile(ctx context.Context) {
 	if !due {
 		return
 	}
-	lister, okL := r.cfg.Sink.(connector.KeyLister)
+	lister, okL := keyLister(r.cfg.Sink)
 	deleter, okD := r.cfg.Sink.(connector.KeyDeleter)
 	if d.SourceKeys == nil || !okL || !okD {
 		r.fail(runcontract.ReasonSetupFailed, "full key reconciliation (spec.deletes.fullReconcile) needs a source that lists its keys "+

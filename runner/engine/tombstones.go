@@ -86,7 +86,7 @@ func (r *run) sinkKeyCount(ctx context.Context) (n int64, counted bool, err erro
 		n, err = c.CountWindow(ctx, time.Unix(0, 0).UTC(), time.Unix(math.MaxInt32*4, 0).UTC())
 		return n, true, err
 	}
-	l, ok := r.cfg.Sink.(connector.KeyLister)
+	l, ok := keyLister(r.cfg.Sink)
 	if !ok {
 		return 0, false, nil
 	}
@@ -97,6 +97,15 @@ func (r *run) sinkKeyCount(ctx context.Context) (n int64, counted bool, err erro
 		n++
 	}
 	return n, true, nil
+}
+
+// keyLister returns the sink's key listing, if it has a usable one.
+func keyLister(sink connector.Sink) (connector.KeyLister, bool) {
+	l, ok := sink.(connector.KeyLister)
+	if c, capable := sink.(connector.KeyListCapable); ok && capable && !c.CanListKeys() {
+		return nil, false
+	}
+	return l, ok
 }
 
 // tombstonesFailed ends the run on an error of the tombstone phase.

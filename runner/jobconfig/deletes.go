@@ -47,6 +47,18 @@ func deletesConfig(s *syncv1.SyncJobSpec, src connector.Source, sink connector.S
 	if s.Deletes.Mode == "Ignore" || s.Deletes.Mode == "" {
 		return d, nil
 	}
+	if d.EveryRuns > 0 && s.Source.HTTP != nil && s.Source.HTTP.IDsURL == "" {
+		return d, fmt.Errorf("spec.deletes.fullReconcile with an HTTP source needs spec.source.http.idsUrl")
+	}
+	if d.EveryRuns > 0 && s.Sink.HTTP != nil && s.Sink.HTTP.KeysURL == "" {
+		return d, fmt.Errorf("spec.deletes.fullReconcile with an HTTP sink needs spec.sink.http.keysUrl")
+	}
+	if d.EveryRuns > 0 && s.Sink.HTTP != nil && s.Deletes.Mode == "SoftDelete" {
+		return d, fmt.Errorf("spec.deletes.fullReconcile with spec.deletes.mode SoftDelete: %w", httpapi.ErrSoftDeleteByKey)
+	}
+	if (s.Source.HTTP != nil && s.Source.HTTP.IDsURL == "") || (s.Sink.HTTP != nil && s.Sink.HTTP.KeysURL == "") {
+		return d, nil // an on-demand reconciliation fails at the end of the run, naming the field
+	}
 	lister, ok := src.(connector.FieldLister)
 	if !ok {
 		if d.EveryRuns > 0 {

@@ -129,6 +129,7 @@ func NewBilling(opts BillingOptions) *Billing {
 	api.HandleFunc("GET /invoices", b.handleList)
 	api.HandleFunc("GET /invoices/{id}", b.handleGet)
 	api.HandleFunc("GET /invoices/deleted", b.handleDeleted)
+	api.HandleFunc("GET /invoices/ids", b.handleIDs)
 	b.api = b.guard.wrap(api)
 	b.admin = http.NewServeMux()
 	b.guard.adminRoutes(b.admin)

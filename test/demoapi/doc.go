@@ -47,6 +47,7 @@
 //
 //	GET /invoices/{id}            one invoice, or 404
 //	GET /invoices/deleted?since=<RFC3339>&limit=<n>&page_token=<t>
+//	GET /invoices/ids?after=<id>&limit=<n>   ids after <id> in byte order, a JSON array
 //
 // lists the tombstones of purged invoices, {"id", "deleted_at"}, ascending by (deleted_at,
 // id), deleted at or after since, paged like GET /invoices ("next" and a Link header).

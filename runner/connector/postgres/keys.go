@@ -219,6 +219,14 @@ func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, what string) iter.Se
 			yield("", fmt.Errorf("%s: %w", what, err))
 			return
 		}
+		// The listing sorts (a collation other than C, or integer ids as text): give the
+		// sort room in memory rather than spilling to disk; reset before the connection
+		// goes back to the pool.
+		if _, err := conn.Exec(ctx, "SET work_mem = '64MB'"); err != nil {
+			conn.Release()
+			yield("", fmt.Errorf("%s: %w", what, err))
+			return
+		}
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
@@ -229,7 +237,11 @@ func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, what string) iter.Se
 		defer func() {
 			cancel()
 			_ = pr.Close()
-			<-done
+			if err := <-done; err == nil {
+				_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET work_mem")
+			} else {
+				_ = conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+			}
 			conn.Release()
 		}()
 		r := bufio.NewReaderSize(pr, 64<<10)
