@@ -119,6 +119,11 @@ func DeleteRequest(cfg *engine.Config, sj *syncv1.SyncJob, force bool, confirm s
 	if m := sj.Spec.Deletes.Mode; m == "" || m == "Ignore" {
 		return "full key reconciliation requested, but spec.deletes.mode is Ignore: nothing would be deleted, so it is skipped"
 	}
+	if cfg.Deletes.SourceKeys == nil {
+		// A reconcile request is also how a confirmation reaches a run that only applies
+		// tombstones: the run goes on with the confirmation, without reconciliation.
+		return "full key reconciliation requested, but this source or sink cannot list its keys (see spec.deletes.fullReconcile): it is skipped"
+	}
 	cfg.Deletes.Force = true
 	return ""
 }

@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/engine"
 )
 
 // TestKeySource: the key forms full key reconciliation and tombstones can list from a
@@ -34,4 +35,24 @@ func TestKeySource(t *testing.T) {
 			g.Expect(prefix).To(Equal(tc.prefix), tc.expr)
 		}
 	}
+}
+
+// TestDeleteRequest: a reconcile request forces full key reconciliation only where it can
+// run; the confirmation is always passed on.
+func TestDeleteRequest(t *testing.T) {
+	g := NewWithT(t)
+	sj := &syncv1.SyncJob{Spec: syncv1.SyncJobSpec{Deletes: syncv1.DeletesSpec{Mode: "Delete"}}}
+	cfg := engine.Config{}
+	g.Expect(DeleteRequest(&cfg, sj, true, "tok")).To(ContainSubstring("cannot list its keys"))
+	g.Expect(cfg.Deletes.Force).To(BeFalse())
+	g.Expect(cfg.Deletes.Confirm).To(Equal("tok"))
+
+	cfg.Deletes.SourceKeys = engine.PrefixedKeys(nil, "id", "")
+	g.Expect(DeleteRequest(&cfg, sj, true, "")).To(BeEmpty())
+	g.Expect(cfg.Deletes.Force).To(BeTrue())
+
+	sj.Spec.Deletes.Mode = "Ignore"
+	cfg = engine.Config{}
+	g.Expect(DeleteRequest(&cfg, sj, true, "")).To(ContainSubstring("Ignore"))
+	g.Expect(cfg.Deletes.Force).To(BeFalse())
 }
