@@ -172,7 +172,7 @@ func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2
 // then the literal ”), else as a query.
 func streamText(ctx context.Context, pool *pgxpool.Pool, q, after, what string) iter.Seq2[string, error] {
 	if after == "" {
-		return streamCopy(ctx, pool, strings.Replace(q, "$1::text", "''::text", 1), what)
+		return streamCopy(ctx, pool, strings.Replace(q, "> $1::text", ">= ''::text", 1), what)
 	}
 	return func(yield func(string, error) bool) {
 		rows, err := pool.Query(ctx, q, after)

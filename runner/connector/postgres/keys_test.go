@@ -22,16 +22,17 @@ func collect2(g Gomega, seq iter.Seq2[string, error]) []string {
 }
 
 // TestSinkKeysInByteOrderWhateverTheCollation: the key column's collation (ICU root: a < B)
-// does not change the listing order: bytes (B < a, billing:10 < billing:9), as Go compares.
+// does not change the listing order: bytes (B < a, billing:10 < billing:9), as Go compares;
+// the whole listing (after "") includes an empty key.
 func TestSinkKeysInByteOrderWhateverTheCollation(t *testing.T) {
 	g := NewWithT(t)
 	dsn := newDB(t, `CREATE TABLE contacts (
 		ext_id text COLLATE "und-x-icu" NOT NULL UNIQUE, email text, name varchar(10), score int,
 		amount numeric(30,10), vip boolean, born timestamptz, doc jsonb,
 		source_updated_at timestamptz NOT NULL, synced_at timestamptz, run_id text, deleted_at timestamptz)`,
-		`INSERT INTO contacts (ext_id, source_updated_at) VALUES ('a', now()), ('B', now()), ('billing:9', now()), ('billing:10', now()), ('é', now())`)
+		`INSERT INTO contacts (ext_id, source_updated_at) VALUES ('a', now()), ('B', now()), ('billing:9', now()), ('billing:10', now()), ('é', now()), ('', now())`)
 	s := newSink(t, dsn, 1000, DeleteHard, SinkOptions{})
-	g.Expect(collect2(g, s.Keys(context.Background(), ""))).To(Equal([]string{"B", "a", "billing:10", "billing:9", "é"}))
+	g.Expect(collect2(g, s.Keys(context.Background(), ""))).To(Equal([]string{"", "B", "a", "billing:10", "billing:9", "é"}), "the whole listing, the empty key included")
 	g.Expect(collect2(g, s.Keys(context.Background(), "a"))).To(Equal([]string{"billing:10", "billing:9", "é"}))
 }
 
