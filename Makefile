@@ -66,6 +66,7 @@ test-e2e: ## Stage 3: images, local cluster up, operator deployed, end-to-end te
 .PHONY: bench
 bench: deps ## Benchmarks of the runner: Postgres → Postgres against a same-run baseline, then HTTP APIs under rate limits.
 	$(GO) run ./hack/bench
+	$(GO) run ./hack/bench -scenario keys
 	$(GO) run ./hack/bench-http
 
 .PHONY: bench-controller

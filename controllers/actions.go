@@ -31,7 +31,7 @@ const requestRetry = 10 * time.Second
 // (a reset Job runs the runner's checkpoint reset); while a run or reset Job is active,
 // requests wait (st.pending) and are looked at again; an invalid one is recorded as
 // handled with a Warning event, so that it does not loop. At most one Job is started per
-// reconcile, reset before backfill before run.
+// reconcile, reset before backfill before reconcile before run.
 func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
 	ann := sj.Annotations
 	seen := st.runs
@@ -47,6 +47,9 @@ func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJ
 	}
 	if token := ann[syncv1.ResetRequestedAnnotation]; hasJob(runcontract.KindReset, token) {
 		st.status.LastHandledResetRequest = token
+	}
+	if token := ann[syncv1.ReconcileRequestedAnnotation]; hasJob(runcontract.KindReconcile, token) {
+		st.status.LastHandledReconcileRequest = token
 	}
 	wait := func(what, token string) {
 		st.pending = fmt.Sprintf("%s request %q waits for the active run (Job %s)", what, token, active.Name)
@@ -94,6 +97,19 @@ func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJ
 				return stepResult{}, err
 			}
 			st.status.LastHandledBackfillRequest = token
+			return stepResult{}, nil // one new Job per reconcile: the next request waits for it
+		}
+	}
+
+	if token := ann[syncv1.ReconcileRequestedAnnotation]; token != "" && token != st.status.LastHandledReconcileRequest && st.pending == "" {
+		if active != nil {
+			wait("reconcile", token)
+		} else {
+			job := desired.ReconcileJob(sj, r.Options, token)
+			if err := r.createRequestedJob(ctx, sj, job, token, "RunRequested", "run with full key reconciliation"); err != nil {
+				return stepResult{}, err
+			}
+			st.status.LastHandledReconcileRequest = token
 			return stepResult{}, nil // one new Job per reconcile: the next request waits for it
 		}
 	}

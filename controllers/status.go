@@ -76,6 +76,8 @@ func controllerStatus(sj *syncv1.SyncJob) syncv1.SyncJobStatus {
 		LastHandledRunRequest:      cur.LastHandledRunRequest,
 		LastHandledResetRequest:    cur.LastHandledResetRequest,
 		LastHandledBackfillRequest: cur.LastHandledBackfillRequest,
+
+		LastHandledReconcileRequest: cur.LastHandledReconcileRequest,
 	}
 }
 

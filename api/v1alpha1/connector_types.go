@@ -228,6 +228,27 @@ type HTTPSource struct {
 	// records be retried first on the next run.
 	// +optional
 	GetByIDURL string `json:"getByIdUrl,omitempty"`
+	// DeletedURL is a URL template with "{since}" (the cursor time, in TimeFormat) listing
+	// the records deleted since then (tombstones: an id and a deletion time), paged like
+	// the list endpoint, records at RecordsPath, ids at IDPath. Each run reads it from its
+	// start cursor and deletes the listed records per spec.deletes.mode (within the
+	// delete valve).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{since}')",message="spec.source.http.deletedUrl must hold {since}"
+	// +optional
+	DeletedURL string `json:"deletedUrl,omitempty"`
+	// IDsURL is a URL template with "{after}" listing the ids of every record after that
+	// id (after="" from the first), ascending in byte order, as a JSON array of strings
+	// (or integers); an empty array ends the listing. Full key reconciliation
+	// (spec.deletes.fullReconcile) reads it.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{after}')",message="spec.source.http.idsUrl must hold {after}"
+	// +optional
+	IDsURL string `json:"idsUrl,omitempty"`
+	// DeletedAtPath is the JSON path of a tombstone's deletion time.
+	// +kubebuilder:default=deleted_at
+	// +optional
+	DeletedAtPath string `json:"deletedAtPath,omitempty"`
 	// Retry policy for 429, 5xx and network errors.
 	// +kubebuilder:default={}
 	// +optional
@@ -255,6 +276,14 @@ type HTTPSink struct {
 	// (LookupThenWrite).
 	// +optional
 	SearchURL string `json:"searchUrl,omitempty"`
+	// KeysURL is a URL template with "{after}" listing the external keys of every object
+	// after that key (after="" from the first), ascending in byte order, as a JSON array of
+	// strings; an empty array ends the listing. Full key reconciliation
+	// (spec.deletes.fullReconcile) and the delete valve read it.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{after}')",message="spec.sink.http.keysUrl must hold {after}"
+	// +optional
+	KeysURL string `json:"keysUrl,omitempty"`
 	// UpdateURL is a template with "{id}" of the object to PATCH (LookupThenWrite).
 	// +optional
 	UpdateURL string `json:"updateUrl,omitempty"`

@@ -57,6 +57,7 @@ func (sj *SyncJob) Default() {
 		def(&h.RecordsPath, "data")
 		def(&h.IDPath, "id")
 		def(&h.UpdatedAtPath, "updated_at")
+		def(&h.DeletedAtPath, "deleted_at")
 		if h.Sorted == nil {
 			h.Sorted = ptr.To(true)
 		}
@@ -94,6 +95,9 @@ func (sj *SyncJob) Default() {
 	}
 	def(&s.Deletes.Mode, "Ignore")
 	def(&s.Deletes.SinkField, "deleted_at")
+	if s.Deletes.MaxFractionPercent == nil {
+		s.Deletes.MaxFractionPercent = ptr.To[int32](5)
+	}
 	defDur(&s.Reconcile.Window, 24*time.Hour)
 	if s.Reconcile.Sample == nil {
 		s.Reconcile.Sample = ptr.To[int32](20)
@@ -174,6 +178,25 @@ func (sj *SyncJob) Validate() error {
 	}
 	if m := s.Errors.MaxErrors; m != nil && *m < 0 {
 		bad("spec.errors.maxErrors must be >= 0")
+	}
+	if d := s.Deletes; d.Mode != "" && d.Mode != "Ignore" && d.SourceField == "" && d.FullReconcile == nil &&
+		(s.Source.HTTP == nil || s.Source.HTTP.DeletedURL == "") {
+		bad("spec.deletes.mode SoftDelete or Delete needs a way to detect deletes: spec.deletes.sourceField, spec.deletes.fullReconcile or spec.source.http.deletedUrl")
+	}
+	if f := s.Deletes.FullReconcile; f != nil && f.EveryRuns < 1 {
+		bad("spec.deletes.fullReconcile.everyRuns must be >= 1")
+	}
+	if p := s.Deletes.MaxFractionPercent; p != nil && (*p < 0 || *p > 100) {
+		bad("spec.deletes.maxFractionPercent must be in [0, 100]")
+	}
+	if h := s.Source.HTTP; h != nil && h.DeletedURL != "" && !strings.Contains(h.DeletedURL, "{since}") {
+		bad("spec.source.http.deletedUrl must hold {since}")
+	}
+	if h := s.Source.HTTP; h != nil && h.IDsURL != "" && !strings.Contains(h.IDsURL, "{after}") {
+		bad("spec.source.http.idsUrl must hold {after}")
+	}
+	if h := s.Sink.HTTP; h != nil && h.KeysURL != "" && !strings.Contains(h.KeysURL, "{after}") {
+		bad("spec.sink.http.keysUrl must hold {after}")
 	}
 	if p := s.Errors.Policy; p != "" && p != "Skip" && p != "Halt" {
 		bad("spec.errors.policy must be Skip or Halt, not %q", p)

@@ -71,6 +71,33 @@ type DeletesSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	SinkField string `json:"sinkField,omitempty"`
+	// FullReconcile turns on full key reconciliation: at the end of a complete run, every
+	// key of the source and of the sink are compared in key order (bounded memory), and the
+	// sink's keys the source lacks are deleted per Mode. Needs a key that is the default
+	// ("<source name>:" + string(record.id)) or of the form record.<field>,
+	// string(record.<field>) or "<prefix>" + string(record.<field>), with <field> a
+	// top-level source field; a PostgreSQL source and sink. A run can also be asked to
+	// reconcile with the sync.checkpointed.io/reconcile-requested-at annotation.
+	// +optional
+	FullReconcile *FullReconcileSpec `json:"fullReconcile,omitempty"`
+	// MaxFractionPercent is the delete valve: a run never deletes (by full reconciliation
+	// or tombstones) more than this percentage of the sink's keys unless the token its
+	// refusal printed is given (annotation sync.checkpointed.io/confirm-deletes); it
+	// deletes nothing then, syncs records and fails with reason DeleteValve. 0 allows no
+	// unconfirmed delete; an explicit 0 is kept.
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxFractionPercent *int32 `json:"maxFractionPercent,omitempty"`
+}
+
+// FullReconcileSpec schedules full key reconciliation.
+type FullReconcileSpec struct {
+	// EveryRuns reconciles at the end of every EveryRuns-th complete run (1: every run);
+	// the count is kept in the checkpoint.
+	// +kubebuilder:validation:Minimum=1
+	EveryRuns int32 `json:"everyRuns"`
 }
 
 // ReconcileSpec configures the drift check that follows each run.

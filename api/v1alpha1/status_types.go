@@ -206,6 +206,9 @@ type SyncJobStatus struct {
 	// LastHandledBackfillRequest is the last backfill-requested-at token acted on.
 	// +optional
 	LastHandledBackfillRequest string `json:"lastHandledBackfillRequest,omitempty"`
+	// LastHandledReconcileRequest is the last reconcile-requested-at token acted on.
+	// +optional
+	LastHandledReconcileRequest string `json:"lastHandledReconcileRequest,omitempty"`
 	// Cursor is the stored checkpoint cursor.
 	// +optional
 	Cursor *Cursor `json:"cursor,omitempty"`

@@ -23,6 +23,13 @@ const (
 	BackfillFromAnnotation = "sync.checkpointed.io/backfill-from"
 	// BackfillToAnnotation is the RFC3339 end of a backfill range.
 	BackfillToAnnotation = "sync.checkpointed.io/backfill-to"
+	// ReconcileRequestedAnnotation starts a run now that ends with a full key
+	// reconciliation (spec.deletes), as a Job from the CronJob's template.
+	ReconcileRequestedAnnotation = "sync.checkpointed.io/reconcile-requested-at"
+	// ConfirmDeletesAnnotation holds the token a run printed when the delete valve refused
+	// its deletes; runs given that token delete them. Unlike the request annotations it is
+	// not a request: it is passed to every run until it is removed.
+	ConfirmDeletesAnnotation = "sync.checkpointed.io/confirm-deletes"
 )
 
 // Condition types and reasons. The condition types follow kstatus so that Argo CD, Flux
@@ -97,6 +104,7 @@ const (
 )
 
 // SyncJobSpec declares one scheduled, checkpointed sync.
+// +kubebuilder:validation:XValidation:rule="!has(self.deletes) || !has(self.deletes.mode) || self.deletes.mode == 'Ignore' || (has(self.deletes.sourceField) && self.deletes.sourceField.size() > 0) || has(self.deletes.fullReconcile) || (has(self.source.http) && has(self.source.http.deletedUrl) && self.source.http.deletedUrl.size() > 0)",message="spec.deletes.mode SoftDelete or Delete needs a way to detect deletes: spec.deletes.sourceField, spec.deletes.fullReconcile or spec.source.http.deletedUrl"
 type SyncJobSpec struct {
 	// Purpose says in one sentence what data moves, for whom, and why.
 	// +kubebuilder:validation:MaxLength=512

@@ -12,6 +12,9 @@
 //   - the drift check's cost: reruns with reconcile.sample 20 against 0 (drift.go), alone
 //     with -scenario drift.
 //
+// With -scenario keys it runs full key reconciliation instead (keys.go): -rows keys on
+// both sides, nothing to delete, against reading both key sets with COPY.
+//
 // For each it prints the wall time, rows per second, the child's peak RSS and CPU time
 // (from its rusage) and the ratio to the baseline, against the targets of the issue. The
 // full loads, the re-upsert and the 1 % change run -reps times, baseline and runner
@@ -108,11 +111,11 @@ func main() {
 	flag.IntVar(&o.reruns, "reruns", 3, "repetitions of the rerun with nothing new (the median is reported)")
 	flag.StringVar(&o.profileDir, "profile", "", "run the runner scenarios in-process-profiled and write CPU and heap profiles here")
 	flag.BoolVar(&o.statements, "statements", false, "load pg_stat_statements and print where the server spent each step's time")
-	flag.StringVar(&o.scenario, "scenario", "all", "which scenarios to run: all (the full loads, reruns, re-upsert, 1 % change, then the drift check), or drift (only the drift check's cost: sample 20 vs 0)")
+	flag.StringVar(&o.scenario, "scenario", "all", "which scenarios to run: all (the full loads, reruns, re-upsert, 1 % change, then the drift check), drift (only the drift check's cost: sample 20 vs 0), or keys (full key reconciliation of -rows keys, spec.deletes.fullReconcile, against COPY of both key sets)")
 	flag.Var(o.settings, "pg", "PostgreSQL setting name=value for the server, repeatable (applies to runner and baseline alike)")
 	flag.Parse()
-	if o.scenario != "all" && o.scenario != "drift" {
-		fmt.Fprintln(os.Stderr, "bench: -scenario is all or drift")
+	if o.scenario != "all" && o.scenario != "drift" && o.scenario != "keys" {
+		fmt.Fprintln(os.Stderr, "bench: -scenario is all, drift or keys")
 		os.Exit(2)
 	}
 	if o.rows < 1000 || o.small < 1000 || o.pageSize < 1 || o.pageSize > 10000 || o.reruns < 1 || o.reps < 1 {
@@ -227,7 +230,11 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("page size %d (copyThreshold 1000: pages of 1000 or more go through COPY), checkpoint interval 10s, safety gap 5m, groups of %d rows per updated_at\n\n",
 		o.pageSize, groupSize)
 
-	err = b.scenarios(ctx)
+	if o.scenario == "keys" {
+		err = b.keysScenario(ctx)
+	} else {
+		err = b.scenarios(ctx)
+	}
 	b.print()
 	fmt.Printf("load average at the end %s (other processes share the cores: compare ratios, not absolute times)\n", loadAvg())
 	return err

@@ -287,6 +287,19 @@ func RequestedJob(sj *syncv1.SyncJob, opts Options, token string, backfill *Back
 	return requestedJob(sj, runcontract.KindBackfill, token, spec)
 }
 
+// ReconcileJob is the Job of a reconcile-requested-at request: the CronJob's run template
+// with trigger Manual and runcontract.EnvFullReconcile=true, so that the run ends with a
+// full key reconciliation, and the confirm-deletes annotation's token, when set, in
+// runcontract.EnvConfirmDeletes. Its name is derived from the request token.
+func ReconcileJob(sj *syncv1.SyncJob, opts Options, token string) *batchac.JobApplyConfiguration {
+	spec := JobSpec(sj, opts, runcontract.TriggerManual)
+	addEnv(spec, coreac.EnvVar().WithName(runcontract.EnvFullReconcile).WithValue("true"))
+	if confirm := sj.Annotations[syncv1.ConfirmDeletesAnnotation]; confirm != "" {
+		addEnv(spec, coreac.EnvVar().WithName(runcontract.EnvConfirmDeletes).WithValue(confirm))
+	}
+	return requestedJob(sj, runcontract.KindReconcile, token, spec)
+}
+
 // Reset is a requested checkpoint reset.
 type Reset struct {
 	// To is where the cursor moves: "beginning" or an RFC3339 time, already validated.

@@ -60,6 +60,9 @@ type Checkpoint struct {
 	// starts it again); the run that reads to the end stores Fingerprint as
 	// MappingFingerprint and removes MappingResync, so a completed re-sync never repeats.
 	MappingResync *MappingResync `json:"mappingResync,omitempty"`
+	// RunsSinceFullReconcile counts the complete main runs since the last full key
+	// reconciliation (spec.deletes.fullReconcile.everyRuns): 0 right after one.
+	RunsSinceFullReconcile int `json:"runsSinceFullReconcile,omitempty"`
 }
 
 // MappingResync is a full re-sync of the main cursor under one mapping.

@@ -44,6 +44,9 @@ const (
 	KindBackfill RequestKind = "b"
 	// KindReset is a checkpoint reset requested with reset-requested-at.
 	KindReset RequestKind = "r"
+	// KindReconcile is a run with full key reconciliation requested with
+	// reconcile-requested-at.
+	KindReconcile RequestKind = "f"
 )
 
 // RequestedJobName is "<job>-<kind>-<8 hex digits of the token's hash>" (at most 63

@@ -22,6 +22,21 @@ const (
 	// EnvResetClearFailedKeys, "true", makes a reset Job also clear the checkpoint's failed
 	// keys (runner checkpoint reset --clear-failed-keys).
 	EnvResetClearFailedKeys = "CHECKPOINTED_RESET_CLEAR_FAILED_KEYS"
+	// EnvFullReconcile, "true", makes the run end with a full key reconciliation whatever
+	// spec.deletes.fullReconcile says (a reconcile-requested-at request; --full-reconcile
+	// locally).
+	EnvFullReconcile = "CHECKPOINTED_FULL_RECONCILE"
+	// EnvConfirmDeletes carries the token a run printed when the delete valve refused its
+	// deletes (sync.checkpointed.io/confirm-deletes; --confirm-deletes locally): a run whose
+	// deletes match the token deletes them.
+	EnvConfirmDeletes = "CHECKPOINTED_CONFIRM_DELETES"
+	// ConfirmDeletesAnnotation is v1alpha1.ConfirmDeletesAnnotation, which the runner names
+	// in a DeleteValve message (the runner's engine imports no API package; a test keeps
+	// the two equal).
+	ConfirmDeletesAnnotation = "sync.checkpointed.io/confirm-deletes"
+	// ReconcileRequestedAnnotation is v1alpha1.ReconcileRequestedAnnotation, named in a
+	// DeleteValve message.
+	ReconcileRequestedAnnotation = "sync.checkpointed.io/reconcile-requested-at"
 	// EnvRequestToken is the request token a requested Job was made for (reset Jobs name
 	// it in their Event).
 	EnvRequestToken = "CHECKPOINTED_REQUEST_TOKEN"
@@ -99,6 +114,10 @@ const (
 	// (a typo in the path, for a source whose fields are not known before reading); the
 	// page is not written.
 	ReasonMappingPathMissing = "MappingPathMissing"
+	// ReasonDeleteValve: the run would have deleted more than spec.deletes.maxFractionPercent
+	// of the sink's keys; it deleted nothing (records were still synced) and names the
+	// confirmation token.
+	ReasonDeleteValve = "DeleteValve"
 	// ReasonSetupFailed: the run could not start (a missing Secret, a bad DSN, a bad
 	// expression); recorded by the runner.
 	ReasonSetupFailed = "SetupFailed"

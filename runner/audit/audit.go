@@ -1,6 +1,6 @@
 // Package audit keeps the record of one run: what was read and written, what failed and
 // why, and where the cursor started and ended. It writes the record as JSON log lines (one
-// per failed record, one per record skipped as stale, one per run) and hands it to a
+// per failed record, one per record skipped as stale, one per record deleted, one per run) and hands it to a
 // Publisher (the SyncJob status in a cluster). The record is the runner's own type
 // (Record); the runner maps it to the API's run record in one place (package runner/report).
 package audit
@@ -137,8 +137,7 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 	switch o {
 	case connector.Written:
 		if deleted {
-			r.rec.Deleted++
-			r.addEvent(runcontract.RecordEvent{Kind: runcontract.RecordDeleted, ID: id, Key: key})
+			r.Deleted(id, key, DeletedByMarker)
 			return
 		}
 		r.rec.Upserted++
@@ -168,6 +167,35 @@ func (r *Recorder) AddSkipped(id, key, detail string) {
 		Key:    key,
 		Reason: ReasonStale,
 		Detail: truncate(detail, MaxDetail),
+	})
+}
+
+// Why a record was deleted, in its "record deleted" log line.
+const (
+	// DeletedByMarker: the source record carries the soft-delete marker
+	// (spec.deletes.sourceField).
+	DeletedByMarker = "marker"
+	// DeletedByTombstone: the source's deleted-records endpoint listed it.
+	DeletedByTombstone = "tombstone"
+	// DeletedAbsent: full key reconciliation found the key in the sink, not in the source.
+	DeletedAbsent = "absent from source"
+)
+
+// Deleted counts one record the sink deleted or marked deleted (id: the source id, if
+// known; key: the external key; why: one of the Deleted* reasons) and writes one "record
+// deleted" log line.
+func (r *Recorder) Deleted(id, key, why string) {
+	r.rec.Deleted++
+	r.addEvent(runcontract.RecordEvent{Kind: runcontract.RecordDeleted, ID: id, Key: key, Reason: why})
+	r.writeLine(recordDeletedLine{
+		Level:  "info",
+		Msg:    "record deleted",
+		Time:   r.now().UTC().Format(time.RFC3339Nano),
+		Job:    r.job,
+		RunID:  r.rec.RunID,
+		ID:     id,
+		Key:    key,
+		Reason: why,
 	})
 }
 
@@ -294,6 +322,17 @@ type recordSkippedLine struct {
 	Key    string `json:"key"`
 	Reason string `json:"reason"`
 	Detail string `json:"detail,omitempty"`
+}
+
+type recordDeletedLine struct {
+	Level  string `json:"level"`
+	Msg    string `json:"msg"`
+	Time   string `json:"time"`
+	Job    string `json:"job,omitempty"`
+	RunID  string `json:"runId"`
+	ID     string `json:"id,omitempty"`
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
 }
 
 type runFinishedLine struct {

@@ -65,10 +65,14 @@ func TestRecorderCountsAndFinishes(t *testing.T) {
 	g.Expect(rec.CursorEnd).To(Equal(&cursor.Cursor{UpdatedAt: t0, ID: "6"}))
 
 	ls := lines(t, &buf)
-	g.Expect(ls).To(HaveLen(3))
+	g.Expect(ls).To(HaveLen(4))
 	g.Expect(ls[0]).To(HaveKeyWithValue("msg", "record skipped"))
 	g.Expect(ls[0]).To(HaveKeyWithValue("id", "3"))
-	ls = ls[1:]
+	g.Expect(ls[1]).To(HaveKeyWithValue("msg", "record deleted"))
+	g.Expect(ls[1]).To(HaveKeyWithValue("id", "4"))
+	g.Expect(ls[1]).To(HaveKeyWithValue("key", "src:4"))
+	g.Expect(ls[1]).To(HaveKeyWithValue("reason", DeletedByMarker))
+	ls = ls[2:]
 	g.Expect(ls[0]).To(HaveKeyWithValue("level", "error"))
 	g.Expect(ls[0]).To(HaveKeyWithValue("msg", "record failed"))
 	g.Expect(ls[0]).To(HaveKeyWithValue("runId", "run-1"))

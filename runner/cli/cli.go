@@ -84,6 +84,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 const usage = `usage:
   runner sync -f job.yaml --state-dir DIR [--backfill-from RFC3339 --backfill-to RFC3339]
+                                          [--full-reconcile] [--confirm-deletes TOKEN]
   runner sync --in-cluster
   runner plan -f job.yaml --state-dir DIR [--limit N]
   runner checkpoint show --state-dir DIR
@@ -113,6 +114,8 @@ func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	inCluster := fs.Bool("in-cluster", false, "read the SyncJob from the API (the CronJob's mode)")
 	bfFrom := fs.String("backfill-from", "", "backfill: RFC3339 start of the range (the main cursor does not move)")
 	bfTo := fs.String("backfill-to", "", "backfill: RFC3339 end of the range (exclusive)")
+	fullReconcile := fs.Bool("full-reconcile", false, "end the run with a full key reconciliation (spec.deletes)")
+	confirmDeletes := fs.String("confirm-deletes", "", "the token a run refused by the delete valve printed: delete what it counted")
 	if err := fs.Parse(args); err != nil {
 		return runcontract.ExitUsage, nil
 	}
@@ -143,6 +146,9 @@ func runSync(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 			return runcontract.ExitUsage, usageError{err}
 		}
 		cfg.Trigger = runcontract.TriggerBackfill
+	}
+	if note := jobconfig.DeleteRequest(&cfg, sj, *fullReconcile, *confirmDeletes); note != "" {
+		log.Info(note)
 	}
 	cfg.Store = checkpoint.NewFileStore(*stateDir, sj.Name)
 	cfg.Lock = checkpoint.NewFileLock(*stateDir)

@@ -112,6 +112,10 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 		}
 		engCfg.Range = rng
 	}
+	if note := jobconfig.DeleteRequest(&engCfg, sj, os.Getenv(runcontract.EnvFullReconcile) == "true",
+		os.Getenv(runcontract.EnvConfirmDeletes)); note != "" {
+		log.Info(note)
+	}
 	engCfg.Store = checkpoint.NewConfigMapStore(cs, ns, name)
 	engCfg.Lock = checkpoint.NewLeaseLock(cs, ns, name, checkpoint.NewHolderIdentity(pod), checkpoint.LeaseOptions{Log: log.WithName("lease")})
 	engCfg.Publisher = report.Publisher(writer)

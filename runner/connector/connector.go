@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"time"
 
@@ -141,6 +142,64 @@ type CountCapable interface {
 // means ReadByKeys would fail, so the drift check leaves its sample out without asking.
 type KeyReadCapable interface {
 	CanReadByKey() bool
+}
+
+// KeyLister is an optional Sink capability, used by full key reconciliation (deletes): the
+// external key of every record the sink holds, strictly after `after` ("" lists from the
+// first), ascending in byte order (Go's string order; PostgreSQL's COLLATE "C"), each key
+// once. The sequence ends at the first error, yielded with it. Implementations stream:
+// they never hold all keys.
+type KeyLister interface {
+	Keys(ctx context.Context, after string) iter.Seq2[string, error]
+}
+
+// KeyListCapable is an optional capability of a KeyLister (or FieldLister) whose listing
+// depends on its configuration (an HTTP sink without keysUrl): CanListKeys false means the
+// listing would fail, so the caller treats it as absent.
+type KeyListCapable interface {
+	CanListKeys() bool
+}
+
+// FieldLister is an optional Source capability, used by full key reconciliation: the text
+// form of top-level field `field` of every record the source holds (records a soft-delete
+// marker flags included), strictly after `after`, ascending in byte order, each value once
+// (the field is unique: the id). Integers are in decimal, as the record's ID.
+type FieldLister interface {
+	FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error]
+}
+
+// KeyDelete is a record known by its external key only, deleted at At.
+type KeyDelete struct {
+	Key string
+	// At is when the record was deleted (a tombstone's time; the run's start for a key
+	// absent from the source).
+	At time.Time
+}
+
+// KeyDeleter is an optional Sink capability: act on records known by their key only (a
+// tombstone, or a key the source no longer holds) according to the sink's delete mode:
+// Delete removes the record unless it holds a source version newer than At; SoftDelete
+// sets the soft-delete field to At on a record not already marked, leaving its other
+// fields alone; Ignore does nothing (Unchanged). One Result per entry, in order: Written
+// when the record was removed or marked, Unchanged when there was nothing to do (no such
+// record, already marked), Stale when it holds a newer version. A non-nil error means
+// nothing is confirmed.
+type KeyDeleter interface {
+	DeleteKeys(ctx context.Context, dels []KeyDelete) ([]Result, error)
+}
+
+// Tombstone is a record the source reports deleted.
+type Tombstone struct {
+	// ID of the deleted record.
+	ID string
+	// DeletedAt is when it was deleted.
+	DeletedAt time.Time
+}
+
+// TombstoneLister lists the records a source deleted at or after since (a "deleted since"
+// endpoint), each at most once per listing, in any order.
+type TombstoneLister interface {
+	DeletedSince(ctx context.Context, since time.Time) iter.Seq2[Tombstone, error]
 }
 
 // Lookup says how a Resolver finds a sink object by a value (a mapping entry's lookup).

@@ -142,6 +142,8 @@ type Config struct {
 	// OnMappingChange is MappingIgnore or MappingBackfill; required with a
 	// MappingFingerprint.
 	OnMappingChange MappingChangePolicy
+	// Deletes configures full key reconciliation and the delete valve (deletes.go).
+	Deletes Deletes
 	// DryRun reads and maps without writing, storing or publishing (plan mode); the result
 	// carries a Plan. No lock is taken.
 	DryRun bool

@@ -372,6 +372,8 @@ func (r *run) finish(ctx, parent context.Context) (Result, error) {
 	if r.complete && r.failure == nil {
 		r.commit(r.order.complete())
 		r.dropGone()
+		r.applyTombstones(ctx)
+		r.fullReconcile(ctx)
 	}
 	if r.failure == nil {
 		r.rec.SetReconciliation(r.driftCheck(ctx))

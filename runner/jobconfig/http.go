@@ -135,6 +135,7 @@ func httpSourceConfig(h *syncv1.HTTPSource) httpapi.SourceConfig {
 		UpdatedAtPath: h.UpdatedAtPath,
 		Sorted:        h.Sorted,
 		GetByIDURL:    h.GetByIDURL,
+		IDsURL:        h.IDsURL,
 	}
 }
 
@@ -147,6 +148,7 @@ func httpSinkConfig(h *syncv1.HTTPSink, m *mapping.Mapping, d syncv1.DeletesSpec
 		Method:               h.Method,
 		SearchURL:            h.SearchURL,
 		UpdateURL:            h.UpdateURL,
+		KeysURL:              h.KeysURL,
 		SourceUpdatedAtField: h.SourceUpdatedAtField,
 		BatchSize:            int(h.BatchSize),
 		KeyField:             m.KeyField(),

@@ -91,6 +91,14 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		MappingFingerprint: mspec.Fingerprint(),
 		OnMappingChange:    engine.MappingChangePolicy(s.OnMappingChange),
 	}
+	if cfg.Deletes, err = deletesConfig(s, src, sink); err != nil {
+		closeAll()
+		return engine.Config{}, nil, err
+	}
+	if cfg.Deletes.Tombstones, err = w.tombstones(s); err != nil {
+		closeAll()
+		return engine.Config{}, nil, err
+	}
 	if s.Cursor.StartAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, s.Cursor.StartAt)
 		if err != nil {

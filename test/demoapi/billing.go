@@ -98,6 +98,8 @@ type Billing struct {
 	order []*billingEntry // ascending by (UpdatedAt, id order)
 	next  int64           // next generated invoice number
 	width int             // zero-padding width of generated string ids
+	// tombstones of purged invoices, ascending by (deleted_at, id) (billing_deleted.go)
+	tombstones []tombstone
 }
 
 type billingEntry struct {
@@ -126,6 +128,8 @@ func NewBilling(opts BillingOptions) *Billing {
 	api := http.NewServeMux()
 	api.HandleFunc("GET /invoices", b.handleList)
 	api.HandleFunc("GET /invoices/{id}", b.handleGet)
+	api.HandleFunc("GET /invoices/deleted", b.handleDeleted)
+	api.HandleFunc("GET /invoices/ids", b.handleIDs)
 	b.api = b.guard.wrap(api)
 	b.admin = http.NewServeMux()
 	b.guard.adminRoutes(b.admin)
@@ -133,6 +137,7 @@ func NewBilling(opts BillingOptions) *Billing {
 	b.admin.HandleFunc("POST /admin/invoices", b.handleAdminUpsert)
 	b.admin.HandleFunc("POST /admin/invoices/{id}/pay", b.handleAdminPay)
 	b.admin.HandleFunc("DELETE /admin/invoices/{id}", b.handleAdminDelete)
+	b.admin.HandleFunc("POST /admin/invoices/{id}/purge", b.handleAdminPurge)
 	return b
 }
 

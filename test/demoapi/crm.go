@@ -149,6 +149,7 @@ func NewCRM(opts CRMOptions) *CRM {
 	api.HandleFunc("POST /invoices", c.handleCreate)
 	api.HandleFunc("GET /invoices/search", c.handleSearch)
 	api.HandleFunc("GET /invoices/count", c.handleCount)
+	api.HandleFunc("GET /invoices/keys", c.handleKeys)
 	api.HandleFunc("GET /invoices/{id}", c.handleGet)
 	api.HandleFunc("PATCH /invoices/{id}", c.handlePatch)
 	api.HandleFunc("DELETE /invoices/{id}", c.handleDelete)

@@ -46,6 +46,11 @@
 // is stable for a given query and data set; page tokens are positions in that order.
 //
 //	GET /invoices/{id}            one invoice, or 404
+//	GET /invoices/deleted?since=<RFC3339>&limit=<n>&page_token=<t>
+//	GET /invoices/ids?after=<id>&limit=<n>   ids after <id> in byte order, a JSON array
+//
+// lists the tombstones of purged invoices, {"id", "deleted_at"}, ascending by (deleted_at,
+// id), deleted at or after since, paged like GET /invoices ("next" and a Link header).
 //
 // Admin (for the demo and tests; Go methods in brackets):
 //
@@ -58,6 +63,8 @@
 //	                                            (a late update behind a cursor) [Pay]
 //	DELETE /admin/invoices/{id}                 soft delete: deleted_at = updated_at = now
 //	                                            or the given updated_at [SoftDelete]
+//	POST   /admin/invoices/{id}/purge           hard delete at now or the given updated_at,
+//	                                            listed by GET /invoices/deleted [Purge]
 //	GET    /admin/stats                         counters [Stats]
 //	GET    /admin/faults, PUT /admin/faults     fault settings; durations as "1.5s":
 //	                                            {"ratePerSecond", "burst", "quotaRequests",

@@ -66,6 +66,9 @@ type SinkConfig struct {
 	// UpdateURL is a template holding "{id}" of the object to PATCH; required for
 	// LookupThenWrite.
 	UpdateURL string
+	// KeysURL, optional, is a template holding "{after}" that lists the keys after it in
+	// byte order (see Sink.Keys).
+	KeysURL string
 	// SourceUpdatedAtField is the object field that stores the source updatedAt; required.
 	SourceUpdatedAtField string
 	// BatchSize bounds the records per batch request; at least 1 for Batch.

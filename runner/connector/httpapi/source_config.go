@@ -39,6 +39,9 @@ type Pagination struct {
 type SourceConfig struct {
 	// URL of the list endpoint: absolute http or https.
 	URL string
+	// IDsURL, optional, is a template holding "{after}" that lists the record ids after it
+	// in byte order (see Source.FieldValues).
+	IDsURL string
 	// UpdatedSinceParam is the query parameter carrying the cursor time; "" sends none (the
 	// API has no such filter and is read whole).
 	UpdatedSinceParam string

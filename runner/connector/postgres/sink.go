@@ -67,6 +67,7 @@ type Sink struct {
 	hasRun        bool
 
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount, qRead string
+	keyq                                                     keyQueries // full key reconciliation (keys.go)
 	copyCols                                                 []string
 	qCopyText                                                string // COPY into the stage table when every staged column is text; else ""
 	copyBuf                                                  []byte // scratch of one Upsert: the encoded COPY stream

@@ -1,0 +1,300 @@
+package postgres
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// Full key reconciliation: keys are listed as text in byte order (COLLATE "C", whatever the
+// column's or the database's collation), streamed by one query, so that the engine can
+// merge them with Go's string order in bounded memory.
+
+// keyQueries are the sink's statements acting on keys only.
+type keyQueries struct {
+	list       string // $1: after; every key after it, ascending in byte order
+	deleteHard string // $1: keys, $2: times; deletes rows not newer than their time, returns their keys
+	softDelete string // $1: keys, $2: times; marks unmarked rows not newer than their time, returns their keys
+	stale      string // $1: keys, $2: times; the keys of rows newer than their time
+}
+
+// byteOrdered reports whether column name of the relation already compares in byte order
+// (its collation, or the database's default it uses, is C or POSIX), so that its unique
+// index serves the key listing without a sort.
+func byteOrdered(ctx context.Context, pool *pgxpool.Pool, rel *relation, name string) (bool, error) {
+	var ok bool
+	err := pool.QueryRow(ctx, `
+SELECT coalesce(c.collname IN ('C', 'POSIX') OR (c.collname = 'default' AND d.datcollate IN ('C', 'POSIX')), false)
+FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+JOIN pg_database d ON d.datname = current_database()
+WHERE a.attrelid = $1 AND a.attname = $2`, rel.oid, name).Scan(&ok)
+	return ok, err
+}
+
+// buildKeySQL prepares the key statements of the sink (key and sua: the key and source
+// updated-at columns; byteOrder: the key column compares in byte order already).
+func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
+	table := s.rel.ident.Sanitize()
+	k, u := quote(key.name), quote(sua.name)
+	// ORDER BY the key's own (byte) order lets the unique index serve the listing; any
+	// other collation is sorted as bytes.
+	kc := k + `::text COLLATE "C"`
+	if byteOrder {
+		kc = k
+	}
+	s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s > $1::text ORDER BY %[3]s`, k, table, kc)
+	const d = `(SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS d(k, u)) AS d`
+	s.keyq.deleteHard = fmt.Sprintf(`DELETE FROM %[1]s AS t USING %[4]s WHERE t.%[2]s = d.k AND (t.%[3]s IS NULL OR t.%[3]s <= d.u) RETURNING t.%[2]s::text`, table, k, u, d)
+	s.keyq.stale = fmt.Sprintf(`SELECT t.%[2]s::text FROM %[1]s AS t JOIN %[4]s ON t.%[2]s = d.k WHERE t.%[3]s > d.u`, table, k, u, d)
+	for _, v := range s.vals {
+		if !v.softDl {
+			continue
+		}
+		at := "d.u"
+		if v.col.oid == oidTimestamp {
+			at = "(d.u AT TIME ZONE 'UTC')"
+		}
+		dl := quote(v.col.name)
+		// Rows already marked are deleted: they are not listed (not counted by the valve
+		// again, not marked again).
+		s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL AND %[4]s > $1::text ORDER BY %[4]s`, k, table, dl, kc)
+		s.keyq.softDelete = fmt.Sprintf(`UPDATE %[1]s AS t SET %[4]s = %[5]s FROM %[6]s WHERE t.%[2]s = d.k AND t.%[4]s IS NULL AND (t.%[3]s IS NULL OR t.%[3]s <= d.u) RETURNING t.%[2]s::text`,
+			table, k, u, dl, at, d)
+	}
+}
+
+// Keys lists the external keys of the table after `after`, ascending in byte order
+// (connector.KeyLister), in one streamed query. Under DeleteSoft, rows already marked
+// deleted are not listed.
+func (s *Sink) Keys(ctx context.Context, after string) iter.Seq2[string, error] {
+	return streamText(ctx, s.pool, s.keyq.list, after, fmt.Sprintf("list keys of %q", s.rel.name))
+}
+
+// DeleteKeys removes (DeleteHard) or marks (DeleteSoft: the soft-delete column set to the
+// deletion time, other columns left alone) the rows of the keys, in one transaction
+// (connector.KeyDeleter). A row holding a source version newer than its deletion time is
+// left alone (Stale); a missing row, or one already marked, is Unchanged; under
+// DeleteIgnore every key is Unchanged. A key listed twice shares one outcome.
+func (s *Sink) DeleteKeys(ctx context.Context, dels []connector.KeyDelete) ([]connector.Result, error) {
+	results := make([]connector.Result, len(dels))
+	for i := range results {
+		results[i] = connector.Result{Outcome: connector.Unchanged}
+	}
+	if len(dels) == 0 || s.deleteMode == DeleteIgnore {
+		return results, nil
+	}
+	q := s.keyq.deleteHard
+	if s.deleteMode == DeleteSoft {
+		q = s.keyq.softDelete
+	}
+	keys := make([]string, len(dels))
+	ats := make([]time.Time, len(dels))
+	for i, d := range dels {
+		keys[i], ats[i] = d.Key, d.At.UTC().Truncate(time.Microsecond)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	outcome := make(map[string]connector.Outcome, len(keys))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := collect(ctx, tx, q, keys, ats, connector.Written, outcome); err != nil {
+			return err
+		}
+		return collect(ctx, tx, s.keyq.stale, keys, ats, connector.Stale, outcome)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete %d keys of %q: %w", len(keys), s.rel.name, err)
+	}
+	for i, k := range keys {
+		if o, ok := outcome[k]; ok {
+			results[i] = connector.Result{Outcome: o}
+		}
+	}
+	return results, nil
+}
+
+// collect runs q over keys and their times and records outcome o for each key it returns
+// (a key already decided keeps its outcome).
+func collect(ctx context.Context, tx pgx.Tx, q string, keys []string, ats []time.Time, o connector.Outcome, into map[string]connector.Outcome) error {
+	rows, err := tx.Query(ctx, q, keys, ats)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return err
+		}
+		if _, ok := into[k]; !ok {
+			into[k] = o
+		}
+	}
+	return rows.Err()
+}
+
+// FieldValues lists the text form of column field of every row after `after`, ascending in
+// byte order (connector.FieldLister), in one streamed query. The column must exist and be
+// an integer, text (text, varchar, char) or uuid column: those whose PostgreSQL text form
+// is the text form the mapping gives the field's value (string(record.<field>)).
+func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error] {
+	c, ok := s.rel.columns[field]
+	var why string
+	switch {
+	case !ok:
+		why = "no such column"
+	case c.oid == oidInt2 || c.oid == oidInt4 || c.oid == oidInt8 || c.oid == oidUUID || c.category == 'S':
+	default:
+		why = fmt.Sprintf("column is %s, want an integer, text or uuid column", c.full)
+	}
+	if why != "" {
+		return func(yield func(string, error) bool) {
+			yield("", fmt.Errorf("list values of column %q of %q: %s", field, s.rel.name, why))
+		}
+	}
+	q := fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, quote(field), s.rel.ident.Sanitize())
+	return streamText(ctx, s.pool, q, after, fmt.Sprintf("list values of column %q of %q", field, s.rel.name))
+}
+
+// streamText yields the single text column of query q run with after ($1), row by row: as
+// a binary COPY of the query when after is "" (the whole listing, the engine's case; $1 is
+// then the literal ”), else as a query.
+func streamText(ctx context.Context, pool *pgxpool.Pool, q, after, what string) iter.Seq2[string, error] {
+	if after == "" {
+		return streamCopy(ctx, pool, strings.Replace(q, "> $1::text", ">= ''::text", 1), what)
+	}
+	return func(yield func(string, error) bool) {
+		rows, err := pool.Query(ctx, q, after)
+		if err != nil {
+			yield("", fmt.Errorf("%s: %w", what, err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				yield("", fmt.Errorf("%s: %w", what, err))
+				return
+			}
+			if !yield(k, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield("", fmt.Errorf("%s: %w", what, err))
+		}
+	}
+}
+
+var (
+	_ connector.KeyLister   = (*Sink)(nil)
+	_ connector.KeyDeleter  = (*Sink)(nil)
+	_ connector.FieldLister = (*Source)(nil)
+)
+
+// pgCopySignature starts a binary COPY stream.
+var pgCopySignature = []byte("PGCOPY\n\xff\r\n\x00")
+
+// streamCopy yields the single text column of query q (no parameters) row by row, read as
+// one binary COPY ... TO STDOUT: much cheaper per row than a query's result rows, for
+// listings of millions of keys. Stopping early cancels the COPY (its connection is
+// closed, not reused).
+func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, what string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			yield("", fmt.Errorf("%s: %w", what, err))
+			return
+		}
+		// The listing sorts (a collation other than C, or integer ids as text): give the
+		// sort room in memory rather than spilling to disk; reset before the connection
+		// goes back to the pool.
+		if _, err := conn.Exec(ctx, "SET work_mem = '64MB'"); err != nil {
+			conn.Release()
+			yield("", fmt.Errorf("%s: %w", what, err))
+			return
+		}
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			_, err := conn.Conn().PgConn().CopyTo(ctx, pw, "COPY ("+q+") TO STDOUT (FORMAT binary)")
+			pw.CloseWithError(err)
+			done <- err
+		}()
+		defer func() {
+			cancel()
+			_ = pr.Close()
+			if err := <-done; err == nil {
+				_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET work_mem")
+			} else {
+				_ = conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+			}
+			conn.Release()
+		}()
+		r := bufio.NewReaderSize(pr, 64<<10)
+		fail := func(err error) { yield("", fmt.Errorf("%s: %w", what, err)) }
+		head := make([]byte, len(pgCopySignature)+8)
+		if _, err := io.ReadFull(r, head); err != nil {
+			fail(err)
+			return
+		}
+		if !bytes.Equal(head[:len(pgCopySignature)], pgCopySignature) {
+			fail(errors.New("not a binary COPY stream"))
+			return
+		}
+		if ext := binary.BigEndian.Uint32(head[len(pgCopySignature)+4:]); ext > 0 {
+			if _, err := r.Discard(int(ext)); err != nil {
+				fail(err)
+				return
+			}
+		}
+		var hdr [6]byte
+		var buf []byte
+		for {
+			if _, err := io.ReadFull(r, hdr[:2]); err != nil {
+				fail(err)
+				return
+			}
+			n := int16(binary.BigEndian.Uint16(hdr[:2]))
+			if n == -1 {
+				return // trailer
+			}
+			if n != 1 {
+				fail(fmt.Errorf("COPY row has %d columns, want 1", n))
+				return
+			}
+			if _, err := io.ReadFull(r, hdr[2:6]); err != nil {
+				fail(err)
+				return
+			}
+			size := int32(binary.BigEndian.Uint32(hdr[2:6]))
+			if size < 0 {
+				continue // NULL: not a key (the queries exclude them)
+			}
+			if cap(buf) < int(size) {
+				buf = make([]byte, size)
+			}
+			buf = buf[:size]
+			if _, err := io.ReadFull(r, buf); err != nil {
+				fail(err)
+				return
+			}
+			if !yield(string(buf), nil) {
+				return
+			}
+		}
+	}
+}
