@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -164,6 +165,24 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// valueFlags are the flags that take a value.
+var valueFlags = map[string]bool{"n": true, "namespace": true, "kubeconfig": true, "context": true, "timeout": true, "to": true, "from": true}
+
+// commandFirst moves the command before the flags that precede it, as in
+// `kubectl syncjob -n billing status invoices`.
+func commandFirst(args []string) []string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			return append(append([]string{a}, args[:i]...), args[i+1:]...)
+		}
+		if name := strings.TrimLeft(a, "-"); valueFlags[name] && !strings.Contains(name, "=") {
+			i++
+		}
+	}
+	return args
+}
+
 // Main runs the plugin with args (without the program name) and returns the exit code.
 // connect, when not nil, replaces the kubeconfig (tests).
 func Main(args []string, stdout, stderr io.Writer, connect func(namespace string) (*Plugin, error)) int {
@@ -182,6 +201,7 @@ func Main(args []string, stdout, stderr io.Writer, connect func(namespace string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, connect func(string) (*Plugin, error)) (int, error) {
+	args = commandFirst(args)
 	if len(args) == 0 {
 		return ExitUsage, usageError{errors.New("no command")}
 	}

@@ -174,3 +174,12 @@ func TestRound(t *testing.T) {
 		g.Expect(round(d)).To(Equal(want), d.String())
 	}
 }
+
+// TestCommandFirst: flags may come before the command, as with kubectl.
+func TestCommandFirst(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(commandFirst([]string{"-n", "billing", "status", "invoices"})).To(Equal([]string{"status", "-n", "billing", "invoices"}))
+	g.Expect(commandFirst([]string{"--context=kind", "run", "x"})).To(Equal([]string{"run", "--context=kind", "x"}))
+	g.Expect(commandFirst([]string{"status", "x", "-n", "b"})).To(Equal([]string{"status", "x", "-n", "b"}))
+	g.Expect(commandFirst([]string{"-n", "b"})).To(Equal([]string{"-n", "b"}))
+}
