@@ -13,8 +13,10 @@
 //     API and CRM of hack/demo-services (started by hack/demo/services.sh), the SyncJob of
 //     config/samples/sync_v1alpha1_syncjob.yaml with the demo APIs' addresses, their bearer
 //     tokens in the Secrets billing-api and crm-api (read from $DEMO_BILLING_TOKEN and
-//     $DEMO_CRM_TOKEN); a full run, a late payment behind the cursor, and a run the billing
-//     API stops with 429 that the next run finishes without duplicates.
+//     $DEMO_CRM_TOKEN); a full run, a late payment behind the cursor, a run the billing
+//     API stops with 429 that the next run finishes without duplicates, and
+//     `kubectl syncjob explain` (-plugin) of an invoice the CRM refused (Failed) and of a
+//     payment committed behind the cursor by more than the safety gap (MissedLateCommit).
 //
 //     go run ./hack/demo -demo http -billing-url http://127.0.0.1:18081 \
 //     -crm-url http://127.0.0.1:18082 -pod-host 10.244.0.1

@@ -52,7 +52,7 @@ func ExplainJob(cj *batchv1.CronJob, job, id, suffix string, timeout time.Durati
 	spec := tmpl.Spec
 	spec.BackoffLimit = ptr.To[int32](0)
 	spec.TTLSecondsAfterFinished = ptr.To[int32](explainTTL)
-	spec.ActiveDeadlineSeconds = ptr.To(int64(timeout / time.Second))
+	spec.ActiveDeadlineSeconds = ptr.To(max(int64(timeout/time.Second), 1))
 	spec.PodFailurePolicy = nil
 	podLabels := map[string]string{}
 	for k, v := range spec.Template.Labels {
