@@ -76,9 +76,10 @@ bench-controller: deps ## Benchmark of the controller on envtest: 1,000 SyncJobs
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager and the runner into bin/.
+build: ## Build the manager, the runner and the kubectl plugin (kubectl-syncjob) into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/manager .
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/runner ./runner
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/kubectl-syncjob ./cmd/kubectl-syncjob
 
 # DEMO=all (default): both scenarios, Postgres first (~2 min when the cluster binaries are
 # cached). DEMO=postgres: billing invoices → CRM table, both PostgreSQL (~40 s). DEMO=http:

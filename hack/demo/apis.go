@@ -93,6 +93,17 @@ func (a *api) pay(ctx context.Context, id string, at time.Time) (invoice, error)
 	return inv, err
 }
 
+// reject makes the CRM refuse every write of key with 400 and message until cleared
+// (PUT /admin/rejections/{key}).
+func (a *api) reject(ctx context.Context, key, message string) error {
+	return a.do(ctx, http.MethodPut, "/admin/rejections/"+url.PathEscape(key), false, map[string]string{"message": message}, nil)
+}
+
+// clearRejection lets the CRM accept writes of key again (DELETE /admin/rejections/{key}).
+func (a *api) clearRejection(ctx context.Context, key string) error {
+	return a.do(ctx, http.MethodDelete, "/admin/rejections/"+url.PathEscape(key), false, nil, nil)
+}
+
 // faults returns a server's fault settings as its admin endpoint spells them.
 func (a *api) faults(ctx context.Context) (map[string]any, error) {
 	var f map[string]any

@@ -59,7 +59,11 @@ stage "the local cluster (hack/cluster/up.sh: containerd, etcd, kube-apiserver, 
 stage "the operator (hack/cluster/deploy.sh)"
 "$ROOT/hack/cluster/deploy.sh" 8>&-
 
-demo() { (cd "$ROOT" && go run ./hack/demo -kubeconfig "$KUBECONFIG_ADMIN" -kubectl "$BIN/kubectl" "$@") 8>&-; }
+# The kubectl syncjob plugin (make build puts it in bin/ too): the demo asks it to explain
+# records and ends with its status of each SyncJob.
+PLUGIN=$ROOT/bin/kubectl-syncjob
+(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -o "$PLUGIN" ./cmd/kubectl-syncjob) 8>&-
+demo() { (cd "$ROOT" && go run ./hack/demo -kubeconfig "$KUBECONFIG_ADMIN" -kubectl "$BIN/kubectl" -plugin "$PLUGIN" "$@") 8>&-; }
 timings=()
 for s in "${scenarios[@]}"; do
   t0=$SECONDS
@@ -88,11 +92,21 @@ for s in "${scenarios[@]}"; do
 done
 flock -u 8
 
+# The three answers for each SyncJob of the demo: did it run, how far did it get, what next.
+for s in "${scenarios[@]}"; do
+  case "$s" in
+    postgres) ns=checkpointed-demo ;;
+    http) ns=checkpointed-demo-http ;;
+  esac
+  printf '\n$ kubectl syncjob status invoices-to-crm -n %s\n' "$ns"
+  "$PLUGIN" status invoices-to-crm -n "$ns" --kubeconfig "$KUBECONFIG_ADMIN" || log "kubectl syncjob status failed for $ns"
+done
+
 cat <<MSG
 
 Demo done in $((SECONDS - start))s (${timings[*]}). Everything is still running. Try this next:
 
-  export KUBECONFIG=$KUBECONFIG_ADMIN
+  export KUBECONFIG=$KUBECONFIG_ADMIN PATH=$ROOT/bin:\$PATH   # kubectl finds the plugin kubectl-syncjob on PATH
   alias kubectl=$BIN/kubectl
 MSG
 for s in "${scenarios[@]}"; do
@@ -106,6 +120,9 @@ for s in "${scenarios[@]}"; do
   psql -h 127.0.0.1 -p $port -U postgres crm -c 'SELECT * FROM crm_invoices LIMIT 5'
   psql -h 127.0.0.1 -p $port -U postgres billing -c "UPDATE invoices SET total = total + 1, updated_at = now() WHERE id <= 10"
   kubectl -n checkpointed-demo annotate --overwrite syncjob invoices-to-crm sync.checkpointed.io/run-requested-at="\$(date +%s)"
+  kubectl syncjob run invoices-to-crm -n checkpointed-demo --wait      # the same, following the run to its end
+  kubectl syncjob status invoices-to-crm -n checkpointed-demo
+  kubectl syncjob explain invoices-to-crm 42 -n checkpointed-demo
 MSG
       ;;
     http) cat <<MSG
@@ -121,6 +138,9 @@ MSG
   curl -s -X POST http://127.0.0.1:$bport/admin/invoices/inv_00002/pay          # pay an invoice now
   curl -s -X PUT http://127.0.0.1:$bport/admin/faults -d '{"ratePerSecond": 20, "failProbability": 0.2}'   # 5xx on 20 % of requests
   kubectl -n checkpointed-demo-http annotate --overwrite syncjob invoices-to-crm sync.checkpointed.io/run-requested-at="\$(date +%s)"
+  kubectl syncjob status invoices-to-crm -n checkpointed-demo-http
+  kubectl syncjob history invoices-to-crm -n checkpointed-demo-http
+  kubectl syncjob logs invoices-to-crm -n checkpointed-demo-http
 MSG
       ;;
   esac

@@ -83,7 +83,83 @@ func (d *httpDemo) run(ctx context.Context) error {
 	if err := d.latePayment(ctx, sj, first); err != nil {
 		return err
 	}
-	return d.rateLimited(ctx, sj, faults)
+	if err := d.rateLimited(ctx, sj, faults); err != nil {
+		return err
+	}
+	return d.explainStories(ctx, sj)
+}
+
+// explainStories asks `kubectl syncjob explain` — run in-cluster as a one-off Job with the
+// SyncJob's credentials — about two invoices that are not in the CRM as billing has them:
+// one the CRM refused (verdict Failed) and a payment committed late, behind the cursor by
+// more than the safety gap (verdict MissedLateCommit, with the backfill command).
+func (d *httpDemo) explainStories(ctx context.Context, sj *syncv1.SyncJob) error {
+	section("explain: why is this invoice not in the CRM? (kubectl syncjob explain, run in-cluster)")
+	invs, err := d.billing.invoices(ctx)
+	if err != nil {
+		return err
+	}
+	var open []invoice
+	for _, inv := range invs {
+		if inv.Status == "open" {
+			open = append(open, inv)
+		}
+	}
+	if len(open) < 2 {
+		return fmt.Errorf("only %d open invoices left, want 2", len(open))
+	}
+	refused, late := open[0], open[1]
+
+	// A record the CRM refuses: the run records it (id, reason) and goes on.
+	const why = "invoice is locked for audit"
+	if err := d.crm.reject(ctx, refused.ID, why); err != nil {
+		return err
+	}
+	if _, err := d.billing.pay(ctx, refused.ID, time.Now()); err != nil {
+		return err
+	}
+	step("CRM: PUT /admin/rejections/%s {\"message\": %q}; billing: %s paid just now", refused.ID, why, refused.ID)
+	rec, err := d.requestRun(ctx, sj, "demo-5")
+	if err != nil {
+		return err
+	}
+	if rec.Phase != syncv1.RunPhasePartiallySucceeded || rec.Failed < 1 {
+		d.kubectlOut("-n", sj.Namespace, "describe", "syncjob", sj.Name)
+		return fmt.Errorf("run %s ended %s with %d failed records, want PartiallySucceeded with the refused invoice", rec.RunID, rec.Phase, rec.Failed)
+	}
+	step("run %s %s: upserted %d, failed %d (%s)", rec.RunID, rec.Phase, rec.Upserted, rec.Failed, refused.ID)
+	out, code := d.syncjob("explain", sj.Name, refused.ID, "-n", sj.Namespace, "--timeout", "3m")
+	if code != 0 || !strings.HasPrefix(out, "Failed:") || !strings.Contains(out, why) {
+		return fmt.Errorf("kubectl syncjob explain %s: exit %d, want the Failed verdict naming %q", refused.ID, code, why)
+	}
+
+	// A payment committed late: stamped behind the cursor by more than the safety gap, so
+	// that no run reads it again.
+	cur, err := cursorTime(rec.CursorEnd)
+	if err != nil {
+		return err
+	}
+	gap := 5 * time.Minute
+	if sj.Spec.Cursor.SafetyGap != nil {
+		gap = sj.Spec.Cursor.SafetyGap.Duration
+	}
+	at := cur.Add(-2 * gap)
+	if _, err := d.billing.pay(ctx, late.ID, at); err != nil {
+		return err
+	}
+	step("billing: %s paid with updated_at %s, %s behind the cursor %s (the safety gap is %s): a commit that landed after a run had read past it",
+		late.ID, at.UTC().Format(time.RFC3339Nano), 2*gap, rec.CursorEnd.UpdatedAt, gap)
+	out, code = d.syncjob("explain", sj.Name, late.ID, "-n", sj.Namespace, "--timeout", "3m")
+	if code != 0 || !strings.HasPrefix(out, "MissedLateCommit:") || !strings.Contains(out, syncv1.BackfillRequestedAnnotation) {
+		return fmt.Errorf("kubectl syncjob explain %s: exit %d, want the MissedLateCommit verdict with the backfill command", late.ID, code)
+	}
+
+	// Fix the refusal: the next run retries the failed key first.
+	if err := d.crm.clearRejection(ctx, refused.ID); err != nil {
+		return err
+	}
+	step("CRM: DELETE /admin/rejections/%s: the next run retries it first (kubectl syncjob run %s -n %s --wait)", refused.ID, sj.Name, sj.Namespace)
+	return nil
 }
 
 // apply recreates the namespace with the Secrets holding the APIs' tokens and applies the

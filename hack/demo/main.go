@@ -13,8 +13,10 @@
 //     API and CRM of hack/demo-services (started by hack/demo/services.sh), the SyncJob of
 //     config/samples/sync_v1alpha1_syncjob.yaml with the demo APIs' addresses, their bearer
 //     tokens in the Secrets billing-api and crm-api (read from $DEMO_BILLING_TOKEN and
-//     $DEMO_CRM_TOKEN); a full run, a late payment behind the cursor, and a run the billing
-//     API stops with 429 that the next run finishes without duplicates.
+//     $DEMO_CRM_TOKEN); a full run, a late payment behind the cursor, a run the billing
+//     API stops with 429 that the next run finishes without duplicates, and
+//     `kubectl syncjob explain` (-plugin) of an invoice the CRM refused (Failed) and of a
+//     payment committed behind the cursor by more than the safety gap (MissedLateCommit).
 //
 //     go run ./hack/demo -demo http -billing-url http://127.0.0.1:18081 \
 //     -crm-url http://127.0.0.1:18082 -pod-host 10.244.0.1
@@ -27,6 +29,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -58,6 +61,7 @@ func main() {
 	sample := flag.String("sample", "config/samples/sync_v1alpha1_syncjob.yaml", "the SyncJob of -demo http, applied with its example.internal URLs pointing at the demo APIs")
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "the cluster's admin kubeconfig")
 	kubectl := flag.String("kubectl", "kubectl", "kubectl binary matching the cluster")
+	plugin := flag.String("plugin", "bin/kubectl-syncjob", "the kubectl syncjob plugin (make build)")
 	flag.Parse()
 	if *podHost == "" || *kubeconfig == "" {
 		fmt.Fprintln(os.Stderr, "demo: -pod-host and -kubeconfig (or KUBECONFIG) are required")
@@ -67,6 +71,7 @@ func main() {
 	defer cancel()
 	c, err := newCluster(*kubeconfig, *kubectl)
 	if err == nil {
+		c.plugin = *plugin
 		switch *scenario {
 		case "postgres":
 			err = (&pgDemo{cluster: c, port: *port, podHost: *podHost}).run(ctx)
@@ -90,7 +95,9 @@ func main() {
 type cluster struct {
 	kubeconfig string
 	kubectl    string
-	kube       client.Client
+	// plugin is the kubectl-syncjob binary.
+	plugin string
+	kube   client.Client
 }
 
 func newCluster(kubeconfig, kubectl string) (*cluster, error) {
@@ -187,6 +194,26 @@ func (c *cluster) kubectlOut(args ...string) {
 		fmt.Fprintf(os.Stderr, "kubectl: %v\n", err)
 	}
 	fmt.Println()
+}
+
+// syncjob runs `kubectl syncjob args...` (the plugin binary) as the cluster's admin, shows
+// the command and its output, and returns its stdout and exit code.
+func (c *cluster) syncjob(args ...string) (string, int) {
+	fmt.Printf("\n$ kubectl syncjob %s\n", strings.Join(args, " "))
+	cmd := exec.Command(c.plugin, append(args, "--kubeconfig", c.kubeconfig)...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(os.Stdout, &out), os.Stderr
+	err := cmd.Run()
+	fmt.Println()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), 0
+	case errors.As(err, &exit):
+		return out.String(), exit.ExitCode()
+	}
+	fmt.Fprintf(os.Stderr, "kubectl syncjob: %v\n", err)
+	return out.String(), -1
 }
 
 // poll calls done every half second until it reports true, fails, or timeout passes.

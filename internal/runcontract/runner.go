@@ -48,6 +48,9 @@ var (
 	SyncArgs = []string{"sync", "--in-cluster"}
 	// ResetArgs rewrite the checkpoint to EnvResetTo, holding the run Lease.
 	ResetArgs = []string{"checkpoint", "reset", "--in-cluster"}
+	// ExplainArgs, followed by one source id, answer why that record is (not) in the sink:
+	// the one-off Job of `kubectl syncjob explain`; it takes no lock and writes nothing.
+	ExplainArgs = []string{"explain", "--in-cluster"}
 )
 
 // Exit codes of the runner process: a Job's outcome is read from them.

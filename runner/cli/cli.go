@@ -10,6 +10,7 @@
 //	runner checkpoint reset --clear-failed-keys --state-dir DIR
 //	runner sync --in-cluster                    the CronJob's command (SyncJob from the API)
 //	runner checkpoint reset --in-cluster        a reset Job's command (target from the environment)
+//	runner explain --in-cluster ID              explain's one-off Job (reads only; no lock, no writes)
 //
 // Exit codes: 0 Succeeded (and "another run holds the lock": nothing was done), 3
 // PartiallySucceeded, 1 anything else, 2 bad usage (and an invalid in-cluster reset target).
@@ -90,7 +91,8 @@ const usage = `usage:
   runner checkpoint show --state-dir DIR
   runner checkpoint reset [--to RFC3339|beginning] [--clear-failed-keys] --state-dir DIR
   runner checkpoint reset --in-cluster
-  runner explain -f job.yaml --state-dir DIR <source id>`
+  runner explain -f job.yaml --state-dir DIR <source id>
+  runner explain --in-cluster <source id>`
 
 // newLogger logs JSON lines to w.
 func newLogger(w io.Writer) logr.Logger {

@@ -8,9 +8,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
+	"github.com/checkpointed/checkpointed/internal/runstatus"
 	"github.com/checkpointed/checkpointed/internal/schedule"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/explain"
@@ -20,12 +24,14 @@ import (
 // runExplain answers why one source record is, or is not, in the sink (local mode):
 //
 //	runner explain -f job.yaml --state-dir DIR <source id>
+//	runner explain --in-cluster <source id>
 //
 // It prints the verdict line, the evidence and the next action; it writes nothing.
 func runExplain(ctx context.Context, log logr.Logger, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flagSet("explain", stderr)
 	file := fs.String("f", "", "SyncJob YAML file")
 	stateDir := fs.String("state-dir", "", "directory of the local checkpoint and record log")
+	inCluster := fs.Bool("in-cluster", false, "read the SyncJob, its checkpoint and record log from the API (a one-off Job's mode)")
 	if err := fs.Parse(args); err != nil {
 		return runcontract.ExitUsage, nil
 	}
@@ -36,6 +42,16 @@ func runExplain(ctx context.Context, log logr.Logger, args []string, stdout, std
 			return runcontract.ExitUsage, nil
 		}
 		rest = append([]string{id}, fs.Args()...)
+	}
+	if *inCluster {
+		if *file != "" || *stateDir != "" || len(rest) != 1 || rest[0] == "" {
+			return runcontract.ExitUsage, usageError{errors.New("explain --in-cluster needs one source id and neither -f nor --state-dir")}
+		}
+		cfg, in, err := inClusterFromEnv()
+		if err != nil {
+			return runcontract.ExitFailed, err
+		}
+		return ExplainInCluster(ctx, log, cfg, in, rest[0], time.Now(), stdout)
 	}
 	if *file == "" || *stateDir == "" || len(rest) != 1 || rest[0] == "" {
 		return runcontract.ExitUsage, usageError{errors.New("explain needs -f job.yaml, --state-dir DIR and one source id")}
@@ -77,4 +93,26 @@ func Explain(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, state exp
 		return runcontract.ExitFailed, fmt.Errorf("explain %s: %w", id, err)
 	}
 	return runcontract.ExitOK, nil
+}
+
+// ExplainInCluster answers explain for source id of the SyncJob in, against the apiserver
+// at cfg, as the one-off Job of `kubectl syncjob explain` does: the SyncJob from the API,
+// the checkpoint and the record log from its ConfigMap, the credentials from the Pod's
+// environment. It takes no run lock and writes nothing (no status, no checkpoint, no
+// Event), so it may run beside a sync; its next actions are kubectl commands.
+func ExplainInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InCluster, id string, now time.Time, stdout io.Writer) (int, error) {
+	c, err := runstatus.NewClient(cfg)
+	if err != nil {
+		return runcontract.ExitFailed, fmt.Errorf("explain %s: %w", id, err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return runcontract.ExitFailed, fmt.Errorf("explain %s: clientset: %w", id, err)
+	}
+	sj := &syncv1.SyncJob{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: in.Namespace, Name: in.Name}, sj); err != nil {
+		return runcontract.ExitFailed, fmt.Errorf("explain %s: get SyncJob %s/%s: %w", id, in.Namespace, in.Name, err)
+	}
+	sj.Default()
+	return Explain(ctx, log, sj, checkpoint.NewConfigMapStore(cs, in.Namespace, in.Name), nil, id, now, stdout)
 }

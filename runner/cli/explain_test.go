@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
@@ -268,4 +269,74 @@ func TestInClusterRecordLogAndExplain(t *testing.T) {
 	g.Expect(buf.String()).To(ContainSubstring("record log: failed in run " + log.Runs[1].RunID))
 	g.Expect(buf.String()).To(ContainSubstring("kubectl annotate syncjob invoices-to-crm -n " + c.sj.Namespace +
 		" sync.checkpointed.io/run-requested-at=20260701T090000Z --overwrite"))
+}
+
+// TestExplainInCluster: `runner explain --in-cluster` reads the SyncJob, the checkpoint and
+// the record log under the runner's least-privilege Role, prints the verdict with kubectl
+// commands, and takes no lock and writes nothing: the checkpoint ConfigMap, the Lease and
+// the SyncJob keep their resourceVersions, and no Event is recorded.
+func TestExplainInCluster(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	e := newEnv(t, job{})
+	insertInvoices(t, e.src, 1, 10, "2026-06-30 12:00:00+00")
+	synctest.Exec(t, e.src, `UPDATE invoices SET total = 'abc' WHERE id = 4`)
+	c := setUpInCluster(t, e, 5)
+	code, out, err := c.run(ctx, "invoices-to-crm-29100000-aaaaa")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(3), out)
+
+	admin := kubernetes.NewForConfigOrDie(kube.Config)
+	versions := func() []string {
+		cm, err := admin.CoreV1().ConfigMaps(c.sj.Namespace).Get(ctx, "invoices-to-crm-checkpoint", metav1.GetOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		lease, err := admin.CoordinationV1().Leases(c.sj.Namespace).Get(ctx, "invoices-to-crm-run", metav1.GetOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		return []string{cm.ResourceVersion, lease.ResourceVersion, c.get(g).ResourceVersion}
+	}
+	eventCount := func() int {
+		list, err := admin.CoreV1().Events(c.sj.Namespace).List(ctx, metav1.ListOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		return len(list.Items)
+	}
+	// Let the run's Event land before counting.
+	g.Eventually(eventCount, 10*time.Second, 100*time.Millisecond).Should(BeNumerically(">", 0))
+	before, events := versions(), eventCount()
+
+	now := time.Date(2026, 7, 1, 9, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	code, err = ExplainInCluster(ctx, logr.Discard(), c.runner, InCluster{Namespace: c.sj.Namespace, Name: c.sj.Name, Pod: "invoices-to-crm-x-explain"}, "4", now, &buf)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(0))
+	g.Expect(buf.String()).To(HavePrefix("Failed: 4 fails to map: field total: "), buf.String())
+	g.Expect(buf.String()).To(ContainSubstring("next scheduled run at 2026-07-02T02:00:00Z"))
+	g.Expect(buf.String()).To(ContainSubstring("kubectl annotate syncjob invoices-to-crm -n " + c.sj.Namespace))
+	g.Expect(buf.String()).NotTo(ContainSubstring("--state-dir"))
+
+	buf.Reset()
+	code, err = ExplainInCluster(ctx, logr.Discard(), c.runner, InCluster{Namespace: c.sj.Namespace, Name: c.sj.Name}, "9", now, &buf)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(code).To(Equal(0))
+	g.Expect(verdictOf(buf.String())).To(Equal("Synced"), buf.String())
+
+	g.Consistently(versions, time.Second, 200*time.Millisecond).Should(Equal(before), "explain writes nothing and takes no lock")
+	g.Expect(eventCount()).To(Equal(events))
+
+	// A SyncJob the runner cannot see is an error naming it.
+	_, err = ExplainInCluster(ctx, logr.Discard(), c.runner, InCluster{Namespace: c.sj.Namespace, Name: "nope"}, "4", now, &buf)
+	g.Expect(err).To(MatchError(ContainSubstring("get SyncJob " + c.sj.Namespace + "/nope")))
+}
+
+// TestExplainInClusterCommandLine: `runner explain --in-cluster` takes one id and the
+// SyncJob from the environment, and refuses local-mode flags beside it.
+func TestExplainInClusterCommandLine(t *testing.T) {
+	g := NewWithT(t)
+	var out, errb bytes.Buffer
+	g.Expect(Main([]string{"explain", "--in-cluster"}, &out, &errb)).To(Equal(2))
+	g.Expect(Main([]string{"explain", "--in-cluster", "--state-dir", "x", "7"}, &out, &errb)).To(Equal(2))
+	g.Expect(errb.String()).To(ContainSubstring("explain --in-cluster needs one source id"))
+	t.Setenv("CHECKPOINTED_SYNCJOB", "")
+	errb.Reset()
+	g.Expect(Main([]string{"explain", "--in-cluster", "7"}, &out, &errb)).To(Equal(1))
+	g.Expect(errb.String()).To(ContainSubstring("--in-cluster needs CHECKPOINTED_SYNCJOB and CHECKPOINTED_NAMESPACE"))
 }

@@ -30,7 +30,9 @@ var rules = []rule{
 		why: "connectors take their own config types and never import the API or the engine"},
 	{from: []string{"runner/engine"}, to: []string{"api", "runner/connector/postgres", "runner/connector/httpapi", "runner/mapping", "runner/jobconfig"},
 		why: "the engine drives connector contracts, never a concrete connector, the mapping or the API"},
-	{from: []string{"", "api", "controllers", "internal", "runner"}, to: []string{"test"},
+	{from: []string{"cmd"}, to: []string{"runner", "controllers"},
+		why: "the kubectl plugin is a client of the API: it never imports the runner or the controller"},
+	{from: []string{"", "api", "cmd", "controllers", "internal", "runner"}, to: []string{"test"},
 		why: "test rigs are imported only by tests and hack programs"},
 }
 
@@ -128,6 +130,10 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"runner/engine", "api/v1alpha1"},
 		{"", "test/pgtest"},
 		{"runner/connector/postgres", "test/pgtest"},
+		{"cmd/kubectl-syncjob", "runner/cli"},
+		{"cmd/kubectl-syncjob", "controllers"},
+		{"cmd/kubectl-syncjob", "test/kubetest"},
+		{"internal/kubectlsyncjob", "runner/cli"},
 	} {
 		got := violations(map[string][]string{tc.pkg: {tc.dep}}, rules)
 		NewWithT(t).Expect(got).NotTo(BeEmpty(), "%s → %s must break a rule", tc.pkg, tc.dep)
