@@ -36,6 +36,7 @@ func (r *SyncJobReconciler) summarize(sj *syncv1.SyncJob, st *reconcileState, re
 		freshness:   staleness(sj, r.Clock),
 		name:        sj.Name,
 		namespace:   sj.Namespace,
+		preflight:   st.status.Preflight,
 	})
 	for _, tc := range []struct {
 		typ string
@@ -55,6 +56,9 @@ func (r *SyncJobReconciler) summarize(sj *syncv1.SyncJob, st *reconcileState, re
 			continue
 		}
 		setCondition(&st.status, sj, typ, c.status, c.reason, c.message)
+	}
+	if c := v.preflight; c != nil {
+		setCondition(&st.status, sj, syncv1.ConditionPreflight, c.status, c.reason, c.message)
 	}
 	switch c := v.mappingChanged; {
 	case c != nil:
@@ -76,6 +80,8 @@ func controllerStatus(sj *syncv1.SyncJob) syncv1.SyncJobStatus {
 		LastHandledRunRequest:      cur.LastHandledRunRequest,
 		LastHandledResetRequest:    cur.LastHandledResetRequest,
 		LastHandledBackfillRequest: cur.LastHandledBackfillRequest,
+		LastHandledPlanRequest:     cur.LastHandledPlanRequest,
+		Preflight:                  cur.Preflight.DeepCopy(),
 	}
 }
 

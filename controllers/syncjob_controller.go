@@ -123,6 +123,7 @@ func (r *SyncJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		r.reconcileRunnerIdentity,
 		r.reconcileCheckpoint,
 		r.reconcileCronJob,
+		r.reconcilePreflight,
 		r.observeRuns,
 		r.handleRequests,
 	}

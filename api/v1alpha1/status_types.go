@@ -206,6 +206,13 @@ type SyncJobStatus struct {
 	// LastHandledBackfillRequest is the last backfill-requested-at token acted on.
 	// +optional
 	LastHandledBackfillRequest string `json:"lastHandledBackfillRequest,omitempty"`
+	// LastHandledPlanRequest is the last plan-requested-at token acted on.
+	// +optional
+	LastHandledPlanRequest string `json:"lastHandledPlanRequest,omitempty"`
+	// Preflight is the outcome of the last preflight (`runner plan --in-cluster`), run on
+	// every spec generation and on plan-requested-at.
+	// +optional
+	Preflight *PreflightStatus `json:"preflight,omitempty"`
 	// Cursor is the stored checkpoint cursor.
 	// +optional
 	Cursor *Cursor `json:"cursor,omitempty"`
