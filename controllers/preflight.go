@@ -19,7 +19,7 @@ import (
 // generation and once per plan-requested-at token, and turns its Pod's outcome into
 // status.preflight: Passed or Failed from the runner's termination message
 // (runcontract.ParsePreflightMessage), Failed when the Pod cannot be built (a missing
-// Secret or key: the kubelet's message names it; the Job is then deleted), Pending while it
+// Secret or key: the kubelet's message names it), Pending while it
 // runs or cannot start for a reason outside the SyncJob (image pull, unschedulable). A
 // preflight is not a run: it never touches lastRun, history or the cursor.
 func (r *SyncJobReconciler) reconcilePreflight(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
@@ -60,20 +60,15 @@ func (r *SyncJobReconciler) reconcilePreflight(ctx context.Context, sj *syncv1.S
 		}
 		return stepResult{}, nil
 	}
+	// A Job whose Pod cannot be built is left to its activeDeadlineSeconds and TTL: deleting
+	// it here could race a stale cache into making it again.
 	pf.Result, pf.Message, pf.Time = out.result, out.message, &now
-	if out.deleteJob {
-		if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
-			return stepResult{}, fmt.Errorf("delete stuck preflight Job %s: %w", job.Name, err)
-		}
-	}
 	return stepResult{}, nil
 }
 
 // outcome is what a preflight Job's Pods say.
 type outcome struct {
 	result, message string
-	// deleteJob: the Job will not finish by itself (its Pod cannot be built).
-	deleteJob bool
 }
 
 // preflightOutcome reads a preflight Job's verdict from its Pods (pure): the runner's
@@ -100,7 +95,7 @@ func preflightOutcome(job *batchv1.Job, pods []corev1.Pod) outcome {
 			if w := cs.State.Waiting; w != nil {
 				switch w.Reason {
 				case "CreateContainerConfigError", "CreateContainerError":
-					return outcome{result: syncv1.PreflightFailed, deleteJob: true,
+					return outcome{result: syncv1.PreflightFailed,
 						message: fmt.Sprintf("the runner cannot start: %s: %s", w.Reason, w.Message)}
 				case "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull":
 					return outcome{result: syncv1.PreflightPending,

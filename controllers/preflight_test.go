@@ -8,9 +8,9 @@ import (
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
@@ -46,8 +46,8 @@ func waitPreflight(g Gomega, sj *syncv1.SyncJob, ready metav1.ConditionStatus, r
 // TestPreflightMissingSecretTurnsReadyFalse: creating a SyncJob starts one preflight Job
 // (named by the generation, labelled as a preflight, running `runner plan --in-cluster`);
 // its Pod cannot be built because a Secret is missing, and the SyncJob turns Ready=False
-// with reason PreflightFailed naming the Secret, without any run being recorded. The stuck
-// Job is deleted; a spec change starts the next generation's preflight.
+// with reason PreflightFailed naming the Secret, without any run being recorded. A spec
+// change starts the next generation's preflight, whose pass makes Ready follow the runs.
 func TestPreflightMissingSecretTurnsReadyFalse(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -70,13 +70,13 @@ func TestPreflightMissingSecretTurnsReadyFalse(t *testing.T) {
 	g.Expect(cur.Status.LastRun).To(BeNil(), "a preflight is not a run")
 	g.Expect(cur.Status.History).To(BeEmpty())
 	g.Expect(cur.Status.Cursor).To(BeNil())
-	g.Eventually(func() bool {
-		return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(&job), &batchv1.Job{}))
-	}, timeout, interval).Should(BeTrue(), "a preflight Job that cannot start is deleted")
-	// Exactly once per generation: the deleted Job is not made again.
-	g.Consistently(func() bool {
-		return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(&job), &batchv1.Job{}))
-	}, 2*time.Second, interval).Should(BeTrue())
+	// Exactly once per generation: the Job is bounded by its deadline and not made again.
+	g.Expect(job.Spec.ActiveDeadlineSeconds).To(Equal(ptr.To(runcontract.PreflightDeadlineSeconds)))
+	g.Consistently(func(g Gomega) {
+		jobs := &batchv1.JobList{}
+		g.Expect(k8sClient.List(ctx, jobs, client.InNamespace(ns))).To(Succeed())
+		g.Expect(jobs.Items).To(HaveLen(1))
+	}, 2*time.Second, interval).Should(Succeed())
 
 	updateSpec(g, cur, func(s *syncv1.SyncJobSpec) { s.Schedule = "0 3 * * *" })
 	next := preflightJob(g, ns, runcontract.PreflightJobName("nosecret", 2))
