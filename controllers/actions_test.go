@@ -54,7 +54,13 @@ func runJobs(g Gomega, sj *syncv1.SyncJob) []batchv1.Job {
 	jobs := &batchv1.JobList{}
 	g.Expect(k8sClient.List(context.Background(), jobs, client.InNamespace(sj.Namespace),
 		client.MatchingLabels{runcontract.LabelJob: sj.Name})).To(Succeed())
-	return jobs.Items
+	var out []batchv1.Job
+	for _, j := range jobs.Items {
+		if j.Labels[runcontract.LabelPreflight] == "" { // a preflight is not a run
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // finishJob makes the Job's Pod succeed (there is no kubelet in this suite), so that the

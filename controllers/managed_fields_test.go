@@ -141,7 +141,8 @@ func TestOperatorNeverOwnsWhatGitOpsApplies(t *testing.T) {
 	g.Expect(owners).To(HaveKey(runcontract.ControllerFieldManager))
 	g.Expect(owners).To(HaveKey(runcontract.RunnerFieldManager))
 	g.Expect(statusFields(g, owners[runcontract.ControllerFieldManager])).To(Equal([]string{
-		"f:checkpointConfigMap", "f:conditions", "f:cronJobName", "f:lastHandledRunRequest", "f:observedGeneration"}))
+		"f:checkpointConfigMap", "f:conditions", "f:cronJobName", "f:lastHandledRunRequest", "f:observedGeneration",
+		"f:preflight"}))
 	g.Expect(statusFields(g, owners[runcontract.RunnerFieldManager])).To(Equal([]string{
 		"f:cursor", "f:history", "f:lastRun", "f:lastSuccessfulRunTime"}))
 

@@ -34,6 +34,8 @@ type readinessInput struct {
 	freshness freshness
 	// name and namespace of the SyncJob, for the commands in messages.
 	name, namespace string
+	// preflight is the last preflight's outcome; nil if none was started.
+	preflight *syncv1.PreflightStatus
 }
 
 // verdict is the controller's conditions and when they change by themselves.
@@ -53,6 +55,8 @@ type verdict struct {
 	// keepMappingChanged (the last run said nothing about the mapping) leaves it as it is.
 	mappingChanged     *condition
 	keepMappingChanged bool
+	// preflight is the Preflight condition; nil leaves it as it is.
+	preflight *condition
 }
 
 // readiness is the policy that decides Ready, Reconciling, Stalled and Drifted (drift, from
@@ -62,7 +66,9 @@ type verdict struct {
 //   - otherwise Ready follows the last run (RunFailed for a failed or interrupted run,
 //     PartiallyFailed, DriftDetected, Succeeded), turned False with reason Stale once two
 //     scheduled runs were missed; Reconciling with reason RequestPending while an
-//     operator request waits.
+//     operator request waits;
+//   - a failed preflight (status.preflight) makes Ready=False with reason PreflightFailed
+//     until a run finishes after it.
 func readiness(in readinessInput) verdict {
 	if in.invalidSpec != nil {
 		c := condition{metav1.ConditionFalse, syncv1.ReasonInvalidSpec, in.invalidSpec.Error()}
@@ -82,6 +88,11 @@ func readiness(in readinessInput) verdict {
 	v.drifted = &d
 	v.ready = withWarnings(lastRunReadiness(in.lastRun), in.lastRun)
 	v.mappingChanged, v.keepMappingChanged = mappingChanged(in.lastRun, in.name, in.namespace)
+	v.preflight = preflightCondition(in.preflight)
+	if preflightBlocks(in.preflight, in.lastRun) {
+		v.ready = condition{metav1.ConditionFalse, syncv1.ReasonPreflightFailed, "preflight failed: " + in.preflight.Message}
+		return v
+	}
 	if f := in.freshness; v.ready.status == metav1.ConditionTrue && f.tracked {
 		if f.stale() {
 			v.ready = condition{metav1.ConditionFalse, syncv1.ReasonStale, staleMessage(in.lastSuccess, f.staleAt)}
@@ -242,4 +253,16 @@ func staleMessage(lastSuccess *metav1.Time, staleAt time.Time) string {
 	}
 	return fmt.Sprintf("no successful run since the SyncJob was created: two scheduled runs were missed (stale since %s)",
 		staleAt.UTC().Format(time.RFC3339))
+}
+
+// preflightBlocks reports whether a failed preflight decides Ready: it does until a run
+// finishes after it (that run's outcome is newer evidence).
+func preflightBlocks(pf *syncv1.PreflightStatus, last *syncv1.RunRecord) bool {
+	if pf == nil || pf.Result != syncv1.PreflightFailed {
+		return false
+	}
+	if last == nil || last.CompletionTime == nil || pf.Time == nil {
+		return true
+	}
+	return !last.CompletionTime.After(pf.Time.Time)
 }

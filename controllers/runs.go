@@ -62,6 +62,9 @@ func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob,
 	st.runs = runs{requested: map[string]bool{}}
 	for i := range jobs.Items {
 		job := &jobs.Items[i]
+		if job.Labels[runcontract.LabelPreflight] != "" {
+			continue // a preflight is not a run (reconcilePreflight)
+		}
 		st.runs.requested[job.Name] = true
 		if !job.DeletionTimestamp.IsZero() || job.Annotations[AnnotationRecorded] != "" {
 			continue

@@ -36,6 +36,7 @@ func (r *SyncJobReconciler) summarize(sj *syncv1.SyncJob, st *reconcileState, re
 		freshness:   staleness(sj, r.Clock),
 		name:        sj.Name,
 		namespace:   sj.Namespace,
+		preflight:   st.status.Preflight,
 	})
 	for _, tc := range []struct {
 		typ string
@@ -56,6 +57,9 @@ func (r *SyncJobReconciler) summarize(sj *syncv1.SyncJob, st *reconcileState, re
 		}
 		setCondition(&st.status, sj, typ, c.status, c.reason, c.message)
 	}
+	if c := v.preflight; c != nil {
+		setCondition(&st.status, sj, syncv1.ConditionPreflight, c.status, c.reason, c.message)
+	}
 	switch c := v.mappingChanged; {
 	case c != nil:
 		setCondition(&st.status, sj, syncv1.ConditionMappingChanged, c.status, c.reason, c.message)
@@ -69,15 +73,16 @@ func (r *SyncJobReconciler) summarize(sj *syncv1.SyncJob, st *reconcileState, re
 func controllerStatus(sj *syncv1.SyncJob) syncv1.SyncJobStatus {
 	cur := sj.Status
 	return syncv1.SyncJobStatus{
-		ObservedGeneration:         sj.Generation,
-		Conditions:                 append([]metav1.Condition(nil), cur.Conditions...),
-		CronJobName:                cur.CronJobName,
-		CheckpointConfigMap:        cur.CheckpointConfigMap,
-		LastHandledRunRequest:      cur.LastHandledRunRequest,
-		LastHandledResetRequest:    cur.LastHandledResetRequest,
-		LastHandledBackfillRequest: cur.LastHandledBackfillRequest,
-
+		ObservedGeneration:          sj.Generation,
+		Conditions:                  append([]metav1.Condition(nil), cur.Conditions...),
+		CronJobName:                 cur.CronJobName,
+		CheckpointConfigMap:         cur.CheckpointConfigMap,
+		LastHandledRunRequest:       cur.LastHandledRunRequest,
+		LastHandledResetRequest:     cur.LastHandledResetRequest,
+		LastHandledBackfillRequest:  cur.LastHandledBackfillRequest,
 		LastHandledReconcileRequest: cur.LastHandledReconcileRequest,
+		LastHandledPlanRequest:      cur.LastHandledPlanRequest,
+		Preflight:                   cur.Preflight.DeepCopy(),
 	}
 }
 

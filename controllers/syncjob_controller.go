@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/checkpointed/checkpointed/internal/runcontract"
@@ -34,6 +35,7 @@ import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
 	"github.com/checkpointed/checkpointed/internal/schedule"
+	"github.com/checkpointed/checkpointed/internal/speccheck"
 )
 
 // SyncJobReconciler reconciles SyncJobs.
@@ -123,6 +125,7 @@ func (r *SyncJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 		r.reconcileRunnerIdentity,
 		r.reconcileCheckpoint,
 		r.reconcileCronJob,
+		r.reconcilePreflight,
 		r.observeRuns,
 		r.handleRequests,
 	}
@@ -147,12 +150,20 @@ func earliest(a, b time.Duration) time.Duration {
 	return a
 }
 
-// validateSpec catches what admission cannot: an unparseable schedule or unknown time zone.
+// validateSpec catches what admission cannot: an unparseable schedule or unknown time zone,
+// an expression that does not compile, a malformed URL or template, an impossible startAt,
+// a requestsPerSecond that is not positive.
 // Such a SyncJob is not acted on: the list stops, no owned object is touched, and
 // summarize makes it Stalled with reason InvalidSpec.
 func (r *SyncJobReconciler) validateSpec(_ context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
 	if _, err := parseSchedule(sj); err != nil {
 		st.invalidSpec = err
+		return stepResult{stop: true}, nil
+	}
+	// CEL expressions, URLs, startAt and requestsPerSecond, checked as the runner would
+	// use them (internal/speccheck), so that they fail now rather than at the first run.
+	if err := speccheck.Check(sj); err != nil {
+		st.invalidSpec = errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
 		return stepResult{stop: true}, nil
 	}
 	return stepResult{}, nil

@@ -66,6 +66,32 @@ func TestAdmissionRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.source.postgres.dsn.name"}},
 		{"unknown error policy", func(sj *syncv1.SyncJob) { sj.Spec.Errors.Policy = "Ignore" },
 			[]string{"spec.errors.policy", "Skip", "Halt"}},
+		{"startAt month 13", func(sj *syncv1.SyncJob) { sj.Spec.Cursor.StartAt = "2026-13-01T00:00:00Z" },
+			[]string{"spec.cursor.startAt", "out of range"}},
+		{"startAt hour 24", func(sj *syncv1.SyncJob) { sj.Spec.Cursor.StartAt = "2026-01-01T24:00:00Z" },
+			[]string{"spec.cursor.startAt", "out of range"}},
+		{"zero requestsPerSecond", func(sj *syncv1.SyncJob) {
+			sj.Spec.RateLimit = &syncv1.RateLimitSpec{RequestsPerSecond: resource.MustParse("0"), Burst: 1}
+		}, []string{"spec.rateLimit.requestsPerSecond", "positive quantity"}},
+		{"negative requestsPerSecond", func(sj *syncv1.SyncJob) {
+			sj.Spec.RateLimit = &syncv1.RateLimitSpec{RequestsPerSecond: resource.MustParse("-2"), Burst: 1}
+		}, []string{"spec.rateLimit.requestsPerSecond", "positive quantity"}},
+		{"source URL not absolute", func(sj *syncv1.SyncJob) {
+			sj.Spec.Source.Postgres = nil
+			sj.Spec.Source.HTTP = &syncv1.HTTPSource{URL: "billing.example/invoices"}
+		}, []string{"spec.source.http.url", "absolute http:// or https:// URL"}},
+		{"source URL with another scheme", func(sj *syncv1.SyncJob) {
+			sj.Spec.Source.Postgres = nil
+			sj.Spec.Source.HTTP = &syncv1.HTTPSource{URL: "ftp://billing.example/invoices"}
+		}, []string{"spec.source.http.url", "absolute http:// or https:// URL"}},
+		{"sink URL not absolute", func(sj *syncv1.SyncJob) {
+			sj.Spec.Sink.Postgres = nil
+			sj.Spec.Sink.HTTP = &syncv1.HTTPSink{Mode: "Batch", URL: "/batch/upsert"}
+		}, []string{"spec.sink.http.url", "absolute http:// or https:// URL"}},
+		{"upsert URL template without {key}", func(sj *syncv1.SyncJob) {
+			sj.Spec.Sink.Postgres = nil
+			sj.Spec.Sink.HTTP = &syncv1.HTTPSink{Mode: "Upsert", URL: "http://crm.example/invoices"}
+		}, []string{"spec.sink.http.url", "must hold {key} in Upsert mode"}},
 		{"zero rate limit burst", func(sj *syncv1.SyncJob) {
 			sj.Spec.RateLimit = &syncv1.RateLimitSpec{RequestsPerSecond: resource.MustParse("5"), Burst: -1}
 		}, []string{"spec.rateLimit.burst"}},

@@ -180,6 +180,7 @@ type HTTPSource struct {
 	// URL of the list endpoint.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHost() != ''",message="spec.source.http.url must be an absolute http:// or https:// URL"
 	URL string `json:"url"`
 	// Auth for every request.
 	// +optional
@@ -256,6 +257,7 @@ type HTTPSource struct {
 }
 
 // HTTPSink upserts records through a JSON REST API by the external key.
+// +kubebuilder:validation:XValidation:rule="self.mode != 'Upsert' || self.url.contains('{key}')",message="spec.sink.http.url must hold {key} in Upsert mode (the URL of one record by its external key)",fieldPath=".url"
 type HTTPSink struct {
 	// Mode of upsert: Upsert (PUT or PATCH to URL, a template holding "{key}", as with
 	// Salesforce's upsert by external ID), Batch (POST a batch to URL, per-record results in
@@ -266,6 +268,7 @@ type HTTPSink struct {
 	// URL is the upsert template, the batch endpoint, or the collection to create in.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#]+')",message="spec.sink.http.url must be an absolute http:// or https:// URL"
 	URL string `json:"url"`
 	// Method for Upsert mode.
 	// +kubebuilder:validation:Enum=PUT;PATCH

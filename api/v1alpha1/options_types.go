@@ -21,6 +21,7 @@ type CursorSpec struct {
 	// Without it the first run reads from the beginning.
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\\\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$')",message="spec.cursor.startAt must be an RFC3339 time such as 2026-01-01T00:00:00Z"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}') || self.matches('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)')",message="spec.cursor.startAt has a month, day, hour, minute or second out of range"
 	// +optional
 	StartAt string `json:"startAt,omitempty"`
 }
@@ -122,7 +123,8 @@ type ReconcileSpec struct {
 
 // RateLimitSpec is a client-side token bucket for requests to HTTP APIs.
 type RateLimitSpec struct {
-	// RequestsPerSecond allowed on average ("50", "0.5").
+	// RequestsPerSecond allowed on average ("50", "0.5"); must be positive.
+	// +kubebuilder:validation:XValidation:rule="isQuantity(string(self)) && quantity(string(self)).isGreaterThan(quantity('0'))",message="spec.rateLimit.requestsPerSecond must be a positive quantity such as \"50\" or \"0.5\""
 	RequestsPerSecond resource.Quantity `json:"requestsPerSecond"`
 	// Burst of requests allowed at once.
 	// +kubebuilder:default=1

@@ -209,6 +209,13 @@ type SyncJobStatus struct {
 	// LastHandledReconcileRequest is the last reconcile-requested-at token acted on.
 	// +optional
 	LastHandledReconcileRequest string `json:"lastHandledReconcileRequest,omitempty"`
+	// LastHandledPlanRequest is the last plan-requested-at token acted on.
+	// +optional
+	LastHandledPlanRequest string `json:"lastHandledPlanRequest,omitempty"`
+	// Preflight is the outcome of the last preflight (`runner plan --in-cluster`), run on
+	// every spec generation and on plan-requested-at.
+	// +optional
+	Preflight *PreflightStatus `json:"preflight,omitempty"`
 	// Cursor is the stored checkpoint cursor.
 	// +optional
 	Cursor *Cursor `json:"cursor,omitempty"`

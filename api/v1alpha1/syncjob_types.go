@@ -226,3 +226,47 @@ type SyncJobList struct {
 func init() {
 	SchemeBuilder.Register(&SyncJob{}, &SyncJobList{})
 }
+
+// Preflight: a one-off `runner plan --in-cluster` Job per spec generation (and per
+// PlanRequestedAnnotation token) whose outcome is the Preflight condition.
+const (
+	// PlanRequestedAnnotation starts a preflight now (connect, check tables, columns and
+	// types, map one page, write nothing); its token is recorded in
+	// status.lastHandledPlanRequest.
+	PlanRequestedAnnotation = "sync.checkpointed.io/plan-requested-at"
+	// ConditionPreflight is True when the last preflight passed, False when it failed (the
+	// message names the Secret, key, table or column), Unknown while it is pending.
+	ConditionPreflight = "Preflight"
+	// ReasonPreflightPassed: the preflight connected, checked and mapped one page.
+	ReasonPreflightPassed = "PreflightPassed"
+	// ReasonPreflightFailed: the preflight found the SyncJob cannot run; also Ready's reason.
+	ReasonPreflightFailed = "PreflightFailed"
+	// ReasonPreflightPending: the preflight Job has not finished (or cannot start: no image,
+	// unschedulable); not a pass.
+	ReasonPreflightPending = "PreflightPending"
+)
+
+// Preflight results (status.preflight.result).
+const (
+	PreflightPending = "Pending"
+	PreflightPassed  = "Passed"
+	PreflightFailed  = "Failed"
+)
+
+// PreflightStatus is the outcome of the last preflight, written by the controller from
+// the preflight Job's Pod. A preflight never changes lastRun, history or the cursor.
+type PreflightStatus struct {
+	// Generation of the spec the preflight checked.
+	Generation int64 `json:"generation"`
+	// Job is the preflight Job's name.
+	Job string `json:"job"`
+	// Result is Pending, Passed or Failed.
+	Result string `json:"result"`
+	// Message is the runner's message (what failed, naming the Secret, key, table or
+	// column), or why the preflight is still pending.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Time the result was observed.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}

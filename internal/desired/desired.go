@@ -6,6 +6,8 @@
 package desired
 
 import (
+	"strconv"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -348,4 +350,26 @@ func addEnv(spec *batchac.JobSpecApplyConfiguration, env ...*coreac.EnvVarApplyC
 	c := spec.Template.Spec.Containers[0]
 	c.WithEnv(env...)
 	spec.Template.Spec.Containers[0] = c
+}
+
+// PreflightJob is the Job of a preflight (`runner plan --in-cluster`, runcontract.PlanArgs,
+// trigger Plan) named name: runcontract.PreflightJobName for a spec generation,
+// runcontract.RequestedJobName with runcontract.KindPlan for a plan-requested-at token.
+// It is labelled runcontract.LabelPreflight with the generation it checks (so that it is
+// never taken for a run), is not retried, is bounded by
+// runcontract.PreflightDeadlineSeconds and is removed
+// runcontract.PreflightTTLSeconds after it finishes.
+func PreflightJob(sj *syncv1.SyncJob, opts Options, name string) *batchac.JobApplyConfiguration {
+	spec := jobSpec(sj, opts, runcontract.TriggerPlan, runcontract.PlanArgs)
+	spec.WithBackoffLimit(0).
+		WithActiveDeadlineSeconds(runcontract.PreflightDeadlineSeconds).
+		WithTTLSecondsAfterFinished(runcontract.PreflightTTLSeconds)
+	gen := strconv.FormatInt(sj.Generation, 10)
+	spec.Template.WithLabels(map[string]string{runcontract.LabelPreflight: gen})
+	l := labels(sj)
+	l[runcontract.LabelPreflight] = gen
+	return batchac.Job(name, sj.Namespace).
+		WithLabels(l).
+		WithOwnerReferences(ownerRef(sj)).
+		WithSpec(spec)
 }

@@ -94,6 +94,7 @@ func TestGolden(t *testing.T) {
 			&Backfill{From: "2026-05-01T00:00:00Z", To: "2026-06-01T00:00:00Z", Key: "bf-1"})},
 		{"job-reset", ResetJob(minimalSyncJob(), opts, "reset-1", Reset{To: "2026-06-01T00:00:00Z"})},
 		{"job-reset-full", ResetJob(fullSyncJob(), opts, "reset-2", Reset{To: "beginning", ClearFailedKeys: true})},
+		{"job-preflight", PreflightJob(withGeneration(minimalSyncJob(), 3), opts, "invoices-pf-3")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -125,4 +126,10 @@ func TestPure(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(run)).To(ContainSubstring("- sync\n"))
 	g.Expect(string(run)).NotTo(ContainSubstring("- reset\n"))
+}
+
+// withGeneration sets the SyncJob's metadata.generation.
+func withGeneration(sj *syncv1.SyncJob, gen int64) *syncv1.SyncJob {
+	sj.Generation = gen
+	return sj
 }

@@ -24,3 +24,20 @@ func TestRequestedJobName(t *testing.T) {
 	g.Expect(RequestedJobName("sj", KindRun, "t1")).NotTo(Equal(RequestedJobName("sj", KindRun, "t2")))
 	g.Expect(RequestedJobName("sj", KindRun, "t1")).NotTo(Equal(RequestedJobName("sj", KindReset, "t1")))
 }
+
+// TestPreflightMessageRoundTrip: what the runner writes, the controller reads back; a
+// log tail is not mistaken for a verdict.
+func TestPreflightMessageRoundTrip(t *testing.T) {
+	for _, passed := range []bool{true, false} {
+		got, msg, ok := ParsePreflightMessage(PreflightMessage(passed, "table \"x\" has no column \"y\"") + "\n")
+		if !ok || got != passed || msg != "table \"x\" has no column \"y\"" {
+			t.Fatalf("round trip of passed=%v: got %v %q %v", passed, got, msg, ok)
+		}
+	}
+	if _, _, ok := ParsePreflightMessage("panic: runtime error"); ok {
+		t.Fatal("a log tail was read as a preflight verdict")
+	}
+	if PreflightJobName("invoices", 7) != "invoices-pf-7" {
+		t.Fatal(PreflightJobName("invoices", 7))
+	}
+}

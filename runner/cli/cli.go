@@ -11,6 +11,7 @@
 //	runner sync --in-cluster                    the CronJob's command (SyncJob from the API)
 //	runner checkpoint reset --in-cluster        a reset Job's command (target from the environment)
 //	runner explain --in-cluster ID              explain's one-off Job (reads only; no lock, no writes)
+//	runner plan --in-cluster                    a preflight Job's command (verdict as termination message)
 //
 // Exit codes: 0 Succeeded (and "another run holds the lock": nothing was done), 3
 // PartiallySucceeded, 1 anything else, 2 bad usage (and an invalid in-cluster reset target).
@@ -88,6 +89,7 @@ const usage = `usage:
                                           [--full-reconcile] [--confirm-deletes TOKEN]
   runner sync --in-cluster
   runner plan -f job.yaml --state-dir DIR [--limit N]
+  runner plan --in-cluster
   runner checkpoint show --state-dir DIR
   runner checkpoint reset [--to RFC3339|beginning] [--clear-failed-keys] --state-dir DIR
   runner checkpoint reset --in-cluster
@@ -213,8 +215,21 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	file := fs.String("f", "", "SyncJob YAML file")
 	stateDir := fs.String("state-dir", "", "directory of the local checkpoint")
 	limit := fs.Int("limit", 10, "records to show")
+	inCluster := fs.Bool("in-cluster", false, "preflight: the SyncJob the environment names, from the API; the verdict "+
+		"is the termination message (a preflight Job's mode)")
 	if err := fs.Parse(args); err != nil {
 		return runcontract.ExitUsage, nil
+	}
+	if *inCluster {
+		if *file != "" || *stateDir != "" {
+			return runcontract.ExitUsage, usageError{errors.New("plan --in-cluster takes neither -f nor --state-dir")}
+		}
+		cfg, in, err := inClusterFromEnv()
+		if err != nil {
+			writePreflight(false, err.Error())
+			return runcontract.ExitFailed, err
+		}
+		return PlanInCluster(ctx, log, cfg, in, stdout)
 	}
 	if *file == "" || *stateDir == "" {
 		return runcontract.ExitUsage, usageError{errors.New("plan needs -f job.yaml and --state-dir DIR")}

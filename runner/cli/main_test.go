@@ -48,7 +48,9 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build runner:", err)
 		return 1
 	}
-	server, err = pgtest.Start(context.Background(), pgtest.Options{})
+	// Role alice logs in with a password (the preflight test's wrong password); every
+	// other connection is trusted.
+	server, err = pgtest.Start(context.Background(), pgtest.Options{HBA: []string{"host all alice 127.0.0.1/32 scram-sha-256"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -21,7 +21,7 @@ func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource) (c
 	cfg.DeletedColumn = deletedColumn(w.spec.Deletes)
 	src, err := postgres.NewSource(ctx, cfg, dsn, postgres.SourceOptions{Logger: w.log.WithName("source")})
 	if err != nil {
-		return nil, fmt.Errorf("spec.source.postgres: %w", err)
+		return nil, fmt.Errorf("spec.source.postgres (dsn from secret %q key %q): %w", p.DSN.Name, p.DSN.Key, err)
 	}
 	return src, nil
 }
@@ -41,7 +41,7 @@ func (w wiring) postgresSink(ctx context.Context, p *syncv1.PostgresSink, m *map
 		Logger: w.log.WithName("sink"),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("spec.sink.postgres: %w", err)
+		return nil, fmt.Errorf("spec.sink.postgres (dsn from secret %q key %q): %w", p.DSN.Name, p.DSN.Key, err)
 	}
 	return sink, nil
 }
