@@ -188,3 +188,28 @@ func TestDeleteCheckpointAnnotation(t *testing.T) {
 		return apierrors.IsNotFound(k8sClient.Get(ctx, key, &corev1.ConfigMap{}))
 	}, 3*timeout, interval).Should(BeTrue(), "the checkpoint was asked to go with its SyncJob")
 }
+
+// TestCheckpointFromBeforeRetentionIsMigrated: a checkpoint made by an earlier version
+// (owned by its SyncJob, no annotations) keeps its data, loses the owner reference and
+// gets the UID and identity annotations, so that it outlives the SyncJob from then on.
+func TestCheckpointFromBeforeRetentionIsMigrated(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	sj := sampleSyncJob(ns, "old")
+	cm := createWithCheckpoint(t, g, sj)
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+	cm.Annotations = nil
+	cm.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(sj, syncv1.GroupVersion.WithKind("SyncJob"))}
+	g.Expect(k8sClient.Update(ctx, cm)).To(Succeed())
+
+	updateSpec(g, sj, func(s *syncv1.SyncJobSpec) { s.Schedule = "30 3 * * *" })
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		g.Expect(cm.OwnerReferences).To(BeEmpty())
+		g.Expect(cm.Annotations).To(HaveKeyWithValue(desired.AnnotationCheckpointOwnerUID, string(sj.UID)))
+		g.Expect(cm.Annotations).To(HaveKeyWithValue(desired.AnnotationCheckpointIdentity, desired.CheckpointIdentity(sj)))
+	}, timeout, interval).Should(Succeed())
+	g.Expect(cm.Data["checkpoint.json"]).To(ContainSubstring("inv_10492"))
+	g.Expect(eventNotes(g, ns, ReasonCheckpointAdopted, sj.UID)).To(BeEmpty(), "its own checkpoint is not adopted")
+}
