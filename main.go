@@ -22,11 +22,13 @@ import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/controllers"
 	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/imagepolicy"
 )
 
 func main() {
 	var (
 		metricsAddr, probeAddr, watchNamespace, runnerImage string
+		allowedRunnerImages                                 string
 		leaderElect                                         bool
 		concurrency                                         int
 		qps                                                 float64
@@ -37,6 +39,8 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
 	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch this namespace (default: all namespaces).")
 	flag.StringVar(&runnerImage, "runner-image", "checkpointed/runner:dev", "Runner image used when a SyncJob does not name one.")
+	flag.StringVar(&allowedRunnerImages, "allowed-runner-images", "",
+		"Comma-separated runner images a SyncJob may name in spec.runner.image: exact references, repositories (any tag or digest), or prefixes ending in \"/\" or \"*\" (default: only --runner-image).")
 	flag.IntVar(&concurrency, "concurrent-reconciles", 4, "SyncJobs reconciled in parallel.")
 	flag.Float64Var(&qps, "kube-api-qps", 100, "Client-side limit of requests per second to the apiserver.")
 	flag.IntVar(&burst, "kube-api-burst", 200, "Client-side burst of requests to the apiserver.")
@@ -45,6 +49,12 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
+
+	allowedImages, err := imagepolicy.Parse(allowedRunnerImages)
+	if err != nil {
+		setupLog.Error(err, "parse --allowed-runner-images")
+		os.Exit(1)
+	}
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -80,6 +90,9 @@ func main() {
 		Events:  mgr.GetEventRecorder("checkpointed-controller"),
 		Clock:   clock.RealClock{},
 		Options: desired.Options{RunnerImage: runnerImage},
+		// Allowed runner images: the flag's list, and always the default image.
+		AllowedRunnerImages: allowedImages,
+		APIReader:           mgr.GetAPIReader(),
 	}).SetupWithManager(mgr, concurrency); err != nil {
 		setupLog.Error(err, "set up SyncJob controller")
 		os.Exit(1)
@@ -92,7 +105,7 @@ func main() {
 		setupLog.Error(err, "add ready check")
 		os.Exit(1)
 	}
-	setupLog.Info("starting manager", "watchNamespace", watchNamespace, "runnerImage", runnerImage)
+	setupLog.Info("starting manager", "watchNamespace", watchNamespace, "runnerImage", runnerImage, "allowedRunnerImages", allowedImages.String())
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "run manager")
 		os.Exit(1)

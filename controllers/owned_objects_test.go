@@ -92,9 +92,14 @@ func TestCreateBuildsOwnedObjects(t *testing.T) {
 	lease := &coordinationv1.Lease{}
 	g.Expect(k8sClient.Get(ctx, key("invoices-run"), lease)).To(Succeed())
 
-	// Every owned object is controlled by the SyncJob.
+	// Every owned object is controlled by the SyncJob; the checkpoint is not owned (it
+	// outlives the SyncJob) but labelled with its name and marked with its UID.
 	g.Expect(k8sClient.Get(ctx, key("invoices"), sj)).To(Succeed())
-	for _, obj := range []metav1.Object{cj, sa, role, rb, cm, lease} {
+	g.Expect(cm.OwnerReferences).To(BeEmpty())
+	g.Expect(cm.Labels).To(HaveKeyWithValue("sync.checkpointed.io/syncjob", "invoices"))
+	g.Expect(cm.Annotations).To(HaveKeyWithValue("sync.checkpointed.io/syncjob-uid", string(sj.UID)))
+	g.Expect(cm.Data).To(BeEmpty(), "the controller creates the checkpoint empty")
+	for _, obj := range []metav1.Object{cj, sa, role, rb, lease} {
 		ref := metav1.GetControllerOf(obj)
 		g.Expect(ref).NotTo(BeNil(), "%s has no controller", obj.GetName())
 		g.Expect(ref.UID).To(Equal(sj.UID))
@@ -142,7 +147,8 @@ func TestCheckpointIsNeverOverwritten(t *testing.T) {
 }
 
 // TestDeleteRemovesOwnedObjects: deleting the SyncJob lets the garbage collector (a real
-// kube-controller-manager in this suite) remove everything it owns.
+// kube-controller-manager in this suite) remove everything it owns, and keeps its
+// checkpoint (checkpoint_retention_test.go).
 func TestDeleteRemovesOwnedObjects(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -161,11 +167,11 @@ func TestDeleteRemovesOwnedObjects(t *testing.T) {
 		{"gone-runner", &corev1.ServiceAccount{}},
 		{"gone-runner", &rbacv1.Role{}},
 		{"gone-runner", &rbacv1.RoleBinding{}},
-		{"gone-checkpoint", &corev1.ConfigMap{}},
 		{"gone-run", &coordinationv1.Lease{}},
 	} {
 		g.Eventually(func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx, key(o.name), o.obj))
 		}, 60*timeout/20, interval).Should(BeTrue(), "%T %s still exists", o.obj, o.name)
 	}
+	g.Expect(k8sClient.Get(ctx, key("gone-checkpoint"), &corev1.ConfigMap{})).To(Succeed(), "the checkpoint outlives its SyncJob")
 }

@@ -22,6 +22,9 @@ type condition struct {
 type readinessInput struct {
 	// invalidSpec is why the spec cannot be acted on; nil if it can.
 	invalidSpec error
+	// refused is why the controller will not act on the SyncJob for the cluster's safety
+	// (NameConflict, RunnerImageNotAllowed): the reason and message of Stalled; nil if none.
+	refused *condition
 	// err ended the reconcile early; nil if every step ran.
 	err error
 	// pending explains an operator request that waits; "" if none.
@@ -62,6 +65,8 @@ type verdict struct {
 // readiness is the policy that decides Ready, Reconciling, Stalled and Drifted (drift, from
 // the last run's drift check, whenever the reconcile got that far), in this order:
 //   - an invalid spec: Stalled and Ready=False with reason InvalidSpec;
+//   - a SyncJob refused for the cluster's safety: Stalled and Ready=False with its reason
+//     (NameConflict, RunnerImageNotAllowed);
 //   - a reconcile that failed: Reconciling and Ready=False with reason Progressing;
 //   - otherwise Ready follows the last run (RunFailed for a failed or interrupted run,
 //     PartiallyFailed, DriftDetected, Succeeded), turned False with reason Stale once two
@@ -73,6 +78,11 @@ func readiness(in readinessInput) verdict {
 	if in.invalidSpec != nil {
 		c := condition{metav1.ConditionFalse, syncv1.ReasonInvalidSpec, in.invalidSpec.Error()}
 		stalled := condition{metav1.ConditionTrue, syncv1.ReasonInvalidSpec, in.invalidSpec.Error()}
+		return verdict{ready: c, stalled: &stalled, keepMappingChanged: true}
+	}
+	if r := in.refused; r != nil {
+		c := condition{metav1.ConditionFalse, r.reason, r.message}
+		stalled := condition{metav1.ConditionTrue, r.reason, r.message}
 		return verdict{ready: c, stalled: &stalled, keepMappingChanged: true}
 	}
 	if in.err != nil {

@@ -29,6 +29,7 @@ import (
 func (r *SyncJobReconciler) summarize(sj *syncv1.SyncJob, st *reconcileState, recErr error) time.Duration {
 	v := readiness(readinessInput{
 		invalidSpec: st.invalidSpec,
+		refused:     st.refused,
 		err:         recErr,
 		pending:     st.pending,
 		lastRun:     sj.Status.LastRun,
@@ -77,6 +78,7 @@ func controllerStatus(sj *syncv1.SyncJob) syncv1.SyncJobStatus {
 		Conditions:                  append([]metav1.Condition(nil), cur.Conditions...),
 		CronJobName:                 cur.CronJobName,
 		CheckpointConfigMap:         cur.CheckpointConfigMap,
+		CheckpointArchived:          cur.CheckpointArchived,
 		LastHandledRunRequest:       cur.LastHandledRunRequest,
 		LastHandledResetRequest:     cur.LastHandledResetRequest,
 		LastHandledBackfillRequest:  cur.LastHandledBackfillRequest,

@@ -78,6 +78,9 @@ func runSuite(m *testing.M) int {
 		Events:  mgr.GetEventRecorder("checkpointed-controller"),
 		Clock:   fakeClock,
 		Options: desired.Options{RunnerImage: testRunner},
+		// Tests name other example.com images; runner_image_test.go one outside it.
+		AllowedRunnerImages: allowedTestImages,
+		APIReader:           mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr, 2); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -34,6 +34,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/imagepolicy"
 	"github.com/checkpointed/checkpointed/internal/schedule"
 	"github.com/checkpointed/checkpointed/internal/speccheck"
 )
@@ -47,21 +48,32 @@ type SyncJobReconciler struct {
 	Clock clock.PassiveClock
 	// Options shape the owned objects (the default runner image).
 	Options desired.Options
+	// AllowedRunnerImages are the runner images a SyncJob may name (--allowed-runner-images);
+	// empty allows only Options.RunnerImage.
+	AllowedRunnerImages imagepolicy.Policy
+	// APIReader reads objects past the cache (which holds only objects labelled as ours),
+	// to find an object of the same name that the controller does not own; nil uses Client.
+	APIReader client.Reader
 }
 
-// The controller creates the checkpoint ConfigMap and the run Lease but never writes them
-// afterwards (the runner does, a reset Job too). It still holds update on both because the
-// runner's Role grants it, and RBAC lets the controller grant only what it holds itself.
+// RBAC: exactly the verbs the code uses (controllers/rbac_test.go compares
+// config/rbac/role.yaml with a table). Server-side apply is patch, plus create for an
+// object that does not exist yet. The controller deletes only Jobs (a run that cannot
+// start); everything else it owns goes with the SyncJob through owner references, and the
+// checkpoint ConfigMap stays (or goes through its owner reference when the SyncJob asks).
+// It holds update on configmaps (adopting a checkpoint, its owner reference) and on
+// leases, and get/patch/update on syncjobs/status, also because the runner's Role grants
+// them and RBAC lets the controller grant only what it holds itself.
 //
 // +kubebuilder:rbac:groups=sync.checkpointed.io,resources=syncjobs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sync.checkpointed.io,resources=syncjobs/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
 
 // reconcileState is what the steps of one reconcile learn; summarize turns it into the
@@ -71,6 +83,9 @@ type reconcileState struct {
 	status syncv1.SyncJobStatus
 	// invalidSpec is why the spec cannot be acted on (set by validateSpec); nil if valid.
 	invalidSpec error
+	// refused is why the controller will not act on the SyncJob for the cluster's safety
+	// (set by checkRunnerImage and the ownership checks); nil if none.
+	refused *condition
 	// runs is what observeRuns saw of the SyncJob's Jobs.
 	runs runs
 	// pending explains an operator request that waits for the active Job; "" if none.
@@ -122,11 +137,13 @@ func (r *SyncJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 
 	steps := []step{
 		r.validateSpec,
+		r.checkRunnerImage,
 		r.reconcileRunnerIdentity,
 		r.reconcileCheckpoint,
 		r.reconcileCronJob,
 		r.reconcilePreflight,
 		r.observeRuns,
+		r.reconcileCheckpointRetention,
 		r.handleRequests,
 	}
 	for _, s := range steps {
@@ -171,7 +188,10 @@ func (r *SyncJobReconciler) validateSpec(_ context.Context, sj *syncv1.SyncJob, 
 
 // reconcileRunnerIdentity applies the runner's ServiceAccount, its least-privilege Role
 // and their RoleBinding.
-func (r *SyncJobReconciler) reconcileRunnerIdentity(ctx context.Context, sj *syncv1.SyncJob, _ *reconcileState) (stepResult, error) {
+func (r *SyncJobReconciler) reconcileRunnerIdentity(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
+	if res, err := r.refuseForeign(ctx, sj, st, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}); err != nil || res.stop {
+		return res, err
+	}
 	if err := r.Apply(ctx, desired.ServiceAccount(sj), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
 		return stepResult{}, fmt.Errorf("apply ServiceAccount %s: %w", desired.ServiceAccountName(sj), err)
 	}
@@ -184,14 +204,14 @@ func (r *SyncJobReconciler) reconcileRunnerIdentity(ctx context.Context, sj *syn
 	return stepResult{}, nil
 }
 
-// reconcileCheckpoint creates the checkpoint ConfigMap and the run Lease when they are
-// missing. Existing ones are never written: they belong to the runner from then on.
+// reconcileCheckpoint creates the checkpoint ConfigMap (or adopts the one a deleted SyncJob
+// of the same name left, see ensureCheckpoint) and the run Lease when they are missing.
+// Their data is never written: it belongs to the runner.
 func (r *SyncJobReconciler) reconcileCheckpoint(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
-	cm := desired.CheckpointConfigMap(sj)
-	if err := r.createIfMissing(ctx, cm); err != nil {
-		return stepResult{}, fmt.Errorf("create checkpoint ConfigMap %s: %w", cm.Name, err)
+	if err := r.ensureCheckpoint(ctx, sj, st); err != nil {
+		return stepResult{}, err
 	}
-	st.status.CheckpointConfigMap = cm.Name
+	st.status.CheckpointConfigMap = desired.CheckpointName(sj)
 
 	lease := &coordinationv1.Lease{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: desired.LeaseName(sj)}, lease); apierrors.IsNotFound(err) {
@@ -204,25 +224,12 @@ func (r *SyncJobReconciler) reconcileCheckpoint(ctx context.Context, sj *syncv1.
 	return stepResult{}, nil
 }
 
-// createIfMissing creates obj unless an object of that name exists.
-func (r *SyncJobReconciler) createIfMissing(ctx context.Context, obj client.Object) error {
-	existing := obj.DeepCopyObject().(client.Object)
-	err := r.Get(ctx, client.ObjectKeyFromObject(obj), existing)
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return err
-	}
-	if err := r.Create(ctx, obj, client.FieldOwner(runcontract.ControllerFieldManager)); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	return nil
-}
-
 // reconcileCronJob applies the CronJob. Server-side apply makes this a no-op when nothing
 // changed, and puts back any field of ours that someone edited.
 func (r *SyncJobReconciler) reconcileCronJob(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
+	if res, err := r.refuseForeign(ctx, sj, st, &batchv1.CronJob{}); err != nil || res.stop {
+		return res, err
+	}
 	if err := r.Apply(ctx, desired.CronJob(sj, r.Options), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
 		return stepResult{}, fmt.Errorf("apply CronJob %s: %w", desired.CronJobName(sj), err)
 	}
@@ -252,7 +259,8 @@ func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 		Owns(&corev1.ServiceAccount{}, builder.WithPredicates(notCreated)).
 		Owns(&rbacv1.Role{}, builder.WithPredicates(notCreated)).
 		Owns(&rbacv1.RoleBinding{}, builder.WithPredicates(notCreated)).
-		Owns(&corev1.ConfigMap{}, builder.WithPredicates(onlyDeletes())).
+		// The checkpoint ConfigMap is found by label, not owner: it outlives the SyncJob.
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(runToSyncJob), builder.WithPredicates(onlyDeletes())).
 		Owns(&coordinationv1.Lease{}, builder.WithPredicates(onlyDeletes())).
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(runToSyncJob)).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(runToSyncJob)).

@@ -157,7 +157,8 @@ type PodOverrides struct {
 
 // RunnerSpec shapes the runner Pod.
 type RunnerSpec struct {
-	// Image of the runner; defaults to the manager's --runner-image.
+	// Image of the runner; defaults to the manager's --runner-image. Another image must be
+	// allowed by the manager's --allowed-runner-images (else Stalled, RunnerImageNotAllowed).
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	Image string `json:"image,omitempty"`

@@ -197,6 +197,12 @@ type SyncJobStatus struct {
 	// CheckpointConfigMap holds the durable checkpoint.
 	// +optional
 	CheckpointConfigMap string `json:"checkpointConfigMap,omitempty"`
+	// CheckpointArchived is set when this SyncJob, created under the name of a deleted
+	// one, found that SyncJob's checkpoint but with another source or sink: that
+	// checkpoint was not adopted but kept aside under this ConfigMap name, and this
+	// SyncJob started from an empty checkpoint.
+	// +optional
+	CheckpointArchived string `json:"checkpointArchived,omitempty"`
 	// LastHandledRunRequest is the last run-requested-at token acted on.
 	// +optional
 	LastHandledRunRequest string `json:"lastHandledRunRequest,omitempty"`

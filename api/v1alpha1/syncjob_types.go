@@ -32,6 +32,23 @@ const (
 	ConfirmDeletesAnnotation = "sync.checkpointed.io/confirm-deletes"
 )
 
+// Stalled reasons of a SyncJob the controller refuses to act on for the cluster's safety.
+const (
+	// ReasonNameConflict: an object the SyncJob needs (its CronJob, the runner's
+	// ServiceAccount, Role or RoleBinding) exists and is not controlled by the SyncJob; the
+	// controller never takes it over.
+	ReasonNameConflict = "NameConflict"
+	// ReasonRunnerImageNotAllowed: spec.runner.image is not in the manager's
+	// --allowed-runner-images.
+	ReasonRunnerImageNotAllowed = "RunnerImageNotAllowed"
+)
+
+// DeleteCheckpointOnDeleteAnnotation, "true", makes deleting the SyncJob delete its
+// checkpoint ConfigMap too (the controller gives the ConfigMap an owner reference once it has
+// seen the annotation). Without it the checkpoint outlives the SyncJob, and a SyncJob
+// created again with the same name and the same source and sink resumes from it.
+const DeleteCheckpointOnDeleteAnnotation = "sync.checkpointed.io/delete-checkpoint-on-delete"
+
 // Condition types and reasons. The condition types follow kstatus so that Argo CD, Flux
 // and `kubectl wait` understand them.
 const (

@@ -9,7 +9,9 @@
 # Each image: the binary at /<name> as entrypoint, the host's CA bundle at
 # /etc/ssl/certs/ca-certificates.crt, user 65532:65532, nothing else (no shell, no /tmp).
 # Reproducible: rebuilding from the same binaries gives the same bytes. The runner image
-# above 30 MB compressed fails the build. The Dockerfile describes the same images for
+# above 30 MB compressed fails the build. Each image's digest is written to
+# dist/<name>.digest as repo@sha256:... and printed at the end, to pin the images
+# (kustomize edit set image, --runner-image, --allowed-runner-images; see the README). The Dockerfile describes the same images for
 # `docker build` from the same files.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,6 +28,11 @@ mkdir -p bin dist
 install -m 0644 /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt
 
 ca=bin/ca-certificates.crt=/etc/ssl/certs/ca-certificates.crt
-bin/imagebuild -o dist/manager.tar -tag "docker.io/checkpointed/manager:$TAG" -file bin/manager=/manager -file "$ca" -entrypoint /manager
-bin/imagebuild -o dist/runner.tar -tag "docker.io/checkpointed/runner:$TAG" -file bin/runner=/runner -file "$ca" -entrypoint /runner -max-size 30
-bin/imagebuild -o dist/pause.tar -tag "docker.io/checkpointed/pause:$TAG" -file bin/pause=/pause -entrypoint /pause
+bin/imagebuild -o dist/manager.tar -digest-file dist/manager.digest -tag "docker.io/checkpointed/manager:$TAG" -file bin/manager=/manager -file "$ca" -entrypoint /manager
+bin/imagebuild -o dist/runner.tar -digest-file dist/runner.digest -tag "docker.io/checkpointed/runner:$TAG" -file bin/runner=/runner -file "$ca" -entrypoint /runner -max-size 30
+bin/imagebuild -o dist/pause.tar -digest-file dist/pause.digest -tag "docker.io/checkpointed/pause:$TAG" -file bin/pause=/pause -entrypoint /pause
+
+echo "Images by digest (pin them: README, \"Pinning images by digest\"):"
+for name in manager runner pause; do
+	printf '  %-8s %s\n' "$name" "$(cat "dist/$name.digest")"
+done

@@ -240,14 +240,22 @@ func TestRunWritesReproduciblyAndRefusesAboveTheLimit(t *testing.T) {
 	var outputs [][]byte
 	for _, name := range []string{"a.tar", "b.tar"} {
 		out := filepath.Join(dir, name)
-		g.Expect(run(out, tags, files, nil, "/runner", "65532:65532", "amd64", 3)).To(Succeed())
+		g.Expect(run(out, out+".digest", tags, files, nil, "/runner", "65532:65532", "amd64", 3)).To(Succeed())
 		data, err := os.ReadFile(out)
 		g.Expect(err).NotTo(HaveOccurred())
 		outputs = append(outputs, data)
 	}
 	g.Expect(outputs[0]).To(Equal(outputs[1]))
+	// The digest file pins the first tag's repository by the image's digest, the same for
+	// both builds.
+	da, err := os.ReadFile(filepath.Join(dir, "a.tar.digest"))
+	g.Expect(err).NotTo(HaveOccurred())
+	db, err := os.ReadFile(filepath.Join(dir, "b.tar.digest"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(da)).To(MatchRegexp(`^docker\.io/checkpointed/runner@sha256:[0-9a-f]{64}\n$`))
+	g.Expect(da).To(Equal(db))
 
 	out := filepath.Join(dir, "big.tar")
-	g.Expect(run(out, tags, files, nil, "/runner", "65532:65532", "amd64", 1)).To(MatchError(ContainSubstring("more than the limit")))
+	g.Expect(run(out, "", tags, files, nil, "/runner", "65532:65532", "amd64", 1)).To(MatchError(ContainSubstring("more than the limit")))
 	g.Expect(out).NotTo(BeAnExistingFile())
 }

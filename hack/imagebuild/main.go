@@ -34,10 +34,12 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func main() {
 	var (
 		out, user, entrypoint, arch string
+		digestFile                  string
 		tags, files, env            listFlag
 		maxMB                       float64
 	)
 	flag.StringVar(&out, "o", "", "Write the image tarball here.")
+	flag.StringVar(&digestFile, "digest-file", "", "Also write the first tag's repository pinned by the image's digest (repo@sha256:...) to this file.")
 	flag.Var(&tags, "tag", "Full image reference, e.g. docker.io/checkpointed/runner:dev (repeatable).")
 	flag.Var(&files, "file", "SRC=DST: put the host file SRC at DST in the image; mode 0755 when SRC is executable, else 0644 (repeatable).")
 	flag.StringVar(&entrypoint, "entrypoint", "", "Path of the command the container runs.")
@@ -50,13 +52,13 @@ func main() {
 	if out == "" || entrypoint == "" || len(files) == 0 || len(tags) == 0 {
 		fail(errors.New("-o, -entrypoint, at least one -tag and at least one -file are required"))
 	}
-	if err := run(out, tags, files, env, entrypoint, user, arch, maxMB); err != nil {
+	if err := run(out, digestFile, tags, files, env, entrypoint, user, arch, maxMB); err != nil {
 		fail(err)
 	}
 }
 
 // run builds the image and writes it to out.
-func run(out string, tags, files, env []string, entrypoint, user, arch string, maxMB float64) error {
+func run(out, digestFile string, tags, files, env []string, entrypoint, user, arch string, maxMB float64) error {
 	created, err := sourceDate()
 	if err != nil {
 		return err
@@ -118,7 +120,24 @@ func run(out string, tags, files, env []string, entrypoint, user, arch string, m
 	if err := os.Rename(tmp, out); err != nil {
 		return fmt.Errorf("rename %s: %w", tmp, err)
 	}
+	if digestFile != "" && len(tags) > 0 {
+		if err := os.WriteFile(digestFile, []byte(DigestRef(tags[0], digest.String())+"\n"), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", digestFile, err)
+		}
+	}
 	return nil
+}
+
+// DigestRef is ref's repository pinned by digest: "docker.io/checkpointed/runner:dev" and
+// "sha256:ab…" give "docker.io/checkpointed/runner@sha256:ab…" (a registry port is kept).
+func DigestRef(ref, digest string) string {
+	if i := strings.Index(ref, "@"); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		ref = ref[:i]
+	}
+	return ref + "@" + digest
 }
 
 // sourceDate is $SOURCE_DATE_EPOCH (seconds) or the Unix epoch.

@@ -96,19 +96,6 @@ func RoleBinding(sj *syncv1.SyncJob) *rbacac.RoleBindingApplyConfiguration {
 		WithSubjects(rbacac.Subject().WithKind("ServiceAccount").WithName(ServiceAccountName(sj)).WithNamespace(sj.Namespace))
 }
 
-// CheckpointConfigMap is the empty checkpoint, created once: the controller never applies
-// it again, so the runner's data is never overwritten.
-func CheckpointConfigMap(sj *syncv1.SyncJob) *corev1.ConfigMap {
-	return &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            CheckpointName(sj),
-			Namespace:       sj.Namespace,
-			Labels:          labels(sj),
-			OwnerReferences: []metav1.OwnerReference{ownerReference(sj)},
-		},
-	}
-}
-
 // Lease is the run lock, created free so that the runner needs no create permission.
 func Lease(sj *syncv1.SyncJob) *coordac.LeaseApplyConfiguration {
 	return coordac.Lease(LeaseName(sj), sj.Namespace).

@@ -86,6 +86,7 @@ func TestGolden(t *testing.T) {
 		{"role", Role(minimalSyncJob())},
 		{"rolebinding", RoleBinding(minimalSyncJob())},
 		{"checkpoint-configmap", CheckpointConfigMap(minimalSyncJob())},
+		{"checkpoint-configmap-delete-on-delete", CheckpointConfigMap(deleteCheckpointSyncJob())},
 		{"lease", Lease(minimalSyncJob())},
 		{"cronjob-minimal", CronJob(minimalSyncJob(), opts)},
 		{"cronjob-full", CronJob(fullSyncJob(), opts)},

@@ -196,6 +196,11 @@ func (c SinkConfig) Validate() error {
 	default:
 		return fmt.Errorf("mode must be Upsert, Batch or LookupThenWrite, not %q", c.Mode)
 	}
+	for _, f := range []struct{ field, tpl string }{{"searchUrl", c.SearchURL}, {"updateUrl", c.UpdateURL}, {"countUrl", c.CountURL}} {
+		if err := sameOrigin(f.field, f.tpl, c.URL); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -114,6 +114,9 @@ func (c SourceConfig) Validate() error {
 		if err != nil || !g.IsAbs() || !strings.Contains(c.GetByIDURL, "{id}") {
 			return errors.New(`getByIdUrl must be an absolute URL holding "{id}"`)
 		}
+		if err := sameOrigin("getByIdUrl", c.GetByIDURL, c.URL); err != nil {
+			return err
+		}
 	}
 	return nil
 }
