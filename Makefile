@@ -23,6 +23,10 @@ manifests: ## Generate the CRD and the manager's RBAC (config/crd, config/rbac, 
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths="./controllers/..." output:rbac:artifacts:config=config/rbac
 	mkdir -p charts/checkpointed/crds && cp config/crd/bases/*.yaml charts/checkpointed/crds/
 
+.PHONY: chart-lint
+chart-lint: ## Lint and render the Helm chart (Helm SDK: lint --strict, golden renders, RBAC = config/rbac).
+	$(GO) test -count=1 ./test/chart/
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files '*.go')
