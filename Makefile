@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash -o pipefail
 GO ?= go
 CONTROLLER_GEN := $(GO) tool controller-gen
 # Generated files, checked for staleness by `make verify`.
-GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd config/rbac charts/checkpointed/crds
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd config/rbac charts/checkpointed/crds charts/checkpointed/files/manager-role.yaml
 
 .PHONY: all
 all: build
@@ -18,10 +18,15 @@ generate: ## Generate deepcopy code.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 .PHONY: manifests
-manifests: ## Generate the CRD and the manager's RBAC (config/crd, config/rbac, the chart's crds/).
+manifests: ## Generate the CRD and the manager's RBAC (config/crd, config/rbac, the chart's crds/ and files/manager-role.yaml).
 	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths="./controllers/..." output:rbac:artifacts:config=config/rbac
 	mkdir -p charts/checkpointed/crds && cp config/crd/bases/*.yaml charts/checkpointed/crds/
+	cp config/rbac/role.yaml charts/checkpointed/files/manager-role.yaml
+
+.PHONY: chart-lint
+chart-lint: ## Lint and render the Helm chart (Helm SDK: lint --strict, golden renders, RBAC = config/rbac).
+	$(GO) test -count=1 ./test/chart/
 
 .PHONY: fmt
 fmt: ## gofmt the tree.

@@ -8,7 +8,9 @@ import (
 	_ "time/tzdata"
 
 	"flag"
+	"fmt"
 	"os"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -29,6 +31,7 @@ func main() {
 	var (
 		metricsAddr, probeAddr, watchNamespace, runnerImage string
 		allowedRunnerImages                                 string
+		watchNamespaceList                                  string
 		leaderElect                                         bool
 		concurrency                                         int
 		qps                                                 float64
@@ -38,6 +41,7 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one manager reconciles at a time.")
 	flag.StringVar(&watchNamespace, "watch-namespace", "", "Only watch this namespace (default: all namespaces).")
+	flag.StringVar(&watchNamespaceList, "watch-namespaces", "", "Only watch these namespaces, comma-separated (default: all namespaces); leader election stays in the manager's own namespace.")
 	flag.StringVar(&runnerImage, "runner-image", "checkpointed/runner:dev", "Runner image used when a SyncJob does not name one.")
 	flag.StringVar(&allowedRunnerImages, "allowed-runner-images", "",
 		"Comma-separated runner images a SyncJob may name in spec.runner.image: exact references, repositories (any tag or digest), or prefixes ending in \"/\" or \"*\" (default: only --runner-image).")
@@ -78,6 +82,17 @@ func main() {
 		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{watchNamespace: {}}
 		mgrOpts.LeaderElectionNamespace = watchNamespace
 	}
+	namespaces, err := parseWatchNamespaces(watchNamespace, watchNamespaceList)
+	if err != nil {
+		setupLog.Error(err, "invalid flags")
+		os.Exit(1)
+	}
+	if watchNamespace == "" && len(namespaces) > 0 {
+		mgrOpts.Cache.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))
+		for _, ns := range namespaces {
+			mgrOpts.Cache.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
 	cfg := ctrl.GetConfigOrDie()
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
@@ -105,9 +120,38 @@ func main() {
 		setupLog.Error(err, "add ready check")
 		os.Exit(1)
 	}
-	setupLog.Info("starting manager", "watchNamespace", watchNamespace, "runnerImage", runnerImage, "allowedRunnerImages", allowedImages.String())
+	setupLog.Info("starting manager", "watchNamespaces", namespaces, "runnerImage", runnerImage, "allowedRunnerImages", allowedImages.String())
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "run manager")
 		os.Exit(1)
 	}
+}
+
+// parseWatchNamespaces returns the namespaces the manager is restricted to, from
+// --watch-namespace (one) or --watch-namespaces (a comma-separated list); none means all
+// namespaces. Giving both flags, an empty entry or a repeated namespace is an error.
+func parseWatchNamespaces(single, list string) ([]string, error) {
+	if single != "" && list != "" {
+		return nil, fmt.Errorf("--watch-namespace and --watch-namespaces are exclusive: give one")
+	}
+	if single != "" {
+		return []string{single}, nil
+	}
+	if list == "" {
+		return nil, nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, ns := range strings.Split(list, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" {
+			return nil, fmt.Errorf("--watch-namespaces %q: empty namespace name", list)
+		}
+		if seen[ns] {
+			return nil, fmt.Errorf("--watch-namespaces %q: namespace %q given twice", list, ns)
+		}
+		seen[ns] = true
+		out = append(out, ns)
+	}
+	return out, nil
 }
