@@ -171,7 +171,7 @@ func TestTombstonesDemoCRM(t *testing.T) {
 	r := s.sync()
 	g.Expect(r.code).To(Equal(runcontract.ExitFailed), r.stderr)
 	rec := r.record(t)
-	g.Expect(rec.Reason).To(Equal(runcontract.ReasonDeleteValve))
+	g.Expect(rec.Reason).To(Equal(runcontract.ReasonDeleteValve), rec.Message)
 	g.Expect(rec.Message).To(ContainSubstring("this sink cannot count its keys"))
 	g.Expect(s.crm.Count()).To(Equal(60), "nothing deleted")
 	token := regexp.MustCompile(`--confirm-deletes (\S+)\)`).FindStringSubmatch(rec.Message)

@@ -79,10 +79,14 @@ func (r *run) applyTombstones(ctx context.Context) {
 }
 
 // sinkKeyCount is the number of the sink's keys, for the delete valve: its Counter over
-// all time, else its key listing counted; counted false when it has neither (every delete
+// all time (when it can count: connector.CountCapable), else its key listing counted; counted false when it has neither (every delete
 // then needs a confirmation).
 func (r *run) sinkKeyCount(ctx context.Context) (n int64, counted bool, err error) {
-	if c, ok := r.cfg.Sink.(connector.Counter); ok {
+	c, ok := r.cfg.Sink.(connector.Counter)
+	if cc, capable := r.cfg.Sink.(connector.CountCapable); ok && capable && !cc.CanCount() {
+		ok = false
+	}
+	if ok {
 		n, err = c.CountWindow(ctx, time.Unix(0, 0).UTC(), time.Unix(math.MaxInt32*4, 0).UTC())
 		return n, true, err
 	}
