@@ -9,6 +9,8 @@
 //	kubectl syncjob history NAME                  status.history as a table
 //	kubectl syncjob logs NAME                     the active or last run's Pod log
 //	kubectl syncjob explain NAME ID               why source record ID is (not) in the sink
+//	kubectl syncjob plan NAME [--wait]            preflight now (plan-requested-at)
+//	kubectl syncjob forget NAME                   delete the checkpoint a deleted SyncJob left
 //
 // It is a client of the API only: it reads the SyncJob, its CronJob, Jobs and Pods, and
 // writes request annotations (and, for explain, a one-off Job it deletes again). It never
@@ -109,6 +111,8 @@ const usage = `usage: kubectl syncjob COMMAND NAME [flags]
   history NAME                        the recent runs
   logs NAME                           the active run's or the last run's Pod log
   explain NAME ID                     why source record ID is (not) in the sink (a one-off Job)
+  plan NAME [--wait]                  preflight now: connect, check tables and columns, map one page, write nothing
+  forget NAME                         delete the checkpoint a deleted SyncJob left behind
 
 flags of every command: -n NAMESPACE, --kubeconfig FILE, --context NAME, --timeout DURATION`
 
@@ -222,7 +226,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, connect f
 	if err != nil {
 		return ExitUsage, err
 	}
-	want := map[string]int{"status": 1, "run": 1, "reset": 1, "backfill": 1, "history": 1, "logs": 1, "explain": 2}
+	want := map[string]int{"status": 1, "run": 1, "reset": 1, "backfill": 1, "history": 1, "logs": 1, "explain": 2, "plan": 1, "forget": 1}
 	n, known := want[cmd]
 	if !known {
 		return ExitUsage, usageError{fmt.Errorf("unknown command %q", cmd)}
@@ -241,6 +245,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, connect f
 		req = &Request{Kind: KindReset, ResetTo: *to, ClearFailedKeys: *clearFailed}
 	case "backfill":
 		req = &Request{Kind: KindBackfill, From: *from, To: *to}
+	case "plan":
+		req = &Request{Kind: KindPlan}
 	}
 	if req != nil {
 		if err := req.validate(); err != nil {
@@ -270,6 +276,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, connect f
 		return ExitOK, p.Logs(ctx, name)
 	case "explain":
 		return p.Explain(ctx, name, pos[1], com.timeout)
+	case "forget":
+		return p.Forget(ctx, name)
 	}
 	token, err := p.Request(ctx, name, *req)
 	if err != nil {
@@ -281,6 +289,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, connect f
 	}
 	wctx, cancel := context.WithTimeout(ctx, com.timeout)
 	defer cancel()
+	if req.Kind == KindPlan {
+		return p.WaitPlan(wctx, name, token)
+	}
 	return p.Wait(wctx, name, req.Kind, token)
 }
 

@@ -78,6 +78,8 @@ func (r Request) Annotations(token string) map[string]string {
 	case KindBackfill:
 		return map[string]string{syncv1.BackfillFromAnnotation: r.From, syncv1.BackfillToAnnotation: r.To,
 			syncv1.BackfillRequestedAnnotation: token}
+	case KindPlan:
+		return map[string]string{syncv1.PlanRequestedAnnotation: token}
 	}
 	return map[string]string{syncv1.RunRequestedAnnotation: token}
 }
@@ -112,6 +114,8 @@ func handled(sj *syncv1.SyncJob, kind Kind) string {
 		return sj.Status.LastHandledResetRequest
 	case KindBackfill:
 		return sj.Status.LastHandledBackfillRequest
+	case KindPlan:
+		return sj.Status.LastHandledPlanRequest
 	}
 	return sj.Status.LastHandledRunRequest
 }
@@ -123,6 +127,8 @@ func contractKind(kind Kind) runcontract.RequestKind {
 		return runcontract.KindReset
 	case KindBackfill:
 		return runcontract.KindBackfill
+	case KindPlan:
+		return runcontract.KindPlan
 	}
 	return runcontract.KindRun
 }
