@@ -65,6 +65,7 @@ const (
 )
 
 // SyncJobSpec declares one scheduled, checkpointed sync.
+// +kubebuilder:validation:XValidation:rule="!has(self.cursor) || !has(self.cursor.mode) || self.cursor.mode != 'Snapshot' || (has(self.source.postgres) && has(self.sink.postgres))",message="spec.cursor.mode Snapshot needs a postgres source and a postgres sink (an HTTP source cannot be scanned by id, an HTTP sink cannot store content hashes)"
 type SyncJobSpec struct {
 	// Purpose says in one sentence what data moves, for whom, and why.
 	// +kubebuilder:validation:MaxLength=512

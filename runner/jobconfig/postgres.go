@@ -16,7 +16,11 @@ func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource) (c
 	if err != nil {
 		return nil, err
 	}
-	src, err := postgres.NewSource(ctx, postgresSourceConfig(p), dsn, postgres.SourceOptions{Logger: w.log.WithName("source")})
+	cfg := postgresSourceConfig(p)
+	if snapshot(w.spec) {
+		cfg = snapshotSourceConfig(cfg)
+	}
+	src, err := postgres.NewSource(ctx, cfg, dsn, postgres.SourceOptions{Logger: w.log.WithName("source")})
 	if err != nil {
 		return nil, fmt.Errorf("spec.source.postgres: %w", err)
 	}
@@ -33,6 +37,9 @@ func (w wiring) postgresSink(ctx context.Context, p *syncv1.PostgresSink, m *map
 	if err != nil {
 		return nil, err
 	}
+	if snapshot(w.spec) {
+		cfg = snapshotSinkConfig(cfg, p)
+	}
 	sink, err := postgres.NewSink(ctx, cfg, dsn, postgres.SinkOptions{
 		RunID:  runID,
 		Logger: w.log.WithName("sink"),
@@ -41,6 +48,25 @@ func (w wiring) postgresSink(ctx context.Context, p *syncv1.PostgresSink, m *map
 		return nil, fmt.Errorf("spec.sink.postgres: %w", err)
 	}
 	return sink, nil
+}
+
+// snapshot reports spec.cursor.mode Snapshot.
+func snapshot(s *syncv1.SyncJobSpec) bool { return s.Cursor.Mode == syncv1.CursorSnapshot }
+
+// snapshotSourceConfig makes a source config read only by id (spec.cursor.mode Snapshot):
+// the source has no cursor time, so spec.source.postgres.updatedAtColumn (defaulted) is
+// not used.
+func snapshotSourceConfig(c postgres.SourceConfig) postgres.SourceConfig {
+	c.ScanOnly, c.UpdatedAtColumn = true, ""
+	return c
+}
+
+// snapshotSinkConfig makes a sink config store content hashes in
+// spec.sink.postgres.hashColumn and no source version (spec.cursor.mode Snapshot: the
+// stale guard is off and spec.sink.postgres.sourceUpdatedAtColumn is not used).
+func snapshotSinkConfig(c postgres.SinkConfig, p *syncv1.PostgresSink) postgres.SinkConfig {
+	c.Unversioned, c.HashColumn, c.SourceUpdatedAtColumn = true, p.HashColumn, ""
+	return c
 }
 
 // postgresSourceConfig translates spec.source.postgres, as defaulted.
