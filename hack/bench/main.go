@@ -8,7 +8,10 @@
 //   - full load with the product's default page size (500), for comparison;
 //   - a rerun with nothing new (the safety gap re-reads the last group);
 //   - a re-upsert of every row after `runner checkpoint reset --to beginning`, all unchanged;
-//   - an incremental run after 1 % of the rows changed.
+//   - an incremental run after 1 % of the rows changed;
+//   - Snapshot mode (-scenario snapshot runs only these): a first load, a run with nothing
+//     changed against a COPY read of the source and of the stored hashes, a run after 1 %
+//     of the rows changed (hack/bench/snapshot.go).
 //
 // For each it prints the wall time, rows per second, the child's peak RSS and CPU time
 // (from its rusage) and the ratio to the baseline, against the targets of the issue. The
@@ -90,6 +93,7 @@ type options struct {
 	profileDir  string
 	settings    settingsFlag
 	statements  bool
+	scenario    string // all, incremental or snapshot
 }
 
 func main() {
@@ -106,7 +110,12 @@ func main() {
 	flag.StringVar(&o.profileDir, "profile", "", "run the runner scenarios in-process-profiled and write CPU and heap profiles here")
 	flag.BoolVar(&o.statements, "statements", false, "load pg_stat_statements and print where the server spent each step's time")
 	flag.Var(o.settings, "pg", "PostgreSQL setting name=value for the server, repeatable (applies to runner and baseline alike)")
+	flag.StringVar(&o.scenario, "scenario", "all", "scenarios to run: all, incremental (full loads, rerun, re-upsert, 1 % changed) or snapshot (spec.cursor.mode Snapshot)")
 	flag.Parse()
+	if o.scenario != "all" && o.scenario != "incremental" && o.scenario != "snapshot" {
+		fmt.Fprintln(os.Stderr, "bench: -scenario must be all, incremental or snapshot")
+		os.Exit(2)
+	}
 	if o.rows < 1000 || o.small < 1000 || o.pageSize < 1 || o.pageSize > 10000 || o.reruns < 1 || o.reps < 1 {
 		fmt.Fprintln(os.Stderr, "bench: want -rows and -small >= 1000, 1 <= -page-size <= 10000, -reruns and -reps >= 1")
 		os.Exit(2)

@@ -33,6 +33,9 @@ func (t timings) spread() string {
 // one left.
 func (b *bench) scenarios(ctx context.Context) error {
 	o := b.o
+	if o.scenario == "snapshot" {
+		return b.snapshot(ctx)
+	}
 	t0 := time.Now()
 	if err := createSource(ctx, b.src, "invoices_small", o.small); err != nil {
 		return err
@@ -74,7 +77,13 @@ func (b *bench) scenarios(ctx context.Context) error {
 	if err := b.reupsert(ctx); err != nil {
 		return err
 	}
-	return b.changed(ctx)
+	if err := b.changed(ctx); err != nil {
+		return err
+	}
+	if o.scenario == "all" {
+		return b.snapshot(ctx)
+	}
+	return nil
 }
 
 // loadSpec describes a full-load scenario.
