@@ -82,7 +82,9 @@ type SinkConfig struct {
 	SourceUpdatedAtColumn string
 	// Unversioned says records carry no source version (Snapshot mode): the
 	// SourceUpdatedAtColumn is neither read nor written, no write is Stale (the stale
-	// guard is off) and CountWindow fails. Requires HashColumn.
+	// guard is off), CountWindow fails, and under DeleteSoft the DeleteColumn is set to
+	// the time of the write (SinkOptions.Clock) instead of the source version. Requires
+	// HashColumn.
 	Unversioned bool
 	// HashColumn, if not empty, is a text or varchar column storing WriteRecord.Hash on
 	// every written row, read back by StoredHashes (Snapshot mode). The column must exist:

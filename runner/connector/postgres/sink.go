@@ -257,10 +257,13 @@ func (s *Sink) check(rec *connector.WriteRecord) error {
 // value returns the record's value for column v (the soft-delete column included).
 func (s *Sink) value(it *item, v *sinkColumn) any {
 	if v.softDl {
-		if it.rec.Deleted {
-			return it.sua
+		switch {
+		case !it.rec.Deleted:
+			return nil
+		case s.unversioned: // no source version to date the delete by: the time it is written
+			return s.clock().UTC().Truncate(time.Microsecond)
 		}
-		return nil
+		return it.sua
 	}
 	if v.hash {
 		if it.rec.Hash == "" {

@@ -113,6 +113,23 @@ func TestHashColumnSetupAndStoredHashes(t *testing.T) {
 		g.Expect(hs).To(Equal(map[string]string{"b": "h2b"}))
 		sink.Close()
 	}
+	// A soft delete without a source version is dated by the sink's clock, not year 1.
+	exec(t, dsn, `ALTER TABLE crm ADD COLUMN deleted_at timestamptz`)
+	cfg.DeleteMode, cfg.DeleteColumn = DeleteSoft, "deleted_at"
+	now := time.Date(2026, 7, 1, 8, 0, 0, 123456789, time.UTC)
+	sink, err := NewSink(ctx, cfg, dsn, SinkOptions{Clock: func() time.Time { return now }})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer sink.Close()
+	res, err := sink.Upsert(ctx, []connector.WriteRecord{{Key: "a", SourceID: "1", Values: map[string]any{"email": "a@x"}, Hash: "hd", Deleted: true}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(outcomes(res)).To(Equal([]connector.Outcome{connector.Written}))
+	conn, err := pgx.Connect(ctx, dsn)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer conn.Close(ctx)
+	var at time.Time
+	g.Expect(conn.QueryRow(ctx, `SELECT deleted_at FROM crm WHERE k = 'a'`).Scan(&at)).To(Succeed())
+	g.Expect(at.UTC()).To(Equal(now.Truncate(time.Microsecond)))
+
 	g.Expect(SinkConfig{Table: "crm", KeyColumn: "k", CopyThreshold: 1, DeleteMode: DeleteIgnore, Unversioned: true}.Validate()).
 		To(MatchError(ContainSubstring("spec.sink.postgres.hashColumn")))
 }
