@@ -145,6 +145,9 @@ FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2`, rel.oid, key.name
 	return nil
 }
 
+// hashLen is the length of a content hash (connector.WriteRecord.Hash) in characters.
+const hashLen = 32
+
 // setupHash checks the hash column (SinkConfig.HashColumn) and adds it to the columns
 // written. A missing column is a setup error naming the DDL that creates it.
 func (s *Sink) setupHash(cfg SinkConfig, claim func(name, role string) error) error {
@@ -154,8 +157,11 @@ func (s *Sink) setupHash(cfg SinkConfig, claim func(name, role string) error) er
 		return fmt.Errorf("hash column %q (spec.sink.postgres.hashColumn) does not exist in table %q: Snapshot mode stores each record's content hash there; create it with: ALTER TABLE %s ADD COLUMN %s text",
 			name, cfg.Table, s.rel.ident.Sanitize(), quote(name))
 	}
-	if c.category != 'S' {
+	if c.category != 'S' || c.oid == oidBPChar {
 		return fmt.Errorf("hash column %q of table %q is %s, want text or varchar", name, cfg.Table, c.full)
+	}
+	if l := limitsOf(c); l.maxLen > 0 && l.maxLen < hashLen {
+		return fmt.Errorf("hash column %q of table %q is %s, too short for a hash of %d characters: want text", name, cfg.Table, c.full, hashLen)
 	}
 	if err := claim(name, "hash column"); err != nil {
 		return err

@@ -82,7 +82,10 @@ func TestHashColumnSetupAndStoredHashes(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring(`hash column "_checkpointed_hash" (spec.sink.postgres.hashColumn) does not exist in table "crm"`)))
 	g.Expect(err).To(MatchError(ContainSubstring(`ALTER TABLE "crm" ADD COLUMN "_checkpointed_hash" text`)))
 
-	exec(t, dsn, `ALTER TABLE "crm" ADD COLUMN "_checkpointed_hash" text`)
+	exec(t, dsn, `ALTER TABLE "crm" ADD COLUMN "_checkpointed_hash" varchar(16)`)
+	_, err = NewSink(ctx, cfg, dsn, SinkOptions{})
+	g.Expect(err).To(MatchError(ContainSubstring(`hash column "_checkpointed_hash" of table "crm" is character varying(16), too short`)))
+	exec(t, dsn, `ALTER TABLE "crm" ALTER COLUMN "_checkpointed_hash" TYPE text`)
 	for _, threshold := range []int{1000, 1} { // the INSERT and the COPY path
 		exec(t, dsn, `DELETE FROM crm`,
 			`INSERT INTO crm VALUES ('c', 'old@x', '2030-01-01T00:00:00Z', NULL)`) // a row an Incremental run wrote

@@ -37,9 +37,10 @@ const (
 	idUUID               // uuid: byte-wise, equal to its lower-case text order
 )
 
-// Source reads a PostgreSQL table or view in ascending (updatedAt, id) order. It
-// implements connector.Source, connector.Fetcher and connector.Counter and is safe for
-// concurrent use.
+// Source reads a PostgreSQL table or view in ascending (updatedAt, id) order, or scans it
+// by id (connector.Scanner; SourceConfig.ScanOnly for a table without a cursor time). It
+// implements connector.Source, connector.Fetcher, connector.Counter and connector.Scanner
+// and is safe for concurrent use.
 //
 // Values in Record.Fields, by column type:
 //   - smallint, integer, bigint: int64
@@ -153,9 +154,9 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 	idParam := map[idKind]string{idInt: "$2::int8", idText: "$2::text", idUUID: "$2::uuid"}[s.ids]
 	idArray := map[idKind]string{idInt: "$1::int8[]", idText: "$1::text[]", idUUID: "$1::uuid[]"}[s.ids]
 	order := fmt.Sprintf(" ORDER BY %s, %s", u, idOrder)
+	s.setScanQueries(sel.String(), idCol, idOrder)
 	// A row comparison (a, b) > (x, y) is a > x OR (a = x AND b > y), which a btree index
 	// on (updated_at, id) serves directly.
-	s.setScanQueries(sel.String(), idCol, idOrder)
 	s.qAfter = fmt.Sprintf("%s WHERE (%s, %s) > ($1::%s, %s)%s LIMIT $3", sel.String(), u, idOrder, tsType, idParam, order)
 	s.qFrom = fmt.Sprintf("%s WHERE %s >= $1::%s%s LIMIT $2", sel.String(), u, tsType, order)
 	s.qFetch = fmt.Sprintf("%s WHERE %s = ANY(%s)%s", sel.String(), quote(idCol), idArray, order)
