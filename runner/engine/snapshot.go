@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
@@ -109,15 +110,15 @@ func (o hashOutput) upsert(ctx context.Context, batch []connector.WriteRecord) (
 // location (only its instant) nor on SourceID or SourceUpdatedAt, so that it is stable
 // across runs; equal hashes mean equal mapped records.
 func RecordHash(w connector.WriteRecord) string {
-	h := sha256.New()
-	var buf []byte
-	buf = appendString(buf, 'k', w.Key)
+	sc := hashScratch.Get().(*hashBuf)
+	defer hashScratch.Put(sc)
+	buf := appendString(sc.buf[:0], 'k', w.Key)
 	if w.Deleted {
 		buf = append(buf, 'D')
 	} else {
 		buf = append(buf, 'L')
 	}
-	names := make([]string, 0, len(w.Values))
+	names := sc.names[:0]
 	for name := range w.Values {
 		names = append(names, name)
 	}
@@ -126,15 +127,23 @@ func RecordHash(w connector.WriteRecord) string {
 	for _, name := range names {
 		buf = appendString(buf, 'f', name)
 		buf = appendValue(buf, w.Values[name])
-		if len(buf) > 32<<10 {
-			h.Write(buf)
-			buf = buf[:0]
-		}
 	}
-	h.Write(buf)
-	sum := h.Sum(nil)
+	sum := sha256.Sum256(buf)
+	if cap(buf) <= 1<<20 { // a huge record's encoding is not kept
+		sc.buf = buf[:0]
+	}
+	clear(names)
+	sc.names = names[:0]
 	return hex.EncodeToString(sum[:16])
 }
+
+// hashBuf is RecordHash's reusable scratch: the encoding and the sorted field names.
+type hashBuf struct {
+	buf   []byte
+	names []string
+}
+
+var hashScratch = sync.Pool{New: func() any { return &hashBuf{} }}
 
 // appendString appends a tag, the length and the bytes of s.
 func appendString(buf []byte, tag byte, s string) []byte {
