@@ -66,6 +66,18 @@ func TestAdmissionRejectsInvalidSpecs(t *testing.T) {
 			[]string{"spec.source.postgres.dsn.name"}},
 		{"unknown error policy", func(sj *syncv1.SyncJob) { sj.Spec.Errors.Policy = "Ignore" },
 			[]string{"spec.errors.policy", "Skip", "Halt"}},
+		{"snapshot mode with an HTTP source", func(sj *syncv1.SyncJob) {
+			sj.Spec.Cursor.Mode = syncv1.CursorSnapshot
+			sj.Spec.Source.Postgres = nil
+			sj.Spec.Source.HTTP = &syncv1.HTTPSource{URL: "http://billing.example/invoices"}
+		}, []string{"spec.cursor.mode Snapshot", "postgres source and a postgres sink"}},
+		{"snapshot mode with an HTTP sink", func(sj *syncv1.SyncJob) {
+			sj.Spec.Cursor.Mode = syncv1.CursorSnapshot
+			sj.Spec.Sink.Postgres = nil
+			sj.Spec.Sink.HTTP = &syncv1.HTTPSink{Mode: "Upsert", URL: "http://crm.example/invoices/{key}"}
+		}, []string{"spec.cursor.mode Snapshot", "postgres source and a postgres sink"}},
+		{"unknown cursor mode", func(sj *syncv1.SyncJob) { sj.Spec.Cursor.Mode = "Full" },
+			[]string{"spec.cursor.mode", "Incremental", "Snapshot"}},
 		{"zero rate limit burst", func(sj *syncv1.SyncJob) {
 			sj.Spec.RateLimit = &syncv1.RateLimitSpec{RequestsPerSecond: resource.MustParse("5"), Burst: -1}
 		}, []string{"spec.rateLimit.burst"}},
