@@ -238,7 +238,13 @@ func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, what string) iter.Se
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
-			_, err := conn.Conn().PgConn().CopyTo(ctx, pw, "COPY ("+q+") TO STDOUT (FORMAT binary)")
+			// pgx writes each row's CopyData message on its own: buffer them, so that the
+			// pipe hands over 64 KiB at a time rather than one goroutine switch per key.
+			bw := bufio.NewWriterSize(pw, 64<<10)
+			_, err := conn.Conn().PgConn().CopyTo(ctx, bw, "COPY ("+q+") TO STDOUT (FORMAT binary)")
+			if err == nil {
+				err = bw.Flush()
+			}
 			pw.CloseWithError(err)
 			done <- err
 		}()
