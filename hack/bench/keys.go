@@ -55,7 +55,7 @@ func (b *bench) keysScenario(ctx context.Context) error {
 	}
 	fmt.Printf("generated and loaded %d rows in %.1fs\n", o.rows, time.Since(t0).Seconds())
 
-	var walls, bases, merges timings
+	var walls, bases, merges, cpus timings
 	var rss int64
 	var last runResult
 	took := regexp.MustCompile(`"full key reconciliation done".*?"took":"([^"]+)"`)
@@ -97,6 +97,7 @@ func (b *bench) keysScenario(ctx context.Context) error {
 			return err
 		}
 		walls = append(walls, res.Wall)
+		cpus = append(cpus, res.CPU)
 		merges = append(merges, d)
 		rss = max(rss, res.MaxRSS)
 		last = res
@@ -104,7 +105,7 @@ func (b *bench) keysScenario(ctx context.Context) error {
 	if err := b.verify(ctx, "keys_invoices", "crm_keys"); err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	r := row{scenario: "full key reconcile", rows: int64(o.rows), wall: walls.median(), rss: rss, base: bases.median(),
+	r := row{scenario: "full key reconcile", rows: int64(o.rows), wall: walls.median(), cpu: cpus.median(), rss: rss, base: bases.median(),
 		note: fmt.Sprintf("%s; merge alone %.3fs (%.2f× baseline)", repsNote(walls, bases), merges.median().Seconds(),
 			merges.median().Seconds()/bases.median().Seconds())}
 	r.ratio = pairedRatio(walls, bases)
