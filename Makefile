@@ -69,9 +69,8 @@ test-e2e: ## Stage 3: images, local cluster up, operator deployed, end-to-end te
 	$(GO) test -count=1 -timeout 30m ./test/e2e/...
 
 .PHONY: bench
-bench: deps ## Benchmarks of the runner: Postgres → Postgres against a same-run baseline, then HTTP APIs under rate limits.
+bench: deps ## Benchmarks of the runner: every Postgres → Postgres scenario (incremental, drift, keys, snapshot) against same-run baselines, then HTTP APIs under rate limits.
 	$(GO) run ./hack/bench
-	$(GO) run ./hack/bench -scenario keys
 	$(GO) run ./hack/bench-http
 
 .PHONY: bench-controller

@@ -29,7 +29,11 @@ func TestLocalDefaultsMatchTheSchema(t *testing.T) {
 	zeros.Spec.Errors.MaxErrors = ptr.To[int32](0)
 	zeros.Spec.Reconcile.Sample = ptr.To[int32](0)
 
-	for _, sj := range []*syncv1.SyncJob{sampleSyncJob(ns, "pg-defaults"), httpJob, zeros} {
+	// Snapshot mode: the same defaults (hashColumn among them), the mode kept.
+	snapshot := sampleSyncJob(ns, "snapshot-defaults")
+	snapshot.Spec.Cursor.Mode = syncv1.CursorSnapshot
+
+	for _, sj := range []*syncv1.SyncJob{sampleSyncJob(ns, "pg-defaults"), httpJob, zeros, snapshot} {
 		t.Run(sj.Name, func(t *testing.T) {
 			g := NewWithT(t)
 			local := sj.DeepCopy()

@@ -53,7 +53,7 @@ func TestDeleteAnnotationNamesMatchTheRunner(t *testing.T) {
 // apiserver refuses one without and names the fields, and local mode's Validate agrees.
 func TestAdmissionDeletes(t *testing.T) {
 	ns := newNamespace(t)
-	detect := "spec.deletes.sourceField, spec.deletes.fullReconcile or spec.source.http.deletedUrl"
+	detect := "spec.deletes.sourceField, spec.deletes.fullReconcile, spec.cursor.mode Snapshot or spec.source.http.deletedUrl"
 	for _, tc := range []struct {
 		name   string
 		mutate func(*syncv1.SyncJob)
@@ -87,6 +87,18 @@ func TestAdmissionDeletes(t *testing.T) {
 			sj.Spec.Sink.Postgres = nil
 			sj.Spec.Sink.HTTP = &syncv1.HTTPSink{Mode: "Upsert", URL: "http://crm.example/invoices/{key}", KeysURL: "http://crm.example/invoices/keys"}
 		}, []string{"spec.sink.http.keysUrl must hold {after}"}},
+		{"Delete in Snapshot mode (the snapshot detects deletes)", func(sj *syncv1.SyncJob) {
+			sj.Spec.Cursor.Mode = syncv1.CursorSnapshot
+			sj.Spec.Deletes = syncv1.DeletesSpec{Mode: "Delete"}
+		}, nil},
+		{"SoftDelete in Snapshot mode", func(sj *syncv1.SyncJob) {
+			sj.Spec.Cursor.Mode = syncv1.CursorSnapshot
+			sj.Spec.Deletes = syncv1.DeletesSpec{Mode: "SoftDelete"}
+		}, nil},
+		{"Delete in Incremental mode still needs detection", func(sj *syncv1.SyncJob) {
+			sj.Spec.Cursor.Mode = syncv1.CursorIncremental
+			sj.Spec.Deletes = syncv1.DeletesSpec{Mode: "Delete"}
+		}, []string{detect}},
 		{"Ignore needs nothing", func(sj *syncv1.SyncJob) { sj.Spec.Deletes.Mode = "Ignore" }, nil},
 		{"everyRuns 0", func(sj *syncv1.SyncJob) {
 			sj.Spec.Deletes = syncv1.DeletesSpec{Mode: "Delete", FullReconcile: &syncv1.FullReconcileSpec{EveryRuns: 0}}

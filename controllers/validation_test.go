@@ -92,6 +92,18 @@ func TestAdmissionRejectsInvalidSpecs(t *testing.T) {
 			sj.Spec.Sink.Postgres = nil
 			sj.Spec.Sink.HTTP = &syncv1.HTTPSink{Mode: "Upsert", URL: "http://crm.example/invoices"}
 		}, []string{"spec.sink.http.url", "must hold {key} in Upsert mode"}},
+		{"snapshot mode with an HTTP source", func(sj *syncv1.SyncJob) {
+			sj.Spec.Cursor.Mode = syncv1.CursorSnapshot
+			sj.Spec.Source.Postgres = nil
+			sj.Spec.Source.HTTP = &syncv1.HTTPSource{URL: "http://billing.example/invoices"}
+		}, []string{"spec.cursor.mode Snapshot", "postgres source and a postgres sink"}},
+		{"snapshot mode with an HTTP sink", func(sj *syncv1.SyncJob) {
+			sj.Spec.Cursor.Mode = syncv1.CursorSnapshot
+			sj.Spec.Sink.Postgres = nil
+			sj.Spec.Sink.HTTP = &syncv1.HTTPSink{Mode: "Upsert", URL: "http://crm.example/invoices/{key}"}
+		}, []string{"spec.cursor.mode Snapshot", "postgres source and a postgres sink"}},
+		{"unknown cursor mode", func(sj *syncv1.SyncJob) { sj.Spec.Cursor.Mode = "Full" },
+			[]string{"spec.cursor.mode", "Incremental", "Snapshot"}},
 		{"zero rate limit burst", func(sj *syncv1.SyncJob) {
 			sj.Spec.RateLimit = &syncv1.RateLimitSpec{RequestsPerSecond: resource.MustParse("5"), Burst: -1}
 		}, []string{"spec.rateLimit.burst"}},

@@ -94,6 +94,13 @@ type PostgresSink struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	RunIDColumn string `json:"runIdColumn,omitempty"`
+	// HashColumn stores each record's content hash in spec.cursor.mode Snapshot (a text
+	// column the user creates: ALTER TABLE <table> ADD COLUMN _checkpointed_hash text);
+	// unused in Incremental mode.
+	// +kubebuilder:default=_checkpointed_hash
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	HashColumn string `json:"hashColumn,omitempty"`
 	// CopyThreshold is the page size from which a page goes through COPY into a temporary
 	// table and one merge statement instead of a multi-row INSERT.
 	// +kubebuilder:default=1000

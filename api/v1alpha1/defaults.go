@@ -65,6 +65,7 @@ func (sj *SyncJob) Default() {
 	}
 	if p := s.Sink.Postgres; p != nil {
 		def(&p.SourceUpdatedAtColumn, "source_updated_at")
+		def(&p.HashColumn, "_checkpointed_hash")
 		if p.CopyThreshold == 0 {
 			p.CopyThreshold = 1000
 		}
@@ -88,6 +89,7 @@ func (sj *SyncJob) Default() {
 		}
 	}
 	defDur(&s.Cursor.SafetyGap, 5*time.Minute)
+	def(&s.Cursor.Mode, CursorIncremental)
 	defDur(&s.Checkpoint.Interval, 10*time.Second)
 	def(&s.Errors.Policy, "Skip")
 	if s.Errors.MaxErrors == nil {
@@ -176,12 +178,21 @@ func (sj *SyncJob) Validate() error {
 			bad("spec.cursor.startAt must be an RFC3339 time such as 2026-01-01T00:00:00Z")
 		}
 	}
+	switch s.Cursor.Mode {
+	case "", CursorIncremental:
+	case CursorSnapshot:
+		if s.Source.Postgres == nil || s.Sink.Postgres == nil {
+			bad("spec.cursor.mode Snapshot needs a postgres source and a postgres sink (an HTTP source cannot be scanned by id, an HTTP sink cannot store content hashes)")
+		}
+	default:
+		bad("spec.cursor.mode must be Incremental or Snapshot, not %q", s.Cursor.Mode)
+	}
 	if m := s.Errors.MaxErrors; m != nil && *m < 0 {
 		bad("spec.errors.maxErrors must be >= 0")
 	}
 	if d := s.Deletes; d.Mode != "" && d.Mode != "Ignore" && d.SourceField == "" && d.FullReconcile == nil &&
-		(s.Source.HTTP == nil || s.Source.HTTP.DeletedURL == "") {
-		bad("spec.deletes.mode SoftDelete or Delete needs a way to detect deletes: spec.deletes.sourceField, spec.deletes.fullReconcile or spec.source.http.deletedUrl")
+		s.Cursor.Mode != CursorSnapshot && (s.Source.HTTP == nil || s.Source.HTTP.DeletedURL == "") {
+		bad("spec.deletes.mode SoftDelete or Delete needs a way to detect deletes: spec.deletes.sourceField, spec.deletes.fullReconcile, spec.cursor.mode Snapshot or spec.source.http.deletedUrl")
 	}
 	if f := s.Deletes.FullReconcile; f != nil && f.EveryRuns < 1 {
 		bad("spec.deletes.fullReconcile.everyRuns must be >= 1")

@@ -6,8 +6,25 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// Cursor modes (spec.cursor.mode).
+const (
+	// CursorIncremental reads the records after the stored (updatedAt, id) cursor.
+	CursorIncremental = "Incremental"
+	// CursorSnapshot scans the whole source by id each run and writes what changed.
+	CursorSnapshot = "Snapshot"
+)
+
 // CursorSpec tunes where each run starts.
 type CursorSpec struct {
+	// Mode is how changes are found. Incremental reads the records after the stored
+	// (updatedAt, id) cursor. Snapshot is for a source without a reliable updatedAt: every
+	// run scans the whole source by id, hashes each mapped record and writes only the
+	// records whose hash differs from the one stored in the sink (spec.sink.postgres.hashColumn);
+	// it needs a postgres source and a postgres sink, and has no stale-write guard.
+	// +kubebuilder:default=Incremental
+	// +kubebuilder:validation:Enum=Incremental;Snapshot
+	// +optional
+	Mode string `json:"mode,omitempty"`
 	// SafetyGap rewinds the stored cursor at the start of each run, so that late commits and
 	// late updates in the source are re-read; idempotent upserts make the overlap safe.
 	// Records committed with an updatedAt older than the gap behind the cursor are missed.

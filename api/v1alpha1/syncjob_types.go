@@ -121,7 +121,8 @@ const (
 )
 
 // SyncJobSpec declares one scheduled, checkpointed sync.
-// +kubebuilder:validation:XValidation:rule="!has(self.deletes) || !has(self.deletes.mode) || self.deletes.mode == 'Ignore' || (has(self.deletes.sourceField) && self.deletes.sourceField.size() > 0) || has(self.deletes.fullReconcile) || (has(self.source.http) && has(self.source.http.deletedUrl) && self.source.http.deletedUrl.size() > 0)",message="spec.deletes.mode SoftDelete or Delete needs a way to detect deletes: spec.deletes.sourceField, spec.deletes.fullReconcile or spec.source.http.deletedUrl"
+// +kubebuilder:validation:XValidation:rule="!has(self.deletes) || !has(self.deletes.mode) || self.deletes.mode == 'Ignore' || (has(self.deletes.sourceField) && self.deletes.sourceField.size() > 0) || has(self.deletes.fullReconcile) || (has(self.cursor) && has(self.cursor.mode) && self.cursor.mode == 'Snapshot') || (has(self.source.http) && has(self.source.http.deletedUrl) && self.source.http.deletedUrl.size() > 0)",message="spec.deletes.mode SoftDelete or Delete needs a way to detect deletes: spec.deletes.sourceField, spec.deletes.fullReconcile, spec.cursor.mode Snapshot or spec.source.http.deletedUrl"
+// +kubebuilder:validation:XValidation:rule="!has(self.cursor) || !has(self.cursor.mode) || self.cursor.mode != 'Snapshot' || (has(self.source.postgres) && has(self.sink.postgres))",message="spec.cursor.mode Snapshot needs a postgres source and a postgres sink (an HTTP source cannot be scanned by id, an HTTP sink cannot store content hashes)"
 type SyncJobSpec struct {
 	// Purpose says in one sentence what data moves, for whom, and why.
 	// +kubebuilder:validation:MaxLength=512

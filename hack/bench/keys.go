@@ -16,7 +16,7 @@ import (
 const keysTarget = 1.5
 
 // keysScenario measures full key reconciliation (spec.deletes.fullReconcile) of -rows keys,
-// Postgres → Postgres, with nothing to delete: a full load (untimed setup), then, -reps
+// Postgres → Postgres, on its own tables (keys_invoices → crm_keys), with nothing to delete: a full load (untimed setup), then, -reps
 // times alternating, the baseline (both key sets read with COPY ... TO STDOUT, discarded)
 // and `runner sync --full-reconcile` (a rerun with nothing new that ends with the merge of
 // both key streams). The runner's time includes the rerun and its process start; the note
@@ -24,13 +24,13 @@ const keysTarget = 1.5
 func (b *bench) keysScenario(ctx context.Context) error {
 	o := b.o
 	t0 := time.Now()
-	if err := createSource(ctx, b.src, "invoices", o.rows); err != nil {
+	if err := createSource(ctx, b.src, "keys_invoices", o.rows); err != nil {
 		return err
 	}
-	if err := createSink(ctx, b.dst, "crm_invoices"); err != nil {
+	if err := createSink(ctx, b.dst, "crm_keys"); err != nil {
 		return err
 	}
-	jf, err := jobFile(b.dir, "bench-keys", "invoices", "crm_invoices", o.pageSize)
+	jf, err := jobFile(b.dir, "bench-keys", "keys_invoices", "crm_keys", o.pageSize)
 	if err != nil {
 		return err
 	}
@@ -50,12 +50,12 @@ func (b *bench) keysScenario(ctx context.Context) error {
 	if err := expect("keys: full load", res, int64(o.rows), int64(o.rows), 0); err != nil {
 		return err
 	}
-	if err := vacuum(ctx, b.dst, "crm_invoices"); err != nil {
+	if err := vacuum(ctx, b.dst, "crm_keys"); err != nil {
 		return err
 	}
 	fmt.Printf("generated and loaded %d rows in %.1fs\n", o.rows, time.Since(t0).Seconds())
 
-	var walls, bases, merges timings
+	var walls, bases, merges, cpus timings
 	var rss int64
 	var last runResult
 	took := regexp.MustCompile(`"full key reconciliation done".*?"took":"([^"]+)"`)
@@ -64,11 +64,11 @@ func (b *bench) keysScenario(ctx context.Context) error {
 			return err
 		}
 		start := time.Now()
-		n, err := copyKeys(ctx, b.src, `COPY (SELECT id::text FROM invoices) TO STDOUT`)
+		n, err := copyKeys(ctx, b.src, `COPY (SELECT id::text FROM keys_invoices) TO STDOUT`)
 		if err != nil {
 			return err
 		}
-		m, err := copyKeys(ctx, b.dst, `COPY (SELECT billing_invoice_id FROM crm_invoices) TO STDOUT`)
+		m, err := copyKeys(ctx, b.dst, `COPY (SELECT billing_invoice_id FROM crm_keys) TO STDOUT`)
 		if err != nil {
 			return err
 		}
@@ -97,14 +97,15 @@ func (b *bench) keysScenario(ctx context.Context) error {
 			return err
 		}
 		walls = append(walls, res.Wall)
+		cpus = append(cpus, res.CPU)
 		merges = append(merges, d)
 		rss = max(rss, res.MaxRSS)
 		last = res
 	}
-	if err := b.verify(ctx, "invoices", "crm_invoices"); err != nil {
+	if err := b.verify(ctx, "keys_invoices", "crm_keys"); err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	r := row{scenario: "full key reconcile", rows: int64(o.rows), wall: walls.median(), rss: rss, base: bases.median(),
+	r := row{scenario: "full key reconcile", rows: int64(o.rows), wall: walls.median(), cpu: cpus.median(), rss: rss, base: bases.median(),
 		note: fmt.Sprintf("%s; merge alone %.3fs (%.2f× baseline)", repsNote(walls, bases), merges.median().Seconds(),
 			merges.median().Seconds()/bases.median().Seconds())}
 	r.ratio = pairedRatio(walls, bases)

@@ -9,11 +9,14 @@
 //   - a rerun with nothing new (the safety gap re-reads the last group);
 //   - a re-upsert of every row after `runner checkpoint reset --to beginning`, all unchanged;
 //   - an incremental run after 1 % of the rows changed;
-//   - the drift check's cost: reruns with reconcile.sample 20 against 0 (drift.go), alone
-//     with -scenario drift.
+//   - the drift check's cost: reruns with reconcile.sample 20 against 0 (drift.go);
+//   - full key reconciliation (keys.go): -rows keys on both sides, nothing to delete,
+//     against reading both key sets with COPY;
+//   - Snapshot mode (snapshot.go): a first load, a run with nothing changed against a COPY
+//     read of the source and of the stored hashes, a run after 1 % of the rows changed.
 //
-// With -scenario keys it runs full key reconciliation instead (keys.go): -rows keys on
-// both sides, nothing to delete, against reading both key sets with COPY.
+// -scenario selects: all (the default, every scenario in that order) or a comma-separated
+// list of incremental, drift, keys and snapshot.
 //
 // For each it prints the wall time, rows per second, the child's peak RSS and CPU time
 // (from its rusage) and the ratio to the baseline, against the targets of the issue. The
@@ -95,7 +98,8 @@ type options struct {
 	profileDir  string
 	settings    settingsFlag
 	statements  bool
-	scenario    string
+	scenario    string // all, or a comma-separated list of incremental, drift, keys, snapshot
+	selected    map[string]bool
 }
 
 func main() {
@@ -111,19 +115,22 @@ func main() {
 	flag.IntVar(&o.reruns, "reruns", 3, "repetitions of the rerun with nothing new (the median is reported)")
 	flag.StringVar(&o.profileDir, "profile", "", "run the runner scenarios in-process-profiled and write CPU and heap profiles here")
 	flag.BoolVar(&o.statements, "statements", false, "load pg_stat_statements and print where the server spent each step's time")
-	flag.StringVar(&o.scenario, "scenario", "all", "which scenarios to run: all (the full loads, reruns, re-upsert, 1 % change, then the drift check), drift (only the drift check's cost: sample 20 vs 0), or keys (full key reconciliation of -rows keys, spec.deletes.fullReconcile, against COPY of both key sets)")
 	flag.Var(o.settings, "pg", "PostgreSQL setting name=value for the server, repeatable (applies to runner and baseline alike)")
+	flag.StringVar(&o.scenario, "scenario", "all", "scenarios to run: all, or a comma-separated list of "+strings.Join(scenarioNames, ", ")+
+		" (incremental: full loads, rerun, re-upsert, 1 % changed; drift: reconcile.sample 20 vs 0; keys: full key reconciliation of -rows keys vs COPY of both key sets; snapshot: spec.cursor.mode Snapshot)")
 	flag.Parse()
-	if o.scenario != "all" && o.scenario != "drift" && o.scenario != "keys" {
-		fmt.Fprintln(os.Stderr, "bench: -scenario is all, drift or keys")
+	selected, err := selectScenarios(o.scenario)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
 	if o.rows < 1000 || o.small < 1000 || o.pageSize < 1 || o.pageSize > 10000 || o.reruns < 1 || o.reps < 1 {
 		fmt.Fprintln(os.Stderr, "bench: want -rows and -small >= 1000, 1 <= -page-size <= 10000, -reruns and -reps >= 1")
 		os.Exit(2)
 	}
+	o.selected = selected
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, o)
+	err = run(ctx, o)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench: FAILED:", err)
@@ -230,14 +237,32 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("page size %d (copyThreshold 1000: pages of 1000 or more go through COPY), checkpoint interval 10s, safety gap 5m, groups of %d rows per updated_at\n\n",
 		o.pageSize, groupSize)
 
-	if o.scenario == "keys" {
-		err = b.keysScenario(ctx)
-	} else {
-		err = b.scenarios(ctx)
-	}
+	err = b.scenarios(ctx)
 	b.print()
 	fmt.Printf("load average at the end %s (other processes share the cores: compare ratios, not absolute times)\n", loadAvg())
 	return err
+}
+
+// scenarioNames are the values of -scenario besides all, in the order they run.
+var scenarioNames = []string{"incremental", "drift", "keys", "snapshot"}
+
+// selectScenarios parses -scenario: all, or a comma-separated list of scenarioNames.
+func selectScenarios(v string) (map[string]bool, error) {
+	sel := map[string]bool{}
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "all":
+			for _, n := range scenarioNames {
+				sel[n] = true
+			}
+		case slices.Contains(scenarioNames, name):
+			sel[name] = true
+		default:
+			return nil, fmt.Errorf("-scenario %q: want all or a comma-separated list of %s", v, strings.Join(scenarioNames, ", "))
+		}
+	}
+	return sel, nil
 }
 
 // loadAvg returns the 1, 5 and 15 minute load averages, or "unknown".

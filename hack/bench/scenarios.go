@@ -33,8 +33,8 @@ func (t timings) spread() string {
 // one left.
 func (b *bench) scenarios(ctx context.Context) error {
 	o := b.o
-	if o.scenario == "drift" {
-		return b.drift(ctx)
+	if !o.selected["incremental"] {
+		return b.others(ctx)
 	}
 	t0 := time.Now()
 	if err := createSource(ctx, b.src, "invoices_small", o.small); err != nil {
@@ -80,7 +80,25 @@ func (b *bench) scenarios(ctx context.Context) error {
 	if err := b.changed(ctx); err != nil {
 		return err
 	}
-	return b.drift(ctx)
+	return b.others(ctx)
+}
+
+// others runs the selected scenarios that set up their own tables, after the incremental
+// ones: drift, keys, snapshot.
+func (b *bench) others(ctx context.Context) error {
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{{"drift", b.drift}, {"keys", b.keysScenario}, {"snapshot", b.snapshot}}
+	for _, st := range steps {
+		if !b.o.selected[st.name] {
+			continue
+		}
+		if err := st.run(ctx); err != nil {
+			return fmt.Errorf("scenario %s: %w", st.name, err)
+		}
+	}
+	return nil
 }
 
 // loadSpec describes a full-load scenario.

@@ -112,6 +112,23 @@ type Warner interface {
 	Warnings() []string
 }
 
+// Scanner is an optional Source capability, needed by Snapshot mode (a source without a
+// reliable updatedAt): read the whole source in pages ascending by id, in the order
+// CompareIDs defines, without any cursor time. Records carry a zero UpdatedAt.
+type Scanner interface {
+	// ScanPage returns at most limit records whose id is strictly after afterID ("" is
+	// before every id), ascending by id. Page.More is false when nothing follows.
+	ScanPage(ctx context.Context, afterID string, limit int) (Page, error)
+}
+
+// HashReader is an optional Sink capability, needed by Snapshot mode: the sink stores
+// each record's WriteRecord.Hash next to it and reads the stored hashes back by key.
+type HashReader interface {
+	// StoredHashes returns the stored hash of each of keys that has a stored record with
+	// a hash; keys without a record, or whose record has no hash, are absent.
+	StoredHashes(ctx context.Context, keys []string) (map[string]string, error)
+}
+
 // Counter is an optional capability of sources and sinks, used by the drift check: how
 // many records have an UpdatedAt (sinks: stored source updatedAt) in [from, to].
 type Counter interface {
@@ -247,6 +264,10 @@ type WriteRecord struct {
 	Values map[string]any
 	// Deleted marks a record whose source record was deleted (deletes handling).
 	Deleted bool
+	// Hash is the record's content hash in Snapshot mode (key, values and Deleted in a
+	// canonical typed encoding), stored by a HashReader sink next to the record; "" in
+	// Incremental mode, where a sink stores no hash.
+	Hash string
 }
 
 // Outcome is what the sink did with one record.

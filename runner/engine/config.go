@@ -134,6 +134,11 @@ type Config struct {
 	Unsorted bool
 	// Range, if set, makes the run a backfill.
 	Range *Range
+	// Snapshot makes the run a full scan with content hashes (spec.cursor.mode Snapshot,
+	// snapshot.go): the source must implement connector.Scanner and the sink
+	// connector.HashReader (a dry run without a sink plans every record); Range and
+	// Unsorted are refused. Records carry no updatedAt: the stale guard is off.
+	Snapshot bool
 	// Reconcile configures the drift check.
 	Reconcile Reconcile
 	// MappingFingerprint identifies what the Mapper writes (the key and the mapping
@@ -191,6 +196,11 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("backfill range [%s, %s) is empty", r.From.Format(time.RFC3339Nano), r.To.Format(time.RFC3339Nano))
 		}
 	}
+	if cfg.Snapshot {
+		if err := cfg.snapshotCapable(); err != nil {
+			return cfg, err
+		}
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
 	}
@@ -207,4 +217,25 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Unsorted = true
 	}
 	return cfg, nil
+}
+
+// snapshotCapable reports what keeps a Snapshot run from working with this config.
+func (cfg Config) snapshotCapable() error {
+	if _, ok := cfg.Source.(connector.Scanner); !ok {
+		return errors.New("snapshot mode: the source cannot be scanned by id (no connector.Scanner)")
+	}
+	if cfg.Sink != nil {
+		if _, ok := cfg.Sink.(connector.HashReader); !ok {
+			return errors.New("snapshot mode: the sink cannot store content hashes (no connector.HashReader)")
+		}
+	} else if !cfg.DryRun {
+		return errors.New("snapshot mode: no sink")
+	}
+	if cfg.Range != nil {
+		return errors.New("snapshot mode: a backfill range does not apply (every run reads the whole source)")
+	}
+	if u, ok := cfg.Source.(UnsortedSource); cfg.Unsorted || ok && u.Unsorted() {
+		return errors.New("snapshot mode: the source must scan ascending by id, not unsorted")
+	}
+	return nil
 }

@@ -26,7 +26,8 @@ import (
 // are retried successfully; the sample leaves them out (they are known failures).
 func (r *run) driftCheck(ctx context.Context) *audit.Reconciliation {
 	rc := r.cfg.Reconcile
-	if rc.Sample <= 0 || rc.Window <= 0 || r.committed.IsZero() {
+	if rc.Sample <= 0 || rc.Window <= 0 || r.committed.IsZero() || r.cfg.Snapshot {
+		// A Snapshot run has no updatedAt window: no drift check (snapshot.go).
 		return nil
 	}
 	to := r.committed.UpdatedAt

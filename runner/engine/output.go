@@ -38,7 +38,11 @@ func newOutput(cfg Config) output {
 	if cfg.DryRun {
 		return &planOutput{plan: &Plan{}, limit: cfg.PreviewLimit}
 	}
-	return sinkOutput{sink: cfg.Sink, store: cfg.Store, pub: cfg.Publisher}
+	out := sinkOutput{sink: cfg.Sink, store: cfg.Store, pub: cfg.Publisher}
+	if hr, ok := cfg.Sink.(connector.HashReader); ok && cfg.Snapshot {
+		return hashOutput{output: out, hashes: hr}
+	}
+	return out
 }
 
 // sinkOutput is a real run's output: records go to the sink, the checkpoint to the store,

@@ -49,7 +49,7 @@ func (m mapResults) errAt(i int) error {
 func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResult {
 	ch := make(chan pageResult, 1)
 	go func() {
-		p, err := r.cfg.Source.ReadPage(ctx, after, r.cfg.PageSize)
+		p, err := r.read(ctx, after, r.cfg.PageSize)
 		pr := pageResult{after: after, page: p, err: err}
 		if err == nil {
 			pr.mapped.w = make([]connector.WriteRecord, len(p.Records))

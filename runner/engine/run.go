@@ -26,9 +26,10 @@ type run struct {
 	rec *audit.Recorder
 
 	// The run's strategies, chosen once from the Config.
-	order order  // how the source's pages are read and committed
-	scope scope  // what part of the source, and where its progress is kept
-	out   output // where records, the checkpoint and the record go
+	order order                                                                             // how the source's pages are read and committed
+	read  func(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) // reads one page: ReadPage, or ScanPage in Snapshot mode
+	scope scope                                                                             // what part of the source, and where its progress is kept
+	out   output                                                                            // where records, the checkpoint and the record go
 
 	loaded bool                   // the checkpoint was loaded: saving is allowed
 	st     runcontract.Checkpoint // the last stored (or loaded) state
@@ -58,10 +59,15 @@ type run struct {
 
 func newRun(cfg Config) *run {
 	ids := cursor.IDOrder(cfg.Source.CompareIDs)
+	read := cfg.Source.ReadPage
+	if sc, ok := cfg.Source.(connector.Scanner); ok && cfg.Snapshot {
+		read = scanReader{scanner: sc}.read
+	}
 	return &run{
-		cfg: cfg,
-		log: cfg.Logger.WithValues("job", cfg.Job, "runId", cfg.RunID),
-		ids: ids,
+		read: read,
+		cfg:  cfg,
+		log:  cfg.Logger.WithValues("job", cfg.Job, "runId", cfg.RunID),
+		ids:  ids,
 		rec: audit.New(audit.Options{
 			Out: cfg.AuditOut, Now: cfg.Clock.Now, Job: cfg.Job, RunID: cfg.RunID, Trigger: cfg.Trigger,
 		}),

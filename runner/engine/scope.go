@@ -28,6 +28,9 @@ func newScope(cfg Config) scope {
 	if cfg.Range != nil {
 		return backfill{rng: *cfg.Range}
 	}
+	if cfg.Snapshot {
+		return snapshotScope{}
+	}
 	return mainScope{gap: cfg.SafetyGap, startAt: cfg.StartAt}
 }
 

@@ -47,6 +47,11 @@ func deletesConfig(s *syncv1.SyncJobSpec, src connector.Source, sink connector.S
 	if s.Deletes.Mode == "Ignore" || s.Deletes.Mode == "" {
 		return d, nil
 	}
+	if snapshot(s) && d.EveryRuns == 0 {
+		// A Snapshot run reads the whole source anyway: reconcile keys after every
+		// complete run unless spec.deletes.fullReconcile.everyRuns says otherwise.
+		d.EveryRuns = 1
+	}
 	if d.EveryRuns > 0 && s.Source.HTTP != nil && s.Source.HTTP.IDsURL == "" {
 		return d, fmt.Errorf("spec.deletes.fullReconcile with an HTTP source needs spec.source.http.idsUrl")
 	}

@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/engine"
 )
 
@@ -55,4 +56,46 @@ func TestDeleteRequest(t *testing.T) {
 	cfg = engine.Config{}
 	g.Expect(DeleteRequest(&cfg, sj, true, "")).To(ContainSubstring("Ignore"))
 	g.Expect(cfg.Deletes.Force).To(BeFalse())
+}
+
+// TestSnapshotSchedulesFullReconcile: in Snapshot mode a delete mode other than Ignore
+// reconciles keys after every complete run, unless fullReconcile.everyRuns says otherwise;
+// under Ignore, or in Incremental mode without fullReconcile, nothing is scheduled.
+func TestSnapshotSchedulesFullReconcile(t *testing.T) {
+	src := struct {
+		connector.Source
+		connector.FieldLister
+	}{}
+	sink := struct {
+		connector.Sink
+		connector.KeyLister
+		connector.KeyDeleter
+	}{}
+	for _, tc := range []struct {
+		name      string
+		mode      string
+		deletes   syncv1.DeletesSpec
+		everyRuns int
+		keys      bool
+	}{
+		{"Snapshot, Delete", syncv1.CursorSnapshot, syncv1.DeletesSpec{Mode: "Delete"}, 1, true},
+		{"Snapshot, SoftDelete", syncv1.CursorSnapshot, syncv1.DeletesSpec{Mode: "SoftDelete"}, 1, true},
+		{"Snapshot, explicit everyRuns", syncv1.CursorSnapshot, syncv1.DeletesSpec{Mode: "Delete", FullReconcile: &syncv1.FullReconcileSpec{EveryRuns: 24}}, 24, true},
+		{"Snapshot, Ignore", syncv1.CursorSnapshot, syncv1.DeletesSpec{Mode: "Ignore"}, 0, false},
+		{"Incremental, marker only", syncv1.CursorIncremental, syncv1.DeletesSpec{Mode: "Delete", SourceField: "deleted_at"}, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			s := &syncv1.SyncJobSpec{
+				Cursor:  syncv1.CursorSpec{Mode: tc.mode},
+				Source:  syncv1.SourceSpec{Name: "billing", Postgres: &syncv1.PostgresSource{IDColumn: "id"}},
+				Sink:    syncv1.SinkSpec{Postgres: &syncv1.PostgresSink{}},
+				Deletes: tc.deletes,
+			}
+			d, err := deletesConfig(s, src, sink)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(d.EveryRuns).To(Equal(tc.everyRuns))
+			g.Expect(d.SourceKeys != nil).To(Equal(tc.keys))
+		})
+	}
 }

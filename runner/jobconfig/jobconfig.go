@@ -73,6 +73,10 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		closeAll()
 		return engine.Config{}, nil, errors.New("spec.errors.maxErrors and spec.reconcile.sample are required: the SyncJob was not defaulted")
 	}
+	if err := checkMode(s); err != nil {
+		closeAll()
+		return engine.Config{}, nil, err
+	}
 
 	cfg := engine.Config{
 		Job:                sj.Name,
@@ -90,6 +94,9 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		Reconcile:          engine.Reconcile{Window: s.Reconcile.Window.Duration, Sample: int(*s.Reconcile.Sample)},
 		MappingFingerprint: mspec.Fingerprint(),
 		OnMappingChange:    engine.MappingChangePolicy(s.OnMappingChange),
+		// Snapshot mode reads the whole source each run: the keys it no longer has are found
+		// by full key reconciliation, which deletesConfig schedules after every complete run.
+		Snapshot: snapshot(s),
 	}
 	if cfg.Deletes, err = deletesConfig(s, src, sink); err != nil {
 		closeAll()
@@ -108,6 +115,24 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		cfg.StartAt = t.UTC()
 	}
 	return cfg, closeAll, nil
+}
+
+// checkMode refuses spec.cursor.mode values the runner cannot run (the CRD refuses them
+// too; this guards local mode and a SyncJob that never passed admission).
+func checkMode(s *syncv1.SyncJobSpec) error {
+	switch s.Cursor.Mode {
+	case syncv1.CursorIncremental:
+	case syncv1.CursorSnapshot:
+		if s.Source.Postgres == nil {
+			return errors.New("spec.cursor.mode Snapshot needs a postgres source: an HTTP source cannot be scanned by id")
+		}
+		if s.Sink.Postgres == nil {
+			return errors.New("spec.cursor.mode Snapshot needs a postgres sink: an HTTP sink cannot store content hashes")
+		}
+	default:
+		return fmt.Errorf("spec.cursor.mode %q: want Incremental or Snapshot (the SyncJob was not defaulted?)", s.Cursor.Mode)
+	}
+	return nil
 }
 
 // wiring builds one run's connectors. Every HTTP client of the run shares one token

@@ -19,6 +19,9 @@ func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource) (c
 	}
 	cfg := postgresSourceConfig(p)
 	cfg.DeletedColumn = deletedColumn(w.spec.Deletes)
+	if snapshot(w.spec) {
+		cfg = snapshotSourceConfig(cfg)
+	}
 	src, err := postgres.NewSource(ctx, cfg, dsn, postgres.SourceOptions{Logger: w.log.WithName("source")})
 	if err != nil {
 		return nil, fmt.Errorf("spec.source.postgres (dsn from secret %q key %q): %w", p.DSN.Name, p.DSN.Key, err)
@@ -35,6 +38,9 @@ func (w wiring) postgresSink(ctx context.Context, p *syncv1.PostgresSink, m *map
 	cfg, err := postgresSinkConfig(p, w.spec.Deletes, m.KeyField(), m.Fields(), postgresFieldTypes(w.spec.Mapping))
 	if err != nil {
 		return nil, err
+	}
+	if snapshot(w.spec) {
+		cfg = snapshotSinkConfig(cfg, p)
 	}
 	sink, err := postgres.NewSink(ctx, cfg, dsn, postgres.SinkOptions{
 		RunID:  runID,
@@ -58,6 +64,25 @@ func postgresDSN(field string, ref syncv1.SecretKeyRef) (string, error) {
 		return "", fmt.Errorf("%s: secret %q key %q: %w", field, ref.Name, ref.Key, err)
 	}
 	return dsn, nil
+}
+
+// snapshot reports spec.cursor.mode Snapshot.
+func snapshot(s *syncv1.SyncJobSpec) bool { return s.Cursor.Mode == syncv1.CursorSnapshot }
+
+// snapshotSourceConfig makes a source config read only by id (spec.cursor.mode Snapshot):
+// the source has no cursor time, so spec.source.postgres.updatedAtColumn (defaulted) is
+// not used.
+func snapshotSourceConfig(c postgres.SourceConfig) postgres.SourceConfig {
+	c.ScanOnly, c.UpdatedAtColumn = true, ""
+	return c
+}
+
+// snapshotSinkConfig makes a sink config store content hashes in
+// spec.sink.postgres.hashColumn and no source version (spec.cursor.mode Snapshot: the
+// stale guard is off and spec.sink.postgres.sourceUpdatedAtColumn is not used).
+func snapshotSinkConfig(c postgres.SinkConfig, p *syncv1.PostgresSink) postgres.SinkConfig {
+	c.Unversioned, c.HashColumn, c.SourceUpdatedAtColumn = true, p.HashColumn, ""
+	return c
 }
 
 // postgresSourceConfig translates spec.source.postgres, as defaulted.

@@ -13,8 +13,12 @@ type SourceConfig struct {
 	// Table is the table or view to read, "table" or "schema.table", case-sensitive.
 	Table string
 	// UpdatedAtColumn is the cursor's time column: timestamptz, or timestamp when TimeZone
-	// is set. Required.
+	// is set. Required, unless ScanOnly (then it must be empty).
 	UpdatedAtColumn string
+	// ScanOnly makes a source read only by id (connector.Scanner, Snapshot mode): there
+	// is no cursor time column, records carry a zero UpdatedAt, ReadPage and CountWindow
+	// fail, FetchByIDs and ScanPage return records ascending by id.
+	ScanOnly bool
 	// IDColumn is the cursor's tie-breaker: a unique, not-null integer, text, varchar or
 	// uuid column. Required.
 	IDColumn string
@@ -34,7 +38,10 @@ func (c SourceConfig) Validate() error {
 	if _, err := tableName(c.Table); err != nil {
 		return err
 	}
-	if c.UpdatedAtColumn == "" {
+	switch {
+	case c.ScanOnly && c.UpdatedAtColumn != "":
+		return errors.New("updated_at column (spec.source.postgres.updatedAtColumn) is set for a source read only by id (Snapshot mode)")
+	case !c.ScanOnly && c.UpdatedAtColumn == "":
 		return errors.New("updated_at column (spec.source.postgres.updatedAtColumn) is empty")
 	}
 	if c.IDColumn == "" {
@@ -75,8 +82,19 @@ type SinkConfig struct {
 	// value only.
 	FieldTypes map[string]connector.FieldType
 	// SourceUpdatedAtColumn is the timestamptz column storing each record's
-	// SourceUpdatedAt; a write older than the stored one is Stale. Required.
+	// SourceUpdatedAt; a write older than the stored one is Stale. Required, unless
+	// Unversioned (then it is not used).
 	SourceUpdatedAtColumn string
+	// Unversioned says records carry no source version (Snapshot mode): the
+	// SourceUpdatedAtColumn is neither read nor written, no write is Stale (the stale
+	// guard is off), CountWindow fails, and under DeleteSoft the DeleteColumn is set to
+	// the time of the write (SinkOptions.Clock) instead of the source version. Requires
+	// HashColumn.
+	Unversioned bool
+	// HashColumn, if not empty, is a text or varchar column storing WriteRecord.Hash on
+	// every written row, read back by StoredHashes (Snapshot mode). The column must exist:
+	// setup names the ALTER TABLE to run when it does not.
+	HashColumn string
 	// SyncedAtColumn, if not empty, is a timestamptz or timestamp column set to the write
 	// time of each written row.
 	SyncedAtColumn string
@@ -101,8 +119,11 @@ func (c SinkConfig) Validate() error {
 	if c.KeyColumn == "" {
 		return errors.New("key field (spec.key.field) is empty")
 	}
-	if c.SourceUpdatedAtColumn == "" {
+	if c.SourceUpdatedAtColumn == "" && !c.Unversioned {
 		return errors.New("source updated-at column (spec.sink.postgres.sourceUpdatedAtColumn) is empty")
+	}
+	if c.Unversioned && c.HashColumn == "" {
+		return errors.New("hash column (spec.sink.postgres.hashColumn) is empty, required by a sink without source versions (spec.cursor.mode Snapshot)")
 	}
 	if c.CopyThreshold < 1 {
 		return fmt.Errorf("copy threshold (spec.sink.postgres.copyThreshold) %d: want at least 1", c.CopyThreshold)

@@ -44,7 +44,8 @@ WHERE a.attrelid = $1 AND a.attname = $2`, rel.oid, name).Scan(&ok)
 }
 
 // buildKeySQL prepares the key statements of the sink (key and sua: the key and source
-// updated-at columns; byteOrder: the key column compares in byte order already).
+// updated-at columns, sua unused when the sink is unversioned; byteOrder: the key column
+// compares in byte order already).
 func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 	table := s.rel.ident.Sanitize()
 	k, u := quote(key.name), quote(sua.name)
@@ -56,8 +57,15 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 	}
 	s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s > $1::text ORDER BY %[3]s`, k, table, kc)
 	const d = `(SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS d(k, u)) AS d`
-	s.keyq.deleteHard = fmt.Sprintf(`DELETE FROM %[1]s AS t USING %[4]s WHERE t.%[2]s = d.k AND (t.%[3]s IS NULL OR t.%[3]s <= d.u) RETURNING t.%[2]s::text`, table, k, u, d)
+	// A row holding a source version newer than its deletion time stays (Stale). An
+	// unversioned sink (Snapshot mode) stores no version: nothing is stale.
+	notNewer := fmt.Sprintf("(t.%[1]s IS NULL OR t.%[1]s <= d.u)", u)
 	s.keyq.stale = fmt.Sprintf(`SELECT t.%[2]s::text FROM %[1]s AS t JOIN %[4]s ON t.%[2]s = d.k WHERE t.%[3]s > d.u`, table, k, u, d)
+	if s.unversioned {
+		notNewer = "true"
+		s.keyq.stale = fmt.Sprintf(`SELECT d.k FROM %s WHERE false`, d)
+	}
+	s.keyq.deleteHard = fmt.Sprintf(`DELETE FROM %[1]s AS t USING %[3]s WHERE t.%[2]s = d.k AND %[4]s RETURNING t.%[2]s::text`, table, k, d, notNewer)
 	for _, v := range s.vals {
 		if !v.softDl {
 			continue
@@ -70,8 +78,8 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 		// Rows already marked are deleted: they are not listed (not counted by the valve
 		// again, not marked again).
 		s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL AND %[4]s > $1::text ORDER BY %[4]s`, k, table, dl, kc)
-		s.keyq.softDelete = fmt.Sprintf(`UPDATE %[1]s AS t SET %[4]s = %[5]s FROM %[6]s WHERE t.%[2]s = d.k AND t.%[4]s IS NULL AND (t.%[3]s IS NULL OR t.%[3]s <= d.u) RETURNING t.%[2]s::text`,
-			table, k, u, dl, at, d)
+		s.keyq.softDelete = fmt.Sprintf(`UPDATE %[1]s AS t SET %[3]s = %[4]s FROM %[5]s WHERE t.%[2]s = d.k AND t.%[3]s IS NULL AND %[6]s RETURNING t.%[2]s::text`,
+			table, k, dl, at, d, notNewer)
 	}
 }
 
@@ -230,7 +238,13 @@ func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, what string) iter.Se
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
-			_, err := conn.Conn().PgConn().CopyTo(ctx, pw, "COPY ("+q+") TO STDOUT (FORMAT binary)")
+			// pgx writes each row's CopyData message on its own: buffer them, so that the
+			// pipe hands over 64 KiB at a time rather than one goroutine switch per key.
+			bw := bufio.NewWriterSize(pw, 64<<10)
+			_, err := conn.Conn().PgConn().CopyTo(ctx, bw, "COPY ("+q+") TO STDOUT (FORMAT binary)")
+			if err == nil {
+				err = bw.Flush()
+			}
 			pw.CloseWithError(err)
 			done <- err
 		}()

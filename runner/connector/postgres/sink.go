@@ -65,6 +65,9 @@ type Sink struct {
 	types         map[string]connector.FieldType // the mapped type of each field, if known
 	hasSynced     bool
 	hasRun        bool
+	unversioned   bool   // SinkConfig.Unversioned: no source version column, no stale guard
+	hashCol       column // SinkConfig.HashColumn, when set
+	qHashes       string // the stored hashes of the keys $1; "" without a hash column
 
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount, qRead string
 	keyq                                                     keyQueries // full key reconciliation (keys.go)
@@ -216,7 +219,7 @@ func grow[T any](buf *[]T, n int) []T {
 // store changed (rounded, cut, out of range: see limits).
 func (s *Sink) check(rec *connector.WriteRecord) error {
 	for _, v := range s.vals {
-		if v.softDl {
+		if v.softDl || v.hash {
 			continue
 		}
 		val := rec.Values[v.field]
@@ -257,18 +260,58 @@ func (s *Sink) check(rec *connector.WriteRecord) error {
 // value returns the record's value for column v (the soft-delete column included).
 func (s *Sink) value(it *item, v *sinkColumn) any {
 	if v.softDl {
-		if it.rec.Deleted {
-			return it.sua
+		switch {
+		case !it.rec.Deleted:
+			return nil
+		case s.unversioned: // no source version to date the delete by: the time it is written
+			return s.clock().UTC().Truncate(time.Microsecond)
 		}
-		return nil
+		return it.sua
+	}
+	if v.hash {
+		if it.rec.Hash == "" {
+			return nil
+		}
+		return it.rec.Hash
 	}
 	return it.rec.Values[v.field]
+}
+
+// StoredHashes returns the hash stored with each of keys (SinkConfig.HashColumn); keys
+// without a row, or whose row has no hash, are absent. One query per call.
+func (s *Sink) StoredHashes(ctx context.Context, keys []string) (map[string]string, error) {
+	if s.qHashes == "" {
+		return nil, fmt.Errorf("read stored hashes from %q: no hash column configured (spec.sink.postgres.hashColumn)", s.rel.name)
+	}
+	out := make(map[string]string, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, s.qHashes, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read stored hashes of %d keys from %q: %w", len(keys), s.rel.name, err)
+	}
+	defer rows.Close()
+	var k, h string
+	for rows.Next() {
+		if err := rows.Scan(&k, &h); err != nil {
+			return nil, fmt.Errorf("read stored hashes from %q: %w", s.rel.name, err)
+		}
+		out[k] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read stored hashes of %d keys from %q: %w", len(keys), s.rel.name, err)
+	}
+	return out, nil
 }
 
 // CountWindow counts rows whose stored source updatedAt is in [from, to], leaving out
 // soft-deleted rows (DeleteSoft: the delete column is set). It is cheap with an index on
 // the source updated-at column.
 func (s *Sink) CountWindow(ctx context.Context, from, to time.Time) (int64, error) {
+	if s.unversioned {
+		return 0, fmt.Errorf("count rows of %q: the sink stores no source version (Snapshot mode)", s.rel.name)
+	}
 	var n int64
 	if err := s.pool.QueryRow(ctx, s.qCount, from.UTC(), to.UTC()).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count rows of %q with source updated_at in [%s, %s]: %w", s.rel.name,

@@ -25,6 +25,7 @@ type sinkColumn struct {
 	lim    limits
 	field  string // key in WriteRecord.Values; "" for the soft-delete column
 	softDl bool   // the soft-delete column
+	hash   bool   // the hash column (WriteRecord.Hash)
 }
 
 // setup inspects the table, checks every configured column's type and role, and builds
@@ -59,16 +60,20 @@ FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2`, rel.oid, key.name
 	if !unique {
 		return fmt.Errorf("key column %q of table %q has no unique index on exactly that column (needed by ON CONFLICT): CREATE UNIQUE INDEX ON %s (%s)", key.name, cfg.Table, rel.ident.Sanitize(), quote(key.name))
 	}
-	suaName := cfg.SourceUpdatedAtColumn
-	sua, err := rel.column(suaName, "source updated-at (spec.sink.postgres.sourceUpdatedAtColumn)")
-	if err != nil {
-		return err
+	used := map[string]string{key.name: "key"}
+	var sua column
+	if !cfg.Unversioned {
+		suaName := cfg.SourceUpdatedAtColumn
+		sua, err = rel.column(suaName, "source updated-at (spec.sink.postgres.sourceUpdatedAtColumn)")
+		if err != nil {
+			return err
+		}
+		if sua.oid != oidTimestamptz {
+			return fmt.Errorf("source updated-at column %q of table %q is %s, want timestamptz", suaName, cfg.Table, sua.full)
+		}
+		used[sua.name] = "source updated-at"
 	}
-	if sua.oid != oidTimestamptz {
-		return fmt.Errorf("source updated-at column %q of table %q is %s, want timestamptz", suaName, cfg.Table, sua.full)
-	}
-
-	used := map[string]string{key.name: "key", sua.name: "source updated-at"}
+	s.unversioned = cfg.Unversioned
 	claim := func(name, role string) error {
 		if other, ok := used[name]; ok {
 			return fmt.Errorf("column %q of table %q is used both as %s and as %s", name, cfg.Table, other, role)
@@ -106,6 +111,11 @@ FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2`, rel.oid, key.name
 		}
 		s.vals = append(s.vals, sinkColumn{col: c, fam: famTime, softDl: true})
 	}
+	if cfg.HashColumn != "" {
+		if err := s.setupHash(cfg, claim); err != nil {
+			return err
+		}
+	}
 	var synced, run column
 	if cfg.SyncedAtColumn != "" {
 		if synced, err = rel.column(cfg.SyncedAtColumn, "synced-at (spec.sink.postgres.syncedAtColumn)"); err != nil {
@@ -137,6 +147,34 @@ FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2`, rel.oid, key.name
 		return fmt.Errorf("look up the collation of key column %q of table %q: %w", key.name, cfg.Table, err)
 	}
 	s.buildKeySQL(key, sua, byteOrder)
+	return nil
+}
+
+// hashLen is the length of a content hash (connector.WriteRecord.Hash) in characters.
+const hashLen = 32
+
+// setupHash checks the hash column (SinkConfig.HashColumn) and adds it to the columns
+// written. A missing column is a setup error naming the DDL that creates it.
+func (s *Sink) setupHash(cfg SinkConfig, claim func(name, role string) error) error {
+	name := cfg.HashColumn
+	c, ok := s.rel.columns[name]
+	if !ok {
+		return fmt.Errorf("hash column %q (spec.sink.postgres.hashColumn) does not exist in table %q: Snapshot mode stores each record's content hash there; create it with: ALTER TABLE %s ADD COLUMN %s text",
+			name, cfg.Table, s.rel.ident.Sanitize(), quote(name))
+	}
+	if c.category != 'S' || c.oid == oidBPChar {
+		return fmt.Errorf("hash column %q of table %q is %s, want text or varchar", name, cfg.Table, c.full)
+	}
+	if l := limitsOf(c); l.maxLen > 0 && l.maxLen < hashLen {
+		return fmt.Errorf("hash column %q of table %q is %s, too short for a hash of %d characters: want text", name, cfg.Table, c.full, hashLen)
+	}
+	if err := claim(name, "hash column"); err != nil {
+		return err
+	}
+	s.hashCol = c
+	s.vals = append(s.vals, sinkColumn{col: c, fam: famString, hash: true})
+	s.qHashes = fmt.Sprintf("SELECT %s::text, %s::text FROM %s WHERE %s = ANY($1::text[]) AND %s IS NOT NULL",
+		quote(cfg.KeyColumn), quote(name), s.rel.ident.Sanitize(), quote(cfg.KeyColumn), quote(name))
 	return nil
 }
 

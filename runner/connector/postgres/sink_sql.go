@@ -48,6 +48,9 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 	cols := []string{k, u}
 	var set, old, new []string // set: the columns the update sets
 	set = append(set, u)
+	if s.unversioned { // no source version column: the stage's u is not written
+		cols, set = []string{k}, nil
+	}
 	for _, v := range s.vals {
 		c := quote(v.col.name)
 		cols = append(cols, c)
@@ -86,11 +89,24 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 	new = append([]string{"EXCLUDED." + u}, new...)
 	conflict := fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s WHERE %s OR ((t.%s IS NULL OR t.%s <= EXCLUDED.%s) AND (%s) IS DISTINCT FROM (%s))",
 		k, strings.Join(guarded, ", "), stale, u, u, u, strings.Join(old, ", "), strings.Join(new, ", "))
-	insert := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT ", table, strings.Join(cols, ", "))
 	returning := fmt.Sprintf(" RETURNING t.%s::text, t.%s", k, u)
+	if s.unversioned {
+		// No stale guard: a row is rewritten when its values (the hash among them) differ.
+		plain := make([]string, len(set))
+		for i, c := range set {
+			plain[i] = fmt.Sprintf("%s = EXCLUDED.%s", c, c)
+		}
+		conflict = fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s WHERE (%s) IS DISTINCT FROM (%s)",
+			k, strings.Join(plain, ", "), strings.Join(old[1:], ", "), strings.Join(new[1:], ", "))
+		returning = fmt.Sprintf(" RETURNING t.%s::text, NULL::timestamptz", k)
+	}
+	insert := fmt.Sprintf("INSERT INTO %s AS t (%s) SELECT ", table, strings.Join(cols, ", "))
 
 	selectList := func(castAll bool, firstParam int) string {
 		exprs := []string{"s.k", "s.u"}
+		if s.unversioned {
+			exprs = exprs[:1]
+		}
 		for i, v := range s.vals {
 			if castAll || v.fam == famText {
 				exprs = append(exprs, fmt.Sprintf("s.c%d::%s", i, v.col.typ))
@@ -132,6 +148,9 @@ SELECT * FROM gone UNION ALL SELECT t.%[2]s::text, t.%[3]s FROM %[1]s AS t JOIN 
 	// The keyed read of the drift check: live rows only, values in their native type
 	// except numeric-like, uuid and JSON columns, read as text (see ReadByKeys).
 	read := []string{k + "::text", u}
+	if s.unversioned {
+		read[1] = "NULL::timestamptz" // Snapshot mode: no source version is stored
+	}
 	for _, v := range s.vals {
 		if v.softDl {
 			continue
@@ -143,6 +162,11 @@ SELECT * FROM gone UNION ALL SELECT t.%[2]s::text, t.%[3]s FROM %[1]s AS t JOIN 
 		read = append(read, c)
 	}
 	s.qRead = fmt.Sprintf("SELECT %s FROM %s WHERE %s = ANY($1::text[])%s", strings.Join(read, ", "), table, k, live)
+	if s.unversioned {
+		s.qDelete = fmt.Sprintf(`DELETE FROM %[1]s AS t USING unnest($1::text[], $2::timestamptz[]) AS d(k, u) WHERE t.%[2]s = d.k RETURNING t.%[2]s::text, NULL::timestamptz`,
+			table, k)
+		s.qCount = ""
+	}
 }
 
 // extraArgs appends the synced-at and run id parameters.

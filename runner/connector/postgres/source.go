@@ -37,9 +37,10 @@ const (
 	idUUID               // uuid: byte-wise, equal to its lower-case text order
 )
 
-// Source reads a PostgreSQL table or view in ascending (updatedAt, id) order. It
-// implements connector.Source, connector.Fetcher and connector.Counter and is safe for
-// concurrent use.
+// Source reads a PostgreSQL table or view in ascending (updatedAt, id) order, or scans it
+// by id (connector.Scanner; SourceConfig.ScanOnly for a table without a cursor time). It
+// implements connector.Source, connector.Fetcher, connector.Counter and connector.Scanner
+// and is safe for concurrent use.
 //
 // Values in Record.Fields, by column type:
 //   - smallint, integer, bigint: int64
@@ -71,6 +72,8 @@ type Source struct {
 	updIdx int
 
 	qAfter, qFrom, qFetch, qCount string
+	qScanFirst, qScan             string // the first rows by id; the rows with an id after $1, by id
+	scanOnly                      bool   // SourceConfig.ScanOnly: ReadPage and CountWindow fail
 	qGap                          string // the rows whose cursor wall time is in [$1, $2), id after $3 (if not NULL), by id
 }
 
@@ -112,6 +115,10 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 		return err
 	}
 	s.rel = rel
+	s.updIdx = -1
+	if cfg.ScanOnly {
+		return s.setupScan(cfg)
+	}
 	upd, err := rel.column(updCol, "updated_at")
 	if err != nil {
 		return err
@@ -130,52 +137,15 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 	default:
 		return fmt.Errorf("updated_at column %q of table %q is %s, want timestamptz or timestamp", updCol, cfg.Table, upd.full)
 	}
-	id, err := rel.column(idCol, "id")
+	idOrder, err := s.setupID(cfg)
 	if err != nil {
 		return err
-	}
-	idOrder := quote(idCol)
-	switch {
-	case id.oid == oidInt2 || id.oid == oidInt4 || id.oid == oidInt8:
-		s.ids = idInt
-	case id.oid == oidText || id.oid == oidVarchar:
-		s.ids = idText
-		idOrder += ` COLLATE "C"`
-	case id.oid == oidUUID:
-		s.ids = idUUID
-	default:
-		return fmt.Errorf("id column %q of table %q is %s, want an integer, text, varchar or uuid column", idCol, cfg.Table, id.full)
 	}
 	if err := s.setupZone(cfg); err != nil {
 		return err
 	}
 
-	var sel strings.Builder
-	sel.WriteString("SELECT ")
-	for i, name := range rel.order {
-		c := rel.columns[name]
-		sc := srcColumn{name: name, oid: c.oid}
-		switch c.oid {
-		case oidInt2, oidInt4, oidInt8, oidFloat4, oidFloat8, oidBool, oidDate, oidTimestamp, oidTimestamptz:
-		default:
-			sc.text = true
-		}
-		if i > 0 {
-			sel.WriteString(", ")
-		}
-		sel.WriteString(quote(name))
-		if sc.text {
-			sel.WriteString("::text")
-		}
-		if name == idCol {
-			s.idIdx = i
-		}
-		if name == updCol {
-			s.updIdx = i
-		}
-		s.cols = append(s.cols, sc)
-	}
-	sel.WriteString(" FROM " + rel.ident.Sanitize())
+	sel := s.selectList(cfg)
 	u := quote(updCol)
 	tsType := "timestamptz"
 	if s.loc != nil {
@@ -184,6 +154,7 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 	idParam := map[idKind]string{idInt: "$2::int8", idText: "$2::text", idUUID: "$2::uuid"}[s.ids]
 	idArray := map[idKind]string{idInt: "$1::int8[]", idText: "$1::text[]", idUUID: "$1::uuid[]"}[s.ids]
 	order := fmt.Sprintf(" ORDER BY %s, %s", u, idOrder)
+	s.setScanQueries(sel.String(), idCol, idOrder)
 	// A row comparison (a, b) > (x, y) is a > x OR (a = x AND b > y), which a btree index
 	// on (updated_at, id) serves directly.
 	s.qAfter = fmt.Sprintf("%s WHERE (%s, %s) > ($1::%s, %s)%s LIMIT $3", sel.String(), u, idOrder, tsType, idParam, order)
@@ -206,6 +177,120 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 	s.qGap = fmt.Sprintf("%s WHERE %s >= $1::timestamp AND %s < $2::timestamp AND (%s IS NULL OR %s) ORDER BY %s LIMIT $4",
 		sel.String(), u, u, idNull, fmt.Sprintf(idAfter, quote(idCol)), idOrder)
 	return nil
+}
+
+// setScanQueries builds the scan queries (two, so that each plan is a plain index range
+// scan): from the first id, and after the id $1; both by id, at most $n rows.
+func (s *Source) setScanQueries(sel, idCol, idOrder string) {
+	idAfter := map[idKind]string{idInt: "%s > $1::int8", idText: `%s COLLATE "C" > $1::text`, idUUID: "%s > $1::uuid"}[s.ids]
+	s.qScanFirst = fmt.Sprintf("%s ORDER BY %s LIMIT $1", sel, idOrder)
+	s.qScan = fmt.Sprintf("%s WHERE %s ORDER BY %s LIMIT $2", sel, fmt.Sprintf(idAfter, quote(idCol)), idOrder)
+}
+
+// setupID checks the id column, sets the id order and returns its ORDER BY expression.
+func (s *Source) setupID(cfg SourceConfig) (string, error) {
+	id, err := s.rel.column(cfg.IDColumn, "id")
+	if err != nil {
+		return "", err
+	}
+	idOrder := quote(cfg.IDColumn)
+	switch {
+	case id.oid == oidInt2 || id.oid == oidInt4 || id.oid == oidInt8:
+		s.ids = idInt
+	case id.oid == oidText || id.oid == oidVarchar:
+		s.ids = idText
+		idOrder += ` COLLATE "C"`
+	case id.oid == oidUUID:
+		s.ids = idUUID
+	default:
+		return "", fmt.Errorf("id column %q of table %q is %s, want an integer, text, varchar or uuid column", cfg.IDColumn, cfg.Table, id.full)
+	}
+	return idOrder, nil
+}
+
+// selectList builds "SELECT <every column> FROM <table>" and records the columns read and
+// the indexes of the id and (unless ScanOnly) updated_at columns.
+func (s *Source) selectList(cfg SourceConfig) *strings.Builder {
+	var sel strings.Builder
+	sel.WriteString("SELECT ")
+	for i, name := range s.rel.order {
+		c := s.rel.columns[name]
+		sc := srcColumn{name: name, oid: c.oid}
+		switch c.oid {
+		case oidInt2, oidInt4, oidInt8, oidFloat4, oidFloat8, oidBool, oidDate, oidTimestamp, oidTimestamptz:
+		default:
+			sc.text = true
+		}
+		if i > 0 {
+			sel.WriteString(", ")
+		}
+		sel.WriteString(quote(name))
+		if sc.text {
+			sel.WriteString("::text")
+		}
+		if name == cfg.IDColumn {
+			s.idIdx = i
+		}
+		if name == cfg.UpdatedAtColumn && !cfg.ScanOnly {
+			s.updIdx = i
+		}
+		s.cols = append(s.cols, sc)
+	}
+	sel.WriteString(" FROM " + s.rel.ident.Sanitize())
+	return &sel
+}
+
+// setupScan prepares a source read only by id (SourceConfig.ScanOnly): the scan and
+// fetch queries, ascending by id; no cursor time.
+func (s *Source) setupScan(cfg SourceConfig) error {
+	idOrder, err := s.setupID(cfg)
+	if err != nil {
+		return err
+	}
+	if err := s.setupZone(cfg); err != nil {
+		return err
+	}
+	sel := s.selectList(cfg)
+	idArray := map[idKind]string{idInt: "$1::int8[]", idText: "$1::text[]", idUUID: "$1::uuid[]"}[s.ids]
+	s.setScanQueries(sel.String(), cfg.IDColumn, idOrder)
+	s.qFetch = fmt.Sprintf("%s WHERE %s = ANY(%s) ORDER BY %s", sel, quote(cfg.IDColumn), idArray, idOrder)
+	s.scanOnly = true
+	return nil
+}
+
+// ScanPage returns at most limit records with an id strictly after afterID ("": from the
+// first), ascending by id in CompareIDs' order; one statement, hence one snapshot.
+func (s *Source) ScanPage(ctx context.Context, afterID string, limit int) (connector.Page, error) {
+	if limit <= 0 {
+		return connector.Page{}, fmt.Errorf("scan page after id %q: limit %d must be positive", afterID, limit)
+	}
+	var rows pgx.Rows
+	var err error
+	if afterID == "" {
+		rows, err = s.pool.Query(ctx, s.qScanFirst, limit+1)
+	} else {
+		id, perr := s.idArg(afterID)
+		if perr != nil {
+			return connector.Page{}, fmt.Errorf("scan page after id %q of %q: %w", afterID, s.rel.name, perr)
+		}
+		rows, err = s.pool.Query(ctx, s.qScan, id, limit+1)
+	}
+	if err != nil {
+		return connector.Page{}, fmt.Errorf("scan page after id %q of %q: %w", afterID, s.rel.name, err)
+	}
+	recs, err := s.collect(rows, limit+1)
+	if err != nil {
+		return connector.Page{}, fmt.Errorf("scan page after id %q of %q: %w", afterID, s.rel.name, err)
+	}
+	if s.updIdx >= 0 {
+		for i := range recs { // a scan knows no cursor time
+			recs[i].UpdatedAt = time.Time{}
+		}
+	}
+	if len(recs) > limit {
+		return connector.Page{Records: recs[:limit], More: true}, nil
+	}
+	return connector.Page{Records: recs}, nil
 }
 
 // setupZone checks spec.source.postgres.timeZone against the zone-less timestamp columns
@@ -261,6 +346,9 @@ func (s *Source) CompareIDs(a, b string) int {
 func (s *Source) ReadPage(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) {
 	if limit <= 0 {
 		return connector.Page{}, fmt.Errorf("read page after %s: limit %d must be positive", after, limit)
+	}
+	if s.scanOnly {
+		return connector.Page{}, fmt.Errorf("read page after %s from %q: the source is read only by id (Snapshot mode): use ScanPage", after, s.rel.name)
 	}
 	page, err := s.readPage(ctx, after, limit)
 	if err != nil {
@@ -427,6 +515,9 @@ func (s *Source) FetchByIDs(ctx context.Context, ids []string) ([]connector.Reco
 // CountWindow counts rows whose updatedAt is in [from, to], leaving out rows marked
 // deleted (SourceConfig.DeletedColumn).
 func (s *Source) CountWindow(ctx context.Context, from, to time.Time) (int64, error) {
+	if s.scanOnly {
+		return 0, fmt.Errorf("count records of %q: the source has no updated_at column (Snapshot mode)", s.rel.name)
+	}
 	var n int64
 	if err := s.pool.QueryRow(ctx, s.qCount, s.toColumn(from), s.toColumn(to)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count records of %q with updated_at in [%s, %s]: %w", s.rel.name,
@@ -454,4 +545,5 @@ var (
 	_ connector.Source  = (*Source)(nil)
 	_ connector.Fetcher = (*Source)(nil)
 	_ connector.Counter = (*Source)(nil)
+	_ connector.Scanner = (*Source)(nil)
 )

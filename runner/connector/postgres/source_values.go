@@ -113,6 +113,10 @@ func (s *Source) collect(rows pgx.Rows, capacity int) ([]connector.Record, error
 		default:
 			return nil, fmt.Errorf("row with NULL id column %q", s.cols[s.idIdx].name)
 		}
+		if s.updIdx < 0 { // read only by id: no cursor time
+			recs = append(recs, rec)
+			continue
+		}
 		upd := s.cols[s.updIdx]
 		if !vals[s.updIdx].valid() {
 			return nil, fmt.Errorf("record %s: NULL updated_at column %q", rec.ID, upd.name)
@@ -251,6 +255,9 @@ func decodeJSON(s string) (any, error) {
 // by id) so that the run goes on; the caller reports it as failed. Zone-less fields other
 // than the cursor hold a NonexistentWallTime, which the mapping refuses where it reads it.
 func (s *Source) RecordError(rec connector.Record) error {
+	if s.updIdx < 0 {
+		return nil
+	}
 	name := s.cols[s.updIdx].name
 	if v, ok := rec.Fields[name].(NonexistentWallTime); ok {
 		return &connector.RecordError{ID: rec.ID, Field: name, Reason: "wall time does not exist in time zone", Detail: v.String()}
