@@ -60,6 +60,11 @@ type Checkpoint struct {
 	// starts it again); the run that reads to the end stores Fingerprint as
 	// MappingFingerprint and removes MappingResync, so a completed re-sync never repeats.
 	MappingResync *MappingResync `json:"mappingResync,omitempty"`
+	// LastResetRequest is the token of the last reset request applied to this checkpoint
+	// (a reset Job's CHECKPOINTED_REQUEST_TOKEN): a reset Job that runs again for the same
+	// token (a retried Pod, a Job created twice) changes nothing, so each reset request is
+	// applied exactly once.
+	LastResetRequest string `json:"lastResetRequest,omitempty"`
 }
 
 // MappingResync is a full re-sync of the main cursor under one mapping.

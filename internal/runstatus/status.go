@@ -158,6 +158,33 @@ func (w *Writer) Publish(ctx context.Context, rec syncv1.RunRecord, cursor *sync
 	return nil
 }
 
+// PublishCursor sets status.cursor to cursor, the stored checkpoint's cursor after
+// something other than a run moved it (a checkpoint reset); nil — the beginning — removes
+// the field. lastRun, lastSuccessfulRunTime and history are applied unchanged (they are
+// owned by the same field manager: leaving them out of the apply would remove them). No
+// Event: the caller records its own.
+func (w *Writer) PublishCursor(ctx context.Context, cursor *syncv1.Cursor) error {
+	var sj syncv1.SyncJob
+	if err := w.client.Get(ctx, types.NamespacedName{Namespace: w.namespace, Name: w.name}, &sj); err != nil {
+		return fmt.Errorf("publish cursor: get SyncJob %s/%s: %w", w.namespace, w.name, err)
+	}
+	st := runnerStatus{
+		Cursor:                cursor.DeepCopy(),
+		LastRun:               sj.Status.LastRun,
+		LastSuccessfulRunTime: sj.Status.LastSuccessfulRunTime,
+		History:               sj.Status.History,
+	}
+	apply, err := w.applyObject(st)
+	if err != nil {
+		return fmt.Errorf("publish cursor: %w", err)
+	}
+	if err := w.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(apply),
+		client.FieldOwner(runcontract.RunnerFieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("publish cursor: apply status of SyncJob %s/%s: %w", w.namespace, w.name, err)
+	}
+	return nil
+}
+
 // applyObject builds the apply request: apiVersion, kind, name, namespace and the
 // runner's status fields, nothing else (a typed SyncJob would also send spec).
 func (w *Writer) applyObject(st runnerStatus) (*unstructured.Unstructured, error) {
