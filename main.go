@@ -76,10 +76,11 @@ func main() {
 		os.Exit(1)
 	}
 	if err := (&controllers.SyncJobReconciler{
-		Client:  mgr.GetClient(),
-		Events:  mgr.GetEventRecorder("checkpointed-controller"),
-		Clock:   clock.RealClock{},
-		Options: desired.Options{RunnerImage: runnerImage},
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Events:    mgr.GetEventRecorder("checkpointed-controller"),
+		Clock:     clock.RealClock{},
+		Options:   desired.Options{RunnerImage: runnerImage},
 	}).SetupWithManager(mgr, concurrency); err != nil {
 		setupLog.Error(err, "set up SyncJob controller")
 		os.Exit(1)

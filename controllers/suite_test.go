@@ -74,10 +74,11 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	r := &SyncJobReconciler{
-		Client:  countingClient{mgr.GetClient()},
-		Events:  mgr.GetEventRecorder("checkpointed-controller"),
-		Clock:   fakeClock,
-		Options: desired.Options{RunnerImage: testRunner},
+		Client:    countingClient{mgr.GetClient()},
+		APIReader: mgr.GetAPIReader(),
+		Events:    mgr.GetEventRecorder("checkpointed-controller"),
+		Clock:     fakeClock,
+		Options:   desired.Options{RunnerImage: testRunner},
 	}
 	if err := r.SetupWithManager(mgr, 2); err != nil {
 		fmt.Fprintln(os.Stderr, err)

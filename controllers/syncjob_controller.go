@@ -39,6 +39,10 @@ import (
 // SyncJobReconciler reconciles SyncJobs.
 type SyncJobReconciler struct {
 	client.Client
+	// APIReader reads from the apiserver, not the cache: before a request's Job is
+	// started, which Jobs exist and which is active is read through it (the cache may not
+	// show yet a Job just created). The manager's GetAPIReader(); nil reads through Client.
+	APIReader client.Reader
 	// Events records Kubernetes Events on SyncJobs.
 	Events events.EventRecorder
 	// Clock decides time-based status (staleness); a fake in tests.
