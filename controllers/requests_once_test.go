@@ -53,6 +53,12 @@ func (c staleClient) List(ctx context.Context, list client.ObjectList, opts ...c
 	return c.Client.List(ctx, list, opts...)
 }
 
+// deleteWhenDone deletes sj after the test, so that a request left waiting does not keep
+// the controller busy (and writing) during later tests.
+func deleteWhenDone(t *testing.T, sj *syncv1.SyncJob) {
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), sj) })
+}
+
 // requestEvents counts the SyncJob's Events with reason, series included.
 func requestEvents(g Gomega, sj *syncv1.SyncJob, reason string) int {
 	evs := &eventsv1.EventList{}
@@ -88,6 +94,7 @@ func TestResetAndRunInOneAnnotate(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	sj := readySyncJob(t, "reset-and-run")
+	deleteWhenDone(t, sj)
 	annotate(g, sj, map[string]string{syncv1.ResetRequestedAnnotation: "t1", syncv1.ResetToAnnotation: "beginning", syncv1.RunRequestedAnnotation: "t1"})
 
 	var reset batchv1.Job
@@ -171,6 +178,7 @@ func TestRequestsUnderAStaleCache(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			sj := readySyncJob(t, "stale-"+map[bool]string{false: "jobs", true: "status"}[tc.forgetStatus])
+			deleteWhenDone(t, sj)
 			annotate(g, sj, map[string]string{syncv1.ResetRequestedAnnotation: "s1", syncv1.ResetToAnnotation: "beginning", syncv1.RunRequestedAnnotation: "s1"})
 			g.Eventually(func(g Gomega) {
 				g.Expect(jobsOfKind(g, sj, runcontract.KindReset)).To(HaveLen(1))
@@ -197,6 +205,7 @@ func TestResetArrivesDuringARun(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	sj := readySyncJob(t, "reset-during-run")
+	deleteWhenDone(t, sj)
 	annotate(g, sj, map[string]string{syncv1.RunRequestedAnnotation: "run-1"})
 	var run batchv1.Job
 	g.Eventually(func(g Gomega) {

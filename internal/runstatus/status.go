@@ -103,7 +103,7 @@ type runnerStatus struct {
 //     retried Publish does not duplicate it), newest first, at most MaxHistory lines.
 //
 // A Running record (progress during a run) updates cursor and lastRun only: no history
-// line and no Event. The Event is Normal RunSucceeded/RunPartiallySucceeded or Warning
+// line and no Event. The Event is Normal RunSucceeded, or Warning RunPartiallySucceeded/
 // RunFailed/RunInterrupted with the summary line as message. An error from the Event is
 // returned after the status was written.
 func (w *Writer) Publish(ctx context.Context, rec syncv1.RunRecord, cursor *syncv1.Cursor) error {
@@ -263,7 +263,8 @@ func eventFor(phase syncv1.RunPhase) (string, string) {
 	case syncv1.RunPhaseSucceeded:
 		return corev1.EventTypeNormal, ReasonRunSucceeded
 	case syncv1.RunPhasePartiallySucceeded:
-		return corev1.EventTypeNormal, ReasonRunPartiallySucceeded
+		// Records failed: the run did what the error policy allows, but someone should look.
+		return corev1.EventTypeWarning, ReasonRunPartiallySucceeded
 	case syncv1.RunPhaseInterrupted:
 		return corev1.EventTypeWarning, ReasonRunInterrupted
 	default:

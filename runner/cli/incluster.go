@@ -136,7 +136,18 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	}
 	rec := report.RunRecord(res.Record)
 	writeTermination(rec)
-	return exitCode(rec.Phase), nil
+	return inClusterExitCode(rec.Phase), nil
+}
+
+// inClusterExitCode is exitCode for a run in a Job: a PartiallySucceeded run exits 0 so
+// that its Job completes, telling the same story as the SyncJob (Ready=True, reason
+// PartiallyFailed) and its Warning RunPartiallySucceeded Event; Job-failure alerts fire only
+// for runs that failed.
+func inClusterExitCode(p syncv1.RunPhase) int {
+	if p == syncv1.RunPhasePartiallySucceeded {
+		return runcontract.ExitOK
+	}
+	return exitCode(p)
 }
 
 // ResetRequest is what a reset Job asks for.
