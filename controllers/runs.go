@@ -191,6 +191,7 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 		RunID:          job.Name,
 		Trigger:        triggerOf(job),
 		Phase:          syncv1.RunPhaseFailed,
+		CountsUnknown:  true, // the runner did not report: what it read and wrote is not known
 		StartTime:      job.Status.StartTime,
 		CompletionTime: &metav1.Time{Time: now},
 	}

@@ -77,6 +77,7 @@ func controllerStatus(sj *syncv1.SyncJob) syncv1.SyncJobStatus {
 		LastHandledRunRequest:      cur.LastHandledRunRequest,
 		LastHandledResetRequest:    cur.LastHandledResetRequest,
 		LastHandledBackfillRequest: cur.LastHandledBackfillRequest,
+		NextScheduledTime:          cur.NextScheduledTime,
 	}
 }
 

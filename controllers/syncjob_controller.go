@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -220,7 +221,24 @@ func (r *SyncJobReconciler) reconcileCronJob(ctx context.Context, sj *syncv1.Syn
 		return stepResult{}, fmt.Errorf("apply CronJob %s: %w", desired.CronJobName(sj), err)
 	}
 	st.status.CronJobName = desired.CronJobName(sj)
-	return stepResult{}, nil
+	return stepResult{requeueAfter: r.setNextScheduledTime(sj, st)}, nil
+}
+
+// setNextScheduledTime records when the CronJob next starts a run (none while suspended)
+// and returns how long until then, so that the time is renewed once it has passed.
+func (r *SyncJobReconciler) setNextScheduledTime(sj *syncv1.SyncJob, st *reconcileState) time.Duration {
+	st.status.NextScheduledTime = nil
+	s, err := parseSchedule(sj)
+	if err != nil || ptr.Deref(sj.Spec.Suspend, false) {
+		return 0
+	}
+	now := r.Clock.Now()
+	next := s.Next(now)
+	if next.IsZero() {
+		return 0
+	}
+	st.status.NextScheduledTime = &metav1.Time{Time: next.UTC().Truncate(time.Second)}
+	return next.Sub(now) + time.Second
 }
 
 // parseSchedule parses the SyncJob's schedule in its time zone.

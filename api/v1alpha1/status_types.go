@@ -111,6 +111,12 @@ type RunRecord struct {
 	// Deleted or soft-deleted records.
 	// +optional
 	Deleted int64 `json:"deleted,omitempty"`
+	// CountsUnknown is true for a run recorded by the controller on behalf of a runner that
+	// died or never started (OOMKilled, DeadlineExceeded, RunnerCrashed, a missing Secret):
+	// how many records it read, wrote or failed is not known, and the counts above (zero)
+	// mean nothing. Its history line and Event say "counts unknown".
+	// +optional
+	CountsUnknown bool `json:"countsUnknown,omitempty"`
 	// ErrorSummary groups record errors by reason.
 	// +optional
 	// +listType=atomic
@@ -206,6 +212,10 @@ type SyncJobStatus struct {
 	// LastHandledBackfillRequest is the last backfill-requested-at token acted on.
 	// +optional
 	LastHandledBackfillRequest string `json:"lastHandledBackfillRequest,omitempty"`
+	// NextScheduledTime is when the CronJob next starts a run (from spec.schedule in
+	// spec.timeZone); absent while the SyncJob is suspended. Written by the controller.
+	// +optional
+	NextScheduledTime *metav1.Time `json:"nextScheduledTime,omitempty"`
 	// Cursor is the stored checkpoint cursor.
 	// +optional
 	Cursor *Cursor `json:"cursor,omitempty"`

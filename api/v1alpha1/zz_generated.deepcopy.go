@@ -834,6 +834,10 @@ func (in *SyncJobStatus) DeepCopyInto(out *SyncJobStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.NextScheduledTime != nil {
+		in, out := &in.NextScheduledTime, &out.NextScheduledTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Cursor != nil {
 		in, out := &in.Cursor, &out.Cursor
 		*out = new(Cursor)

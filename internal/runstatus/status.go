@@ -274,7 +274,8 @@ func eventFor(phase syncv1.RunPhase) (string, string) {
 
 // Summary renders a run in one line for history and events, for example
 // "Succeeded: read 842, upserted 840, failed 2, cursor 2026-06-30T23:55:00.123456Z/inv_10492".
-// Counts that are zero and rarely matter (unchanged, skipped, deleted) are left out; a
+// Counts that are zero and rarely matter (unchanged, skipped, deleted) are left out, and a
+// record with CountsUnknown says "counts unknown" instead of any; a
 // failure's reason follows the phase. The run's free-text message is never included.
 func Summary(rec syncv1.RunRecord, cursor *syncv1.Cursor) string {
 	var b strings.Builder
@@ -282,18 +283,22 @@ func Summary(rec syncv1.RunRecord, cursor *syncv1.Cursor) string {
 	if rec.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", rec.Reason)
 	}
-	fmt.Fprintf(&b, ": read %d, upserted %d", rec.Read, rec.Upserted)
-	for _, c := range []struct {
-		name string
-		n    int64
-	}{{"unchanged", rec.Unchanged}, {"skipped", rec.Skipped}} {
-		if c.n != 0 {
-			fmt.Fprintf(&b, ", %s %d", c.name, c.n)
+	if rec.CountsUnknown {
+		b.WriteString(": counts unknown")
+	} else {
+		fmt.Fprintf(&b, ": read %d, upserted %d", rec.Read, rec.Upserted)
+		for _, c := range []struct {
+			name string
+			n    int64
+		}{{"unchanged", rec.Unchanged}, {"skipped", rec.Skipped}} {
+			if c.n != 0 {
+				fmt.Fprintf(&b, ", %s %d", c.name, c.n)
+			}
 		}
-	}
-	fmt.Fprintf(&b, ", failed %d", rec.Failed)
-	if rec.Deleted != 0 {
-		fmt.Fprintf(&b, ", deleted %d", rec.Deleted)
+		fmt.Fprintf(&b, ", failed %d", rec.Failed)
+		if rec.Deleted != 0 {
+			fmt.Fprintf(&b, ", deleted %d", rec.Deleted)
+		}
 	}
 	if cursor == nil {
 		cursor = rec.CursorEnd

@@ -1,0 +1,55 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	"github.com/checkpointed/checkpointed/internal/runcontract"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/schedule"
+)
+
+// TestNextScheduledTime: status.nextScheduledTime is the schedule's next time after the
+// controller's clock, in the SyncJob's time zone; a suspended SyncJob has none.
+func TestNextScheduledTime(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sj := readySyncJob(t, "next-run")
+	deleteWhenDone(t, sj)
+	s, err := schedule.Parse(sj.Spec.Schedule, ptr.Deref(sj.Spec.TimeZone, ""))
+	g.Expect(err).NotTo(HaveOccurred())
+	want := s.Next(fakeClock.Now())
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		g.Expect(sj.Status.NextScheduledTime).NotTo(BeNil())
+		g.Expect(sj.Status.NextScheduledTime.Time).To(BeTemporally("~", want, 1e9))
+	}, timeout, interval).Should(Succeed())
+
+	updateSpec(g, sj, func(s *syncv1.SyncJobSpec) { s.Suspend = ptr.To(true) })
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		g.Expect(sj.Status.NextScheduledTime).To(BeNil())
+	}, timeout, interval).Should(Succeed())
+}
+
+// TestCrashRecordHasNoCounts: a run the controller records for a runner that died does not
+// claim "read 0": its record says the counts are unknown, and so do its history line and
+// Event.
+func TestCrashRecordHasNoCounts(t *testing.T) {
+	g := NewWithT(t)
+	sj := readySyncJob(t, "crash-counts")
+	deleteWhenDone(t, sj)
+	job := requestRun(g, sj, "go")
+	finishJob(g, &job, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "OOMKilled"}}, corev1.PodFailed)
+	cur := waitLastRun(g, sj, runcontract.ReasonOOMKilled)
+	g.Expect(cur.Status.LastRun.CountsUnknown).To(BeTrue())
+	g.Expect(cur.Status.History).NotTo(BeEmpty())
+	g.Expect(cur.Status.History[0].Summary).To(ContainSubstring("counts unknown"))
+	g.Expect(cur.Status.History[0].Summary).NotTo(ContainSubstring("read 0"))
+}
