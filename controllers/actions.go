@@ -154,7 +154,7 @@ func (r *SyncJobReconciler) liveRuns(ctx context.Context, sj *syncv1.SyncJob) (r
 	if err := reader.List(ctx, jobs, client.InNamespace(sj.Namespace), client.MatchingLabels{runcontract.LabelJob: sj.Name}); err != nil {
 		return runs{}, fmt.Errorf("list Jobs of %s from the apiserver: %w", sj.Name, err)
 	}
-	out := runs{requested: map[string]bool{}}
+	out := runs{requested: map[string]bool{}, finished: map[string]bool{}}
 	for i := range jobs.Items {
 		job := &jobs.Items[i]
 		out.requested[job.Name] = true

@@ -78,6 +78,8 @@ func controllerStatus(sj *syncv1.SyncJob) syncv1.SyncJobStatus {
 		LastHandledResetRequest:    cur.LastHandledResetRequest,
 		LastHandledBackfillRequest: cur.LastHandledBackfillRequest,
 		NextScheduledTime:          cur.NextScheduledTime,
+		LastFinishedRunRequest:     cur.LastFinishedRunRequest,
+		ActiveRun:                  cur.ActiveRun.DeepCopy(),
 	}
 }
 

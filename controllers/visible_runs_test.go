@@ -53,3 +53,45 @@ func TestCrashRecordHasNoCounts(t *testing.T) {
 	g.Expect(cur.Status.History[0].Summary).To(ContainSubstring("counts unknown"))
 	g.Expect(cur.Status.History[0].Summary).NotTo(ContainSubstring("read 0"))
 }
+
+// TestActiveRunAndFinishedRequest: while a requested run's Job is active, status.activeRun
+// names it with its trigger, start and Pod phase (and why a Pending Pod waits), and
+// lastFinishedRunRequest does not yet hold its token; when the Job ends activeRun is gone
+// and lastFinishedRunRequest is the token (what `kubectl wait` waits for).
+func TestActiveRunAndFinishedRequest(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sj := readySyncJob(t, "active-run")
+	deleteWhenDone(t, sj)
+	job := requestRun(g, sj, "wait-for-me")
+
+	var pod corev1.Pod
+	g.Eventually(func(g Gomega) {
+		pods := &corev1.PodList{}
+		g.Expect(k8sClient.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{"batch.kubernetes.io/job-name": job.Name})).To(Succeed())
+		g.Expect(pods.Items).NotTo(BeEmpty())
+		pod = pods.Items[0]
+	}, timeout, interval).Should(Succeed())
+	pod.Status.Phase = corev1.PodPending
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/3 nodes are available: insufficient memory"}}
+	g.Expect(k8sClient.Status().Update(ctx, &pod)).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		a := sj.Status.ActiveRun
+		g.Expect(a).NotTo(BeNil())
+		g.Expect(a.Name).To(Equal(job.Name))
+		g.Expect(a.Trigger).To(Equal("Manual"))
+		g.Expect(a.StartTime).NotTo(BeNil())
+		g.Expect(a.PodPhase).To(Equal("Pending"))
+		g.Expect(a.PendingReason).To(ContainSubstring("Unschedulable: 0/3 nodes are available"))
+		g.Expect(sj.Status.LastFinishedRunRequest).To(BeEmpty())
+	}, timeout, interval).Should(Succeed())
+
+	finishJob(g, &job, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}, corev1.PodSucceeded)
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		g.Expect(sj.Status.ActiveRun).To(BeNil())
+		g.Expect(sj.Status.LastFinishedRunRequest).To(Equal("wait-for-me"))
+	}, timeout, interval).Should(Succeed())
+}

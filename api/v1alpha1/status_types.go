@@ -170,6 +170,25 @@ type RecordLogStatus struct {
 	Bytes int64 `json:"bytes"`
 }
 
+// ActiveRun is a Job of the SyncJob that has not ended.
+type ActiveRun struct {
+	// Name of the Job.
+	Name string `json:"name"`
+	// Trigger of the run: Scheduled, Manual, Backfill or Reset.
+	// +optional
+	Trigger string `json:"trigger,omitempty"`
+	// StartTime of the Job (its creation while it has not started).
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// PodPhase of the Job's newest Pod ("" while it has none).
+	// +optional
+	PodPhase string `json:"podPhase,omitempty"`
+	// PendingReason says why a Pending Pod does not run (Unschedulable, ImagePullBackOff,
+	// ContainerCreating, ...), with its message.
+	// +optional
+	PendingReason string `json:"pendingReason,omitempty"`
+}
+
 // RunSummary is one line of run history.
 type RunSummary struct {
 	// RunID of the run.
@@ -212,6 +231,14 @@ type SyncJobStatus struct {
 	// LastHandledBackfillRequest is the last backfill-requested-at token acted on.
 	// +optional
 	LastHandledBackfillRequest string `json:"lastHandledBackfillRequest,omitempty"`
+	// LastFinishedRunRequest is the last run-requested-at token whose run has ended
+	// (succeeded or failed; see lastRun for how): wait for a requested run with
+	// kubectl wait --for=jsonpath='{.status.lastFinishedRunRequest}'=<token>.
+	// +optional
+	LastFinishedRunRequest string `json:"lastFinishedRunRequest,omitempty"`
+	// ActiveRun is the run (or reset) Job running now, if any. Written by the controller.
+	// +optional
+	ActiveRun *ActiveRun `json:"activeRun,omitempty"`
 	// NextScheduledTime is when the CronJob next starts a run (from spec.schedule in
 	// spec.timeZone); absent while the SyncJob is suspended. Written by the controller.
 	// +optional
