@@ -298,8 +298,16 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 	return rec
 }
 
-// triggerOf reads the run's trigger from its Pod template.
+// annotationInstantiate is how kubectl marks a Job it made from a CronJob
+// (`kubectl create job --from=cronjob/…`): value "manual".
+const annotationInstantiate = "cronjob.kubernetes.io/instantiate"
+
+// triggerOf reads the run's trigger from its Pod template; a Job made by hand from the
+// CronJob (annotationInstantiate) is Manual, though its template says Scheduled.
 func triggerOf(job *batchv1.Job) string {
+	if job.Annotations[annotationInstantiate] == "manual" {
+		return runcontract.TriggerManual
+	}
 	for _, c := range job.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
 			if e.Name == runcontract.EnvTrigger {

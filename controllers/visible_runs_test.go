@@ -7,7 +7,9 @@ import (
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 
 	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -93,5 +95,34 @@ func TestActiveRunAndFinishedRequest(t *testing.T) {
 		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
 		g.Expect(sj.Status.ActiveRun).To(BeNil())
 		g.Expect(sj.Status.LastFinishedRunRequest).To(Equal("wait-for-me"))
+	}, timeout, interval).Should(Succeed())
+}
+
+// TestManualJobFromCronJobIsManual: a Job made with `kubectl create job --from=cronjob/…`
+// (the CronJob's job template, annotated cronjob.kubernetes.io/instantiate=manual) shows
+// as an active run with trigger Manual, not Scheduled.
+func TestManualJobFromCronJobIsManual(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sj := readySyncJob(t, "from-cron")
+	deleteWhenDone(t, sj)
+	cj := &batchv1.CronJob{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: sj.Name}, cj)).To(Succeed())
+	annotations := map[string]string{"cronjob.kubernetes.io/instantiate": "manual"}
+	for k, v := range cj.Spec.JobTemplate.Annotations {
+		annotations[k] = v
+	}
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Namespace: sj.Namespace, Name: "from-cron-manual-1", Labels: cj.Spec.JobTemplate.Labels,
+			Annotations:     annotations,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(cj, batchv1.SchemeGroupVersion.WithKind("CronJob"))}},
+		Spec: cj.Spec.JobTemplate.Spec,
+	}
+	g.Expect(k8sClient.Create(ctx, job)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		g.Expect(sj.Status.ActiveRun).NotTo(BeNil())
+		g.Expect(sj.Status.ActiveRun.Name).To(Equal(job.Name))
+		g.Expect(sj.Status.ActiveRun.Trigger).To(Equal(runcontract.TriggerManual))
 	}, timeout, interval).Should(Succeed())
 }
