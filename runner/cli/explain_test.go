@@ -14,6 +14,8 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/kubernetes"
 
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/test/demoapi"
 	"github.com/checkpointed/checkpointed/test/synctest"
@@ -237,12 +239,15 @@ func TestInClusterRecordLogAndExplain(t *testing.T) {
 	synctest.Exec(t, e.src, `UPDATE invoices SET total = 'abc' WHERE id = 7`)
 	c := setUpInCluster(t, e, 5)
 
+	// A PartiallySucceeded run exits 0 in a Job (its Job completes; see inClusterExitCode).
 	code, out, err := c.run(ctx, "invoices-to-crm-29100000-aaaaa")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(code).To(Equal(3), out)
+	g.Expect(code).To(Equal(runcontract.ExitOK), out)
+	g.Expect(c.get(g).Status.LastRun.Phase).To(Equal(syncv1.RunPhasePartiallySucceeded))
 	code, out, err = c.run(ctx, "invoices-to-crm-29100060-bbbbb")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(code).To(Equal(3), out)
+	g.Expect(code).To(Equal(runcontract.ExitOK), out)
+	g.Expect(c.get(g).Status.LastRun.Phase).To(Equal(syncv1.RunPhasePartiallySucceeded))
 
 	cs := kubernetes.NewForConfigOrDie(c.runner)
 	log, err := checkpoint.NewConfigMapStore(cs, c.sj.Namespace, c.sj.Name).LoadRecordLog(ctx)
