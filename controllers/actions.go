@@ -35,6 +35,16 @@ const requestRetry = 10 * time.Second
 func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
 	ann := sj.Annotations
 	seen := st.runs
+	if unhandledRequest(sj, st) {
+		// About to start a Job, maybe: the cache may not show yet a Job this controller
+		// just created (the reset still active, or the token's own Job), so which Jobs
+		// exist and which is active is read from the apiserver.
+		live, err := r.liveRuns(ctx, sj)
+		if err != nil {
+			return stepResult{}, err
+		}
+		seen = live
+	}
 	active := seen.active
 	hasJob := func(kind runcontract.RequestKind, token string) bool {
 		return token != "" && seen.requested[runcontract.RequestedJobName(sj.Name, kind, token)]
@@ -128,6 +138,55 @@ func (r *SyncJobReconciler) handleRequests(ctx context.Context, sj *syncv1.SyncJ
 	return waiting()
 }
 
+// unhandledRequest reports whether a request annotation holds a token that neither the
+// (cached) status nor a (cached) Job accounts for.
+func unhandledRequest(sj *syncv1.SyncJob, st *reconcileState) bool {
+	for _, rq := range []struct {
+		ann, handled string
+		kind         runcontract.RequestKind
+	}{
+		{syncv1.RunRequestedAnnotation, st.status.LastHandledRunRequest, runcontract.KindRun},
+		{syncv1.BackfillRequestedAnnotation, st.status.LastHandledBackfillRequest, runcontract.KindBackfill},
+		{syncv1.ResetRequestedAnnotation, st.status.LastHandledResetRequest, runcontract.KindReset},
+	} {
+		token := sj.Annotations[rq.ann]
+		if token != "" && token != rq.handled && !st.runs.requested[runcontract.RequestedJobName(sj.Name, rq.kind, token)] {
+			return true
+		}
+	}
+	return false
+}
+
+// liveRuns reads the SyncJob's Jobs from the apiserver (APIReader): the names of all, and
+// the newest one still active (not finished, not being deleted, not recorded as failed by
+// observeRuns). A Job whose Pod cannot start counts as active here until observeRuns has
+// recorded and deleted it: a request waits rather than runs next to it.
+func (r *SyncJobReconciler) liveRuns(ctx context.Context, sj *syncv1.SyncJob) (runs, error) {
+	var reader client.Reader = r.Client
+	if r.APIReader != nil {
+		reader = r.APIReader
+	}
+	jobs := &batchv1.JobList{}
+	if err := reader.List(ctx, jobs, client.InNamespace(sj.Namespace), client.MatchingLabels{runcontract.LabelJob: sj.Name}); err != nil {
+		return runs{}, fmt.Errorf("list Jobs of %s from the apiserver: %w", sj.Name, err)
+	}
+	out := runs{requested: map[string]bool{}, finished: map[string]bool{}}
+	for i := range jobs.Items {
+		job := &jobs.Items[i]
+		out.requested[job.Name] = true
+		if !job.DeletionTimestamp.IsZero() || job.Annotations[AnnotationRecorded] != "" {
+			continue
+		}
+		if done, _ := jobFinished(job); done {
+			continue
+		}
+		if out.active == nil || out.active.CreationTimestamp.Before(&job.CreationTimestamp) {
+			out.active = job
+		}
+	}
+	return out, nil
+}
+
 // parseReset reads a reset request's annotations with the runner's own rules
 // (runcontract.ParseResetTarget, runcontract.ParseClearFailedKeys), so a request the
 // runner would refuse never becomes a Job; the target is passed on in UTC. An invalid
@@ -170,7 +229,11 @@ func parseBackfill(ann map[string]string, token string) (*desired.Backfill, erro
 // it but did not get to record the token) counts as created.
 func (r *SyncJobReconciler) createRequestedJob(ctx context.Context, sj *syncv1.SyncJob, job *batchac.JobApplyConfiguration, token, reason, what string) error {
 	name := ptr.Deref(job.Name, "")
-	err := r.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: name}, &batchv1.Job{})
+	var reader client.Reader = r.Client
+	if r.APIReader != nil {
+		reader = r.APIReader // the cache may not show a Job created a moment ago
+	}
+	err := reader.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: name}, &batchv1.Job{})
 	if err == nil {
 		return nil
 	}

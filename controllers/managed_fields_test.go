@@ -113,6 +113,7 @@ func TestOperatorNeverOwnsWhatGitOpsApplies(t *testing.T) {
 		g.Expect(ready).NotTo(BeNil())
 		g.Expect(ready.Message).To(ContainSubstring("run-2"))
 		g.Expect(cur.Status.LastHandledRunRequest).To(Equal("t1"))
+		g.Expect(cur.Status.LastFinishedRunRequest).To(Equal("t1"))
 	}, timeout, interval).Should(Succeed())
 
 	g.Expect(cur.Generation).To(Equal(generation), "someone wrote the spec")
@@ -141,7 +142,7 @@ func TestOperatorNeverOwnsWhatGitOpsApplies(t *testing.T) {
 	g.Expect(owners).To(HaveKey(runcontract.ControllerFieldManager))
 	g.Expect(owners).To(HaveKey(runcontract.RunnerFieldManager))
 	g.Expect(statusFields(g, owners[runcontract.ControllerFieldManager])).To(Equal([]string{
-		"f:checkpointConfigMap", "f:conditions", "f:cronJobName", "f:lastHandledRunRequest", "f:observedGeneration",
+		"f:checkpointConfigMap", "f:conditions", "f:cronJobName", "f:lastFinishedRunRequest", "f:lastHandledRunRequest", "f:nextScheduledTime", "f:observedGeneration",
 		"f:preflight"}))
 	g.Expect(statusFields(g, owners[runcontract.RunnerFieldManager])).To(Equal([]string{
 		"f:cursor", "f:history", "f:lastRun", "f:lastSuccessfulRunTime"}))

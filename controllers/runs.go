@@ -59,14 +59,24 @@ func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob,
 	sort.Slice(jobs.Items, func(i, j int) bool {
 		return jobs.Items[i].CreationTimestamp.Before(&jobs.Items[j].CreationTimestamp)
 	})
-	st.runs = runs{requested: map[string]bool{}}
+	st.runs = runs{requested: map[string]bool{}, finished: map[string]bool{}}
+	st.status.ActiveRun = nil
+	defer func() {
+		if token := sj.Annotations[syncv1.RunRequestedAnnotation]; token != "" && st.runs.finished[runcontract.RequestedJobName(sj.Name, runcontract.KindRun, token)] {
+			st.status.LastFinishedRunRequest = token
+		}
+	}()
 	for i := range jobs.Items {
 		job := &jobs.Items[i]
 		if job.Labels[runcontract.LabelPreflight] != "" {
 			continue // a preflight is not a run (reconcilePreflight)
 		}
 		st.runs.requested[job.Name] = true
-		if !job.DeletionTimestamp.IsZero() || job.Annotations[AnnotationRecorded] != "" {
+		if job.Annotations[AnnotationRecorded] != "" {
+			st.runs.finished[job.Name] = true
+			continue
+		}
+		if !job.DeletionTimestamp.IsZero() {
 			continue
 		}
 		pods, err := r.podsOf(ctx, job)
@@ -78,10 +88,13 @@ func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob,
 		switch {
 		case !done && stuck == nil:
 			st.runs.active = job
+			st.status.ActiveRun = activeRun(job, pods)
 			continue
 		case done && !failed:
+			st.runs.finished[job.Name] = true
 			continue
 		}
+		st.runs.finished[job.Name] = true
 		reset := triggerOf(job) == runcontract.TriggerReset
 		if !reset && reported(sj, job, pods) {
 			continue
@@ -130,6 +143,44 @@ type runs struct {
 	// requested holds the names of the runs' Jobs: a request whose Job exists was acted
 	// on, even when the cached status lags behind.
 	requested map[string]bool
+	// finished holds the names of the Jobs that have ended (succeeded, or failed and
+	// recorded).
+	finished map[string]bool
+}
+
+// activeRun describes an active Job for status.activeRun: its trigger, start, and the
+// phase of its newest Pod, with why a Pending Pod waits.
+func activeRun(job *batchv1.Job, pods []corev1.Pod) *syncv1.ActiveRun {
+	a := &syncv1.ActiveRun{Name: job.Name, Trigger: triggerOf(job), StartTime: job.Status.StartTime}
+	if a.StartTime == nil {
+		a.StartTime = job.CreationTimestamp.DeepCopy()
+	}
+	var newest *corev1.Pod
+	for i := range pods {
+		if newest == nil || newest.CreationTimestamp.Before(&pods[i].CreationTimestamp) {
+			newest = &pods[i]
+		}
+	}
+	if newest == nil {
+		return a
+	}
+	a.PodPhase = string(newest.Status.Phase)
+	if newest.Status.Phase != corev1.PodPending {
+		return a
+	}
+	for _, c := range newest.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			a.PendingReason = strings.TrimSuffix(c.Reason+": "+c.Message, ": ")
+			return a
+		}
+	}
+	for _, cs := range newest.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil {
+			a.PendingReason = strings.TrimSuffix(w.Reason+": "+w.Message, ": ")
+			return a
+		}
+	}
+	return a
 }
 
 // podsOf lists a Job's Pods.
@@ -194,6 +245,7 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 		RunID:          job.Name,
 		Trigger:        triggerOf(job),
 		Phase:          syncv1.RunPhaseFailed,
+		CountsUnknown:  true, // the runner did not report: what it read and wrote is not known
 		StartTime:      job.Status.StartTime,
 		CompletionTime: &metav1.Time{Time: now},
 	}
@@ -249,8 +301,16 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 	return rec
 }
 
-// triggerOf reads the run's trigger from its Pod template.
+// annotationInstantiate is how kubectl marks a Job it made from a CronJob
+// (`kubectl create job --from=cronjob/…`): value "manual".
+const annotationInstantiate = "cronjob.kubernetes.io/instantiate"
+
+// triggerOf reads the run's trigger from its Pod template; a Job made by hand from the
+// CronJob (annotationInstantiate) is Manual, though its template says Scheduled.
 func triggerOf(job *batchv1.Job) string {
+	if job.Annotations[annotationInstantiate] == "manual" {
+		return runcontract.TriggerManual
+	}
 	for _, c := range job.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
 			if e.Name == runcontract.EnvTrigger {

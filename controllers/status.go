@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/checkpointed/checkpointed/internal/runcontract"
@@ -85,6 +86,9 @@ func controllerStatus(sj *syncv1.SyncJob) syncv1.SyncJobStatus {
 		LastHandledReconcileRequest: cur.LastHandledReconcileRequest,
 		LastHandledPlanRequest:      cur.LastHandledPlanRequest,
 		Preflight:                   cur.Preflight.DeepCopy(),
+		NextScheduledTime:           cur.NextScheduledTime,
+		LastFinishedRunRequest:      cur.LastFinishedRunRequest,
+		ActiveRun:                   cur.ActiveRun.DeepCopy(),
 	}
 }
 
@@ -120,11 +124,30 @@ func (r *SyncJobReconciler) emitEvents(sj *syncv1.SyncJob, st syncv1.SyncJobStat
 	if before != nil && before.Status == after.Status && before.Reason == after.Reason {
 		return
 	}
+	if toldByRun(sj.Status.LastRun, before, after) {
+		return
+	}
 	typ := corev1.EventTypeNormal
 	if after.Status != metav1.ConditionTrue {
 		typ = corev1.EventTypeWarning
 	}
 	r.event(sj, typ, after.Reason, after.Message)
+}
+
+// runOutcomeReasons are the Ready reasons decided by the last run's outcome.
+var runOutcomeReasons = map[string]bool{
+	syncv1.ReasonSucceeded: true, syncv1.ReasonRunFailed: true, syncv1.ReasonPartiallyFailed: true,
+}
+
+// toldByRun reports whether a change of Ready from before to after is the outcome of the
+// last run, whose own Event (the runner's RunSucceeded/RunPartiallySucceeded/RunFailed, or
+// the controller's RunFailed for a runner that died) already tells it: one Event per run
+// outcome. A change from another reason (a fixed spec, staleness) still gets its Event.
+func toldByRun(last *syncv1.RunRecord, before, after *metav1.Condition) bool {
+	if last == nil || !runOutcomeReasons[after.Reason] || !strings.Contains(after.Message, "run "+last.RunID) {
+		return false
+	}
+	return before == nil || runOutcomeReasons[before.Reason]
 }
 
 // driftStarted returns the Drifted condition of after when it is True and was not True

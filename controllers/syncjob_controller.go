@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -42,6 +43,11 @@ import (
 // SyncJobReconciler reconciles SyncJobs.
 type SyncJobReconciler struct {
 	client.Client
+	// APIReader reads from the apiserver, not the cache (the manager's GetAPIReader(); nil
+	// reads through Client): before a request's Job is started, which Jobs exist and which
+	// is active (the cache may not show yet a Job just created); and an object of the same
+	// name that the controller does not own (the cache holds only objects labelled as ours).
+	APIReader client.Reader
 	// Events records Kubernetes Events on SyncJobs.
 	Events events.EventRecorder
 	// Clock decides time-based status (staleness); a fake in tests.
@@ -51,9 +57,6 @@ type SyncJobReconciler struct {
 	// AllowedRunnerImages are the runner images a SyncJob may name (--allowed-runner-images);
 	// empty allows only Options.RunnerImage.
 	AllowedRunnerImages imagepolicy.Policy
-	// APIReader reads objects past the cache (which holds only objects labelled as ours),
-	// to find an object of the same name that the controller does not own; nil uses Client.
-	APIReader client.Reader
 }
 
 // RBAC: exactly the verbs the code uses (controllers/rbac_test.go compares
@@ -234,7 +237,24 @@ func (r *SyncJobReconciler) reconcileCronJob(ctx context.Context, sj *syncv1.Syn
 		return stepResult{}, fmt.Errorf("apply CronJob %s: %w", desired.CronJobName(sj), err)
 	}
 	st.status.CronJobName = desired.CronJobName(sj)
-	return stepResult{}, nil
+	return stepResult{requeueAfter: r.setNextScheduledTime(sj, st)}, nil
+}
+
+// setNextScheduledTime records when the CronJob next starts a run (none while suspended)
+// and returns how long until then, so that the time is renewed once it has passed.
+func (r *SyncJobReconciler) setNextScheduledTime(sj *syncv1.SyncJob, st *reconcileState) time.Duration {
+	st.status.NextScheduledTime = nil
+	s, err := parseSchedule(sj)
+	if err != nil || ptr.Deref(sj.Spec.Suspend, false) {
+		return 0
+	}
+	now := r.Clock.Now()
+	next := s.Next(now)
+	if next.IsZero() {
+		return 0
+	}
+	st.status.NextScheduledTime = &metav1.Time{Time: next.UTC().Truncate(time.Second)}
+	return next.Sub(now) + time.Second
 }
 
 // parseSchedule parses the SyncJob's schedule in its time zone.

@@ -111,6 +111,12 @@ type RunRecord struct {
 	// Deleted or soft-deleted records.
 	// +optional
 	Deleted int64 `json:"deleted,omitempty"`
+	// CountsUnknown is true for a run recorded by the controller on behalf of a runner that
+	// died or never started (OOMKilled, DeadlineExceeded, RunnerCrashed, a missing Secret):
+	// how many records it read, wrote or failed is not known, and the counts above (zero)
+	// mean nothing. Its history line and Event say "counts unknown".
+	// +optional
+	CountsUnknown bool `json:"countsUnknown,omitempty"`
 	// ErrorSummary groups record errors by reason.
 	// +optional
 	// +listType=atomic
@@ -162,6 +168,25 @@ type RecordLogStatus struct {
 	Dropped int64 `json:"dropped"`
 	// Bytes of the encoded log.
 	Bytes int64 `json:"bytes"`
+}
+
+// ActiveRun is a Job of the SyncJob that has not ended.
+type ActiveRun struct {
+	// Name of the Job.
+	Name string `json:"name"`
+	// Trigger of the run: Scheduled, Manual, Backfill or Reset.
+	// +optional
+	Trigger string `json:"trigger,omitempty"`
+	// StartTime of the Job (its creation while it has not started).
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// PodPhase of the Job's newest Pod ("" while it has none).
+	// +optional
+	PodPhase string `json:"podPhase,omitempty"`
+	// PendingReason says why a Pending Pod does not run (Unschedulable, ImagePullBackOff,
+	// ContainerCreating, ...), with its message.
+	// +optional
+	PendingReason string `json:"pendingReason,omitempty"`
 }
 
 // RunSummary is one line of run history.
@@ -222,6 +247,18 @@ type SyncJobStatus struct {
 	// every spec generation and on plan-requested-at.
 	// +optional
 	Preflight *PreflightStatus `json:"preflight,omitempty"`
+	// LastFinishedRunRequest is the last run-requested-at token whose run has ended
+	// (succeeded or failed; see lastRun for how): wait for a requested run with
+	// kubectl wait --for=jsonpath='{.status.lastFinishedRunRequest}'=<token>.
+	// +optional
+	LastFinishedRunRequest string `json:"lastFinishedRunRequest,omitempty"`
+	// ActiveRun is the run (or reset) Job running now, if any. Written by the controller.
+	// +optional
+	ActiveRun *ActiveRun `json:"activeRun,omitempty"`
+	// NextScheduledTime is when the CronJob next starts a run (from spec.schedule in
+	// spec.timeZone); absent while the SyncJob is suspended. Written by the controller.
+	// +optional
+	NextScheduledTime *metav1.Time `json:"nextScheduledTime,omitempty"`
 	// Cursor is the stored checkpoint cursor.
 	// +optional
 	Cursor *Cursor `json:"cursor,omitempty"`

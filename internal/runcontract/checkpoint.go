@@ -63,6 +63,11 @@ type Checkpoint struct {
 	// RunsSinceFullReconcile counts the complete main runs since the last full key
 	// reconciliation (spec.deletes.fullReconcile.everyRuns): 0 right after one.
 	RunsSinceFullReconcile int `json:"runsSinceFullReconcile,omitempty"`
+	// LastResetRequest is the token of the last reset request applied to this checkpoint
+	// (a reset Job's CHECKPOINTED_REQUEST_TOKEN): a reset Job that runs again for the same
+	// token (a retried Pod, a Job created twice) changes nothing, so each reset request is
+	// applied exactly once.
+	LastResetRequest string `json:"lastResetRequest,omitempty"`
 }
 
 // MappingResync is a full re-sync of the main cursor under one mapping.

@@ -63,7 +63,9 @@ const (
 	// ExitUsage: the command line or the request is invalid (a reset target that is neither
 	// "beginning" nor RFC3339); a retry cannot help, so a Job fails at once.
 	ExitUsage = 2
-	// ExitPartial: the run PartiallySucceeded (records failed and were recorded).
+	// ExitPartial: the run PartiallySucceeded (records failed and were recorded). Local mode
+	// only: in a Job such a run exits ExitOK, so that the Job completes while the SyncJob
+	// stays Ready (reason PartiallyFailed) with a Warning RunPartiallySucceeded Event.
 	ExitPartial = 3
 )
 

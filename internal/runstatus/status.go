@@ -103,7 +103,7 @@ type runnerStatus struct {
 //     retried Publish does not duplicate it), newest first, at most MaxHistory lines.
 //
 // A Running record (progress during a run) updates cursor and lastRun only: no history
-// line and no Event. The Event is Normal RunSucceeded/RunPartiallySucceeded or Warning
+// line and no Event. The Event is Normal RunSucceeded, or Warning RunPartiallySucceeded/
 // RunFailed/RunInterrupted with the summary line as message. An error from the Event is
 // returned after the status was written.
 func (w *Writer) Publish(ctx context.Context, rec syncv1.RunRecord, cursor *syncv1.Cursor) error {
@@ -154,6 +154,33 @@ func (w *Writer) Publish(ctx context.Context, rec syncv1.RunRecord, cursor *sync
 	eventType, reason := eventFor(rec.Phase)
 	if err := w.emit(ctx, &sj, eventType, reason, line); err != nil {
 		return fmt.Errorf("publish run %s: status written, but %w", rec.RunID, err)
+	}
+	return nil
+}
+
+// PublishCursor sets status.cursor to cursor, the stored checkpoint's cursor after
+// something other than a run moved it (a checkpoint reset); nil — the beginning — removes
+// the field. lastRun, lastSuccessfulRunTime and history are applied unchanged (they are
+// owned by the same field manager: leaving them out of the apply would remove them). No
+// Event: the caller records its own.
+func (w *Writer) PublishCursor(ctx context.Context, cursor *syncv1.Cursor) error {
+	var sj syncv1.SyncJob
+	if err := w.client.Get(ctx, types.NamespacedName{Namespace: w.namespace, Name: w.name}, &sj); err != nil {
+		return fmt.Errorf("publish cursor: get SyncJob %s/%s: %w", w.namespace, w.name, err)
+	}
+	st := runnerStatus{
+		Cursor:                cursor.DeepCopy(),
+		LastRun:               sj.Status.LastRun,
+		LastSuccessfulRunTime: sj.Status.LastSuccessfulRunTime,
+		History:               sj.Status.History,
+	}
+	apply, err := w.applyObject(st)
+	if err != nil {
+		return fmt.Errorf("publish cursor: %w", err)
+	}
+	if err := w.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(apply),
+		client.FieldOwner(runcontract.RunnerFieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("publish cursor: apply status of SyncJob %s/%s: %w", w.namespace, w.name, err)
 	}
 	return nil
 }
@@ -236,7 +263,8 @@ func eventFor(phase syncv1.RunPhase) (string, string) {
 	case syncv1.RunPhaseSucceeded:
 		return corev1.EventTypeNormal, ReasonRunSucceeded
 	case syncv1.RunPhasePartiallySucceeded:
-		return corev1.EventTypeNormal, ReasonRunPartiallySucceeded
+		// Records failed: the run did what the error policy allows, but someone should look.
+		return corev1.EventTypeWarning, ReasonRunPartiallySucceeded
 	case syncv1.RunPhaseInterrupted:
 		return corev1.EventTypeWarning, ReasonRunInterrupted
 	default:
@@ -246,7 +274,8 @@ func eventFor(phase syncv1.RunPhase) (string, string) {
 
 // Summary renders a run in one line for history and events, for example
 // "Succeeded: read 842, upserted 840, failed 2, cursor 2026-06-30T23:55:00.123456Z/inv_10492".
-// Counts that are zero and rarely matter (unchanged, skipped, deleted) are left out; a
+// Counts that are zero and rarely matter (unchanged, skipped, deleted) are left out, and a
+// record with CountsUnknown says "counts unknown" instead of any; a
 // failure's reason follows the phase. The run's free-text message is never included.
 func Summary(rec syncv1.RunRecord, cursor *syncv1.Cursor) string {
 	var b strings.Builder
@@ -254,18 +283,22 @@ func Summary(rec syncv1.RunRecord, cursor *syncv1.Cursor) string {
 	if rec.Reason != "" {
 		fmt.Fprintf(&b, " (%s)", rec.Reason)
 	}
-	fmt.Fprintf(&b, ": read %d, upserted %d", rec.Read, rec.Upserted)
-	for _, c := range []struct {
-		name string
-		n    int64
-	}{{"unchanged", rec.Unchanged}, {"skipped", rec.Skipped}} {
-		if c.n != 0 {
-			fmt.Fprintf(&b, ", %s %d", c.name, c.n)
+	if rec.CountsUnknown {
+		b.WriteString(": counts unknown")
+	} else {
+		fmt.Fprintf(&b, ": read %d, upserted %d", rec.Read, rec.Upserted)
+		for _, c := range []struct {
+			name string
+			n    int64
+		}{{"unchanged", rec.Unchanged}, {"skipped", rec.Skipped}} {
+			if c.n != 0 {
+				fmt.Fprintf(&b, ", %s %d", c.name, c.n)
+			}
 		}
-	}
-	fmt.Fprintf(&b, ", failed %d", rec.Failed)
-	if rec.Deleted != 0 {
-		fmt.Fprintf(&b, ", deleted %d", rec.Deleted)
+		fmt.Fprintf(&b, ", failed %d", rec.Failed)
+		if rec.Deleted != 0 {
+			fmt.Fprintf(&b, ", deleted %d", rec.Deleted)
+		}
 	}
 	if cursor == nil {
 		cursor = rec.CursorEnd

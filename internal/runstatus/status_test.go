@@ -88,7 +88,7 @@ func TestPublishPhases(t *testing.T) {
 		movesLastGood bool
 	}{
 		{syncv1.RunPhaseSucceeded, corev1.EventTypeNormal, ReasonRunSucceeded, true},
-		{syncv1.RunPhasePartiallySucceeded, corev1.EventTypeNormal, ReasonRunPartiallySucceeded, true},
+		{syncv1.RunPhasePartiallySucceeded, corev1.EventTypeWarning, ReasonRunPartiallySucceeded, true},
 		{syncv1.RunPhaseFailed, corev1.EventTypeWarning, ReasonRunFailed, false},
 		{syncv1.RunPhaseInterrupted, corev1.EventTypeWarning, ReasonRunInterrupted, false},
 	}

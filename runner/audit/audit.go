@@ -73,6 +73,11 @@ type Recorder struct {
 	// runcontract.MaxRecordLogEntries; dropped counts the older ones let go.
 	events  []runcontract.RecordEvent
 	dropped int64
+	// failedIDs are the source ids already recorded as failed in this run: a record is
+	// one failed record however often the run meets it (retried from the failed keys,
+	// then re-read inside the safety gap). Bounded in practice by the failed keys a run
+	// may hold (runcontract.MaxFailedKeys) or by maxErrors.
+	failedIDs map[string]struct{}
 }
 
 // New starts the record of a run; its start time is now.
@@ -96,6 +101,8 @@ func New(o Options) *Recorder {
 			Phase:     PhaseRunning,
 		},
 		group: map[string]int{},
+
+		failedIDs: map[string]struct{}{},
 	}
 }
 
@@ -204,8 +211,15 @@ func (r *Recorder) Deleted(id, key, why string) {
 func (r *Recorder) Fail(e *connector.RecordError, at cursor.Cursor) { r.FailKey(e, at, "") }
 
 // FailKey is Fail for a record whose external key is known (the sink refused it): the
-// record log's entry names the key too.
+// record log's entry names the key too. A record that already failed in this run is not
+// counted, sampled or logged again.
 func (r *Recorder) FailKey(e *connector.RecordError, at cursor.Cursor, key string) {
+	if e.ID != "" {
+		if _, seen := r.failedIDs[e.ID]; seen {
+			return
+		}
+		r.failedIDs[e.ID] = struct{}{}
+	}
 	r.rec.Failed++
 	reason := e.Reason
 	if reason == "" {

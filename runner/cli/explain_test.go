@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/test/demoapi"
 	"github.com/checkpointed/checkpointed/test/synctest"
@@ -238,12 +240,15 @@ func TestInClusterRecordLogAndExplain(t *testing.T) {
 	synctest.Exec(t, e.src, `UPDATE invoices SET total = 'abc' WHERE id = 7`)
 	c := setUpInCluster(t, e, 5)
 
+	// A PartiallySucceeded run exits 0 in a Job (its Job completes; see inClusterExitCode).
 	code, out, err := c.run(ctx, "invoices-to-crm-29100000-aaaaa")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(code).To(Equal(3), out)
+	g.Expect(code).To(Equal(runcontract.ExitOK), out)
+	g.Expect(c.get(g).Status.LastRun.Phase).To(Equal(syncv1.RunPhasePartiallySucceeded))
 	code, out, err = c.run(ctx, "invoices-to-crm-29100060-bbbbb")
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(code).To(Equal(3), out)
+	g.Expect(code).To(Equal(runcontract.ExitOK), out)
+	g.Expect(c.get(g).Status.LastRun.Phase).To(Equal(syncv1.RunPhasePartiallySucceeded))
 
 	cs := kubernetes.NewForConfigOrDie(c.runner)
 	log, err := checkpoint.NewConfigMapStore(cs, c.sj.Namespace, c.sj.Name).LoadRecordLog(ctx)

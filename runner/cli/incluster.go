@@ -140,7 +140,18 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	}
 	rec := report.RunRecord(res.Record)
 	writeTermination(rec)
-	return exitCode(rec.Phase), nil
+	return inClusterExitCode(rec.Phase), nil
+}
+
+// inClusterExitCode is exitCode for a run in a Job: a PartiallySucceeded run exits 0 so
+// that its Job completes, telling the same story as the SyncJob (Ready=True, reason
+// PartiallyFailed) and its Warning RunPartiallySucceeded Event; Job-failure alerts fire only
+// for runs that failed.
+func inClusterExitCode(p syncv1.RunPhase) int {
+	if p == syncv1.RunPhasePartiallySucceeded {
+		return runcontract.ExitOK
+	}
+	return exitCode(p)
 }
 
 // ResetRequest is what a reset Job asks for.
@@ -170,7 +181,9 @@ const (
 // in.LockWait for a run that holds it), sets the ConfigMap checkpoint's cursor with
 // compare-and-swap, keeping the backfills, the last run and (unless req.ClearFailedKeys)
 // the failed keys, and emits a
-// Normal CheckpointReset Event on the SyncJob. It writes no status: a reset is not a run.
+// Normal CheckpointReset Event on the SyncJob. It records req.Token in the checkpoint
+// (LastResetRequest) and does nothing for a token already applied. Of the status it writes
+// only status.cursor (the new stored cursor; removed for the beginning): a reset is not a run.
 // The new checkpoint is printed to stdout.
 //
 // Exit codes: runcontract.ExitOK when the checkpoint was reset (also when only the Event failed: the
@@ -216,7 +229,15 @@ func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in I
 	if err != nil {
 		return runcontract.ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
 	}
+	if req.Token != "" && st.LastResetRequest == req.Token {
+		// This request was applied already (a retried Pod, a Job created twice): the
+		// checkpoint may have moved on since, and a second reset would re-read everything.
+		release()
+		log.Info("reset request already applied, nothing to do", "request", req.Token)
+		return runcontract.ExitOK, nil
+	}
 	st.Cursor = target
+	st.LastResetRequest = req.Token
 	if clearFailed {
 		checkpoint.ClearFailedKeys(&st)
 	}
@@ -224,6 +245,16 @@ func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in I
 		return runcontract.ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
 	}
 	release()
+	// status.cursor shows the stored checkpoint: publish the new one (the beginning
+	// removes it). A failure here leaves a stale status cursor, not a wrong checkpoint:
+	// logged, and the next run publishes it again.
+	var published *syncv1.Cursor
+	if target != nil {
+		published = report.Cursor(target)
+	}
+	if err := events.PublishCursor(ctx, published); err != nil {
+		log.Error(err, "publish the reset cursor in status", "request", req.Token)
+	}
 
 	where := "the beginning"
 	if target != nil {

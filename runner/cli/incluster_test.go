@@ -338,7 +338,8 @@ func TestInClusterResetOfAnEmptyCheckpoint(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(code).To(Equal(runcontract.ExitOK), out)
 	g.Expect(c.checkpointJSON(g)).To(Equal(map[string]any{
-		"job": "invoices-to-crm", "cursor": map[string]any{"updatedAt": "2026-06-01T00:00:00Z"}}))
+		"job": "invoices-to-crm", "cursor": map[string]any{"updatedAt": "2026-06-01T00:00:00Z"},
+		"lastResetRequest": "2026-11-30T10:00:00Z"}))
 }
 
 // TestInClusterResetWaitsForTheRunLock: while a live run holds the Lease the reset waits
