@@ -19,12 +19,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/controllers"
 	"github.com/checkpointed/checkpointed/internal/desired"
 	"github.com/checkpointed/checkpointed/internal/imagepolicy"
+	"github.com/checkpointed/checkpointed/internal/metrics"
 )
 
 func main() {
@@ -112,6 +114,8 @@ func main() {
 		setupLog.Error(err, "set up SyncJob controller")
 		os.Exit(1)
 	}
+	// Per-SyncJob series from status, read from the manager's cache at scrape time.
+	crmetrics.Registry.MustRegister(metrics.NewCollector(mgr.GetCache(), clock.RealClock{}, ctrl.Log.WithName("metrics")))
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "add health check")
 		os.Exit(1)

@@ -141,6 +141,10 @@ type RunRecord struct {
 	// record-log.json, read by `runner explain`) after the run.
 	// +optional
 	RecordLog *RecordLogStatus `json:"recordLog,omitempty"`
+	// FailedKeys is the number of failed keys pending retry in the checkpoint after the
+	// run (records that failed under policy Skip and are retried by later runs).
+	// +optional
+	FailedKeys *int64 `json:"failedKeys,omitempty"`
 }
 
 // MappingChange says that the records synced before were written under another mapping.

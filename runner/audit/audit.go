@@ -284,6 +284,12 @@ func (r *Recorder) Events() ([]runcontract.RecordEvent, int64) {
 // SetRecordLog records the size of the record log stored with the checkpoint.
 func (r *Recorder) SetRecordLog(st *RecordLogStats) { r.rec.RecordLog = st }
 
+// SetFailedKeys records the number of failed keys pending in the stored checkpoint.
+func (r *Recorder) SetFailedKeys(n int) {
+	v := int64(n)
+	r.rec.FailedKeys = &v
+}
+
 // Failed is the number of failed records so far.
 func (r *Recorder) Failed() int64 { return r.rec.Failed }
 

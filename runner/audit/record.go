@@ -74,6 +74,9 @@ type Record struct {
 	// RecordLog is the size of the record log stored with the checkpoint at the end of
 	// the run; nil when the store keeps none.
 	RecordLog *RecordLogStats `json:"recordLog,omitempty"`
+	// FailedKeys is the number of failed keys pending retry in the stored checkpoint at
+	// the end of the run; nil when no checkpoint was loaded.
+	FailedKeys *int64 `json:"failedKeys,omitempty"`
 }
 
 // Resync states of a MappingChange.

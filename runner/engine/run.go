@@ -125,6 +125,9 @@ func (r *run) load(ctx context.Context) bool {
 	}
 	r.stored = r.st.Cursor
 	r.fk = newFailedKeys(r.st.FailedKeys, r.st.FailedUpdatedAt)
+	if r.loaded {
+		r.rec.SetFailedKeys(len(r.st.FailedKeys))
+	}
 	r.checkMapping()
 
 	start, committed, todo := r.scope.resume(r.st, r.ids)

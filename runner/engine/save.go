@@ -52,6 +52,7 @@ func (r *run) save(ctx context.Context, phase audit.Phase) error {
 	if stats != nil {
 		r.rec.SetRecordLog(stats)
 	}
+	r.rec.SetFailedKeys(len(st.FailedKeys))
 	r.lastSave = r.cfg.Clock.Now()
 	return nil
 }

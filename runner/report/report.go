@@ -40,6 +40,7 @@ func RunRecord(rec audit.Record) syncv1.RunRecord {
 		MappingChange:  mappingChange(rec.MappingChange),
 		Warnings:       slices.Clone(rec.Warnings),
 		RecordLog:      recordLog(rec.RecordLog),
+		FailedKeys:     cloneInt64(rec.FailedKeys),
 	}
 	for _, g := range rec.ErrorSummary {
 		out.ErrorSummary = append(out.ErrorSummary, syncv1.ErrorGroup{
@@ -132,4 +133,12 @@ func recordLog(st *audit.RecordLogStats) *syncv1.RecordLogStatus {
 		return nil
 	}
 	return &syncv1.RecordLogStatus{Entries: int32(st.Entries), Dropped: st.Dropped, Bytes: int64(st.Bytes)}
+}
+
+func cloneInt64(p *int64) *int64 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
