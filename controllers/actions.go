@@ -158,7 +158,7 @@ func unhandledRequest(sj *syncv1.SyncJob, st *reconcileState) bool {
 }
 
 // liveRuns reads the SyncJob's Jobs from the apiserver (APIReader): the names of all, and
-// the newest one still active (not finished, not being deleted, not recorded as failed by
+// the newest one still active (a preflight Job never counts) (not finished, not being deleted, not recorded as failed by
 // observeRuns). A Job whose Pod cannot start counts as active here until observeRuns has
 // recorded and deleted it: a request waits rather than runs next to it.
 func (r *SyncJobReconciler) liveRuns(ctx context.Context, sj *syncv1.SyncJob) (runs, error) {
@@ -174,6 +174,9 @@ func (r *SyncJobReconciler) liveRuns(ctx context.Context, sj *syncv1.SyncJob) (r
 	for i := range jobs.Items {
 		job := &jobs.Items[i]
 		out.requested[job.Name] = true
+		if job.Labels[runcontract.LabelPreflight] != "" {
+			continue // a preflight reads only: a request never waits for it (reconcilePreflight)
+		}
 		if !job.DeletionTimestamp.IsZero() || job.Annotations[AnnotationRecorded] != "" {
 			continue
 		}
