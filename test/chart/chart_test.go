@@ -276,29 +276,46 @@ func TestNamespacedRBACNeedsNamespaces(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring("rbac.namespaced: true needs watchNamespaces")))
 }
 
-// TestPrometheusRuleWithoutRules: an enabled PrometheusRule with the default (empty) rules
-// renders one group with an empty rule list, which prometheus-operator accepts.
-func TestPrometheusRuleWithoutRules(t *testing.T) {
+// TestPrometheusRuleShipsTheAlerts: an enabled PrometheusRule holds the alert groups of
+// config/prometheus/rules.yaml (the chart's byte-equal copy), and the rules of
+// metrics.prometheusRule.rules in a group of their own after them.
+func TestPrometheusRuleShipsTheAlerts(t *testing.T) {
 	g := NewWithT(t)
 	ch, err := loader.Load(chartDir)
 	g.Expect(err).NotTo(HaveOccurred())
-	rel, err := renderValues(ch, map[string]any{"metrics": map[string]any{"prometheusRule": map[string]any{"enabled": true}}})
-	g.Expect(err).NotTo(HaveOccurred())
-	rules := find(objects(t, rel.Manifest), "PrometheusRule")
-	g.Expect(rules).To(HaveLen(1))
-	var pr struct {
-		Spec struct {
-			Groups []struct {
-				Name  string `json:"name"`
-				Rules []any  `json:"rules"`
-			} `json:"groups"`
-		} `json:"spec"`
+	type group struct {
+		Name  string           `json:"name"`
+		Rules []map[string]any `json:"rules"`
 	}
-	g.Expect(yaml.Unmarshal([]byte(rules[0].raw), &pr)).To(Succeed())
-	g.Expect(pr.Spec.Groups).To(HaveLen(1))
-	g.Expect(pr.Spec.Groups[0].Name).To(Equal("checkpointed"))
-	g.Expect(pr.Spec.Groups[0].Rules).NotTo(BeNil(), "rules: [] (a null list is rejected)")
-	g.Expect(pr.Spec.Groups[0].Rules).To(BeEmpty())
+	b, err := os.ReadFile(filepath.Join(configDir, "prometheus/rules.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	var want struct {
+		Groups []group `json:"groups"`
+	}
+	g.Expect(yaml.Unmarshal(b, &want)).To(Succeed())
+	g.Expect(want.Groups).NotTo(BeEmpty())
+	for _, extra := range []bool{false, true} {
+		pr := map[string]any{"enabled": true}
+		if extra {
+			pr["rules"] = []any{map[string]any{"alert": "Mine", "expr": "vector(1)"}}
+		}
+		rel, err := renderValues(ch, map[string]any{"metrics": map[string]any{"prometheusRule": pr}})
+		g.Expect(err).NotTo(HaveOccurred())
+		rules := find(objects(t, rel.Manifest), "PrometheusRule")
+		g.Expect(rules).To(HaveLen(1))
+		var got struct {
+			Spec struct {
+				Groups []group `json:"groups"`
+			} `json:"spec"`
+		}
+		g.Expect(yaml.Unmarshal([]byte(rules[0].raw), &got)).To(Succeed())
+		wantGroups := want.Groups
+		if extra {
+			wantGroups = append(append([]group(nil), want.Groups...), group{Name: "checkpointed-extra",
+				Rules: []map[string]any{{"alert": "Mine", "expr": "vector(1)"}}})
+		}
+		g.Expect(got.Spec.Groups).To(Equal(wantGroups))
+	}
 }
 
 // withoutAggregated leaves out the aggregated syncjob-editor/-viewer ClusterRoles.
