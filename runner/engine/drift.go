@@ -208,7 +208,7 @@ func (r *run) sampleRecords(ctx context.Context, from, to time.Time) ([]connecto
 func diffFields(want, got map[string]any) []string {
 	var out []string
 	for f, v := range want {
-		if !sameValue(v, got[f]) {
+		if !connector.SameValue(v, got[f]) {
 			out = append(out, f)
 		}
 	}

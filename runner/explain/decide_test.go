@@ -9,6 +9,7 @@ import (
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
+	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
 // TestDecide: every verdict from its evidence, with the next action it names.
@@ -150,15 +151,15 @@ func TestDecide(t *testing.T) {
 func TestEqualAcrossRepresentations(t *testing.T) {
 	g := NewWithT(t)
 	at := time.Date(2026, 6, 30, 23, 40, 0, 500_000_000, time.UTC)
-	g.Expect(SameValue(connectorDecimal("12.30"), jsonNumber("12.3"))).To(BeTrue())
-	g.Expect(SameValue(connectorDecimal("12.30"), "12.30")).To(BeTrue())
-	g.Expect(SameValue(connectorDecimal("12.30"), jsonNumber("12.31"))).To(BeFalse())
-	g.Expect(SameValue(int64(7), jsonNumber("7"))).To(BeTrue())
-	g.Expect(SameValue(at, "2026-06-30T23:40:00.5Z")).To(BeTrue())
-	g.Expect(SameValue(at, at.Add(time.Microsecond))).To(BeFalse())
-	g.Expect(SameValue("007", "7")).To(BeFalse())
-	g.Expect(SameValue(nil, "x")).To(BeFalse())
-	g.Expect(SameValue(nil, nil)).To(BeTrue())
-	g.Expect(SameValue(connectorJSON(`{"a": 1}`), `{"a":1}`)).To(BeTrue())
+	g.Expect(connector.SameValue(connectorDecimal("12.30"), jsonNumber("12.3"))).To(BeTrue())
+	g.Expect(connector.SameValue(connectorDecimal("12.30"), "12.30")).To(BeTrue())
+	g.Expect(connector.SameValue(connectorDecimal("12.30"), jsonNumber("12.31"))).To(BeFalse())
+	g.Expect(connector.SameValue(int64(7), jsonNumber("7"))).To(BeTrue())
+	g.Expect(connector.SameValue(at, "2026-06-30T23:40:00.5Z")).To(BeTrue())
+	g.Expect(connector.SameValue(at, at.Add(time.Microsecond))).To(BeFalse())
+	g.Expect(connector.SameValue("007", "7")).To(BeFalse())
+	g.Expect(connector.SameValue(nil, "x")).To(BeFalse())
+	g.Expect(connector.SameValue(nil, nil)).To(BeTrue())
+	g.Expect(connector.SameValue(connectorJSON(`{"a": 1}`), `{"a":1}`)).To(BeTrue())
 	g.Expect(Diff(map[string]any{"a": "x", "b": int64(1)}, map[string]any{"a": "x"})).To(Equal([]FieldDiff{{Field: "b", Want: int64(1)}}))
 }

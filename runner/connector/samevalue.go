@@ -1,4 +1,4 @@
-package engine
+package connector
 
 import (
 	"bytes"
@@ -7,17 +7,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
-// sameValue reports whether the sink holds the mapped value want as got, by the value's
-// own equality rather than its Go form: numbers (int64, connector.Decimal, float64,
+// SameValue reports whether the sink holds the mapped value want as got, by the value's
+// own equality rather than its Go form: numbers (int64, Decimal, float64,
 // json.Number, and a decimal string held for a number) by value, so "120.50" equals 120.5;
-// times by instant (a time.Time or an RFC 3339 string); JSON documents (connector.JSON,
-// raw bytes, or decoded maps and slices) by value, key order and number spelling aside;
+// times by instant (a time.Time or an RFC 3339 string); JSON documents (JSON,
+// raw bytes, text holding a document, or decoded maps and slices) by value, key order and number spelling aside;
 // strings and bools exactly. nil equals only nil (a JSON null).
-func sameValue(want, got any) bool {
+func SameValue(want, got any) bool {
+	if w, ok := want.(JSON); ok && w != nil {
+		if g, ok := got.(string); ok {
+			got = JSON(g) // a sink that returns a JSON column as text
+		}
+	}
 	want, got = plain(want), plain(got)
 	switch w := want.(type) {
 	case nil:
@@ -41,7 +44,7 @@ func sameValue(want, got any) bool {
 		}
 		for k, v := range w {
 			gv, ok := g[k]
-			if !ok || !sameValue(v, gv) {
+			if !ok || !SameValue(v, gv) {
 				return false
 			}
 		}
@@ -52,7 +55,7 @@ func sameValue(want, got any) bool {
 			return false
 		}
 		for i := range w {
-			if !sameValue(w[i], g[i]) {
+			if !SameValue(w[i], g[i]) {
 				return false
 			}
 		}
@@ -61,11 +64,11 @@ func sameValue(want, got any) bool {
 	return false
 }
 
-// plain turns a value into the forms sameValue compares: numbers into *big.Rat, JSON
+// plain turns a value into the forms SameValue compares: numbers into *big.Rat, JSON
 // documents into decoded values (numbers kept exact), everything else as it is.
 func plain(v any) any {
 	switch x := v.(type) {
-	case connector.JSON:
+	case JSON:
 		if x == nil {
 			return nil
 		}
@@ -74,7 +77,7 @@ func plain(v any) any {
 		return decodeJSON(x)
 	case json.RawMessage:
 		return decodeJSON(x)
-	case connector.Decimal, json.Number, int64, int, int32, float64, float32:
+	case Decimal, json.Number, int64, int, int32, float64, float32:
 		if r, ok := ratOf(x); ok {
 			return r
 		}
@@ -130,7 +133,7 @@ func ratOf(v any) (*big.Rat, bool) {
 		s = strconv.FormatFloat(x, 'g', -1, 64)
 	case float32:
 		s = strconv.FormatFloat(float64(x), 'g', -1, 32)
-	case connector.Decimal:
+	case Decimal:
 		s = string(x)
 	case json.Number:
 		s = string(x)
