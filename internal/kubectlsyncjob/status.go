@@ -310,6 +310,9 @@ func (p *Plugin) Status(ctx context.Context, name string) error {
 			}
 		}
 	}
+	if a, last := f.Active, sj.Status.LastRun; a != nil && last != nil && final(last.Phase) && ofJob(last.RunID, a.Name) {
+		f.Active = nil // the runner reported the end before the controller's status caught up
+	}
 	_, err = fmt.Fprint(p.Out, StatusText(sj, f))
 	return err
 }

@@ -84,6 +84,13 @@ func TestRunsThatDieWithoutReporting(t *testing.T) {
 				c := ready(e.get(g, tc.name))
 				g.Expect(c).NotTo(BeNil())
 				g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+				if tc.name == "no-secret" {
+					// The preflight of the SyncJob's generation found the missing Secret
+					// first; Ready names it through the preflight (README, "Preflight").
+					g.Expect(c.Reason).To(Equal(syncv1.ReasonPreflightFailed))
+					g.Expect(c.Message).To(ContainSubstring(tc.message[0]))
+					return
+				}
 				g.Expect(c.Reason).To(Equal(syncv1.ReasonRunFailed))
 				g.Expect(c.Message).To(ContainSubstring(tc.reason))
 			}).WithTimeout(30 * time.Second).Should(Succeed())

@@ -73,7 +73,7 @@ func TestHelmChartInstall(t *testing.T) {
 			out, _ := kubectl("-n", relNS, "logs", "deployment/"+release+"-checkpointed-manager", "--tail=60")
 			t.Logf("the release's manager log:\n%s", out)
 		}
-		if _, err := action.NewUninstall(cfg).Run(release); err != nil {
+		if _, err := uninstall(cfg).Run(release); err != nil {
 			t.Logf("uninstall %s: %v", release, err)
 		}
 	})
@@ -108,7 +108,7 @@ func TestHelmChartInstall(t *testing.T) {
 	expectSinkEqualsSource(t, e)
 
 	// Uninstalled, the release leaves none of its objects behind.
-	_, err = action.NewUninstall(cfg).Run(release)
+	_, err = uninstall(cfg).Run(release)
 	g.Expect(err).NotTo(HaveOccurred(), "helm uninstall")
 	uninstalled = true
 	mine := client.MatchingLabels{"app.kubernetes.io/instance": release}
@@ -194,4 +194,12 @@ func metaNames(list client.ObjectList) []string {
 		}
 	}
 	return out
+}
+
+// uninstall is Helm's uninstall action waiting the way the install does (Helm v4 wants a
+// wait strategy named).
+func uninstall(cfg *action.Configuration) *action.Uninstall {
+	u := action.NewUninstall(cfg)
+	u.WaitStrategy = helmkube.StatusWatcherStrategy
+	return u
 }
