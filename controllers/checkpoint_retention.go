@@ -26,6 +26,11 @@ const (
 	ReasonCheckpointIdentityChanged = "CheckpointIdentityChanged"
 )
 
+// annotationCheckpointArchivedAs, on a checkpoint ConfigMap emptied for a SyncJob whose
+// source or sink changed, names the archived copy of what it held: the source of
+// status.checkpointArchived.
+const annotationCheckpointArchivedAs = "sync.checkpointed.io/checkpoint-archived-as"
+
 // ensureCheckpoint makes sure the SyncJob has its checkpoint ConfigMap. The ConfigMap
 // outlives the SyncJob (no owner reference unless DeleteCheckpointOnDeleteAnnotation asks),
 // so a SyncJob may find one left by a deleted SyncJob of the same name:
@@ -53,6 +58,11 @@ func (r *SyncJobReconciler) ensureCheckpoint(ctx context.Context, sj *syncv1.Syn
 		return fmt.Errorf("get checkpoint ConfigMap %s: %w", want.Name, err)
 	}
 	if checkpointIsOurs(cur, sj) {
+		// status.checkpointArchived is rebuilt from the ConfigMap each time, so an archive
+		// made by a reconcile whose status write was lost is still named.
+		if a := cur.Annotations[annotationCheckpointArchivedAs]; a != "" {
+			st.status.CheckpointArchived = a
+		}
 		return nil // kept in line by reconcileCheckpointRetention
 	}
 	if !cur.DeletionTimestamp.IsZero() || ownedByOtherSyncJob(cur, sj) {
@@ -79,6 +89,7 @@ func (r *SyncJobReconciler) ensureCheckpoint(ctx context.Context, sj *syncv1.Syn
 	}
 	cur.Data, cur.BinaryData = nil, nil
 	setCheckpointMeta(cur, sj)
+	cur.Annotations[annotationCheckpointArchivedAs] = archive.Name
 	if err := r.Update(ctx, cur, client.FieldOwner(runcontract.ControllerFieldManager)); err != nil {
 		return fmt.Errorf("empty checkpoint ConfigMap %s after archiving it as %s: %w", cur.Name, archive.Name, err)
 	}
