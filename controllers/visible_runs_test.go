@@ -10,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -54,6 +55,18 @@ func TestCrashRecordHasNoCounts(t *testing.T) {
 	g.Expect(cur.Status.History).NotTo(BeEmpty())
 	g.Expect(cur.Status.History[0].Summary).To(ContainSubstring("counts unknown"))
 	g.Expect(cur.Status.History[0].Summary).NotTo(ContainSubstring("read 0"))
+
+	// The stored object itself: counts the controller cannot know are absent, not zero.
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(syncv1.GroupVersion.WithKind("SyncJob"))
+	g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(sj), u)).To(Succeed())
+	lastRun, found, err := unstructured.NestedMap(u.Object, "status", "lastRun")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(found).To(BeTrue())
+	g.Expect(lastRun).To(HaveKeyWithValue("countsUnknown", true))
+	for _, count := range []string{"read", "upserted", "unchanged", "skipped", "failed", "deleted"} {
+		g.Expect(lastRun).NotTo(HaveKey(count), "a crash record stores %q", count)
+	}
 }
 
 // TestActiveRunAndFinishedRequest: while a requested run's Job is active, status.activeRun

@@ -98,23 +98,29 @@ type RunRecord struct {
 	// CursorEnd is the committed cursor at the end.
 	// +optional
 	CursorEnd *Cursor `json:"cursorEnd,omitempty"`
-	// Read records from the source.
+	// Read records from the source. Absent when countsUnknown is true.
+	// +optional
 	Read int64 `json:"read"`
-	// Upserted records written to the sink.
+	// Upserted records written to the sink. Absent when countsUnknown is true.
+	// +optional
 	Upserted int64 `json:"upserted"`
-	// Unchanged records the sink already held as they are.
+	// Unchanged records the sink already held as they are. Absent when countsUnknown is true.
+	// +optional
 	Unchanged int64 `json:"unchanged"`
-	// Skipped records the sink held in a newer version (stale writes refused).
+	// Skipped records the sink held in a newer version (stale writes refused). Absent when
+	// countsUnknown is true.
+	// +optional
 	Skipped int64 `json:"skipped"`
-	// Failed records (record errors).
+	// Failed records (record errors). Absent when countsUnknown is true.
+	// +optional
 	Failed int64 `json:"failed"`
 	// Deleted or soft-deleted records.
 	// +optional
 	Deleted int64 `json:"deleted,omitempty"`
 	// CountsUnknown is true for a run recorded by the controller on behalf of a runner that
 	// died or never started (OOMKilled, DeadlineExceeded, RunnerCrashed, a missing Secret):
-	// how many records it read, wrote or failed is not known, and the counts above (zero)
-	// mean nothing. Its history line and Event say "counts unknown".
+	// how many records it read, wrote or failed is not known, so the counts are absent
+	// (not zero). Its history line and Event say "counts unknown".
 	// +optional
 	CountsUnknown bool `json:"countsUnknown,omitempty"`
 	// ErrorSummary groups record errors by reason.

@@ -243,8 +243,12 @@ func StatusText(sj *syncv1.SyncJob, f Facts) string {
 		w("  no cursor stored: the next run starts at the beginning")
 	}
 	if last != nil {
-		w("  last run: read %d, upserted %d, unchanged %d, skipped %d, failed %d, deleted %d",
-			last.Read, last.Upserted, last.Unchanged, last.Skipped, last.Failed, last.Deleted)
+		if last.CountsUnknown {
+			w("  last run: counts unknown (the runner stopped before reporting them)")
+		} else {
+			w("  last run: read %d, upserted %d, unchanged %d, skipped %d, failed %d, deleted %d",
+				last.Read, last.Upserted, last.Unchanged, last.Skipped, last.Failed, last.Deleted)
+		}
 		for _, g := range last.ErrorSummary {
 			w("    %d × %s (ids %s)", g.Count, g.Reason, strings.Join(g.SampleIDs, ", "))
 		}

@@ -70,6 +70,14 @@ func TestStatusText(t *testing.T) {
 			"  suggested: 2 records failed (field total: not a number); they are retried first on the next run once fixed; ask why one failed",
 			"    kubectl syncjob explain invoices inv_7 -n billing",
 		}},
+		{"runner died before reporting", func(sj *syncv1.SyncJob, f *Facts) {
+			succeeded(sj)
+			sj.Status.LastRun = &syncv1.RunRecord{RunID: "invoices-m-1a2b3c4d", Trigger: "Manual", Phase: syncv1.RunPhaseFailed, Reason: "OOMKilled",
+				Message:   "the runner Pod invoices-m-1a2b3c4d-x7k2p was killed for exceeding its memory limit of 256Mi",
+				StartTime: at("2026-07-01T08:00:00Z"), CompletionTime: at("2026-07-01T08:01:00Z"), CountsUnknown: true}
+		}, []string{
+			"  last run: counts unknown (the runner stopped before reporting them)",
+		}},
 		{"drift with mismatches", func(sj *syncv1.SyncJob, f *Facts) {
 			succeeded(sj)
 			sj.Status.LastRun.Reconciliation = &syncv1.Reconciliation{SourceCount: 10, SinkCount: 10, Sampled: 5, Mismatched: 1, Drift: true,
@@ -129,6 +137,9 @@ func TestStatusText(t *testing.T) {
 			tc.setUp(sj, &f)
 			out := StatusText(sj, f)
 			lines := strings.Split(out, "\n")
+			if last := sj.Status.LastRun; last != nil && last.CountsUnknown {
+				g.Expect(out).NotTo(ContainSubstring("read 0"), "counts the runner never reported are not zero")
+			}
 			for _, w := range tc.want {
 				g.Expect(lines).To(ContainElement(w), out)
 			}

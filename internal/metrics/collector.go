@@ -64,7 +64,7 @@ var (
 	descCursorLag = prometheus.NewDesc(CursorLag,
 		"Seconds between now and the committed cursor's updatedAt (status.cursor.updatedAt).", labels, nil)
 	descRecords = prometheus.NewDesc(LastRunRecords,
-		"Records of the last run by outcome (read, upserted, unchanged, skipped, failed, deleted).",
+		"Records of the last run by outcome (read, upserted, unchanged, skipped, failed, deleted); none for a run whose counts are unknown (the runner died before reporting).",
 		append(labels, "outcome"), nil)
 	descDuration = prometheus.NewDesc(LastRunDuration,
 		"Seconds from the last run's start to its completion.", labels, nil)
@@ -164,12 +164,15 @@ func (c *Collector) collectOne(ch chan<- prometheus.Metric, sj *syncv1.SyncJob, 
 		for _, p := range Phases {
 			gauge(ch, descPhase, boolValue(lr.Phase == p), ns, name, string(p))
 		}
-		for _, o := range []struct {
-			outcome string
-			n       int64
-		}{{"read", lr.Read}, {"upserted", lr.Upserted}, {"unchanged", lr.Unchanged},
-			{"skipped", lr.Skipped}, {"failed", lr.Failed}, {"deleted", lr.Deleted}} {
-			gauge(ch, descRecords, float64(o.n), ns, name, o.outcome)
+		// A run recorded for a runner that died has no counts: no series rather than 0.
+		if !lr.CountsUnknown {
+			for _, o := range []struct {
+				outcome string
+				n       int64
+			}{{"read", lr.Read}, {"upserted", lr.Upserted}, {"unchanged", lr.Unchanged},
+				{"skipped", lr.Skipped}, {"failed", lr.Failed}, {"deleted", lr.Deleted}} {
+				gauge(ch, descRecords, float64(o.n), ns, name, o.outcome)
+			}
 		}
 		if lr.StartTime != nil && lr.CompletionTime != nil {
 			gauge(ch, descDuration, lr.CompletionTime.Sub(lr.StartTime.Time).Seconds(), ns, name)
