@@ -158,7 +158,7 @@ type SyncJobSpec struct {
 	// Mapping of sink fields from the source record; each target at most once.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=128
-	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(n, n.to == m.to))",message="spec.mapping targets (to) must be unique"
+	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(n, n.to == m.to))",messageExpression="'spec.mapping targets (to) must be unique: duplicate target \"' + self.map(m, m.to).filter(t, self.filter(n, n.to == t).size() > 1)[0] + '\"'"
 	// +listType=atomic
 	Mapping []FieldMapping `json:"mapping"`
 	// Cursor tuning.
@@ -222,7 +222,7 @@ type SyncJobSpec struct {
 // +kubebuilder:printcolumn:name="Next Run",type=string,JSONPath=`.status.nextScheduledTime`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 52",message="metadata.name must be at most 52 characters (the CronJob name limit)"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 52",message="metadata.name must be at most 52 characters (the CronJob name limit)",fieldPath=".metadata"
 type SyncJob struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
