@@ -71,12 +71,19 @@ func TestCreateBuildsOwnedObjects(t *testing.T) {
 	role := &rbacv1.Role{}
 	g.Expect(k8sClient.Get(ctx, key("invoices-runner"), role)).To(Succeed())
 	names := map[string][]string{}
+	unnamed := map[string][]string{} // resource -> verbs of the rules no resourceNames limit
 	for _, r := range role.Rules {
 		g.Expect(r.Resources).NotTo(ContainElement("secrets"))
 		for _, res := range r.Resources {
 			names[res] = r.ResourceNames
+			if len(r.ResourceNames) == 0 {
+				unnamed[res] = r.Verbs
+			}
 		}
 	}
+	// Only two rules cannot name their objects: Events are created, and a run reads the
+	// Job it runs in (any name: `kubectl create job --from=cronjob`), get only.
+	g.Expect(unnamed).To(Equal(map[string][]string{"events": {"create", "patch"}, "jobs": {"get"}}))
 	g.Expect(names).To(HaveKeyWithValue("syncjobs", []string{"invoices"}))
 	g.Expect(names).To(HaveKeyWithValue("syncjobs/status", []string{"invoices"}))
 	g.Expect(names).To(HaveKeyWithValue("configmaps", []string{"invoices-checkpoint"}))

@@ -186,7 +186,7 @@ func activeRun(job *batchv1.Job, pods []corev1.Pod) *syncv1.ActiveRun {
 // podsOf lists a Job's Pods.
 func (r *SyncJobReconciler) podsOf(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
 	pods := &corev1.PodList{}
-	if err := r.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{"batch.kubernetes.io/job-name": job.Name}); err != nil {
+	if err := r.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{runcontract.LabelJobName: job.Name}); err != nil {
 		return nil, fmt.Errorf("list Pods of Job %s: %w", job.Name, err)
 	}
 	return pods.Items, nil
@@ -301,24 +301,17 @@ func failedRun(job *batchv1.Job, pods []corev1.Pod, stuck *corev1.ContainerState
 	return rec
 }
 
-// annotationInstantiate is how kubectl marks a Job it made from a CronJob
-// (`kubectl create job --from=cronjob/…`): value "manual".
-const annotationInstantiate = "cronjob.kubernetes.io/instantiate"
-
-// triggerOf reads the run's trigger from its Pod template; a Job made by hand from the
-// CronJob (annotationInstantiate) is Manual, though its template says Scheduled.
+// triggerOf reads the run's trigger from its Pod template and its annotations
+// (runcontract.JobTrigger: a Job made by hand from the CronJob is Manual).
 func triggerOf(job *batchv1.Job) string {
-	if job.Annotations[annotationInstantiate] == "manual" {
-		return runcontract.TriggerManual
-	}
 	for _, c := range job.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
 			if e.Name == runcontract.EnvTrigger {
-				return e.Value
+				return runcontract.JobTrigger(job.Annotations, e.Value)
 			}
 		}
 	}
-	return ""
+	return runcontract.JobTrigger(job.Annotations, "")
 }
 
 // runToSyncJob maps a Job or Pod of a run to its SyncJob, through the label the

@@ -69,6 +69,12 @@ func ServiceAccount(sj *syncv1.SyncJob) *coreac.ServiceAccountApplyConfiguration
 // to this SyncJob's own objects: read its SyncJob, patch its status, read and update its
 // checkpoint ConfigMap and run Lease, and create Events. It grants nothing on Secrets:
 // credentials reach the Pod as environment variables.
+//
+// One rule cannot name its object: get on Jobs, so that a run reads the Job it runs in
+// (runcontract.EnvRunJob) and records Manual for one made with `kubectl create job
+// --from=cronjob/...` (runcontract.JobTrigger). A Job made by hand has any name, so
+// resourceNames cannot list it; the rule is get only (no list or watch: Jobs cannot be
+// enumerated), in this namespace only.
 func Role(sj *syncv1.SyncJob) *rbacac.RoleApplyConfiguration {
 	return rbacac.Role(ServiceAccountName(sj), sj.Namespace).
 		WithLabels(labels(sj)).
@@ -84,6 +90,7 @@ func Role(sj *syncv1.SyncJob) *rbacac.RoleApplyConfiguration {
 				WithResourceNames(LeaseName(sj)).WithVerbs("get", "update"),
 			rbacac.PolicyRule().WithAPIGroups("", "events.k8s.io").WithResources("events").
 				WithVerbs("create", "patch"),
+			rbacac.PolicyRule().WithAPIGroups("batch").WithResources("jobs").WithVerbs("get"),
 		)
 }
 
@@ -164,6 +171,8 @@ func jobSpec(sj *syncv1.SyncJob, opts Options, trigger string, args []string) *b
 		coreac.EnvVar().WithName(runcontract.EnvPodName).WithValueFrom(coreac.EnvVarSource().
 			WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath("metadata.name"))),
 		coreac.EnvVar().WithName(runcontract.EnvTrigger).WithValue(trigger),
+		coreac.EnvVar().WithName(runcontract.EnvRunJob).WithValueFrom(coreac.EnvVarSource().
+			WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath("metadata.labels['" + runcontract.LabelJobName + "']"))),
 	}
 	for _, ref := range sj.Spec.SecretRefs() {
 		env = append(env, coreac.EnvVar().WithName(runcontract.SecretEnvName(ref.Name, ref.Key)).WithValueFrom(

@@ -12,6 +12,10 @@ const (
 	EnvPodName = "CHECKPOINTED_POD"
 	// EnvTrigger is why the run runs: one of the Trigger values.
 	EnvTrigger = "CHECKPOINTED_TRIGGER"
+	// EnvRunJob is the name of the Job the runner Pod belongs to: the Pod's label
+	// LabelJobName through the downward API (the Job is named by whoever made it: the
+	// CronJob, the controller or `kubectl create job`).
+	EnvRunJob = "CHECKPOINTED_RUN_JOB"
 	// EnvBackfillFrom and EnvBackfillTo are the RFC3339 range [from, to) of a backfill run.
 	EnvBackfillFrom = "CHECKPOINTED_BACKFILL_FROM"
 	EnvBackfillTo   = "CHECKPOINTED_BACKFILL_TO"

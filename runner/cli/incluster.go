@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,7 +41,7 @@ func inClusterFromEnv() (*rest.Config, InCluster, error) {
 		return nil, InCluster{}, fmt.Errorf("in-cluster config: %w", err)
 	}
 	return cfg, InCluster{Namespace: ns, Name: name, Pod: os.Getenv(runcontract.EnvPodName),
-		Trigger: os.Getenv(runcontract.EnvTrigger), LockWait: DefaultLockWait}, nil
+		Job: os.Getenv(runcontract.EnvRunJob), Trigger: os.Getenv(runcontract.EnvTrigger), LockWait: DefaultLockWait}, nil
 }
 
 // DefaultLockWait is how long an in-cluster run waits for the run lock: a little more than
@@ -55,6 +56,8 @@ type InCluster struct {
 	Namespace, Name string
 	// Pod running the runner: the run ID, and the Lease holder's and Events' name.
 	Pod string
+	// Job the Pod belongs to (runcontract.EnvRunJob); "" when not known.
+	Job string
 	// Trigger of the run: Scheduled, Manual or Backfill (Reset for a reset Job).
 	Trigger string
 	// LockWait bounds the wait for a run lock another runner holds.
@@ -85,6 +88,9 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	sj.Default()
 	if trigger == "" {
 		trigger = runcontract.TriggerScheduled
+	}
+	if trigger == runcontract.TriggerScheduled && in.Job != "" {
+		trigger = jobTrigger(ctx, log, cs, ns, in.Job, trigger)
 	}
 	// The run ID of an in-cluster run is its Pod's name: the controller recognises the runs
 	// that reported by it.
@@ -141,6 +147,19 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	rec := report.RunRecord(res.Record)
 	writeTermination(rec)
 	return inClusterExitCode(rec.Phase), nil
+}
+
+// jobTrigger is the trigger of the run in Job ns/job whose template says trigger:
+// Manual for a Job made by hand from the CronJob (runcontract.JobTrigger). A Job that
+// cannot be read leaves trigger as it is, and says so in the log.
+func jobTrigger(ctx context.Context, log logr.Logger, cs kubernetes.Interface, ns, job, trigger string) string {
+	j, err := cs.BatchV1().Jobs(ns).Get(ctx, job, metav1.GetOptions{})
+	if err != nil {
+		log.Error(err, "cannot read the run's Job to tell a manual run from a scheduled one; recording the template's trigger",
+			"job", job, "trigger", trigger)
+		return trigger
+	}
+	return runcontract.JobTrigger(j.Annotations, trigger)
 }
 
 // inClusterExitCode is exitCode for a run in a Job: a PartiallySucceeded run exits 0 so
