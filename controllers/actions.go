@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/jobstate"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -180,7 +181,7 @@ func (r *SyncJobReconciler) liveRuns(ctx context.Context, sj *syncv1.SyncJob) (r
 		if !job.DeletionTimestamp.IsZero() || job.Annotations[AnnotationRecorded] != "" {
 			continue
 		}
-		if done, _ := jobFinished(job); done {
+		if done, _ := jobstate.Finished(job); done {
 			continue
 		}
 		if out.active == nil || out.active.CreationTimestamp.Before(&job.CreationTimestamp) {
@@ -248,22 +249,6 @@ func (r *SyncJobReconciler) createRequestedJob(ctx context.Context, sj *syncv1.S
 	}
 	r.event(sj, corev1.EventTypeNormal, reason, fmt.Sprintf("request %q: started %s as Job %s", token, what, name))
 	return nil
-}
-
-// jobFinished reports whether a Job has ended, and whether it failed.
-func jobFinished(j *batchv1.Job) (done, failed bool) {
-	for _, c := range j.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete, batchv1.JobSuccessCriteriaMet:
-			return true, false
-		case batchv1.JobFailed, batchv1.JobFailureTarget:
-			return true, true
-		}
-	}
-	return false, false
 }
 
 // warn records a Warning event on the SyncJob.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/jobstate"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 
 	. "github.com/onsi/gomega"
@@ -131,7 +132,7 @@ func TestAReportedFailureIsNotOverwritten(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		j := &batchv1.Job{}
 		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(&job), j)).To(Succeed())
-		_, failed := jobFinished(j)
+		_, failed := jobstate.Finished(j)
 		g.Expect(failed).To(BeTrue())
 	}, timeout, interval).Should(Succeed())
 	g.Consistently(func(g Gomega) {

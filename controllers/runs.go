@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/jobstate"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -83,7 +84,7 @@ func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob,
 		if err != nil {
 			return stepResult{}, err
 		}
-		done, failed := jobFinished(job)
+		done, failed := jobstate.Finished(job)
 		stuck := stuckPod(pods)
 		switch {
 		case !done && stuck == nil:

@@ -31,8 +31,6 @@ import (
 	"syscall"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -293,20 +291,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, connect f
 		return p.WaitPlan(wctx, name, token)
 	}
 	return p.Wait(wctx, name, req.Kind, token)
-}
-
-// jobFinished reports whether job ended and whether it failed.
-func jobFinished(job *batchv1.Job) (done, failed bool) {
-	for _, c := range job.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete, batchv1.JobSuccessCriteriaMet:
-			return true, false
-		case batchv1.JobFailed, batchv1.JobFailureTarget:
-			return true, true
-		}
-	}
-	return false, false
 }

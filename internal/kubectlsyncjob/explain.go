@@ -99,7 +99,7 @@ func randomSuffix() string {
 // p.Err) and deletes the Job again, also when the wait is cut short (Ctrl-C, timeout).
 // Exit code 0 when the answer was printed.
 func (p *Plugin) Explain(ctx context.Context, name, id string, timeout time.Duration) (int, error) {
-	sj, _, err := p.getSyncJob(ctx, name)
+	sj, err := p.getSyncJob(ctx, name)
 	if err != nil {
 		return ExitFailed, err
 	}

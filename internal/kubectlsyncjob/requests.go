@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/jobstate"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 )
 
@@ -175,7 +176,7 @@ func (p *Plugin) Wait(ctx context.Context, name string, kind Kind, token string)
 			}
 			done, failed := false, false
 			if err == nil {
-				done, failed = jobFinished(job)
+				done, failed = jobstate.Finished(job)
 			}
 			if kind == KindReset {
 				if code, over := p.resetOutcome(sj, jobName, err == nil, done, failed); over {

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/jobstate"
 )
 
 // HistoryTable writes status.history as a table, newest first.
@@ -32,7 +33,7 @@ func HistoryTable(w io.Writer, sj *syncv1.SyncJob, now time.Time) error {
 
 // History prints the SyncJob's recent runs.
 func (p *Plugin) History(ctx context.Context, name string) error {
-	sj, _, err := p.getSyncJob(ctx, name)
+	sj, err := p.getSyncJob(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -49,12 +50,12 @@ func (p *Plugin) Logs(ctx context.Context, name string) error {
 	// The active run first, then the newest.
 	order := make([]int, 0, len(jobs))
 	for i := range jobs {
-		if done, _ := jobFinished(&jobs[i]); !done {
+		if done, _ := jobstate.Finished(&jobs[i]); !done {
 			order = append(order, i)
 		}
 	}
 	for i := range jobs {
-		if done, _ := jobFinished(&jobs[i]); done {
+		if done, _ := jobstate.Finished(&jobs[i]); done {
 			order = append(order, i)
 		}
 	}

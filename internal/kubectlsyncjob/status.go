@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/jobstate"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/internal/schedule"
 )
@@ -292,19 +293,19 @@ func StatusText(sj *syncv1.SyncJob, f Facts) string {
 // them; otherwise the active run is the SyncJob's newest unfinished Job and the next run is
 // computed from the schedule.
 func (p *Plugin) Status(ctx context.Context, name string) error {
-	sj, raw, err := p.getSyncJob(ctx, name)
+	sj, err := p.getSyncJob(ctx, name)
 	if err != nil {
 		return err
 	}
 	f := Facts{Now: p.now()}
-	f.Active, f.NextRun = fromStatus(raw)
+	f.Active, f.NextRun = fromStatus(&sj.Status)
 	if f.Active == nil {
 		jobs, err := p.jobsOf(ctx, name)
 		if err != nil {
 			return err
 		}
 		for i := range jobs {
-			if done, _ := jobFinished(&jobs[i]); !done && jobs[i].DeletionTimestamp.IsZero() {
+			if done, _ := jobstate.Finished(&jobs[i]); !done && jobs[i].DeletionTimestamp.IsZero() {
 				j := &jobs[i]
 				f.Active = &ActiveRun{Name: j.Name, Trigger: triggerOf(j)}
 				if j.Status.StartTime != nil {
@@ -321,42 +322,34 @@ func (p *Plugin) Status(ctx context.Context, name string) error {
 	return err
 }
 
-// getSyncJob reads the SyncJob both typed and as it is stored (fields of newer versions).
-func (p *Plugin) getSyncJob(ctx context.Context, name string) (*syncv1.SyncJob, map[string]any, error) {
+// getSyncJob reads the SyncJob.
+func (p *Plugin) getSyncJob(ctx context.Context, name string) (*syncv1.SyncJob, error) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(syncv1.GroupVersion.WithKind("SyncJob"))
 	if err := p.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: name}, u); err != nil {
-		return nil, nil, fmt.Errorf("get syncjob %s/%s: %w", p.Namespace, name, err)
+		return nil, fmt.Errorf("get syncjob %s/%s: %w", p.Namespace, name, err)
 	}
 	sj := &syncv1.SyncJob{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, sj); err != nil {
-		return nil, nil, fmt.Errorf("read syncjob %s/%s: %w", p.Namespace, name, err)
+		return nil, fmt.Errorf("read syncjob %s/%s: %w", p.Namespace, name, err)
 	}
-	return sj, u.Object, nil
+	return sj, nil
 }
 
-// fromStatus reads status.activeRun and status.nextScheduledTime when present.
-func fromStatus(obj map[string]any) (*ActiveRun, time.Time) {
+// fromStatus reads status.activeRun and status.nextScheduledTime, the controller's
+// answers to "running now" and "next run"; nil and the zero time when it recorded none.
+func fromStatus(st *syncv1.SyncJobStatus) (*ActiveRun, time.Time) {
 	var next time.Time
-	if s, ok, _ := unstructured.NestedString(obj, "status", "nextScheduledTime"); ok {
-		next, _ = time.Parse(time.RFC3339, s)
+	if st.NextScheduledTime != nil {
+		next = st.NextScheduledTime.Time
 	}
-	ar, ok, _ := unstructured.NestedMap(obj, "status", "activeRun")
-	if !ok || len(ar) == 0 {
+	ar := st.ActiveRun
+	if ar == nil {
 		return nil, next
 	}
-	str := func(keys ...string) string {
-		for _, k := range keys {
-			if v, ok := ar[k].(string); ok && v != "" {
-				return v
-			}
-		}
-		return ""
-	}
-	a := &ActiveRun{Name: str("name", "jobName", "job"), Trigger: str("trigger"), PodPhase: str("podPhase", "phase"),
-		Reason: str("reason", "message", "pendingReason")}
-	if t, err := time.Parse(time.RFC3339, str("startTime", "startedAt", "started")); err == nil {
-		a.Started = t
+	a := &ActiveRun{Name: ar.Name, Trigger: ar.Trigger, PodPhase: ar.PodPhase, Reason: ar.PendingReason}
+	if ar.StartTime != nil {
+		a.Started = ar.StartTime.Time
 	}
 	return a, next
 }
@@ -373,14 +366,19 @@ func (p *Plugin) jobsOf(ctx context.Context, name string) ([]batchv1.Job, error)
 	return list.Items, nil
 }
 
-// triggerOf is the trigger in a Job's runner environment.
+// triggerOf is a run Job's trigger (runcontract.JobTrigger: its runner environment, or
+// Manual for a Job made by hand from the CronJob), "unknown" when it names none.
 func triggerOf(job *batchv1.Job) string {
+	template := ""
 	for _, c := range job.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
 			if e.Name == runcontract.EnvTrigger {
-				return e.Value
+				template = e.Value
 			}
 		}
+	}
+	if t := runcontract.JobTrigger(job.Annotations, template); t != "" {
+		return t
 	}
 	return "unknown"
 }

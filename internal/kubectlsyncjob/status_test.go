@@ -164,13 +164,18 @@ func TestPendingRequests(t *testing.T) {
 // controller records them.
 func TestFromStatus(t *testing.T) {
 	g := NewWithT(t)
-	a, next := fromStatus(map[string]any{"status": map[string]any{
-		"nextScheduledTime": "2026-07-02T02:00:00Z",
-		"activeRun":         map[string]any{"name": "invoices-m-1", "trigger": "Manual", "startTime": "2026-07-01T08:59:00Z", "podPhase": "Running"},
-	}})
+	a, next := fromStatus(&syncv1.SyncJobStatus{
+		NextScheduledTime: at("2026-07-02T02:00:00Z"),
+		ActiveRun:         &syncv1.ActiveRun{Name: "invoices-m-1", Trigger: "Manual", StartTime: at("2026-07-01T08:59:00Z"), PodPhase: "Running"},
+	})
 	g.Expect(next).To(Equal(time.Date(2026, 7, 2, 2, 0, 0, 0, time.UTC)))
 	g.Expect(a).To(Equal(&ActiveRun{Name: "invoices-m-1", Trigger: "Manual", Started: time.Date(2026, 7, 1, 8, 59, 0, 0, time.UTC), PodPhase: "Running"}))
-	a, next = fromStatus(map[string]any{"status": map[string]any{}})
+	a, next = fromStatus(&syncv1.SyncJobStatus{
+		ActiveRun: &syncv1.ActiveRun{Name: "invoices-m-2", Trigger: "Manual", PodPhase: "Pending", PendingReason: "ImagePullBackOff: not found"},
+	})
+	g.Expect(a).To(Equal(&ActiveRun{Name: "invoices-m-2", Trigger: "Manual", PodPhase: "Pending", Reason: "ImagePullBackOff: not found"}))
+	g.Expect(next.IsZero()).To(BeTrue())
+	a, next = fromStatus(&syncv1.SyncJobStatus{})
 	g.Expect(a).To(BeNil())
 	g.Expect(next.IsZero()).To(BeTrue())
 }
