@@ -4,8 +4,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// SecretKeyRef names one key of a Secret in the SyncJob's own namespace. Credentials are
-// only ever given this way, never inline.
+// SecretKeyRef names one key of a Secret in the SyncJob's own namespace. Credentials are only ever given this way, never inline.
 type SecretKeyRef struct {
 	// Name of the Secret, in the SyncJob's namespace.
 	// +kubebuilder:validation:MinLength=1
@@ -20,8 +19,7 @@ type SecretKeyRef struct {
 // SourceSpec says where records come from. Exactly one kind is set.
 // +kubebuilder:validation:XValidation:rule="[has(self.postgres), has(self.http)].exists_one(x, x)",message="spec.source must set exactly one of postgres or http"
 type SourceSpec struct {
-	// Name of the source system (for example "billing"). It prefixes the default external
-	// key, "<name>:<record id>". Defaults to the source kind.
+	// Name of the source system (for example "billing"). It prefixes the default external key, "<name>:<record id>". Defaults to the source kind.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	Name string `json:"name,omitempty"`
@@ -52,27 +50,23 @@ type PostgresSource struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=127
 	Table string `json:"table"`
-	// UpdatedAtColumn is the cursor's time column: timestamptz, or timestamp with TimeZone set.
+	// UpdatedAtColumn is the cursor's time column: timestamptz, or timestamp with TimeZone set. Defaults to updated_at.
 	// +kubebuilder:default=updated_at
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	UpdatedAtColumn string `json:"updatedAtColumn,omitempty"`
-	// IDColumn is the cursor's tie-breaker: a unique column compared in its native order.
+	// IDColumn is the cursor's tie-breaker: a unique column compared in its native order. Defaults to id.
 	// +kubebuilder:default=id
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	IDColumn string `json:"idColumn,omitempty"`
-	// TimeZone (IANA) in which the table's timestamp-without-time-zone columns are written
-	// (the cursor column and every other one the source reads). Required when the table has
-	// such a column, refused otherwise; never guessed. A wall time that does not exist in
-	// the zone (a DST gap) makes its record fail.
+	// TimeZone (IANA) in which the table's timestamp-without-time-zone columns are written (the cursor column and every other one the source reads). Required when the table has such a column, refused otherwise; never guessed. A wall time that does not exist in the zone (a DST gap) makes its record fail.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	TimeZone string `json:"timeZone,omitempty"`
 }
 
-// PostgresSink upserts into a table with INSERT ... ON CONFLICT on the key column. The table
-// needs a unique index on the key column and a timestamptz column for the source's updatedAt.
+// PostgresSink upserts into a table with INSERT ... ON CONFLICT on the key column. The table needs a unique index on the key column and a timestamptz column for the source's updatedAt.
 type PostgresSink struct {
 	// DSN is the libpq connection string or URL, from a Secret.
 	DSN SecretKeyRef `json:"dsn"`
@@ -80,8 +74,7 @@ type PostgresSink struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=127
 	Table string `json:"table"`
-	// SourceUpdatedAtColumn stores each record's source updatedAt; an upsert carrying an older
-	// updatedAt than the stored one is skipped as stale.
+	// SourceUpdatedAtColumn stores each record's source updatedAt; an upsert carrying an older updatedAt than the stored one is skipped as stale. Defaults to source_updated_at.
 	// +kubebuilder:default=source_updated_at
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
@@ -94,15 +87,12 @@ type PostgresSink struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	RunIDColumn string `json:"runIdColumn,omitempty"`
-	// HashColumn stores each record's content hash in spec.cursor.mode Snapshot (a text
-	// column the user creates: ALTER TABLE <table> ADD COLUMN _checkpointed_hash text);
-	// unused in Incremental mode.
+	// HashColumn stores each record's content hash in spec.cursor.mode Snapshot (a text column the user creates: ALTER TABLE <table> ADD COLUMN _checkpointed_hash text); unused in Incremental mode. Defaults to _checkpointed_hash.
 	// +kubebuilder:default=_checkpointed_hash
 	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	HashColumn string `json:"hashColumn,omitempty"`
-	// CopyThreshold is the page size from which a page goes through COPY into a temporary
-	// table and one merge statement instead of a multi-row INSERT.
+	// CopyThreshold is the page size from which a page goes through COPY into a temporary table and one merge statement instead of a multi-row INSERT. Defaults to 1000.
 	// +kubebuilder:default=1000
 	// +kubebuilder:validation:Minimum=1
 	// +optional
@@ -115,7 +105,7 @@ type HTTPAuth struct {
 	// Type of authentication.
 	// +kubebuilder:validation:Enum=Bearer;Basic;APIKey
 	Type string `json:"type"`
-	// Header carrying the key for APIKey auth.
+	// Header carrying the key for APIKey auth. Defaults to X-API-Key.
 	// +kubebuilder:default=X-API-Key
 	// +kubebuilder:validation:MaxLength=128
 	// +optional
@@ -129,31 +119,27 @@ type HTTPAuth struct {
 
 // HTTPRetry bounds retries of 429, 5xx and network errors. Other 4xx are never retried.
 type HTTPRetry struct {
-	// MaxAttempts per request, the first included.
+	// MaxAttempts per request, the first included. Defaults to 6.
 	// +kubebuilder:default=6
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	MaxAttempts int32 `json:"maxAttempts,omitempty"`
-	// MaxBackoff caps the exponential backoff between attempts (jitter is added).
+	// MaxBackoff caps the exponential backoff between attempts (jitter is added). Defaults to 30s.
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="must be a positive duration such as 30s"
 	// +optional
 	MaxBackoff *metav1.Duration `json:"maxBackoff,omitempty"`
-	// RequestTimeout bounds one request.
+	// RequestTimeout bounds one request. Defaults to 30s.
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="must be a positive duration such as 30s"
 	// +optional
 	RequestTimeout *metav1.Duration `json:"requestTimeout,omitempty"`
-	// MaxTotalWait bounds the time one run waits before retries, summed over every request
-	// of the run, source and sink (with its lookups) together: backoff, Retry-After and
-	// rate-limit resets. When both sides are HTTP the smaller of their values applies. When
-	// the next wait would pass it the run stops, the cursor at the last confirmed page, with
-	// the reason of the last answer (HTTP503, RateLimited, Timeout).
+	// MaxTotalWait bounds the time one run waits before retries, summed over every request of the run, source and sink (with its lookups) together: backoff, Retry-After and rate-limit resets. When both sides are HTTP the smaller of their values applies. When the next wait would pass it the run stops, the cursor at the last confirmed page, with the reason of the last answer (HTTP503, RateLimited, Timeout). Defaults to 10m.
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
@@ -164,19 +150,16 @@ type HTTPRetry struct {
 
 // HTTPPagination says how to get the next page of a list endpoint.
 type HTTPPagination struct {
-	// Type of pagination: NextToken (a token in the body, sent back as TokenParam),
-	// LinkHeader (a `Link: <...>; rel="next"` header), CursorID (the last record's id sent
-	// as the source's afterIdParam), or Offset (discouraged: rows that move between pages
-	// are missed or repeated).
+	// Type of pagination: NextToken (a token in the body, sent back as TokenParam), LinkHeader (a `Link: <...>; rel="next"` header), CursorID (the last record's id sent as the source's afterIdParam), or Offset (discouraged: rows that move between pages are missed or repeated). Defaults to LinkHeader.
 	// +kubebuilder:validation:Enum=NextToken;LinkHeader;CursorID;Offset
 	// +kubebuilder:default=LinkHeader
 	// +optional
 	Type string `json:"type,omitempty"`
-	// TokenPath is the JSON path (dot separated) of the next-page token in the body.
+	// TokenPath is the JSON path (dot separated) of the next-page token in the body. Defaults to next.
 	// +kubebuilder:default=next
 	// +optional
 	TokenPath string `json:"tokenPath,omitempty"`
-	// TokenParam is the query parameter that carries the next-page token or offset.
+	// TokenParam is the query parameter that carries the next-page token or offset. Defaults to page_token.
 	// +kubebuilder:default=page_token
 	// +optional
 	TokenParam string `json:"tokenParam,omitempty"`
@@ -195,11 +178,11 @@ type HTTPSource struct {
 	// Headers added to every request (not for credentials: use auth).
 	// +optional
 	Headers map[string]string `json:"headers,omitempty"`
-	// UpdatedSinceParam is the query parameter carrying the cursor time.
+	// UpdatedSinceParam is the query parameter carrying the cursor time. Defaults to updated_since.
 	// +kubebuilder:default=updated_since
 	// +optional
 	UpdatedSinceParam string `json:"updatedSinceParam,omitempty"`
-	// TimeFormat of the cursor time parameter and of record times.
+	// TimeFormat of the cursor time parameter and of record times. Defaults to RFC3339.
 	// +kubebuilder:validation:Enum=RFC3339;UnixSeconds;UnixMillis
 	// +kubebuilder:default=RFC3339
 	// +optional
@@ -207,7 +190,7 @@ type HTTPSource struct {
 	// AfterIDParam, if the API has one, carries the cursor's tie-breaker id.
 	// +optional
 	AfterIDParam string `json:"afterIdParam,omitempty"`
-	// PageSizeParam carries spec.pageSize.
+	// PageSizeParam carries spec.pageSize. Defaults to limit.
 	// +kubebuilder:default=limit
 	// +optional
 	PageSizeParam string `json:"pageSizeParam,omitempty"`
@@ -215,45 +198,36 @@ type HTTPSource struct {
 	// +kubebuilder:default={}
 	// +optional
 	Pagination HTTPPagination `json:"pagination,omitempty"`
-	// RecordsPath is the JSON path of the records array in the body ("" = the body itself).
+	// RecordsPath is the JSON path of the records array in the body ("" = the body itself). Defaults to data.
 	// +kubebuilder:default=data
 	// +optional
 	RecordsPath string `json:"recordsPath,omitempty"`
-	// IDPath is the JSON path of a record's id.
+	// IDPath is the JSON path of a record's id. Defaults to id.
 	// +kubebuilder:default=id
 	// +optional
 	IDPath string `json:"idPath,omitempty"`
-	// UpdatedAtPath is the JSON path of a record's update time.
+	// UpdatedAtPath is the JSON path of a record's update time. Defaults to updated_at.
 	// +kubebuilder:default=updated_at
 	// +optional
 	UpdatedAtPath string `json:"updatedAtPath,omitempty"`
-	// Sorted says the API returns records ascending by (updatedAt, id). When false the
-	// cursor only advances at the end of a complete run.
+	// Sorted says the API returns records ascending by (updatedAt, id). When false the cursor only advances at the end of a complete run. Defaults to true.
 	// +kubebuilder:default=true
 	// +optional
 	Sorted *bool `json:"sorted,omitempty"`
-	// GetByIDURL is a URL template with "{id}" that returns one record; it lets failed
-	// records be retried first on the next run.
+	// GetByIDURL is a URL template with "{id}" that returns one record; it lets failed records be retried first on the next run.
 	// +optional
 	GetByIDURL string `json:"getByIdUrl,omitempty"`
-	// DeletedURL is a URL template with "{since}" (the cursor time, in TimeFormat) listing
-	// the records deleted since then (tombstones: an id and a deletion time), paged like
-	// the list endpoint, records at RecordsPath, ids at IDPath. Each run reads it from its
-	// start cursor and deletes the listed records per spec.deletes.mode (within the
-	// delete valve).
+	// DeletedURL is a URL template with "{since}" (the cursor time, in TimeFormat) listing the records deleted since then (tombstones: an id and a deletion time), paged like the list endpoint, records at RecordsPath, ids at IDPath. Each run reads it from its start cursor and deletes the listed records per spec.deletes.mode (within the delete valve).
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.contains('{since}')",message="spec.source.http.deletedUrl must hold {since}"
 	// +optional
 	DeletedURL string `json:"deletedUrl,omitempty"`
-	// IDsURL is a URL template with "{after}" listing the ids of every record after that
-	// id (after="" from the first), ascending in byte order, as a JSON array of strings
-	// (or integers); an empty array ends the listing. Full key reconciliation
-	// (spec.deletes.fullReconcile) reads it.
+	// IDsURL is a URL template with "{after}" listing the ids of every record after that id (after="" from the first), ascending in byte order, as a JSON array of strings (or integers); an empty array ends the listing. Full key reconciliation (spec.deletes.fullReconcile) reads it.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.contains('{after}')",message="spec.source.http.idsUrl must hold {after}"
 	// +optional
 	IDsURL string `json:"idsUrl,omitempty"`
-	// DeletedAtPath is the JSON path of a tombstone's deletion time.
+	// DeletedAtPath is the JSON path of a tombstone's deletion time. Defaults to deleted_at.
 	// +kubebuilder:default=deleted_at
 	// +optional
 	DeletedAtPath string `json:"deletedAtPath,omitempty"`
@@ -266,10 +240,7 @@ type HTTPSource struct {
 // HTTPSink upserts records through a JSON REST API by the external key.
 // +kubebuilder:validation:XValidation:rule="self.mode != 'Upsert' || self.url.contains('{key}')",message="spec.sink.http.url must hold {key} in Upsert mode (the URL of one record by its external key)",fieldPath=".url"
 type HTTPSink struct {
-	// Mode of upsert: Upsert (PUT or PATCH to URL, a template holding "{key}", as with
-	// Salesforce's upsert by external ID), Batch (POST a batch to URL, per-record results in
-	// the response, as with HubSpot's batch upsert), or LookupThenWrite (search SearchURL
-	// by the key, then POST to URL or PATCH UpdateURL).
+	// Mode of upsert: Upsert (PUT or PATCH to URL, a template holding "{key}", as with Salesforce's upsert by external ID), Batch (POST a batch to URL, per-record results in the response, as with HubSpot's batch upsert), or LookupThenWrite (search SearchURL by the key, then POST to URL or PATCH UpdateURL).
 	// +kubebuilder:validation:Enum=Upsert;Batch;LookupThenWrite
 	Mode string `json:"mode"`
 	// URL is the upsert template, the batch endpoint, or the collection to create in.
@@ -277,19 +248,15 @@ type HTTPSink struct {
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/?#]+')",message="spec.sink.http.url must be an absolute http:// or https:// URL"
 	URL string `json:"url"`
-	// Method for Upsert mode.
+	// Method for Upsert mode. Defaults to PUT.
 	// +kubebuilder:validation:Enum=PUT;PATCH
 	// +kubebuilder:default=PUT
 	// +optional
 	Method string `json:"method,omitempty"`
-	// SearchURL is a template with "{key}" that lists the objects holding that key
-	// (LookupThenWrite).
+	// SearchURL is a template with "{key}" that lists the objects holding that key (LookupThenWrite).
 	// +optional
 	SearchURL string `json:"searchUrl,omitempty"`
-	// KeysURL is a URL template with "{after}" listing the external keys of every object
-	// after that key (after="" from the first), ascending in byte order, as a JSON array of
-	// strings; an empty array ends the listing. Full key reconciliation
-	// (spec.deletes.fullReconcile) and the delete valve read it.
+	// KeysURL is a URL template with "{after}" listing the external keys of every object after that key (after="" from the first), ascending in byte order, as a JSON array of strings; an empty array ends the listing. Full key reconciliation (spec.deletes.fullReconcile) and the delete valve read it.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.contains('{after}')",message="spec.sink.http.keysUrl must hold {after}"
 	// +optional
@@ -297,8 +264,7 @@ type HTTPSink struct {
 	// UpdateURL is a template with "{id}" of the object to PATCH (LookupThenWrite).
 	// +optional
 	UpdateURL string `json:"updateUrl,omitempty"`
-	// SourceUpdatedAtField is the object field that stores the source updatedAt, used to
-	// refuse stale writes where the API allows it.
+	// SourceUpdatedAtField is the object field that stores the source updatedAt, used to refuse stale writes where the API allows it. Defaults to source_updated_at.
 	// +kubebuilder:default=source_updated_at
 	// +optional
 	SourceUpdatedAtField string `json:"sourceUpdatedAtField,omitempty"`
@@ -308,7 +274,7 @@ type HTTPSink struct {
 	// Headers added to every request (not for credentials: use auth).
 	// +optional
 	Headers map[string]string `json:"headers,omitempty"`
-	// BatchSize bounds the records per batch request (Batch mode).
+	// BatchSize bounds the records per batch request (Batch mode). Defaults to 100.
 	// +kubebuilder:default=100
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000
@@ -318,23 +284,17 @@ type HTTPSink struct {
 	// +kubebuilder:default={}
 	// +optional
 	Retry HTTPRetry `json:"retry,omitempty"`
-	// CountURL, for the drift check, is a template holding "{from}" and "{to}" (RFC 3339
-	// times, escaped) whose answer, {"count": n} or a number, is how many objects hold a
-	// source updatedAt in [from, to], soft-deleted objects left out under SoftDelete.
-	// Without it the drift check compares no counts for this sink, only its sample.
+	// CountURL, for the drift check, is a template holding "{from}" and "{to}" (RFC 3339 times, escaped) whose answer, {"count": n} or a number, is how many objects hold a source updatedAt in [from, to], soft-deleted objects left out under SoftDelete. Without it the drift check compares no counts for this sink, only its sample.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.contains('{from}') && self.contains('{to}')",message="spec.sink.http.countUrl must hold {from} and {to}"
 	// +optional
 	CountURL string `json:"countUrl,omitempty"`
-	// StaleWhen declares how the API says a write is stale (it holds a newer source
-	// version): such a record is skipped, not failed. Without it, and for any 409 or 412
-	// that does not match, the record fails with the API's status and message.
+	// StaleWhen declares how the API says a write is stale (it holds a newer source version): such a record is skipped, not failed. Without it, and for any 409 or 412 that does not match, the record fails with the API's status and message.
 	// +optional
 	StaleWhen *HTTPStaleWhen `json:"staleWhen,omitempty"`
 }
 
-// HTTPStaleWhen matches the API's answer to a stale write: one of Status, with a body (for
-// Batch mode, the record's error entry: its code or message) containing BodyContains.
+// HTTPStaleWhen matches the API's answer to a stale write: one of Status, with a body (for Batch mode, the record's error entry: its code or message) containing BodyContains.
 type HTTPStaleWhen struct {
 	// Status codes the API answers a stale write with.
 	// +kubebuilder:validation:MinItems=1
@@ -342,8 +302,7 @@ type HTTPStaleWhen struct {
 	// +kubebuilder:validation:items:Enum=409;412
 	// +listType=set
 	Status []int32 `json:"status"`
-	// BodyContains is the text (case-sensitive) the answer must contain, for example
-	// "stale write refused" or a code such as "VERSION_CONFLICT".
+	// BodyContains is the text (case-sensitive) the answer must contain, for example "stale write refused" or a code such as "VERSION_CONFLICT".
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	BodyContains string `json:"bodyContains"`

@@ -27,17 +27,17 @@ type ErrorGroup struct {
 
 // Reconciliation is the drift check's result.
 type Reconciliation struct {
-	// WindowStart and WindowEnd bound the source updatedAt compared.
+	// WindowStart is the first source updatedAt of the window the drift check counted and sampled (RFC3339, UTC): the window is [windowStart, windowEnd].
 	// +optional
 	WindowStart string `json:"windowStart,omitempty"`
+	// WindowEnd is the last source updatedAt of the window the drift check counted and sampled (RFC3339, UTC): the cursor when the check ran.
 	// +optional
 	WindowEnd string `json:"windowEnd,omitempty"`
 	// SourceCount is the number of source records in the window.
 	SourceCount int64 `json:"sourceCount"`
 	// SinkCount is the number of sink records in the window.
 	SinkCount int64 `json:"sinkCount"`
-	// Uncounted is true when the source or the sink cannot count the window (no count
-	// endpoint): the counts are zero and not compared.
+	// Uncounted is true when the source or the sink cannot count the window (no count endpoint): the counts are zero and not compared.
 	// +optional
 	Uncounted bool `json:"uncounted,omitempty"`
 	// Sampled records compared field by field.
@@ -46,11 +46,11 @@ type Reconciliation struct {
 	// Mismatched sampled records, with a few of their ids.
 	// +optional
 	Mismatched int64 `json:"mismatched,omitempty"`
+	// MismatchedIDs are the source ids of the records in mismatches, in the same order.
 	// +optional
 	// +listType=atomic
 	MismatchedIDs []string `json:"mismatchedIds,omitempty"`
-	// Mismatches are the first mismatched records (at most 10): their external key and
-	// the sink fields that differ.
+	// Mismatches are the first mismatched records (at most 10): their external key and the sink fields that differ.
 	// +optional
 	// +listType=atomic
 	Mismatches []Mismatch `json:"mismatches,omitempty"`
@@ -107,8 +107,7 @@ type RunRecord struct {
 	// Unchanged records the sink already held as they are. Absent when countsUnknown is true.
 	// +optional
 	Unchanged int64 `json:"unchanged"`
-	// Skipped records the sink held in a newer version (stale writes refused). Absent when
-	// countsUnknown is true.
+	// Skipped records the sink held in a newer version (stale writes refused). Absent when countsUnknown is true.
 	// +optional
 	Skipped int64 `json:"skipped"`
 	// Failed records (record errors). Absent when countsUnknown is true.
@@ -117,10 +116,7 @@ type RunRecord struct {
 	// Deleted or soft-deleted records.
 	// +optional
 	Deleted int64 `json:"deleted,omitempty"`
-	// CountsUnknown is true for a run recorded by the controller on behalf of a runner that
-	// died or never started (OOMKilled, DeadlineExceeded, RunnerCrashed, a missing Secret):
-	// how many records it read, wrote or failed is not known, so the counts are absent
-	// (not zero). Its history line and Event say "counts unknown".
+	// CountsUnknown is true for a run recorded by the controller on behalf of a runner that died or never started (OOMKilled, DeadlineExceeded, RunnerCrashed, a missing Secret): how many records it read, wrote or failed is not known, so the counts are absent (not zero). Its history line and Event say "counts unknown".
 	// +optional
 	CountsUnknown bool `json:"countsUnknown,omitempty"`
 	// ErrorSummary groups record errors by reason.
@@ -134,21 +130,17 @@ type RunRecord struct {
 	// Reconciliation is the drift check's result.
 	// +optional
 	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
-	// MappingChange is set when spec.key or spec.mapping differ from the mapping the
-	// records already synced were written with.
+	// MappingChange is set when spec.key or spec.mapping differ from the mapping the records already synced were written with.
 	// +optional
 	MappingChange *MappingChange `json:"mappingChange,omitempty"`
-	// Warnings are things the run could not guarantee (for example offset pagination,
-	// which can miss a record inserted while the run pages).
+	// Warnings are things the run could not guarantee (for example offset pagination, which can miss a record inserted while the run pages).
 	// +optional
 	// +listType=atomic
 	Warnings []string `json:"warnings,omitempty"`
-	// RecordLog is the size of the durable record log (the checkpoint ConfigMap's key
-	// record-log.json, read by `runner explain`) after the run.
+	// RecordLog is the size of the durable record log (the checkpoint ConfigMap's key record-log.json, read by `runner explain`) after the run.
 	// +optional
 	RecordLog *RecordLogStatus `json:"recordLog,omitempty"`
-	// FailedKeys is the number of failed keys pending retry in the checkpoint after the
-	// run (records that failed under policy Skip and are retried by later runs).
+	// FailedKeys is the number of failed keys pending retry in the checkpoint after the run (records that failed under policy Skip and are retried by later runs).
 	// +optional
 	FailedKeys *int64 `json:"failedKeys,omitempty"`
 }
@@ -159,18 +151,14 @@ type MappingChange struct {
 	Previous string `json:"previous"`
 	// Current is the fingerprint of the current spec.key and spec.mapping.
 	Current string `json:"current"`
-	// Resync is None (nothing re-syncs the older records: reset the checkpoint to the
-	// beginning), InProgress (a full re-sync under the current mapping is under way) or
-	// Completed (this run completed it: every record now carries the current mapping).
+	// Resync is None (nothing re-syncs the older records: reset the checkpoint to the beginning), InProgress (a full re-sync under the current mapping is under way) or Completed (this run completed it: every record now carries the current mapping).
 	Resync string `json:"resync"`
 	// Message says what this means and what to do.
 	// +optional
 	Message string `json:"message,omitempty"`
 }
 
-// RecordLogStatus is the size of the record log: the most recent record-level events
-// (failed records, stale skips, deletions) and run cursor ranges, bounded in entries and
-// bytes, the oldest dropped first.
+// RecordLogStatus is the size of the record log: the most recent record-level events (failed records, stale skips, deletions) and run cursor ranges, bounded in entries and bytes, the oldest dropped first.
 type RecordLogStatus struct {
 	// Entries held.
 	Entries int32 `json:"entries"`
@@ -193,8 +181,7 @@ type ActiveRun struct {
 	// PodPhase of the Job's newest Pod ("" while it has none).
 	// +optional
 	PodPhase string `json:"podPhase,omitempty"`
-	// PendingReason says why a Pending Pod does not run (Unschedulable, ImagePullBackOff,
-	// ContainerCreating, ...), with its message.
+	// PendingReason says why a Pending Pod does not run (Unschedulable, ImagePullBackOff, ContainerCreating, ...), with its message.
 	// +optional
 	PendingReason string `json:"pendingReason,omitempty"`
 }
@@ -213,15 +200,12 @@ type RunSummary struct {
 	Summary string `json:"summary,omitempty"`
 }
 
-// SyncJobStatus is written by two owners with server-side apply: the controller
-// (observedGeneration, conditions, object names, handled requests) and the runner (cursor,
-// lastRun, lastSuccessfulRunTime, history).
+// SyncJobStatus is written by two owners with server-side apply: the controller (observedGeneration, conditions, object names, handled requests) and the runner (cursor, lastRun, lastSuccessfulRunTime, history).
 type SyncJobStatus struct {
 	// ObservedGeneration is the generation the controller last acted on.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Reconciling, Stalled (kstatus), and Drifted (the last run's
-	// drift check).
+	// Conditions: Ready, Reconciling, Stalled (kstatus), and Drifted (the last run's drift check).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -232,10 +216,7 @@ type SyncJobStatus struct {
 	// CheckpointConfigMap holds the durable checkpoint.
 	// +optional
 	CheckpointConfigMap string `json:"checkpointConfigMap,omitempty"`
-	// CheckpointArchived is set when this SyncJob, created under the name of a deleted
-	// one, found that SyncJob's checkpoint but with another source or sink: that
-	// checkpoint was not adopted but kept aside under this ConfigMap name, and this
-	// SyncJob started from an empty checkpoint.
+	// CheckpointArchived is set when this SyncJob, created under the name of a deleted one, found that SyncJob's checkpoint but with another source or sink: that checkpoint was not adopted but kept aside under this ConfigMap name, and this SyncJob started from an empty checkpoint.
 	// +optional
 	CheckpointArchived string `json:"checkpointArchived,omitempty"`
 	// LastHandledRunRequest is the last run-requested-at token acted on.
@@ -253,20 +234,16 @@ type SyncJobStatus struct {
 	// LastHandledPlanRequest is the last plan-requested-at token acted on.
 	// +optional
 	LastHandledPlanRequest string `json:"lastHandledPlanRequest,omitempty"`
-	// Preflight is the outcome of the last preflight (`runner plan --in-cluster`), run on
-	// every spec generation and on plan-requested-at.
+	// Preflight is the outcome of the last preflight (`runner plan --in-cluster`), run on every spec generation and on plan-requested-at.
 	// +optional
 	Preflight *PreflightStatus `json:"preflight,omitempty"`
-	// LastFinishedRunRequest is the last run-requested-at token whose run has ended
-	// (succeeded or failed; see lastRun for how): wait for a requested run with
-	// kubectl wait --for=jsonpath='{.status.lastFinishedRunRequest}'=<token>.
+	// LastFinishedRunRequest is the last run-requested-at token whose run has ended (succeeded or failed; see lastRun for how): wait for a requested run with kubectl wait --for=jsonpath='{.status.lastFinishedRunRequest}'=<token>.
 	// +optional
 	LastFinishedRunRequest string `json:"lastFinishedRunRequest,omitempty"`
 	// ActiveRun is the run (or reset) Job running now, if any. Written by the controller.
 	// +optional
 	ActiveRun *ActiveRun `json:"activeRun,omitempty"`
-	// NextScheduledTime is when the CronJob next starts a run (from spec.schedule in
-	// spec.timeZone); absent while the SyncJob is suspended. Written by the controller.
+	// NextScheduledTime is when the CronJob next starts a run (from spec.schedule in spec.timeZone); absent while the SyncJob is suspended. Written by the controller.
 	// +optional
 	NextScheduledTime *metav1.Time `json:"nextScheduledTime,omitempty"`
 	// Cursor is the stored checkpoint cursor.

@@ -4,8 +4,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Annotations that request an operator action. Each holds an opaque token (for example
-// the current time); a token is handled once and recorded in status.
+// Annotations that request an operator action. Each holds an opaque token (for example the current time); a token is handled once and recorded in status.
 const (
 	// RunRequestedAnnotation starts a run now, as a Job from the CronJob's template.
 	RunRequestedAnnotation = "sync.checkpointed.io/run-requested-at"
@@ -13,44 +12,32 @@ const (
 	ResetRequestedAnnotation = "sync.checkpointed.io/reset-requested-at"
 	// ResetToAnnotation is an RFC3339 time or "beginning".
 	ResetToAnnotation = "sync.checkpointed.io/reset-to"
-	// ResetFailedKeysAnnotation, "true", makes a reset also forget the failed keys waiting
-	// for a retry ("false" or absent keeps them).
+	// ResetFailedKeysAnnotation, "true", makes a reset also forget the failed keys waiting for a retry ("false" or absent keeps them).
 	ResetFailedKeysAnnotation = "sync.checkpointed.io/reset-failed-keys"
-	// BackfillRequestedAnnotation starts a run over [BackfillFromAnnotation, BackfillToAnnotation)
-	// that does not move the main cursor.
+	// BackfillRequestedAnnotation starts a run over [BackfillFromAnnotation, BackfillToAnnotation) that does not move the main cursor.
 	BackfillRequestedAnnotation = "sync.checkpointed.io/backfill-requested-at"
 	// BackfillFromAnnotation is the RFC3339 start of a backfill range.
 	BackfillFromAnnotation = "sync.checkpointed.io/backfill-from"
 	// BackfillToAnnotation is the RFC3339 end of a backfill range.
 	BackfillToAnnotation = "sync.checkpointed.io/backfill-to"
-	// ReconcileRequestedAnnotation starts a run now that ends with a full key
-	// reconciliation (spec.deletes), as a Job from the CronJob's template.
+	// ReconcileRequestedAnnotation starts a run now that ends with a full key reconciliation (spec.deletes), as a Job from the CronJob's template.
 	ReconcileRequestedAnnotation = "sync.checkpointed.io/reconcile-requested-at"
-	// ConfirmDeletesAnnotation holds the token a run printed when the delete valve refused
-	// its deletes; runs given that token delete them. Unlike the request annotations it is
-	// not a request: it is passed to every run until it is removed.
+	// ConfirmDeletesAnnotation holds the token a run printed when the delete valve refused its deletes; runs given that token delete them. Unlike the request annotations it is not a request: it is passed to every run until it is removed.
 	ConfirmDeletesAnnotation = "sync.checkpointed.io/confirm-deletes"
 )
 
 // Stalled reasons of a SyncJob the controller refuses to act on for the cluster's safety.
 const (
-	// ReasonNameConflict: an object the SyncJob needs (its CronJob, the runner's
-	// ServiceAccount, Role or RoleBinding) exists and is not controlled by the SyncJob; the
-	// controller never takes it over.
+	// ReasonNameConflict: an object the SyncJob needs (its CronJob, the runner's ServiceAccount, Role or RoleBinding) exists and is not controlled by the SyncJob; the controller never takes it over.
 	ReasonNameConflict = "NameConflict"
-	// ReasonRunnerImageNotAllowed: spec.runner.image is not in the manager's
-	// --allowed-runner-images.
+	// ReasonRunnerImageNotAllowed: spec.runner.image is not in the manager's --allowed-runner-images.
 	ReasonRunnerImageNotAllowed = "RunnerImageNotAllowed"
 )
 
-// DeleteCheckpointOnDeleteAnnotation, "true", makes deleting the SyncJob delete its
-// checkpoint ConfigMap too (the controller gives the ConfigMap an owner reference once it has
-// seen the annotation). Without it the checkpoint outlives the SyncJob, and a SyncJob
-// created again with the same name and the same source and sink resumes from it.
+// DeleteCheckpointOnDeleteAnnotation, "true", makes deleting the SyncJob delete its checkpoint ConfigMap too (the controller gives the ConfigMap an owner reference once it has seen the annotation). Without it the checkpoint outlives the SyncJob, and a SyncJob created again with the same name and the same source and sink resumes from it.
 const DeleteCheckpointOnDeleteAnnotation = "sync.checkpointed.io/delete-checkpoint-on-delete"
 
-// Condition types and reasons. The condition types follow kstatus so that Argo CD, Flux
-// and `kubectl wait` understand them.
+// Condition types and reasons. The condition types follow kstatus so that Argo CD, Flux and `kubectl wait` understand them.
 const (
 	// ConditionReady is True when the SyncJob is set up and its last run did not fail.
 	ConditionReady = "Ready"
@@ -59,9 +46,7 @@ const (
 	// ConditionStalled is True when the controller cannot make progress without a spec change.
 	ConditionStalled = "Stalled"
 
-	// ConditionDrifted is True when the drift check after the last run found the sink
-	// differing from the mapped source (reason ReasonDriftDetected); False when it found
-	// none (ReasonNoDrift) or did not run (ReasonDriftNotChecked).
+	// ConditionDrifted is True when the drift check after the last run found the sink differing from the mapped source (reason ReasonDriftDetected); False when it found none (ReasonNoDrift) or did not run (ReasonDriftNotChecked).
 	ConditionDrifted = "Drifted"
 
 	// ReasonSucceeded: set up, and the last run (if any) succeeded.
@@ -78,22 +63,17 @@ const (
 	ReasonDriftDetected = "DriftDetected"
 	// ReasonNoDrift: the drift check after the last run found the sink in step.
 	ReasonNoDrift = "NoDrift"
-	// ReasonDriftNotChecked: the last run did not check for drift (reconcile.sample 0, a
-	// failed run, nothing committed yet, or neither side can count or be sampled).
+	// ReasonDriftNotChecked: the last run did not check for drift (reconcile.sample 0, a failed run, nothing committed yet, or neither side can count or be sampled).
 	ReasonDriftNotChecked = "DriftNotChecked"
 	// ReasonProgressing: owned objects are being created or updated.
 	ReasonProgressing = "Progressing"
 )
 
-// The MappingChanged condition: True while records in the sink were written under an
-// earlier spec.key/spec.mapping than the current one (the last run's mappingChange), until
-// a full re-sync under the current mapping completes; absent otherwise.
+// The MappingChanged condition: True while records in the sink were written under an earlier spec.key/spec.mapping than the current one (the last run's mappingChange), until a full re-sync under the current mapping completes; absent otherwise.
 const (
-	// ConditionMappingChanged is True while the sink holds records written under an
-	// earlier mapping.
+	// ConditionMappingChanged is True while the sink holds records written under an earlier mapping.
 	ConditionMappingChanged = "MappingChanged"
-	// ReasonResyncNeeded: the mapping changed and nothing re-syncs the older records
-	// (onMappingChange Ignore): a reset to the beginning would.
+	// ReasonResyncNeeded: the mapping changed and nothing re-syncs the older records (onMappingChange Ignore): a reset to the beginning would.
 	ReasonResyncNeeded = "ResyncNeeded"
 	// ReasonResyncInProgress: a full re-sync under the current mapping is under way.
 	ReasonResyncInProgress = "ResyncInProgress"
@@ -140,12 +120,11 @@ type SyncJobSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	TimeZone *string `json:"timeZone,omitempty"`
-	// Suspend stops scheduled runs; requested runs still happen.
+	// Suspend stops scheduled runs; requested runs still happen. Defaults to false.
 	// +kubebuilder:default=false
 	// +optional
 	Suspend *bool `json:"suspend,omitempty"`
-	// StartingDeadlineSeconds: a scheduled run that could not start within this many
-	// seconds is skipped.
+	// StartingDeadlineSeconds: a scheduled run that could not start within this many seconds is skipped.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	StartingDeadlineSeconds *int64 `json:"startingDeadlineSeconds,omitempty"`
@@ -181,7 +160,7 @@ type SyncJobSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Reconcile ReconcileSpec `json:"reconcile,omitempty"`
-	// PageSize is how many records are read, mapped and written at a time.
+	// PageSize is how many records are read, mapped and written at a time. Defaults to 500.
 	// +kubebuilder:default=500
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
@@ -194,11 +173,7 @@ type SyncJobSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Runner RunnerSpec `json:"runner,omitempty"`
-	// OnMappingChange decides what a run does when spec.key or spec.mapping changed since
-	// the records already in the sink were written (a fingerprint stored in the
-	// checkpoint): Ignore reports it (the run record's mappingChange, the MappingChanged
-	// condition) until a full re-sync under the new mapping completes (a reset to the
-	// beginning); Backfill starts that full re-sync by itself, once per change.
+	// OnMappingChange decides what a run does when spec.key or spec.mapping changed since the records already in the sink were written (a fingerprint stored in the checkpoint): Ignore reports it (the run record's mappingChange, the MappingChanged condition) until a full re-sync under the new mapping completes (a reset to the beginning); Backfill starts that full re-sync by itself, once per change. Defaults to Ignore.
 	// +kubebuilder:validation:Enum=Ignore;Backfill
 	// +kubebuilder:default=Ignore
 	// +optional
@@ -247,22 +222,17 @@ func init() {
 	SchemeBuilder.Register(&SyncJob{}, &SyncJobList{})
 }
 
-// Preflight: a one-off `runner plan --in-cluster` Job per spec generation (and per
-// PlanRequestedAnnotation token) whose outcome is the Preflight condition.
+// Preflight: a one-off `runner plan --in-cluster` Job per spec generation (and per PlanRequestedAnnotation token) whose outcome is the Preflight condition.
 const (
-	// PlanRequestedAnnotation starts a preflight now (connect, check tables, columns and
-	// types, map one page, write nothing); its token is recorded in
-	// status.lastHandledPlanRequest.
+	// PlanRequestedAnnotation starts a preflight now (connect, check tables, columns and types, map one page, write nothing); its token is recorded in status.lastHandledPlanRequest.
 	PlanRequestedAnnotation = "sync.checkpointed.io/plan-requested-at"
-	// ConditionPreflight is True when the last preflight passed, False when it failed (the
-	// message names the Secret, key, table or column), Unknown while it is pending.
+	// ConditionPreflight is True when the last preflight passed, False when it failed (the message names the Secret, key, table or column), Unknown while it is pending.
 	ConditionPreflight = "Preflight"
 	// ReasonPreflightPassed: the preflight connected, checked and mapped one page.
 	ReasonPreflightPassed = "PreflightPassed"
 	// ReasonPreflightFailed: the preflight found the SyncJob cannot run; also Ready's reason.
 	ReasonPreflightFailed = "PreflightFailed"
-	// ReasonPreflightPending: the preflight Job has not finished (or cannot start: no image,
-	// unschedulable); not a pass.
+	// ReasonPreflightPending: the preflight Job has not finished (or cannot start: no image, unschedulable); not a pass.
 	ReasonPreflightPending = "PreflightPending"
 )
 
@@ -273,8 +243,7 @@ const (
 	PreflightFailed  = "Failed"
 )
 
-// PreflightStatus is the outcome of the last preflight, written by the controller from
-// the preflight Job's Pod. A preflight never changes lastRun, history or the cursor.
+// PreflightStatus is the outcome of the last preflight, written by the controller from the preflight Job's Pod. A preflight never changes lastRun, history or the cursor.
 type PreflightStatus struct {
 	// Generation of the spec the preflight checked.
 	Generation int64 `json:"generation"`
@@ -282,8 +251,7 @@ type PreflightStatus struct {
 	Job string `json:"job"`
 	// Result is Pending, Passed or Failed.
 	Result string `json:"result"`
-	// Message is the runner's message (what failed, naming the Secret, key, table or
-	// column), or why the preflight is still pending.
+	// Message is the runner's message (what failed, naming the Secret, key, table or column), or why the preflight is still pending.
 	// +optional
 	Message string `json:"message,omitempty"`
 	// Time the result was observed.
