@@ -15,7 +15,8 @@ import (
 // TestRunnerTokenIsLeastPrivilege: a token of a runner's ServiceAccount (what its Pod
 // runs with) can do exactly what one run needs on its own SyncJob's objects — read the
 // SyncJob, patch its status, read and update its checkpoint ConfigMap and run Lease,
-// create Events — and nothing on another SyncJob, another ConfigMap, or any Secret.
+// create Events, get (only) the Job it runs in — and nothing on another SyncJob, another
+// ConfigMap, or any Secret.
 func TestRunnerTokenIsLeastPrivilege(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
@@ -46,6 +47,12 @@ func TestRunnerTokenIsLeastPrivilege(t *testing.T) {
 		{"get", "leases.coordination.k8s.io/alpha-run", nil, "yes"},
 		{"update", "leases.coordination.k8s.io/alpha-run", nil, "yes"},
 		{"create", "events", nil, "yes"},
+		// The Job it runs in, by name (a Job made by hand has any name): get only.
+		{"get", "jobs.batch/alpha-by-hand", nil, "yes"},
+		{"list", "jobs.batch", nil, "no"},
+		{"watch", "jobs.batch", nil, "no"},
+		{"create", "jobs.batch", nil, "no"},
+		{"delete", "jobs.batch/alpha-by-hand", nil, "no"},
 		// Nothing more on its own SyncJob: not its spec, not deleting it.
 		{"patch", "syncjobs.sync.checkpointed.io/alpha", nil, "no"},
 		{"delete", "syncjobs.sync.checkpointed.io/alpha", nil, "no"},
