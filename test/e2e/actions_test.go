@@ -115,6 +115,9 @@ func TestOperatorRequests(t *testing.T) {
 		tokens[j.Annotations[runcontract.AnnotationRequest]]++
 	}
 	g.Expect(tokens).To(Equal(map[string]int{"run-1": 1, "run-2": 1, "run-3": 1, "reset-1": 1, "backfill-1": 1}))
+
+	// Four runs, four outcome Events: one each, from whoever recorded the run.
+	e.expectOutcomeEvents(name, "RunSucceeded", "RunSucceeded", "RunSucceeded", "RunSucceeded")
 }
 
 // expectCursor asserts that a status or checkpoint cursor is at time at and id.

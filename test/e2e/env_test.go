@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 
@@ -247,6 +250,61 @@ func (e *env) checkpointState(g Gomega, name string) runcontract.Checkpoint {
 	g.Expect(raw).NotTo(BeEmpty(), "ConfigMap %s-checkpoint has no %s", name, runcontract.CheckpointKey)
 	g.Expect(json.Unmarshal([]byte(raw), &st)).To(Succeed())
 	return st
+}
+
+// outcomeReasons are the reasons of the one Event each finished run gets (README,
+// "Events").
+var outcomeReasons = map[string]bool{
+	"RunSucceeded": true, "RunPartiallySucceeded": true, "RunFailed": true, "RunInterrupted": true,
+}
+
+// expectOutcomeEvents asserts that the SyncJob has exactly want run-outcome Events with the
+// given reasons in order of time, and that no near-duplicate arrives a little later (the
+// controller's and the runner's Events for one run used to be two or three).
+func (e *env) expectOutcomeEvents(name string, want ...string) {
+	e.t.Helper()
+	list := func(g Gomega) []string {
+		evs := &corev1.EventList{}
+		g.Expect(kube.List(context.Background(), evs, client.InNamespace(e.ns))).To(Succeed())
+		var items []corev1.Event
+		for _, ev := range evs.Items {
+			if ev.InvolvedObject.Kind == "SyncJob" && ev.InvolvedObject.Name == name && outcomeReasons[ev.Reason] {
+				items = append(items, ev)
+			}
+		}
+		slices.SortStableFunc(items, func(a, b corev1.Event) int {
+			return eventTime(a).Compare(eventTime(b))
+		})
+		var got []string
+		for _, ev := range items {
+			g.Expect(ev.Count).To(BeNumerically("<=", 1), "Event %s/%s counted %d times", ev.Reason, ev.Name, ev.Count)
+			got = append(got, ev.Reason)
+		}
+		return got
+	}
+	g := NewWithT(e.t)
+	g.Eventually(list).WithTimeout(30*time.Second).WithPolling(time.Second).Should(Equal(want), "one Event per run outcome")
+	g.Consistently(list).WithTimeout(5*time.Second).WithPolling(time.Second).Should(Equal(want), "a second Event for one run arrived later")
+}
+
+// eventTime is when an Event happened: its event time, else its first timestamp.
+func eventTime(ev corev1.Event) time.Time {
+	if !ev.EventTime.IsZero() {
+		return ev.EventTime.Time
+	}
+	return ev.FirstTimestamp.Time
+}
+
+// storedCursor is the checkpoint's cursor as the status renders it: nil when no
+// checkpoint (or no cursor) is stored yet.
+func (e *env) storedCursor(g Gomega, name string) *syncv1.Cursor {
+	cm := &corev1.ConfigMap{}
+	err := kube.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name + "-checkpoint"}, cm)
+	if apierrors.IsNotFound(err) || (err == nil && cm.Data[runcontract.CheckpointKey] == "") {
+		return nil
+	}
+	g.Expect(err).NotTo(HaveOccurred())
+	return wire(e.checkpointState(g, name).Cursor)
 }
 
 // jobs lists the Jobs of a SyncJob's runs.

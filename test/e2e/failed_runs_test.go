@@ -80,6 +80,11 @@ func TestRunsThatDieWithoutReporting(t *testing.T) {
 				g.Expect(run.Message).To(ContainSubstring(m))
 			}
 			g.Expect(run.Trigger).To(Equal("Manual"))
+			// The answers: it ran and failed (one Warning Event); how far is unknown, not
+			// zero; the status cursor is the stored checkpoint's.
+			g.Expect(run.CountsUnknown).To(BeTrue(), "the controller cannot know the counts of a run that died")
+			g.Expect(sj.Status.Cursor).To(Equal(e.storedCursor(g, tc.name)), "status cursor differs from the checkpoint")
+			e.expectOutcomeEvents(tc.name, "RunFailed")
 			g.Eventually(func(g Gomega) {
 				c := ready(e.get(g, tc.name))
 				g.Expect(c).NotTo(BeNil())
