@@ -12,7 +12,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -308,6 +308,11 @@ func (in *HTTPSource) DeepCopyInto(out *HTTPSource) {
 	if in.Sorted != nil {
 		in, out := &in.Sorted, &out.Sorted
 		*out = new(bool)
+		**out = **in
+	}
+	if in.GetByIDsMax != nil {
+		in, out := &in.GetByIDsMax, &out.GetByIDsMax
+		*out = new(int32)
 		**out = **in
 	}
 	in.Retry.DeepCopyInto(&out.Retry)
