@@ -240,7 +240,8 @@ type HTTPSource struct {
 	// for APIs with a batch read such as `/invoices?ids=1,2,3`: "{ids}" is replaced by up
 	// to getByIdsMax ids joined with commas (each escaped), and the answer lists the
 	// records at recordsPath like a list page, in any order. An id absent from the answer
-	// is a record the API no longer has (like a 404 of getByIdUrl). When set it is used
+	// is a record the API no longer has (like a 404 of getByIdUrl); a record not asked for
+	// fails the fetch (the API did not filter by the ids). When set it is used
 	// instead of getByIdUrl to retry failed records and for the drift check's sample.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.contains('{ids}')",message="spec.source.http.getByIdsUrl must hold {ids}"

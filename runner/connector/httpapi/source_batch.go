@@ -14,8 +14,9 @@ import (
 // query-escaped (path-escaped when "{ids}" is in the path), so an id holding a comma
 // cannot split. The answer is a list page: the records at recordsPath, in any order. A
 // requested id absent from the answer is a record the API no longer has (as a 404 is for
-// GetByIDURL); a record whose id was not asked for is ignored; a record without a usable
-// id or time fails the fetch, naming the ids of the request.
+// GetByIDURL). A record whose id was not asked for fails the fetch: the API did not filter
+// by the ids (a wrong parameter name), and its absent ids must not pass for gone. A record
+// without a usable id or time fails the fetch too, naming the ids of the request.
 func (s *Source) fetchBatches(ctx context.Context, ids []string) ([]connector.Record, error) {
 	tpl := s.cfg.GetByIDsURL
 	inQuery := strings.Contains(tpl, "?") && strings.Index(tpl, "{ids}") > strings.Index(tpl, "?")
@@ -68,8 +69,14 @@ func (s *Source) fetchBatch(ctx context.Context, tpl string, inQuery bool, chunk
 		if err != nil {
 			return nil, recordAt(i, err)
 		}
-		if !want[rec.ID] {
-			continue // not asked for, or already taken from this answer
+		taken, asked := want[rec.ID]
+		if !asked {
+			// An API that ignores the ids filter answers a list page: its ids absent from
+			// it would pass for gone, and their failed keys would be dropped.
+			return nil, fmt.Errorf("the answer holds record %s, which was not asked for: the API does not filter by the ids of getByIdsUrl", rec.ID)
+		}
+		if !taken {
+			continue // the same record again in this answer
 		}
 		want[rec.ID] = false
 		out = append(out, rec)

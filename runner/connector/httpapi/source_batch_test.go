@@ -16,7 +16,8 @@ import (
 // TestFetchByIDsInBatches: with getByIdsUrl, N ids cost ceil(N/getByIdsMax) requests to
 // the demo billing API's batch read (which refuses more than its own maximum), every
 // record found is the one the per-id endpoint returns, and ids the API does not hold are
-// absent, as a 404 of getByIdUrl makes them.
+// absent, as a 404 of getByIdUrl makes them; an answer that is not filtered by the ids
+// fails the fetch.
 func TestFetchByIDsInBatches(t *testing.T) {
 	start := time.Date(2026, 6, 28, 0, 0, 0, 0, time.UTC)
 	b := demoapi.NewBilling(demoapi.BillingOptions{Seed: 5, BatchMaxIDs: 40,
@@ -64,6 +65,14 @@ func TestFetchByIDsInBatches(t *testing.T) {
 	_, err = src.FetchByIDs(t.Context(), want[:41])
 	g.Expect(err).To(MatchError(ContainSubstring("400")))
 	g.Expect(err).To(MatchError(ContainSubstring("fetch 41 records by id")))
+
+	// An API that ignores the ids parameter (here a wrong name) answers a list page: that
+	// fails the fetch instead of passing the ids it lacks for gone.
+	cfg.GetByIDsURL, cfg.GetByIDsMax = srv.URL+"/invoices?id={ids}", 10
+	src, err = NewSource(cfg, newClient(), SourceOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = src.FetchByIDs(t.Context(), []string{want[200], want[201]})
+	g.Expect(err).To(MatchError(ContainSubstring("does not filter by the ids of getByIdsUrl")))
 }
 
 // TestFetchByIDsInBatchesUnderTheRateLimit: the batch read is rate limited like every
