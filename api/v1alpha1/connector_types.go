@@ -217,6 +217,17 @@ type HTTPSource struct {
 	// GetByIDURL is a URL template with "{id}" that returns one record; it lets failed records be retried first on the next run.
 	// +optional
 	GetByIDURL string `json:"getByIdUrl,omitempty"`
+	// GetByIDsURL is a URL template with "{ids}" that returns several records at once, for APIs with a batch read such as `/invoices?ids=1,2,3`: "{ids}" is replaced by up to getByIdsMax ids joined with commas (each escaped), and the answer lists the records at recordsPath like a list page, in any order. An id absent from the answer is a record the API no longer has (like a 404 of getByIdUrl); a record not asked for fails the fetch (the API did not filter by the ids). When set it is used instead of getByIdUrl to retry failed records and for the drift check's sample.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.contains('{ids}')",message="spec.source.http.getByIdsUrl must hold {ids}"
+	// +optional
+	GetByIDsURL string `json:"getByIdsUrl,omitempty"`
+	// GetByIDsMax is the most ids one getByIdsUrl request carries (the API's own limit). Defaults to 100.
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	GetByIDsMax *int32 `json:"getByIdsMax,omitempty"`
 	// DeletedURL is a URL template with "{since}" (the cursor time, in TimeFormat) listing the records deleted since then (tombstones: an id and a deletion time), paged like the list endpoint, records at RecordsPath, ids at IDPath. Each run reads it from its start cursor and deletes the listed records per spec.deletes.mode (within the delete valve).
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.contains('{since}')",message="spec.source.http.deletedUrl must hold {since}"

@@ -58,6 +58,9 @@ func (sj *SyncJob) Default() {
 		def(&h.IDPath, "id")
 		def(&h.UpdatedAtPath, "updated_at")
 		def(&h.DeletedAtPath, "deleted_at")
+		if h.GetByIDsMax == nil {
+			h.GetByIDsMax = ptr.To[int32](100)
+		}
 		if h.Sorted == nil {
 			h.Sorted = ptr.To(true)
 		}
@@ -205,6 +208,12 @@ func (sj *SyncJob) Validate() error {
 	}
 	if h := s.Source.HTTP; h != nil && h.IDsURL != "" && !strings.Contains(h.IDsURL, "{after}") {
 		bad("spec.source.http.idsUrl must hold {after}")
+	}
+	if h := s.Source.HTTP; h != nil && h.GetByIDsURL != "" && !strings.Contains(h.GetByIDsURL, "{ids}") {
+		bad("spec.source.http.getByIdsUrl must hold {ids}")
+	}
+	if h := s.Source.HTTP; h != nil && h.GetByIDsMax != nil && (*h.GetByIDsMax < 1 || *h.GetByIDsMax > 1000) {
+		bad("spec.source.http.getByIdsMax must be in [1, 1000]")
 	}
 	if h := s.Sink.HTTP; h != nil && h.KeysURL != "" && !strings.Contains(h.KeysURL, "{after}") {
 		bad("spec.sink.http.keysUrl must hold {after}")

@@ -310,6 +310,11 @@ func (in *HTTPSource) DeepCopyInto(out *HTTPSource) {
 		*out = new(bool)
 		**out = **in
 	}
+	if in.GetByIDsMax != nil {
+		in, out := &in.GetByIDsMax, &out.GetByIDsMax
+		*out = new(int32)
+		**out = **in
+	}
 	in.Retry.DeepCopyInto(&out.Retry)
 }
 

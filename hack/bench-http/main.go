@@ -8,7 +8,11 @@
 // 429s received and the runner's peak RSS, each against its target: at least 95 % of the
 // allowed request rate, zero 429s when the client-side limit is at or under the API's,
 // peak RSS at most 64 MiB. With -over (default) it also runs with the client limit above
-// the APIs' own, to show the 429s being absorbed (information only). It is a benchmark, not a test: it
+// the APIs' own, to show the 429s being absorbed (information only). -slow-sink repeats the
+// main scenario with a CRM whose batch upserts take that long (the next page is read while
+// one is written, within the same rate limit), printing the same two targets; -failed-keys
+// fetches that many failed keys through the HTTP source per id and in batches of 100, with
+// the requests made, the time and the 429s of each. It is a benchmark, not a test: it
 // exits 0 when a target is missed and 1 when something broke (the runner failed, the CRM
 // does not hold exactly the invoices).
 package main
@@ -18,6 +22,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -35,8 +40,10 @@ func main() {
 	apiRate := flag.Float64("api-rate", 50, "server-side limit of each API, requests per second")
 	clientRate := flag.Float64("client-rate", 50, "the runner's client-side limit (spec.rateLimit)")
 	over := flag.Bool("over", true, "also run with the client limit above the APIs' (1k invoices, APIs at 5/s)")
+	slowSink := flag.Duration("slow-sink", 15*time.Millisecond, "time each CRM batch upsert takes in the slow-sink scenario (0 skips it)")
+	failedKeys := flag.Int("failed-keys", 1000, "failed keys fetched per id and in batches (0 skips it)")
 	flag.Parse()
-	if err := run(*invoices, *apiRate, *clientRate, *over); err != nil {
+	if err := run(*invoices, *apiRate, *clientRate, *over, *slowSink, *failedKeys); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-http:", err)
 		os.Exit(1)
 	}
@@ -52,7 +59,7 @@ type outcome struct {
 	apiRate    float64
 }
 
-func run(invoices int, apiRate, clientRate float64, over bool) error {
+func run(invoices int, apiRate, clientRate float64, over bool, slowSink time.Duration, failedKeys int) error {
 	dir, err := os.MkdirTemp("", "bench-http-")
 	if err != nil {
 		return err
@@ -68,7 +75,7 @@ func run(invoices int, apiRate, clientRate float64, over bool) error {
 
 	fmt.Printf("HTTP benchmark: billing API → CRM (batch upsert + account lookups), page size 100, Go %s, %d cores\n",
 		runtime.Version(), runtime.NumCPU())
-	main, err := scenario(runner, dir, "main", invoices, apiRate, clientRate)
+	main, err := scenario(runner, dir, "main", invoices, demoapi.Faults{RatePerSecond: apiRate}, demoapi.Faults{RatePerSecond: apiRate}, clientRate)
 	if err != nil {
 		return err
 	}
@@ -82,7 +89,7 @@ func run(invoices int, apiRate, clientRate float64, over bool) error {
 	fmt.Printf("  runner peak RSS             %6.1f MiB   target <= 64 MiB   %s\n", mib(main.rssBytes), verdict(main.rssBytes <= 64<<20))
 
 	if over {
-		o, err := scenario(runner, dir, "over", 1_000, 5, clientRate)
+		o, err := scenario(runner, dir, "over", 1_000, demoapi.Faults{RatePerSecond: 5}, demoapi.Faults{RatePerSecond: 5}, clientRate)
 		if err != nil {
 			return err
 		}
@@ -90,19 +97,24 @@ func run(invoices int, apiRate, clientRate float64, over bool) error {
 			"    absorbed (the client follows the APIs' RateLimit-Remaining/Reset headers and Retry-After); no duplicates\n",
 			clientRate, o.records, o.wall.Seconds(), float64(o.requests)/o.wall.Seconds(), o.throttled)
 	}
-	return nil
+	return runExtra(runner, dir, invoices, apiRate, clientRate, slowSink, failedKeys)
 }
 
-// scenario syncs n invoices once and checks the CRM afterwards.
-func scenario(runner, dir, name string, n int, apiRate, clientRate float64) (outcome, error) {
+// scenario syncs n invoices once, the billing API and the CRM under their faults (rate
+// limit, latency), and checks the CRM afterwards.
+func scenario(runner, dir, name string, n int, billingFaults, crmFaults demoapi.Faults, clientRate float64, wrapCRM ...func(http.Handler) http.Handler) (outcome, error) {
 	billing := demoapi.NewBilling(demoapi.BillingOptions{
 		Seed: 1, MaxLimit: 100, APIKey: "bench-billing-token",
 		Data:   demoapi.BillingData{Invoices: n, Customers: min(200, n/20), Ties: []int{min(300, n/10)}},
-		Faults: demoapi.Faults{RatePerSecond: apiRate},
+		Faults: billingFaults,
 	})
 	crm := demoapi.NewCRM(demoapi.CRMOptions{Customers: billing.CustomerIDs(), APIKey: "bench-crm-token",
-		Faults: demoapi.Faults{RatePerSecond: apiRate}})
-	bs, cs := httptest.NewServer(billing), httptest.NewServer(crm)
+		Faults: crmFaults})
+	var ch http.Handler = crm
+	for _, w := range wrapCRM {
+		ch = w(ch)
+	}
+	bs, cs := httptest.NewServer(billing), httptest.NewServer(ch)
 	defer bs.Close()
 	defer cs.Close()
 
@@ -128,7 +140,7 @@ func scenario(runner, dir, name string, n int, apiRate, clientRate float64) (out
 	bst, cst := billing.Stats(), crm.Stats()
 	rss := int64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) * 1024
 	return outcome{wall: wall, requests: bst.Requests + cst.Requests,
-		throttled: bst.RateLimited + cst.RateLimited, rssBytes: rss, records: n, clientRate: clientRate, apiRate: apiRate}, nil
+		throttled: bst.RateLimited + cst.RateLimited, rssBytes: rss, records: n, clientRate: clientRate, apiRate: billingFaults.RatePerSecond}, nil
 }
 
 const jobYAML = `apiVersion: sync.checkpointed.io/v1alpha1

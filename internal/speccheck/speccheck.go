@@ -49,6 +49,9 @@ func Check(sj *syncv1.SyncJob) error {
 		if h.GetByIDURL != "" {
 			errs = append(errs, checkURL("spec.source.http.getByIdUrl", h.GetByIDURL, "{id}"))
 		}
+		if h.GetByIDsURL != "" {
+			errs = append(errs, checkURL("spec.source.http.getByIdsUrl", h.GetByIDsURL, "{ids}"))
+		}
 	}
 	if h := s.Sink.HTTP; h != nil {
 		switch h.Mode {
@@ -85,7 +88,7 @@ func checkURL(field, raw string, need ...string) error {
 		return fmt.Errorf("%s is required", field)
 	}
 	filled := raw
-	for _, p := range []string{"{key}", "{id}", "{value}", "{from}", "{to}"} {
+	for _, p := range []string{"{key}", "{id}", "{ids}", "{value}", "{from}", "{to}"} {
 		filled = strings.ReplaceAll(filled, p, "x")
 	}
 	u, err := url.Parse(filled)

@@ -58,6 +58,10 @@ func TestCheck(t *testing.T) {
 			[]string{"spec.sink.http.url", "must hold {key}"}},
 		{"getByIdUrl without {id}", func(sj *syncv1.SyncJob) { sj.Spec.Source.HTTP.GetByIDURL = "https://billing.example/v1/invoices" },
 			[]string{"spec.source.http.getByIdUrl", "must hold {id}"}},
+		{"getByIdsUrl without {ids}", func(sj *syncv1.SyncJob) { sj.Spec.Source.HTTP.GetByIDsURL = "https://billing.example/v1/invoices?ids=" },
+			[]string{"spec.source.http.getByIdsUrl", "must hold {ids}"}},
+		{"getByIdsUrl not absolute", func(sj *syncv1.SyncJob) { sj.Spec.Source.HTTP.GetByIDsURL = "/v1/invoices?ids={ids}" },
+			[]string{"spec.source.http.getByIdsUrl", "absolute"}},
 		{"search URL without {key}", func(sj *syncv1.SyncJob) {
 			sj.Spec.Sink.HTTP = &syncv1.HTTPSink{Mode: "LookupThenWrite", URL: "https://crm.example/invoices", SearchURL: "https://crm.example/search"}
 		}, []string{"spec.sink.http.searchUrl", "must hold {key}"}},

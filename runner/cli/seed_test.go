@@ -50,6 +50,8 @@ type seedOpts struct {
 	extra    string
 	omit     []string
 	sinkHTTP string // more YAML under spec.sink.http (indented six spaces)
+	// sourceHTTP is more YAML under spec.source.http (whole lines, indented six spaces).
+	sourceHTTP string
 	// pagination is the source's pagination (YAML flow); default NextToken.
 	pagination string
 	// wrapBilling, when set, wraps the billing API's handler (to act between requests).
@@ -119,7 +121,7 @@ spec:
       getByIdUrl: %[1]s/invoices/{id}
       sorted: %[5]s
       retry: {maxAttempts: 2, maxBackoff: 200ms}
-  sink:
+%[10]s  sink:
     http:
       mode: %[3]s
       %[4]s
@@ -136,7 +138,7 @@ spec:
   cursor: {safetyGap: 5m}
   checkpoint: {interval: 0s}
   pageSize: %[6]d
-%[7]s`, s.bURL, s.cURL, mode, sink, sorted, ps, o.extra, pagination, o.sinkHTTP)
+%[7]s`, s.bURL, s.cURL, mode, sink, sorted, ps, o.extra, pagination, o.sinkHTTP, o.sourceHTTP)
 	if err := os.WriteFile(s.jobFile, []byte(yaml), 0o600); err != nil {
 		s.t.Fatal(err)
 	}

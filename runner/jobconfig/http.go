@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+	"k8s.io/utils/ptr"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
@@ -135,6 +136,8 @@ func httpSourceConfig(h *syncv1.HTTPSource) httpapi.SourceConfig {
 		UpdatedAtPath: h.UpdatedAtPath,
 		Sorted:        h.Sorted,
 		GetByIDURL:    h.GetByIDURL,
+		GetByIDsURL:   h.GetByIDsURL,
+		GetByIDsMax:   int(ptr.Deref(h.GetByIDsMax, 0)),
 		IDsURL:        h.IDsURL,
 	}
 }

@@ -21,6 +21,9 @@ func TestBuildRefusesURLsOffTheDeclaredHost(t *testing.T) {
 		{"getByIdUrl", func(sj *syncv1.SyncJob) {
 			sj.Spec.Source.HTTP.GetByIDURL = "https://attacker.example/v1/invoices/{id}"
 		}, []string{"spec.source.http", "getByIdUrl", "https://billing.example"}},
+		{"getByIdsUrl", func(sj *syncv1.SyncJob) {
+			sj.Spec.Source.HTTP.GetByIDsURL = "https://attacker.example/v1/invoices?ids={ids}"
+		}, []string{"spec.source.http", "getByIdsUrl", "https://billing.example"}},
 		{"searchUrl and updateUrl", func(sj *syncv1.SyncJob) {
 			h := sj.Spec.Sink.HTTP
 			h.Mode, h.URL = "LookupThenWrite", "https://crm.example/invoices"

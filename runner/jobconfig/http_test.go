@@ -55,6 +55,7 @@ func TestHTTPConfigsFromADefaultedJob(t *testing.T) {
 		IDPath:            "id",
 		UpdatedAtPath:     "updated_at",
 		Sorted:            ptr.To(true),
+		GetByIDsMax:       100,
 	}))
 	g.Expect(src.Validate()).To(Succeed())
 

@@ -74,6 +74,9 @@ type BillingOptions struct {
 	// DefaultLimit is the page size without a limit parameter (default 100); MaxLimit
 	// caps the limit parameter (default 1000; larger values are clamped).
 	DefaultLimit, MaxLimit int
+	// BatchMaxIDs caps the ids of one GET /invoices/batch request (default 100; more is a
+	// 400, as SaaS batch reads refuse an oversized batch).
+	BatchMaxIDs int
 	// Seed makes the generated data, the unsorted order and fault draws reproducible.
 	Seed int64
 	// Data is the generated initial data set.
@@ -118,6 +121,9 @@ func NewBilling(opts BillingOptions) *Billing {
 	if opts.MaxLimit <= 0 {
 		opts.MaxLimit = 1000
 	}
+	if opts.BatchMaxIDs <= 0 {
+		opts.BatchMaxIDs = 100
+	}
 	if opts.Log.GetSink() == nil {
 		opts.Log = logr.Discard()
 	}
@@ -130,6 +136,7 @@ func NewBilling(opts BillingOptions) *Billing {
 	api.HandleFunc("GET /invoices/{id}", b.handleGet)
 	api.HandleFunc("GET /invoices/deleted", b.handleDeleted)
 	api.HandleFunc("GET /invoices/ids", b.handleIDs)
+	api.HandleFunc("GET /invoices/batch", b.handleBatchGet)
 	b.api = b.guard.wrap(api)
 	b.admin = http.NewServeMux()
 	b.guard.adminRoutes(b.admin)
@@ -606,6 +613,32 @@ func (b *Billing) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// handleBatchGet answers GET /invoices/batch?ids=<id>,<id>,...: the invoices of the ids
+// it holds, as {"data": [...]} in the order asked, ids it does not hold left out. More than
+// BatchMaxIDs ids, or none, is a 400.
+func (b *Billing) handleBatchGet(w http.ResponseWriter, r *http.Request) {
+	raw := r.URL.Query().Get("ids")
+	if raw == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", "ids is required")
+		return
+	}
+	ids := strings.Split(raw, ",")
+	if len(ids) > b.opts.BatchMaxIDs {
+		writeError(w, http.StatusBadRequest, "too_many_ids", fmt.Sprintf("at most %d ids per request, not %d", b.opts.BatchMaxIDs, len(ids)))
+		return
+	}
+	page := make([]invoiceWire, 0, len(ids))
+	b.mu.Lock()
+	for _, id := range ids {
+		if e, ok := b.byID[id]; ok {
+			page = append(page, b.wire(e))
+		}
+	}
+	b.mu.Unlock()
+	b.guard.count(func(s *Stats) { s.Records += int64(len(page)) })
+	writeJSON(w, http.StatusOK, listPage{Data: page})
 }
 
 // adminInvoice is the body of POST /admin/invoices (one object or an array of them).

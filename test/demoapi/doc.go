@@ -46,6 +46,9 @@
 // is stable for a given query and data set; page tokens are positions in that order.
 //
 //	GET /invoices/{id}            one invoice, or 404
+//	GET /invoices/batch?ids=<id>,<id>,...   the invoices of up to BatchMaxIDs (100) ids
+//	                              as {"data": [...]}, ids it does not hold left out; more
+//	                              ids is a 400 (like Shopify's or Zendesk's ?ids= reads)
 //	GET /invoices/deleted?since=<RFC3339>&limit=<n>&page_token=<t>
 //	GET /invoices/ids?after=<id>&limit=<n>   ids after <id> in byte order, a JSON array
 //

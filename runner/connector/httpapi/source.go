@@ -26,7 +26,7 @@ type SourceOptions struct {
 }
 
 // Source reads a JSON REST list endpoint. It implements connector.Source and
-// connector.Fetcher (when GetByIDURL is set; otherwise FetchByIDs fails), and reports
+// connector.Fetcher (when GetByIDsURL or GetByIDURL is set; otherwise FetchByIDs fails), and reports
 // Unsorted() true when Sorted is false. It is safe for concurrent use, but keeps one
 // walk of the API's pages at a time: the engine's sequential ReadPage calls continue it.
 //
@@ -453,14 +453,20 @@ func parseInteger(s string) (*big.Int, bool) {
 	return new(big.Int).SetString(s, 10)
 }
 
-// CanFetchByID reports whether FetchByIDs can work: GetByIDURL is set (connector.FetchCapable).
-func (s *Source) CanFetchByID() bool { return s.cfg.GetByIDURL != "" }
+// CanFetchByID reports whether FetchByIDs can work: GetByIDsURL or GetByIDURL is set
+// (connector.FetchCapable).
+func (s *Source) CanFetchByID() bool { return s.cfg.GetByIDsURL != "" || s.cfg.GetByIDURL != "" }
 
-// FetchByIDs gets each record through the config's GetByIDURL ("{id}" replaced by the id,
-// path-escaped, or query-escaped when it is in the query). A 404 or 410 means the record
-// is gone: it is absent from the result. The answer is the record object itself, or holds
-// it at recordsPath (as an object, or an array of at most one).
+// FetchByIDs gets the records of ids. With GetByIDsURL it asks for up to GetByIDsMax ids
+// per request (fetchBatch), so n ids cost ceil(n/GetByIDsMax) requests; otherwise it asks
+// GetByIDURL once per id ("{id}" replaced by the id, path-escaped, or query-escaped when
+// it is in the query): a 404 or 410 means the record is gone, and the answer is the record
+// object itself, or holds it at recordsPath (as an object, or an array of at most one).
+// Either way a record the API no longer has is absent from the result.
 func (s *Source) FetchByIDs(ctx context.Context, ids []string) ([]connector.Record, error) {
+	if s.cfg.GetByIDsURL != "" {
+		return s.fetchBatches(ctx, ids)
+	}
 	tpl := s.cfg.GetByIDURL
 	if tpl == "" {
 		return nil, errors.New("getByIdUrl is not set: records cannot be fetched by id")

@@ -66,6 +66,13 @@ type SourceConfig struct {
 	// GetByIDURL is an absolute URL template holding "{id}" that returns one record; ""
 	// when the API has none (FetchByIDs then fails).
 	GetByIDURL string
+	// GetByIDsURL, optional, is an absolute URL template holding "{ids}" that returns the
+	// records of several ids at once (see Source.FetchByIDs); when set, FetchByIDs uses it
+	// instead of GetByIDURL.
+	GetByIDsURL string
+	// GetByIDsMax is the most ids one GetByIDsURL request carries; required (>= 1) with
+	// GetByIDsURL.
+	GetByIDsMax int
 }
 
 // Validate reports the first field of the config that is missing or wrong, by name.
@@ -116,6 +123,18 @@ func (c SourceConfig) Validate() error {
 		}
 		if err := sameOrigin("getByIdUrl", c.GetByIDURL, c.URL); err != nil {
 			return err
+		}
+	}
+	if c.GetByIDsURL != "" {
+		g, err := url.Parse(strings.ReplaceAll(c.GetByIDsURL, "{ids}", "x"))
+		if err != nil || !g.IsAbs() || !strings.Contains(c.GetByIDsURL, "{ids}") {
+			return errors.New(`getByIdsUrl must be an absolute URL holding "{ids}"`)
+		}
+		if err := sameOrigin("getByIdsUrl", c.GetByIDsURL, c.URL); err != nil {
+			return err
+		}
+		if c.GetByIDsMax < 1 {
+			return fmt.Errorf("getByIdsMax must be at least 1 with getByIdsUrl, not %d", c.GetByIDsMax)
 		}
 	}
 	return nil

@@ -38,6 +38,7 @@ func NewTombstones(list SourceConfig, deletedURL, deletedAtPath string, limit in
 	cfg.URL = strings.ReplaceAll(deletedURL, "{since}", "0")
 	cfg.UpdatedAtPath = deletedAtPath
 	cfg.GetByIDURL = ""
+	cfg.GetByIDsURL = ""
 	if _, err := NewSource(cfg, client, opts); err != nil {
 		return nil, err
 	}

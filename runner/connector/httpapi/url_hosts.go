@@ -7,7 +7,7 @@ import (
 )
 
 // placeholders are the template parts replaced before a URL template is parsed.
-var placeholders = strings.NewReplacer("{key}", "x", "{id}", "x", "{from}", "x", "{to}", "x", "{value}", "x")
+var placeholders = strings.NewReplacer("{key}", "x", "{id}", "x", "{ids}", "x", "{from}", "x", "{to}", "x", "{value}", "x")
 
 // sameOrigin requires the URL template tpl of field to be on base's scheme and host (port
 // included): requests to it carry the connector's credentials, so that they never reach
