@@ -181,8 +181,12 @@ type SyncJobSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Reconcile ReconcileSpec `json:"reconcile,omitempty"`
-	// PageSize is how many records are read, mapped and written at a time.
-	// +kubebuilder:default=500
+	// PageSize is how many records are read, mapped and written at a time: each page is one
+	// sink transaction, and the checkpoint moves past a page only after the sink confirmed
+	// it. The default, 2000, pays one commit and one read per 2000 records and keeps the
+	// runner's memory small (two pages in flight: one written while the next is read); an
+	// HTTP source fills a page with as many API requests as the API's own limit needs.
+	// +kubebuilder:default=2000
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
 	// +optional
