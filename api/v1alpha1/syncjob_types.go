@@ -185,7 +185,9 @@ type SyncJobSpec struct {
 	// sink transaction, and the checkpoint moves past a page only after the sink confirmed
 	// it. The default, 2000, pays one commit and one read per 2000 records and keeps the
 	// runner's memory small (two pages in flight: one written while the next is read); an
-	// HTTP source fills a page with as many API requests as the API's own limit needs.
+	// HTTP source fills a page with as many API requests as the API's own limit needs; a
+	// PostgreSQL source ends a page early once its rows hold 4 MiB, so wide rows stay
+	// within the runner's memory.
 	// +kubebuilder:default=2000
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
