@@ -108,7 +108,7 @@ func (sj *SyncJob) Default() {
 		s.Reconcile.Sample = ptr.To[int32](20)
 	}
 	if s.PageSize == 0 {
-		s.PageSize = 500
+		s.PageSize = 2000
 	}
 	def(&s.OnMappingChange, OnMappingChangeIgnore)
 	if s.RateLimit != nil && s.RateLimit.Burst == 0 {

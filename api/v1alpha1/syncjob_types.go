@@ -160,8 +160,8 @@ type SyncJobSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Reconcile ReconcileSpec `json:"reconcile,omitempty"`
-	// PageSize is how many records are read, mapped and written at a time. Defaults to 500.
-	// +kubebuilder:default=500
+	// PageSize is how many records are read, mapped and written at a time: each page is one sink transaction, and the checkpoint moves past a page only after the sink confirmed it. Defaults to 2000: one commit and one read per 2000 records, and the runner's memory stays small (two pages in flight: one written while the next is read); an HTTP source fills a page with as many API requests as the API's own limit needs; a PostgreSQL source ends a page early once its rows hold 4 MiB, so wide rows stay within the runner's memory.
+	// +kubebuilder:default=2000
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
 	// +optional

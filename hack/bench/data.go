@@ -138,3 +138,129 @@ func queryDigest(ctx context.Context, conn *pgx.Conn, sql string) (digest, error
 	}
 	return d, nil
 }
+
+// The incremental scenarios' data (createUserSource) is shaped like a user's table:
+//
+//   - text ids ('inv_' and 16 hex digits of md5) in random order relative to time, so
+//     that neither side gets a key order for free;
+//   - a history a second apart, then the last denseRows rows 10 ms apart (100 rows a
+//     second), so that the 5-minute safety gap re-reads overlapRows rows on a rerun and
+//     the 24-hour drift window holds the recent part of the table, not all of it;
+//   - one tie group of tieRows rows sharing one updated_at, in the middle, bigger than a
+//     page at any page size the benchmark uses.
+const (
+	denseRows   = 60_000
+	overlapRows = 30_000 // rows in the last 5 minutes: 100 a second
+	tieRows     = 20_000
+)
+
+// userSourceDDL creates a source table named %[1]s.
+const userSourceDDL = `CREATE TABLE %[1]s (
+  id text PRIMARY KEY,
+  customer_id text NOT NULL,
+  status text NOT NULL,
+  total numeric(12,2) NOT NULL,
+  updated_at timestamptz NOT NULL)`
+
+// userSourceFill fills source table %[1]s with $1 rows; g is a row's rank in time. $2 is
+// the first rank of the dense part, $3 and $4 the first and last rank of the tie group.
+// The newest row is 1 µs later than its rank's time so that no row sits exactly at the
+// safety gap's boundary on a rerun (the overlap is exactly overlapRows rows).
+const userSourceFill = `INSERT INTO %[1]s (id, customer_id, status, total, updated_at)
+SELECT 'inv_' || substr(md5(g::text), 1, 16),
+       'cus_' || lpad((g * 7919 %% 50000)::text, 5, '0'),
+       (ARRAY['draft','open','paid','void'])[1 + g %% 4],
+       round(((g * 104729) %% 10000000) / 100.0, 2),
+       timestamptz '2024-01-01 00:00:00+00'
+         + least(r, $2) * interval '1 second'
+         + greatest(r - $2, 0) * interval '10 milliseconds'
+         + CASE WHEN g = $1 THEN interval '1 microsecond' ELSE interval '0' END
+FROM generate_series(1, $1::bigint) AS g,
+     LATERAL (SELECT CASE WHEN g BETWEEN $3 AND $4 THEN $3 ELSE g END AS r) AS t`
+
+// userSinkDDL creates a sink table named %[1]s with the columns of the sample SyncJob
+// (config/samples/sync_v1alpha1_syncjob_postgres.yaml) and no index but its unique key.
+const userSinkDDL = `CREATE TABLE %[1]s (
+  billing_invoice_id text PRIMARY KEY,
+  billing_customer_id text,
+  status text,
+  total numeric(12,2),
+  is_paid boolean,
+  source_updated_at timestamptz,
+  synced_at timestamptz,
+  sync_run_id text)`
+
+// createUserSource creates and fills a source table of n rows shaped like a user's (see
+// denseRows), indexes it on (updated_at, id COLLATE "C") as the source's reads need, and
+// vacuums it.
+func createUserSource(ctx context.Context, conn *pgx.Conn, table string, n int) error {
+	t := pgx.Identifier{table}.Sanitize()
+	if _, err := conn.Exec(ctx, fmt.Sprintf(userSourceDDL, t)); err != nil {
+		return fmt.Errorf("create source table %s: %w", table, err)
+	}
+	tie := min(tieRows, n/5)
+	tieFirst := int64(n/2 - tie/2)
+	if _, err := conn.Exec(ctx, fmt.Sprintf(userSourceFill, t), n, int64(max(n-denseRows, 0)), tieFirst, tieFirst+int64(tie)-1); err != nil {
+		return fmt.Errorf("fill source table %s: %w", table, err)
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE INDEX ON %s (updated_at, id COLLATE "C")`, t)); err != nil {
+		return fmt.Errorf("index source table %s: %w", table, err)
+	}
+	return vacuum(ctx, conn, table)
+}
+
+// createUserSink creates an empty sink table of the sample's shape.
+func createUserSink(ctx context.Context, conn *pgx.Conn, table string) error {
+	if _, err := conn.Exec(ctx, fmt.Sprintf(userSinkDDL, pgx.Identifier{table}.Sanitize())); err != nil {
+		return fmt.Errorf("create sink table %s: %w", table, err)
+	}
+	return nil
+}
+
+// changeUserSource changes rows/100 rows of a user-shaped source table (status and total),
+// the rep-th slice of them in id order (random in time), and moves them all to one new
+// updated_at an hour after the newest row: one tie group. It returns the rows changed.
+func changeUserSource(ctx context.Context, conn *pgx.Conn, table string, rows, rep int) (int64, error) {
+	t := pgx.Identifier{table}.Sanitize()
+	n := rows / 100
+	sql := fmt.Sprintf(`WITH base AS (SELECT max(updated_at) + interval '1 hour' AS t0 FROM %[1]s),
+picked AS (SELECT id FROM %[1]s ORDER BY id COLLATE "C" LIMIT $1 OFFSET $2)
+UPDATE %[1]s AS s
+SET status = CASE s.status WHEN 'paid' THEN 'void' ELSE 'paid' END,
+    total = s.total + 1,
+    updated_at = base.t0
+FROM picked, base
+WHERE s.id = picked.id`, t)
+	tag, err := conn.Exec(ctx, sql, n, (rep*n)%max(rows-n, 1))
+	if err != nil {
+		return 0, fmt.Errorf("change 1%% of %s: %w", table, err)
+	}
+	return tag.RowsAffected(), vacuum(ctx, conn, table)
+}
+
+// countSince counts the source rows at or after a time: what a run re-reads in its
+// safety gap (no row sits exactly on the boundary, see userSourceFill).
+func countSince(ctx context.Context, conn *pgx.Conn, table string, since time.Time) (int64, error) {
+	var n int64
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()+" WHERE updated_at >= $1", since).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count rows of %s since %s: %w", table, since, err)
+	}
+	return n, nil
+}
+
+// userSourceDigest digests a user-shaped source table as the sink should hold it (key
+// string(record.id), is_paid = status == "paid").
+func userSourceDigest(ctx context.Context, conn *pgx.Conn, table string) (digest, error) {
+	return queryDigest(ctx, conn, fmt.Sprintf(`SELECT count(*), coalesce(sum(hashtext(
+  id || '|' || customer_id || '|' || status || '|' || total::text || '|' || (status = 'paid')::text || '|' || updated_at::text)), 0)
+FROM %s`, pgx.Identifier{table}.Sanitize()))
+}
+
+// userSinkDigest digests a sink table of the sample's shape; every row must carry its
+// synced_at and run id.
+func userSinkDigest(ctx context.Context, conn *pgx.Conn, table string) (digest, error) {
+	return queryDigest(ctx, conn, fmt.Sprintf(`SELECT count(*), coalesce(sum(hashtext(
+  billing_invoice_id || '|' || billing_customer_id || '|' || status || '|' || total::text || '|' || is_paid::text || '|' || source_updated_at::text
+  || CASE WHEN synced_at IS NULL OR sync_run_id IS NULL THEN '|unstamped' ELSE '' END)), 0)
+FROM %s`, pgx.Identifier{table}.Sanitize()))
+}

@@ -24,7 +24,7 @@ const (
 )
 
 // jobYAML is a SyncJob of the shape of config/samples, reduced to what the benchmark
-// varies. %[1]s name, %[2]s source table, %[3]s sink table, %[4]d page size.
+// varies (the drift, keys and snapshot scenarios; the incremental ones use userJobYAML). %[1]s name, %[2]s source table, %[3]s sink table, %[4]d page size.
 const jobYAML = `apiVersion: sync.checkpointed.io/v1alpha1
 kind: SyncJob
 metadata:
@@ -48,6 +48,66 @@ spec:
   - {to: total, from: total, type: decimal, required: true}
   pageSize: %[4]d
 `
+
+// userJobYAML is the incremental scenarios' SyncJob: the settings of the sample
+// config/samples/sync_v1alpha1_syncjob_postgres.yaml (stale-write guard, synced-at and run
+// id columns, key expression, mapping, safety gap, checkpoint interval, error policy,
+// drift check), with the page size left to its default unless a variant sets it.
+// %[1]s name, %[2]s source table, %[3]s sink table, %[4]s a pageSize line or "".
+const userJobYAML = `apiVersion: sync.checkpointed.io/v1alpha1
+kind: SyncJob
+metadata:
+  name: %[1]s
+spec:
+  schedule: "0 2 * * *"
+  timeZone: Europe/Berlin
+  source:
+    name: billing
+    postgres:
+      dsn: {name: ` + srcSecret + `, key: dsn}
+      table: %[2]s
+      updatedAtColumn: updated_at
+      idColumn: id
+  sink:
+    postgres:
+      dsn: {name: ` + dstSecret + `, key: dsn}
+      table: %[3]s
+      sourceUpdatedAtColumn: source_updated_at
+      syncedAtColumn: synced_at
+      runIdColumn: sync_run_id
+  key:
+    field: billing_invoice_id
+    expr: string(record.id)
+  mapping:
+  - {to: billing_customer_id, from: customer_id, type: string, required: true}
+  - {to: status, from: status, type: string, required: true}
+  - {to: total, from: total, type: decimal, required: true}
+  - {to: is_paid, expr: 'record.status == "paid"', type: bool}
+  cursor:
+    safetyGap: 5m
+  checkpoint:
+    interval: 10s
+  errors:
+    policy: Skip
+    maxErrors: 100
+  reconcile:
+    window: 24h
+    sample: 20
+%[4]s`
+
+// userJobFile writes a SyncJob file of userJobYAML and returns its path; pageSize 0
+// leaves spec.pageSize to its default.
+func userJobFile(dir, name, srcTable, dstTable string, pageSize int) (string, error) {
+	p := filepath.Join(dir, name+".yaml")
+	ps := ""
+	if pageSize > 0 {
+		ps = fmt.Sprintf("  pageSize: %d\n", pageSize)
+	}
+	if err := os.WriteFile(p, []byte(fmt.Sprintf(userJobYAML, name, srcTable, dstTable, ps)), 0o600); err != nil {
+		return "", fmt.Errorf("write job file: %w", err)
+	}
+	return p, nil
+}
 
 // runnerBin is the built runner and how to run it.
 type runnerBin struct {

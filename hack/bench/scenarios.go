@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 )
 
 // timings are the wall times of the repetitions of one step.
@@ -29,6 +30,28 @@ func (t timings) spread() string {
 	return fmt.Sprintf("%.2f–%.2f", slices.Min(t).Seconds(), slices.Max(t).Seconds())
 }
 
+// variant is one configuration of the runner's SyncJob in the incremental scenarios: the
+// sample's settings with the default page size first, tuned variants after.
+type variant struct {
+	label    string // how the table names it
+	pageSize int    // 0: spec.pageSize left to its default
+	job      string // SyncJob name suffix and state directory
+	sink     string // the runner's sink table
+	jobFile  string
+	tuned    bool  // targets are the default configuration's: a tuned variant is shown, not judged
+	rows     []row // its result rows, printed together
+}
+
+// baseTables are the baseline's two sink tables of the main source (one merge, paged).
+var baseTables = [2]string{"crm_base_merge", "crm_base_paged"}
+
+// defaultPageSize is spec.pageSize as the API defaults it.
+func defaultPageSize() int32 {
+	var sj syncv1.SyncJob
+	sj.Default()
+	return sj.Spec.PageSize
+}
+
 // scenarios runs everything in order; each step depends on the sink state the previous
 // one left.
 func (b *bench) scenarios(ctx context.Context) error {
@@ -37,48 +60,76 @@ func (b *bench) scenarios(ctx context.Context) error {
 		return b.others(ctx)
 	}
 	t0 := time.Now()
-	if err := createSource(ctx, b.src, "invoices_small", o.small); err != nil {
-		return err
+	sources := []struct {
+		table string
+		n     int
+	}{{"invoices_small", o.small}, {"invoices", o.rows}}
+	if o.huge {
+		sources = append(sources, struct {
+			table string
+			n     int
+		}{"invoices_huge", hugeRows})
 	}
-	if err := createSource(ctx, b.src, "invoices", o.rows); err != nil {
-		return err
+	for _, s := range sources {
+		if err := createUserSource(ctx, b.src, s.table, s.n); err != nil {
+			return err
+		}
 	}
-	sinks := []string{"crm_small_base", "crm_small", "crm_base", "crm_invoices"}
+	small := &variant{label: fmt.Sprintf("default (page %d)", defaultPageSize()), job: "small", sink: "crm_small"}
+	variants := []*variant{{label: small.label, job: "main", sink: "crm_invoices"}}
 	if o.altPageSize > 0 {
-		sinks = append(sinks, "crm_alt")
+		variants = append(variants, &variant{label: fmt.Sprintf("page %d", o.altPageSize), pageSize: o.altPageSize, job: "alt", sink: "crm_alt", tuned: true})
+	}
+	huge := &variant{label: small.label, job: "huge", sink: "crm_huge"}
+	sinks := []string{"crm_small_base_merge", "crm_small_base_paged", baseTables[0], baseTables[1]}
+	for _, v := range append([]*variant{small, huge}, variants...) {
+		sinks = append(sinks, v.sink)
+		src := map[string]string{"small": "invoices_small", "huge": "invoices_huge"}[v.job]
+		if src == "" {
+			src = "invoices"
+		}
+		jf, err := userJobFile(b.dir, "bench-"+v.job, src, v.sink, v.pageSize)
+		if err != nil {
+			return err
+		}
+		v.jobFile = jf
 	}
 	for _, t := range sinks {
-		if err := createSink(ctx, b.dst, t); err != nil {
+		if err := createUserSink(ctx, b.dst, t); err != nil {
 			return err
 		}
 	}
 	fmt.Printf("generated %d + %d source rows in %.1fs\n", o.small, o.rows, time.Since(t0).Seconds())
 
-	small, err := b.fullLoad(ctx, loadSpec{name: "full load", job: "small", src: "invoices_small", dst: "crm_small", base: "crm_small_base",
-		pageSize: o.pageSize, rows: int64(o.small), reps: o.reps})
+	smallRSS, err := b.fullLoad(ctx, "invoices_small", [2]string{"crm_small_base_merge", "crm_small_base_paged"}, int64(o.small), []*variant{small}, o.reps)
 	if err != nil {
 		return err
 	}
-	big, err := b.fullLoad(ctx, loadSpec{name: "full load", job: "main", src: "invoices", dst: "crm_invoices", base: "crm_base",
-		pageSize: o.pageSize, rows: int64(o.rows), reps: o.reps, target: fullLoadTarget})
+	mainRSS, err := b.fullLoad(ctx, "invoices", baseTables, int64(o.rows), variants, o.reps)
 	if err != nil {
 		return err
 	}
-	b.memoryRow(small, big)
-	if o.altPageSize > 0 {
-		if _, err := b.fullLoad(ctx, loadSpec{name: fmt.Sprintf("full load, page %d", o.altPageSize), job: "alt", src: "invoices", dst: "crm_alt",
-			pageSize: o.altPageSize, rows: int64(o.rows), reps: 1, target: fullLoadTarget}); err != nil {
+	mem := []memPoint{{o.small, smallRSS}, {o.rows, mainRSS}}
+	if o.huge {
+		rss, err := b.hugeLoad(ctx, huge)
+		if err != nil {
 			return err
 		}
+		mem = append(mem, memPoint{hugeRows, rss})
 	}
-	if err := b.rerun(ctx); err != nil {
+	if err := b.rerun(ctx, variants); err != nil {
 		return err
 	}
-	if err := b.reupsert(ctx); err != nil {
+	if err := b.reupsert(ctx, variants); err != nil {
 		return err
 	}
-	if err := b.changed(ctx); err != nil {
+	if err := b.changed(ctx, variants); err != nil {
 		return err
+	}
+	b.results = append(b.results, small.rows...)
+	b.memoryRow(mem)
+	for _, v := range variants {
+		b.results = append(b.results, v.rows...)
 	}
 	return b.others(ctx)
 }
@@ -101,104 +152,277 @@ func (b *bench) others(ctx context.Context) error {
 	return nil
 }
 
-// loadSpec describes a full-load scenario.
-type loadSpec struct {
-	name     string
-	job      string // SyncJob name suffix and state directory
-	src, dst string // source and runner sink tables
-	base     string // baseline sink table; "" reuses the main full load's baseline times
-	pageSize int
-	rows     int64
-	reps     int
-	target   float64 // 0: no target
+// baselineStep runs the baseline into both baseline tables and checks and verifies them.
+func (b *bench) baselineStep(ctx context.Context, name, src string, bases [2]string, since time.Time, rows, written int64) (baselineResult, error) {
+	if err := b.checkpoint(ctx); err != nil {
+		return baselineResult{}, err
+	}
+	br, err := baseline(ctx, b.src, b.dst, src, bases, since)
+	if err != nil {
+		return br, err
+	}
+	if err := b.printStatements(ctx, name+" baseline"); err != nil {
+		return br, err
+	}
+	if br.Rows != rows || br.Written != written {
+		return br, fmt.Errorf("%s baseline: copied %d, wrote %d rows, want %d and %d", name, br.Rows, br.Written, rows, written)
+	}
+	for _, t := range bases {
+		if err := b.verifyUser(ctx, src, t); err != nil {
+			return br, fmt.Errorf("%s baseline: %w", name, err)
+		}
+		if err := vacuum(ctx, b.dst, t); err != nil {
+			return br, err
+		}
+	}
+	return br, nil
 }
 
-// fullLoad loads the source into empty sink tables, alternating baseline and runner for
-// each repetition, and verifies every load. It returns the runner's largest peak RSS.
-func (b *bench) fullLoad(ctx context.Context, l loadSpec) (int64, error) {
-	var walls, bases timings
-	var rss int64
-	var last runResult
-	var cpus timings
-	jf, err := jobFile(b.dir, "bench-"+l.job, l.src, l.dst, l.pageSize)
-	if err != nil {
-		return 0, err
+// runnerStep runs one variant's SyncJob, checks its counts and verifies its sink.
+func (b *bench) runnerStep(ctx context.Context, name, label, src string, v *variant, read, upserted, unchanged int64) (runResult, error) {
+	if err := b.checkpoint(ctx); err != nil {
+		return runResult{}, err
 	}
-	for i := 0; i < l.reps; i++ {
-		if l.base != "" {
-			if err := b.truncate(ctx, l.base); err != nil {
-				return 0, err
-			}
-			if err := b.checkpoint(ctx); err != nil {
-				return 0, err
-			}
-			br, err := baseline(ctx, b.src, b.dst, l.src, l.base, time.Time{})
-			if err != nil {
-				return 0, err
-			}
-			if err := b.printStatements(ctx, l.name+" baseline"); err != nil {
-				return 0, err
-			}
-			if br.Rows != l.rows || br.Written != l.rows {
-				return 0, fmt.Errorf("%s baseline: copied %d, wrote %d rows, want %d", l.name, br.Rows, br.Written, l.rows)
-			}
-			if err := b.verify(ctx, l.src, l.base); err != nil {
-				return 0, fmt.Errorf("%s baseline: %w", l.name, err)
-			}
-			if err := vacuum(ctx, b.dst, l.base); err != nil {
-				return 0, err
-			}
-			bases = append(bases, br.Wall)
-		}
+	res, err := b.runner.sync(ctx, label, v.jobFile, b.state(v.job))
+	if err != nil {
+		return res, err
+	}
+	if err := b.printStatements(ctx, name+" runner, "+v.label); err != nil {
+		return res, err
+	}
+	if err := expect(name+", "+v.label, res, read, upserted, unchanged); err != nil {
+		return res, err
+	}
+	if err := b.verifyUser(ctx, src, v.sink); err != nil {
+		return res, fmt.Errorf("%s, %s: %w", name, v.label, err)
+	}
+	return res, vacuum(ctx, b.dst, v.sink)
+}
 
-		if err := b.truncate(ctx, l.dst); err != nil {
-			return 0, err
+// series gathers one variant's repetitions of a step.
+type series struct {
+	walls, bases, cpus timings
+	rss                int64
+	last               runResult
+}
+
+func (s *series) add(res runResult, base time.Duration) {
+	s.walls, s.bases, s.cpus = append(s.walls, res.Wall), append(s.bases, base), append(s.cpus, res.CPU)
+	s.rss = max(s.rss, res.MaxRSS)
+	s.last = res
+}
+
+// row renders the series as a table row, judged against a ratio target unless the
+// variant is tuned.
+func (s *series) row(v *variant, scenario string, rows int64, target float64, note string) row {
+	r := row{scenario: scenario, config: v.label, rows: rows, wall: s.walls.median(), cpu: s.cpus.median(), rss: s.rss, base: s.bases.median(),
+		ratio: pairedRatio(s.walls, s.bases), note: strings.TrimPrefix(repsNote(s.walls, s.bases)+"; "+note, "; ")}
+	r.note = strings.TrimSuffix(r.note, "; ")
+	if target > 0 && !v.tuned {
+		r.target = fmt.Sprintf("≤ %.1f× baseline", target)
+		r.ok = ptr(r.ratio <= target)
+	}
+	return r
+}
+
+// fullLoad loads a source into empty sink tables, for each repetition the baseline first,
+// then each variant, and verifies every load. It returns the default configuration's
+// largest peak RSS.
+func (b *bench) fullLoad(ctx context.Context, src string, bases [2]string, n int64, vs []*variant, reps int) (int64, error) {
+	ss := make([]series, len(vs))
+	var how []string
+	for i := 0; i < reps; i++ {
+		for _, t := range bases {
+			if err := b.truncate(ctx, t); err != nil {
+				return 0, err
+			}
 		}
-		if err := os.RemoveAll(b.state(l.job)); err != nil {
-			return 0, err
-		}
-		if err := b.checkpoint(ctx); err != nil {
-			return 0, err
-		}
-		res, err := b.runner.sync(ctx, fmt.Sprintf("%s-%s-%d", strings.ReplaceAll(l.name, " ", "-"), l.job, i), jf, b.state(l.job))
+		br, err := b.baselineStep(ctx, "full load", src, bases, time.Time{}, n, n)
 		if err != nil {
 			return 0, err
 		}
-		if err := b.printStatements(ctx, l.name+" runner"); err != nil {
-			return 0, err
+		how = append(how, br.How)
+		for k, v := range vs {
+			if err := b.truncate(ctx, v.sink); err != nil {
+				return 0, err
+			}
+			if err := os.RemoveAll(b.state(v.job)); err != nil {
+				return 0, err
+			}
+			res, err := b.runnerStep(ctx, "full load", fmt.Sprintf("full-load-%s-%d", v.job, i), src, v, n, n, 0)
+			if err != nil {
+				return 0, err
+			}
+			ss[k].add(res, br.Wall)
 		}
-		if err := expect(l.name, res, l.rows, l.rows, 0); err != nil {
-			return 0, err
+	}
+	for k, v := range vs {
+		v.rows = append(v.rows, checkRow(ss[k].row(v, "full load", n, fullLoadTarget, "baseline: "+faster(how)), ss[k].last))
+	}
+	return ss[0].rss, nil
+}
+
+// faster says which baseline (one merge or paged) was the faster in each repetition.
+func faster(how []string) string {
+	return strings.Join(how, ", ")
+}
+
+// hugeLoad loads the huge source once with the default configuration, for its peak RSS.
+func (b *bench) hugeLoad(ctx context.Context, v *variant) (int64, error) {
+	if err := os.RemoveAll(b.state(v.job)); err != nil {
+		return 0, err
+	}
+	res, err := b.runnerStep(ctx, "full load", "full-load-huge", "invoices_huge", v, hugeRows, hugeRows, 0)
+	if err != nil {
+		return 0, err
+	}
+	r := row{scenario: "full load (memory)", config: v.label, rows: hugeRows, wall: res.Wall, cpu: res.CPU, rss: res.MaxRSS, note: "one run, no baseline (-rows-huge)"}
+	v.rows = append(v.rows, checkRow(r, res))
+	return res.MaxRSS, nil
+}
+
+// memPoint is one full load's peak RSS.
+type memPoint struct {
+	rows int
+	rss  int64
+}
+
+// memoryRow compares the peak RSS of the default configuration's full loads.
+func (b *bench) memoryRow(pts []memPoint) {
+	lo, hi := pts[0].rss, pts[0].rss
+	var parts []string
+	for _, p := range pts {
+		lo, hi = min(lo, p.rss), max(hi, p.rss)
+		parts = append(parts, fmt.Sprintf("%d rows %.1f MiB", p.rows, mib(p.rss)))
+	}
+	spread := float64(hi-lo) / float64(lo)
+	b.results = append(b.results, row{
+		scenario: "peak RSS, 100k → 1M (→ 10M)",
+		config:   pts[0].label(),
+		rss:      hi,
+		target:   fmt.Sprintf("≤ 64 MiB, Δ ≤ %.0f%%", rssSpreadTarget*100),
+		ok:       ptr(hi <= rssTarget && spread <= rssSpreadTarget),
+		note:     fmt.Sprintf("%s (spread %.1f%%)", strings.Join(parts, " → "), 100*spread),
+	})
+}
+
+func (memPoint) label() string { return fmt.Sprintf("default (page %d)", defaultPageSize()) }
+
+// rerun runs each variant again with nothing new, several times: each re-reads the last
+// overlapRows rows in its safety gap and runs the drift check. The baseline merges the
+// same rows (all unchanged). Each is also run with this binary as the runner, to time
+// cli.Main without the process start.
+func (b *bench) rerun(ctx context.Context, vs []*variant) error {
+	top, err := maxUpdatedAt(ctx, b.src, "invoices")
+	if err != nil {
+		return err
+	}
+	since := top.Add(-safetyGap)
+	read, err := countSince(ctx, b.src, "invoices", since)
+	if err != nil {
+		return err
+	}
+	ss := make([]series, len(vs))
+	inproc := make([]timings, len(vs))
+	for i := 0; i < b.o.reruns; i++ {
+		br, err := b.baselineStep(ctx, "rerun", "invoices", baseTables, since, read, 0)
+		if err != nil {
+			return err
 		}
-		if err := b.verify(ctx, l.src, l.dst); err != nil {
-			return 0, fmt.Errorf("%s: %w", l.name, err)
+		for k, v := range vs {
+			res, err := b.runnerStep(ctx, "rerun", fmt.Sprintf("rerun-%s-%d", v.job, i), "invoices", v, read, 0, read)
+			if err != nil {
+				return err
+			}
+			ss[k].add(res, br.Wall)
+			in, err := b.self.sync(ctx, "", v.jobFile, b.state(v.job))
+			if err != nil {
+				return err
+			}
+			if err := expect("rerun (in-process), "+v.label, in, read, 0, read); err != nil {
+				return err
+			}
+			inproc[k] = append(inproc[k], in.Elapsed)
 		}
-		if err := vacuum(ctx, b.dst, l.dst); err != nil {
-			return 0, err
+	}
+	for k, v := range vs {
+		s := &ss[k]
+		r := s.row(v, "rerun, nothing new", read, 0, fmt.Sprintf("%d rows re-read in the safety gap, drift check on; inside the process (cli.Main) %.3f s", read, inproc[k].median().Seconds()))
+		if !v.tuned {
+			r.target = fmt.Sprintf("≤ %.2f s", rerunTarget.Seconds())
+			r.ok = ptr(r.wall <= rerunTarget)
 		}
-		walls = append(walls, res.Wall)
-		rss = max(rss, res.MaxRSS)
-		cpus = append(cpus, res.CPU)
-		last = res
+		v.rows = append(v.rows, checkRow(r, s.last))
 	}
-	if l.base != "" && l.job == "main" {
-		b.mainBase = bases
+	return nil
+}
+
+// reupsert resets each variant's checkpoint and runs it: every row is re-read and
+// unchanged. The baseline is the skip-unchanged merge of every row into its full tables.
+func (b *bench) reupsert(ctx context.Context, vs []*variant) error {
+	n := int64(b.o.rows)
+	ss := make([]series, len(vs))
+	var how []string
+	for i := 0; i < b.o.reps; i++ {
+		br, err := b.baselineStep(ctx, "re-upsert", "invoices", baseTables, time.Time{}, n, 0)
+		if err != nil {
+			return err
+		}
+		how = append(how, br.How)
+		for k, v := range vs {
+			if err := b.runner.resetCheckpoint(ctx, b.state(v.job)); err != nil {
+				return err
+			}
+			res, err := b.runnerStep(ctx, "re-upsert", fmt.Sprintf("reupsert-%s-%d", v.job, i), "invoices", v, n, 0, n)
+			if err != nil {
+				return err
+			}
+			ss[k].add(res, br.Wall)
+		}
 	}
-	if l.base == "" {
-		bases = b.mainBase
+	for k, v := range vs {
+		v.rows = append(v.rows, checkRow(ss[k].row(v, "re-upsert, unchanged", n, reupsertTarget, "baseline: "+faster(how)), ss[k].last))
 	}
-	r := row{scenario: l.name, rows: l.rows, wall: walls.median(), cpu: cpus.median(), rss: rss, base: bases.median(),
-		note: repsNote(walls, bases)}
-	r.ratio = pairedRatio(walls, bases)
-	if l.base == "" {
-		r.note = strings.TrimPrefix(r.note+"; baseline of the main full load", "; ")
+	return nil
+}
+
+// changed changes 1 % of the source (one tie group) and runs each variant incrementally;
+// the baseline merges the same rows (updated_at ≥ the previous newest less the safety
+// gap). Each repetition changes other rows.
+func (b *bench) changed(ctx context.Context, vs []*variant) error {
+	ss := make([]series, len(vs))
+	var read, n int64
+	var how []string
+	for i := 0; i < b.o.reps; i++ {
+		prev, err := maxUpdatedAt(ctx, b.src, "invoices")
+		if err != nil {
+			return err
+		}
+		if n, err = changeUserSource(ctx, b.src, "invoices", b.o.rows, i); err != nil {
+			return err
+		}
+		// The changed rows and what is left of the newest rows, re-read within the safety gap.
+		if read, err = countSince(ctx, b.src, "invoices", prev.Add(-safetyGap)); err != nil {
+			return err
+		}
+		br, err := b.baselineStep(ctx, "1% changed", "invoices", baseTables, prev.Add(-safetyGap), read, n)
+		if err != nil {
+			return err
+		}
+		how = append(how, br.How)
+		for k, v := range vs {
+			res, err := b.runnerStep(ctx, "1% changed", fmt.Sprintf("changed-%s-%d", v.job, i), "invoices", v, read, n, read-n)
+			if err != nil {
+				return err
+			}
+			ss[k].add(res, br.Wall)
+		}
 	}
-	if l.target > 0 {
-		r.target = fmt.Sprintf("≤ %.1f× baseline", l.target)
-		r.ok = ptr(r.ratio <= l.target)
+	for k, v := range vs {
+		v.rows = append(v.rows, checkRow(ss[k].row(v, "1 % changed", read, changedTarget,
+			fmt.Sprintf("%d changed (one tie group) + %d re-read in the safety gap, baseline merges the same rows: %s", n, read-n, faster(how))), ss[k].last))
 	}
-	b.add(r, last)
-	return rss, nil
+	return nil
 }
 
 // repsNote describes the repetitions behind a median.
@@ -213,169 +437,19 @@ func repsNote(walls, bases timings) string {
 	return s
 }
 
-// memoryRow compares the peak RSS of the small and the main full load.
-func (b *bench) memoryRow(small, big int64) {
-	spread := float64(big-small) / float64(small)
-	b.results = append(b.results, row{
-		scenario: "peak RSS, small → main",
-		rss:      max(small, big),
-		target:   fmt.Sprintf("≤ 64 MiB, Δ ≤ %.0f%%", rssSpreadTarget*100),
-		ok:       ptr(small <= rssTarget && big <= rssTarget && spread <= rssSpreadTarget && spread >= -rssSpreadTarget),
-		note:     fmt.Sprintf("%d rows %.1f MiB → %d rows %.1f MiB (%+.1f%%)", b.o.small, mib(small), b.o.rows, mib(big), 100*spread),
-	})
-}
-
-// rerun runs the main job again with nothing new, several times, with the runner binary
-// and with this binary as the runner (to time cli.Main without the process start).
-func (b *bench) rerun(ctx context.Context) error {
-	jf := filepath.Join(b.dir, "bench-main.yaml")
-	var walls, inproc timings
-	var rss int64
-	var last runResult
-	var cpus timings
-	for i := 0; i < b.o.reruns; i++ {
-		res, err := b.runner.sync(ctx, fmt.Sprintf("rerun-%d", i), jf, b.state("main"))
-		if err != nil {
-			return err
-		}
-		if err := expect("rerun", res, groupSize, 0, groupSize); err != nil {
-			return err
-		}
-		walls = append(walls, res.Wall)
-		rss = max(rss, res.MaxRSS)
-		cpus = append(cpus, res.CPU)
-		last = res
-		in, err := b.self.sync(ctx, "", jf, b.state("main"))
-		if err != nil {
-			return err
-		}
-		if err := expect("rerun (in-process)", in, groupSize, 0, groupSize); err != nil {
-			return err
-		}
-		inproc = append(inproc, in.Elapsed)
+// verifyUser compares a sink table of the sample's shape with its user-shaped source.
+func (b *bench) verifyUser(ctx context.Context, srcTable, dstTable string) error {
+	want, err := userSourceDigest(ctx, b.src, srcTable)
+	if err != nil {
+		return err
 	}
-	wall := walls.median()
-	b.add(row{scenario: "rerun, nothing new", rows: last.Record.Read, wall: wall, cpu: cpus.median(), rss: rss,
-		target: "≤ 0.10 s", ok: ptr(wall <= rerunTarget),
-		note: fmt.Sprintf("median of %d (%s s); inside the process (cli.Main) %.3f s", len(walls), walls.spread(), inproc.median().Seconds())}, last)
-	return nil
-}
-
-// reupsert resets the main job's checkpoint and runs it: every row is re-read and
-// unchanged. The baseline is the skip-unchanged merge of every row into its full table.
-func (b *bench) reupsert(ctx context.Context) error {
-	n := int64(b.o.rows)
-	var walls, bases timings
-	var rss int64
-	var last runResult
-	var cpus timings
-	for i := 0; i < b.o.reps; i++ {
-		if err := b.checkpoint(ctx); err != nil {
-			return err
-		}
-		br, err := baseline(ctx, b.src, b.dst, "invoices", "crm_base", time.Time{})
-		if err != nil {
-			return err
-		}
-		if err := b.printStatements(ctx, "re-upsert baseline"); err != nil {
-			return err
-		}
-		if br.Rows != n || br.Written != 0 {
-			return fmt.Errorf("unchanged re-upsert baseline: copied %d, wrote %d rows, want %d and 0", br.Rows, br.Written, n)
-		}
-		if err := b.runner.resetCheckpoint(ctx, b.state("main")); err != nil {
-			return err
-		}
-		if err := b.checkpoint(ctx); err != nil {
-			return err
-		}
-		res, err := b.runner.sync(ctx, fmt.Sprintf("reupsert-%d", i), filepath.Join(b.dir, "bench-main.yaml"), b.state("main"))
-		if err != nil {
-			return err
-		}
-		if err := b.printStatements(ctx, "re-upsert runner"); err != nil {
-			return err
-		}
-		if err := expect("unchanged re-upsert", res, n, 0, n); err != nil {
-			return err
-		}
-		if err := b.verify(ctx, "invoices", "crm_invoices"); err != nil {
-			return fmt.Errorf("unchanged re-upsert: %w", err)
-		}
-		walls, bases = append(walls, res.Wall), append(bases, br.Wall)
-		rss = max(rss, res.MaxRSS)
-		cpus = append(cpus, res.CPU)
-		last = res
+	got, err := userSinkDigest(ctx, b.dst, dstTable)
+	if err != nil {
+		return err
 	}
-	r := row{scenario: "re-upsert, unchanged", rows: n, wall: walls.median(), cpu: cpus.median(), rss: rss, base: bases.median(),
-		target: fmt.Sprintf("≤ %.1f× baseline", reupsertTarget), note: repsNote(walls, bases)}
-	r.ratio = pairedRatio(walls, bases)
-	r.ok = ptr(r.ratio <= reupsertTarget)
-	b.add(r, last)
-	return nil
-}
-
-// changed changes 1 % of the source and runs the main job incrementally; the baseline
-// merges the same rows (updated_at ≥ the previous cursor less the safety gap). Each
-// repetition changes the rows anew.
-func (b *bench) changed(ctx context.Context) error {
-	var walls, bases timings
-	var rss, read, n int64
-	var last runResult
-	var cpus timings
-	for i := 0; i < b.o.reps; i++ {
-		prev, err := maxUpdatedAt(ctx, b.src, "invoices")
-		if err != nil {
-			return err
-		}
-		if n, err = changeSource(ctx, b.src, "invoices"); err != nil {
-			return err
-		}
-		// The changed rows and what is left of the last group, re-read within the safety gap.
-		if err := b.src.QueryRow(ctx, "SELECT count(*) FROM invoices WHERE updated_at >= $1", prev.Add(-safetyGap)).Scan(&read); err != nil {
-			return fmt.Errorf("count rows to re-read: %w", err)
-		}
-		if err := b.checkpoint(ctx); err != nil {
-			return err
-		}
-		br, err := baseline(ctx, b.src, b.dst, "invoices", "crm_base", prev.Add(-safetyGap))
-		if err != nil {
-			return err
-		}
-		if err := b.printStatements(ctx, "1% changed baseline"); err != nil {
-			return err
-		}
-		if br.Rows != read || br.Written != n {
-			return fmt.Errorf("1%% changed baseline: copied %d, wrote %d rows, want %d and %d", br.Rows, br.Written, read, n)
-		}
-		if err := b.verify(ctx, "invoices", "crm_base"); err != nil {
-			return fmt.Errorf("1%% changed baseline: %w", err)
-		}
-		if err := b.checkpoint(ctx); err != nil {
-			return err
-		}
-		res, err := b.runner.sync(ctx, fmt.Sprintf("changed-%d", i), filepath.Join(b.dir, "bench-main.yaml"), b.state("main"))
-		if err != nil {
-			return err
-		}
-		if err := b.printStatements(ctx, "1% changed runner"); err != nil {
-			return err
-		}
-		if err := expect("1% changed", res, read, n, read-n); err != nil {
-			return err
-		}
-		if err := b.verify(ctx, "invoices", "crm_invoices"); err != nil {
-			return fmt.Errorf("1%% changed: %w", err)
-		}
-		walls, bases = append(walls, res.Wall), append(bases, br.Wall)
-		rss = max(rss, res.MaxRSS)
-		cpus = append(cpus, res.CPU)
-		last = res
+	if got != want {
+		return fmt.Errorf("sink %s holds %s, source %s has %s", dstTable, got, srcTable, want)
 	}
-	r := row{scenario: "1 % changed", rows: read, wall: walls.median(), cpu: cpus.median(), rss: rss, base: bases.median(), target: "(none)",
-		note: strings.TrimPrefix(fmt.Sprintf("%s; %d changed + %d re-read in the safety gap, baseline merges the same rows", repsNote(walls, bases), n, read-n), "; ")}
-	r.ratio = pairedRatio(walls, bases)
-	b.add(r, last)
 	return nil
 }
 
@@ -397,6 +471,12 @@ func pairedRatio(walls, bases timings) float64 {
 
 // add appends a row, with the RSS target checked for every runner run.
 func (b *bench) add(r row, res runResult) {
+	b.results = append(b.results, checkRow(r, res))
+}
+
+// checkRow marks a row missed when its peak RSS is over the target, and notes the last
+// run's in-process time.
+func checkRow(r row, res runResult) row {
 	if r.rss > rssTarget {
 		r.note = strings.TrimPrefix(r.note+"; peak RSS over 64 MiB", "; ")
 		r.ok = ptr(false)
@@ -404,7 +484,7 @@ func (b *bench) add(r row, res runResult) {
 	if res.Elapsed > 0 && !strings.Contains(r.note, "cli.Main") {
 		r.note = strings.TrimPrefix(fmt.Sprintf("%s; last run's cli.Main %.2f s", r.note, res.Elapsed.Seconds()), "; ")
 	}
-	b.results = append(b.results, r)
+	return r
 }
 
 // truncate empties a sink table.

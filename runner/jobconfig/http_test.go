@@ -105,7 +105,7 @@ func TestBuildHTTPJob(t *testing.T) {
 	defer closeAll()
 	g.Expect(cfg.Source).To(BeAssignableToTypeOf(&httpapi.Source{}))
 	g.Expect(cfg.Sink).To(BeAssignableToTypeOf(&httpapi.Sink{}))
-	g.Expect(cfg.PageSize).To(Equal(500))
+	g.Expect(cfg.PageSize).To(Equal(2000))
 }
 
 // TestBuildRefusesAnUndefaultedHTTPJob: values the API always sets are not filled in by

@@ -75,7 +75,14 @@ type Source struct {
 	qScanFirst, qScan             string // the first rows by id; the rows with an id after $1, by id
 	scanOnly                      bool   // SourceConfig.ScanOnly: ReadPage and CountWindow fail
 	qGap                          string // the rows whose cursor wall time is in [$1, $2), id after $3 (if not NULL), by id
+	pageBytes                     int    // a ReadPage ends early once its rows' column data reach this (maxPageBytes)
 }
+
+// maxPageBytes bounds the column data of one ReadPage: a page of wide rows ends early
+// (More set) once its rows reach it, so that the runner's memory stays within its budget
+// whatever the page size and the row width (the engine holds two pages at a time). It
+// is not an API default: a page of narrow rows never reaches it.
+const maxPageBytes = 4 << 20
 
 // srcColumn is one selected column and how its value is read.
 type srcColumn struct {
@@ -99,7 +106,7 @@ func NewSource(ctx context.Context, cfg SourceConfig, dsn string, opts SourceOpt
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{pool: pool, log: opts.Logger}
+	s := &Source{pool: pool, log: opts.Logger, pageBytes: maxPageBytes}
 	if err := s.setup(ctx, cfg); err != nil {
 		pool.Close()
 		return nil, err
@@ -381,7 +388,7 @@ func (s *Source) readPage(ctx context.Context, after cursor.Cursor, limit int) (
 				}
 			}
 		}
-		recs, err := s.read(ctx, after, n+1)
+		recs, full, err := s.read(ctx, after, n+1)
 		if err != nil {
 			return connector.Page{}, err
 		}
@@ -400,16 +407,20 @@ func (s *Source) readPage(ctx context.Context, after cursor.Cursor, limit int) (
 		if len(out) > limit {
 			return connector.Page{Records: out[:limit], More: true}, nil
 		}
+		if full {
+			// The byte budget ended the page: the next one starts after its last row.
+			return connector.Page{Records: out, More: true}, nil
+		}
 		return connector.Page{Records: out}, nil
 	}
 }
 
 // read runs the keyset query: at most limit records strictly after `after` (at or after its
-// time when its id is empty), in the column's order.
-func (s *Source) read(ctx context.Context, after cursor.Cursor, limit int) ([]connector.Record, error) {
+// time when its id is empty), in the column's order; full reports that the page's byte
+// budget (pageBytes) ended it before limit.
+func (s *Source) read(ctx context.Context, after cursor.Cursor, limit int) (recs []connector.Record, full bool, err error) {
 	at := after.UpdatedAt
 	var rows pgx.Rows
-	var err error
 	if frac := at.Nanosecond() % 1000; after.ID == "" || frac != 0 {
 		// PostgreSQL keeps microseconds. Every stored time is either at or before the
 		// cursor's microsecond floor (hence before a sub-microsecond cursor) or at or after
@@ -421,14 +432,14 @@ func (s *Source) read(ctx context.Context, after cursor.Cursor, limit int) ([]co
 	} else {
 		id, perr := s.idArg(after.ID)
 		if perr != nil {
-			return nil, perr
+			return nil, false, perr
 		}
 		rows, err = s.pool.Query(ctx, s.qAfter, s.toColumn(at), id, limit)
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return s.collect(rows, limit)
+	return s.collectBudget(rows, limit, s.pageBytes)
 }
 
 // readGap reads at most limit rows whose cursor wall time is in [from, to) (a gap of the

@@ -83,7 +83,15 @@ func gapMarker(end time.Time) time.Time { return end.Add(-time.Nanosecond) }
 
 // collect reads all rows into records.
 func (s *Source) collect(rows pgx.Rows, capacity int) ([]connector.Record, error) {
+	recs, _, err := s.collectBudget(rows, capacity, 0)
+	return recs, err
+}
+
+// collectBudget is collect that stops after the row with which the rows' column data
+// reach budget bytes (0: no budget), reporting full; the first row is always taken.
+func (s *Source) collectBudget(rows pgx.Rows, capacity, budget int) ([]connector.Record, bool, error) {
 	defer rows.Close()
+	size := 0
 	if capacity > 10000 {
 		capacity = 10000
 	}
@@ -94,14 +102,19 @@ func (s *Source) collect(rows pgx.Rows, capacity int) ([]connector.Record, error
 		targets[i] = vals[i].target(c)
 	}
 	for rows.Next() {
+		if budget > 0 {
+			for _, v := range rows.RawValues() {
+				size += len(v)
+			}
+		}
 		if err := rows.Scan(targets...); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		rec := connector.Record{Fields: make(map[string]any, len(s.cols))}
 		for i, c := range s.cols {
 			v, err := vals[i].value(s, c)
 			if err != nil {
-				return nil, fmt.Errorf("column %q: %w", c.name, err)
+				return nil, false, fmt.Errorf("column %q: %w", c.name, err)
 			}
 			rec.Fields[c.name] = v
 		}
@@ -111,15 +124,18 @@ func (s *Source) collect(rows pgx.Rows, capacity int) ([]connector.Record, error
 		case string:
 			rec.ID = id
 		default:
-			return nil, fmt.Errorf("row with NULL id column %q", s.cols[s.idIdx].name)
+			return nil, false, fmt.Errorf("row with NULL id column %q", s.cols[s.idIdx].name)
 		}
 		if s.updIdx < 0 { // read only by id: no cursor time
 			recs = append(recs, rec)
+			if budget > 0 && size >= budget {
+				return recs, true, nil
+			}
 			continue
 		}
 		upd := s.cols[s.updIdx]
 		if !vals[s.updIdx].valid() {
-			return nil, fmt.Errorf("record %s: NULL updated_at column %q", rec.ID, upd.name)
+			return nil, false, fmt.Errorf("record %s: NULL updated_at column %q", rec.ID, upd.name)
 		}
 		if s.loc != nil {
 			w := vals[s.updIdx].ts.Time
@@ -133,8 +149,11 @@ func (s *Source) collect(rows pgx.Rows, capacity int) ([]connector.Record, error
 			rec.UpdatedAt = rec.Fields[upd.name].(time.Time)
 		}
 		recs = append(recs, rec)
+		if budget > 0 && size >= budget {
+			return recs, true, rows.Err()
+		}
 	}
-	return recs, rows.Err()
+	return recs, false, rows.Err()
 }
 
 // scanValue holds the scan target of one column, reused across rows.
