@@ -153,9 +153,11 @@ func collect(ctx context.Context, tx pgx.Tx, q string, keys []string, ats []time
 }
 
 // FieldValues lists the text form of column field of every row after `after`, ascending in
-// byte order (connector.FieldLister), in one streamed query. The column must exist and be
-// an integer, text (text, varchar, char) or uuid column: those whose PostgreSQL text form
-// is the text form the mapping gives the field's value (string(record.<field>)).
+// byte order (connector.FieldLister), streamed. The column must exist and be an integer,
+// text (text, varchar, char) or uuid column: those whose PostgreSQL text form is the text
+// form the mapping gives the field's value (string(record.<field>)). The whole listing of
+// an integer column with a btree index is read in index order, group by group of equal
+// text length, without a sort (keys_int.go); anything else is one query sorted as text.
 func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error] {
 	c, ok := s.rel.columns[field]
 	var why string
@@ -171,8 +173,20 @@ func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2
 			yield("", fmt.Errorf("list values of column %q of %q: %s", field, s.rel.name, why))
 		}
 	}
+	what := fmt.Sprintf("list values of column %q of %q", field, s.rel.name)
+	if after == "" && (c.oid == oidInt2 || c.oid == oidInt4 || c.oid == oidInt8) {
+		// The whole listing of an indexed integer column: index range scans, no sort
+		// (keys_int.go).
+		seq, ok, err := s.intFieldValues(ctx, field, what)
+		if err != nil {
+			return func(yield func(string, error) bool) { yield("", fmt.Errorf("%s: %w", what, err)) }
+		}
+		if ok {
+			return seq
+		}
+	}
 	q := fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, quote(field), s.rel.ident.Sanitize())
-	return streamText(ctx, s.pool, q, after, fmt.Sprintf("list values of column %q of %q", field, s.rel.name))
+	return streamText(ctx, s.pool, q, after, what)
 }
 
 // streamText yields the single text column of query q run with after ($1), row by row: as
