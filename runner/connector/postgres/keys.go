@@ -28,6 +28,7 @@ type keyQueries struct {
 	deleteHard string // $1: keys, $2: times; deletes rows not newer than their time, returns their keys
 	softDelete string // $1: keys, $2: times; marks unmarked rows not newer than their time, returns their keys
 	stale      string // $1: keys, $2: times; the keys of rows newer than their time
+	count      string // the number of keys, rows marked deleted left out
 }
 
 // byteOrdered reports whether column name of the relation already compares in byte order
@@ -56,6 +57,7 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 		kc = k
 	}
 	s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s > $1::text ORDER BY %[3]s`, k, table, kc)
+	s.keyq.count = fmt.Sprintf(`SELECT count(*) FROM %[2]s WHERE %[1]s IS NOT NULL`, k, table)
 	const d = `(SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS d(k, u)) AS d`
 	// A row holding a source version newer than its deletion time stays (Stale). An
 	// unversioned sink (Snapshot mode) stores no version: nothing is stale.
@@ -78,6 +80,7 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 		// Rows already marked are deleted: they are not listed (not counted by the valve
 		// again, not marked again).
 		s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL AND %[4]s > $1::text ORDER BY %[4]s`, k, table, dl, kc)
+		s.keyq.count = fmt.Sprintf(`SELECT count(*) FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL`, k, table, dl)
 		s.keyq.softDelete = fmt.Sprintf(`UPDATE %[1]s AS t SET %[3]s = %[4]s FROM %[5]s WHERE t.%[2]s = d.k AND t.%[3]s IS NULL AND %[6]s RETURNING t.%[2]s::text`,
 			table, k, dl, at, d, notNewer)
 	}
@@ -88,6 +91,17 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 // deleted are not listed.
 func (s *Sink) Keys(ctx context.Context, after string) iter.Seq2[string, error] {
 	return streamText(ctx, s.pool, s.keyq.list, after, fmt.Sprintf("list keys of %q", s.rel.name))
+}
+
+// CountKeys counts the table's keys (connector.KeyCounter), whatever their stored source
+// version (none in Snapshot mode); under DeleteSoft, rows already marked deleted are left
+// out, as from the key listing.
+func (s *Sink) CountKeys(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, s.keyq.count).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count keys of %q: %w", s.rel.name, err)
+	}
+	return n, nil
 }
 
 // DeleteKeys removes (DeleteHard) or marks (DeleteSoft: the soft-delete column set to the
@@ -222,6 +236,7 @@ func streamText(ctx context.Context, pool *pgxpool.Pool, q, after, what string) 
 var (
 	_ connector.KeyLister   = (*Sink)(nil)
 	_ connector.KeyDeleter  = (*Sink)(nil)
+	_ connector.KeyCounter  = (*Sink)(nil)
 	_ connector.FieldLister = (*Source)(nil)
 )
 
