@@ -58,6 +58,12 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 	}
 	s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s > $1::text ORDER BY %[3]s`, k, table, kc)
 	s.keyq.count = fmt.Sprintf(`SELECT count(*) FROM %[2]s WHERE %[1]s IS NOT NULL`, k, table)
+	if s.qHashes != "" && byteOrder {
+		// The rows of a key range in index order (StoredHashes), NULL hashes included so
+		// that the limit bounds the rows the range reads.
+		s.qHashRange = fmt.Sprintf(`SELECT %[1]s::text, %[3]s::text FROM %[2]s WHERE %[1]s >= $1::text AND %[1]s <= $2::text ORDER BY %[1]s LIMIT $3`,
+			k, table, quote(s.hashCol.name))
+	}
 	const d = `(SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS d(k, u)) AS d`
 	// A row holding a source version newer than its deletion time stays (Stale). An
 	// unversioned sink (Snapshot mode) stores no version: nothing is stale.
