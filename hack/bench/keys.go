@@ -77,11 +77,17 @@ func (b *bench) keysScenario(ctx context.Context) error {
 			return fmt.Errorf("keys baseline: read %d source and %d sink keys, want %d", n, m, o.rows)
 		}
 
+		if err := b.printStatements(ctx, "keys baseline"); err != nil {
+			return err
+		}
 		if err := b.checkpoint(ctx); err != nil {
 			return err
 		}
 		res, err := b.runner.run(ctx, fmt.Sprintf("keys-%d", i), "sync", "-f", jf, "--state-dir", state, "--full-reconcile")
 		if err != nil {
+			return err
+		}
+		if err := b.printStatements(ctx, "keys runner"); err != nil {
 			return err
 		}
 		rec := res.Record

@@ -77,11 +77,17 @@ func (b *bench) snapshot(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := b.printStatements(ctx, "snapshot baseline"); err != nil {
+			return err
+		}
 		if err := b.checkpoint(ctx); err != nil {
 			return err
 		}
 		res, err := b.runner.sync(ctx, fmt.Sprintf("snapshot-unchanged-%d", i), jf, b.state("snap"))
 		if err != nil {
+			return err
+		}
+		if err := b.printStatements(ctx, "snapshot runner"); err != nil {
 			return err
 		}
 		if err := expect("snapshot, nothing changed", res, n, 0, n); err != nil {

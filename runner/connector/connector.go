@@ -135,6 +135,14 @@ type Counter interface {
 	CountWindow(ctx context.Context, from, to time.Time) (int64, error)
 }
 
+// KeyCounter is an optional Sink capability, used by the delete valve: how many records
+// the sink holds, whatever their stored source version (none, in Snapshot mode), leaving
+// out records marked deleted. A Counter's window cannot say it: it misses records without
+// a version.
+type KeyCounter interface {
+	CountKeys(ctx context.Context) (int64, error)
+}
+
 // SinkRecord is what a sink holds for one key.
 type SinkRecord struct {
 	Key             string

@@ -23,7 +23,7 @@ type Tombstones struct {
 // since the run's start cursor (after the safety gap; everything on a first run) and hands
 // their keys to the sink's KeyDeleter, each with its deletion time, so that a record
 // deleted and then written again with a newer version stays. The delete valve counts them
-// against the sink's keys (connector.Counter, or its KeyLister) first: nothing is deleted
+// against the sink's keys (sinkKeyCount) first: nothing is deleted
 // when it trips.
 func (r *run) applyTombstones(ctx context.Context) {
 	t := r.cfg.Deletes.Tombstones
@@ -78,15 +78,22 @@ func (r *run) applyTombstones(ctx context.Context) {
 	}
 }
 
-// sinkKeyCount is the number of the sink's keys, for the delete valve: its Counter over
-// all time (when it can count: connector.CountCapable), else its key listing counted; counted false when it has neither (every delete
-// then needs a confirmation).
+// sinkKeyCount is the number of the sink's keys, for the delete valve: its own count
+// (connector.KeyCounter) when it has one; else, outside Snapshot mode, its Counter over all
+// time (when it can count: connector.CountCapable); else its key listing counted. A
+// Counter's window misses records without a source version, which is every record of a
+// Snapshot run, so it is never used then. counted false when the sink has none of these
+// (every delete then needs a confirmation).
 func (r *run) sinkKeyCount(ctx context.Context) (n int64, counted bool, err error) {
+	if kc, ok := r.cfg.Sink.(connector.KeyCounter); ok {
+		n, err = kc.CountKeys(ctx)
+		return n, true, err
+	}
 	c, ok := r.cfg.Sink.(connector.Counter)
 	if cc, capable := r.cfg.Sink.(connector.CountCapable); ok && capable && !cc.CanCount() {
 		ok = false
 	}
-	if ok {
+	if ok && !r.cfg.Snapshot {
 		n, err = c.CountWindow(ctx, time.Unix(0, 0).UTC(), time.Unix(math.MaxInt32*4, 0).UTC())
 		return n, true, err
 	}

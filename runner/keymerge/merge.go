@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"sync"
 )
 
 // Side says which streams hold a key.
@@ -44,11 +45,16 @@ func (s Side) String() string {
 // error naming the stream and both keys: merging out-of-order streams would report keys
 // as missing that are not, so it never goes on. An error from a stream or from fn ends
 // the merge and is returned.
+//
+// Each stream runs in its own goroutine, handing its items over in batches of a bounded
+// number (pullBatched): both listings are read at the same time, and nothing is held
+// beyond a few batches per stream. The streams must therefore not depend on the caller's
+// goroutine; both have ended when Merge returns.
 func Merge[A, B any](ctx context.Context, src iter.Seq2[A, error], srcKey func(A) string,
 	dst iter.Seq2[B, error], dstKey func(B) string, fn func(key string, a *A, b *B) error) error {
-	nextA, stopA := iter.Pull2(src)
+	nextA, stopA := pullBatched(src)
 	defer stopA()
-	nextB, stopB := iter.Pull2(dst)
+	nextB, stopB := pullBatched(dst)
 	defer stopB()
 
 	a, okA, err := pull(nextA, srcKey, "source", nil)
@@ -134,4 +140,100 @@ func Keys(ctx context.Context, src, dst iter.Seq2[string, error], fn func(key st
 		}
 		return fn(key, SinkOnly)
 	})
+}
+
+// Batching of a stream: batchSize items per hand-over, at most batchDepth batches waiting.
+const (
+	batchSize  = 1024
+	batchDepth = 4
+)
+
+// batch is a run of a stream's items, or the error that ended it.
+type batch[T any] struct {
+	items []T
+	err   error
+}
+
+// pullBatched is iter.Pull2 for a stream run in its own goroutine: the goroutine collects
+// items in batches of batchSize and hands them over through a channel of batchDepth, so that
+// the stream works while the caller merges and neither pays a switch per item. An error is
+// handed over as the stream's last item. stop ends the stream (its yield returns false at
+// the next hand-over) and waits for its goroutine to finish.
+func pullBatched[T any](seq iter.Seq2[T, error]) (next func() (T, error, bool), stop func()) {
+	ch := make(chan batch[T], batchDepth)
+	free := make(chan []T, batchDepth+2)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		defer close(ch)
+		buf := make([]T, 0, batchSize)
+		send := func(b batch[T]) bool {
+			select {
+			case ch <- b:
+				return true
+			case <-done:
+				return false
+			}
+		}
+		flush := func() bool {
+			if len(buf) == 0 {
+				return true
+			}
+			if !send(batch[T]{items: buf}) {
+				return false
+			}
+			select {
+			case buf = <-free:
+			default:
+				buf = make([]T, 0, batchSize)
+			}
+			return true
+		}
+		for v, err := range seq {
+			if err != nil {
+				if flush() {
+					send(batch[T]{err: err})
+				}
+				return
+			}
+			buf = append(buf, v)
+			if len(buf) == batchSize && !flush() {
+				return
+			}
+		}
+		flush()
+	}()
+	var cur []T
+	pos := 0
+	next = func() (T, error, bool) {
+		var zero T
+		for pos == len(cur) {
+			if cur != nil {
+				clear(cur) // no references kept in a recycled batch
+				select {
+				case free <- cur[:0]:
+				default:
+				}
+				cur = nil
+			}
+			b, ok := <-ch
+			if !ok {
+				return zero, nil, false
+			}
+			if b.err != nil {
+				return zero, b.err, true
+			}
+			cur, pos = b.items, 0
+		}
+		v := cur[pos]
+		pos++
+		return v, nil, true
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { close(done) })
+		<-finished
+	}
+	return next, stop
 }

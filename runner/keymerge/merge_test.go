@@ -163,3 +163,37 @@ func TestMillionKeysBoundedMemory(t *testing.T) {
 	t.Logf("heap in use before %d B, peak during the merge %d B, growth %d B", before.HeapInuse, peak, growth)
 	g.Expect(growth).To(BeNumerically("<", 4<<20), "the merge's live heap must not grow with the number of keys")
 }
+
+// TestStreamsEndBeforeMergeReturns: the streams run in their own goroutines; when the
+// merge stops early (a callback error) or ends, both have returned (their connections
+// released) before Merge returns, and a stream stopped early saw its yield return false.
+func TestStreamsEndBeforeMergeReturns(t *testing.T) {
+	g := NewWithT(t)
+	var ended [2]bool
+	var stopped bool
+	long := func(i int) iter.Seq2[string, error] {
+		return func(yield func(string, error) bool) {
+			defer func() { ended[i] = true }()
+			for k := range 100_000 {
+				if !yield(fmt.Sprintf("k%09d", k), nil) {
+					stopped = true
+					return
+				}
+			}
+		}
+	}
+	n := 0
+	err := Keys(context.Background(), long(0), long(1), func(string, Side) error {
+		if n++; n == 10 {
+			return errors.New("stop here")
+		}
+		return nil
+	})
+	g.Expect(err).To(MatchError("stop here"))
+	g.Expect(ended).To(Equal([2]bool{true, true}))
+	g.Expect(stopped).To(BeTrue())
+
+	ended = [2]bool{}
+	g.Expect(Keys(context.Background(), long(0), long(1), func(string, Side) error { return nil })).To(Succeed())
+	g.Expect(ended).To(Equal([2]bool{true, true}))
+}

@@ -28,6 +28,7 @@ type keyQueries struct {
 	deleteHard string // $1: keys, $2: times; deletes rows not newer than their time, returns their keys
 	softDelete string // $1: keys, $2: times; marks unmarked rows not newer than their time, returns their keys
 	stale      string // $1: keys, $2: times; the keys of rows newer than their time
+	count      string // the number of keys, rows marked deleted left out
 }
 
 // byteOrdered reports whether column name of the relation already compares in byte order
@@ -56,6 +57,13 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 		kc = k
 	}
 	s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s > $1::text ORDER BY %[3]s`, k, table, kc)
+	s.keyq.count = fmt.Sprintf(`SELECT count(*) FROM %[2]s WHERE %[1]s IS NOT NULL`, k, table)
+	if s.qHashes != "" && byteOrder {
+		// The rows of a key range in index order (StoredHashes), NULL hashes included so
+		// that the limit bounds the rows the range reads.
+		s.qHashRange = fmt.Sprintf(`SELECT %[1]s::text, %[3]s::text FROM %[2]s WHERE %[1]s >= $1::text AND %[1]s <= $2::text ORDER BY %[1]s LIMIT $3`,
+			k, table, quote(s.hashCol.name))
+	}
 	const d = `(SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS d(k, u)) AS d`
 	// A row holding a source version newer than its deletion time stays (Stale). An
 	// unversioned sink (Snapshot mode) stores no version: nothing is stale.
@@ -78,6 +86,7 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 		// Rows already marked are deleted: they are not listed (not counted by the valve
 		// again, not marked again).
 		s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL AND %[4]s > $1::text ORDER BY %[4]s`, k, table, dl, kc)
+		s.keyq.count = fmt.Sprintf(`SELECT count(*) FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL`, k, table, dl)
 		s.keyq.softDelete = fmt.Sprintf(`UPDATE %[1]s AS t SET %[3]s = %[4]s FROM %[5]s WHERE t.%[2]s = d.k AND t.%[3]s IS NULL AND %[6]s RETURNING t.%[2]s::text`,
 			table, k, dl, at, d, notNewer)
 	}
@@ -88,6 +97,17 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 // deleted are not listed.
 func (s *Sink) Keys(ctx context.Context, after string) iter.Seq2[string, error] {
 	return streamText(ctx, s.pool, s.keyq.list, after, fmt.Sprintf("list keys of %q", s.rel.name))
+}
+
+// CountKeys counts the table's keys (connector.KeyCounter), whatever their stored source
+// version (none in Snapshot mode); under DeleteSoft, rows already marked deleted are left
+// out, as from the key listing.
+func (s *Sink) CountKeys(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, s.keyq.count).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count keys of %q: %w", s.rel.name, err)
+	}
+	return n, nil
 }
 
 // DeleteKeys removes (DeleteHard) or marks (DeleteSoft: the soft-delete column set to the
@@ -153,9 +173,11 @@ func collect(ctx context.Context, tx pgx.Tx, q string, keys []string, ats []time
 }
 
 // FieldValues lists the text form of column field of every row after `after`, ascending in
-// byte order (connector.FieldLister), in one streamed query. The column must exist and be
-// an integer, text (text, varchar, char) or uuid column: those whose PostgreSQL text form
-// is the text form the mapping gives the field's value (string(record.<field>)).
+// byte order (connector.FieldLister), streamed. The column must exist and be an integer,
+// text (text, varchar, char) or uuid column: those whose PostgreSQL text form is the text
+// form the mapping gives the field's value (string(record.<field>)). The whole listing of
+// an integer column with a btree index is read in index order, group by group of equal
+// text length, without a sort (keys_int.go); anything else is one query sorted as text.
 func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error] {
 	c, ok := s.rel.columns[field]
 	var why string
@@ -171,8 +193,20 @@ func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2
 			yield("", fmt.Errorf("list values of column %q of %q: %s", field, s.rel.name, why))
 		}
 	}
+	what := fmt.Sprintf("list values of column %q of %q", field, s.rel.name)
+	if after == "" && (c.oid == oidInt2 || c.oid == oidInt4 || c.oid == oidInt8) {
+		// The whole listing of an indexed integer column: index range scans, no sort
+		// (keys_int.go).
+		seq, ok, err := s.intFieldValues(ctx, field, what)
+		if err != nil {
+			return func(yield func(string, error) bool) { yield("", fmt.Errorf("%s: %w", what, err)) }
+		}
+		if ok {
+			return seq
+		}
+	}
 	q := fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, quote(field), s.rel.ident.Sanitize())
-	return streamText(ctx, s.pool, q, after, fmt.Sprintf("list values of column %q of %q", field, s.rel.name))
+	return streamText(ctx, s.pool, q, after, what)
 }
 
 // streamText yields the single text column of query q run with after ($1), row by row: as
@@ -208,6 +242,7 @@ func streamText(ctx context.Context, pool *pgxpool.Pool, q, after, what string) 
 var (
 	_ connector.KeyLister   = (*Sink)(nil)
 	_ connector.KeyDeleter  = (*Sink)(nil)
+	_ connector.KeyCounter  = (*Sink)(nil)
 	_ connector.FieldLister = (*Source)(nil)
 )
 

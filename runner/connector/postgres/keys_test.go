@@ -122,3 +122,40 @@ func query(t *testing.T, dsn, q string, dst ...any) error {
 	defer conn.Close(context.Background())
 	return conn.QueryRow(context.Background(), q).Scan(dst...)
 }
+
+// TestSinkCountKeys: a sink counts its keys whatever their stored source version (a
+// Snapshot sink stores none, so that the drift check's window count sees none of them);
+// under SoftDelete, rows marked deleted are not counted, as they are not listed.
+func TestSinkCountKeys(t *testing.T) {
+	ctx := context.Background()
+	dsn := newDB(t, `CREATE TABLE crm (k text PRIMARY KEY, email text, source_updated_at timestamptz, _checkpointed_hash text, deleted_at timestamptz)`,
+		`INSERT INTO crm (k, email) SELECT 'k' || i, 'e' FROM generate_series(1, 7) AS i`,
+		`INSERT INTO crm (k, source_updated_at, deleted_at) VALUES ('v', now(), NULL), ('gone', now(), now())`)
+	base := SinkConfig{Table: "crm", KeyColumn: "k", Fields: []string{"email"}, CopyThreshold: 1000, HashColumn: "_checkpointed_hash"}
+	for _, tc := range []struct {
+		name string
+		cfg  func(SinkConfig) SinkConfig
+		want int64
+	}{
+		{"Snapshot (unversioned), Delete", func(c SinkConfig) SinkConfig { c.Unversioned, c.DeleteMode = true, DeleteHard; return c }, 9},
+		{"Snapshot (unversioned), SoftDelete", func(c SinkConfig) SinkConfig {
+			c.Unversioned, c.DeleteMode, c.DeleteColumn = true, DeleteSoft, "deleted_at"
+			return c
+		}, 8},
+		{"versioned, Delete", func(c SinkConfig) SinkConfig {
+			c.SourceUpdatedAtColumn, c.HashColumn, c.DeleteMode = "source_updated_at", "", DeleteHard
+			return c
+		}, 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			s, err := NewSink(ctx, tc.cfg(base), dsn, SinkOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			defer s.Close()
+			n, err := s.CountKeys(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(n).To(Equal(tc.want))
+			g.Expect(int64(len(collect2(g, s.Keys(ctx, ""))))).To(Equal(tc.want), "as many as listed")
+		})
+	}
+}

@@ -68,6 +68,7 @@ type Sink struct {
 	unversioned   bool   // SinkConfig.Unversioned: no source version column, no stale guard
 	hashCol       column // SinkConfig.HashColumn, when set
 	qHashes       string // the stored hashes of the keys $1; "" without a hash column
+	qHashRange    string // keys and stored hashes in [$1, $2] in key order, at most $3 rows; "" unless the key column compares in byte order
 
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount, qRead string
 	keyq                                                     keyQueries // full key reconciliation (keys.go)
@@ -278,7 +279,11 @@ func (s *Sink) value(it *item, v *sinkColumn) any {
 }
 
 // StoredHashes returns the hash stored with each of keys (SinkConfig.HashColumn); keys
-// without a row, or whose row has no hash, are absent. One query per call.
+// without a row, or whose row has no hash, are absent. One query per call, usually: when
+// the key column compares in byte order, the rows between the smallest and the largest
+// key are read as one index range (keys of consecutive ids are mostly neighbours there) and
+// those not asked for are dropped; a range holding more than twice as many rows as keys
+// asked for is abandoned for one lookup of each key (hashRange).
 func (s *Sink) StoredHashes(ctx context.Context, keys []string) (map[string]string, error) {
 	if s.qHashes == "" {
 		return nil, fmt.Errorf("read stored hashes from %q: no hash column configured (spec.sink.postgres.hashColumn)", s.rel.name)
@@ -286,6 +291,16 @@ func (s *Sink) StoredHashes(ctx context.Context, keys []string) (map[string]stri
 	out := make(map[string]string, len(keys))
 	if len(keys) == 0 {
 		return out, nil
+	}
+	if s.qHashRange != "" && len(keys) >= hashRangeMin {
+		done, err := s.hashRange(ctx, keys, out)
+		if err != nil {
+			return nil, fmt.Errorf("read stored hashes of %d keys from %q: %w", len(keys), s.rel.name, err)
+		}
+		if done {
+			return out, nil
+		}
+		clear(out)
 	}
 	rows, err := s.pool.Query(ctx, s.qHashes, keys)
 	if err != nil {
@@ -303,6 +318,43 @@ func (s *Sink) StoredHashes(ctx context.Context, keys []string) (map[string]stri
 		return nil, fmt.Errorf("read stored hashes of %d keys from %q: %w", len(keys), s.rel.name, err)
 	}
 	return out, nil
+}
+
+// hashRangeMin is the fewest keys StoredHashes reads as a key range.
+const hashRangeMin = 64
+
+// hashRange reads the stored hashes of keys as the rows of one key range [smallest,
+// largest] (byte order, the key column's own), into out. done false: the range holds more
+// than 2 × len(keys) + hashRangeMin rows, so it was abandoned (out holds part of the
+// answer and must be discarded).
+func (s *Sink) hashRange(ctx context.Context, keys []string, out map[string]string) (done bool, err error) {
+	want := make(map[string]struct{}, len(keys))
+	lo, hi := keys[0], keys[0]
+	for _, k := range keys {
+		want[k] = struct{}{}
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	limit := 2*len(keys) + hashRangeMin
+	rows, err := s.pool.Query(ctx, s.qHashRange, lo, hi, limit+1)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	n := 0
+	var k string
+	var h *string
+	for rows.Next() {
+		if n++; n > limit {
+			return false, nil
+		}
+		if err := rows.Scan(&k, &h); err != nil {
+			return false, err
+		}
+		if _, ok := want[k]; ok && h != nil {
+			out[k] = *h
+		}
+	}
+	return rows.Err() == nil, rows.Err()
 }
 
 // CountWindow counts rows whose stored source updatedAt is in [from, to], leaving out
