@@ -68,6 +68,9 @@ type Sink struct {
 	unversioned   bool   // SinkConfig.Unversioned: no source version column, no stale guard
 	hashCol       column // SinkConfig.HashColumn, when set
 	qHashes       string // the stored hashes of the keys $1; "" without a hash column
+	qVersions     string // the stored source versions of the keys $1 (sink_versions.go); "" when unversioned
+	suaCol        string // the source updated-at column's name; "" when unversioned
+	softDlCol     string // the soft-delete column's name; "" without one
 
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount, qRead string
 	keyq                                                     keyQueries // full key reconciliation (keys.go)
