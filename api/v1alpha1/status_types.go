@@ -107,6 +107,9 @@ type RunRecord struct {
 	// Unchanged records the sink already held as they are. Absent when countsUnknown is true.
 	// +optional
 	Unchanged int64 `json:"unchanged"`
+	// SameVersion records were re-read inside the safety gap and not written: the sink already held their source version (a version check by key, not a re-upsert). Their values were not compared; a sink row edited by hand is the drift check's to report. Absent when countsUnknown is true.
+	// +optional
+	SameVersion int64 `json:"sameVersion,omitempty"`
 	// Skipped records the sink held in a newer version (stale writes refused). Absent when countsUnknown is true.
 	// +optional
 	Skipped int64 `json:"skipped"`

@@ -142,7 +142,7 @@ func main() {
 	flag.BoolVar(&o.statements, "statements", false, "load pg_stat_statements and print where the server spent each step's time")
 	flag.Var(o.settings, "pg", "PostgreSQL setting name=value for the server, repeatable (applies to runner and baseline alike)")
 	flag.StringVar(&o.scenario, "scenario", "all", "scenarios to run: all, or a comma-separated list of "+strings.Join(scenarioNames, ", ")+
-		" (incremental: full loads, rerun, re-upsert, 1 % changed; drift: reconcile.sample 20 vs 0; keys: full key reconciliation of -rows keys vs COPY of both key sets; snapshot: spec.cursor.mode Snapshot)")
+		" (incremental: full loads, rerun, re-upsert, 1 % changed; drift: reconcile.sample 20 vs 0; keys: full key reconciliation of -rows keys vs COPY of both key sets; snapshot: spec.cursor.mode Snapshot; overlap: a rerun with nothing new over a 30,000-row overlap at the defaults, drift check on)")
 	flag.Parse()
 	selected, err := selectScenarios(o.scenario)
 	if err != nil {
@@ -264,13 +264,18 @@ func run(ctx context.Context, o options) error {
 		o.pageSize, groupSize)
 
 	err = b.scenarios(ctx)
+	if err == nil && o.selected["overlap"] { // overlap.go: a rerun with nothing new, 30,000-row overlap, drift check on
+		if err = b.overlap(ctx); err != nil {
+			err = fmt.Errorf("scenario overlap: %w", err)
+		}
+	}
 	b.print()
 	fmt.Printf("load average at the end %s (other processes share the cores: compare ratios, not absolute times)\n", loadAvg())
 	return err
 }
 
 // scenarioNames are the values of -scenario besides all, in the order they run.
-var scenarioNames = []string{"incremental", "drift", "keys", "snapshot"}
+var scenarioNames = []string{"incremental", "drift", "keys", "snapshot", "overlap"}
 
 // selectScenarios parses -scenario: all, or a comma-separated list of scenarioNames.
 func selectScenarios(v string) (map[string]bool, error) {

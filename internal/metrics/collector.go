@@ -64,7 +64,7 @@ var (
 	descCursorLag = prometheus.NewDesc(CursorLag,
 		"Seconds between now and the committed cursor's updatedAt (status.cursor.updatedAt).", labels, nil)
 	descRecords = prometheus.NewDesc(LastRunRecords,
-		"Records of the last run by outcome (read, upserted, unchanged, skipped, failed, deleted); none for a run whose counts are unknown (the runner died before reporting).",
+		"Records of the last run by outcome (read, upserted, unchanged, skipped, failed, deleted, same_version: re-read inside the safety gap and not written, the sink holding their version); none for a run whose counts are unknown (the runner died before reporting).",
 		append(labels, "outcome"), nil)
 	descDuration = prometheus.NewDesc(LastRunDuration,
 		"Seconds from the last run's start to its completion.", labels, nil)
@@ -170,7 +170,7 @@ func (c *Collector) collectOne(ch chan<- prometheus.Metric, sj *syncv1.SyncJob, 
 				outcome string
 				n       int64
 			}{{"read", lr.Read}, {"upserted", lr.Upserted}, {"unchanged", lr.Unchanged},
-				{"skipped", lr.Skipped}, {"failed", lr.Failed}, {"deleted", lr.Deleted}} {
+				{"skipped", lr.Skipped}, {"failed", lr.Failed}, {"deleted", lr.Deleted}, {"same_version", lr.SameVersion}} {
 				gauge(ch, descRecords, float64(o.n), ns, name, o.outcome)
 			}
 		}

@@ -137,7 +137,7 @@ func (r *Recorder) Warn(msg string) {
 func (r *Recorder) AddRead(n int) { r.rec.Read += int64(n) }
 
 // AddOutcome counts one record the sink confirmed (id: the source id, key: the external
-// key): Written (Deleted when the write was a deletion), Unchanged or Stale (reported as
+// key): Written (Deleted when the write was a deletion), Unchanged, SameVersion or Stale (reported as
 // Skipped, with one "record skipped" log line naming the id and the key). Failed outcomes
 // go through Fail.
 func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool) {
@@ -153,6 +153,8 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 		}
 	case connector.Unchanged:
 		r.rec.Unchanged++
+	case connector.SameVersion:
+		r.rec.SameVersion++
 	case connector.Stale:
 		r.AddSkipped(id, key, "")
 	}

@@ -53,6 +53,10 @@ type Record struct {
 	Upserted int64 `json:"upserted"`
 	// Unchanged records the sink already held as they are.
 	Unchanged int64 `json:"unchanged"`
+	// SameVersion records re-read inside the safety gap whose source version the sink
+	// already held: not written (the overlap's version check; their values were not
+	// compared, see the drift check).
+	SameVersion int64 `json:"sameVersion,omitempty"`
 	// Skipped records the sink held in a newer version (stale writes refused).
 	Skipped int64 `json:"skipped"`
 	// Failed records (record errors).

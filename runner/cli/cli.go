@@ -243,6 +243,7 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 		return runcontract.ExitFailed, err
 	}
 	defer closeAll()
+	advice := sinkAdvice(ctx, log, cfg) // sinkadvice.go
 	cfg.DryRun = true
 	cfg.Sink = nil
 	cfg.Store = checkpoint.NewFileStore(*stateDir, sj.Name)
@@ -255,7 +256,7 @@ func runPlan(ctx context.Context, log logr.Logger, args []string, stdout, stderr
 	}
 	rec := report.RunRecord(res.Record)
 	out := planOutput{Read: rec.Read, Failed: rec.Failed, Cursor: rec.CursorStart,
-		Errors: rec.ErrorSummary, MappingChange: rec.MappingChange, Warnings: rec.Warnings, Records: []planRecord{}}
+		Errors: rec.ErrorSummary, MappingChange: rec.MappingChange, Warnings: append(rec.Warnings, advice...), Records: []planRecord{}}
 	if res.Plan != nil {
 		out.Writes = res.Plan.Writes
 		for _, r := range res.Plan.Records {

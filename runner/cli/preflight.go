@@ -68,6 +68,7 @@ func planInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in In
 		return "", err
 	}
 	defer closeAll()
+	advice := sinkAdvice(ctx, log, engCfg) // sinkadvice.go
 	engCfg.DryRun = true
 	engCfg.Sink = nil
 	engCfg.Lock = nil
@@ -88,7 +89,7 @@ func planInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in In
 		writes = res.Plan.Writes
 	}
 	if err := writeJSON(stdout, planOutput{Read: rec.Read, Writes: writes, Failed: rec.Failed, Cursor: rec.CursorStart,
-		Errors: rec.ErrorSummary, MappingChange: rec.MappingChange, Warnings: rec.Warnings, Records: []planRecord{}}); err != nil {
+		Errors: rec.ErrorSummary, MappingChange: rec.MappingChange, Warnings: append(rec.Warnings, advice...), Records: []planRecord{}}); err != nil {
 		log.Error(err, "print plan")
 	}
 	if rec.Phase == syncv1.RunPhaseFailed || rec.Phase == syncv1.RunPhaseInterrupted {
@@ -106,6 +107,9 @@ func planInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in In
 	}
 	if len(groups) > 0 {
 		summary += " (" + strings.Join(groups, ", ") + ")"
+	}
+	for _, a := range advice {
+		summary += "; warning: " + a
 	}
 	return summary, nil
 }

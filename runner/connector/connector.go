@@ -155,6 +155,31 @@ type KeyReader interface {
 	ReadByKeys(ctx context.Context, keys []string) ([]SinkRecord, error)
 }
 
+// VersionReader is an optional Sink capability, used for the records a run re-reads inside
+// the safety gap: the source version (WriteRecord.SourceUpdatedAt, as stored) the sink
+// holds for each key, read in one lookup. The engine writes a re-read record only when
+// the sink holds no version for its key or a different one.
+type VersionReader interface {
+	// StoredVersions returns the stored source updatedAt (UTC) of each of keys whose live
+	// record (not soft-deleted) has one; keys without such a record are absent.
+	StoredVersions(ctx context.Context, keys []string) (map[string]time.Time, error)
+}
+
+// VersionReadCapable is an optional capability of a VersionReader whose reading depends on
+// its configuration (a sink that stores no source version): CanReadVersions false means
+// StoredVersions would fail or know nothing, so every re-read record is written as before.
+type VersionReadCapable interface {
+	CanReadVersions() bool
+}
+
+// CountAdvisor is an optional capability of a Counter whose window count is cheap only
+// with an index the connector cannot create itself: CountAdvice says, naming the table
+// and the column, what is missing ("" when nothing is). `runner plan` and the preflight
+// report it as a warning; a run works without it.
+type CountAdvisor interface {
+	CountAdvice(ctx context.Context) (string, error)
+}
+
 // CountCapable is an optional capability of a Counter whose counting depends on its
 // configuration (an HTTP sink without a count URL): CanCount false means CountWindow would
 // fail, so the drift check leaves the counts out without asking.
@@ -291,6 +316,11 @@ const (
 	Stale
 	// Failed: the sink rejected this record (see Result.Err); the others are unaffected.
 	Failed
+	// SameVersion: not written, because the sink already holds this record's source
+	// version (a VersionReader's answer, for a record re-read inside the safety gap). Its
+	// values were not compared: a sink row edited by hand is the drift check's to report.
+	// Never an Upsert result.
+	SameVersion
 )
 
 // String names the outcome.
@@ -304,6 +334,8 @@ func (o Outcome) String() string {
 		return "stale"
 	case Failed:
 		return "failed"
+	case SameVersion:
+		return "same version"
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
 }

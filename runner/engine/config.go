@@ -141,6 +141,11 @@ type Config struct {
 	Snapshot bool
 	// Reconcile configures the drift check.
 	Reconcile Reconcile
+	// RewriteOverlap writes every record re-read inside the safety gap again, as runs did
+	// before the overlap's version check (overlap.go); false (the default) writes only
+	// those whose source version the sink does not hold, when the sink can tell
+	// (connector.VersionReader).
+	RewriteOverlap bool
 	// MappingFingerprint identifies what the Mapper writes (the key and the mapping
 	// entries); "" turns mapping-change detection off. See mappingchange.go.
 	MappingFingerprint string

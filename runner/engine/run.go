@@ -55,6 +55,8 @@ type run struct {
 	resynced bool
 	// baseLog is the record log as loaded (recordlog.go); nil when the store keeps none.
 	baseLog *runcontract.RecordLog
+	// storedAs is the stored checkpoint but its LastRun, encoded (nochange.go).
+	storedAs []byte
 }
 
 func newRun(cfg Config) *run {
@@ -85,6 +87,7 @@ func newRun(cfg Config) *run {
 func (r *run) execute(ctx, parent context.Context) (Result, error) {
 	r.sourceWarnings()
 	if r.load(ctx) && r.proveWritable(ctx) {
+		r.out = r.versionCheck(r.out) // overlap.go
 		r.retryFailed(ctx)
 		if r.failure == nil {
 			r.readAll(ctx)
@@ -120,6 +123,7 @@ func (r *run) load(ctx context.Context) bool {
 			return false
 		}
 		r.st = st
+		r.storedAs = storedForm(r.cfg.Job, st) // nochange.go
 		r.loaded = true
 		r.loadRecordLog(ctx)
 	}

@@ -31,6 +31,10 @@ func (r *run) save(ctx context.Context, phase audit.Phase) error {
 		return nil
 	}
 	st := r.nextState(phase)
+	if r.nothingToStore(phase, st) { // nochange.go
+		r.keepStored(st)
+		return nil
+	}
 	log, stats := r.nextRecordLog(phase)
 	stored, err := r.out.save(ctx, st, log)
 	if err != nil {
@@ -47,6 +51,7 @@ func (r *run) save(ctx context.Context, phase audit.Phase) error {
 		r.resynced = true // resyncDone: this state completes a full re-sync
 	}
 	r.st = st
+	r.storedAs = nil // the store now holds this run's LastRun: the end must replace it
 	r.stored = st.Cursor
 	r.dirty = false
 	if stats != nil {
@@ -86,11 +91,23 @@ func (r *run) nextState(phase audit.Phase) runcontract.Checkpoint {
 // proveWritable stores the checkpoint as loaded, unchanged, before anything is written to
 // the sink, so that a store the run cannot write (a read-only directory, a ConfigMap
 // without update rights) fails the run before its first write, not after. It reports
-// whether the run can go on.
+// whether the run can go on. Unless the run may write deletions or has failed records to
+// retry, the proof waits for the first upsert that reaches the sink (provingOutput,
+// nochange.go): a run that writes nothing stores nothing.
 func (r *run) proveWritable(ctx context.Context) bool {
 	if !r.loaded {
 		return true
 	}
+	if _, ok := r.out.(sinkOutput); ok && !r.deletesWrite() && r.fk.len() == 0 {
+		r.out = provingOutput{output: r.out, proved: new(bool), prove: r.storeLoaded}
+		return true
+	}
+	return r.storeLoaded(ctx)
+}
+
+// storeLoaded stores the checkpoint as loaded (after the mapping check), unchanged, and
+// reports whether the run can go on.
+func (r *run) storeLoaded(ctx context.Context) bool {
 	stored, err := r.out.save(ctx, r.st, nil)
 	if err != nil {
 		r.noSave = true // the final save would only fail again
@@ -106,6 +123,7 @@ func (r *run) proveWritable(ctx context.Context) bool {
 	}
 	if stored {
 		r.stored = r.st.Cursor // a mapping re-sync may have moved it back (checkMapping)
+		r.storedAs = storedForm(r.cfg.Job, r.st)
 	}
 	return true
 }

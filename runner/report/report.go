@@ -32,6 +32,7 @@ func RunRecord(rec audit.Record) syncv1.RunRecord {
 		Read:           rec.Read,
 		Upserted:       rec.Upserted,
 		Unchanged:      rec.Unchanged,
+		SameVersion:    rec.SameVersion,
 		Skipped:        rec.Skipped,
 		Failed:         rec.Failed,
 		Deleted:        rec.Deleted,

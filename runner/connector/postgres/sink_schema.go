@@ -142,6 +142,7 @@ FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = $2`, rel.oid, key.name
 		s.hasRun = true
 	}
 	s.buildSQL(key, sua, synced, run)
+	s.buildVersionSQL(key, sua)
 	byteOrder, err := byteOrdered(ctx, s.pool, rel, key.name)
 	if err != nil {
 		return fmt.Errorf("look up the collation of key column %q of table %q: %w", key.name, cfg.Table, err)

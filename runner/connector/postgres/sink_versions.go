@@ -1,0 +1,95 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// buildVersionSQL prepares the version lookup (StoredVersions) and the check for the index
+// the drift check's count needs (CountAdvice). Without a source version column (Snapshot
+// mode) there is neither.
+func (s *Sink) buildVersionSQL(key, sua column) {
+	if s.unversioned {
+		return
+	}
+	s.suaCol = sua.name
+	live := ""
+	for _, v := range s.vals {
+		if v.softDl {
+			s.softDlCol = v.col.name
+			live = fmt.Sprintf(" AND %s IS NULL", quote(v.col.name))
+		}
+	}
+	k, u := quote(key.name), quote(sua.name)
+	s.qVersions = fmt.Sprintf("SELECT %s::text, %s FROM %s WHERE %s = ANY($1::text[]) AND %s IS NOT NULL%s",
+		k, u, s.rel.ident.Sanitize(), k, u, live)
+}
+
+// CanReadVersions reports whether the sink stores a source version (not in Snapshot mode).
+func (s *Sink) CanReadVersions() bool { return !s.unversioned }
+
+// StoredVersions returns the stored source updatedAt of each of keys whose live row (not
+// soft-deleted) has one, in one query by key (the key's unique index; an index-only scan
+// when an index holds the key and the source updated-at column).
+func (s *Sink) StoredVersions(ctx context.Context, keys []string) (map[string]time.Time, error) {
+	if s.unversioned {
+		return nil, fmt.Errorf("read source versions of %q: the sink stores no source version (Snapshot mode)", s.rel.name)
+	}
+	out := make(map[string]time.Time, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, s.qVersions, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read source versions of %d keys from %q: %w", len(keys), s.rel.name, err)
+	}
+	defer rows.Close()
+	var key string
+	var at time.Time
+	for rows.Next() {
+		if err := rows.Scan(&key, &at); err != nil {
+			return nil, fmt.Errorf("read source versions from %q: %w", s.rel.name, err)
+		}
+		out[key] = at.UTC()
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read source versions from %q: %w", s.rel.name, err)
+	}
+	return out, nil
+}
+
+// CountAdvice says when no index serves the drift check's count over the source updated-at
+// column (CountWindow): a valid index whose first column is that column, without a
+// predicate or with exactly the soft-delete column's IS NULL. Without one every drift
+// check scans the table; the advice names the table, the column and the statement that
+// creates the index. "" when there is one (or the sink stores no source version).
+func (s *Sink) CountAdvice(ctx context.Context) (string, error) {
+	if s.unversioned {
+		return "", nil
+	}
+	var indexed bool
+	err := s.pool.QueryRow(ctx, `
+SELECT EXISTS (
+  SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+  WHERE i.indrelid = $1 AND i.indisvalid AND i.indisready AND a.attname = $2
+    AND (i.indpred IS NULL OR ($3 <> '' AND pg_get_expr(i.indpred, i.indrelid) = '(' || quote_ident($3) || ' IS NULL)')))`,
+		s.rel.oid, s.suaCol, s.softDlCol).Scan(&indexed)
+	if err != nil {
+		return "", fmt.Errorf("look up an index on column %q of table %q: %w", s.suaCol, s.rel.name, err)
+	}
+	if indexed {
+		return "", nil
+	}
+	return fmt.Sprintf("sink table %q has no index on its source updated-at column %q: the drift check's count over "+
+		"spec.reconcile.window reads the whole table on every run; create one: CREATE INDEX ON %s (%s)",
+		s.rel.name, s.suaCol, s.rel.ident.Sanitize(), quote(s.suaCol)), nil
+}
+
+var (
+	_ connector.VersionReader      = (*Sink)(nil)
+	_ connector.VersionReadCapable = (*Sink)(nil)
+	_ connector.CountAdvisor       = (*Sink)(nil)
+)
