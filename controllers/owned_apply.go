@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	coreac "k8s.io/client-go/applyconfigurations/core/v1"
 	rbacac "k8s.io/client-go/applyconfigurations/rbac/v1"
 	toolscache "k8s.io/client-go/tools/cache"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -114,4 +116,33 @@ func syncJobTransform(in any) (any, error) {
 		obj.SetAnnotations(trimmed)
 	}
 	return in, nil
+}
+
+// Cache indexes: a SyncJob's Jobs and a Job's Pods are found by key rather than by a label
+// selector, which the cache answers by scanning every Job (Pod) of the namespace: with n
+// SyncJobs in one namespace that made each reconcile O(n) and a resync O(n²).
+const (
+	indexJobsOfSyncJob = "sync.checkpointed.io/jobs-of-syncjob"
+	indexPodsOfJob     = "sync.checkpointed.io/pods-of-job"
+)
+
+// indexRuns registers indexJobsOfSyncJob and indexPodsOfJob with the manager's cache.
+func indexRuns(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &batchv1.Job{}, indexJobsOfSyncJob, func(o client.Object) []string {
+		if name := o.GetLabels()[runcontract.LabelJob]; name != "" {
+			return []string{name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index Jobs by SyncJob: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, indexPodsOfJob, func(o client.Object) []string {
+		if name := o.GetLabels()[batchv1.JobNameLabel]; name != "" {
+			return []string{name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index Pods by Job: %w", err)
+	}
+	return nil
 }

@@ -274,6 +274,9 @@ func parseSchedule(sj *syncv1.SyncJob) (*schedule.Schedule, error) {
 // (the runner writes them all the time). Jobs and Pods of runs trigger on every event but
 // the creation of a preflight Job.
 func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	if err := indexRuns(context.Background(), mgr); err != nil {
+		return err
+	}
 	notCreated := predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("syncjob").
