@@ -74,8 +74,8 @@ bench: deps ## Benchmarks of the runner: every Postgres → Postgres scenario (i
 	$(GO) run ./hack/bench-http
 
 .PHONY: bench-controller
-bench-controller: deps ## Benchmark of the controller on envtest: 1,000 SyncJobs.
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) run ./hack/bench-controller
+bench-controller: deps ## Benchmark of the controller on envtest: 1,000 and 10,000 SyncJobs (BENCH_CONTROLLER_FLAGS, e.g. -n 1000).
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) run ./hack/bench-controller $(BENCH_CONTROLLER_FLAGS)
 
 ##@ Build
 

@@ -54,7 +54,7 @@ const ReasonResetFailed = "ResetFailed"
 // so that it does not block the schedule or later requests.
 func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
 	jobs := &batchv1.JobList{}
-	if err := r.List(ctx, jobs, client.InNamespace(sj.Namespace), client.MatchingLabels{runcontract.LabelJob: sj.Name}); err != nil {
+	if err := r.List(ctx, jobs, client.InNamespace(sj.Namespace), client.MatchingFields{indexJobsOfSyncJob: sj.Name}); err != nil {
 		return stepResult{}, fmt.Errorf("list Jobs of %s: %w", sj.Name, err)
 	}
 	sort.Slice(jobs.Items, func(i, j int) bool {
@@ -184,10 +184,10 @@ func activeRun(job *batchv1.Job, pods []corev1.Pod) *syncv1.ActiveRun {
 	return a
 }
 
-// podsOf lists a Job's Pods.
+// podsOf lists a Job's Pods (from the cache, by indexPodsOfJob).
 func (r *SyncJobReconciler) podsOf(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
 	pods := &corev1.PodList{}
-	if err := r.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{runcontract.LabelJobName: job.Name}); err != nil {
+	if err := r.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingFields{indexPodsOfJob: job.Name}); err != nil {
 		return nil, fmt.Errorf("list Pods of Job %s: %w", job.Name, err)
 	}
 	return pods.Items, nil

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
@@ -69,4 +70,40 @@ func resourceVersions(g Gomega, ns string) map[string]string {
 	}
 	g.Expect(len(out)).To(BeNumerically(">", 5*6), "expected the SyncJobs and their owned objects")
 	return out
+}
+
+// TestReconcileOfConvergedSyncJobWritesNothing: a reconcile of a converged SyncJob with no
+// pending request (here brought by an annotation that is no request) sends no write, not
+// even a no-op apply of an owned object, and reads nothing past the cache (no APIReader
+// call: that is kept for a request about to start a Job and for a name the cache does not
+// hold).
+func TestReconcileOfConvergedSyncJobWritesNothing(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	sj := sampleSyncJob(ns, "converged")
+	g.Expect(k8sClient.Create(ctx, sj)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		g.Expect(meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady)).To(BeTrue())
+		g.Expect(sj.Status.Preflight).NotTo(BeNil())
+	}, timeout, interval).Should(Succeed())
+
+	// Let in-flight work of this and earlier tests settle: the counters stop moving.
+	var last int64 = -1
+	g.Eventually(func() bool {
+		now := writes.Load() + reconcilesIn.get(ns)
+		settled := now == last
+		last = now
+		return settled
+	}, timeout, time.Second).Should(BeTrue())
+
+	writesBefore, readsBefore, reconcilesBefore := writes.Load(), apiReadsIn.get(ns), reconcilesIn.get(ns)
+	g.Expect(k8sClient.Patch(ctx, sj, client.RawPatch(types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"example.com/note":"not a request"}}}`)))).To(Succeed())
+	g.Eventually(func() int64 { return reconcilesIn.get(ns) }, timeout, interval).Should(BeNumerically(">", reconcilesBefore),
+		"the annotation change brings a reconcile")
+	g.Consistently(func() int64 { return writes.Load() - writesBefore }, 3*time.Second, interval).Should(BeZero(),
+		"writes by a reconcile that has nothing to change")
+	g.Expect(apiReadsIn.get(ns)-readsBefore).To(BeZero(), "reads past the cache with no request pending")
 }

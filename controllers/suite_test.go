@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,11 +32,14 @@ import (
 // The suite shares one control plane (kube-apiserver, etcd and a kube-controller-manager
 // running the garbage collector, Job and ServiceAccount controllers) and one manager; each test works in its own namespace.
 var (
-	env        *kubetest.Env
-	k8sClient  client.Client
-	writes     atomic.Int64 // writes made by the controller's client
-	fakeClock  = clocktesting.NewFakePassiveClock(time.Now())
-	testRunner = "example.com/checkpointed/runner:test"
+	env       *kubetest.Env
+	k8sClient client.Client
+	writes    atomic.Int64 // writes made by the controller's client
+	// reconcilesIn and apiReadsIn count, per namespace, the controller's reads of a SyncJob
+	// (one at the start of every reconcile) and its reads past the cache (APIReader).
+	reconcilesIn, apiReadsIn nsCounts
+	fakeClock                = clocktesting.NewFakePassiveClock(time.Now())
+	testRunner               = "example.com/checkpointed/runner:test"
 )
 
 func TestMain(m *testing.M) {
@@ -80,7 +84,7 @@ func runSuite(m *testing.M) int {
 		Options: desired.Options{RunnerImage: testRunner},
 		// Tests name other example.com images; runner_image_test.go one outside it.
 		AllowedRunnerImages: allowedTestImages,
-		APIReader:           mgr.GetAPIReader(),
+		APIReader:           countingReader{mgr.GetAPIReader()},
 	}
 	if err := r.SetupWithManager(mgr, 2); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -105,8 +109,46 @@ func zapLevel() zapcore.Level {
 	return 1
 }
 
-// countingClient counts every write the controller makes; reads go to the manager's cache.
+// countingClient counts every write the controller makes, and its reads of SyncJobs per
+// namespace; reads go to the manager's cache.
 type countingClient struct{ client.Client }
+
+func (c countingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*syncv1.SyncJob); ok {
+		reconcilesIn.add(key.Namespace)
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// countingReader counts the controller's reads past the cache per namespace.
+type countingReader struct{ client.Reader }
+
+func (c countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	apiReadsIn.add(key.Namespace)
+	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+func (c countingReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	o := &client.ListOptions{}
+	o.ApplyOptions(opts)
+	apiReadsIn.add(o.Namespace)
+	return c.Reader.List(ctx, list, opts...)
+}
+
+// nsCounts counts events per namespace.
+type nsCounts struct{ m sync.Map }
+
+func (c *nsCounts) add(ns string) {
+	v, _ := c.m.LoadOrStore(ns, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+func (c *nsCounts) get(ns string) int64 {
+	if v, ok := c.m.Load(ns); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
+}
 
 func (c countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
 	writes.Add(1)

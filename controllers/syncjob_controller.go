@@ -192,16 +192,17 @@ func (r *SyncJobReconciler) validateSpec(_ context.Context, sj *syncv1.SyncJob, 
 // reconcileRunnerIdentity applies the runner's ServiceAccount, its least-privilege Role
 // and their RoleBinding.
 func (r *SyncJobReconciler) reconcileRunnerIdentity(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
-	if res, err := r.refuseForeign(ctx, sj, st, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}); err != nil || res.stop {
+	sa, role, binding := &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}
+	if res, err := r.refuseForeign(ctx, sj, st, sa, role, binding); err != nil || res.stop {
 		return res, err
 	}
-	if err := r.Apply(ctx, desired.ServiceAccount(sj), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
+	if err := r.applyOwned(ctx, sa, desired.ServiceAccount(sj)); err != nil {
 		return stepResult{}, fmt.Errorf("apply ServiceAccount %s: %w", desired.ServiceAccountName(sj), err)
 	}
-	if err := r.Apply(ctx, desired.Role(sj), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
+	if err := r.applyOwned(ctx, role, desired.Role(sj)); err != nil {
 		return stepResult{}, fmt.Errorf("apply Role %s: %w", desired.ServiceAccountName(sj), err)
 	}
-	if err := r.Apply(ctx, desired.RoleBinding(sj), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
+	if err := r.applyOwned(ctx, binding, desired.RoleBinding(sj)); err != nil {
 		return stepResult{}, fmt.Errorf("apply RoleBinding %s: %w", desired.ServiceAccountName(sj), err)
 	}
 	return stepResult{}, nil
@@ -227,13 +228,15 @@ func (r *SyncJobReconciler) reconcileCheckpoint(ctx context.Context, sj *syncv1.
 	return stepResult{}, nil
 }
 
-// reconcileCronJob applies the CronJob. Server-side apply makes this a no-op when nothing
-// changed, and puts back any field of ours that someone edited.
+// reconcileCronJob applies the CronJob (applyOwned: nothing is sent when the cached
+// CronJob already holds exactly our fields), and puts back any field of ours that someone
+// edited.
 func (r *SyncJobReconciler) reconcileCronJob(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
-	if res, err := r.refuseForeign(ctx, sj, st, &batchv1.CronJob{}); err != nil || res.stop {
+	cj := &batchv1.CronJob{}
+	if res, err := r.refuseForeign(ctx, sj, st, cj); err != nil || res.stop {
 		return res, err
 	}
-	if err := r.Apply(ctx, desired.CronJob(sj, r.Options), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
+	if err := r.applyOwned(ctx, cj, desired.CronJob(sj, r.Options)); err != nil {
 		return stepResult{}, fmt.Errorf("apply CronJob %s: %w", desired.CronJobName(sj), err)
 	}
 	st.status.CronJobName = desired.CronJobName(sj)
@@ -268,8 +271,12 @@ func parseSchedule(sj *syncv1.SyncJob) (*schedule.Schedule, error) {
 // controller's own status writes. Owned objects trigger on changes made by others and on
 // deletion, never on their creation (the controller made them): CronJobs on spec changes,
 // the runner identity on any change, the checkpoint ConfigMap and Lease only on deletion
-// (the runner writes them all the time).
+// (the runner writes them all the time). Jobs and Pods of runs trigger on every event but
+// the creation of a preflight Job.
 func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	if err := indexRuns(context.Background(), mgr); err != nil {
+		return err
+	}
 	notCreated := predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("syncjob").
@@ -282,24 +289,31 @@ func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 		// The checkpoint ConfigMap is found by label, not owner: it outlives the SyncJob.
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(runToSyncJob), builder.WithPredicates(onlyDeletes())).
 		Owns(&coordinationv1.Lease{}, builder.WithPredicates(onlyDeletes())).
-		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(runToSyncJob)).
+		// A preflight Job's creation is the controller's own (recorded in status.preflight by
+		// the reconcile that made it): its Pod and status changes bring the next reconciles.
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(runToSyncJob), builder.WithPredicates(notPreflightCreate())).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(runToSyncJob)).
 		Complete(r)
 }
 
 // CacheOptions limits the manager's cache of owned kinds to objects the controller labels
-// as its own, so that memory does not grow with the cluster's other ConfigMaps, Pods, ...
+// as its own, so that memory does not grow with the cluster's other ConfigMaps, Pods, ...,
+// and trims what it keeps of each object (cacheTransform): managedFields only where
+// applyOwned reads them, no kubectl last-applied annotation on SyncJobs.
 func CacheOptions() map[client.Object]cache.ByObject {
-	own := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{runcontract.LabelManagedBy: runcontract.ManagedBy})}
+	ours := labels.SelectorFromSet(labels.Set{runcontract.LabelManagedBy: runcontract.ManagedBy})
+	own := cache.ByObject{Label: ours, Transform: cacheTransform(false)}
+	applied := cache.ByObject{Label: ours, Transform: cacheTransform(true)}
 	return map[client.Object]cache.ByObject{
-		&batchv1.CronJob{}:       own,
+		&syncv1.SyncJob{}:        {Transform: syncJobTransform},
+		&batchv1.CronJob{}:       applied,
 		&batchv1.Job{}:           own,
 		&corev1.Pod{}:            own,
-		&corev1.ServiceAccount{}: own,
+		&corev1.ServiceAccount{}: applied,
 		&corev1.ConfigMap{}:      own,
 		&coordinationv1.Lease{}:  own,
-		&rbacv1.Role{}:           own,
-		&rbacv1.RoleBinding{}:    own,
+		&rbacv1.Role{}:           applied,
+		&rbacv1.RoleBinding{}:    applied,
 	}
 }
 

@@ -1,142 +1,302 @@
 // Command bench-controller measures the controller at scale on an envtest control plane
-// (a real kube-apiserver and etcd): it starts the manager binary as its own process,
-// creates 1,000 SyncJobs and prints the seconds until every one has its CronJob and
-// Ready=True, reconciles per SyncJob, the manager's peak RSS and its writes during a
-// 30-second idle window after convergence, each against its target. It is a benchmark,
-// not a test: it prints figures and exits 0 unless something broke.
+// (a real kube-apiserver and etcd): for each size given with -n (default 1,000 and
+// 10,000) it starts a fresh control plane and the manager binary as its own process,
+// creates that many SyncJobs and prints the seconds until every one has its CronJob and
+// Ready=True, reconciles per SyncJob, the manager's peak RSS and CPU time, its API
+// requests per SyncJob by verb and resource, and its requests during an idle window after
+// convergence, each against the targets of issue 12 (10,000 SyncJobs converge in 120 s on
+// 2 cores, at most 3 reconciles per SyncJob, peak RSS at most 300 MiB, no writes while
+// idle). The manager reaches the apiserver through a counting proxy in this process, so
+// the request counts are the manager's own. It is a benchmark, not a test: it prints
+// figures and exits 0 unless something broke.
 package main
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
+// Targets of issue 12 for 10,000 SyncJobs on 2 cores.
+const (
+	targetN           = 10000
+	targetConvergence = 120 * time.Second
+	targetReconciles  = 3.0
+	targetRSSMiB      = 300
+)
+
 func main() {
-	n := flag.Int("n", 1000, "SyncJobs to create")
+	sizes := flag.String("n", "1000,10000", "comma-separated numbers of SyncJobs, one fresh control plane and manager each")
 	idle := flag.Duration("idle", 30*time.Second, "idle window after convergence")
+	limit := flag.Duration("limit", 10*time.Minute, "give up waiting for convergence after this long")
+	managerArgs := flag.String("manager-args", "", "extra manager flags, space-separated (default: the manager's own defaults)")
 	flag.Parse()
-	if err := run(*n, *idle); err != nil {
+	crlog.SetLogger(logr.Discard())
+	var ns []int
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench-controller: -n %q: %q is not a positive number\n", *sizes, s)
+			os.Exit(2)
+		}
+		ns = append(ns, n)
+	}
+	manager, cleanup, err := buildManager()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-controller:", err)
 		os.Exit(1)
 	}
+	defer cleanup()
+	var results []result
+	for _, n := range ns {
+		res, err := run(manager, n, *idle, *limit, strings.Fields(*managerArgs))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench-controller: %d SyncJobs: %v\n", n, err)
+			cleanup()
+			os.Exit(1)
+		}
+		res.print(*idle)
+		results = append(results, res)
+	}
+	if len(results) > 1 {
+		printGrowth(results)
+	}
 }
 
-func run(n int, idle time.Duration) error {
+// result is one size's figures.
+type result struct {
+	n                  int
+	loadBefore         string
+	loadAfter          string
+	created            time.Duration
+	convergence        time.Duration
+	converged          bool
+	readyAtLimit       int
+	reconciles         float64
+	peakRSSKiB         int64
+	cpuConverge        time.Duration
+	untilIdle, inIdle  counts
+	reconcilesIdle     float64
+	managerArgs        []string
+	startupReconciles  float64
+	startupConvergence time.Duration
+	restart            counts
+	restartPeakRSSKiB  int64
+}
+
+func buildManager() (string, func(), error) {
 	dir, err := os.MkdirTemp("", "bench-controller-")
 	if err != nil {
-		return err
+		return "", func() {}, err
 	}
-	defer os.RemoveAll(dir)
-
+	cleanup := func() { _ = os.RemoveAll(dir) }
 	manager := filepath.Join(dir, "manager")
 	build := exec.Command("go", "build", "-o", manager, ".")
 	build.Dir = kubetest.RepoRoot()
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return fmt.Errorf("build manager: %w", err)
+		cleanup()
+		return "", func() {}, fmt.Errorf("build manager: %w", err)
 	}
+	return manager, cleanup, nil
+}
+
+func run(manager string, n int, idle, limit time.Duration, extraArgs []string) (result, error) {
+	res := result{n: n, loadBefore: loadAvg(), managerArgs: extraArgs}
+	dir, err := os.MkdirTemp("", "bench-controller-run-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
 
 	env, err := kubetest.Start()
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer func() { _ = env.Stop() }()
 	user, err := env.AddUser(envtest.User{Name: "manager", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
-		return err
+		return res, err
 	}
-	kc, err := user.KubeConfig()
+	proxy, err := startProxy(user.Config())
 	if err != nil {
-		return err
+		return res, err
 	}
+	defer proxy.close()
 	kcPath := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kcPath, kc, 0o600); err != nil {
-		return err
+	if err := writeKubeconfig(kcPath, proxy.url); err != nil {
+		return res, err
 	}
-	metricsAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(manager, "--metrics-bind-address="+metricsAddr, "--health-probe-bind-address=0",
-		"--runner-image=checkpointed/runner:bench", "--zap-log-level=error")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kcPath)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start manager: %w", err)
-	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	peak := watchPeakRSS(cmd.Process.Pid)
 
 	c, err := client.New(env.Config, client.Options{Scheme: kubetest.Scheme()})
 	if err != nil {
-		return err
+		return res, err
 	}
-	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}
-	if err := c.Create(ctx, ns); err != nil {
-		return err
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}); err != nil {
+		return res, err
 	}
-	// Wait for the manager to serve metrics (it is up and watching).
-	if err := waitFor(30*time.Second, func() bool { _, err := scrape(metricsAddr); return err == nil }); err != nil {
-		return fmt.Errorf("manager metrics never came up: %w", err)
+	watch, err := startWatch(ctx, env.Config, n)
+	if err != nil {
+		return res, err
 	}
+
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
+	mgr, err := startManager(manager, kcPath, metricsAddr, extraArgs)
+	if err != nil {
+		return res, err
+	}
+	defer mgr.stop()
 
 	start := time.Now()
 	if err := createAll(ctx, c, n); err != nil {
-		return err
+		return res, err
 	}
-	created := time.Since(start)
-	if err := waitFor(10*time.Minute, func() bool { return converged(ctx, c, n) }); err != nil {
-		return fmt.Errorf("no convergence: %w", err)
+	res.created = time.Since(start)
+	at, ok := watch.wait(start.Add(limit))
+	res.converged = ok
+	res.convergence = at.Sub(start)
+	if !ok {
+		res.readyAtLimit = watch.ready()
+		res.loadAfter = loadAvg()
+		res.peakRSSKiB = mgr.peak()
+		res.untilIdle = proxy.snapshot()
+		return res, nil
 	}
-	convergence := time.Since(start)
+	res.cpuConverge = mgr.cpu()
 
-	// Let the queue drain, then measure the idle window.
-	time.Sleep(2 * time.Second)
+	// Let the queue drain (no reconcile for 3 s), then measure the idle window.
+	if err := drained(metricsAddr); err != nil {
+		return res, err
+	}
 	before, err := scrape(metricsAddr)
 	if err != nil {
-		return err
+		return res, err
 	}
+	res.reconciles = before.reconciles
+	res.untilIdle = proxy.snapshot()
 	time.Sleep(idle)
 	after, err := scrape(metricsAddr)
 	if err != nil {
-		return err
+		return res, err
 	}
-	reconciles := before.reconciles
-	idleWrites := after.writes - before.writes
+	res.inIdle = proxy.snapshot().minus(res.untilIdle)
+	res.reconcilesIdle = after.reconciles - before.reconciles
 
-	fmt.Printf("controller benchmark: %d SyncJobs on envtest (kube-apiserver + etcd v1.37.2), %d cores\n", n, numCPU())
-	fmt.Printf("  create calls took           %6.1f s\n", created.Seconds())
-	fmt.Printf("  converged (CronJob + Ready) %6.1f s    target <= 60 s      %s\n", convergence.Seconds(), verdict(convergence.Seconds() <= 60))
-	fmt.Printf("  reconciles per SyncJob      %6.2f      target <= 3         %s\n", reconciles/float64(n), verdict(reconciles/float64(n) <= 3))
-	fmt.Printf("  manager peak RSS            %6.1f MiB  target <= 150 MiB   %s\n", float64(peak())/1024, verdict(peak() <= 150*1024))
-	fmt.Printf("  writes in %2.0f s idle window  %6.0f      target 0            %s\n", idle.Seconds(), idleWrites, verdict(idleWrites == 0))
-	fmt.Printf("  (manager writes until convergence: %.0f, %.2f per SyncJob)\n", before.writes, before.writes/float64(n))
-	return nil
+	// A manager restart: every SyncJob is reconciled once more and should find nothing to do.
+	res.peakRSSKiB = mgr.peak()
+	mgr.stop()
+	restartAt := proxy.snapshot()
+	mgr, err = startManager(manager, kcPath, metricsAddr, extraArgs)
+	if err != nil {
+		return res, err
+	}
+	defer mgr.stop()
+	restart := time.Now()
+	if err := waitFor(limit, func() bool { m, err := scrape(metricsAddr); return err == nil && m.reconciles >= float64(n) }); err != nil {
+		return res, fmt.Errorf("after a restart the manager did not reconcile every SyncJob: %w", err)
+	}
+	if err := drained(metricsAddr); err != nil {
+		return res, err
+	}
+	res.startupConvergence = time.Since(restart)
+	m, err := scrape(metricsAddr)
+	if err != nil {
+		return res, err
+	}
+	res.startupReconciles = m.reconciles
+	res.restart = proxy.snapshot().minus(restartAt)
+	res.restartPeakRSSKiB = mgr.peak()
+	res.loadAfter = loadAvg()
+	return res, nil
+}
+
+func (r result) print(idle time.Duration) {
+	n := float64(r.n)
+	cores := numCPU()
+	fmt.Printf("\ncontroller benchmark: %d SyncJobs on envtest (kube-apiserver + etcd v1.37.2), %d cores\n", r.n, cores)
+	if len(r.managerArgs) > 0 {
+		fmt.Printf("  manager flags: %s\n", strings.Join(r.managerArgs, " "))
+	}
+	fmt.Printf("  load average before: %s   after: %s\n", r.loadBefore, r.loadAfter)
+	fmt.Printf("  create calls took             %7.1f s\n", r.created.Seconds())
+	target := time.Duration(float64(targetConvergence) * n / targetN)
+	scaled := ""
+	if r.n != targetN {
+		scaled = fmt.Sprintf(" (%d s at 10,000, scaled)", int(targetConvergence.Seconds()))
+	}
+	if !r.converged {
+		fmt.Printf("  converged (CronJob + Ready)   NO: %d of %d after %.0f s   target <= %.0f s%s   MISSED\n",
+			r.readyAtLimit, r.n, r.convergence.Seconds(), target.Seconds(), scaled)
+		fmt.Printf("  manager peak RSS              %7.1f MiB\n", float64(r.peakRSSKiB)/1024)
+		fmt.Printf("  requests until the limit: %s\n", r.untilIdle.top(12, r.n))
+		return
+	}
+	fmt.Printf("  converged (CronJob + Ready)   %7.1f s    target <= %.0f s%s   %s\n",
+		r.convergence.Seconds(), target.Seconds(), scaled, verdict(r.convergence <= target))
+	fmt.Printf("  reconciles per SyncJob        %7.2f      target <= %.0f   %s\n", r.reconciles/n, targetReconciles, verdict(r.reconciles/n <= targetReconciles))
+	fmt.Printf("  manager peak RSS              %7.1f MiB  target <= %d MiB   %s\n", float64(r.peakRSSKiB)/1024, targetRSSMiB, verdict(r.peakRSSKiB <= targetRSSMiB*1024))
+	fmt.Printf("  manager CPU until converged   %7.1f s\n", r.cpuConverge.Seconds())
+	fmt.Printf("  API requests per SyncJob      %7.2f      (writes %.2f)\n", float64(r.untilIdle.total())/n, float64(r.untilIdle.writes())/n)
+	fmt.Printf("    by verb and resource: %s\n", r.untilIdle.top(20, r.n))
+	fmt.Printf("  writes in %2.0f s idle window    %7d      target 0   %s\n", idle.Seconds(), r.inIdle.writes(), verdict(r.inIdle.writes() == 0))
+	fmt.Printf("  requests in the idle window   %7d      (reconciles %.0f; %s)\n", r.inIdle.total()-r.inIdle.watches(), r.reconcilesIdle, r.inIdle.top(6, 1))
+	fmt.Printf("  manager restart: queue drained after %.1f s; per SyncJob %.2f reconciles, %.2f writes, %.2f requests; peak RSS %.1f MiB\n",
+		r.startupConvergence.Seconds(), r.startupReconciles/n, float64(r.restart.writes())/n, float64(r.restart.total())/n, float64(r.restartPeakRSSKiB)/1024)
+	fmt.Printf("    by verb and resource: %s\n", r.restart.top(10, r.n))
+}
+
+// printGrowth compares per-SyncJob figures across sizes: a figure that grows with n grows
+// faster than linearly in total.
+func printGrowth(rs []result) {
+	fmt.Printf("\ngrowth (per SyncJob, by size):\n")
+	fmt.Printf("  %-8s %12s %12s %12s %14s %12s\n", "n", "conv ms", "reconciles", "requests", "RSS KiB", "CPU ms")
+	for _, r := range rs {
+		n := float64(r.n)
+		if !r.converged {
+			fmt.Printf("  %-8d did not converge (%d ready after %.0f s)\n", r.n, r.readyAtLimit, r.convergence.Seconds())
+			continue
+		}
+		fmt.Printf("  %-8d %12.2f %12.2f %12.2f %14.1f %12.2f\n", r.n, float64(r.convergence.Milliseconds())/n,
+			r.reconciles/n, float64(r.untilIdle.total())/n, float64(r.peakRSSKiB)/n, float64(r.cpuConverge.Milliseconds())/n)
+	}
 }
 
 func verdict(ok bool) string {
@@ -144,6 +304,18 @@ func verdict(ok bool) string {
 		return "ok"
 	}
 	return "MISSED"
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func numCPU() int {
@@ -160,6 +332,52 @@ func numCPU() int {
 		}
 	}
 	return n
+}
+
+// managerProc is the manager process.
+type managerProc struct {
+	cmd  *exec.Cmd
+	peak func() int64
+	once sync.Once
+}
+
+func startManager(manager, kcPath, metricsAddr string, extra []string) (*managerProc, error) {
+	args := append([]string{"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=0",
+		"--runner-image=checkpointed/runner:bench", "--zap-log-level=error"}, extra...)
+	cmd := exec.Command(manager, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kcPath)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start manager: %w", err)
+	}
+	m := &managerProc{cmd: cmd, peak: watchPeakRSS(cmd.Process.Pid)}
+	// Wait for the manager to serve metrics (it is up and watching).
+	if err := waitFor(30*time.Second, func() bool { _, err := scrape(metricsAddr); return err == nil }); err != nil {
+		m.stop()
+		return nil, fmt.Errorf("manager metrics never came up: %w", err)
+	}
+	return m, nil
+}
+
+func (m *managerProc) stop() {
+	m.once.Do(func() { _ = m.cmd.Process.Signal(syscall.SIGTERM); _ = m.cmd.Wait() })
+}
+
+// cpu is the manager's user + system CPU time so far.
+func (m *managerProc) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
 
 // createAll creates n SyncJobs with 16 writers in parallel.
@@ -189,7 +407,7 @@ func createAll(ctx context.Context, c client.Client, n int) error {
 
 func syncJob(i int) *syncv1.SyncJob {
 	return &syncv1.SyncJob{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: fmt.Sprintf("sync-%04d", i)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: fmt.Sprintf("sync-%05d", i)},
 		Spec: syncv1.SyncJobSpec{
 			Schedule: fmt.Sprintf("%d 2 * * *", i%60),
 			TimeZone: ptr.To("Europe/Berlin"),
@@ -203,23 +421,87 @@ func syncJob(i int) *syncv1.SyncJob {
 	}
 }
 
-// converged reports whether all n SyncJobs are Ready and have their CronJob.
-func converged(ctx context.Context, c client.Client, n int) bool {
-	sjs := &syncv1.SyncJobList{}
-	if err := c.List(ctx, sjs, client.InNamespace("bench")); err != nil {
-		return false
+// convergence follows the SyncJobs and CronJobs of the bench namespace through informers
+// (no polling lists of 10,000 objects) and notes when all n SyncJobs are Ready at their
+// generation and all n CronJobs exist.
+type convergence struct {
+	n          int
+	mu         sync.Mutex
+	readyNames map[string]bool
+	crons      map[string]bool
+	at         time.Time
+	done       chan struct{}
+}
+
+func startWatch(ctx context.Context, cfg *rest.Config, n int) (*convergence, error) {
+	ch, err := cache.New(cfg, cache.Options{Scheme: kubetest.Scheme(), DefaultNamespaces: map[string]cache.Config{"bench": {}}})
+	if err != nil {
+		return nil, err
 	}
-	ready := 0
-	for _, sj := range sjs.Items {
-		if meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady) && sj.Status.ObservedGeneration == sj.Generation {
-			ready++
+	w := &convergence{n: n, readyNames: map[string]bool{}, crons: map[string]bool{}, done: make(chan struct{})}
+	sjs, err := ch.GetInformer(ctx, &syncv1.SyncJob{})
+	if err != nil {
+		return nil, err
+	}
+	cjs, err := ch.GetInformer(ctx, &batchv1.CronJob{})
+	if err != nil {
+		return nil, err
+	}
+	onSyncJob := func(obj any) {
+		sj, ok := obj.(*syncv1.SyncJob)
+		if !ok {
+			return
+		}
+		w.set(w.readyNames, sj.Name, meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady) && sj.Status.ObservedGeneration == sj.Generation)
+	}
+	onCronJob := func(obj any) {
+		if cj, ok := obj.(*batchv1.CronJob); ok {
+			w.set(w.crons, cj.Name, true)
 		}
 	}
-	cjs := &batchv1.CronJobList{}
-	if err := c.List(ctx, cjs, client.InNamespace("bench")); err != nil {
-		return false
+	if _, err := sjs.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: onSyncJob, UpdateFunc: func(_, o any) { onSyncJob(o) }}); err != nil {
+		return nil, err
 	}
-	return ready == n && len(cjs.Items) == n
+	if _, err := cjs.AddEventHandler(toolscache.ResourceEventHandlerFuncs{AddFunc: onCronJob}); err != nil {
+		return nil, err
+	}
+	go func() { _ = ch.Start(ctx) }()
+	if !ch.WaitForCacheSync(ctx) {
+		return nil, errors.New("the benchmark's own informers did not sync")
+	}
+	return w, nil
+}
+
+func (w *convergence) set(m map[string]bool, name string, v bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if v {
+		m[name] = true
+	} else {
+		delete(m, name)
+	}
+	if w.at.IsZero() && len(w.readyNames) == w.n && len(w.crons) == w.n {
+		w.at = time.Now()
+		close(w.done)
+	}
+}
+
+func (w *convergence) ready() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.readyNames)
+}
+
+// wait returns when all SyncJobs converged, or at the deadline (false).
+func (w *convergence) wait(deadline time.Time) (time.Time, bool) {
+	select {
+	case <-w.done:
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.at, true
+	case <-time.After(time.Until(deadline)):
+		return time.Now(), false
+	}
 }
 
 func waitFor(limit time.Duration, cond func() bool) error {
@@ -231,6 +513,22 @@ func waitFor(limit time.Duration, cond func() bool) error {
 		time.Sleep(250 * time.Millisecond)
 	}
 	return fmt.Errorf("gave up after %s", limit)
+}
+
+// drained waits until the manager has made no reconcile for 3 s and its queue is empty.
+func drained(addr string) error {
+	last, since := -1.0, time.Now()
+	return waitFor(5*time.Minute, func() bool {
+		m, err := scrape(addr)
+		if err != nil {
+			return false
+		}
+		if m.reconciles != last || m.depth > 0 {
+			last, since = m.reconciles, time.Now()
+			return false
+		}
+		return time.Since(since) >= 3*time.Second
+	})
 }
 
 // watchPeakRSS samples the process's peak resident set (VmHWM, in KiB) until the process
@@ -276,9 +574,9 @@ func vmHWM(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmHWM for pid %d", pid)
 }
 
-type metrics struct{ reconciles, writes float64 }
+type metrics struct{ reconciles, depth float64 }
 
-// scrape reads the manager's reconcile count and its write requests to the apiserver.
+// scrape reads the manager's reconcile count and its queue depth.
 func scrape(addr string) (metrics, error) {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -298,12 +596,8 @@ func scrape(addr string) (metrics, error) {
 		switch {
 		case strings.HasPrefix(line, "controller_runtime_reconcile_total{") && strings.Contains(line, `controller="syncjob"`):
 			m.reconciles += val()
-		case strings.HasPrefix(line, "rest_client_requests_total{"):
-			for _, verb := range []string{`method="POST"`, `method="PUT"`, `method="PATCH"`, `method="DELETE"`} {
-				if strings.Contains(line, verb) {
-					m.writes += val()
-				}
-			}
+		case strings.HasPrefix(line, "workqueue_depth{") && strings.Contains(line, `name="syncjob"`):
+			m.depth += val()
 		}
 	}
 	return m, s.Err()
@@ -316,4 +610,204 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// writeKubeconfig points the manager at the counting proxy (plain HTTP on loopback; the
+// proxy holds the manager user's credentials).
+func writeKubeconfig(path, server string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["bench"] = &clientcmdapi.Cluster{Server: server}
+	kc.AuthInfos["manager"] = &clientcmdapi.AuthInfo{}
+	kc.Contexts["bench"] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "manager"}
+	kc.CurrentContext = "bench"
+	return clientcmd.WriteToFile(*kc, path)
+}
+
+// counts are API requests by "verb resource".
+type counts map[string]int64
+
+var writeVerbs = map[string]bool{"create": true, "update": true, "patch": true, "delete": true, "deletecollection": true}
+
+func (c counts) total() int64 {
+	var t int64
+	for _, v := range c {
+		t += v
+	}
+	return t
+}
+
+func (c counts) writes() int64 {
+	var t int64
+	for k, v := range c {
+		if writeVerbs[strings.Fields(k)[0]] {
+			t += v
+		}
+	}
+	return t
+}
+
+func (c counts) watches() int64 {
+	var t int64
+	for k, v := range c {
+		if strings.HasPrefix(k, "watch ") {
+			t += v
+		}
+	}
+	return t
+}
+
+func (c counts) minus(o counts) counts {
+	out := counts{}
+	for k, v := range c {
+		if d := v - o[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// top renders the largest counts, per SyncJob when n > 1.
+func (c counts) top(k, n int) string {
+	keys := make([]string, 0, len(c))
+	for key := range c {
+		keys = append(keys, key)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if c[keys[i]] != c[keys[j]] {
+			return c[keys[i]] > c[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	var parts []string
+	for i, key := range keys {
+		if i == k {
+			parts = append(parts, "...")
+			break
+		}
+		if n > 1 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", key, float64(c[key])/float64(n)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %d", key, c[key]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// proxy forwards the manager's requests to the apiserver with the manager user's
+// credentials and counts them by verb and resource.
+type proxy struct {
+	url    string
+	srv    *http.Server
+	mu     sync.Mutex
+	counts counts
+}
+
+func startProxy(cfg *rest.Config) (*proxy, error) {
+	target, err := url.Parse(cfg.Host)
+	if err != nil {
+		return nil, err
+	}
+	transport, err := rest.TransportFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &proxy{counts: counts{}}
+	rp := &httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport:     transport,
+		FlushInterval: -1, // watches stream
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p.url = "http://" + l.Addr().String()
+	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := requestKey(r)
+		p.mu.Lock()
+		p.counts[key]++
+		p.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = p.srv.Serve(l) }()
+	return p, nil
+}
+
+func (p *proxy) snapshot() counts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := counts{}
+	for k, v := range p.counts {
+		out[k] = v
+	}
+	return out
+}
+
+func (p *proxy) close() { _ = p.srv.Close() }
+
+// requestKey names a request by verb and resource ("patch cronjobs", "get
+// syncjobs/status", "watch pods"), from its method and path.
+func requestKey(r *http.Request) string {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		parts = parts[3:]
+	default:
+		return strings.ToLower(r.Method) + " discovery"
+	}
+	var resource, name, sub string
+	switch {
+	case len(parts) >= 3 && parts[0] == "namespaces":
+		resource = parts[2]
+		if len(parts) >= 4 {
+			name = parts[3]
+		}
+		if len(parts) >= 5 {
+			sub = parts[4]
+		}
+	case len(parts) >= 1:
+		resource = parts[0]
+		if len(parts) >= 2 {
+			name = parts[1]
+		}
+		if len(parts) >= 3 {
+			sub = parts[2]
+		}
+	default:
+		return strings.ToLower(r.Method) + " discovery"
+	}
+	if sub != "" {
+		resource += "/" + sub
+	}
+	var verb string
+	switch r.Method {
+	case http.MethodGet:
+		switch {
+		case r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1":
+			verb = "watch"
+		case name != "":
+			verb = "get"
+		default:
+			verb = "list"
+		}
+	case http.MethodPost:
+		verb = "create"
+	case http.MethodPut:
+		verb = "update"
+	case http.MethodPatch:
+		verb = "patch"
+	case http.MethodDelete:
+		verb = "delete"
+		if name == "" {
+			verb = "deletecollection"
+		}
+	default:
+		verb = strings.ToLower(r.Method)
+	}
+	return verb + " " + resource
 }

@@ -169,7 +169,7 @@ func jobSpec(sj *syncv1.SyncJob, opts Options, trigger string, args []string) *b
 		coreac.EnvVar().WithName(runcontract.EnvJobName).WithValue(sj.Name),
 		coreac.EnvVar().WithName(runcontract.EnvJobNamespace).WithValue(sj.Namespace),
 		coreac.EnvVar().WithName(runcontract.EnvPodName).WithValueFrom(coreac.EnvVarSource().
-			WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath("metadata.name"))),
+			WithFieldRef(coreac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("metadata.name"))),
 		coreac.EnvVar().WithName(runcontract.EnvTrigger).WithValue(trigger),
 		coreac.EnvVar().WithName(runcontract.EnvRunJob).WithValueFrom(coreac.EnvVarSource().
 			WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath("metadata.labels['" + runcontract.LabelJobName + "']"))),
@@ -246,7 +246,13 @@ func jobSpec(sj *syncv1.SyncJob, opts Options, trigger string, args []string) *b
 			} else if c := e.ValueFrom.ConfigMapKeyRef; c != nil {
 				ev.WithValueFrom(coreac.EnvVarSource().WithConfigMapKeyRef(coreac.ConfigMapKeySelector().WithName(c.Name).WithKey(c.Key)))
 			} else if f := e.ValueFrom.FieldRef; f != nil {
-				ev.WithValueFrom(coreac.EnvVarSource().WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath(f.FieldPath)))
+				// apiVersion as the apiserver defaults it, so that the applied fields read back
+				// equal (controllers' applyOwned).
+				apiVersion := f.APIVersion
+				if apiVersion == "" {
+					apiVersion = "v1"
+				}
+				ev.WithValueFrom(coreac.EnvVarSource().WithFieldRef(coreac.ObjectFieldSelector().WithAPIVersion(apiVersion).WithFieldPath(f.FieldPath)))
 			}
 			env = append(env, ev)
 		}
