@@ -109,8 +109,9 @@ func setCondition(st *syncv1.SyncJobStatus, sj *syncv1.SyncJob, typ string, stat
 // happen at once for the same drift, the Drifted Event (which names keys and fields)
 // stands for both.
 func (r *SyncJobReconciler) emitEvents(sj *syncv1.SyncJob, st syncv1.SyncJobStatus) {
+	key := client.ObjectKeyFromObject(sj)
 	drifted := driftStarted(sj.Status.Conditions, st.Conditions)
-	if drifted != nil {
+	if drifted != nil && r.announced.first(key, sj.UID, *drifted) {
 		r.event(sj, corev1.EventTypeWarning, drifted.Reason, drifted.Message)
 	}
 	before := meta.FindStatusCondition(sj.Status.Conditions, syncv1.ConditionReady)
@@ -123,6 +124,9 @@ func (r *SyncJobReconciler) emitEvents(sj *syncv1.SyncJob, st syncv1.SyncJobStat
 	}
 	if before != nil && before.Status == after.Status && before.Reason == after.Reason {
 		return
+	}
+	if !r.announced.first(key, sj.UID, *after) {
+		return // this reconcile's cache did not show yet the status that announced it
 	}
 	if toldByRun(sj.Status.LastRun, before, after) {
 		return
@@ -142,12 +146,18 @@ var runOutcomeReasons = map[string]bool{
 // toldByRun reports whether a change of Ready from before to after is the outcome of the
 // last run, whose own Event (the runner's RunSucceeded/RunPartiallySucceeded/RunFailed, or
 // the controller's RunFailed for a runner that died) already tells it: one Event per run
-// outcome. A change from another reason (a fixed spec, staleness) still gets its Event.
+// outcome. That is so when the previous Ready was a run's outcome too, or when the run
+// finished after the previous Ready was set (a failed preflight, staleness: the run is the
+// newer news). A change from another reason set after the run (a fixed spec) still gets
+// its Event.
 func toldByRun(last *syncv1.RunRecord, before, after *metav1.Condition) bool {
 	if last == nil || !runOutcomeReasons[after.Reason] || !strings.Contains(after.Message, "run "+last.RunID) {
 		return false
 	}
-	return before == nil || runOutcomeReasons[before.Reason]
+	if before == nil || runOutcomeReasons[before.Reason] {
+		return true
+	}
+	return last.CompletionTime != nil && !last.CompletionTime.Before(&before.LastTransitionTime)
 }
 
 // driftStarted returns the Drifted condition of after when it is True and was not True

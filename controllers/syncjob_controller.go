@@ -57,6 +57,9 @@ type SyncJobReconciler struct {
 	// AllowedRunnerImages are the runner images a SyncJob may name (--allowed-runner-images);
 	// empty allows only Options.RunnerImage.
 	AllowedRunnerImages imagepolicy.Policy
+
+	// announced guards against announcing one change of a condition twice (announced.go).
+	announced announcements
 }
 
 // RBAC: exactly the verbs the code uses (controllers/rbac_test.go compares
@@ -114,6 +117,9 @@ type step func(context.Context, *syncv1.SyncJob, *reconcileState) (stepResult, e
 func (r *SyncJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	sj := &syncv1.SyncJob{}
 	if err := r.Get(ctx, req.NamespacedName, sj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.announced.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !sj.DeletionTimestamp.IsZero() {
