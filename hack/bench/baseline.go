@@ -95,14 +95,7 @@ func baselineMerge(ctx context.Context, src, dst *pgx.Conn, srcTable, dstTable s
 		return res, fmt.Errorf("baseline: create stage table: %w", err)
 	}
 
-	pr, pw := io.Pipe()
-	copied := make(chan error, 1)
-	go func() {
-		tag, err := src.PgConn().CopyTo(ctx, pw, copyOut)
-		res.Rows = tag.RowsAffected()
-		pw.CloseWithError(err)
-		copied <- err
-	}()
+	pr, copied := copyOutPipe(ctx, src, copyOut, &res.Rows)
 	_, inErr := tx.Conn().PgConn().CopyFrom(ctx, pr, "COPY bench_stage FROM STDIN")
 	_ = pr.CloseWithError(io.ErrClosedPipe) // unblocks the writer if COPY FROM stopped early
 	if outErr := <-copied; outErr != nil {
@@ -134,14 +127,7 @@ func baselinePaged(ctx context.Context, src, dst *pgx.Conn, srcTable, dstTable s
 	if _, err := dst.Exec(ctx, stage); err != nil {
 		return res, fmt.Errorf("baseline: create stage table: %w", err)
 	}
-	pr, pw := io.Pipe()
-	copied := make(chan error, 1)
-	go func() {
-		tag, err := src.PgConn().CopyTo(ctx, pw, copyOut)
-		res.Rows = tag.RowsAffected()
-		pw.CloseWithError(err)
-		copied <- err
-	}()
+	pr, copied := copyOutPipe(ctx, src, copyOut, &res.Rows)
 	writeErr := func() error {
 		in := bufio.NewReaderSize(pr, 1<<16)
 		var page bytes.Buffer
@@ -202,4 +188,19 @@ func baselinePaged(ctx context.Context, src, dst *pgx.Conn, srcTable, dstTable s
 	}
 	res.Wall = time.Since(start)
 	return res, nil
+}
+
+// copyOutPipe runs the COPY … TO STDOUT query copyOut on src in the background into the
+// returned pipe; the channel yields its error once it ended, after *rows holds the count
+// of rows copied. The reader must be closed when its consumer stops early.
+func copyOutPipe(ctx context.Context, src *pgx.Conn, copyOut string, rows *int64) (*io.PipeReader, <-chan error) {
+	pr, pw := io.Pipe()
+	copied := make(chan error, 1)
+	go func() {
+		tag, err := src.PgConn().CopyTo(ctx, pw, copyOut)
+		*rows = tag.RowsAffected()
+		pw.CloseWithError(err)
+		copied <- err
+	}()
+	return pr, copied
 }

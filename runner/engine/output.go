@@ -104,3 +104,32 @@ func (o sinkOutput) publish(ctx context.Context, rec audit.Record, stored *curso
 }
 
 func (sinkOutput) result() *Plan { return nil }
+
+// upsertExcept writes to out the records of batch for which held reports no result, and
+// returns every record's result in batch order: held's result for the records it holds
+// (nothing written for them), the sink's for the others. The Snapshot hash check and the
+// overlap's version check are both this: a page filtered by one keyed lookup.
+func upsertExcept(ctx context.Context, out output, batch []connector.WriteRecord, held func(*connector.WriteRecord) (connector.Result, bool)) ([]connector.Result, error) {
+	results := make([]connector.Result, len(batch))
+	changed := make([]connector.WriteRecord, 0, len(batch))
+	at := make([]int, 0, len(batch))
+	for i := range batch {
+		if res, ok := held(&batch[i]); ok {
+			results[i] = res
+			continue
+		}
+		changed = append(changed, batch[i])
+		at = append(at, i)
+	}
+	if len(changed) == 0 {
+		return results, nil
+	}
+	written, err := out.upsert(ctx, changed)
+	if err != nil {
+		return nil, err
+	}
+	for j, res := range written {
+		results[at[j]] = res
+	}
+	return results, nil
+}

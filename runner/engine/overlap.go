@@ -77,28 +77,14 @@ func (o versionOutput) upsert(ctx context.Context, batch []connector.WriteRecord
 	if err != nil {
 		return nil, fmt.Errorf("read the stored source versions of %d re-read records: %w", len(keys), err)
 	}
-	results := make([]connector.Result, len(batch))
-	changed := make([]connector.WriteRecord, 0, len(batch)-len(held))
-	at := make([]int, 0, cap(changed))
-	for i := range batch {
-		if o.reread(&batch[i]) {
-			if v, ok := held[batch[i].Key]; ok && v.Equal(batch[i].SourceUpdatedAt) {
-				results[i] = connector.Result{Outcome: connector.SameVersion}
-				continue
-			}
+	return upsertExcept(ctx, o.output, batch, func(w *connector.WriteRecord) (connector.Result, bool) {
+		if !o.reread(w) {
+			return connector.Result{}, false
 		}
-		changed = append(changed, batch[i])
-		at = append(at, i)
-	}
-	if len(changed) == 0 {
-		return results, nil
-	}
-	written, err := o.output.upsert(ctx, changed)
-	if err != nil {
-		return nil, err
-	}
-	for j, res := range written {
-		results[at[j]] = res
-	}
-	return results, nil
+		v, ok := held[w.Key]
+		if !ok || !v.Equal(w.SourceUpdatedAt) {
+			return connector.Result{}, false
+		}
+		return connector.Result{Outcome: connector.SameVersion}, true
+	})
 }

@@ -79,28 +79,12 @@ func (o hashOutput) upsert(ctx context.Context, batch []connector.WriteRecord) (
 	if err != nil {
 		return nil, fmt.Errorf("read the stored hashes of %d keys: %w", len(keys), err)
 	}
-	results := make([]connector.Result, len(batch))
-	changed := make([]connector.WriteRecord, 0, len(batch))
-	at := make([]int, 0, len(batch))
-	for i := range batch {
-		if h, ok := stored[batch[i].Key]; ok && h == batch[i].Hash {
-			results[i] = connector.Result{Outcome: connector.Unchanged}
-			continue
+	return upsertExcept(ctx, o.output, batch, func(w *connector.WriteRecord) (connector.Result, bool) {
+		if h, ok := stored[w.Key]; ok && h == w.Hash {
+			return connector.Result{Outcome: connector.Unchanged}, true
 		}
-		changed = append(changed, batch[i])
-		at = append(at, i)
-	}
-	if len(changed) == 0 {
-		return results, nil
-	}
-	written, err := o.output.upsert(ctx, changed)
-	if err != nil {
-		return nil, err
-	}
-	for j, res := range written {
-		results[at[j]] = res
-	}
-	return results, nil
+		return connector.Result{}, false
+	})
 }
 
 // RecordHash is a record's content hash in Snapshot mode: SHA-256 of a canonical, typed
