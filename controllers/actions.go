@@ -149,6 +149,7 @@ func unhandledRequest(sj *syncv1.SyncJob, st *reconcileState) bool {
 		{syncv1.RunRequestedAnnotation, st.status.LastHandledRunRequest, runcontract.KindRun},
 		{syncv1.BackfillRequestedAnnotation, st.status.LastHandledBackfillRequest, runcontract.KindBackfill},
 		{syncv1.ResetRequestedAnnotation, st.status.LastHandledResetRequest, runcontract.KindReset},
+		{syncv1.ReconcileRequestedAnnotation, st.status.LastHandledReconcileRequest, runcontract.KindReconcile},
 	} {
 		token := sj.Annotations[rq.ann]
 		if token != "" && token != rq.handled && !st.runs.requested[runcontract.RequestedJobName(sj.Name, rq.kind, token)] {

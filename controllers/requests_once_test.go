@@ -42,6 +42,7 @@ func (c staleClient) Get(ctx context.Context, key client.ObjectKey, obj client.O
 		sj.Status.LastHandledRunRequest = ""
 		sj.Status.LastHandledResetRequest = ""
 		sj.Status.LastHandledBackfillRequest = ""
+		sj.Status.LastHandledReconcileRequest = ""
 	}
 	return nil
 }
@@ -231,4 +232,22 @@ func TestResetArrivesDuringARun(t *testing.T) {
 		g.Expect(jobsOfKind(g, sj, runcontract.KindReset)).To(HaveLen(1))
 		g.Expect(requestEvents(g, sj, "ResetRequested")).To(Equal(1))
 	}, 2*time.Second, interval).Should(Succeed())
+}
+
+// TestReconcileRequestUnderAStaleCache: a reconcile request (reconcile-requested-at) alone
+// is held back by an active run that the cache does not show yet, like the other requests:
+// which Jobs are active is read from the apiserver before its Job is started.
+func TestReconcileRequestUnderAStaleCache(t *testing.T) {
+	g := NewWithT(t)
+	sj := readySyncJob(t, "stale-reconcile")
+	deleteWhenDone(t, sj)
+	annotate(g, sj, map[string]string{syncv1.RunRequestedAnnotation: "r1"})
+	g.Eventually(func(g Gomega) {
+		g.Expect(jobsOfKind(g, sj, runcontract.KindRun)).To(HaveLen(1))
+	}, timeout, interval).Should(Succeed())
+
+	annotate(g, sj, map[string]string{syncv1.ReconcileRequestedAnnotation: "k1"})
+	r, _ := staleReconciler(false)
+	reconcileTimes(g, r, sj, 3)
+	g.Expect(jobsOfKind(g, sj, runcontract.KindReconcile)).To(BeEmpty(), "the reconcile run does not start next to the active run")
 }

@@ -172,7 +172,7 @@ func jobSpec(sj *syncv1.SyncJob, opts Options, trigger string, args []string) *b
 			WithFieldRef(coreac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("metadata.name"))),
 		coreac.EnvVar().WithName(runcontract.EnvTrigger).WithValue(trigger),
 		coreac.EnvVar().WithName(runcontract.EnvRunJob).WithValueFrom(coreac.EnvVarSource().
-			WithFieldRef(coreac.ObjectFieldSelector().WithFieldPath("metadata.labels['" + runcontract.LabelJobName + "']"))),
+			WithFieldRef(coreac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("metadata.labels['" + runcontract.LabelJobName + "']"))),
 	}
 	for _, ref := range sj.Spec.SecretRefs() {
 		env = append(env, coreac.EnvVar().WithName(runcontract.SecretEnvName(ref.Name, ref.Key)).WithValueFrom(
