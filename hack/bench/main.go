@@ -309,15 +309,17 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// expect checks a run's phase and counts.
+// expect checks a run's phase and counts; unchanged counts the records read and not
+// written, whether compared by value (unchanged) or by version inside the safety gap
+// (sameVersion).
 func expect(name string, res runResult, read, upserted, unchanged int64) error {
 	rec := res.Record
 	if res.Exit != 0 || rec.Phase != "Succeeded" {
 		return fmt.Errorf("%s: runner exit %d, phase %s (%s: %s)", name, res.Exit, rec.Phase, rec.Reason, rec.Message)
 	}
-	if rec.Read != read || rec.Upserted != upserted || rec.Unchanged != unchanged || rec.Failed != 0 {
-		return fmt.Errorf("%s: read %d, upserted %d, unchanged %d, failed %d; want %d, %d, %d, 0",
-			name, rec.Read, rec.Upserted, rec.Unchanged, rec.Failed, read, upserted, unchanged)
+	if rec.Read != read || rec.Upserted != upserted || rec.Unchanged+rec.SameVersion != unchanged || rec.Failed != 0 {
+		return fmt.Errorf("%s: read %d, upserted %d, unchanged %d + same version %d, failed %d; want %d, %d, %d, 0",
+			name, rec.Read, rec.Upserted, rec.Unchanged, rec.SameVersion, rec.Failed, read, upserted, unchanged)
 	}
 	if rc := rec.Reconciliation; rc != nil && rc.Drift {
 		return fmt.Errorf("%s: drift check: source %d, sink %d rows in [%s, %s]", name, rc.SourceCount, rc.SinkCount, rc.WindowStart, rc.WindowEnd)
