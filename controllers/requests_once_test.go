@@ -76,6 +76,17 @@ func requestEvents(g Gomega, sj *syncv1.SyncJob, reason string) int {
 	return n
 }
 
+// oneJobOfKind waits until sj has exactly one requested Job of kind and returns it.
+func oneJobOfKind(g Gomega, sj *syncv1.SyncJob, kind runcontract.RequestKind) batchv1.Job {
+	var job batchv1.Job
+	g.Eventually(func(g Gomega) {
+		jobs := jobsOfKind(g, sj, kind)
+		g.Expect(jobs).To(HaveLen(1))
+		job = jobs[0]
+	}, timeout, interval).Should(Succeed())
+	return job
+}
+
 // jobsOfKind returns the SyncJob's Jobs of one request kind (by name).
 func jobsOfKind(g Gomega, sj *syncv1.SyncJob, kind runcontract.RequestKind) []batchv1.Job {
 	var out []batchv1.Job
@@ -98,12 +109,7 @@ func TestResetAndRunInOneAnnotate(t *testing.T) {
 	deleteWhenDone(t, sj)
 	annotate(g, sj, map[string]string{syncv1.ResetRequestedAnnotation: "t1", syncv1.ResetToAnnotation: "beginning", syncv1.RunRequestedAnnotation: "t1"})
 
-	var reset batchv1.Job
-	g.Eventually(func(g Gomega) {
-		jobs := jobsOfKind(g, sj, runcontract.KindReset)
-		g.Expect(jobs).To(HaveLen(1))
-		reset = jobs[0]
-	}, timeout, interval).Should(Succeed())
+	reset := oneJobOfKind(g, sj, runcontract.KindReset)
 	g.Consistently(func(g Gomega) {
 		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
 		g.Expect(sj.Status.LastHandledResetRequest).To(Equal("t1"), "the reset's token is recorded while the run waits")
@@ -111,12 +117,7 @@ func TestResetAndRunInOneAnnotate(t *testing.T) {
 	}, 2*time.Second, interval).Should(Succeed())
 
 	finishJob(g, &reset, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}, corev1.PodSucceeded)
-	var run batchv1.Job
-	g.Eventually(func(g Gomega) {
-		jobs := jobsOfKind(g, sj, runcontract.KindRun)
-		g.Expect(jobs).To(HaveLen(1))
-		run = jobs[0]
-	}, timeout, interval).Should(Succeed())
+	run := oneJobOfKind(g, sj, runcontract.KindRun)
 	finishJob(g, &run, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}, corev1.PodSucceeded)
 
 	g.Eventually(func(g Gomega) {
@@ -208,12 +209,7 @@ func TestResetArrivesDuringARun(t *testing.T) {
 	sj := readySyncJob(t, "reset-during-run")
 	deleteWhenDone(t, sj)
 	annotate(g, sj, map[string]string{syncv1.RunRequestedAnnotation: "run-1"})
-	var run batchv1.Job
-	g.Eventually(func(g Gomega) {
-		jobs := jobsOfKind(g, sj, runcontract.KindRun)
-		g.Expect(jobs).To(HaveLen(1))
-		run = jobs[0]
-	}, timeout, interval).Should(Succeed())
+	run := oneJobOfKind(g, sj, runcontract.KindRun)
 
 	annotate(g, sj, map[string]string{syncv1.ResetRequestedAnnotation: "reset-1", syncv1.ResetToAnnotation: "beginning"})
 	g.Consistently(func(g Gomega) {
