@@ -35,6 +35,8 @@ var (
 	env       *kubetest.Env
 	k8sClient client.Client
 	writes    atomic.Int64 // writes made by the controller's client
+	// writesIn counts the same writes per namespace of the object written.
+	writesIn nsCounts
 	// reconcilesIn and apiReadsIn count, per namespace, the controller's reads of a SyncJob
 	// (one at the start of every reconcile) and its reads past the cache (APIReader).
 	reconcilesIn, apiReadsIn nsCounts
@@ -151,47 +153,67 @@ func (c *nsCounts) get(ns string) int64 {
 }
 
 func (c countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	writes.Add(1)
+	countWrite(obj.GetNamespace())
 	return c.Client.Create(ctx, obj, opts...)
 }
 
 func (c countingClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	writes.Add(1)
+	countWrite(obj.GetNamespace())
 	return c.Client.Update(ctx, obj, opts...)
 }
 
 func (c countingClient) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
-	writes.Add(1)
+	countWrite(obj.GetNamespace())
 	return c.Client.Patch(ctx, obj, p, opts...)
 }
 
 func (c countingClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
-	writes.Add(1)
+	countWrite(applyNamespace(obj))
 	return c.Client.Apply(ctx, obj, opts...)
 }
 
 func (c countingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	writes.Add(1)
+	countWrite(obj.GetNamespace())
 	return c.Client.Delete(ctx, obj, opts...)
 }
 
 func (c countingClient) Status() client.SubResourceWriter { return countingStatus{c.Client.Status()} }
 
+// countWrite counts one write by the controller's client, in total and for namespace ns.
+func countWrite(ns string) {
+	writes.Add(1)
+	writesIn.add(ns)
+}
+
+// applyNamespace is the namespace of an apply configuration: typed ones name it through
+// GetNamespace, the controller's unstructured status apply through its object.
+func applyNamespace(obj runtime.ApplyConfiguration) string {
+	switch o := obj.(type) {
+	case interface{ GetNamespace() *string }:
+		if ns := o.GetNamespace(); ns != nil {
+			return *ns
+		}
+	case interface{ GetNamespace() string }:
+		return o.GetNamespace()
+	}
+	return ""
+}
+
 // countingStatus counts status writes.
 type countingStatus struct{ client.SubResourceWriter }
 
 func (s countingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	writes.Add(1)
+	countWrite(obj.GetNamespace())
 	return s.SubResourceWriter.Update(ctx, obj, opts...)
 }
 
 func (s countingStatus) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
-	writes.Add(1)
+	countWrite(obj.GetNamespace())
 	return s.SubResourceWriter.Patch(ctx, obj, p, opts...)
 }
 
 func (s countingStatus) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
-	writes.Add(1)
+	countWrite(applyNamespace(obj))
 	return s.SubResourceWriter.Apply(ctx, obj, opts...)
 }
 
