@@ -57,6 +57,9 @@ type run struct {
 	baseLog *runcontract.RecordLog
 	// storedAs is the stored checkpoint but its LastRun, encoded (nochange.go).
 	storedAs []byte
+	// scanned is the stored cursor up to which the overlap was checked by version
+	// (overlapscan.go): the main loop reads after it; nil when it was not.
+	scanned *cursor.Cursor
 }
 
 func newRun(cfg Config) *run {
@@ -89,6 +92,9 @@ func (r *run) execute(ctx, parent context.Context) (Result, error) {
 	if r.load(ctx) && r.proveWritable(ctx) {
 		r.out = r.versionCheck(r.out) // overlap.go
 		r.retryFailed(ctx)
+		if r.failure == nil {
+			r.scanOverlap(ctx) // overlapscan.go
+		}
 		if r.failure == nil {
 			r.readAll(ctx)
 		}
@@ -152,7 +158,7 @@ func (r *run) load(ctx context.Context) bool {
 func (r *run) readAll(ctx context.Context) {
 	readCtx, cancelRead := context.WithCancel(ctx)
 	defer cancelRead()
-	pending := r.readAhead(readCtx, r.start)
+	pending := r.readAhead(readCtx, r.readFrom())
 	defer func() {
 		if pending != nil { // abandon the read ahead, and wait so no read outlives the run
 			cancelRead()
