@@ -17,10 +17,14 @@ import (
 // id and updatedAt, and only the fields asked for.
 type versionScanSource struct {
 	*fakeSource
-	scans []cursor.Cursor // `after` of each ScanVersions
+	scans      []cursor.Cursor // `after` of each ScanVersions
+	beforeScan func()          // called at the start of each ScanVersions, if set
 }
 
 func (s *versionScanSource) ScanVersions(ctx context.Context, after, until cursor.Cursor, fields []string, limit int) (connector.Page, error) {
+	if s.beforeScan != nil {
+		s.beforeScan()
+	}
 	s.mu.Lock()
 	s.scans = append(s.scans, after)
 	s.mu.Unlock()

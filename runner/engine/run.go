@@ -60,6 +60,8 @@ type run struct {
 	// scanned is the stored cursor up to which the overlap was checked by version
 	// (overlapscan.go): the main loop reads after it; nil when it was not.
 	scanned *cursor.Cursor
+	// early is the drift check's counts started with the run (drift_early.go); nil if not.
+	early *earlyCount
 }
 
 func newRun(cfg Config) *run {
@@ -91,6 +93,7 @@ func (r *run) execute(ctx, parent context.Context) (Result, error) {
 	r.sourceWarnings()
 	if r.load(ctx) && r.proveWritable(ctx) {
 		r.out = r.versionCheck(r.out) // overlap.go
+		r.startEarlyCount(ctx)        // drift_early.go
 		r.retryFailed(ctx)
 		if r.failure == nil {
 			r.scanOverlap(ctx) // overlapscan.go
@@ -397,6 +400,7 @@ func (r *run) finish(ctx, parent context.Context) (Result, error) {
 	if r.failure == nil {
 		r.rec.SetReconciliation(r.driftCheck(ctx))
 	}
+	r.endEarlyCount()
 	phase := audit.PhaseSucceeded
 	if r.rec.Failed() > 0 {
 		phase = audit.PhasePartiallySucceeded
