@@ -138,6 +138,7 @@ func schedule(rng *rand.Rand, n, pages int, e *env, cancel context.CancelFunc) s
 	case 2:
 		k := 1 + rng.IntN(pages)
 		e.src.readErrAt = map[int]error{k: fmt.Errorf("read: %w", connector.ErrRateLimited)}
+		e.src.scanErrAt = map[int]error{k: fmt.Errorf("scan: %w", connector.ErrRateLimited)} // with the version scan
 		desc = append(desc, fmt.Sprintf("readErr@%d", k))
 	}
 	if rng.IntN(4) == 0 {
@@ -155,7 +156,7 @@ func clearFaults(e *env) {
 	e.sink.batchErrAt, e.sink.before, e.sink.cancelAfter = nil, nil, nil
 	e.sink.mu.Unlock()
 	e.src.mu.Lock()
-	e.src.readErrAt = nil
+	e.src.readErrAt, e.src.scanErrAt = nil, nil
 	e.src.mu.Unlock()
 	e.store.mu.Lock()
 	e.store.saveErrAt = nil

@@ -84,51 +84,78 @@ func (r *run) overlapScanner() (overlapScan, bool) {
 }
 
 // scanOverlap checks the re-read gap by version (see above) and, when it went through,
-// makes the main loop start strictly after the stored cursor.
+// makes the main loop start strictly after the stored cursor. The next page of versions is
+// scanned while the current one is checked: at most one page ahead.
 func (r *run) scanOverlap(ctx context.Context) {
 	sc, ok := r.overlapScanner()
 	if !ok {
 		return
 	}
-	after := r.start
-	for {
+	scanCtx, cancelScan := context.WithCancel(ctx)
+	defer cancelScan()
+	pending := r.scanAhead(scanCtx, sc, r.start)
+	defer func() {
+		if pending != nil { // abandon the scan ahead, and wait so no scan outlives the run
+			cancelScan()
+			<-pending
+		}
+	}()
+	for pending != nil {
+		res := <-pending
+		pending = nil
 		if ctx.Err() != nil {
 			r.interrupt(ctx)
 			return
 		}
-		page, err := sc.scanner.ScanVersions(ctx, after, sc.until, sc.fields, r.cfg.PageSize)
-		if err != nil {
-			r.stopOn(ctx, sourceReason(err), fmt.Sprintf("source: scan the versions after %s: %v", after, err), err)
+		if res.err != nil {
+			r.stopOn(ctx, sourceReason(res.err), fmt.Sprintf("source: scan the versions after %s: %v", res.after, res.err), res.err)
 			return
 		}
-		prev := after
-		for _, rec := range page.Records {
+		prev := res.after
+		for _, rec := range res.page.Records {
 			if cursor.Compare(rec.Cursor(), prev, r.ids) <= 0 || cursor.Compare(rec.Cursor(), sc.until, r.ids) > 0 {
 				err := fmt.Errorf("scan the versions after %s up to %s: record %s is not after %s or past the end: "+
-					"the source is not ascending by (updatedAt, id)", after, sc.until, rec.Cursor(), prev)
+					"the source is not ascending by (updatedAt, id)", res.after, sc.until, rec.Cursor(), prev)
 				r.fail(runcontract.ReasonSourceError, err.Error(), err)
 				return
 			}
 			prev = rec.Cursor()
 		}
-		if len(page.Records) == 0 {
+		if len(res.page.Records) == 0 {
 			break
 		}
-		r.rec.AddRead(len(page.Records))
-		if !r.checkVersions(ctx, sc, page.Records) {
+		if res.page.More {
+			pending = r.scanAhead(scanCtx, sc, prev)
+		}
+		r.rec.AddRead(len(res.page.Records))
+		if !r.checkVersions(ctx, sc, res.page.Records) {
 			return
 		}
 		r.maybeSave(ctx)
 		if r.failure != nil {
 			return
 		}
-		after = prev
-		if !page.More {
-			break
-		}
 	}
 	c := sc.until
 	r.scanned = &c
+}
+
+// scanResult is one page of versions scanned ahead.
+type scanResult struct {
+	after cursor.Cursor
+	page  connector.Page
+	err   error
+}
+
+// scanAhead starts scanning the page of versions after `after` and returns the channel its
+// result arrives on (with room for it: the scan never blocks).
+func (r *run) scanAhead(ctx context.Context, sc overlapScan, after cursor.Cursor) chan scanResult {
+	ch := make(chan scanResult, 1)
+	go func() {
+		p, err := sc.scanner.ScanVersions(ctx, after, sc.until, sc.fields, r.cfg.PageSize)
+		ch <- scanResult{after: after, page: p, err: err}
+	}()
+	return ch
 }
 
 // checkVersions confirms the page's records whose version the sink holds as SameVersion,

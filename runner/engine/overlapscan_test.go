@@ -25,19 +25,19 @@ func (s *versionScanSource) ScanVersions(ctx context.Context, after, until curso
 	if s.beforeScan != nil {
 		s.beforeScan()
 	}
-	s.mu.Lock()
-	s.scans = append(s.scans, after)
-	s.mu.Unlock()
-	page, err := s.fakeSource.ReadPage(ctx, after, limit)
-	s.mu.Lock()
-	s.reads = s.reads[:len(s.reads)-1] // a scan is not a read of full records
-	s.events[len(s.events)-1] = "scan"
-	s.mu.Unlock()
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return connector.Page{}, err
 	}
-	out := connector.Page{More: page.More}
-	for _, r := range page.Records {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scans = append(s.scans, after)
+	s.events = append(s.events, "scan")
+	if err := s.scanErrAt[len(s.scans)]; err != nil {
+		return connector.Page{}, err
+	}
+	recs, more := s.after(after, limit)
+	out := connector.Page{More: more}
+	for _, r := range recs {
 		if cursor.Compare(r.Cursor(), until, s.order) > 0 {
 			out.More = false
 			break
