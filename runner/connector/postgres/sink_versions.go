@@ -148,7 +148,8 @@ func (s *Sink) CountAdvice(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return fmt.Sprintf("sink table %q has no index on its source updated-at column %q: the drift check's count over "+
-		"spec.reconcile.window reads the whole table on every run; create one: CREATE INDEX ON %s (%s)",
+		"spec.reconcile.window reads the whole table on every run, and the safety gap's version check looks each "+
+		"re-read key up instead of reading the gap's versions by range; create one: CREATE INDEX ON %s (%s)",
 		s.rel.name, s.suaCol, s.rel.ident.Sanitize(), quote(s.suaCol)), nil
 }
 
