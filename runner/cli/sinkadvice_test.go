@@ -14,7 +14,8 @@ import (
 
 // countAdvice is the warning about the sink's missing index, as the postgres sink words it.
 const countAdvice = `sink table "crm_invoices" has no index on its source updated-at column "source_updated_at": ` +
-	`the drift check's count over spec.reconcile.window reads the whole table on every run; ` +
+	`the drift check's count over spec.reconcile.window reads the whole table on every run, ` +
+	`and the safety gap's version check looks each re-read key up instead of reading the gap's versions by range; ` +
 	`create one: CREATE INDEX ON "crm_invoices" ("source_updated_at")`
 
 // TestPlanWarnsMissingCountIndex: `runner plan` warns, naming the table and the column,

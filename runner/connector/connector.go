@@ -172,6 +172,31 @@ type VersionReadCapable interface {
 	CanReadVersions() bool
 }
 
+// VersionRangeReader is an optional capability of a VersionReader that reads the versions it
+// holds by their value, one range scan for a page of re-read records whose versions lie
+// close together, where a lookup by key probes each key.
+type VersionRangeReader interface {
+	// StoredVersionsBetween returns what StoredVersions would for every key whose live
+	// record's stored source updatedAt is in [from, to], reading at most limit records;
+	// complete is false (and the map nil) when there are more, or when the sink cannot read
+	// such a range cheaply: the caller then looks the keys up with StoredVersions.
+	StoredVersionsBetween(ctx context.Context, from, to time.Time, limit int) (versions map[string]time.Time, complete bool, err error)
+}
+
+// VersionScanner is an optional Source capability, used for the records a main run re-reads
+// inside the safety gap: their positions (ID, UpdatedAt) without the rest of the record, so
+// that the run compares them with the versions the sink holds (VersionReader) and reads in
+// full only the records whose version the sink does not hold.
+type VersionScanner interface {
+	// ScanVersions returns at most limit records strictly after `after` (at or after its
+	// time when its id is empty) and at or before until, in ReadPage's order and by its
+	// rules (a record has the position ReadPage gives it). Each carries its ID, its
+	// UpdatedAt and, in Fields, those of fields the source has, valued as ReadPage values
+	// them (and possibly the id and cursor fields; no other). Page.More is false when no
+	// record at or before until follows.
+	ScanVersions(ctx context.Context, after, until cursor.Cursor, fields []string, limit int) (Page, error)
+}
+
 // CountAdvisor is an optional capability of a Counter whose window count is cheap only
 // with an index the connector cannot create itself: CountAdvice says, naming the table
 // and the column, what is missing ("" when nothing is). `runner plan` and the preflight

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sort"
 	"time"
@@ -47,40 +48,57 @@ func (r *run) driftCheck(ctx context.Context) *audit.Reconciliation {
 	return out
 }
 
-// countWindow fills the counts and reports whether both sides were counted.
+// countWindow fills the counts and reports whether both sides were counted. A rerun that
+// ended where it started and wrote nothing takes the counts started early (drift_early.go).
 func (r *run) countWindow(ctx context.Context, from, to time.Time, out *audit.Reconciliation) bool {
-	src, ok := r.cfg.Source.(connector.Counter)
+	if n, m, ok := r.takeEarlyCount(to); ok {
+		out.SourceCount, out.SinkCount = n, m
+		return true
+	}
+	src, dst, ok := r.counters()
 	if !ok {
 		return false
 	}
-	if cc, ok := r.cfg.Source.(connector.CountCapable); ok && !cc.CanCount() {
+	n, m, err := countBoth(ctx, src, dst, from, to)
+	if err != nil {
+		var side *countError
+		if errors.As(err, &side) {
+			r.log.Info("drift check: counting "+side.side+" records failed; counts left out", "error", side.err.Error())
+		}
 		return false
 	}
-	dst := r.out.counter()
-	if dst == nil {
-		return false
-	}
-	// The two counts run at once: each is a query on its own side.
-	var m int64
+	out.SourceCount, out.SinkCount = n, m
+	return true
+}
+
+// countBoth counts the window on both sides at once: each is a query on its own side. The
+// error is a *countError naming the side.
+func countBoth(ctx context.Context, src, dst connector.Counter, from, to time.Time) (n, m int64, err error) {
 	var errM error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		m, errM = dst.CountWindow(ctx, from, to)
 	}()
-	n, err := src.CountWindow(ctx, from, to)
+	n, err = src.CountWindow(ctx, from, to)
 	<-done
 	if err != nil {
-		r.log.Info("drift check: counting source records failed; counts left out", "error", err.Error())
-		return false
+		return 0, 0, &countError{side: "source", err: err}
 	}
 	if errM != nil {
-		r.log.Info("drift check: counting sink records failed; counts left out", "error", errM.Error())
-		return false
+		return 0, 0, &countError{side: "sink", err: errM}
 	}
-	out.SourceCount, out.SinkCount = n, m
-	return true
+	return n, m, nil
 }
+
+// countError is a failed count of one side.
+type countError struct {
+	side string // source or sink
+	err  error
+}
+
+func (e *countError) Error() string { return "count " + e.side + " records: " + e.err.Error() }
+func (e *countError) Unwrap() error { return e.err }
 
 // sampleWindow compares up to Sample records of the window field by field and reports
 // whether it could. The sample is, first, the records this run wrote last (newest first),

@@ -62,6 +62,7 @@ type fakeSource struct {
 	fetches   [][]string      // ids of each FetchByIDs
 	events    []string        // "read" / "fetch" in call order
 	readErrAt map[int]error   // ReadPage call (1-based) -> error
+	scanErrAt map[int]error   // ScanVersions call (1-based; overlapscan_test.go) -> error
 	onRead    func(call int)  // called at the start of each ReadPage
 	written   func() int      // upserts finished so far, for the read-ahead bound
 	maxAhead  int             // max of reads started - upserts finished
@@ -118,15 +119,21 @@ func (s *fakeSource) ReadPage(ctx context.Context, after cursor.Cursor, limit in
 		}
 		return connector.Page{Records: out, More: more}, nil
 	}
-	i, _ := slices.BinarySearchFunc(s.recs, after, func(r connector.Record, c cursor.Cursor) int {
+	out, more := s.after(after, limit)
+	return connector.Page{Records: out, More: more}, nil
+}
+
+// after returns (a copy of) at most limit sorted records after c, and whether more follow.
+// The caller holds s.mu.
+func (s *fakeSource) after(c cursor.Cursor, limit int) ([]connector.Record, bool) {
+	i, _ := slices.BinarySearchFunc(s.recs, c, func(r connector.Record, c cursor.Cursor) int {
 		if cursor.Compare(r.Cursor(), c, s.order) <= 0 {
 			return -1
 		}
 		return 1
 	})
 	end := min(i+limit, len(s.recs))
-	out = slices.Clone(s.recs[i:end])
-	return connector.Page{Records: out, More: end < len(s.recs)}, nil
+	return slices.Clone(s.recs[i:end]), end < len(s.recs)
 }
 
 func (s *fakeSource) CompareIDs(a, b string) int { return s.order(a, b) }

@@ -21,7 +21,14 @@ import (
 // error, a checkpoint conflict, source updates between runs), reruns until a run succeeds,
 // and checks that the sink then equals the mapped source and that no Save ever stored a
 // cursor past a write the sink had not confirmed.
-func TestInvariantUnderFaults(t *testing.T) {
+func TestInvariantUnderFaults(t *testing.T) { invariantUnderFaults(t, false) }
+
+// TestInvariantUnderFaultsWithVersionScan is TestInvariantUnderFaults with the overlap's
+// version scan (overlapscan.go): a sink that reads its stored versions and a source that
+// scans versions, so that every rerun checks its safety gap by version.
+func TestInvariantUnderFaultsWithVersionScan(t *testing.T) { invariantUnderFaults(t, true) }
+
+func invariantUnderFaults(t *testing.T, versions bool) {
 	disturbed := 0 // first runs that did not succeed cleanly: the faults did fire
 	for seed := range uint64(60) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
@@ -33,6 +40,14 @@ func TestInvariantUnderFaults(t *testing.T) {
 			e.store.check = e.invariantCheck(&violations)
 
 			cfg := e.config()
+			var scans *versionScanSource
+			if versions {
+				scans = &versionScanSource{fakeSource: e.src}
+				cfg.Source, cfg.Sink = scans, &versionSink{fakeSink: e.sink}
+				if seed%2 == 1 { // versions read by range
+					cfg.Sink = &rangeSink{versionSink: cfg.Sink.(*versionSink)}
+				}
+			}
 			cfg.PageSize = 1 + rng.IntN(8)
 			cfg.SafetyGap = time.Duration(rng.IntN(4)) * time.Second
 			cfg.CheckpointInterval = time.Duration(rng.IntN(3)) * time.Second
@@ -79,6 +94,9 @@ func TestInvariantUnderFaults(t *testing.T) {
 			g.Expect(violations).To(BeEmpty())
 			g.Expect(e.store.get().FailedKeys).To(BeEmpty())
 			g.Expect(e.lock.released).To(Equal(e.lock.acquired))
+			if versions {
+				g.Expect(scans.scans).NotTo(BeEmpty(), "the reruns scanned their gap by version")
+			}
 		})
 	}
 	NewWithT(t).Expect(disturbed).To(BeNumerically(">=", 30), "most schedules disturb the first run")
@@ -120,6 +138,7 @@ func schedule(rng *rand.Rand, n, pages int, e *env, cancel context.CancelFunc) s
 	case 2:
 		k := 1 + rng.IntN(pages)
 		e.src.readErrAt = map[int]error{k: fmt.Errorf("read: %w", connector.ErrRateLimited)}
+		e.src.scanErrAt = map[int]error{k: fmt.Errorf("scan: %w", connector.ErrRateLimited)} // with the version scan
 		desc = append(desc, fmt.Sprintf("readErr@%d", k))
 	}
 	if rng.IntN(4) == 0 {
@@ -137,7 +156,7 @@ func clearFaults(e *env) {
 	e.sink.batchErrAt, e.sink.before, e.sink.cancelAfter = nil, nil, nil
 	e.sink.mu.Unlock()
 	e.src.mu.Lock()
-	e.src.readErrAt = nil
+	e.src.readErrAt, e.src.scanErrAt = nil, nil
 	e.src.mu.Unlock()
 	e.store.mu.Lock()
 	e.store.saveErrAt = nil

@@ -57,6 +57,11 @@ type run struct {
 	baseLog *runcontract.RecordLog
 	// storedAs is the stored checkpoint but its LastRun, encoded (nochange.go).
 	storedAs []byte
+	// scanned is the stored cursor up to which the overlap was checked by version
+	// (overlapscan.go): the main loop reads after it; nil when it was not.
+	scanned *cursor.Cursor
+	// early is the drift check's counts started with the run (drift_early.go); nil if not.
+	early *earlyCount
 }
 
 func newRun(cfg Config) *run {
@@ -88,7 +93,11 @@ func (r *run) execute(ctx, parent context.Context) (Result, error) {
 	r.sourceWarnings()
 	if r.load(ctx) && r.proveWritable(ctx) {
 		r.out = r.versionCheck(r.out) // overlap.go
+		r.startEarlyCount(ctx)        // drift_early.go
 		r.retryFailed(ctx)
+		if r.failure == nil {
+			r.scanOverlap(ctx) // overlapscan.go
+		}
 		if r.failure == nil {
 			r.readAll(ctx)
 		}
@@ -152,7 +161,7 @@ func (r *run) load(ctx context.Context) bool {
 func (r *run) readAll(ctx context.Context) {
 	readCtx, cancelRead := context.WithCancel(ctx)
 	defer cancelRead()
-	pending := r.readAhead(readCtx, r.start)
+	pending := r.readAhead(readCtx, r.readFrom())
 	defer func() {
 		if pending != nil { // abandon the read ahead, and wait so no read outlives the run
 			cancelRead()
@@ -391,6 +400,7 @@ func (r *run) finish(ctx, parent context.Context) (Result, error) {
 	if r.failure == nil {
 		r.rec.SetReconciliation(r.driftCheck(ctx))
 	}
+	r.endEarlyCount()
 	phase := audit.PhaseSucceeded
 	if r.rec.Failed() > 0 {
 		phase = audit.PhasePartiallySucceeded

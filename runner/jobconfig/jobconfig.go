@@ -54,17 +54,8 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 	if err != nil {
 		return engine.Config{}, nil, fmt.Errorf("spec.mapping: %w", err)
 	}
-	src, err := w.newSource(ctx)
+	src, sink, err := w.newConnectors(ctx, m, runID, sinkClient)
 	if err != nil {
-		return engine.Config{}, nil, err
-	}
-	if err := checkColumns(src, m); err != nil {
-		_ = src.Close()
-		return engine.Config{}, nil, err
-	}
-	sink, err := w.newSink(ctx, m, runID, sinkClient)
-	if err != nil {
-		_ = src.Close()
 		return engine.Config{}, nil, err
 	}
 	closeAll := func() { _ = src.Close(); _ = sink.Close() }
@@ -154,6 +145,41 @@ func (w wiring) newSource(ctx context.Context) (connector.Source, error) {
 		return w.httpSource(s.HTTP)
 	}
 	return nil, errors.New("spec.source must set exactly one of postgres or http")
+}
+
+// newConnectors builds the source and the sink at once (each connects and inspects its
+// table) and checks the mapping against the source's columns. Errors come in the order a
+// sequential setup would meet them: the source's, the columns', the sink's; nothing stays
+// open after one.
+func (w wiring) newConnectors(ctx context.Context, m *mapping.Mapping, runID string, client *transport.Client) (connector.Source, connector.Sink, error) {
+	type built struct {
+		src connector.Source
+		err error
+	}
+	srcCh := make(chan built, 1)
+	go func() {
+		src, err := w.newSource(ctx)
+		srcCh <- built{src, err}
+	}()
+	sink, sinkErr := w.newSink(ctx, m, runID, client)
+	b := <-srcCh
+	err := b.err
+	if err == nil {
+		err = checkColumns(b.src, m)
+	}
+	if err == nil {
+		err = sinkErr
+	}
+	if err != nil {
+		if b.src != nil && b.err == nil {
+			_ = b.src.Close()
+		}
+		if sink != nil && sinkErr == nil {
+			_ = sink.Close()
+		}
+		return nil, nil, err
+	}
+	return b.src, sink, nil
 }
 
 // newSink builds the sink the spec names; client is the HTTP sink's client (nil for other

@@ -3,8 +3,13 @@ package jobconfig
 import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
+	"github.com/checkpointed/checkpointed/runner/engine"
 	"github.com/checkpointed/checkpointed/runner/mapping"
 )
+
+// The mapping names its key's fields, so that the engine can check the safety gap's
+// overlap by version (engine.KeyMapper).
+var _ engine.KeyMapper = (*mapping.Mapping)(nil)
 
 // mappingSpec translates spec.key, spec.mapping, spec.source.name and spec.deletes of a
 // defaulted SyncJob into the mapping's own configuration (the caller adds the resolver).

@@ -67,6 +67,7 @@ type Mapping struct {
 	keyPrefix string      // default key: keyPrefix + record id
 	keyProg   cel.Program // custom key expression, or nil
 	keyRefs   []string    // record fields the key expression reads
+	keyNamed  bool        // the key expression reads record only by field name (keyfields.go)
 	deleted   []string    // path of the deletion marker, or nil
 	usesCEL   bool
 	resolver  connector.Resolver
@@ -109,10 +110,11 @@ func New(spec Spec) (*Mapping, error) {
 		}
 		m.keyPrefix = spec.SourceName + ":"
 	} else {
-		prog, outType, refs, err := compile(env, spec.Key.Expr)
+		prog, outType, refs, named, err := compileKey(env, spec.Key.Expr) // keyfields.go
 		if err != nil {
 			return nil, fmt.Errorf("key (field: %s): %w", spec.Key.Field, err)
 		}
+		m.keyNamed = named
 		if n := outType.TypeName(); outputKinds[n] != nil && n != "string" {
 			return nil, fmt.Errorf("key (field: %s): expr %q yields %s, not string", spec.Key.Field, spec.Key.Expr, n)
 		}

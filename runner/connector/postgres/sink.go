@@ -86,6 +86,8 @@ type Sink struct {
 	slab   []item             // scratch of one Upsert: the items, cleared after it
 	suas   []time.Time        // scratch of one Upsert: batch index -> truncated SourceUpdatedAt
 	done   []bool             // scratch of one Upsert: batch index -> result decided
+
+	vrange versionRange // StoredVersionsBetween (sink_versions.go)
 }
 
 // NewSink validates cfg, connects, checks the table against cfg and prepares the

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -76,6 +77,8 @@ type Source struct {
 	scanOnly                      bool   // SourceConfig.ScanOnly: ReadPage and CountWindow fail
 	qGap                          string // the rows whose cursor wall time is in [$1, $2), id after $3 (if not NULL), by id
 	pageBytes                     int    // a ReadPage ends early once its rows' column data reach this (maxPageBytes)
+
+	versions sync.Map // field list -> *Source reading only those columns (ScanVersions, source_versions.go)
 }
 
 // maxPageBytes bounds the column data of one ReadPage: a page of wide rows ends early
@@ -158,14 +161,10 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 	if s.loc != nil {
 		tsType = "timestamp"
 	}
-	idParam := map[idKind]string{idInt: "$2::int8", idText: "$2::text", idUUID: "$2::uuid"}[s.ids]
 	idArray := map[idKind]string{idInt: "$1::int8[]", idText: "$1::text[]", idUUID: "$1::uuid[]"}[s.ids]
 	order := fmt.Sprintf(" ORDER BY %s, %s", u, idOrder)
 	s.setScanQueries(sel.String(), idCol, idOrder)
-	// A row comparison (a, b) > (x, y) is a > x OR (a = x AND b > y), which a btree index
-	// on (updated_at, id) serves directly.
-	s.qAfter = fmt.Sprintf("%s WHERE (%s, %s) > ($1::%s, %s)%s LIMIT $3", sel.String(), u, idOrder, tsType, idParam, order)
-	s.qFrom = fmt.Sprintf("%s WHERE %s >= $1::%s%s LIMIT $2", sel.String(), u, tsType, order)
+	s.setKeysetQueries(sel.String(), updCol, idCol, idOrder)
 	s.qFetch = fmt.Sprintf("%s WHERE %s = ANY(%s)%s", sel.String(), quote(idCol), idArray, order)
 	s.qCount = fmt.Sprintf("SELECT count(*) FROM %s WHERE %s >= $1::%s AND %s <= $2::%s", rel.ident.Sanitize(), u, tsType, u, tsType)
 	if name := cfg.DeletedColumn; name != "" {
@@ -179,11 +178,27 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 		}
 		s.qCount += " AND " + live
 	}
+	return nil
+}
+
+// setKeysetQueries builds ReadPage's queries over the select list sel: after a position,
+// from a time, and inside a skipped-wall-time gap.
+func (s *Source) setKeysetQueries(sel, updCol, idCol, idOrder string) {
+	u := quote(updCol)
+	tsType := "timestamptz"
+	if s.loc != nil {
+		tsType = "timestamp"
+	}
+	idParam := map[idKind]string{idInt: "$2::int8", idText: "$2::text", idUUID: "$2::uuid"}[s.ids]
+	order := fmt.Sprintf(" ORDER BY %s, %s", u, idOrder)
+	// A row comparison (a, b) > (x, y) is a > x OR (a = x AND b > y), which a btree index
+	// on (updated_at, id) serves directly.
+	s.qAfter = fmt.Sprintf("%s WHERE (%s, %s) > ($1::%s, %s)%s LIMIT $3", sel, u, idOrder, tsType, idParam, order)
+	s.qFrom = fmt.Sprintf("%s WHERE %s >= $1::%s%s LIMIT $2", sel, u, tsType, order)
 	idAfter := map[idKind]string{idInt: "%s > $3::int8", idText: `%s COLLATE "C" > $3::text`, idUUID: "%s > $3::uuid"}[s.ids]
 	idNull := map[idKind]string{idInt: "$3::int8", idText: "$3::text", idUUID: "$3::uuid"}[s.ids]
 	s.qGap = fmt.Sprintf("%s WHERE %s >= $1::timestamp AND %s < $2::timestamp AND (%s IS NULL OR %s) ORDER BY %s LIMIT $4",
-		sel.String(), u, u, idNull, fmt.Sprintf(idAfter, quote(idCol)), idOrder)
-	return nil
+		sel, u, u, idNull, fmt.Sprintf(idAfter, quote(idCol)), idOrder)
 }
 
 // setScanQueries builds the scan queries (two, so that each plan is a plain index range

@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// The drift check's counts, early. A main run resuming from a stored cursor counts the
+// window ending at the stored cursor's time on both sides while it checks its overlap
+// (earlyCount), rather than after it: a rerun with nothing new ends where it started and
+// writes nothing, so these are the counts the end of the run would take, and the run does
+// not wait for them in turn. Any other run (the cursor moved, or something was written or
+// deleted) counts again at the end, as before. Records the source commits during the run
+// inside the window may be counted or not either way: the counts are as of some instant
+// of the run.
+
+// earlyCount is the counts started at the beginning of a run.
+type earlyCount struct {
+	to     time.Time // the window's end: the stored cursor's time
+	cancel context.CancelFunc
+	done   chan struct{}
+	// Set before done is closed.
+	source, sink int64
+	err          error
+}
+
+// startEarlyCount starts the counts of the window ending at the stored cursor, when the
+// drift check will count (see countWindow) and the run resumes a main cursor.
+func (r *run) startEarlyCount(ctx context.Context) {
+	rc := r.cfg.Reconcile
+	if rc.Sample <= 0 || rc.Window <= 0 || r.cfg.Snapshot || r.cfg.DryRun || r.cfg.Range != nil || r.committed.IsZero() {
+		return
+	}
+	src, dst, ok := r.counters()
+	if !ok {
+		return
+	}
+	to := r.committed.UpdatedAt
+	cctx, cancel := context.WithCancel(ctx)
+	e := &earlyCount{to: to, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		e.source, e.sink, e.err = countBoth(cctx, src, dst, to.Add(-rc.Window), to)
+	}()
+	r.early = e
+}
+
+// takeEarlyCount returns the early counts when they count the window [from, to] as the
+// end of the run would: the same end, and the run wrote and deleted nothing.
+func (r *run) takeEarlyCount(to time.Time) (source, sink int64, ok bool) {
+	e := r.early
+	if e == nil || !e.to.Equal(to) {
+		return 0, 0, false
+	}
+	rec := r.rec.Snapshot()
+	if rec.Upserted != 0 || rec.Unchanged != 0 || rec.Deleted != 0 {
+		return 0, 0, false
+	}
+	<-e.done
+	if e.err != nil {
+		return 0, 0, false
+	}
+	return e.source, e.sink, true
+}
+
+// endEarlyCount stops the early counts if they still run and waits for them: no query
+// outlives the run.
+func (r *run) endEarlyCount() {
+	if r.early == nil {
+		return
+	}
+	r.early.cancel()
+	<-r.early.done
+}
+
+// counters returns the two sides' counters when both can count.
+func (r *run) counters() (connector.Counter, connector.Counter, bool) {
+	src, ok := r.cfg.Source.(connector.Counter)
+	if !ok {
+		return nil, nil, false
+	}
+	if cc, ok := r.cfg.Source.(connector.CountCapable); ok && !cc.CanCount() {
+		return nil, nil, false
+	}
+	dst := r.out.counter()
+	if dst == nil {
+		return nil, nil, false
+	}
+	return src, dst, true
+}
