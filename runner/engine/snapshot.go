@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
@@ -51,13 +52,64 @@ func (snapshotScope) record(st *runcontract.Checkpoint, committed *cursor.Cursor
 	st.Cursor = committed
 }
 
-// scanReader reads a Snapshot run's pages: the page after the id of `after`, by id.
+// scanReader reads a Snapshot run's pages: the page after the id of `after`, by id. While
+// pages come out unchanged (ahead, set by the hashing of source records), it reads one
+// page ahead of its caller: once a page is read, the next one (after its last id) is read
+// in its own goroutine, so that the source's reading overlaps the hashing of the page
+// before. Pages with changes are not read ahead: those hold their mapped records, and a
+// third page in memory would pass the runner's memory budget. Scans stay sequential
+// (never two ScanPage calls at once); a page read ahead that the caller does not ask for
+// is dropped.
 type scanReader struct {
 	scanner connector.Scanner
+	ahead   atomic.Bool
+	mu      sync.Mutex
+	next    *scanAhead // the page being read ahead; nil: none
 }
 
-func (s scanReader) read(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) {
-	return s.scanner.ScanPage(ctx, after.ID, limit)
+// scanAhead is one page read ahead: ScanPage(after, limit), done once done is closed.
+type scanAhead struct {
+	after string
+	limit int
+	done  chan struct{}
+	page  connector.Page
+	err   error
+}
+
+func (s *scanReader) read(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) {
+	ahead := s.take()
+	var page connector.Page
+	if ahead != nil && ahead.after == after.ID && ahead.limit == limit && ahead.err == nil {
+		page = ahead.page
+	} else {
+		var err error
+		if page, err = s.scanner.ScanPage(ctx, after.ID, limit); err != nil {
+			return connector.Page{}, err
+		}
+	}
+	if n := len(page.Records); page.More && n > 0 && s.ahead.Load() && ctx.Err() == nil {
+		a := &scanAhead{after: page.Records[n-1].ID, limit: limit, done: make(chan struct{})}
+		s.mu.Lock()
+		s.next = a
+		s.mu.Unlock()
+		go func() {
+			defer close(a.done)
+			a.page, a.err = s.scanner.ScanPage(ctx, a.after, a.limit)
+		}()
+	}
+	return page, nil
+}
+
+// take returns the page read ahead, once its read has ended (nil: none), and forgets it.
+func (s *scanReader) take() *scanAhead {
+	s.mu.Lock()
+	a := s.next
+	s.next = nil
+	s.mu.Unlock()
+	if a != nil {
+		<-a.done
+	}
+	return a
 }
 
 // hashOutput is the output of a Snapshot run: before a batch goes to the sink, each
@@ -67,12 +119,17 @@ func (s scanReader) read(ctx context.Context, after cursor.Cursor, limit int) (c
 type hashOutput struct {
 	output
 	hashes connector.HashReader
+	// rowHashed: records arrive with the hashes of their source records (Hash set,
+	// snapshot_rowhash.go), which are compared as they are.
+	rowHashed bool
 }
 
 func (o hashOutput) upsert(ctx context.Context, batch []connector.WriteRecord) ([]connector.Result, error) {
 	keys := make([]string, len(batch))
 	for i := range batch {
-		batch[i].Hash = RecordHash(batch[i])
+		if !o.rowHashed {
+			batch[i].Hash = RecordHash(batch[i])
+		}
 		keys[i] = batch[i].Key
 	}
 	stored, err := o.hashes.StoredHashes(ctx, keys)

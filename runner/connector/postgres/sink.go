@@ -331,10 +331,10 @@ const hashRangeMin = 64
 // than 2 × len(keys) + hashRangeMin rows, so it was abandoned (out holds part of the
 // answer and must be discarded).
 func (s *Sink) hashRange(ctx context.Context, keys []string, out map[string]string) (done bool, err error) {
-	want := make(map[string]struct{}, len(keys))
+	want := make(map[string]int, len(keys)) // key -> its index in keys
 	lo, hi := keys[0], keys[0]
-	for _, k := range keys {
-		want[k] = struct{}{}
+	for i, k := range keys {
+		want[k] = i
 		lo, hi = min(lo, k), max(hi, k)
 	}
 	limit := 2*len(keys) + hashRangeMin
@@ -344,17 +344,21 @@ func (s *Sink) hashRange(ctx context.Context, keys []string, out map[string]stri
 	}
 	defer rows.Close()
 	n := 0
-	var k string
-	var h *string
 	for rows.Next() {
 		if n++; n > limit {
 			return false, nil
 		}
-		if err := rows.Scan(&k, &h); err != nil {
-			return false, err
+		// The text of both columns as received: only the hashes asked for become strings
+		// (a lookup by string(bytes) allocates nothing; the key is the caller's).
+		raw := rows.RawValues()
+		if len(raw) != 2 {
+			return false, fmt.Errorf("stored hashes: %d columns, want 2", len(raw))
 		}
-		if _, ok := want[k]; ok && h != nil {
-			out[k] = *h
+		if raw[1] == nil {
+			continue
+		}
+		if i, ok := want[string(raw[0])]; ok {
+			out[keys[i]] = string(raw[1])
 		}
 	}
 	return rows.Err() == nil, rows.Err()
