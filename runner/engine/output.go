@@ -40,7 +40,7 @@ func newOutput(cfg Config) output {
 	}
 	out := sinkOutput{sink: cfg.Sink, store: cfg.Store, pub: cfg.Publisher}
 	if hr, ok := cfg.Sink.(connector.HashReader); ok && cfg.Snapshot {
-		return hashOutput{output: out, hashes: hr, rowHashed: newRowHashing(cfg) != nil}
+		return hashOutput{output: out, hashes: hr}
 	}
 	return out
 }

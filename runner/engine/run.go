@@ -64,6 +64,7 @@ type run struct {
 func newRun(cfg Config) *run {
 	ids := cursor.IDOrder(cfg.Source.CompareIDs)
 	read := cfg.Source.ReadPage
+	rows := newRowHashing(cfg) // snapshot_rowhash.go
 	var scan *scanReader
 	if sc, ok := cfg.Source.(connector.Scanner); ok && cfg.Snapshot {
 		scan = &scanReader{scanner: sc}
@@ -80,8 +81,8 @@ func newRun(cfg Config) *run {
 		}),
 		order:   newOrder(cfg, ids),
 		scope:   newScope(cfg),
-		out:     newOutput(cfg),
-		rows:    newRowHashing(cfg),
+		out:     withRowHashing(newOutput(cfg), rows),
+		rows:    rows,
 		fk:      newFailedKeys(nil, nil),
 		failing: map[string]struct{}{},
 		recent:  newRecentIDs(cfg.Reconcile.Sample),

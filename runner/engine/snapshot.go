@@ -119,15 +119,18 @@ func (s *scanReader) take() *scanAhead {
 type hashOutput struct {
 	output
 	hashes connector.HashReader
-	// rowHashed: records arrive with the hashes of their source records (Hash set,
-	// snapshot_rowhash.go), which are compared as they are.
-	rowHashed bool
+	// rows, when records are hashed as read (snapshot_rowhash.go): they arrive with their
+	// hashes set, which are compared as they are, or not at all once rows.checked.
+	rows *rowHashing
 }
 
 func (o hashOutput) upsert(ctx context.Context, batch []connector.WriteRecord) ([]connector.Result, error) {
+	if o.rows != nil && o.rows.checked {
+		return o.output.upsert(ctx, batch) // compared with the stored hashes before mapping
+	}
 	keys := make([]string, len(batch))
 	for i := range batch {
-		if !o.rowHashed {
+		if o.rows == nil {
 			batch[i].Hash = RecordHash(batch[i])
 		}
 		keys[i] = batch[i].Key
@@ -182,6 +185,8 @@ func RecordHash(w connector.WriteRecord) string {
 type hashBuf struct {
 	buf   []byte
 	names []string
+	// rowNames are the sorted field names of the last source record RowHash saw.
+	rowNames []string
 }
 
 var hashScratch = sync.Pool{New: func() any { return &hashBuf{} }}

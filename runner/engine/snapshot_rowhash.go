@@ -37,6 +37,18 @@ type rowHashing struct {
 	fingerprint string
 	keys        KeyMapper
 	hashes      connector.HashReader
+	// checked is set by the writer while it upserts records of a page whose hashes the
+	// read-ahead compared: the output does not read them again.
+	checked bool
+}
+
+// withRowHashing hands rows to a Snapshot run's output (hashOutput), if any.
+func withRowHashing(out output, rows *rowHashing) output {
+	if h, ok := out.(hashOutput); ok && rows != nil {
+		h.rows = rows
+		return h
+	}
+	return out
 }
 
 func newRowHashing(cfg Config) *rowHashing {
@@ -128,7 +140,9 @@ func (r *run) upsertPage(ctx context.Context, batch []connector.WriteRecord, hel
 	if len(changed) == 0 {
 		return results, nil
 	}
+	r.rows.checked = true
 	written, err := r.out.upsert(ctx, changed)
+	r.rows.checked = false
 	if err != nil {
 		return nil, err
 	}
@@ -147,22 +161,38 @@ func RowHash(fingerprint string, rec connector.Record) string {
 	defer hashScratch.Put(sc)
 	buf := appendString(sc.buf[:0], 'r', fingerprint)
 	buf = appendString(buf, 'i', rec.ID)
-	names := sc.names[:0]
-	for name := range rec.Fields {
-		names = append(names, name)
+	buf = binary.AppendUvarint(buf, uint64(len(rec.Fields)))
+	head := len(buf)
+	// The records of a source mostly have the same fields: the sorted names of the last
+	// record are tried first, and sorted anew when one is missing.
+	ok := len(sc.rowNames) == len(rec.Fields)
+	for _, name := range sc.rowNames {
+		if !ok {
+			break
+		}
+		var v any
+		if v, ok = rec.Fields[name]; ok {
+			buf = appendString(buf, 'f', name)
+			buf = appendSourceValue(buf, v)
+		}
 	}
-	slices.Sort(names)
-	buf = binary.AppendUvarint(buf, uint64(len(names)))
-	for _, name := range names {
-		buf = appendString(buf, 'f', name)
-		buf = appendSourceValue(buf, rec.Fields[name])
+	if !ok {
+		buf = buf[:head]
+		names := sc.rowNames[:0]
+		for name := range rec.Fields {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			buf = appendString(buf, 'f', name)
+			buf = appendSourceValue(buf, rec.Fields[name])
+		}
+		sc.rowNames = names
 	}
 	sum := sha256.Sum256(buf)
 	if cap(buf) <= 1<<20 {
 		sc.buf = buf[:0]
 	}
-	clear(names)
-	sc.names = names[:0]
 	return hex.EncodeToString(sum[:16])
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -226,9 +228,42 @@ func TestRowHash(t *testing.T) {
 			}
 		})
 	}
+	t.Run("records with other fields in between", func(t *testing.T) {
+		g := NewWithT(t)
+		other := connector.Record{ID: "1", Fields: map[string]any{"n": int64(1), "s": "a", "d": connector.Decimal("12.30"), "t": at, "x": nil,
+			"j": map[string]any{}}} // as many fields, one name differs
+		ho := RowHash("fp", other)
+		for range 5 {
+			g.Expect(RowHash("fp", base())).To(Equal(h0))
+			g.Expect(RowHash("fp", other)).To(Equal(ho))
+			g.Expect(RowHash("fp", connector.Record{ID: "1"})).NotTo(Equal(h0))
+		}
+		g.Expect(ho).NotTo(Equal(h0))
+	})
 	t.Run("stable across map orders", func(t *testing.T) {
 		for range 20 {
 			NewWithT(t).Expect(RowHash("fp", base())).To(Equal(h0))
 		}
 	})
+}
+
+// failingHashes is a hashSink whose lookups fail.
+type failingHashes struct{ *hashSink }
+
+func (failingHashes) StoredHashes(context.Context, []string) (map[string]string, error) {
+	return nil, errors.New("connection reset")
+}
+
+// TestSnapshotRowHashLookupFailure: a failed lookup of the stored hashes is the sink's
+// error (reason SinkError), and nothing is written without its hashes compared.
+func TestSnapshotRowHashLookupFailure(t *testing.T) {
+	g := NewWithT(t)
+	e, _, cfg := rowHashEnv(12)
+	cfg.Sink = failingHashes{&hashSink{fakeSink: e.sink}}
+	_, err := Run(context.Background(), cfg)
+	var re *RunError
+	g.Expect(errors.As(err, &re)).To(BeTrue(), "%v", err)
+	g.Expect(re.Reason).To(Equal(runcontract.ReasonSinkError))
+	g.Expect(re.Message).To(ContainSubstring("stored hashes"))
+	g.Expect(e.sink.writes).To(BeEmpty())
 }
