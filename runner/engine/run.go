@@ -69,6 +69,9 @@ func newRun(cfg Config) *run {
 	if sc, ok := cfg.Source.(connector.Scanner); ok && cfg.Snapshot {
 		scan = &scanReader{scanner: sc}
 		read = scan.read
+		if rows != nil {
+			rows.scan = scan
+		}
 	}
 	return &run{
 		read: read,

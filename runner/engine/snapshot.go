@@ -139,12 +139,18 @@ func (o hashOutput) upsert(ctx context.Context, batch []connector.WriteRecord) (
 	if err != nil {
 		return nil, fmt.Errorf("read the stored hashes of %d keys: %w", len(keys), err)
 	}
-	return upsertExcept(ctx, o.output, batch, func(w *connector.WriteRecord) (connector.Result, bool) {
+	held := 0
+	results, err := upsertExcept(ctx, o.output, batch, func(w *connector.WriteRecord) (connector.Result, bool) {
 		if h, ok := stored[w.Key]; ok && h == w.Hash {
+			held++
 			return connector.Result{Outcome: connector.Unchanged}, true
 		}
 		return connector.Result{}, false
 	})
+	if o.rows != nil && err == nil { // the read-ahead compares again once pages stop changing
+		o.rows.setChanging(mostlyChanged(held, len(batch)))
+	}
+	return results, err
 }
 
 // RecordHash is a record's content hash in Snapshot mode: SHA-256 of a canonical, typed

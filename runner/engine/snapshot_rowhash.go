@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
+	"sync/atomic"
 
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
@@ -37,9 +38,27 @@ type rowHashing struct {
 	fingerprint string
 	keys        KeyMapper
 	hashes      connector.HashReader
+	scan        *scanReader // the run's scan, told when to read ahead; nil: none
 	// checked is set by the writer while it upserts records of a page whose hashes the
 	// read-ahead compared: the output does not read them again.
 	checked bool
+	// changing: the last page compared had more than a few changed records. The read-ahead
+	// then maps every record and leaves the comparison to the output, as without hashes
+	// of source records, so that a load's work stays split between reader and writer.
+	changing atomic.Bool
+}
+
+// mostlyChanged reports whether a page of n records with held unchanged ones counts as
+// changing: more than 1 in 20 records changed.
+func mostlyChanged(held, n int) bool { return held < n-n/20 }
+
+// setChanging records whether the last page compared was mostly changed, and lets the
+// scan read ahead while it is not (unchanged pages are light: their records are not mapped).
+func (h *rowHashing) setChanging(c bool) {
+	h.changing.Store(c)
+	if h.scan != nil {
+		h.scan.ahead.Store(!c)
+	}
 }
 
 // withRowHashing hands rows to a Snapshot run's output (hashOutput), if any.
@@ -71,6 +90,20 @@ func newRowHashing(cfg Config) *rowHashing {
 // as the sink's.
 func (r *run) hashPage(ctx context.Context, recs []connector.Record) mapResults {
 	m := mapResults{w: make([]connector.WriteRecord, len(recs))}
+	if r.rows.changing.Load() { // the output compares (hashOutput.upsert)
+		for i, rec := range recs {
+			w, err := r.mapRecord(rec)
+			if err != nil {
+				if m.err == nil {
+					m.err = make([]error, len(recs))
+				}
+				m.err[i] = err
+				continue
+			}
+			m.w[i] = w
+		}
+		return m
+	}
 	keyed := make([]bool, len(recs))
 	keys := make([]string, 0, len(recs))
 	for i, rec := range recs {
@@ -114,8 +147,8 @@ func (r *run) hashPage(ctx context.Context, recs []connector.Record) mapResults 
 		}
 		m.w[i] = w
 	}
-	if r.scan != nil { // read ahead while pages come out (nearly) unchanged: they are light
-		r.scan.ahead.Store(held >= len(recs)-len(recs)/20)
+	if m.held != nil {
+		r.rows.setChanging(mostlyChanged(held, len(recs)))
 	}
 	return m
 }
