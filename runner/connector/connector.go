@@ -125,7 +125,9 @@ type Scanner interface {
 // each record's WriteRecord.Hash next to it and reads the stored hashes back by key.
 type HashReader interface {
 	// StoredHashes returns the stored hash of each of keys that has a stored record with
-	// a hash; keys without a record, or whose record has no hash, are absent.
+	// a hash; keys without a record, or whose record has no hash, are absent. The engine
+	// may call it while an Upsert of other keys is in flight (the read-ahead compares the
+	// next page while the writer writes this one).
 	StoredHashes(ctx context.Context, keys []string) (map[string]string, error)
 }
 

@@ -139,6 +139,15 @@ type Config struct {
 	// connector.HashReader (a dry run without a sink plans every record); Range and
 	// Unsorted are refused. Records carry no updatedAt: the stale guard is off.
 	Snapshot bool
+	// SnapshotRowHash, in Snapshot mode, fingerprints everything besides the source record
+	// that the Mapper's output depends on (the mapping, the source's settings, the runner's
+	// conversion rules). Set, a record's hash is taken over the source record as read plus
+	// this fingerprint (RowHash) before it is mapped, and a record whose hash the sink holds
+	// is not mapped at all (snapshot_rowhash.go); the Mapper must implement KeyMapper. A
+	// changed fingerprint changes every hash, so every record is written again. Leave it
+	// empty when the output depends on anything else (lookups into the sink): hashes are
+	// then taken over the mapped record (RecordHash).
+	SnapshotRowHash string
 	// Reconcile configures the drift check.
 	Reconcile Reconcile
 	// RewriteOverlap writes every record re-read inside the safety gap again, as runs did
@@ -238,6 +247,9 @@ func (cfg Config) snapshotCapable() error {
 	}
 	if cfg.Range != nil {
 		return errors.New("snapshot mode: a backfill range does not apply (every run reads the whole source)")
+	}
+	if _, ok := cfg.Mapper.(KeyMapper); cfg.SnapshotRowHash != "" && !ok {
+		return errors.New("snapshot mode: hashes of source records (SnapshotRowHash) need a mapper that computes keys alone (KeyMapper)")
 	}
 	if u, ok := cfg.Source.(UnsortedSource); cfg.Unsorted || ok && u.Unsorted() {
 		return errors.New("snapshot mode: the source must scan ascending by id, not unsorted")

@@ -24,6 +24,9 @@ type pageResult struct {
 type mapResults struct {
 	w   []connector.WriteRecord
 	err []error
+	// held marks the records a Snapshot run found unchanged before mapping them
+	// (snapshot_rowhash.go): w[i] holds only their key and hash. nil: none.
+	held []bool
 }
 
 // slice returns the mappings of records [lo, hi).
@@ -31,6 +34,9 @@ func (m mapResults) slice(lo, hi int) mapResults {
 	out := mapResults{w: m.w[lo:hi]}
 	if m.err != nil {
 		out.err = m.err[lo:hi]
+	}
+	if m.held != nil {
+		out.held = m.held[lo:hi]
 	}
 	return out
 }
@@ -51,7 +57,9 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 	go func() {
 		p, err := r.read(ctx, after, r.cfg.PageSize)
 		pr := pageResult{after: after, page: p, err: err}
-		if err == nil {
+		if err == nil && r.rows != nil { // Snapshot: unchanged records are not mapped
+			pr.mapped = r.hashPage(ctx, p.Records)
+		} else if err == nil {
 			pr.mapped.w = make([]connector.WriteRecord, len(p.Records))
 			for i, rec := range p.Records {
 				w, err := r.mapRecord(rec)

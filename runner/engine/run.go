@@ -30,6 +30,8 @@ type run struct {
 	read  func(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) // reads one page: ReadPage, or ScanPage in Snapshot mode
 	scope scope                                                                             // what part of the source, and where its progress is kept
 	out   output                                                                            // where records, the checkpoint and the record go
+	rows  *rowHashing                                                                       // Snapshot: hashes of source records (snapshot_rowhash.go); nil: none
+	scan  *scanReader                                                                       // Snapshot: the scan, which reads a page ahead; nil: not a Snapshot run
 
 	loaded bool                   // the checkpoint was loaded: saving is allowed
 	st     runcontract.Checkpoint // the last stored (or loaded) state
@@ -67,11 +69,18 @@ type run struct {
 func newRun(cfg Config) *run {
 	ids := cursor.IDOrder(cfg.Source.CompareIDs)
 	read := cfg.Source.ReadPage
+	rows := newRowHashing(cfg) // snapshot_rowhash.go
+	var scan *scanReader
 	if sc, ok := cfg.Source.(connector.Scanner); ok && cfg.Snapshot {
-		read = scanReader{scanner: sc}.read
+		scan = &scanReader{scanner: sc}
+		read = scan.read
+		if rows != nil {
+			rows.scan = scan
+		}
 	}
 	return &run{
 		read: read,
+		scan: scan,
 		cfg:  cfg,
 		log:  cfg.Logger.WithValues("job", cfg.Job, "runId", cfg.RunID),
 		ids:  ids,
@@ -80,7 +89,8 @@ func newRun(cfg Config) *run {
 		}),
 		order:   newOrder(cfg, ids),
 		scope:   newScope(cfg),
-		out:     newOutput(cfg),
+		out:     withRowHashing(newOutput(cfg), rows),
+		rows:    rows,
 		fk:      newFailedKeys(nil, nil),
 		failing: map[string]struct{}{},
 		recent:  newRecentIDs(cfg.Reconcile.Sample),
@@ -159,6 +169,9 @@ func (r *run) load(ctx context.Context) bool {
 // written: at most one page ahead. A page is only taken from the reader once the previous
 // one is committed, so a read error or a cancellation never loses a committed position.
 func (r *run) readAll(ctx context.Context) {
+	if r.scan != nil {
+		defer r.scan.take() // after cancelRead: no scan outlives the loop
+	}
 	readCtx, cancelRead := context.WithCancel(ctx)
 	defer cancelRead()
 	pending := r.readAhead(readCtx, r.readFrom())
@@ -224,6 +237,7 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 	// moves to the batch's end, at an index <= i, so no unread mapping is overwritten.
 	batch := mapped.w[:0]
 	srcIdx := make([]int, 0, len(recs))
+	var held []bool // Snapshot: records found unchanged before mapping (snapshot_rowhash.go)
 	for i, rec := range recs {
 		if r.order.skip(rec) {
 			continue // an older or equal version of a record already seen this run
@@ -241,10 +255,13 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 		}
 		batch = append(batch, w)
 		srcIdx = append(srcIdx, i)
+		if mapped.held != nil {
+			held = append(held, mapped.held[i])
+		}
 	}
 
 	if len(batch) > 0 {
-		results, err := r.out.upsert(ctx, batch)
+		results, err := r.upsertPage(ctx, batch, held)
 		if err != nil {
 			r.stopOn(ctx, sinkReason(err), fmt.Sprintf("upsert page of %d records after %s: %v",
 				len(batch), r.committed, err), err)

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
@@ -51,13 +52,64 @@ func (snapshotScope) record(st *runcontract.Checkpoint, committed *cursor.Cursor
 	st.Cursor = committed
 }
 
-// scanReader reads a Snapshot run's pages: the page after the id of `after`, by id.
+// scanReader reads a Snapshot run's pages: the page after the id of `after`, by id. While
+// pages come out unchanged (ahead, set by the hashing of source records), it reads one
+// page ahead of its caller: once a page is read, the next one (after its last id) is read
+// in its own goroutine, so that the source's reading overlaps the hashing of the page
+// before. Pages with changes are not read ahead: those hold their mapped records, and a
+// third page in memory would pass the runner's memory budget. Scans stay sequential
+// (never two ScanPage calls at once); a page read ahead that the caller does not ask for
+// is dropped.
 type scanReader struct {
 	scanner connector.Scanner
+	ahead   atomic.Bool
+	mu      sync.Mutex
+	next    *scanAhead // the page being read ahead; nil: none
 }
 
-func (s scanReader) read(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) {
-	return s.scanner.ScanPage(ctx, after.ID, limit)
+// scanAhead is one page read ahead: ScanPage(after, limit), done once done is closed.
+type scanAhead struct {
+	after string
+	limit int
+	done  chan struct{}
+	page  connector.Page
+	err   error
+}
+
+func (s *scanReader) read(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) {
+	ahead := s.take()
+	var page connector.Page
+	if ahead != nil && ahead.after == after.ID && ahead.limit == limit && ahead.err == nil {
+		page = ahead.page
+	} else {
+		var err error
+		if page, err = s.scanner.ScanPage(ctx, after.ID, limit); err != nil {
+			return connector.Page{}, err
+		}
+	}
+	if n := len(page.Records); page.More && n > 0 && s.ahead.Load() && ctx.Err() == nil {
+		a := &scanAhead{after: page.Records[n-1].ID, limit: limit, done: make(chan struct{})}
+		s.mu.Lock()
+		s.next = a
+		s.mu.Unlock()
+		go func() {
+			defer close(a.done)
+			a.page, a.err = s.scanner.ScanPage(ctx, a.after, a.limit)
+		}()
+	}
+	return page, nil
+}
+
+// take returns the page read ahead, once its read has ended (nil: none), and forgets it.
+func (s *scanReader) take() *scanAhead {
+	s.mu.Lock()
+	a := s.next
+	s.next = nil
+	s.mu.Unlock()
+	if a != nil {
+		<-a.done
+	}
+	return a
 }
 
 // hashOutput is the output of a Snapshot run: before a batch goes to the sink, each
@@ -67,24 +119,38 @@ func (s scanReader) read(ctx context.Context, after cursor.Cursor, limit int) (c
 type hashOutput struct {
 	output
 	hashes connector.HashReader
+	// rows, when records are hashed as read (snapshot_rowhash.go): they arrive with their
+	// hashes set, which are compared as they are, or not at all once rows.checked.
+	rows *rowHashing
 }
 
 func (o hashOutput) upsert(ctx context.Context, batch []connector.WriteRecord) ([]connector.Result, error) {
+	if o.rows != nil && o.rows.checked {
+		return o.output.upsert(ctx, batch) // compared with the stored hashes before mapping
+	}
 	keys := make([]string, len(batch))
 	for i := range batch {
-		batch[i].Hash = RecordHash(batch[i])
+		if o.rows == nil {
+			batch[i].Hash = RecordHash(batch[i])
+		}
 		keys[i] = batch[i].Key
 	}
 	stored, err := o.hashes.StoredHashes(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("read the stored hashes of %d keys: %w", len(keys), err)
 	}
-	return upsertExcept(ctx, o.output, batch, func(w *connector.WriteRecord) (connector.Result, bool) {
+	held := 0
+	results, err := upsertExcept(ctx, o.output, batch, func(w *connector.WriteRecord) (connector.Result, bool) {
 		if h, ok := stored[w.Key]; ok && h == w.Hash {
+			held++
 			return connector.Result{Outcome: connector.Unchanged}, true
 		}
 		return connector.Result{}, false
 	})
+	if o.rows != nil && err == nil { // the read-ahead compares again once pages stop changing
+		o.rows.setChanging(mostlyChanged(held, len(batch)))
+	}
+	return results, err
 }
 
 // RecordHash is a record's content hash in Snapshot mode: SHA-256 of a canonical, typed
@@ -125,6 +191,8 @@ func RecordHash(w connector.WriteRecord) string {
 type hashBuf struct {
 	buf   []byte
 	names []string
+	// rowNames are the sorted field names of the last source record RowHash saw.
+	rowNames []string
 }
 
 var hashScratch = sync.Pool{New: func() any { return &hashBuf{} }}

@@ -116,6 +116,15 @@ func (s *scanSource) ScanPage(ctx context.Context, afterID string, limit int) (c
 	return connector.Page{Records: out}, nil
 }
 
+// FetchByIDs serves the records without a cursor time, as a scanned source does.
+func (s *scanSource) FetchByIDs(ctx context.Context, ids []string) ([]connector.Record, error) {
+	recs, err := s.fakeSource.FetchByIDs(ctx, ids)
+	for i := range recs {
+		recs[i].UpdatedAt = time.Time{}
+	}
+	return recs, err
+}
+
 // hashSink is a fakeSink that stores hashes (connector.HashReader) and counts the keys
 // each lookup asked for.
 type hashSink struct {

@@ -57,7 +57,11 @@ func (r *run) mapRecord(rec connector.Record) (connector.WriteRecord, error) {
 			return connector.WriteRecord{}, err
 		}
 	}
-	return r.cfg.Mapper.Map(rec)
+	w, err := r.cfg.Mapper.Map(rec)
+	if err == nil && r.rows != nil { // Snapshot: the hash of the record as read
+		w.Hash = RowHash(r.rows.fingerprint, rec)
+	}
+	return w, err
 }
 
 // mapError turns a mapping error into a record error.

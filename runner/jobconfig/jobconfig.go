@@ -88,6 +88,8 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		// Snapshot mode reads the whole source each run: the keys it no longer has are found
 		// by full key reconciliation, which deletesConfig schedules after every complete run.
 		Snapshot: snapshot(s),
+		// Snapshot records are hashed as read, before mapping, when the mapping allows it.
+		SnapshotRowHash: snapshotRowHash(s, mspec),
 	}
 	if cfg.Deletes, err = deletesConfig(s, src, sink); err != nil {
 		closeAll()

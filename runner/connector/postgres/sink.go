@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -333,11 +334,18 @@ const hashRangeMin = 64
 // than 2 × len(keys) + hashRangeMin rows, so it was abandoned (out holds part of the
 // answer and must be discarded).
 func (s *Sink) hashRange(ctx context.Context, keys []string, out map[string]string) (done bool, err error) {
-	want := make(map[string]struct{}, len(keys))
-	lo, hi := keys[0], keys[0]
-	for _, k := range keys {
-		want[k] = struct{}{}
-		lo, hi = min(lo, k), max(hi, k)
+	// Keys already in byte order (a page of consecutive ids of one length) are matched
+	// with the rows, which come in the same order, by one walk; others through a map.
+	sorted := slices.IsSorted(keys)
+	var want map[string]int // key -> its index in keys
+	lo, hi := keys[0], keys[len(keys)-1]
+	if !sorted {
+		want = make(map[string]int, len(keys))
+		lo = keys[0]
+		for i, k := range keys {
+			want[k] = i
+			lo, hi = min(lo, k), max(hi, k)
+		}
 	}
 	limit := 2*len(keys) + hashRangeMin
 	rows, err := s.pool.Query(ctx, s.qHashRange, lo, hi, limit+1)
@@ -345,18 +353,31 @@ func (s *Sink) hashRange(ctx context.Context, keys []string, out map[string]stri
 		return false, err
 	}
 	defer rows.Close()
-	n := 0
-	var k string
-	var h *string
+	n, j := 0, 0
 	for rows.Next() {
 		if n++; n > limit {
 			return false, nil
 		}
-		if err := rows.Scan(&k, &h); err != nil {
-			return false, err
+		// The text of both columns as received: only the hashes asked for become strings
+		// (comparing or looking up string(bytes) allocates nothing; the key is the caller's).
+		raw := rows.RawValues()
+		if len(raw) != 2 {
+			return false, fmt.Errorf("stored hashes: %d columns, want 2", len(raw))
 		}
-		if _, ok := want[k]; ok && h != nil {
-			out[k] = *h
+		if raw[1] == nil {
+			continue
+		}
+		if sorted {
+			for j < len(keys) && keys[j] < string(raw[0]) {
+				j++
+			}
+			if j < len(keys) && keys[j] == string(raw[0]) {
+				out[keys[j]] = string(raw[1])
+			}
+			continue
+		}
+		if i, ok := want[string(raw[0])]; ok {
+			out[keys[i]] = string(raw[1])
 		}
 	}
 	return rows.Err() == nil, rows.Err()

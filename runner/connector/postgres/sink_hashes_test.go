@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -50,9 +51,18 @@ func TestStoredHashesByKeyRange(t *testing.T) {
 					g.Expect(err).NotTo(HaveOccurred(), tc.name)
 					g.Expect(done).To(Equal(tc.ranged), tc.name)
 				}
-				got, err := s.StoredHashes(ctx, keys)
-				g.Expect(err).NotTo(HaveOccurred(), tc.name)
-				g.Expect(got).To(Equal(want), tc.name)
+				// The same keys in byte order (matched by a walk), reversed (through a
+				// map), and with a key asked for twice: the same answer.
+				sorted := slices.Clone(keys)
+				slices.Sort(sorted)
+				reversed := slices.Clone(sorted)
+				slices.Reverse(reversed)
+				twice := slices.Insert(slices.Clone(sorted), len(sorted)/2, sorted[len(sorted)/2])
+				for name, ks := range map[string][]string{"as listed": keys, "sorted": sorted, "reversed": reversed, "a key twice": twice} {
+					got, err := s.StoredHashes(ctx, ks)
+					g.Expect(err).NotTo(HaveOccurred(), tc.name)
+					g.Expect(got).To(Equal(want), "%s, %s", tc.name, name)
+				}
 			}
 		})
 	}
