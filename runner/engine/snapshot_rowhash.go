@@ -24,14 +24,6 @@ import (
 // fingerprint (the mapping, the source's settings, the runner's conversion rules) changes
 // every hash, so every record is written again once.
 
-// KeyMapper is an optional Mapper capability that Config.SnapshotRowHash needs: the
-// external key of a record without mapping its values.
-type KeyMapper interface {
-	// MapKey returns the key Map returns for rec, or an error when Map would fail on the
-	// key (the engine then maps the record to report Map's own error).
-	MapKey(rec connector.Record) (string, error)
-}
-
 // rowHashing is a Snapshot run's hashing of source records; nil when the run hashes
 // mapped records (no fingerprint, a dry run, or a sink that stores no hashes).
 type rowHashing struct {
@@ -110,7 +102,7 @@ func (r *run) hashPage(ctx context.Context, recs []connector.Record) mapResults 
 		if rc, ok := r.cfg.Source.(connector.RecordChecker); ok && rc.RecordError(rec) != nil {
 			continue // mapRecord reports it
 		}
-		key, err := r.rows.keys.MapKey(rec)
+		key, _, err := r.rows.keys.KeyOf(rec)
 		if err != nil {
 			continue // mapRecord reports Map's own error
 		}

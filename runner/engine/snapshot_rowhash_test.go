@@ -43,7 +43,9 @@ func (m *keyMapper) Map(r connector.Record) (connector.WriteRecord, error) {
 	return w, err
 }
 
-func (m *keyMapper) MapKey(r connector.Record) (string, error) { return "src:" + r.ID, nil }
+func (m *keyMapper) KeyFields() ([]string, bool) { return nil, true }
+
+func (m *keyMapper) KeyOf(r connector.Record) (string, bool, error) { return "src:" + r.ID, false, nil }
 
 // rowHashEnv is a snapshotEnv whose records are hashed as read, under fingerprint "fp1".
 func rowHashEnv(n int) (*env, *keyMapper, Config) {
@@ -192,9 +194,13 @@ func TestSnapshotRowHashRecordErrors(t *testing.T) {
 func TestSnapshotRowHashNeedsKeyMapper(t *testing.T) {
 	_, _, _, cfg := snapshotEnv(3)
 	cfg.SnapshotRowHash = "fp1"
+	cfg.Mapper = mapOnly{cfg.Mapper}
 	_, err := Run(context.Background(), cfg)
 	NewWithT(t).Expect(err).To(MatchError(ContainSubstring("KeyMapper")))
 }
+
+// mapOnly is a Mapper that cannot compute keys alone.
+type mapOnly struct{ Mapper }
 
 // TestRowHash: what changes a source record's hash and what does not.
 func TestRowHash(t *testing.T) {

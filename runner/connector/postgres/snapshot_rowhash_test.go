@@ -30,7 +30,11 @@ func (m *keyedSnapshotMapper) Map(r connector.Record) (connector.WriteRecord, er
 	return w, err
 }
 
-func (m *keyedSnapshotMapper) MapKey(r connector.Record) (string, error) { return "item:" + r.ID, nil }
+func (m *keyedSnapshotMapper) KeyFields() ([]string, bool) { return nil, true }
+
+func (m *keyedSnapshotMapper) KeyOf(r connector.Record) (string, bool, error) {
+	return "item:" + r.ID, false, nil
+}
 
 // TestSnapshotRowHashPostgresToPostgres: with hashes of source records (SnapshotRowHash)
 // on a real PostgreSQL pair, a rerun over an unchanged table maps and writes nothing, a
