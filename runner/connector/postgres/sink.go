@@ -76,7 +76,7 @@ type Sink struct {
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount, qRead string
 	keyq                                                     keyQueries // full key reconciliation (keys.go)
 	copyCols                                                 []string
-	qCopyText                                                string // COPY into the stage table when every staged column is text; else ""
+	qCopy                                                    string // COPY into the stage table, binary (encodeCopy)
 	copyBuf                                                  []byte // scratch of one Upsert: the encoded COPY stream
 
 	mu     sync.Mutex
