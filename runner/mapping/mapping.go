@@ -66,6 +66,7 @@ type Mapping struct {
 	keyField  string
 	keyPrefix string      // default key: keyPrefix + record id
 	keyProg   cel.Program // custom key expression, or nil
+	keyFrom   string      // the field of a key expression that is exactly string(record.<field>), else "" (fieldKey)
 	keyRefs   []string    // record fields the key expression reads
 	deleted   []string    // path of the deletion marker, or nil
 	usesCEL   bool
@@ -117,6 +118,7 @@ func New(spec Spec) (*Mapping, error) {
 			return nil, fmt.Errorf("key (field: %s): expr %q yields %s, not string", spec.Key.Field, spec.Key.Expr, n)
 		}
 		m.keyProg, m.keyRefs = prog, refs
+		m.keyFrom = fieldKeyOf(spec.Key.Expr)
 		m.usesCEL = true
 	}
 	if spec.DeletedField != "" {
@@ -255,11 +257,8 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 			out.Deleted = true
 		}
 	}
-	var act *activation
-	if m.usesCEL {
-		act = &activation{record: celRecord(rec)}
-	}
-	key, err := m.key(rec, act)
+	var act *activation // built for the first expression evaluated
+	key, err := m.key(rec, &act)
 	if err != nil {
 		return out, err
 	}
@@ -269,6 +268,9 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 		f := &m.fields[i]
 		var v any
 		if f.prog != nil {
+			if act == nil {
+				act = &activation{record: celRecord(rec)}
+			}
 			res, _, err := f.prog.Eval(act)
 			if err != nil {
 				return out, m.recordErr(rec, f.to, ReasonExpression, err.Error())
@@ -299,15 +301,27 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 	return out, nil
 }
 
-// key computes the external key.
-func (m *Mapping) key(rec connector.Record, act *activation) (string, error) {
+// key computes the external key; *act is the expression activation, built here when
+// nil and needed.
+func (m *Mapping) key(rec connector.Record, act **activation) (string, error) {
 	if m.keyProg == nil {
 		if rec.ID == "" {
 			return "", m.recordErr(rec, m.keyField, ReasonKeyEmpty, "record has no id")
 		}
 		return m.keyPrefix + rec.ID, nil
 	}
-	res, _, err := m.keyProg.Eval(act)
+	if m.keyFrom != "" {
+		if s, ok := fieldKey(rec, m.keyFrom); ok {
+			if s == "" {
+				return "", m.recordErr(rec, m.keyField, ReasonKeyEmpty, "")
+			}
+			return s, nil
+		}
+	}
+	if *act == nil {
+		*act = &activation{record: celRecord(rec)}
+	}
+	res, _, err := m.keyProg.Eval(*act)
 	if err != nil {
 		return "", m.recordErr(rec, m.keyField, ReasonExpression, err.Error())
 	}
