@@ -69,3 +69,15 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 	}()
 	return ch
 }
+
+// recycle hands a page's records back to a source that reuses their Fields maps
+// (connector.Recycler), once the page is written: nothing of the run refers to them any
+// more (the audit, the failed keys and the order keep ids and cursors, which are strings
+// and times). A dry run keeps its records' mappings in the plan, so it hands nothing back.
+func (r *run) recycle(recs []connector.Record) {
+	rc, ok := r.cfg.Source.(connector.Recycler)
+	if !ok || r.cfg.DryRun || len(recs) == 0 {
+		return
+	}
+	rc.Recycle(recs)
+}

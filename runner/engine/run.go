@@ -187,6 +187,7 @@ func (r *run) readAll(ctx context.Context) {
 		if !r.writePage(ctx, recs, mapped) {
 			return
 		}
+		r.recycle(pr.page.Records) // pages.go
 		r.maybeSave(ctx)
 		if r.failure != nil {
 			return
