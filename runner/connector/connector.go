@@ -108,6 +108,13 @@ type Recycler interface {
 	Recycle(records []Record)
 }
 
+// BatchReleaser is an optional Sink capability: ReleasesBatches reports that Upsert keeps
+// no reference to the batch, its records or their Values maps once it returns, so that
+// the caller may reuse the maps for later records.
+type BatchReleaser interface {
+	ReleasesBatches() bool
+}
+
 // FetchCapable is an optional capability of a Fetcher whose fetching by id depends on its
 // configuration: CanFetchByID false means FetchByIDs would fail, so the engine retries
 // failed records by reading the source again from the oldest of them instead.

@@ -81,3 +81,22 @@ func (r *run) recycle(recs []connector.Record) {
 	}
 	rc.Recycle(recs)
 }
+
+// recycleValues hands the Values maps of a written batch back to a mapper that reuses them
+// (ValuesRecycler), when the sink keeps nothing of a batch once Upsert returned
+// (connector.BatchReleaser). The batch holds each record's mapping once (writePage moves
+// them to the front of the page's mappings, so only the batch, never the whole
+// page's slice, is handed back: a moved mapping's old slot still names its map).
+func (r *run) recycleValues(batch []connector.WriteRecord) {
+	vr, ok := r.cfg.Mapper.(ValuesRecycler)
+	if !ok || r.cfg.DryRun || len(batch) == 0 {
+		return
+	}
+	if br, ok := r.cfg.Sink.(connector.BatchReleaser); !ok || !br.ReleasesBatches() {
+		return
+	}
+	vr.RecycleValues(batch)
+	for i := range batch {
+		batch[i].Values = nil
+	}
+}

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"maps"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
@@ -83,6 +85,104 @@ func TestRecycledPagesAreDone(t *testing.T) {
 		g.Expect(src.nilMaps).To(BeZero())
 		rows := e.sink.snapshot()
 		g.Expect(rows).To(HaveLen(44))
+		for _, w := range rows {
+			g.Expect(w.Values).NotTo(ContainElement("POISON"), w.Key)
+		}
+	}
+}
+
+// recyclingMapper is the fake mapper with ValuesRecycler: it poisons the maps handed back
+// and notes maps handed back twice or before their record was confirmed.
+type recyclingMapper struct {
+	*fakeMapper
+	confirmed func(key string) bool
+
+	mu       sync.Mutex
+	seen     map[uintptr]bool
+	back     int
+	twice    int
+	unsettle []string
+}
+
+func (m *recyclingMapper) RecycleValues(ws []connector.WriteRecord) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, w := range ws {
+		m.back++
+		p := reflect.ValueOf(w.Values).Pointer()
+		if m.seen[p] {
+			m.twice++
+		}
+		m.seen[p] = true
+		if !m.confirmed(w.Key) {
+			m.unsettle = append(m.unsettle, w.Key)
+		}
+		for k := range w.Values {
+			w.Values[k] = "POISON"
+		}
+	}
+}
+
+// releasingSink is the fake sink keeping copies of what it is given, so that it can say it
+// keeps nothing of a batch (connector.BatchReleaser).
+type releasingSink struct {
+	*fakeSink
+	releases bool
+}
+
+func (s releasingSink) Upsert(ctx context.Context, batch []connector.WriteRecord) ([]connector.Result, error) {
+	own := slices.Clone(batch)
+	for i := range own {
+		own[i].Values = maps.Clone(own[i].Values)
+	}
+	return s.fakeSink.Upsert(ctx, own)
+}
+
+func (s releasingSink) ReleasesBatches() bool { return s.releases }
+
+// TestRecycledValuesAreDone: the engine hands the Values maps of a written batch back to
+// a recycling mapper only when the sink keeps nothing of a batch, only once each (a page
+// with mapping failures moves mappings within its slice), only after the sink confirmed
+// them, and never uses them again (they are poisoned on return; the sink still holds
+// exactly the mapped source). A dry run and a sink that may keep batches get nothing
+// handed back.
+func TestRecycledValuesAreDone(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		dry      bool
+		releases bool
+		want     int
+	}{
+		{"releasing sink", false, true, 44},
+		{"sink may keep batches", false, false, 0},
+		{"dry run", true, true, 0},
+	} {
+		g := NewWithT(t)
+		e := newEnv(genRecords(47, 3))
+		e.mp.fail = set("4", "20", "21")
+		e.sink.failAlways = map[string]bool{"31": true}
+		mp := &recyclingMapper{fakeMapper: e.mp, seen: map[uintptr]bool{}}
+		mp.confirmed = func(key string) bool {
+			e.sink.mu.Lock()
+			defer e.sink.mu.Unlock()
+			_, ok := e.sink.confirmed[key]
+			return ok || key == "src:31"
+		}
+		cfg := e.config()
+		cfg.Mapper = mp
+		cfg.Sink = releasingSink{fakeSink: e.sink, releases: tc.releases}
+		cfg.PageSize = 10
+		cfg.DryRun = tc.dry
+		_, err := Run(context.Background(), cfg)
+		g.Expect(err).NotTo(HaveOccurred(), tc.name)
+		g.Expect(mp.back).To(Equal(tc.want), tc.name)
+		g.Expect(mp.twice).To(BeZero(), tc.name)
+		g.Expect(mp.unsettle).To(BeEmpty(), tc.name)
+		if tc.dry {
+			continue
+		}
+		rows := e.sink.snapshot()
+		g.Expect(rows).To(HaveLen(43), tc.name)
 		for _, w := range rows {
 			g.Expect(w.Values).NotTo(ContainElement("POISON"), w.Key)
 		}

@@ -272,6 +272,7 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 		}
 	}
 	r.commit(r.order.commit(recs[:haltAt], skipped))
+	r.recycleValues(batch) // pages.go
 	if haltReason != "" {
 		msg := fmt.Sprintf("record %s failed; the cursor stops before it (policy Halt)", recs[haltAt].ID)
 		switch haltReason {

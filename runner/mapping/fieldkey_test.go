@@ -42,11 +42,13 @@ func TestFieldKeyAgreesWithCEL(t *testing.T) {
 		Err *connector.RecordError
 	}
 	for _, field := range []string{"id", "code"} {
-		m, err := New(Spec{Key: Key{Field: "ext_id", Expr: "string(record." + field + ")"},
-			Fields: []Field{{To: "status", From: "status", Type: connector.TypeString}}})
+		spec := Spec{Key: Key{Field: "ext_id", Expr: "string(record." + field + ")"},
+			Fields: []Field{{To: "status", From: "status", Type: connector.TypeString}}}
+		m, err := New(spec)
 		NewWithT(t).Expect(err).NotTo(HaveOccurred())
 		NewWithT(t).Expect(m.keyFrom).To(Equal(field))
-		celOnly := *m
+		celOnly, err := New(spec)
+		NewWithT(t).Expect(err).NotTo(HaveOccurred())
 		celOnly.keyFrom = ""
 		var recs []connector.Record
 		for _, v := range values {
@@ -66,7 +68,7 @@ func TestFieldKeyAgreesWithCEL(t *testing.T) {
 				}
 				return outcome{Key: w.Key}
 			}
-			fast, slow := run(m), run(&celOnly)
+			fast, slow := run(m), run(celOnly)
 			g.Expect(fast).To(Equal(slow), "field %s, record %d: %#v", field, i, rec.Fields[field])
 		}
 		for _, id := range []string{"", "10492"} {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -59,7 +60,8 @@ type Field struct {
 }
 
 // Mapping turns source records into sink records. It is built once per run; Map is safe
-// for concurrent use by any number of goroutines (it holds no per-record state).
+// for concurrent use by any number of goroutines (it holds no per-record state but the
+// Values maps handed back for reuse: RecycleValues).
 type Mapping struct {
 	fields    []field
 	names     []string
@@ -72,6 +74,9 @@ type Mapping struct {
 	usesCEL   bool
 	resolver  connector.Resolver
 	lookups   []int // indexes of the fields with a lookup
+
+	freeMu sync.Mutex
+	free   []map[string]any // Values maps handed back (RecycleValues), reused by mapRecord
 }
 
 // field is one compiled mapping entry.
@@ -263,7 +268,7 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 		return out, err
 	}
 	out.Key = key
-	values := make(map[string]any, len(m.fields))
+	values := m.valuesMap()
 	for i := range m.fields {
 		f := &m.fields[i]
 		var v any

@@ -381,8 +381,13 @@ func (s *Sink) Close() error {
 	return nil
 }
 
+// ReleasesBatches reports that Upsert keeps nothing of a batch once it returns
+// (connector.BatchReleaser): its scratch is cleared at the end of each call.
+func (s *Sink) ReleasesBatches() bool { return true }
+
 var (
-	_ connector.Sink      = (*Sink)(nil)
-	_ connector.Counter   = (*Sink)(nil)
-	_ connector.KeyReader = (*Sink)(nil)
+	_ connector.BatchReleaser = (*Sink)(nil)
+	_ connector.Sink          = (*Sink)(nil)
+	_ connector.Counter       = (*Sink)(nil)
+	_ connector.KeyReader     = (*Sink)(nil)
 )
