@@ -6,7 +6,9 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -97,6 +99,8 @@ type recyclingMapper struct {
 	*fakeMapper
 	confirmed func(key string) bool
 
+	mapped atomic.Int64
+
 	mu       sync.Mutex
 	seen     map[uintptr]bool
 	back     int
@@ -123,11 +127,24 @@ func (m *recyclingMapper) RecycleValues(ws []connector.WriteRecord) {
 	}
 }
 
+func (m *recyclingMapper) Map(r connector.Record) (connector.WriteRecord, error) {
+	defer m.mapped.Add(1)
+	return m.fakeMapper.Map(r)
+}
+
 // releasingSink is the fake sink keeping copies of what it is given, so that it can say it
-// keeps nothing of a batch (connector.BatchReleaser).
+// keeps nothing of a batch (connector.BatchReleaser). Before returning, it waits until
+// the next page is mapped (the read-ahead started before the write is done) and notes a
+// batch that changed meanwhile: the read-ahead must never map into the slice being
+// written.
 type releasingSink struct {
 	*fakeSink
 	releases bool
+	mp       *recyclingMapper
+	changed  *atomic.Int64
+	calls    *atomic.Int64
+	total    int64 // records in the source
+	pageSize int64
 }
 
 func (s releasingSink) Upsert(ctx context.Context, batch []connector.WriteRecord) ([]connector.Result, error) {
@@ -135,7 +152,18 @@ func (s releasingSink) Upsert(ctx context.Context, batch []connector.WriteRecord
 	for i := range own {
 		own[i].Values = maps.Clone(own[i].Values)
 	}
-	return s.fakeSink.Upsert(ctx, own)
+	res, err := s.fakeSink.Upsert(ctx, slices.Clone(own))
+	// The next page's read-ahead started before this write: wait for its mappings.
+	want := min(s.total, (s.calls.Add(1)+1)*s.pageSize)
+	for deadline := time.Now().Add(5 * time.Second); s.mp.mapped.Load() < want && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	for i := range batch {
+		if batch[i].Key != own[i].Key || !maps.Equal(batch[i].Values, own[i].Values) {
+			s.changed.Add(1)
+		}
+	}
+	return res, err
 }
 
 func (s releasingSink) ReleasesBatches() bool { return s.releases }
@@ -144,7 +172,8 @@ func (s releasingSink) ReleasesBatches() bool { return s.releases }
 // a recycling mapper only when the sink keeps nothing of a batch, only once each (a page
 // with mapping failures moves mappings within its slice), only after the sink confirmed
 // them, and never uses them again (they are poisoned on return; the sink still holds
-// exactly the mapped source). A dry run and a sink that may keep batches get nothing
+// exactly the mapped source); the read-ahead never maps into the slice of the batch being
+// written (the slice is reused two pages later). A dry run and a sink that may keep batches get nothing
 // handed back.
 func TestRecycledValuesAreDone(t *testing.T) {
 	for _, tc := range []struct {
@@ -168,9 +197,11 @@ func TestRecycledValuesAreDone(t *testing.T) {
 			_, ok := e.sink.confirmed[key]
 			return ok || key == "src:31"
 		}
+		var changed atomic.Int64
 		cfg := e.config()
 		cfg.Mapper = mp
-		cfg.Sink = releasingSink{fakeSink: e.sink, releases: tc.releases}
+		cfg.Sink = releasingSink{fakeSink: e.sink, releases: tc.releases, mp: mp, changed: &changed,
+			calls: &atomic.Int64{}, total: 47, pageSize: 10}
 		cfg.PageSize = 10
 		cfg.DryRun = tc.dry
 		_, err := Run(context.Background(), cfg)
@@ -178,6 +209,7 @@ func TestRecycledValuesAreDone(t *testing.T) {
 		g.Expect(mp.back).To(Equal(tc.want), tc.name)
 		g.Expect(mp.twice).To(BeZero(), tc.name)
 		g.Expect(mp.unsettle).To(BeEmpty(), tc.name)
+		g.Expect(changed.Load()).To(BeZero(), "%s: a batch changed while it was written", tc.name)
 		if tc.dry {
 			continue
 		}

@@ -57,6 +57,8 @@ type run struct {
 	baseLog *runcontract.RecordLog
 	// storedAs is the stored checkpoint but its LastRun, encoded (nochange.go).
 	storedAs []byte
+	// spareW is the mappings' slice of a written page, for the next read-ahead (pages.go).
+	spareW []connector.WriteRecord
 }
 
 func newRun(cfg Config) *run {

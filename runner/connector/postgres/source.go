@@ -78,8 +78,9 @@ type Source struct {
 	qGap                          string // the rows whose cursor wall time is in [$1, $2), id after $3 (if not NULL), by id
 	pageBytes                     int    // a ReadPage ends early once its rows' column data reach this (maxPageBytes)
 
-	freeMu sync.Mutex
-	free   []map[string]any // Fields maps handed back (Recycle), reused by collectBudget
+	freeMu    sync.Mutex
+	free      []map[string]any   // Fields maps handed back (Recycle), reused by collectBudget
+	spareRecs []connector.Record // a page's slice handed back (Recycle), reused by collectBudget
 }
 
 // maxPageBytes bounds the column data of one ReadPage: a page of wide rows ends early
@@ -407,7 +408,11 @@ func (s *Source) readPage(ctx context.Context, after cursor.Cursor, limit int) (
 				continue
 			}
 		}
-		out = append(out, recs...)
+		if out == nil {
+			out = recs // the common case, one query: no copy
+		} else {
+			out = append(out, recs...)
+		}
 		if len(out) > limit {
 			return connector.Page{Records: out[:limit], More: true}, nil
 		}
@@ -571,6 +576,26 @@ func (s *Source) Recycle(recs []connector.Record) {
 		}
 		recs[i].Fields = nil
 	}
+	if cap(recs) > cap(s.spareRecs) {
+		s.spareRecs = recs[:0]
+	}
+}
+
+// recordSlice returns an empty slice for a page of up to capacity records: the one handed
+// back last, when it is large enough, else a new one.
+func (s *Source) recordSlice(capacity int) []connector.Record {
+	s.freeMu.Lock()
+	spare := s.spareRecs
+	if cap(spare) >= capacity {
+		s.spareRecs = nil
+	}
+	s.freeMu.Unlock()
+	if cap(spare) < capacity {
+		return make([]connector.Record, 0, capacity)
+	}
+	spare = spare[:cap(spare)]
+	clear(spare)
+	return spare[:0]
 }
 
 // putMaps keeps emptied maps for reuse.

@@ -95,7 +95,7 @@ func (s *Source) collectBudget(rows pgx.Rows, capacity, budget int) ([]connector
 	if capacity > 10000 {
 		capacity = 10000
 	}
-	recs := make([]connector.Record, 0, capacity)
+	recs := s.recordSlice(capacity)
 	reuse := s.takeMaps(nil, capacity)  // handed back by Recycle; new maps once they run out
 	defer func() { s.putMaps(reuse) }() // the ones this page did not need
 	targets := make([]any, len(s.cols))
