@@ -9,7 +9,10 @@ import "github.com/checkpointed/checkpointed/runner/connector"
 func (m *Mapping) KeyForID(id string) (key string, ok bool) {
 	rec := connector.Record{ID: id, Fields: map[string]any{}}
 	var act *activation
-	key, err := m.key(rec, &act)
+	if m.keyProg != nil {
+		act = &activation{record: celRecord(rec)}
+	}
+	key, err := m.key(rec, act)
 	if err != nil || key == "" {
 		return "", false
 	}

@@ -262,18 +262,18 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 			out.Deleted = true
 		}
 	}
-	var act *activation // built for the first expression evaluated
-	key, err := m.key(rec, &act)
+	key, err := m.key(rec, nil)
 	if err != nil {
 		return out, err
 	}
 	out.Key = key
+	var act *activation
 	values := m.valuesMap()
 	for i := range m.fields {
 		f := &m.fields[i]
 		var v any
 		if f.prog != nil {
-			if act == nil {
+			if act == nil { // built for the first field expression evaluated
 				act = &activation{record: celRecord(rec)}
 			}
 			res, _, err := f.prog.Eval(act)
@@ -306,9 +306,9 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 	return out, nil
 }
 
-// key computes the external key; *act is the expression activation, built here when
-// nil and needed.
-func (m *Mapping) key(rec connector.Record, act **activation) (string, error) {
+// key computes the external key; act is the expression activation, built here when nil
+// and needed.
+func (m *Mapping) key(rec connector.Record, act *activation) (string, error) {
 	if m.keyProg == nil {
 		if rec.ID == "" {
 			return "", m.recordErr(rec, m.keyField, ReasonKeyEmpty, "record has no id")
@@ -323,10 +323,10 @@ func (m *Mapping) key(rec connector.Record, act **activation) (string, error) {
 			return s, nil
 		}
 	}
-	if *act == nil {
-		*act = &activation{record: celRecord(rec)}
+	if act == nil {
+		act = &activation{record: celRecord(rec)}
 	}
-	res, _, err := m.keyProg.Eval(*act)
+	res, _, err := m.keyProg.Eval(act)
 	if err != nil {
 		return "", m.recordErr(rec, m.keyField, ReasonExpression, err.Error())
 	}
