@@ -98,6 +98,23 @@ type RecordChecker interface {
 	RecordError(Record) error
 }
 
+// Recycler is an optional Source capability: the engine hands back the records of a page
+// read by ReadPage (or ScanPage) once it is done with them (the page is written and its
+// outcome committed) and keeps no reference to them or to their Fields maps,
+// so that the source may reuse those maps for later records instead of allocating new
+// ones; the source may set their Fields to nil. Records read by
+// other calls (FetchByIDs, the drift check's reads) are never handed back.
+type Recycler interface {
+	Recycle(records []Record)
+}
+
+// BatchReleaser is an optional Sink capability: ReleasesBatches reports that Upsert keeps
+// no reference to the batch, its records or their Values maps once it returns, so that
+// the caller may reuse the maps for later records.
+type BatchReleaser interface {
+	ReleasesBatches() bool
+}
+
 // FetchCapable is an optional capability of a Fetcher whose fetching by id depends on its
 // configuration: CanFetchByID false means FetchByIDs would fail, so the engine retries
 // failed records by reading the source again from the oldest of them instead.

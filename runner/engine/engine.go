@@ -35,6 +35,14 @@ type Mapper interface {
 	Map(connector.Record) (connector.WriteRecord, error)
 }
 
+// ValuesRecycler is an optional Mapper capability: RecycleValues takes back the Values
+// maps of written records (once their page is committed, only when the sink keeps nothing
+// of a batch: connector.BatchReleaser) for later records. The engine hands each map back at
+// most once and keeps no reference to it.
+type ValuesRecycler interface {
+	RecycleValues([]connector.WriteRecord)
+}
+
 // Clock tells the time; the engine reads it to decide when to store the checkpoint and to
 // stamp the audit record.
 type Clock interface {

@@ -54,13 +54,20 @@ func (m mapResults) errAt(i int) error {
 // never blocks.
 func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResult {
 	ch := make(chan pageResult, 1)
+	spare := r.spareW // the mappings' slice of a page written before (recycleValues)
+	r.spareW = nil
 	go func() {
 		p, err := r.read(ctx, after, r.cfg.PageSize)
 		pr := pageResult{after: after, page: p, err: err}
 		if err == nil && r.rows != nil { // Snapshot: unchanged records are not mapped
 			pr.mapped = r.hashPage(ctx, p.Records)
 		} else if err == nil {
-			pr.mapped.w = make([]connector.WriteRecord, len(p.Records))
+			if cap(spare) >= len(p.Records) {
+				pr.mapped.w = spare[:len(p.Records)]
+				clear(pr.mapped.w)
+			} else {
+				pr.mapped.w = make([]connector.WriteRecord, len(p.Records))
+			}
 			for i, rec := range p.Records {
 				w, err := r.mapRecord(rec)
 				if err != nil {
@@ -76,4 +83,39 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 		ch <- pr
 	}()
 	return ch
+}
+
+// recycle hands a page's records back to a source that reuses their Fields maps
+// (connector.Recycler), once the page is written: nothing of the run refers to them any
+// more (the audit, the failed keys and the order keep ids and cursors, which are strings
+// and times). A dry run keeps its records' mappings in the plan, so it hands nothing back.
+func (r *run) recycle(recs []connector.Record) {
+	rc, ok := r.cfg.Source.(connector.Recycler)
+	if !ok || r.cfg.DryRun || len(recs) == 0 {
+		return
+	}
+	rc.Recycle(recs)
+}
+
+// recycleValues hands the Values maps of a written batch back to a mapper that reuses them
+// (ValuesRecycler), when the sink keeps nothing of a batch once Upsert returned
+// (connector.BatchReleaser). The batch holds each record's mapping once (writePage moves
+// them to the front of the page's mappings, so only the batch, never the whole
+// page's slice, is handed back: a moved mapping's old slot still names its map). The
+// page's slice of mappings (batch's backing array) is kept for a later page's read-ahead
+// (spareW): the one started next is two pages ahead of this one.
+func (r *run) recycleValues(batch []connector.WriteRecord) {
+	if r.cfg.DryRun {
+		return
+	}
+	if br, ok := r.cfg.Sink.(connector.BatchReleaser); !ok || !br.ReleasesBatches() {
+		return
+	}
+	if vr, ok := r.cfg.Mapper.(ValuesRecycler); ok && len(batch) > 0 {
+		vr.RecycleValues(batch)
+		for i := range batch {
+			batch[i].Values = nil
+		}
+	}
+	r.spareW = batch[:0]
 }

@@ -64,6 +64,8 @@ type run struct {
 	scanned *cursor.Cursor
 	// early is the drift check's counts started with the run (drift_early.go); nil if not.
 	early *earlyCount
+	// spareW is the mappings' slice of a written page, for the next read-ahead (pages.go).
+	spareW []connector.WriteRecord
 }
 
 func newRun(cfg Config) *run {
@@ -209,6 +211,7 @@ func (r *run) readAll(ctx context.Context) {
 		if !r.writePage(ctx, recs, mapped) {
 			return
 		}
+		r.recycle(pr.page.Records) // pages.go
 		r.maybeSave(ctx)
 		if r.failure != nil {
 			return
@@ -297,6 +300,7 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 		}
 	}
 	r.commit(r.order.commit(recs[:haltAt], skipped))
+	r.recycleValues(batch) // pages.go
 	if haltReason != "" {
 		msg := fmt.Sprintf("record %s failed; the cursor stops before it (policy Halt)", recs[haltAt].ID)
 		switch haltReason {

@@ -59,3 +59,27 @@ func BenchmarkMap(b *testing.B) { benchMap(b, Key{Field: "ext_id"}) }
 func BenchmarkMapCustomKey(b *testing.B) {
 	benchMap(b, Key{Field: "ext_id", Expr: `"billing:" + string(record.id)`})
 }
+
+// BenchmarkMapSample is the mapping of config/samples' SyncJob (and make bench's): the key
+// string(record.id), three paths and one expression, over a PostgreSQL source's record.
+func BenchmarkMapSample(b *testing.B) {
+	m, err := New(Spec{SourceName: "billing", Key: Key{Field: "billing_invoice_id", Expr: "string(record.id)"}, Fields: []Field{
+		{To: "billing_customer_id", From: "customer_id", Type: connector.TypeString, Required: true},
+		{To: "status", From: "status", Type: connector.TypeString, Required: true},
+		{To: "total", From: "total", Type: "decimal", Required: true},
+		{To: "is_paid", Expr: `record.status == "paid"`, Type: "bool"},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := connector.Record{ID: "inv_0123456789abcdef", UpdatedAt: time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC), Fields: map[string]any{
+		"id": "inv_0123456789abcdef", "customer_id": "cus_01234", "status": "paid", "total": connector.Decimal("1234.50"),
+		"updated_at": time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC),
+	}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Map(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

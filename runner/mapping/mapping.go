@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -59,19 +60,24 @@ type Field struct {
 }
 
 // Mapping turns source records into sink records. It is built once per run; Map is safe
-// for concurrent use by any number of goroutines (it holds no per-record state).
+// for concurrent use by any number of goroutines (it holds no per-record state but the
+// Values maps handed back for reuse: RecycleValues).
 type Mapping struct {
 	fields    []field
 	names     []string
 	keyField  string
 	keyPrefix string      // default key: keyPrefix + record id
 	keyProg   cel.Program // custom key expression, or nil
+	keyFrom   string      // the field of a key expression that is exactly string(record.<field>), else "" (fieldKey)
 	keyRefs   []string    // record fields the key expression reads
 	keyNamed  bool        // the key expression reads record only by field name (keyfields.go)
 	deleted   []string    // path of the deletion marker, or nil
 	usesCEL   bool
 	resolver  connector.Resolver
 	lookups   []int // indexes of the fields with a lookup
+
+	freeMu sync.Mutex
+	free   []map[string]any // Values maps handed back (RecycleValues), reused by mapRecord
 }
 
 // field is one compiled mapping entry.
@@ -119,6 +125,7 @@ func New(spec Spec) (*Mapping, error) {
 			return nil, fmt.Errorf("key (field: %s): expr %q yields %s, not string", spec.Key.Field, spec.Key.Expr, n)
 		}
 		m.keyProg, m.keyRefs = prog, refs
+		m.keyFrom = fieldKeyOf(spec.Key.Expr)
 		m.usesCEL = true
 	}
 	if spec.DeletedField != "" {
@@ -257,20 +264,20 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 			out.Deleted = true
 		}
 	}
-	var act *activation
-	if m.usesCEL {
-		act = &activation{record: celRecord(rec)}
-	}
-	key, err := m.key(rec, act)
+	key, err := m.key(rec, nil)
 	if err != nil {
 		return out, err
 	}
 	out.Key = key
-	values := make(map[string]any, len(m.fields))
+	var act *activation
+	values := m.valuesMap()
 	for i := range m.fields {
 		f := &m.fields[i]
 		var v any
 		if f.prog != nil {
+			if act == nil { // built for the first field expression evaluated
+				act = &activation{record: celRecord(rec)}
+			}
 			res, _, err := f.prog.Eval(act)
 			if err != nil {
 				return out, m.recordErr(rec, f.to, ReasonExpression, err.Error())
@@ -301,13 +308,25 @@ func (m *Mapping) mapRecord(rec connector.Record) (connector.WriteRecord, error)
 	return out, nil
 }
 
-// key computes the external key.
+// key computes the external key; act is the expression activation, built here when nil
+// and needed.
 func (m *Mapping) key(rec connector.Record, act *activation) (string, error) {
 	if m.keyProg == nil {
 		if rec.ID == "" {
 			return "", m.recordErr(rec, m.keyField, ReasonKeyEmpty, "record has no id")
 		}
 		return m.keyPrefix + rec.ID, nil
+	}
+	if m.keyFrom != "" {
+		if s, ok := fieldKey(rec, m.keyFrom); ok {
+			if s == "" {
+				return "", m.recordErr(rec, m.keyField, ReasonKeyEmpty, "")
+			}
+			return s, nil
+		}
+	}
+	if act == nil {
+		act = &activation{record: celRecord(rec)}
 	}
 	res, _, err := m.keyProg.Eval(act)
 	if err != nil {

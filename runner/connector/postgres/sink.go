@@ -77,7 +77,7 @@ type Sink struct {
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount, qRead string
 	keyq                                                     keyQueries // full key reconciliation (keys.go)
 	copyCols                                                 []string
-	qCopyText                                                string // COPY into the stage table when every staged column is text; else ""
+	qCopy                                                    string // COPY into the stage table, binary (encodeCopy)
 	copyBuf                                                  []byte // scratch of one Upsert: the encoded COPY stream
 
 	mu     sync.Mutex
@@ -404,8 +404,13 @@ func (s *Sink) Close() error {
 	return nil
 }
 
+// ReleasesBatches reports that Upsert keeps nothing of a batch once it returns
+// (connector.BatchReleaser): its scratch is cleared at the end of each call.
+func (s *Sink) ReleasesBatches() bool { return true }
+
 var (
-	_ connector.Sink      = (*Sink)(nil)
-	_ connector.Counter   = (*Sink)(nil)
-	_ connector.KeyReader = (*Sink)(nil)
+	_ connector.BatchReleaser = (*Sink)(nil)
+	_ connector.Sink          = (*Sink)(nil)
+	_ connector.Counter       = (*Sink)(nil)
+	_ connector.KeyReader     = (*Sink)(nil)
 )

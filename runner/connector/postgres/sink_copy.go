@@ -26,101 +26,155 @@ func (s *Sink) ensureStage(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// copyToStage copies the items into the stage table in tx: as one pre-encoded binary
-// stream when every staged column is text, else through pgx's encoders.
+// copyToStage copies the items into the stage table in tx as one binary COPY stream the
+// sink encodes itself (encodeCopy).
 func (s *Sink) copyToStage(ctx context.Context, tx pgx.Tx, items []*item) error {
-	if s.qCopyText != "" {
-		s.copyBuf = s.encodeCopy(s.copyBuf[:0], items)
-		_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(s.copyBuf), s.qCopyText)
-		if cap(s.copyBuf) > maxKeptCopyBuf {
-			s.copyBuf = nil
-		}
-		return err
+	var err error
+	s.copyBuf, err = s.encodeCopy(s.copyBuf[:0], items)
+	if err == nil {
+		_, err = tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(s.copyBuf), s.qCopy)
 	}
-	src := &copyRows{s: s, items: items, i: -1, row: make([]any, len(s.copyCols))}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, s.copyCols, src)
+	if cap(s.copyBuf) > maxKeptCopyBuf {
+		s.copyBuf = nil
+	}
 	return err
 }
 
 // maxKeptCopyBuf bounds the COPY buffer kept between batches.
 const maxKeptCopyBuf = 4 << 20
 
-// encodeCopy appends the items to buf as a binary COPY stream for the stage table, whose
-// columns are then all text (see qCopyText): the key, the source updatedAt
-// (microseconds since 2000-01-01 UTC) and each value in its text form, as the other path
-// stages them. It spares pgx's per-value encoding.
-func (s *Sink) encodeCopy(buf []byte, items []*item) []byte {
+// encodeCopy appends the items to buf as a binary COPY stream for the stage table: the
+// key, the source updatedAt and each value in the binary form of its staged column
+// (appendCopyValue). It spares pgx's per-value encoding and its lookup of the stage
+// table's column types. A value of a Go type its column's family does not take (Sink.check
+// refuses those before) is an error.
+func (s *Sink) encodeCopy(buf []byte, items []*item) ([]byte, error) {
 	buf = append(buf, "PGCOPY\n\xff\r\n\x00"...)
 	buf = binary.BigEndian.AppendUint32(buf, 0) // flags
 	buf = binary.BigEndian.AppendUint32(buf, 0) // header extension length
-	appendText := func(buf []byte, str string) []byte {
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(str)))
-		return append(buf, str...)
-	}
 	for _, it := range items {
 		buf = binary.BigEndian.AppendUint16(buf, uint16(len(s.copyCols)))
-		buf = appendText(buf, it.rec.Key)
+		buf = appendCopyText(buf, it.rec.Key)
 		buf = binary.BigEndian.AppendUint32(buf, 8)
 		buf = binary.BigEndian.AppendUint64(buf, uint64(it.sua.UnixMicro()-pgEpochMicros))
 		for n := range s.vals {
-			str, ok := textForm(s.value(it, &s.vals[n]))
-			if !ok {
-				buf = binary.BigEndian.AppendUint32(buf, math.MaxUint32) // -1: NULL
-				continue
+			v := &s.vals[n]
+			var err error
+			if buf, err = appendCopyValue(buf, v, s.value(it, v)); err != nil {
+				return buf, &connector.RecordError{ID: it.rec.SourceID, Field: v.field, Reason: "could not encode for postgres", Detail: err.Error()}
 			}
-			buf = appendText(buf, str)
 		}
 	}
-	return binary.BigEndian.AppendUint16(buf, math.MaxUint16) // -1: end of data
+	return binary.BigEndian.AppendUint16(buf, math.MaxUint16), nil // -1: end of data
 }
 
-// copyRows feeds COPY: one row per item, values in their native form for native columns
-// and text form otherwise. The row slice is reused.
-type copyRows struct {
-	s     *Sink
-	items []*item
-	i     int
-	row   []any
+// appendCopyText appends a text value: its length and its bytes.
+func appendCopyText(buf []byte, str string) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(str)))
+	return append(buf, str...)
 }
 
-func (c *copyRows) Next() bool { c.i++; return c.i < len(c.items) }
+// copyNull is the length of a NULL field (-1).
+const copyNull = math.MaxUint32
 
-func (c *copyRows) Values() ([]any, error) {
-	it := c.items[c.i]
-	c.row[0], c.row[1] = it.rec.Key, it.sua
-	for n := range c.s.vals {
-		v := &c.s.vals[n]
-		c.row[n+2] = native(v.fam, c.s.value(it, v))
+// pgEpochDays is 2000-01-01, PostgreSQL's date epoch, in days since the Unix epoch.
+const pgEpochDays = 10957
+
+// appendCopyValue appends val, a checked value of column v (Sink.check), as one field of
+// a binary COPY row into its staged column: text for the text families (the column's type
+// parses it after the COPY), else the binary form of the column's base type — bool, int2,
+// int4, int8, float4, float8, timestamptz and timestamp (microseconds since 2000-01-01, a
+// timestamp's wall time in UTC), date (days since 2000-01-01), json (its text) and jsonb
+// (version 1 and its text). nil, and a nil JSON, are NULL.
+func appendCopyValue(buf []byte, v *sinkColumn, val any) ([]byte, error) {
+	if val == nil {
+		return binary.BigEndian.AppendUint32(buf, copyNull), nil
 	}
-	return c.row, nil
-}
-
-func (c *copyRows) Err() error { return nil }
-
-// native converts a checked value to what pgx encodes for its staged column.
-func native(fam family, v any) any {
-	if v == nil {
-		return nil
-	}
-	switch fam {
-	case famInt, famBool:
-		return v
+	switch v.fam {
+	case famText, famString:
+		str, ok := textForm(val)
+		if !ok {
+			return buf, fmt.Errorf("%T has no text form", val)
+		}
+		return appendCopyText(buf, str), nil
+	case famBool:
+		b, ok := val.(bool)
+		if !ok {
+			break
+		}
+		buf = binary.BigEndian.AppendUint32(buf, 1)
+		if b {
+			return append(buf, 1), nil
+		}
+		return append(buf, 0), nil
+	case famInt:
+		n, ok := val.(int64)
+		if !ok {
+			break
+		}
+		switch v.col.oid {
+		case oidInt2:
+			if n < math.MinInt16 || n > math.MaxInt16 {
+				return buf, fmt.Errorf("%d out of range for type %s", n, v.col.full)
+			}
+			buf = binary.BigEndian.AppendUint32(buf, 2)
+			return binary.BigEndian.AppendUint16(buf, uint16(n)), nil
+		case oidInt4:
+			if n < math.MinInt32 || n > math.MaxInt32 {
+				return buf, fmt.Errorf("%d out of range for type %s", n, v.col.full)
+			}
+			buf = binary.BigEndian.AppendUint32(buf, 4)
+			return binary.BigEndian.AppendUint32(buf, uint32(n)), nil
+		}
+		buf = binary.BigEndian.AppendUint32(buf, 8)
+		return binary.BigEndian.AppendUint64(buf, uint64(n)), nil
 	case famFloat:
-		if n, ok := v.(int64); ok {
-			return float64(n)
+		var f float64
+		switch x := val.(type) {
+		case float64:
+			f = x
+		case int64:
+			f = float64(x)
+		default:
+			return buf, fmt.Errorf("%T for column of type %s", val, v.col.full)
 		}
-		return v
+		if v.col.oid == oidFloat4 {
+			buf = binary.BigEndian.AppendUint32(buf, 4)
+			return binary.BigEndian.AppendUint32(buf, math.Float32bits(float32(f))), nil
+		}
+		buf = binary.BigEndian.AppendUint32(buf, 8)
+		return binary.BigEndian.AppendUint64(buf, math.Float64bits(f)), nil
 	case famTime:
-		return v.(time.Time).UTC().Truncate(time.Microsecond)
+		t, ok := val.(time.Time)
+		if !ok {
+			break
+		}
+		t = t.UTC()
+		if v.col.oid == oidDate {
+			days := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix()/86400 - pgEpochDays
+			if days < math.MinInt32 || days > math.MaxInt32 {
+				return buf, fmt.Errorf("%s out of range for type %s", t.Format(time.RFC3339), v.col.full)
+			}
+			buf = binary.BigEndian.AppendUint32(buf, 4)
+			return binary.BigEndian.AppendUint32(buf, uint32(int32(days))), nil
+		}
+		buf = binary.BigEndian.AppendUint32(buf, 8)
+		return binary.BigEndian.AppendUint64(buf, uint64(t.Truncate(time.Microsecond).UnixMicro()-pgEpochMicros)), nil
 	case famJSON:
-		return []byte(v.(connector.JSON))
+		doc, ok := val.(connector.JSON)
+		if !ok {
+			break
+		}
+		if doc == nil {
+			return binary.BigEndian.AppendUint32(buf, copyNull), nil
+		}
+		if v.col.oid == oidJSONB {
+			buf = binary.BigEndian.AppendUint32(buf, uint32(len(doc)+1))
+			buf = append(buf, 1) // the jsonb binary format's version
+			return append(buf, doc...), nil
+		}
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(doc)))
+		return append(buf, doc...), nil
 	}
-	if _, ok := v.(string); ok {
-		return v // already boxed: no allocation
-	}
-	str, ok := textForm(v)
-	if !ok {
-		return nil
-	}
-	return str
+	return buf, fmt.Errorf("%T for column of type %s", val, v.col.full)
 }

@@ -12,8 +12,7 @@ import (
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
-// invoicesTable has only columns staged as text, so COPY batches are encoded by the sink
-// itself (Sink.encodeCopy).
+// invoicesTable has only columns staged as text (Sink.encodeCopy writes their text forms).
 const invoicesTable = `CREATE TABLE invoices (
 	ext_id text PRIMARY KEY,
 	customer varchar(8),
@@ -49,7 +48,9 @@ func TestTextCopyAgreesWithInsert(t *testing.T) {
 			case 2:
 				rec.Values["customer"] = "far too long" // varchar(8): rejected
 			case 3:
-				rec.Values["total"] = connector.Decimal("-1") // check constraint: rejected
+				if b == 1 { // only this batch: a batch with a rejected row is written again without COPY
+					rec.Values["total"] = connector.Decimal("-1") // check constraint: rejected
+				}
 			case 4:
 				rec.Values["note"] = true
 			case 5:
@@ -69,7 +70,6 @@ func TestTextCopyAgreesWithInsert(t *testing.T) {
 			SourceUpdatedAtColumn: "source_updated_at", CopyThreshold: thr, DeleteMode: DeleteIgnore}, dsn, SinkOptions{})
 		g.Expect(err).NotTo(HaveOccurred())
 		defer sink.Close()
-		g.Expect(sink.qCopyText != "").To(BeTrue(), "every staged column is text")
 		for _, batch := range batches {
 			res, err := sink.Upsert(ctx, batch)
 			g.Expect(err).NotTo(HaveOccurred())

@@ -34,13 +34,7 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 	}
 	stage.WriteString(") ON COMMIT DELETE ROWS")
 	s.qStage = stage.String()
-	textOnly := true
-	for _, v := range s.vals {
-		textOnly = textOnly && (v.fam == famText || v.fam == famString)
-	}
-	if textOnly {
-		s.qCopyText = fmt.Sprintf("COPY %s (%s) FROM STDIN BINARY", stageTable, strings.Join(s.copyCols, ", "))
-	}
+	s.qCopy = fmt.Sprintf("COPY %s (%s) FROM STDIN BINARY", stageTable, strings.Join(s.copyCols, ", "))
 
 	// The insert's column list and the ON CONFLICT tail, shared by both paths. Casts go
 	// to the type without modifier so that assignment to the column applies the modifier

@@ -78,7 +78,10 @@ type Source struct {
 	qGap                          string // the rows whose cursor wall time is in [$1, $2), id after $3 (if not NULL), by id
 	pageBytes                     int    // a ReadPage ends early once its rows' column data reach this (maxPageBytes)
 
-	versions sync.Map // field list -> *Source reading only those columns (ScanVersions, source_versions.go)
+	versions  sync.Map // field list -> *Source reading only those columns (ScanVersions, source_versions.go)
+	freeMu    sync.Mutex
+	free      []map[string]any   // Fields maps handed back (Recycle), reused by collectBudget
+	spareRecs []connector.Record // a page's slice handed back (Recycle), reused by collectBudget
 }
 
 // maxPageBytes bounds the column data of one ReadPage: a page of wide rows ends early
@@ -418,7 +421,11 @@ func (s *Source) readPage(ctx context.Context, after cursor.Cursor, limit int) (
 				continue
 			}
 		}
-		out = append(out, recs...)
+		if out == nil {
+			out = recs // the common case, one query: no copy
+		} else {
+			out = append(out, recs...)
+		}
 		if len(out) > limit {
 			return connector.Page{Records: out[:limit], More: true}, nil
 		}
@@ -567,9 +574,69 @@ func (s *Source) toColumn(t time.Time) time.Time {
 	return wallOf(t, s.loc)
 }
 
+// maxFreeMaps bounds the Fields maps a Source keeps for reuse: two pages of the default
+// size, the most the engine holds at once.
+const maxFreeMaps = 4096
+
+// Recycle takes back the Fields maps of records the caller is done with
+// (connector.Recycler), for later rows; it sets each record's Fields to nil.
+func (s *Source) Recycle(recs []connector.Record) {
+	s.freeMu.Lock()
+	defer s.freeMu.Unlock()
+	for i := range recs {
+		if m := recs[i].Fields; m != nil && len(s.free) < maxFreeMaps {
+			s.free = append(s.free, m)
+		}
+		recs[i].Fields = nil
+	}
+	if cap(recs) > cap(s.spareRecs) {
+		s.spareRecs = recs[:0]
+	}
+}
+
+// recordSlice returns an empty slice for a page of up to capacity records: the one handed
+// back last, when it is large enough, else a new one.
+func (s *Source) recordSlice(capacity int) []connector.Record {
+	s.freeMu.Lock()
+	spare := s.spareRecs
+	if cap(spare) >= capacity {
+		s.spareRecs = nil
+	}
+	s.freeMu.Unlock()
+	if cap(spare) < capacity {
+		return make([]connector.Record, 0, capacity)
+	}
+	spare = spare[:cap(spare)]
+	clear(spare)
+	return spare[:0]
+}
+
+// putMaps keeps emptied maps for reuse.
+func (s *Source) putMaps(ms []map[string]any) {
+	s.freeMu.Lock()
+	defer s.freeMu.Unlock()
+	ms = ms[:min(len(ms), maxFreeMaps-len(s.free))]
+	s.free = append(s.free, ms...)
+}
+
+// takeMaps moves up to n recycled maps, emptied, into dst.
+func (s *Source) takeMaps(dst []map[string]any, n int) []map[string]any {
+	s.freeMu.Lock()
+	k := min(n, len(s.free))
+	dst = append(dst, s.free[len(s.free)-k:]...)
+	clear(s.free[len(s.free)-k:])
+	s.free = s.free[:len(s.free)-k]
+	s.freeMu.Unlock()
+	for _, m := range dst {
+		clear(m)
+	}
+	return dst
+}
+
 var (
-	_ connector.Source  = (*Source)(nil)
-	_ connector.Fetcher = (*Source)(nil)
-	_ connector.Counter = (*Source)(nil)
-	_ connector.Scanner = (*Source)(nil)
+	_ connector.Recycler = (*Source)(nil)
+	_ connector.Source   = (*Source)(nil)
+	_ connector.Fetcher  = (*Source)(nil)
+	_ connector.Counter  = (*Source)(nil)
+	_ connector.Scanner  = (*Source)(nil)
 )

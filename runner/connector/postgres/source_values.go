@@ -95,7 +95,9 @@ func (s *Source) collectBudget(rows pgx.Rows, capacity, budget int) ([]connector
 	if capacity > 10000 {
 		capacity = 10000
 	}
-	recs := make([]connector.Record, 0, capacity)
+	recs := s.recordSlice(capacity)
+	reuse := s.takeMaps(nil, capacity)  // handed back by Recycle; new maps once they run out
+	defer func() { s.putMaps(reuse) }() // the ones this page did not need
 	targets := make([]any, len(s.cols))
 	vals := make([]scanValue, len(s.cols))
 	for i, c := range s.cols {
@@ -110,7 +112,14 @@ func (s *Source) collectBudget(rows pgx.Rows, capacity, budget int) ([]connector
 		if err := rows.Scan(targets...); err != nil {
 			return nil, false, err
 		}
-		rec := connector.Record{Fields: make(map[string]any, len(s.cols))}
+		var fields map[string]any
+		if n := len(reuse); n > 0 {
+			fields, reuse[n-1] = reuse[n-1], nil
+			reuse = reuse[:n-1]
+		} else {
+			fields = make(map[string]any, len(s.cols))
+		}
+		rec := connector.Record{Fields: fields}
 		for i, c := range s.cols {
 			v, err := vals[i].value(s, c)
 			if err != nil {
