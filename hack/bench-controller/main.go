@@ -35,6 +35,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -66,6 +67,7 @@ func main() {
 	flag.BoolVar(&opt.live, "live", false, "create the SyncJobs while the manager runs (default: create them all, then start the manager, so that the benchmark's own creates do not share the apiserver with the manager's requests)")
 	flag.StringVar(&opt.profileDir, "profile", "", "write CPU profiles of the manager and the kube-apiserver, taken during convergence, to this directory")
 	flag.DurationVar(&opt.profileFor, "profile-for", 20*time.Second, "length of the CPU profiles")
+	flag.StringVar(&opt.memoryLimit, "memory-limit", "", "run the manager as under a container memory limit of this size (e.g. 1Gi): GOMEMLIMIT at 90 % of it, as the manager sets itself in a container (default: no limit)")
 	flag.Parse()
 	crlog.SetLogger(logr.Discard())
 	var ns []int
@@ -104,6 +106,8 @@ type options struct {
 	live       bool
 	profileDir string
 	profileFor time.Duration
+	// memoryLimit emulates the manager container's memory limit ("" for none).
+	memoryLimit string
 }
 
 var opt options
@@ -291,6 +295,9 @@ func (r result) print(idle time.Duration) {
 	n := float64(r.n)
 	cores := numCPU()
 	fmt.Printf("\ncontroller benchmark: %d SyncJobs on envtest (kube-apiserver + etcd v1.37.2), %d cores\n", r.n, cores)
+	if opt.memoryLimit != "" {
+		fmt.Printf("  manager as under a memory limit of %s (GOMEMLIMIT at 90 %%)\n", opt.memoryLimit)
+	}
 	if len(r.managerArgs) > 0 {
 		fmt.Printf("  manager flags: %s\n", strings.Join(r.managerArgs, " "))
 	}
@@ -391,6 +398,13 @@ func startManager(manager, kcPath, metricsAddr string, extra []string) (*manager
 		"--runner-image=checkpointed/runner:bench", "--zap-log-level=error"}, extra...)
 	cmd := exec.Command(manager, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kcPath)
+	if opt.memoryLimit != "" {
+		q, err := resource.ParseQuantity(opt.memoryLimit)
+		if err != nil {
+			return nil, fmt.Errorf("-memory-limit %q: %w", opt.memoryLimit, err)
+		}
+		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMEMLIMIT=%d", q.Value()*9/10))
+	}
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
