@@ -10,6 +10,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -55,11 +57,17 @@ func main() {
 	flag.IntVar(&concurrency, "concurrent-reconciles", 16, "SyncJobs reconciled in parallel.")
 	flag.Float64Var(&qps, "kube-api-qps", 1000, "Client-side limit of requests per second to the apiserver (a negative value disables it).")
 	flag.IntVar(&burst, "kube-api-burst", 2000, "Client-side burst of requests to the apiserver.")
+	var pprofAddr string
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address of the Go profiling endpoints /debug/pprof (default: off).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
+	if limit := softMemoryLimit(os.ReadFile, os.Getenv("GOMEMLIMIT")); limit > 0 {
+		debug.SetMemoryLimit(limit)
+		setupLog.Info("Go soft memory limit set to 90% of the container's memory limit", "bytes", limit)
+	}
 
 	allowedImages, err := imagepolicy.Parse(allowedRunnerImages)
 	if err != nil {
@@ -84,6 +92,7 @@ func main() {
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "checkpointed-manager.sync.checkpointed.io",
 		Cache:                  cache.Options{ByObject: controllers.CacheOptions()},
+		PprofBindAddress:       pprofAddr,
 	}
 	if watchNamespace != "" {
 		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{watchNamespace: {}}
@@ -134,6 +143,36 @@ func main() {
 		setupLog.Error(err, "run manager")
 		os.Exit(1)
 	}
+}
+
+// The container's memory limit, cgroup v2 and v1.
+const (
+	cgroupV2MemoryMax   = "/sys/fs/cgroup/memory.max"
+	cgroupV1MemoryLimit = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+)
+
+// softMemoryLimit is the Go soft memory limit (runtime/debug.SetMemoryLimit) for a manager
+// whose container has a memory limit: 90 % of it, so that the garbage collector collects
+// harder as the cache grows towards the limit instead of the kernel killing the manager
+// there (by default the heap may grow to twice what is live). 0 — leave the runtime's
+// default — when gomemlimit (the GOMEMLIMIT variable, the operator's own choice) is set,
+// or no limit can be read. read reads a file (os.ReadFile).
+func softMemoryLimit(read func(string) ([]byte, error), gomemlimit string) int64 {
+	if gomemlimit != "" {
+		return 0
+	}
+	for _, path := range []string{cgroupV2MemoryMax, cgroupV1MemoryLimit} {
+		data, err := read(path)
+		if err != nil {
+			continue
+		}
+		limit, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		if err != nil || limit <= 0 || limit >= 1<<60 { // "max", or cgroup v1's "unlimited"
+			return 0
+		}
+		return limit * 9 / 10
+	}
+	return 0
 }
 
 // parseWatchNamespaces returns the namespaces the manager is restricted to, from

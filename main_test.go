@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -33,6 +34,41 @@ func TestParseWatchNamespaces(t *testing.T) {
 			}
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(got).To(Equal(tc.want))
+		})
+	}
+}
+
+// TestSoftMemoryLimit: the manager's Go soft memory limit is 90 % of its container's
+// memory limit (cgroup v2, else v1), so that the garbage collector works harder before the
+// limit rather than the kernel killing the manager at it; none without a limit, with an
+// unreadable one, or when GOMEMLIMIT is set (the operator's choice wins).
+func TestSoftMemoryLimit(t *testing.T) {
+	files := func(m map[string]string) func(string) ([]byte, error) {
+		return func(path string) ([]byte, error) {
+			if v, ok := m[path]; ok {
+				return []byte(v), nil
+			}
+			return nil, os.ErrNotExist
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		gomem string
+		want  int64
+	}{
+		{"cgroup v2 limit", map[string]string{cgroupV2MemoryMax: "1073741824\n"}, "", 966367641},
+		{"cgroup v2 without a limit", map[string]string{cgroupV2MemoryMax: "max\n"}, "", 0},
+		{"cgroup v1 limit", map[string]string{cgroupV1MemoryLimit: "536870912\n"}, "", 483183820},
+		{"cgroup v1 without a limit", map[string]string{cgroupV1MemoryLimit: "9223372036854771712\n"}, "", 0},
+		{"no cgroup files", nil, "", 0},
+		{"unreadable value", map[string]string{cgroupV2MemoryMax: "lots\n"}, "", 0},
+		{"GOMEMLIMIT set", map[string]string{cgroupV2MemoryMax: "1073741824\n"}, "800MiB", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := softMemoryLimit(files(tc.files), tc.gomem); got != tc.want {
+				t.Errorf("softMemoryLimit = %d, want %d", got, tc.want)
+			}
 		})
 	}
 }

@@ -2,12 +2,14 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -35,6 +37,27 @@ func (r *SyncJobReconciler) applyOwned(ctx context.Context, live client.Object, 
 		return nil
 	}
 	return r.Apply(ctx, want, client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership)
+}
+
+// createOwned makes the object that want describes with one plain create, for the objects
+// the controller only ever creates and never keeps in line (the run Lease, a preflight
+// Job): the apiserver creates an object more cheaply than it applies one, which counts when
+// thousands of SyncJobs are new at once. obj is an empty object of want's kind. When an
+// object of that name already exists (the cache did not show it yet, or it is not
+// labelled as ours), the apply with opts decides as it always did.
+func (r *SyncJobReconciler) createOwned(ctx context.Context, obj client.Object, want runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+	data, err := json.Marshal(want)
+	if err != nil {
+		return fmt.Errorf("render %T: %w", want, err)
+	}
+	if err := json.Unmarshal(data, obj); err != nil {
+		return fmt.Errorf("render %T as %T: %w", want, obj, err)
+	}
+	err = r.Create(ctx, obj, client.FieldOwner(runcontract.ControllerFieldManager))
+	if apierrors.IsAlreadyExists(err) {
+		return r.Apply(ctx, want, opts...)
+	}
+	return err
 }
 
 // appliedAsWanted reports whether the fields the controller's field manager owns in live

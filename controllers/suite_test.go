@@ -40,8 +40,11 @@ var (
 	// reconcilesIn and apiReadsIn count, per namespace, the controller's reads of a SyncJob
 	// (one at the start of every reconcile) and its reads past the cache (APIReader).
 	reconcilesIn, apiReadsIn nsCounts
-	fakeClock                = clocktesting.NewFakePassiveClock(time.Now())
-	testRunner               = "example.com/checkpointed/runner:test"
+	// createsIn and appliesIn count, per namespace, the controller's creates and its
+	// server-side applies of objects (not of status): what a new SyncJob costs the apiserver.
+	createsIn, appliesIn nsCounts
+	fakeClock            = clocktesting.NewFakePassiveClock(time.Now())
+	testRunner           = "example.com/checkpointed/runner:test"
 )
 
 func TestMain(m *testing.M) {
@@ -154,6 +157,7 @@ func (c *nsCounts) get(ns string) int64 {
 
 func (c countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
 	countWrite(obj.GetNamespace())
+	createsIn.add(obj.GetNamespace())
 	return c.Client.Create(ctx, obj, opts...)
 }
 
@@ -169,6 +173,7 @@ func (c countingClient) Patch(ctx context.Context, obj client.Object, p client.P
 
 func (c countingClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
 	countWrite(applyNamespace(obj))
+	appliesIn.add(applyNamespace(obj))
 	return c.Client.Apply(ctx, obj, opts...)
 }
 

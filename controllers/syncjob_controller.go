@@ -225,7 +225,7 @@ func (r *SyncJobReconciler) reconcileCheckpoint(ctx context.Context, sj *syncv1.
 
 	lease := &coordinationv1.Lease{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: desired.LeaseName(sj)}, lease); apierrors.IsNotFound(err) {
-		if err := r.Apply(ctx, desired.Lease(sj), client.FieldOwner(runcontract.ControllerFieldManager)); err != nil {
+		if err := r.createOwned(ctx, &coordinationv1.Lease{}, desired.Lease(sj), client.FieldOwner(runcontract.ControllerFieldManager)); err != nil {
 			return stepResult{}, fmt.Errorf("create run Lease %s: %w", desired.LeaseName(sj), err)
 		}
 	} else if err != nil {

@@ -1,8 +1,9 @@
 // Command bench-controller measures the controller at scale on an envtest control plane
 // (a real kube-apiserver and etcd): for each size given with -n (default 1,000 and
-// 10,000) it starts a fresh control plane and the manager binary as its own process,
-// creates that many SyncJobs and prints the seconds until every one has its CronJob and
-// Ready=True, reconciles per SyncJob, the manager's peak RSS and CPU time, its API
+// 10,000) it starts a fresh control plane, creates that many SyncJobs, starts the manager
+// binary as its own process (-live: the other way round) and prints the seconds from the
+// manager's start until every one has its CronJob and Ready=True, reconciles per SyncJob,
+// the manager's peak RSS and CPU time (and the control plane's and its own), its API
 // requests per SyncJob by verb and resource, and its requests during an idle window after
 // convergence, each against the targets of issue 12 (10,000 SyncJobs converge in 120 s on
 // 2 cores, at most 3 reconciles per SyncJob, peak RSS at most 300 MiB, no writes while
@@ -35,6 +36,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -63,6 +65,10 @@ func main() {
 	idle := flag.Duration("idle", 30*time.Second, "idle window after convergence")
 	limit := flag.Duration("limit", 10*time.Minute, "give up waiting for convergence after this long")
 	managerArgs := flag.String("manager-args", "", "extra manager flags, space-separated (default: the manager's own defaults)")
+	flag.BoolVar(&opt.live, "live", false, "create the SyncJobs while the manager runs (default: create them all, then start the manager, so that the benchmark's own creates do not share the apiserver with the manager's requests)")
+	flag.StringVar(&opt.profileDir, "profile", "", "write CPU profiles of the manager and the kube-apiserver, taken during convergence, to this directory")
+	flag.DurationVar(&opt.profileFor, "profile-for", 20*time.Second, "length of the CPU profiles")
+	flag.StringVar(&opt.memoryLimit, "memory-limit", "", "run the manager as under a container memory limit of this size (e.g. 1Gi): GOMEMLIMIT at 90 % of it, as the manager sets itself in a container (default: no limit)")
 	flag.Parse()
 	crlog.SetLogger(logr.Discard())
 	var ns []int
@@ -96,6 +102,17 @@ func main() {
 	}
 }
 
+// options are the benchmark's flags that shape one run.
+type options struct {
+	live       bool
+	profileDir string
+	profileFor time.Duration
+	// memoryLimit emulates the manager container's memory limit ("" for none).
+	memoryLimit string
+}
+
+var opt options
+
 // result is one size's figures.
 type result struct {
 	n                  int
@@ -108,6 +125,8 @@ type result struct {
 	reconciles         float64
 	peakRSSKiB         int64
 	cpuConverge        time.Duration
+	cpuControlPlane    time.Duration
+	cpuBench           time.Duration
 	untilIdle, inIdle  counts
 	reconcilesIdle     float64
 	managerArgs        []string
@@ -179,18 +198,40 @@ func run(manager string, n int, idle, limit time.Duration, extraArgs []string) (
 	if err != nil {
 		return res, err
 	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
+	if opt.profileDir != "" {
+		extraArgs = append([]string{"--pprof-bind-address=" + pprofAddr}, extraArgs...)
+	}
+	if !opt.live {
+		// All SyncJobs exist before the manager starts: convergence is the manager's work
+		// alone, timed from its start.
+		created := time.Now()
+		if err := createAll(ctx, c, n); err != nil {
+			return res, err
+		}
+		res.created = time.Since(created)
+	}
+	cpStart, selfStart := controlPlaneCPU(), selfCPU()
+	start := time.Now()
 	mgr, err := startManager(manager, kcPath, metricsAddr, extraArgs)
 	if err != nil {
 		return res, err
 	}
 	defer mgr.stop()
-
-	start := time.Now()
-	if err := createAll(ctx, c, n); err != nil {
-		return res, err
+	if opt.profileDir != "" {
+		go profile(opt.profileDir, n, pprofAddr, env.Config, opt.profileFor)
 	}
-	res.created = time.Since(start)
+	if opt.live {
+		if err := createAll(ctx, c, n); err != nil {
+			return res, err
+		}
+		res.created = time.Since(start)
+	}
 	at, ok := watch.wait(start.Add(limit))
+	res.cpuControlPlane, res.cpuBench = controlPlaneCPU()-cpStart, selfCPU()-selfStart
 	res.converged = ok
 	res.convergence = at.Sub(start)
 	if !ok {
@@ -201,6 +242,9 @@ func run(manager string, n int, idle, limit time.Duration, extraArgs []string) (
 		return res, nil
 	}
 	res.cpuConverge = mgr.cpu()
+	if opt.profileDir != "" {
+		heapProfile(opt.profileDir, n, pprofAddr)
+	}
 
 	// Let the queue drain (no reconcile for 3 s), then measure the idle window.
 	if err := drained(metricsAddr); err != nil {
@@ -252,11 +296,18 @@ func (r result) print(idle time.Duration) {
 	n := float64(r.n)
 	cores := numCPU()
 	fmt.Printf("\ncontroller benchmark: %d SyncJobs on envtest (kube-apiserver + etcd v1.37.2), %d cores\n", r.n, cores)
+	if opt.memoryLimit != "" {
+		fmt.Printf("  manager as under a memory limit of %s (GOMEMLIMIT at 90 %%)\n", opt.memoryLimit)
+	}
 	if len(r.managerArgs) > 0 {
 		fmt.Printf("  manager flags: %s\n", strings.Join(r.managerArgs, " "))
 	}
 	fmt.Printf("  load average before: %s   after: %s\n", r.loadBefore, r.loadAfter)
-	fmt.Printf("  create calls took             %7.1f s\n", r.created.Seconds())
+	if opt.live {
+		fmt.Printf("  create calls took             %7.1f s (while the manager ran; convergence counts from the manager's start)\n", r.created.Seconds())
+	} else {
+		fmt.Printf("  create calls took             %7.1f s (before the manager started; convergence counts from its start)\n", r.created.Seconds())
+	}
 	target := time.Duration(float64(targetConvergence) * n / targetN)
 	scaled := ""
 	if r.n != targetN {
@@ -266,6 +317,7 @@ func (r result) print(idle time.Duration) {
 		fmt.Printf("  converged (CronJob + Ready)   NO: %d of %d after %.0f s   target <= %.0f s%s   MISSED\n",
 			r.readyAtLimit, r.n, r.convergence.Seconds(), target.Seconds(), scaled)
 		fmt.Printf("  manager peak RSS              %7.1f MiB\n", float64(r.peakRSSKiB)/1024)
+		fmt.Printf("  kube-apiserver + etcd CPU     %7.1f s\n", r.cpuControlPlane.Seconds())
 		fmt.Printf("  requests until the limit: %s\n", r.untilIdle.top(12, r.n))
 		return
 	}
@@ -273,7 +325,12 @@ func (r result) print(idle time.Duration) {
 		r.convergence.Seconds(), target.Seconds(), scaled, verdict(r.convergence <= target))
 	fmt.Printf("  reconciles per SyncJob        %7.2f      target <= %.0f   %s\n", r.reconciles/n, targetReconciles, verdict(r.reconciles/n <= targetReconciles))
 	fmt.Printf("  manager peak RSS              %7.1f MiB  target <= %d MiB   %s\n", float64(r.peakRSSKiB)/1024, targetRSSMiB, verdict(r.peakRSSKiB <= targetRSSMiB*1024))
-	fmt.Printf("  manager CPU until converged   %7.1f s\n", r.cpuConverge.Seconds())
+	creates := ""
+	if opt.live {
+		creates = ", the SyncJobs' creation included"
+	}
+	fmt.Printf("  manager CPU until converged   %7.1f s    (kube-apiserver + etcd: %.1f s; this benchmark's proxy and watches: %.1f s%s)\n",
+		r.cpuConverge.Seconds(), r.cpuControlPlane.Seconds(), r.cpuBench.Seconds(), creates)
 	fmt.Printf("  API requests per SyncJob      %7.2f      (writes %.2f)\n", float64(r.untilIdle.total())/n, float64(r.untilIdle.writes())/n)
 	fmt.Printf("    by verb and resource: %s\n", r.untilIdle.top(20, r.n))
 	fmt.Printf("  writes in %2.0f s idle window    %7d      target 0   %s\n", idle.Seconds(), r.inIdle.writes(), verdict(r.inIdle.writes() == 0))
@@ -346,6 +403,13 @@ func startManager(manager, kcPath, metricsAddr string, extra []string) (*manager
 		"--runner-image=checkpointed/runner:bench", "--zap-log-level=error"}, extra...)
 	cmd := exec.Command(manager, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kcPath)
+	if opt.memoryLimit != "" {
+		q, err := resource.ParseQuantity(opt.memoryLimit)
+		if err != nil {
+			return nil, fmt.Errorf("-memory-limit %q: %w", opt.memoryLimit, err)
+		}
+		cmd.Env = append(cmd.Env, fmt.Sprintf("GOMEMLIMIT=%d", q.Value()*9/10))
+	}
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -366,18 +430,120 @@ func (m *managerProc) stop() {
 
 // cpu is the manager's user + system CPU time so far.
 func (m *managerProc) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
+	cpu, _, _ := procStat(m.cmd.Process.Pid)
+	return cpu
+}
+
+// procStat reads a process's user + system CPU time, its parent's pid and its command
+// name from /proc.
+func procStat(pid int) (cpu time.Duration, ppid int, comm string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, ""
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return 0, 0, ""
+	}
+	comm = s[open+1 : end]
+	f := strings.Fields(s[end+2:])
+	if len(f) < 13 {
+		return 0, 0, comm
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100, ppid, comm // USER_HZ
+}
+
+// heapProfile writes the manager's heap profile (its --pprof-bind-address) once every
+// SyncJob converged: what the cache holds at full size.
+func heapProfile(dir string, n int, pprofAddr string) {
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench-controller: heap profile: %v\n", err)
+		return
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(dir, fmt.Sprintf("manager-heap-%d.pprof", n))
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench-controller: heap profile: %v\n", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.ReadFrom(resp.Body); err != nil {
+		fmt.Fprintf(os.Stderr, "bench-controller: heap profile: %v\n", err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "bench-controller: wrote %s\n", path)
+}
+
+// selfCPU is this process's CPU time so far (the counting proxy, the convergence watches).
+func selfCPU() time.Duration {
+	cpu, _, _ := procStat(os.Getpid())
+	return cpu
+}
+
+// controlPlaneCPU is the CPU time so far of this process's kube-apiserver and etcd (the
+// envtest control plane it started).
+func controlPlaneCPU() time.Duration {
+	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0
+	var total time.Duration
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cpu, ppid, comm := procStat(pid)
+		if ppid == os.Getpid() && (comm == "kube-apiserver" || comm == "etcd") {
+			total += cpu
+		}
 	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	return total
+}
+
+// profile writes CPU profiles of the manager (its --pprof-bind-address) and the
+// kube-apiserver (its /debug/pprof, as the admin user), taken at the same time from 2 s
+// after the manager's start.
+func profile(dir string, n int, pprofAddr string, admin *rest.Config, d time.Duration) {
+	time.Sleep(2 * time.Second)
+	secs := strconv.Itoa(int(d.Seconds()))
+	var wg sync.WaitGroup
+	get := func(name string, client *http.Client, url string) {
+		defer wg.Done()
+		resp, err := client.Get(url)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench-controller: %s profile: %v\n", name, err)
+			return
+		}
+		defer resp.Body.Close()
+		path := filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", name, n))
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench-controller: %s profile: %v\n", name, err)
+			return
+		}
+		defer f.Close()
+		if _, err := f.ReadFrom(resp.Body); err != nil {
+			fmt.Fprintf(os.Stderr, "bench-controller: %s profile: %v\n", name, err)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "bench-controller: wrote %s (HTTP %d)\n", path, resp.StatusCode)
+	}
+	apiClient, err := rest.HTTPClientFor(admin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench-controller: apiserver profile: %v\n", err)
+		return
+	}
+	wg.Add(2)
+	go get("manager", http.DefaultClient, "http://"+pprofAddr+"/debug/pprof/profile?seconds="+secs)
+	go get("kube-apiserver", apiClient, strings.TrimSuffix(admin.Host, "/")+"/debug/pprof/profile?seconds="+secs)
+	wg.Wait()
 }
 
 // createAll creates n SyncJobs with 16 writers in parallel.
