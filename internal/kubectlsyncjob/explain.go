@@ -154,6 +154,10 @@ func (p *Plugin) deleteJob(job *batchv1.Job) {
 func (p *Plugin) waitPodEnd(ctx context.Context, job string) (*corev1.Pod, error) {
 	for {
 		pod, err := p.newestPod(ctx, job)
+		if err != nil && ctx.Err() != nil {
+			// --timeout ran out during the call: the same answer as between two polls.
+			return nil, fmt.Errorf("gave up waiting for Job %s (--timeout): %w", job, ctx.Err())
+		}
 		if err != nil {
 			return nil, err
 		}
