@@ -40,8 +40,8 @@ func TestNewSyncJobRequests(t *testing.T) {
 		return settled
 	}, timeout, time.Second).Should(BeTrue())
 
-	g.Expect(createsIn.get(ns)).To(Equal(int64(3)), "creates: checkpoint ConfigMap, run Lease, preflight Job")
-	g.Expect(appliesIn.get(ns)).To(Equal(int64(4)), "applies: ServiceAccount, Role, RoleBinding, CronJob")
+	g.Expect(createsIn.get(ns)).To(Equal(int64(2)), "creates: checkpoint ConfigMap, run Lease")
+	g.Expect(appliesIn.get(ns)).To(Equal(int64(5)), "applies: ServiceAccount, Role, RoleBinding, CronJob, preflight Job")
 	g.Expect(apiReadsIn.get(ns)).To(Equal(int64(4)), "reads past the cache: the names of the applied kinds")
 
 	lease := &coordinationv1.Lease{}

@@ -42,7 +42,7 @@ func (r *SyncJobReconciler) reconcilePreflight(ctx context.Context, sj *syncv1.S
 	// pending is made again.
 	job := &batchv1.Job{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: pf.Job}, job); apierrors.IsNotFound(err) {
-		if err := r.createOwned(ctx, &batchv1.Job{}, desired.PreflightJob(sj, r.Options, pf.Job), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
+		if err := r.Apply(ctx, desired.PreflightJob(sj, r.Options, pf.Job), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
 			return stepResult{}, fmt.Errorf("apply preflight Job %s: %w", pf.Job, err)
 		}
 		return stepResult{}, nil
