@@ -25,7 +25,7 @@ func TestControllerCompilesAsTheRunner(t *testing.T) {
 		`record.`, `(`, `cents(record.total)`, `decimal(1.5)`, `decimal("1") / 2`, `2 + decimal("1")`,
 		`record.total +`, `nosuchvar.x`, `decimal("1") + 1.5`,
 	} {
-		_, _, _, runnerErr := compile(env, expr)
+		_, _, _, _, runnerErr := compile(env, expr)
 		controllerErr := speccheck.CompileExpr(expr)
 		if (runnerErr == nil) != (controllerErr == nil) {
 			t.Errorf("%q: the runner says %v, the controller says %v", expr, runnerErr, controllerErr)

@@ -116,7 +116,7 @@ func New(spec Spec) (*Mapping, error) {
 		}
 		m.keyPrefix = spec.SourceName + ":"
 	} else {
-		prog, outType, refs, named, err := compileKey(env, spec.Key.Expr) // keyfields.go
+		prog, outType, refs, named, err := compile(env, spec.Key.Expr)
 		if err != nil {
 			return nil, fmt.Errorf("key (field: %s): %w", spec.Key.Field, err)
 		}
@@ -185,7 +185,7 @@ func newField(env *cel.Env, fm Field) (field, error) {
 		}
 		f.from, f.path = fm.From, path
 	default:
-		prog, outType, refs, err := compile(env, fm.Expr)
+		prog, outType, refs, _, err := compile(env, fm.Expr)
 		if err != nil {
 			return f, err
 		}
@@ -209,17 +209,19 @@ func splitPath(p string) ([]string, error) {
 	return segs, nil
 }
 
-// compile type-checks and plans one expression, and lists the record fields it reads.
-func compile(env *cel.Env, expr string) (cel.Program, *cel.Type, []string, error) {
+// compile type-checks and plans one expression, lists the record fields it reads and
+// reports whether it reads the record only through them (recordRefs).
+func compile(env *cel.Env, expr string) (cel.Program, *cel.Type, []string, bool, error) {
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
-		return nil, nil, nil, fmt.Errorf("compile expr %q: %w", expr, iss.Err())
+		return nil, nil, nil, false, fmt.Errorf("compile expr %q: %w", expr, iss.Err())
 	}
 	prog, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("plan expr %q: %w", expr, err)
+		return nil, nil, nil, false, fmt.Errorf("plan expr %q: %w", expr, err)
 	}
-	return prog, ast.OutputType(), recordRefs(ast), nil
+	refs, byName := recordRefs(ast)
+	return prog, ast.OutputType(), refs, byName, nil
 }
 
 // Fields returns the sink field names in mapping order, without the key field. The

@@ -134,11 +134,14 @@ func hasPath(rec connector.Record, path []string) bool {
 }
 
 // recordRefs lists the top-level record fields an expression reads by name: record.x,
-// record["x"], record.?x, record[?"x"] and has(record.x), in order, without repeats.
-func recordRefs(ast *cel.Ast) []string {
-	var refs []string
+// record["x"], record.?x, record[?"x"] and has(record.x), in order, without repeats. byName
+// reports whether every use of `record` is such a read: then the fields listed are all the
+// expression depends on.
+func recordRefs(ast *cel.Ast) (refs []string, byName bool) {
 	seen := map[string]bool{}
+	uses, named := 0, 0
 	add := func(name string) {
+		named++
 		if !seen[name] {
 			seen[name] = true
 			refs = append(refs, name)
@@ -149,6 +152,10 @@ func recordRefs(ast *cel.Ast) []string {
 	}
 	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
 		switch e.Kind() {
+		case celast.IdentKind:
+			if isRecord(e) {
+				uses++
+			}
 		case celast.SelectKind:
 			if sel := e.AsSelect(); isRecord(sel.Operand()) {
 				add(sel.FieldName())
@@ -169,5 +176,5 @@ func recordRefs(ast *cel.Ast) []string {
 			}
 		}
 	}))
-	return refs
+	return refs, uses == named
 }

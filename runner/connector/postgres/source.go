@@ -160,10 +160,7 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 
 	sel := s.selectList(cfg)
 	u := quote(updCol)
-	tsType := "timestamptz"
-	if s.loc != nil {
-		tsType = "timestamp"
-	}
+	tsType := s.updatedAtType()
 	idArray := map[idKind]string{idInt: "$1::int8[]", idText: "$1::text[]", idUUID: "$1::uuid[]"}[s.ids]
 	order := fmt.Sprintf(" ORDER BY %s, %s", u, idOrder)
 	s.setScanQueries(sel.String(), idCol, idOrder)
@@ -184,14 +181,20 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 	return nil
 }
 
+// updatedAtType is the SQL type positions are compared in: timestamp for a zone-less
+// column read in a declared zone, timestamptz otherwise.
+func (s *Source) updatedAtType() string {
+	if s.loc != nil {
+		return "timestamp"
+	}
+	return "timestamptz"
+}
+
 // setKeysetQueries builds ReadPage's queries over the select list sel: after a position,
 // from a time, and inside a skipped-wall-time gap.
 func (s *Source) setKeysetQueries(sel, updCol, idCol, idOrder string) {
 	u := quote(updCol)
-	tsType := "timestamptz"
-	if s.loc != nil {
-		tsType = "timestamp"
-	}
+	tsType := s.updatedAtType()
 	idParam := map[idKind]string{idInt: "$2::int8", idText: "$2::text", idUUID: "$2::uuid"}[s.ids]
 	order := fmt.Sprintf(" ORDER BY %s, %s", u, idOrder)
 	// A row comparison (a, b) > (x, y) is a > x OR (a = x AND b > y), which a btree index
