@@ -2,21 +2,21 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	batchac "k8s.io/client-go/applyconfigurations/batch/v1"
 	coreac "k8s.io/client-go/applyconfigurations/core/v1"
 	rbacac "k8s.io/client-go/applyconfigurations/rbac/v1"
-	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -61,15 +61,31 @@ func (r *SyncJobReconciler) createOwned(ctx context.Context, obj client.Object, 
 }
 
 // appliedAsWanted reports whether the fields the controller's field manager owns in live
-// are exactly want. Kinds the controller does not apply this way, an object without a
-// resourceVersion (not found) and managedFields that cannot be read are never in line.
+// are exactly want. live comes from the cache, which keeps of an applied kind only its
+// metadata and the digest of those fields (appliedTransform): the digest of want must
+// equal it. An object without a digest (not found, read past the cache, managedFields
+// that cannot be read) is never in line.
 func appliedAsWanted(live client.Object, want runtime.ApplyConfiguration) bool {
 	if live == nil || live.GetResourceVersion() == "" {
 		return false
 	}
-	var got any
+	got := live.GetAnnotations()[appliedDigestAnnotation]
+	return got != "" && got == digestOf(want)
+}
+
+// appliedDigestAnnotation holds, on the cache's copy of an object the controller applies
+// (never on the object in the apiserver: the controller never writes an object read from
+// the cache of these kinds, it applies desired configurations), the digest of the fields
+// the controller's field manager owns in it (ownedDigest).
+const appliedDigestAnnotation = "cache.sync.checkpointed.io/applied-digest"
+
+// ownedDigest is the digest of the fields the controller's field manager owns in obj, as
+// client-go's Extract* returns them; "" for a kind the controller does not apply this way
+// or managedFields that cannot be read.
+func ownedDigest(obj client.Object) string {
+	var got runtime.ApplyConfiguration
 	var err error
-	switch o := live.(type) {
+	switch o := obj.(type) {
 	case *corev1.ServiceAccount:
 		got, err = coreac.ExtractServiceAccount(o, runcontract.ControllerFieldManager)
 	case *rbacv1.Role:
@@ -79,12 +95,25 @@ func appliedAsWanted(live client.Object, want runtime.ApplyConfiguration) bool {
 	case *batchv1.CronJob:
 		got, err = batchac.ExtractCronJob(o, runcontract.ControllerFieldManager)
 	default:
-		return false
+		return ""
 	}
 	if err != nil {
-		return false
+		return ""
 	}
-	return equality.Semantic.DeepEqual(got, want)
+	return digestOf(got)
+}
+
+// digestOf is the SHA-256 of an apply configuration's JSON, in hex. Two configurations of
+// one kind have the same digest exactly when they render the same JSON: the same fields
+// set to the same values (quantities in their canonical form, as both the desired
+// builders and Extract* give them).
+func digestOf(ac runtime.ApplyConfiguration) string {
+	data, err := json.Marshal(ac)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // notPreflightCreate drops the create event of a preflight Job (labelled
@@ -95,36 +124,58 @@ func notPreflightCreate() predicate.Predicate {
 	}}
 }
 
-// cacheTransform trims an object before the manager's cache keeps it: managedFields go,
-// except, with keepOwnApply, the controller's own apply entry (applyOwned compares it).
-// An Update of an object read from the cache (the checkpoint ConfigMap's metadata) sends
-// no managedFields, and the apiserver keeps the ones it has.
-func cacheTransform(keepOwnApply bool) toolscache.TransformFunc {
-	return func(in any) (any, error) {
-		obj, err := meta.Accessor(in)
-		if err != nil {
-			return in, nil // a tombstone: nothing to trim
-		}
-		if mf := obj.GetManagedFields(); mf != nil {
-			var keep []metav1.ManagedFieldsEntry // nil: omitted from any write
-			if keepOwnApply {
-				for _, e := range mf {
-					if e.Manager == runcontract.ControllerFieldManager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
-						keep = append(keep, e)
-					}
-				}
-			}
-			obj.SetManagedFields(keep)
-		}
+// cacheTransform trims an object of a kind the controller only creates or reads (Jobs,
+// Pods, ConfigMaps, Leases) before the manager's cache keeps it: no managedFields. An
+// Update of an object read from the cache (the checkpoint ConfigMap's metadata) sends
+// none, so the apiserver keeps the ones it has.
+func cacheTransform(in any) (any, error) {
+	if obj, err := meta.Accessor(in); err == nil && obj.GetManagedFields() != nil {
+		obj.SetManagedFields(nil)
+	}
+	return in, nil // a tombstone passes as it is
+}
+
+// appliedTransform trims an object of a kind the controller applies (applyOwned: the
+// CronJob, the runner's ServiceAccount, Role and RoleBinding) to what the controller
+// reads of it: its metadata, without managedFields, and the digest of the fields the
+// controller's field manager owns (appliedDigestAnnotation), computed from those
+// managedFields before they go. Spec, rules, subjects and status are not kept: with
+// thousands of SyncJobs the CronJobs' pod templates and the apply entries were most of
+// the cache. Watches still see every change (generation, owner references, deletion).
+func appliedTransform(in any) (any, error) {
+	obj, ok := in.(client.Object)
+	if !ok || len(obj.GetManagedFields()) == 0 {
+		// A tombstone passes as it is, and so does an object trimmed already: an informer
+		// may hand the same object to its transform twice (its initial list), and without
+		// managedFields the digest would be that of no field at all.
 		return in, nil
 	}
+	digest := ownedDigest(obj)
+	switch o := obj.(type) {
+	case *batchv1.CronJob:
+		o.Spec, o.Status = batchv1.CronJobSpec{}, batchv1.CronJobStatus{}
+	case *corev1.ServiceAccount:
+		o.Secrets, o.ImagePullSecrets, o.AutomountServiceAccountToken = nil, nil, nil
+	case *rbacv1.Role:
+		o.Rules = nil
+	case *rbacv1.RoleBinding:
+		o.Subjects, o.RoleRef = nil, rbacv1.RoleRef{}
+	}
+	obj.SetManagedFields(nil)
+	if digest != "" {
+		ann := make(map[string]string, len(obj.GetAnnotations())+1)
+		maps.Copy(ann, obj.GetAnnotations())
+		ann[appliedDigestAnnotation] = digest
+		obj.SetAnnotations(ann)
+	}
+	return obj, nil
 }
 
 // syncJobTransform trims a SyncJob for the cache: no managedFields and no kubectl
 // last-applied-configuration annotation (a second copy of the spec). The controller never
 // writes a SyncJob read from the cache (it applies status only).
 func syncJobTransform(in any) (any, error) {
-	in, _ = cacheTransform(false)(in)
+	in, _ = cacheTransform(in)
 	obj, err := meta.Accessor(in)
 	if err != nil {
 		return in, nil

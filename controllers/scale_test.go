@@ -14,41 +14,30 @@ import (
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 )
 
-// TestCacheTransform: the cache keeps of managedFields only the controller's own apply
-// entry on the kinds applyOwned compares, none elsewhere; a SyncJob loses kubectl's
-// last-applied annotation and keeps every other (request tokens among them); a tombstone
-// passes unchanged.
+// TestCacheTransform: the cache keeps no managedFields of the kinds the controller only
+// creates or reads (data and annotations kept); a SyncJob loses kubectl's last-applied
+// annotation and keeps every other (request tokens among them); a tombstone passes
+// unchanged. (The applied kinds: cache_digest_test.go.)
 func TestCacheTransform(t *testing.T) {
-	ownApply := metav1.ManagedFieldsEntry{Manager: runcontract.ControllerFieldManager, Operation: metav1.ManagedFieldsOperationApply}
 	entries := func() []metav1.ManagedFieldsEntry {
 		return []metav1.ManagedFieldsEntry{
-			ownApply,
+			{Manager: runcontract.ControllerFieldManager, Operation: metav1.ManagedFieldsOperationApply},
 			{Manager: runcontract.ControllerFieldManager, Operation: metav1.ManagedFieldsOperationUpdate},
-			{Manager: runcontract.ControllerFieldManager, Operation: metav1.ManagedFieldsOperationApply, Subresource: "status"},
 			{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate},
 			{Manager: runcontract.RunnerFieldManager, Operation: metav1.ManagedFieldsOperationApply},
 		}
 	}
-	for _, tc := range []struct {
-		name         string
-		keepOwnApply bool
-		want         []metav1.ManagedFieldsEntry
-	}{
-		{"applied kind keeps the controller's apply entry", true, []metav1.ManagedFieldsEntry{ownApply}},
-		{"other kinds keep none", false, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			g := NewWithT(t)
-			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x", ManagedFields: entries(), Annotations: map[string]string{"a": "b"}},
-				Data: map[string]string{"checkpoint.json": "{}"}}
-			out, err := cacheTransform(tc.keepOwnApply)(cm)
-			g.Expect(err).NotTo(HaveOccurred())
-			got := out.(*corev1.ConfigMap)
-			g.Expect(got.ManagedFields).To(Equal(tc.want))
-			g.Expect(got.Annotations).To(Equal(map[string]string{"a": "b"}))
-			g.Expect(got.Data).To(HaveKeyWithValue("checkpoint.json", "{}"), "data is kept")
-		})
-	}
+	t.Run("ConfigMap", func(t *testing.T) {
+		g := NewWithT(t)
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x", ManagedFields: entries(), Annotations: map[string]string{"a": "b"}},
+			Data: map[string]string{"checkpoint.json": "{}"}}
+		out, err := cacheTransform(cm)
+		g.Expect(err).NotTo(HaveOccurred())
+		got := out.(*corev1.ConfigMap)
+		g.Expect(got.ManagedFields).To(BeNil())
+		g.Expect(got.Annotations).To(Equal(map[string]string{"a": "b"}))
+		g.Expect(got.Data).To(HaveKeyWithValue("checkpoint.json", "{}"), "data is kept")
+	})
 
 	t.Run("SyncJob", func(t *testing.T) {
 		g := NewWithT(t)
@@ -66,9 +55,11 @@ func TestCacheTransform(t *testing.T) {
 	t.Run("tombstone", func(t *testing.T) {
 		g := NewWithT(t)
 		tomb := toolscache.DeletedFinalStateUnknown{Key: "ns/x", Obj: &corev1.ConfigMap{}}
-		out, err := cacheTransform(true)(tomb)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(out).To(Equal(tomb))
+		for _, transform := range []toolscache.TransformFunc{cacheTransform, appliedTransform} {
+			out, err := transform(tomb)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(out).To(Equal(tomb))
+		}
 	})
 }
 

@@ -304,12 +304,13 @@ func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 
 // CacheOptions limits the manager's cache of owned kinds to objects the controller labels
 // as its own, so that memory does not grow with the cluster's other ConfigMaps, Pods, ...,
-// and trims what it keeps of each object (cacheTransform): managedFields only where
-// applyOwned reads them, no kubectl last-applied annotation on SyncJobs.
+// and trims what it keeps of each object: no managedFields (cacheTransform), of the kinds
+// applyOwned applies only metadata and a digest (appliedTransform), no kubectl
+// last-applied annotation on SyncJobs.
 func CacheOptions() map[client.Object]cache.ByObject {
 	ours := labels.SelectorFromSet(labels.Set{runcontract.LabelManagedBy: runcontract.ManagedBy})
-	own := cache.ByObject{Label: ours, Transform: cacheTransform(false)}
-	applied := cache.ByObject{Label: ours, Transform: cacheTransform(true)}
+	own := cache.ByObject{Label: ours, Transform: cacheTransform}
+	applied := cache.ByObject{Label: ours, Transform: appliedTransform}
 	return map[client.Object]cache.ByObject{
 		&syncv1.SyncJob{}:        {Transform: syncJobTransform},
 		&batchv1.CronJob{}:       applied,

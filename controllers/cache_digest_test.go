@@ -1,0 +1,182 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/test/kubetest"
+)
+
+// convergedSyncJob creates the sample SyncJob name in a new namespace and waits until it
+// is Ready and the controller's writes there have stopped; it returns the SyncJob as the
+// apiserver holds it.
+func convergedSyncJob(t *testing.T, name string) *syncv1.SyncJob {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
+	sj := sampleSyncJob(newNamespace(t), name)
+	g.Expect(k8sClient.Create(ctx, sj)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		g.Expect(meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady)).To(BeTrue())
+		g.Expect(sj.Status.Preflight).NotTo(BeNil())
+	}, timeout, interval).Should(Succeed())
+	var last int64 = -1
+	g.Eventually(func() bool {
+		now := writesIn.get(sj.Namespace) + reconcilesIn.get(sj.Namespace)
+		settled := now == last
+		last = now
+		return settled
+	}, timeout, time.Second).Should(BeTrue())
+	return sj
+}
+
+// TestAppliedObjectsCachedAsDigest: of the objects the controller applies, the cache keeps
+// metadata and the digest of the fields the controller owns, nothing of their spec,
+// rules, subjects or status and no managedFields; the digest of each object as the
+// apiserver holds it equals the digest of what the controller wants, so a converged
+// SyncJob needs no apply (TestReconcileOfConvergedSyncJobWritesNothing).
+func TestAppliedObjectsCachedAsDigest(t *testing.T) {
+	sj := convergedSyncJob(t, "digest")
+	opts := desired.Options{RunnerImage: testRunner}
+	key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: sj.Namespace, Name: name} }
+	for _, tc := range []struct {
+		name    string
+		obj     client.Object
+		want    runtime.ApplyConfiguration
+		trimmed func(g Gomega, o client.Object)
+	}{
+		{"CronJob", &batchv1.CronJob{}, desired.CronJob(sj, opts), func(g Gomega, o client.Object) {
+			g.Expect(o.(*batchv1.CronJob).Spec).To(Equal(batchv1.CronJobSpec{}))
+			g.Expect(o.(*batchv1.CronJob).Status).To(Equal(batchv1.CronJobStatus{}))
+		}},
+		{"ServiceAccount", &corev1.ServiceAccount{}, desired.ServiceAccount(sj), func(g Gomega, o client.Object) {
+			g.Expect(o.(*corev1.ServiceAccount).AutomountServiceAccountToken).To(BeNil())
+		}},
+		{"Role", &rbacv1.Role{}, desired.Role(sj), func(g Gomega, o client.Object) {
+			g.Expect(o.(*rbacv1.Role).Rules).To(BeNil())
+		}},
+		{"RoleBinding", &rbacv1.RoleBinding{}, desired.RoleBinding(sj), func(g Gomega, o client.Object) {
+			g.Expect(o.(*rbacv1.RoleBinding).Subjects).To(BeNil())
+			g.Expect(o.(*rbacv1.RoleBinding).RoleRef).To(Equal(rbacv1.RoleRef{}))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			name := tc.obj.GetName()
+			if name == "" {
+				name = sj.Name
+				if tc.name != "CronJob" {
+					name = desired.ServiceAccountName(sj)
+				}
+			}
+			g.Expect(k8sClient.Get(context.Background(), key(name), tc.obj)).To(Succeed())
+			g.Expect(tc.obj.GetManagedFields()).NotTo(BeEmpty(), "the apiserver's object has its managedFields")
+			out, err := appliedTransform(tc.obj.DeepCopyObject())
+			g.Expect(err).NotTo(HaveOccurred())
+			cached := out.(client.Object)
+			g.Expect(cached.GetManagedFields()).To(BeNil())
+			g.Expect(cached.GetOwnerReferences()).To(Equal(tc.obj.GetOwnerReferences()), "owner references are kept")
+			g.Expect(cached.GetLabels()).To(Equal(tc.obj.GetLabels()), "labels are kept")
+			g.Expect(cached.GetResourceVersion()).To(Equal(tc.obj.GetResourceVersion()))
+			tc.trimmed(g, cached)
+			g.Expect(cached.GetAnnotations()).To(HaveKeyWithValue(appliedDigestAnnotation, digestOf(tc.want)))
+			g.Expect(appliedAsWanted(cached, tc.want)).To(BeTrue())
+			g.Expect(appliedAsWanted(tc.obj, tc.want)).To(BeFalse(), "an object read past the cache has no digest: never in line")
+			again, err := appliedTransform(cached.DeepCopyObject())
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(again).To(Equal(cached), "the transform of a trimmed object changes nothing (an informer may apply it twice)")
+		})
+	}
+}
+
+// TestRestartedCacheHoldsTheDigests: a cache started after the objects exist (a manager's
+// restart: its informers' initial lists) holds for each applied object the digest of what
+// the controller wants, so a restart writes nothing. (An informer's initial list hands an
+// object to the transform twice; the second time, without managedFields, it once made the
+// digest that of no field at all, and a restart re-applied every object.)
+func TestRestartedCacheHoldsTheDigests(t *testing.T) {
+	g := NewWithT(t)
+	sj := convergedSyncJob(t, "restarted")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := cache.New(env.Config, cache.Options{Scheme: kubetest.Scheme(), ByObject: CacheOptions(),
+		DefaultNamespaces: map[string]cache.Config{sj.Namespace: {}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	go func() { _ = c.Start(ctx) }()
+	g.Expect(c.WaitForCacheSync(ctx)).To(BeTrue())
+	opts := desired.Options{RunnerImage: testRunner}
+	for _, tc := range []struct {
+		obj  client.Object
+		name string
+		want runtime.ApplyConfiguration
+	}{
+		{&batchv1.CronJob{}, desired.CronJobName(sj), desired.CronJob(sj, opts)},
+		{&corev1.ServiceAccount{}, desired.ServiceAccountName(sj), desired.ServiceAccount(sj)},
+		{&rbacv1.Role{}, desired.ServiceAccountName(sj), desired.Role(sj)},
+		{&rbacv1.RoleBinding{}, desired.ServiceAccountName(sj), desired.RoleBinding(sj)},
+	} {
+		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: tc.name}, tc.obj)).To(Succeed())
+		g.Expect(appliedAsWanted(tc.obj, tc.want)).To(BeTrue(), "%T %s in a fresh cache", tc.obj, tc.name)
+	}
+}
+
+// TestEditsOfAppliedObjectsArePutBack: with only a digest in the cache, an edit of a field
+// the controller owns (a Role's rules, a RoleBinding's subjects, by another field manager)
+// is still seen and put back, while an edit of a field the controller does not own (a
+// label of someone else's) brings no write.
+func TestEditsOfAppliedObjectsArePutBack(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sj := convergedSyncJob(t, "edited")
+	key := client.ObjectKey{Namespace: sj.Namespace, Name: desired.ServiceAccountName(sj)}
+
+	role := &rbacv1.Role{}
+	g.Expect(k8sClient.Get(ctx, key, role)).To(Succeed())
+	wantRules := role.Rules
+	g.Expect(wantRules).NotTo(BeEmpty())
+	role.Rules = append(role.Rules[:0:0], rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"list"}})
+	g.Expect(k8sClient.Update(ctx, role, client.FieldOwner("kubectl-edit"))).To(Succeed())
+
+	binding := &rbacv1.RoleBinding{}
+	g.Expect(k8sClient.Get(ctx, key, binding)).To(Succeed())
+	wantSubjects := binding.Subjects
+	binding.Subjects = []rbacv1.Subject{{Kind: "ServiceAccount", Name: "default", Namespace: sj.Namespace}}
+	g.Expect(k8sClient.Update(ctx, binding, client.FieldOwner("kubectl-edit"))).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, key, role)).To(Succeed())
+		g.Expect(role.Rules).To(Equal(wantRules))
+		g.Expect(k8sClient.Get(ctx, key, binding)).To(Succeed())
+		g.Expect(binding.Subjects).To(Equal(wantSubjects))
+	}, timeout, interval).Should(Succeed())
+
+	// Settle, then a label of someone else's: the controller's fields are unchanged.
+	var last int64 = -1
+	g.Eventually(func() bool {
+		now := writesIn.get(sj.Namespace) + reconcilesIn.get(sj.Namespace)
+		settled := now == last
+		last = now
+		return settled
+	}, timeout, time.Second).Should(BeTrue())
+	before, reconcilesBefore := writesIn.get(sj.Namespace), reconcilesIn.get(sj.Namespace)
+	g.Expect(k8sClient.Get(ctx, key, role)).To(Succeed())
+	role.Labels["example.com/team"] = "data"
+	g.Expect(k8sClient.Update(ctx, role, client.FieldOwner("kubectl-label"))).To(Succeed())
+	g.Eventually(func() int64 { return reconcilesIn.get(sj.Namespace) }, timeout, interval).Should(BeNumerically(">", reconcilesBefore),
+		"the Role's change brings a reconcile")
+	g.Consistently(func() int64 { return writesIn.get(sj.Namespace) - before }, 3*time.Second, interval).Should(BeZero(),
+		"writes after an edit of no field of the controller's")
+}
