@@ -6,13 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	batchac "k8s.io/client-go/applyconfigurations/batch/v1"
 	coreac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -122,74 +120,6 @@ func notPreflightCreate() predicate.Predicate {
 	return predicate.Funcs{CreateFunc: func(e event.CreateEvent) bool {
 		return e.Object.GetLabels()[runcontract.LabelPreflight] == ""
 	}}
-}
-
-// cacheTransform trims an object of a kind the controller only creates or reads (Jobs,
-// Pods, ConfigMaps, Leases) before the manager's cache keeps it: no managedFields. An
-// Update of an object read from the cache (the checkpoint ConfigMap's metadata) sends
-// none, so the apiserver keeps the ones it has.
-func cacheTransform(in any) (any, error) {
-	if obj, err := meta.Accessor(in); err == nil && obj.GetManagedFields() != nil {
-		obj.SetManagedFields(nil)
-	}
-	return in, nil // a tombstone passes as it is
-}
-
-// appliedTransform trims an object of a kind the controller applies (applyOwned: the
-// CronJob, the runner's ServiceAccount, Role and RoleBinding) to what the controller
-// reads of it: its metadata, without managedFields, and the digest of the fields the
-// controller's field manager owns (appliedDigestAnnotation), computed from those
-// managedFields before they go. Spec, rules, subjects and status are not kept: with
-// thousands of SyncJobs the CronJobs' pod templates and the apply entries were most of
-// the cache. Watches still see every change (generation, owner references, deletion).
-func appliedTransform(in any) (any, error) {
-	obj, ok := in.(client.Object)
-	if !ok || len(obj.GetManagedFields()) == 0 {
-		// A tombstone passes as it is, and so does an object trimmed already: an informer
-		// may hand the same object to its transform twice (its initial list), and without
-		// managedFields the digest would be that of no field at all.
-		return in, nil
-	}
-	digest := ownedDigest(obj)
-	switch o := obj.(type) {
-	case *batchv1.CronJob:
-		o.Spec, o.Status = batchv1.CronJobSpec{}, batchv1.CronJobStatus{}
-	case *corev1.ServiceAccount:
-		o.Secrets, o.ImagePullSecrets, o.AutomountServiceAccountToken = nil, nil, nil
-	case *rbacv1.Role:
-		o.Rules = nil
-	case *rbacv1.RoleBinding:
-		o.Subjects, o.RoleRef = nil, rbacv1.RoleRef{}
-	}
-	obj.SetManagedFields(nil)
-	if digest != "" {
-		ann := make(map[string]string, len(obj.GetAnnotations())+1)
-		maps.Copy(ann, obj.GetAnnotations())
-		ann[appliedDigestAnnotation] = digest
-		obj.SetAnnotations(ann)
-	}
-	return obj, nil
-}
-
-// syncJobTransform trims a SyncJob for the cache: no managedFields and no kubectl
-// last-applied-configuration annotation (a second copy of the spec). The controller never
-// writes a SyncJob read from the cache (it applies status only).
-func syncJobTransform(in any) (any, error) {
-	in, _ = cacheTransform(in)
-	obj, err := meta.Accessor(in)
-	if err != nil {
-		return in, nil
-	}
-	if ann := obj.GetAnnotations(); ann[corev1.LastAppliedConfigAnnotation] != "" {
-		trimmed := make(map[string]string, len(ann)-1)
-		for k, v := range ann {
-			if k != corev1.LastAppliedConfigAnnotation {
-				trimmed[k] = v
-			}
-		}
-		obj.SetAnnotations(trimmed)
-	}
-	return in, nil
 }
 
 // Cache indexes: a SyncJob's Jobs and a Job's Pods are found by key rather than by a label

@@ -305,17 +305,19 @@ func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 // CacheOptions limits the manager's cache of owned kinds to objects the controller labels
 // as its own, so that memory does not grow with the cluster's other ConfigMaps, Pods, ...,
 // and trims what it keeps of each object: no managedFields (cacheTransform), of the kinds
-// applyOwned applies only metadata and a digest (appliedTransform), no kubectl
-// last-applied annotation on SyncJobs.
+// applyOwned applies only metadata and a digest (appliedTransform), of runs' Jobs and
+// Pods what the run's record reads (runTransform), no kubectl last-applied annotation on
+// SyncJobs.
 func CacheOptions() map[client.Object]cache.ByObject {
 	ours := labels.SelectorFromSet(labels.Set{runcontract.LabelManagedBy: runcontract.ManagedBy})
 	own := cache.ByObject{Label: ours, Transform: cacheTransform}
 	applied := cache.ByObject{Label: ours, Transform: appliedTransform}
+	run := cache.ByObject{Label: ours, Transform: runTransform}
 	return map[client.Object]cache.ByObject{
 		&syncv1.SyncJob{}:        {Transform: syncJobTransform},
 		&batchv1.CronJob{}:       applied,
-		&batchv1.Job{}:           own,
-		&corev1.Pod{}:            own,
+		&batchv1.Job{}:           run,
+		&corev1.Pod{}:            run,
 		&corev1.ServiceAccount{}: applied,
 		&corev1.ConfigMap{}:      own,
 		&coordinationv1.Lease{}:  own,

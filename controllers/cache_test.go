@@ -10,12 +10,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
@@ -179,4 +184,97 @@ func TestEditsOfAppliedObjectsArePutBack(t *testing.T) {
 		"the Role's change brings a reconcile")
 	g.Consistently(func() int64 { return writesIn.get(sj.Namespace) - before }, 3*time.Second, interval).Should(BeZero(),
 		"writes after an edit of no field of the controller's")
+}
+
+// TestCacheTransform: the cache keeps no managedFields of the kinds the controller only
+// creates or reads (data and annotations kept); a SyncJob loses kubectl's last-applied
+// annotation and keeps every other (request tokens among them); a tombstone passes
+// unchanged. (The applied kinds: cache_digest_test.go.)
+func TestCacheTransform(t *testing.T) {
+	entries := func() []metav1.ManagedFieldsEntry {
+		return []metav1.ManagedFieldsEntry{
+			{Manager: runcontract.ControllerFieldManager, Operation: metav1.ManagedFieldsOperationApply},
+			{Manager: runcontract.ControllerFieldManager, Operation: metav1.ManagedFieldsOperationUpdate},
+			{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate},
+			{Manager: runcontract.RunnerFieldManager, Operation: metav1.ManagedFieldsOperationApply},
+		}
+	}
+	t.Run("ConfigMap", func(t *testing.T) {
+		g := NewWithT(t)
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x", ManagedFields: entries(), Annotations: map[string]string{"a": "b"}},
+			Data: map[string]string{"checkpoint.json": "{}"}}
+		out, err := cacheTransform(cm)
+		g.Expect(err).NotTo(HaveOccurred())
+		got := out.(*corev1.ConfigMap)
+		g.Expect(got.ManagedFields).To(BeNil())
+		g.Expect(got.Annotations).To(Equal(map[string]string{"a": "b"}))
+		g.Expect(got.Data).To(HaveKeyWithValue("checkpoint.json", "{}"), "data is kept")
+	})
+
+	t.Run("SyncJob", func(t *testing.T) {
+		g := NewWithT(t)
+		sj := &syncv1.SyncJob{ObjectMeta: metav1.ObjectMeta{Name: "x", ManagedFields: entries(), Annotations: map[string]string{
+			corev1.LastAppliedConfigAnnotation: `{"spec":{}}`,
+			syncv1.RunRequestedAnnotation:      "t1",
+		}}}
+		out, err := syncJobTransform(sj)
+		g.Expect(err).NotTo(HaveOccurred())
+		got := out.(*syncv1.SyncJob)
+		g.Expect(got.ManagedFields).To(BeNil())
+		g.Expect(got.Annotations).To(Equal(map[string]string{syncv1.RunRequestedAnnotation: "t1"}))
+	})
+
+	t.Run("tombstone", func(t *testing.T) {
+		g := NewWithT(t)
+		tomb := toolscache.DeletedFinalStateUnknown{Key: "ns/x", Obj: &corev1.ConfigMap{}}
+		for _, transform := range []toolscache.TransformFunc{cacheTransform, appliedTransform} {
+			out, err := transform(tomb)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(out).To(Equal(tomb))
+		}
+	})
+}
+
+// TestRunTransform: the cache keeps of a run's Job its metadata (no managedFields), its
+// status, its activeDeadlineSeconds and its containers' trigger variable, nothing else of
+// its Pod template; of a Pod its metadata, status and containers' resource limits.
+func TestRunTransform(t *testing.T) {
+	g := NewWithT(t)
+	deadline := int64(3600)
+	started := metav1.Now()
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "run-1", Labels: map[string]string{runcontract.LabelJob: "sj"},
+			Annotations: map[string]string{runcontract.AnnotationRequest: "t1"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}}},
+		Spec: batchv1.JobSpec{ActiveDeadlineSeconds: &deadline, BackoffLimit: ptr.To[int32](0), Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"a": "b"}},
+			Spec: corev1.PodSpec{ServiceAccountName: "sj-runner", Containers: []corev1.Container{{
+				Name: "runner", Image: "example.com/runner:1", Args: []string{"sync"},
+				Env: []corev1.EnvVar{{Name: "DSN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "dsn"}}},
+					{Name: runcontract.EnvTrigger, Value: "Manual"}},
+			}}},
+		}},
+		Status: batchv1.JobStatus{StartTime: &started, Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}},
+	}
+	want := job.DeepCopy()
+	want.ManagedFields = nil
+	want.Spec = batchv1.JobSpec{ActiveDeadlineSeconds: &deadline, Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{
+		Name: "runner", Env: []corev1.EnvVar{{Name: runcontract.EnvTrigger, Value: "Manual"}}}}}}}
+	out, err := runTransform(job)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(Equal(want))
+	g.Expect(triggerOf(out.(*batchv1.Job))).To(Equal(triggerOf(want)))
+
+	limits := corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "run-1-x", Labels: map[string]string{runcontract.LabelJob: "sj"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "runner", Image: "example.com/runner:1",
+			Resources: corev1.ResourceRequirements{Limits: limits, Requests: limits}, Env: []corev1.EnvVar{{Name: "A", Value: "b"}}}}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "runner",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137, Message: "m"}}}}},
+	}
+	wantPod := pod.DeepCopy()
+	wantPod.Spec = corev1.PodSpec{Containers: []corev1.Container{{Name: "runner", Resources: corev1.ResourceRequirements{Limits: limits}}}}
+	out, err = runTransform(pod)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(Equal(wantPod))
 }
