@@ -53,7 +53,6 @@ type overlapScan struct {
 	keys     KeyMapper
 	fields   []string
 	until    cursor.Cursor // the stored cursor
-	gap      *gapVersions  // the versions of the whole gap, read at once (nil: per page)
 }
 
 // overlapScanner reports whether the version scan applies: a main run with the overlap's
@@ -94,11 +93,6 @@ func (r *run) scanOverlap(ctx context.Context) {
 	}
 	scanCtx, cancelScan := context.WithCancel(ctx)
 	defer cancelScan()
-	sc.gap = readGapVersions(scanCtx, sc.versions, r.start, sc.until)
-	defer func() { // no read outlives the scan
-		cancelScan()
-		sc.gap.wait()
-	}()
 	pending := r.scanAhead(scanCtx, sc, r.start)
 	defer func() {
 		if pending != nil { // abandon the scan ahead, and wait so no scan outlives the run
@@ -180,11 +174,7 @@ func (r *run) checkVersions(ctx context.Context, sc overlapScan, recs []connecto
 		keys[i] = key
 		lookup = append(lookup, key)
 	}
-	held, ok := sc.gap.held()
-	var err error
-	if !ok {
-		held, err = storedVersions(ctx, sc.versions, recs, lookup)
-	}
+	held, err := storedVersions(ctx, sc.versions, recs, lookup)
 	if err != nil {
 		r.stopOn(ctx, sinkReason(err), err.Error(), err)
 		return false
@@ -281,56 +271,3 @@ func storedVersions(ctx context.Context, vr connector.VersionReader, recs []conn
 // pageSlack is room for a few more records in a range of versions than the page holds (a
 // page of one record, the ties at its ends).
 const pageSlack = 16
-
-// The versions of the whole gap at once. A sink that reads its stored versions by range
-// (connector.VersionRangeReader: an index on its source updated-at column) is asked once,
-// when the scan starts, for every version it holds in [start, until] (the gap's times),
-// alongside the scan of the first page: a key maps to the version the sink holds exactly
-// when that version lies in the gap, which contains every page's range, so each page is
-// checked against this one map instead of a read of its own. When the gap holds more than
-// maxGapVersions stored versions (bounded memory), or the sink has no such index, or the
-// read fails, the pages read their versions one by one as before (storedVersions).
-
-// maxGapVersions bounds the versions held for the whole gap (about 100 bytes each).
-var maxGapVersions = 50_000
-
-// gapVersions is the read of the gap's stored versions, running or done.
-type gapVersions struct {
-	done     chan struct{}
-	versions map[string]time.Time // set before done is closed; nil: not complete
-}
-
-// readGapVersions starts reading the versions the sink holds in the gap [from, until]; nil
-// when the sink does not read ranges.
-func readGapVersions(ctx context.Context, vr connector.VersionReader, from, until cursor.Cursor) *gapVersions {
-	rr, ok := vr.(connector.VersionRangeReader)
-	if !ok {
-		return nil
-	}
-	g := &gapVersions{done: make(chan struct{})}
-	go func() {
-		defer close(g.done)
-		held, complete, err := rr.StoredVersionsBetween(ctx, from.UpdatedAt, until.UpdatedAt, maxGapVersions)
-		if err == nil && complete {
-			g.versions = held
-		}
-	}()
-	return g
-}
-
-// held waits for the gap's versions and returns them; ok is false when the pages read
-// their own.
-func (g *gapVersions) held() (map[string]time.Time, bool) {
-	if g == nil {
-		return nil, false
-	}
-	<-g.done
-	return g.versions, g.versions != nil
-}
-
-// wait waits for the read to end.
-func (g *gapVersions) wait() {
-	if g != nil {
-		<-g.done
-	}
-}

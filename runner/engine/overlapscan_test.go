@@ -225,14 +225,12 @@ func (unfetchableVersionScanSource) CanFetchByID() bool { return false }
 type rangeSink struct {
 	*versionSink
 	ranges int
-	asked  [][2]time.Time // the [from, to] of each range read
 }
 
 func (s *rangeSink) StoredVersionsBetween(ctx context.Context, from, to time.Time, limit int) (map[string]time.Time, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ranges++
-	s.asked = append(s.asked, [2]time.Time{from, to})
 	out := map[string]time.Time{}
 	for k, w := range s.rows {
 		if w.SourceUpdatedAt.Before(from) || w.SourceUpdatedAt.After(to) {
@@ -245,12 +243,10 @@ func (s *rangeSink) StoredVersionsBetween(ctx context.Context, from, to time.Tim
 	return out, true, nil
 }
 
-// TestOverlapScanReadsVersionRanges: a sink that reads its versions by range answers the
-// whole gap with one range read (overlapscan.go, gapVersions) instead of a lookup by key
-// per page; when the gap holds more than maxGapVersions, each scanned page reads its own
-// range, and a page inside a group of records at one time larger than the range's limit
-// falls back to the lookup by key. The outcome is the same: nothing written, every record
-// SameVersion.
+// TestOverlapScanReadsVersionRanges: a sink that reads its versions by range answers each
+// scanned page with one range read instead of a lookup by key; a page inside a group of
+// records at one time larger than the range's limit falls back to the lookup by key. The
+// outcome is the same: nothing written, every record SameVersion.
 func TestOverlapScanReadsVersionRanges(t *testing.T) {
 	g := NewWithT(t)
 	e, vs, _, cfg := scanEnv(t)
@@ -259,18 +255,7 @@ func TestOverlapScanReadsVersionRanges(t *testing.T) {
 	res, err := Run(context.Background(), cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Record.SameVersion).To(Equal(int64(31)))
-	g.Expect(rs.ranges).To(Equal(1), "one range read for the whole gap")
-	g.Expect(vs.lookups).To(BeEmpty())
-	g.Expect(vs.upserted).To(BeEmpty())
-
-	// A gap larger than maxGapVersions: one range read per page.
-	defer func(n int) { maxGapVersions = n }(maxGapVersions)
-	maxGapVersions = 30
-	rs.ranges = 0
-	res, err = Run(context.Background(), cfg)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(res.Record.SameVersion).To(Equal(int64(31)))
-	g.Expect(rs.ranges).To(Equal(1+7), "the gap's read, then one per page of 5")
+	g.Expect(rs.ranges).To(Equal(7))
 	g.Expect(vs.lookups).To(BeEmpty())
 	g.Expect(vs.upserted).To(BeEmpty())
 
@@ -288,7 +273,7 @@ func TestOverlapScanReadsVersionRanges(t *testing.T) {
 	res, err = Run(context.Background(), cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Record.SameVersion).To(Equal(int64(80)))
-	g.Expect(rs.ranges).To(Equal(1+16), "the gap's read (80 > maxGapVersions), then one per page")
+	g.Expect(rs.ranges).To(Equal(16))
 	g.Expect(vs.lookups).To(HaveLen(16), "each page falls back to the lookup by key")
 	g.Expect(vs.upserted).To(BeEmpty())
 	g.Expect(e.sinkMismatch()).To(BeEmpty())

@@ -63,7 +63,7 @@ func (s *Sink) StoredVersionsBetween(ctx context.Context, from, to time.Time, li
 		return nil, false, fmt.Errorf("read source versions in [%s, %s] from %q: %w", from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), s.rel.name, err)
 	}
 	defer rows.Close()
-	out := make(map[string]time.Time, min(limit, versionsPrealloc))
+	out := make(map[string]time.Time, limit)
 	var key string
 	var at time.Time
 	n := 0
@@ -81,10 +81,6 @@ func (s *Sink) StoredVersionsBetween(ctx context.Context, from, to time.Time, li
 	}
 	return out, true, nil
 }
-
-// versionsPrealloc bounds the room StoredVersionsBetween makes before reading: a limit
-// sized for a whole safety gap does not allocate it for a gap of a few rows.
-const versionsPrealloc = 4096
 
 // versionIndexed reports whether a valid index has the source updated-at column first,
 // without a predicate or with exactly the soft-delete column's IS NULL.
