@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,57 +13,51 @@ import (
 // overlapTarget is the issue's bound on a rerun with nothing new, drift check included.
 const overlapTarget = 200 * time.Millisecond
 
-// overlapFill fills source table %[1]s with $1 rows 10 ms apart (100 rows a second), so
-// that the default 5-minute safety gap re-reads the last 30,000 of them.
-const overlapFill = `INSERT INTO %[1]s (id, customer_id, status, total, updated_at)
-SELECT g,
-       'cus_' || lpad((g * 7919 %% 50000)::text, 5, '0'),
-       (ARRAY['draft','open','paid','void'])[1 + g %% 4],
-       round(((g * 104729) %% 10000000) / 100.0, 2),
-       timestamptz '2024-01-01 00:00:00+00' + g * interval '10 milliseconds'
-FROM generate_series(1, $1::bigint) AS g`
-
 // overlap measures a rerun with nothing new at the product's defaults (page size, safety
-// gap 5m, drift check on: reconcile window 24h, sample 20) over a 30,000-row overlap: the
-// source has -rows rows 10 ms apart, the sink its unique key and the one index the README
-// asks for (source_updated_at, for the drift check's count). It loads once, then times
-// -reruns reruns with the runner binary and inside the process (cli.Main). Each rerun
-// must read the overlap, write nothing (upserted 0; every read record unchanged or of the
-// same version), find no drift, and leave the checkpoint file as it was.
+// gap 5m, drift check on: reconcile window 24h, sample 20) over a 30,000-row overlap, on
+// the incremental scenarios' user-shaped data (createUserSource: text ids in random order
+// relative to time, a history a second apart, then the last 60,000 rows 10 ms apart, so
+// the 24-hour drift window holds the recent part of the table, not all of it) and the
+// sample SyncJob (userJobFile). The sink has the sample's columns, its unique key and the
+// one index the README asks for (source_updated_at: the drift check's count and the
+// overlap's range read of stored versions). It loads once, then times -reruns reruns
+// with the runner binary and inside the process (cli.Main). Each rerun must read the
+// overlap, write nothing (upserted 0; every read record unchanged or of the same version),
+// find no drift, and leave the checkpoint file as it was.
 func (b *bench) overlap(ctx context.Context) error {
 	o := b.o
-	if o.rows < overlapRows {
-		return fmt.Errorf("the overlap scenario needs -rows >= %d", overlapRows)
+	if o.rows < denseRows {
+		return fmt.Errorf("the overlap scenario needs -rows >= %d", denseRows)
 	}
 	t0 := time.Now()
-	src := pgx.Identifier{"invoices_overlap"}.Sanitize()
-	if _, err := b.src.Exec(ctx, fmt.Sprintf(sourceDDL, src)); err != nil {
-		return fmt.Errorf("create source table: %w", err)
-	}
-	if _, err := b.src.Exec(ctx, fmt.Sprintf(overlapFill, src), o.rows); err != nil {
-		return fmt.Errorf("fill source table: %w", err)
-	}
-	if _, err := b.src.Exec(ctx, "CREATE INDEX ON "+src+" (updated_at, id)"); err != nil {
-		return fmt.Errorf("index source table: %w", err)
-	}
-	if err := vacuum(ctx, b.src, "invoices_overlap"); err != nil {
+	const srcTable, dstTable = "invoices_overlap", "crm_overlap"
+	if err := createUserSource(ctx, b.src, srcTable, o.rows); err != nil {
 		return err
 	}
-	if err := createSink(ctx, b.dst, "crm_overlap"); err != nil {
+	if err := createUserSink(ctx, b.dst, dstTable); err != nil {
 		return err
 	}
-	var overlap int64
-	if err := b.src.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %[1]s WHERE updated_at >= (SELECT max(updated_at) FROM %[1]s) - interval '5 minutes'`, src)).
-		Scan(&overlap); err != nil {
-		return fmt.Errorf("count the overlap: %w", err)
+	dst := pgx.Identifier{dstTable}.Sanitize()
+	if _, err := b.dst.Exec(ctx, "CREATE INDEX ON "+dst+" (source_updated_at)"); err != nil {
+		return fmt.Errorf("index sink table: %w", err)
 	}
-	fmt.Printf("generated %d source rows for the overlap rerun (%d in the last 5 minutes) in %.1fs\n", o.rows, overlap, time.Since(t0).Seconds())
-
-	jf, err := jobFile(b.dir, "bench-overlap", "invoices_overlap", "crm_overlap", o.pageSize)
+	top, err := maxUpdatedAt(ctx, b.src, srcTable)
 	if err != nil {
 		return err
 	}
-	if err := dropPageSize(jf); err != nil {
+	overlap, err := countSince(ctx, b.src, srcTable, top.Add(-safetyGap))
+	if err != nil {
+		return err
+	}
+	window, err := countSince(ctx, b.src, srcTable, top.Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("generated %d source rows for the overlap rerun (%d in the last 5 minutes, %d in the 24-hour drift window) in %.1fs\n",
+		o.rows, overlap, window, time.Since(t0).Seconds())
+
+	jf, err := userJobFile(b.dir, "bench-overlap", srcTable, dstTable, 0)
+	if err != nil {
 		return err
 	}
 	state := b.state("overlap")
@@ -75,7 +68,10 @@ func (b *bench) overlap(ctx context.Context) error {
 	if err := expect("overlap, load", load, int64(o.rows), int64(o.rows), 0); err != nil {
 		return err
 	}
-	if err := vacuum(ctx, b.dst, "crm_overlap"); err != nil {
+	if err := b.verifyUser(ctx, srcTable, dstTable); err != nil {
+		return fmt.Errorf("overlap, load: %w", err)
+	}
+	if err := vacuum(ctx, b.dst, dstTable); err != nil {
 		return err
 	}
 	before, err := os.ReadFile(filepath.Join(state, "checkpoint.json"))
@@ -117,8 +113,8 @@ func (b *bench) overlap(ctx context.Context) error {
 	wall := walls.median()
 	b.add(row{scenario: "rerun, 30k overlap, drift", rows: last.Record.Read, wall: wall, cpu: cpus.median(), rss: last.MaxRSS,
 		target: "≤ 0.20 s", ok: ptr(wall <= overlapTarget),
-		note: fmt.Sprintf("median of %d (%s s); inside the process (cli.Main) %.3f s; upserted %d, same version %d; %s",
-			len(walls), walls.spread(), inproc.median().Seconds(), last.Record.Upserted, last.Record.SameVersion, stored)}, last)
+		note: fmt.Sprintf("median of %d (%s s); inside the process (cli.Main) %.3f s; upserted %d, same version %d; %s; user-shaped data, sink indexed on source_updated_at, drift window %d rows",
+			len(walls), walls.spread(), inproc.median().Seconds(), last.Record.Upserted, last.Record.SameVersion, stored, window)}, last)
 	return nil
 }
 
@@ -137,19 +133,4 @@ func checkOverlapRun(res runResult, overlap int64) error {
 		return fmt.Errorf("overlap rerun: %w", err)
 	}
 	return nil
-}
-
-// dropPageSize removes spec.pageSize from a job file: the product's default applies.
-func dropPageSize(path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var kept []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if !strings.HasPrefix(l, "  pageSize: ") {
-			kept = append(kept, l)
-		}
-	}
-	return os.WriteFile(path, []byte(strings.Join(kept, "\n")), 0o600)
 }

@@ -89,9 +89,14 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	if trigger == "" {
 		trigger = runcontract.TriggerScheduled
 	}
-	if trigger == runcontract.TriggerScheduled && in.Job != "" {
-		trigger = jobTrigger(ctx, log, cs, ns, in.Job, trigger)
-	}
+	// The run's Job is read (a manual run or a scheduled one) while the connectors connect.
+	triggered := make(chan string, 1)
+	go func(t string) {
+		if t == runcontract.TriggerScheduled && in.Job != "" {
+			t = jobTrigger(ctx, log, cs, ns, in.Job, t)
+		}
+		triggered <- t
+	}(trigger)
 	// The run ID of an in-cluster run is its Pod's name: the controller recognises the runs
 	// that reported by it.
 	runID := pod
@@ -100,6 +105,8 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	}
 	writer := runstatus.NewWriter(c, ns, name, runstatus.Options{Instance: pod})
 	engCfg, closeAll, err := jobconfig.Build(ctx, log, sj, runID, trigger)
+	trigger = <-triggered
+	engCfg.Trigger = trigger
 	if err != nil {
 		// The run could not even start (a missing Secret, a bad DSN, a bad expression):
 		// record it as a failed run so that status says why.

@@ -34,8 +34,17 @@ func (r *run) driftCheck(ctx context.Context) *audit.Reconciliation {
 	to := r.committed.UpdatedAt
 	from := to.Add(-rc.Window)
 	out := &audit.Reconciliation{WindowStart: from.UTC(), WindowEnd: to.UTC()}
-	counted := r.countWindow(ctx, from, to, out)
+	// The counts run alongside the sample: each is a query or two per side.
+	var counts audit.Reconciliation
+	var counted bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		counted = r.countWindow(ctx, from, to, &counts)
+	}()
 	sampled := r.sampleWindow(ctx, from, to, out)
+	<-done
+	out.SourceCount, out.SinkCount = counts.SourceCount, counts.SinkCount
 	if !counted && !sampled {
 		return nil
 	}

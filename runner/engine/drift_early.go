@@ -65,6 +65,25 @@ func (r *run) takeEarlyCount(to time.Time) (source, sink int64, ok bool) {
 	return e.source, e.sink, true
 }
 
+// outdateEarlyCount stops the early counts once the run has read a record after the
+// window's end: the run's cursor then moves past it (or the run fails and checks nothing),
+// so the end of the run counts another window and these counts would be thrown away; the
+// server stops counting now rather than alongside the run's writes. (A 1 % change moved
+// to new times: the rerun's early counts are dropped with the first page after the
+// stored cursor.)
+func (r *run) outdateEarlyCount(recs []connector.Record) {
+	e := r.early
+	if e == nil {
+		return
+	}
+	for i := range recs {
+		if recs[i].UpdatedAt.After(e.to) {
+			e.cancel()
+			return
+		}
+	}
+}
+
 // endEarlyCount stops the early counts if they still run and waits for them: no query
 // outlives the run.
 func (r *run) endEarlyCount() {

@@ -208,6 +208,7 @@ func (r *run) readAll(ctx context.Context) {
 			pending = r.readAhead(readCtx, r.order.next(pr))
 		}
 		r.rec.AddRead(len(recs))
+		r.outdateEarlyCount(recs) // drift_early.go
 		if !r.writePage(ctx, recs, mapped) {
 			return
 		}

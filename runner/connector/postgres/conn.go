@@ -90,11 +90,61 @@ func connect(ctx context.Context, dsn string, timeout time.Duration, maxConns in
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout)
 	defer cancel()
-	if err := pool.Ping(pingCtx); err != nil {
+	if err := warmUp(pingCtx, pool, int(min(cfg.MaxConns, warmConns))); err != nil {
 		pool.Close()
 		return nil, redactf(secrets, "connect to postgres at %s (connect timeout %s): %w", where, cfg.ConnConfig.ConnectTimeout, err)
 	}
 	return pool, nil
+}
+
+// warmConns is how many connections connect opens at once: a run uses two at a time on
+// each side (the drift check's count runs beside the overlap's version scan, and the
+// sample beside the count), so the second connects alongside the first rather than in
+// the middle of the run.
+const warmConns = 2
+
+// warmUp opens n connections at once, checks each with a ping and leaves them idle in the
+// pool. The first to connect is what connect needs; the others are best-effort (a server
+// out of connections still serves the run one query at a time), so the error is returned
+// only when none connected.
+func warmUp(ctx context.Context, pool *pgxpool.Pool, n int) error {
+	if n < 1 {
+		n = 1
+	}
+	type conn struct {
+		c   *pgxpool.Conn
+		err error
+	}
+	got := make(chan conn, n)
+	for range n {
+		go func() {
+			c, err := pool.Acquire(ctx)
+			if err == nil {
+				if err = c.Ping(ctx); err != nil {
+					c.Release()
+					c = nil
+				}
+			}
+			got <- conn{c, err}
+		}()
+	}
+	var first error
+	ok := false
+	for range n {
+		c := <-got
+		if c.err != nil {
+			if first == nil {
+				first = c.err
+			}
+			continue
+		}
+		ok = true
+		defer c.c.Release() // held until all are open, so each Acquire opens its own
+	}
+	if ok {
+		return nil
+	}
+	return first
 }
 
 // envKeys are the settings pgconn.ParseConfig takes from PG* environment variables (and,
