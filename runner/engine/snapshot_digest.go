@@ -1,0 +1,292 @@
+package engine
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"iter"
+
+	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// Snapshot by digests. With hashes of source records (snapshot_rowhash.go), a source that
+// digests its rows as it reads them (connector.HashScanner) and a key computed from the
+// record id alone (KeyMapper.KeyFields names no field), a Snapshot run's pages are read
+// as ids and digests: no record is decoded into its fields, and none is mapped, unless its
+// digest differs from the hash the sink stores for its key. A record's hash is then its
+// digest, seeded by Config.SnapshotRowHash (the fingerprint), in hex; a record that does
+// differ is decoded from the very bytes its digest was taken of, mapped and written with
+// that hash, so that equal hashes still mean equal written records. Hashes stored in
+// another form (RowHash's, by an earlier runner) never equal a digest: each such record is
+// written once more, with its digest.
+
+// useDigests makes the scan of a run hashing source records read digests, when the
+// source and the key allow it.
+func useDigests(cfg Config, scan *scanReader) {
+	hs, ok := cfg.Source.(connector.HashScanner)
+	if !ok {
+		return
+	}
+	km, ok := cfg.Mapper.(KeyMapper)
+	if !ok {
+		return
+	}
+	if fields, ok := km.KeyFields(); !ok || len(fields) > 0 {
+		return
+	}
+	scan.hashed, scan.seed = hs, cfg.SnapshotRowHash
+}
+
+// readHashed is read for a scan of digests: the page's records carry their ids only; hp
+// holds their digests and decodes them.
+func (s *scanReader) readHashed(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, connector.HashedPage, error) {
+	ahead := s.take()
+	var hp connector.HashedPage
+	if ahead != nil && ahead.after == after.ID && ahead.limit == limit && ahead.err == nil {
+		hp = ahead.hp
+	} else {
+		var err error
+		if hp, err = s.hashed.ScanHashed(ctx, after.ID, limit, s.seed); err != nil {
+			return connector.Page{}, connector.HashedPage{}, err
+		}
+	}
+	if len(hp.Sums) != len(hp.IDs) {
+		return connector.Page{}, connector.HashedPage{}, fmt.Errorf("scan after id %q: %d ids but %d digests", after.ID, len(hp.IDs), len(hp.Sums))
+	}
+	if n := len(hp.IDs); hp.More && n > 0 && s.ahead.Load() && ctx.Err() == nil {
+		a := &scanAhead{after: hp.IDs[n-1], limit: limit, done: make(chan struct{})}
+		s.mu.Lock()
+		s.next = a
+		s.mu.Unlock()
+		go func() {
+			defer close(a.done)
+			a.hp, a.err = s.hashed.ScanHashed(ctx, a.after, a.limit, s.seed)
+		}()
+	}
+	recs := make([]connector.Record, len(hp.IDs))
+	for i, id := range hp.IDs {
+		recs[i].ID = id
+	}
+	return connector.Page{Records: recs, More: hp.More}, hp, nil
+}
+
+// end waits for a page read ahead, if any, and ends a scan of digests.
+func (s *scanReader) end() {
+	s.take()
+	if s.hashed != nil {
+		s.hashed.EndScan()
+	}
+	s.window.close()
+	s.window = nil
+}
+
+// digestPage is hashPage for a page of digests: each record's key (from its id) and hash
+// (its digest), one lookup of the hashes the sink stores for the page's keys, and the
+// records whose hash differs are decoded (replacing recs[i]) and mapped; the others are
+// held. While pages are mostly changing, every record is decoded and mapped and the
+// output compares. A record that cannot be decoded fails the page, as ScanPage would.
+func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connector.HashedPage) (mapResults, error) {
+	m := mapResults{w: make([]connector.WriteRecord, len(recs))}
+	mapAt := func(i int) error {
+		rec, err := hp.Record(i)
+		if err != nil {
+			return fmt.Errorf("decode record %s: %w", recs[i].ID, err)
+		}
+		if rec.ID != recs[i].ID {
+			return fmt.Errorf("decoded record %s, want %s", rec.ID, recs[i].ID)
+		}
+		recs[i] = rec
+		w, err := r.mapRecord(rec)
+		if err != nil {
+			if m.err == nil {
+				m.err = make([]error, len(recs))
+			}
+			m.err[i] = err
+			m.w[i] = connector.WriteRecord{}
+			return nil
+		}
+		w.Hash = hex.EncodeToString(hp.Sums[i][:])
+		m.w[i] = w
+		return nil
+	}
+	if r.rows.changing.Load() { // the output compares (hashOutput.upsert)
+		if w := r.scan.window; w != nil {
+			w.skip(len(recs))
+		}
+		for i := range recs {
+			if err := mapAt(i); err != nil {
+				return mapResults{}, err
+			}
+		}
+		return m, nil
+	}
+	keyed := make([]bool, len(recs))
+	keys := make([]string, 0, len(recs))
+	for i, rec := range recs {
+		key, _, err := r.rows.keys.KeyOf(rec)
+		if err != nil {
+			continue // mapRecord reports Map's own error
+		}
+		m.w[i] = connector.WriteRecord{Key: key, SourceID: rec.ID}
+		keyed[i] = true
+		keys = append(keys, key)
+	}
+	var stored map[string]string
+	if len(keys) > 0 {
+		var err error
+		if stored, err = r.storedHashes(ctx, keys); err != nil {
+			stored = nil // every record is mapped: the output's lookup reports the error
+		} else {
+			m.held = make([]bool, len(recs))
+		}
+	}
+	held := 0
+	var hx [32]byte
+	for i := range recs {
+		if keyed[i] && m.held != nil {
+			hex.Encode(hx[:], hp.Sums[i][:])
+			if h, ok := stored[m.w[i].Key]; ok && h == string(hx[:]) {
+				m.held[i] = true
+				held++
+				continue
+			}
+		}
+		if err := mapAt(i); err != nil {
+			return mapResults{}, err
+		}
+	}
+	if m.held != nil {
+		r.rows.setChanging(mostlyChanged(held, len(recs)))
+	}
+	return m, nil
+}
+
+// storedHashes reads the hashes stored for keys: those the sink's stream holds in the
+// window (when the sink streams them), the others by one lookup.
+func (r *run) storedHashes(ctx context.Context, keys []string) (map[string]string, error) {
+	hs, ok := r.rows.hashes.(connector.HashStreamer)
+	if !ok {
+		return r.rows.hashes.StoredHashes(ctx, keys)
+	}
+	if r.scan.window == nil {
+		r.scan.window = newHashWindow(ctx, hs)
+	}
+	found, missing := r.scan.window.lookup(keys)
+	if len(missing) == 0 {
+		return found, nil
+	}
+	rest, err := r.rows.hashes.StoredHashes(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for k, h := range rest {
+		found[k] = h
+	}
+	return found, nil
+}
+
+// decodedOnly returns the records of a page of digests that were decoded: recs itself
+// when all were, else a new slice.
+func decodedOnly(recs []connector.Record) []connector.Record {
+	all := true
+	for _, rec := range recs {
+		if rec.Fields == nil {
+			all = false
+			break
+		}
+	}
+	if all {
+		return recs
+	}
+	var out []connector.Record
+	for _, rec := range recs {
+		if rec.Fields != nil {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// hashWindowSize bounds the stored hashes a Snapshot run keeps from the sink's stream
+// (connector.HashStreamer): about 5 MiB of keys and hashes.
+const hashWindowSize = 1 << 15
+
+// hashWindow matches the keys of a scan of digests with the sink's stream of stored hashes,
+// in bounded memory. The stream follows the order the sink keeps its records in, which
+// for a sink this mode filled mostly follows the scan's order: a page's key is mostly the
+// stream's next one. Entries read but not yet asked for wait in the window; the stream is
+// read at most half a window ahead of the scan, and an entry read more than a window ago
+// is dropped (a key the source no longer holds, or one far out of order). A key not met
+// this way is missing, and looked up by StoredHashes: the window saves lookups, it never
+// decides alone that a record is unchanged but by the stored hash it read.
+type hashWindow struct {
+	next  func() (connector.KeyHash, error, bool)
+	stop  func()
+	seen  map[string]string // key -> stored hash: read, not yet asked for
+	ring  []string          // the keys of seen, in read order (oldest at head once full)
+	head  int
+	read  int // entries read from the stream
+	asked int // records of the scan passed so far
+	ended bool
+}
+
+func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
+	next, stop := iter.Pull2(hs.StreamHashes(ctx))
+	return &hashWindow{next: next, stop: stop, seen: map[string]string{}}
+}
+
+// close stops the stream.
+func (w *hashWindow) close() {
+	if w != nil {
+		w.stop()
+	}
+}
+
+// skip counts n records of the scan that were not asked for.
+func (w *hashWindow) skip(n int) { w.asked += n }
+
+// lookup finds the stored hash of each key in the stream; missing are those it did not
+// meet in the window.
+func (w *hashWindow) lookup(keys []string) (found map[string]string, missing []string) {
+	found = make(map[string]string, len(keys))
+	for _, k := range keys {
+		w.asked++
+		if h, ok := w.seen[k]; ok {
+			found[k] = h
+			delete(w.seen, k)
+			continue
+		}
+		ok := false
+		for !w.ended && w.read < w.asked+hashWindowSize/2 {
+			e, err, more := w.next()
+			if !more || err != nil {
+				w.ended = true // the rest is looked up; a failing sink fails there
+				break
+			}
+			w.read++
+			if e.Key == k {
+				found[k] = e.Hash
+				ok = true
+				break
+			}
+			w.keep(e)
+		}
+		if !ok {
+			missing = append(missing, k)
+		}
+	}
+	return found, missing
+}
+
+// keep puts an entry in the window, dropping the oldest once it is full.
+func (w *hashWindow) keep(e connector.KeyHash) {
+	if len(w.ring) < hashWindowSize {
+		w.ring = append(w.ring, e.Key)
+	} else {
+		delete(w.seen, w.ring[w.head]) // a no-op when it was asked for already
+		w.ring[w.head] = e.Key
+		w.head = (w.head + 1) % hashWindowSize
+	}
+	w.seen[e.Key] = e.Hash
+}
