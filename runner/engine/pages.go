@@ -61,7 +61,7 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 			p, hp, err := r.scan.readHashed(ctx, after, r.cfg.PageSize)
 			pr := pageResult{after: after, page: p, err: err}
 			if err == nil {
-				pr.mapped, pr.err = r.digestPage(ctx, p.Records, hp)
+				pr.mapped, pr.err = r.digestPage(ctx, p.Records, hp, spare)
 			}
 			ch <- pr
 			return

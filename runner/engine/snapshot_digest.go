@@ -86,8 +86,14 @@ func (s *scanReader) end() {
 // records whose hash differs are decoded (replacing recs[i]) and mapped; the others are
 // held. While pages are mostly changing, every record is decoded and mapped and the
 // output compares. A record that cannot be decoded fails the page, as ScanPage would.
-func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connector.HashedPage) (mapResults, error) {
-	m := mapResults{w: make([]connector.WriteRecord, len(recs))}
+func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connector.HashedPage, spare []connector.WriteRecord) (mapResults, error) {
+	var m mapResults
+	if cap(spare) >= len(recs) { // the mappings' slice of a page written before (pages.go)
+		m.w = spare[:len(recs)]
+		clear(m.w)
+	} else {
+		m.w = make([]connector.WriteRecord, len(recs))
+	}
 	mapAt := func(i int) error {
 		rec, err := hp.Record(i)
 		if err != nil {
@@ -132,7 +138,7 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 		keyed[i] = true
 		keys = append(keys, key)
 	}
-	var stored map[string]string
+	var stored []string // by index in keys; "": none
 	if len(keys) > 0 {
 		var err error
 		if stored, err = r.storedHashes(ctx, keys); err != nil {
@@ -143,10 +149,13 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 	}
 	held := 0
 	var hx [32]byte
+	k := 0 // index in keys of the next keyed record
 	for i := range recs {
 		if keyed[i] && m.held != nil {
+			h := stored[k]
+			k++
 			hex.Encode(hx[:], hp.Sums[i][:])
-			if h, ok := stored[m.w[i].Key]; ok && h == string(hx[:]) {
+			if h != "" && h == string(hx[:]) {
 				m.held[i] = true
 				held++
 				continue
@@ -162,28 +171,37 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 	return m, nil
 }
 
-// storedHashes reads the hashes stored for keys: those the sink's stream holds in the
-// window (when the sink streams them), the others by one lookup.
-func (r *run) storedHashes(ctx context.Context, keys []string) (map[string]string, error) {
-	hs, ok := r.rows.hashes.(connector.HashStreamer)
-	if !ok {
-		return r.rows.hashes.StoredHashes(ctx, keys)
+// storedHashes reads the hashes stored for keys, by index ("": none): those the sink's
+// stream holds in the window (when the sink streams them), the others by one lookup.
+func (r *run) storedHashes(ctx context.Context, keys []string) ([]string, error) {
+	out := make([]string, len(keys))
+	var missing []int
+	if hs, ok := r.rows.hashes.(connector.HashStreamer); ok {
+		if r.scan.window == nil {
+			r.scan.window = newHashWindow(ctx, hs)
+		}
+		missing = r.scan.window.lookup(keys, out)
+	} else {
+		missing = make([]int, len(keys))
+		for i := range missing {
+			missing[i] = i
+		}
 	}
-	if r.scan.window == nil {
-		r.scan.window = newHashWindow(ctx, hs)
-	}
-	found, missing := r.scan.window.lookup(keys)
 	if len(missing) == 0 {
-		return found, nil
+		return out, nil
 	}
-	rest, err := r.rows.hashes.StoredHashes(ctx, missing)
+	ask := make([]string, len(missing))
+	for j, i := range missing {
+		ask[j] = keys[i]
+	}
+	rest, err := r.rows.hashes.StoredHashes(ctx, ask)
 	if err != nil {
 		return nil, err
 	}
-	for k, h := range rest {
-		found[k] = h
+	for _, i := range missing {
+		out[i] = rest[keys[i]]
 	}
-	return found, nil
+	return out, nil
 }
 
 // decodedOnly returns the records of a page of digests that were decoded: recs itself
@@ -208,27 +226,38 @@ func decodedOnly(recs []connector.Record) []connector.Record {
 	return out
 }
 
-// hashWindowSize bounds the stored hashes a Snapshot run keeps from the sink's stream
-// (connector.HashStreamer): about 5 MiB of keys and hashes.
-const hashWindowSize = 1 << 15
+// The bounds of the stored hashes a Snapshot run keeps from the sink's stream
+// (connector.HashStreamer): at most windowPending entries wait in the window (about
+// 1.5 MiB), and an entry is dropped once windowAge keys were asked after it was read.
+const (
+	windowPending = 1 << 14
+	windowAge     = 1 << 15
+)
 
 // hashWindow matches the keys of a scan of digests with the sink's stream of stored hashes,
 // in bounded memory. The stream follows the order the sink keeps its records in, which
 // for a sink this mode filled mostly follows the scan's order: a page's key is mostly the
-// stream's next one. Entries read but not yet asked for wait in the window; the stream is
-// read at most half a window ahead of the scan, and an entry read more than a window ago
-// is dropped (a key the source no longer holds, or one far out of order). A key not met
-// this way is missing, and looked up by StoredHashes: the window saves lookups, it never
-// decides alone that a record is unchanged but by the stored hash it read.
+// stream's next one. Entries read but not yet asked for wait in the window (at most
+// windowPending: a key missing from the stream reads no further); an entry waiting while
+// windowAge keys were asked is dropped (a key the source no longer holds, or one far out
+// of order): the window keeps up with a stream holding up to one such key for every two
+// asked. A key not met this way is missing, and looked up by StoredHashes:
+// the window saves lookups, it never decides alone that a record is unchanged but by the
+// stored hash it read.
 type hashWindow struct {
 	next  func() (connector.KeyHash, error, bool)
 	stop  func()
 	seen  map[string]string // key -> stored hash: read, not yet asked for
-	ring  []string          // the keys of seen, in read order (oldest at head once full)
+	queue []waiting         // the entries kept, in read order, from head on
 	head  int
-	read  int // entries read from the stream
-	asked int // records of the scan passed so far
+	asked int // keys of the scan passed so far
 	ended bool
+}
+
+// waiting is an entry kept in the window: its key and the keys asked when it was read.
+type waiting struct {
+	key string
+	at  int
 }
 
 func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
@@ -243,50 +272,51 @@ func (w *hashWindow) close() {
 	}
 }
 
-// skip counts n records of the scan that were not asked for.
+// skip counts n keys of the scan that were not asked for.
 func (w *hashWindow) skip(n int) { w.asked += n }
 
-// lookup finds the stored hash of each key in the stream; missing are those it did not
-// meet in the window.
-func (w *hashWindow) lookup(keys []string) (found map[string]string, missing []string) {
-	found = make(map[string]string, len(keys))
-	for _, k := range keys {
+// lookup sets found[i] to the stored hash of keys[i] met in the stream, and returns the
+// indexes of the keys it did not meet in the window.
+func (w *hashWindow) lookup(keys []string, found []string) (missing []int) {
+	for i, k := range keys {
 		w.asked++
+		w.age()
 		if h, ok := w.seen[k]; ok {
-			found[k] = h
+			found[i] = h
 			delete(w.seen, k)
 			continue
 		}
 		ok := false
-		for !w.ended && w.read < w.asked+hashWindowSize/2 {
+		for !w.ended && len(w.seen) < windowPending {
 			e, err, more := w.next()
 			if !more || err != nil {
 				w.ended = true // the rest is looked up; a failing sink fails there
 				break
 			}
-			w.read++
 			if e.Key == k {
-				found[k] = e.Hash
+				found[i] = e.Hash
 				ok = true
 				break
 			}
-			w.keep(e)
+			w.seen[e.Key] = e.Hash
+			w.queue = append(w.queue, waiting{key: e.Key, at: w.asked})
 		}
 		if !ok {
-			missing = append(missing, k)
+			missing = append(missing, i)
 		}
 	}
-	return found, missing
+	return missing
 }
 
-// keep puts an entry in the window, dropping the oldest once it is full.
-func (w *hashWindow) keep(e connector.KeyHash) {
-	if len(w.ring) < hashWindowSize {
-		w.ring = append(w.ring, e.Key)
-	} else {
-		delete(w.seen, w.ring[w.head]) // a no-op when it was asked for already
-		w.ring[w.head] = e.Key
-		w.head = (w.head + 1) % hashWindowSize
+// age drops the entries that waited while windowAge keys were asked.
+func (w *hashWindow) age() {
+	for w.head < len(w.queue) && w.asked-w.queue[w.head].at > windowAge {
+		delete(w.seen, w.queue[w.head].key) // a no-op when it was asked for already
+		w.queue[w.head] = waiting{}
+		w.head++
 	}
-	w.seen[e.Key] = e.Hash
+	if w.head > 1024 && w.head*2 > len(w.queue) {
+		w.queue = append(w.queue[:0], w.queue[w.head:]...)
+		w.head = 0
+	}
 }

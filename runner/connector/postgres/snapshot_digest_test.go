@@ -211,8 +211,8 @@ func TestSnapshotDigestsPostgresToPostgres(t *testing.T) {
 	g.Expect(r.sink.lookedUp.Load()).To(BeNumerically("<", n/10), "the stored hashes come from the sink's stream")
 
 	exec(t, r.srcDSN,
-		`UPDATE items SET note = 'x' WHERE id = 1`,    // NULL -> value
-		`UPDATE items SET note = NULL WHERE id = 2`,   // value -> NULL
+		`UPDATE items SET note = 'x' WHERE id = 1`,      // NULL -> value
+		`UPDATE items SET note = NULL WHERE id = 2`,     // value -> NULL
 		`UPDATE items SET flag = NOT flag WHERE id = 4`, // a bool
 		`UPDATE items SET at = at + interval '1 microsecond' WHERE id = 5`,
 		`UPDATE items SET meta = '{"n": "7"}' WHERE id = 7`, // a json number becomes a string
