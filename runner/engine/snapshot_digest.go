@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"iter"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
@@ -245,13 +244,16 @@ const (
 // the window saves lookups, it never decides alone that a record is unchanged but by the
 // stored hash it read.
 type hashWindow struct {
-	next  func() (connector.KeyHash, error, bool)
-	stop  func()
-	seen  map[string]string // key -> stored hash: read, not yet asked for
-	queue []waiting         // the entries kept, in read order, from head on
-	head  int
-	asked int // keys of the scan passed so far
-	ended bool
+	batches chan keyHashes // the stream, read ahead in its own goroutine
+	cancel  context.CancelFunc
+	cur     []connector.KeyHash // the batch being read, from pos on
+	pos     int
+	seen    map[string]string // key -> stored hash: read, not yet asked for
+	queue   []waiting         // the entries kept, in read order, from head on
+	head    int
+	asked   int  // keys of the scan passed so far
+	ended   bool // the stream yields no more
+	failed  bool // the stream ended with an error after cur
 }
 
 // waiting is an entry kept in the window: its key and the keys asked when it was read.
@@ -260,15 +262,74 @@ type waiting struct {
 	at  int
 }
 
-func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
-	next, stop := iter.Pull2(hs.StreamHashes(ctx))
-	return &hashWindow{next: next, stop: stop, seen: map[string]string{}}
+// keyHashes is a batch of the stream, or its error.
+type keyHashes struct {
+	entries []connector.KeyHash
+	err     error
 }
 
-// close stops the stream.
+// streamBatch is the entries the stream's goroutine hands over at once; a few batches
+// wait at most.
+const streamBatch = 1024
+
+func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &hashWindow{batches: make(chan keyHashes, 4), cancel: cancel, seen: map[string]string{}}
+	go func() {
+		defer close(w.batches)
+		send := func(b keyHashes) bool {
+			select {
+			case w.batches <- b:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		buf := make([]connector.KeyHash, 0, streamBatch)
+		for e, err := range hs.StreamHashes(ctx) {
+			if err != nil {
+				send(keyHashes{entries: buf, err: err})
+				return
+			}
+			if buf = append(buf, e); len(buf) == streamBatch {
+				if !send(keyHashes{entries: buf}) {
+					return
+				}
+				buf = make([]connector.KeyHash, 0, streamBatch)
+			}
+		}
+		send(keyHashes{entries: buf})
+	}()
+	return w
+}
+
+// next returns the stream's next entry; false at its end or error.
+func (w *hashWindow) next() (connector.KeyHash, bool) {
+	for w.pos >= len(w.cur) {
+		if w.failed {
+			return connector.KeyHash{}, false
+		}
+		b, ok := <-w.batches
+		if !ok {
+			return connector.KeyHash{}, false
+		}
+		// After an error, the entries before it are good; the rest is looked up (a
+		// failing sink fails there).
+		w.failed = b.err != nil
+		w.cur, w.pos = b.entries, 0
+	}
+	e := w.cur[w.pos]
+	w.pos++
+	return e, true
+}
+
+// close stops the stream and waits for its goroutine.
 func (w *hashWindow) close() {
-	if w != nil {
-		w.stop()
+	if w == nil {
+		return
+	}
+	w.cancel()
+	for range w.batches { // the goroutine closes it when it returns
 	}
 }
 
@@ -288,9 +349,9 @@ func (w *hashWindow) lookup(keys []string, found []string) (missing []int) {
 		}
 		ok := false
 		for !w.ended && len(w.seen) < windowPending {
-			e, err, more := w.next()
-			if !more || err != nil {
-				w.ended = true // the rest is looked up; a failing sink fails there
+			e, more := w.next()
+			if !more {
+				w.ended = true // the rest is looked up
 				break
 			}
 			if e.Key == k {
