@@ -102,7 +102,14 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 			return fmt.Errorf("decoded record %s, want %s", rec.ID, recs[i].ID)
 		}
 		recs[i] = rec
-		w, err := r.mapRecord(rec)
+		// mapRecord without its RowHash: the record's hash is its digest.
+		var w connector.WriteRecord
+		if rc, ok := r.cfg.Source.(connector.RecordChecker); ok {
+			err = rc.RecordError(rec)
+		}
+		if err == nil {
+			w, err = r.cfg.Mapper.Map(rec)
+		}
 		if err != nil {
 			if m.err == nil {
 				m.err = make([]error, len(recs))
