@@ -99,7 +99,7 @@ type RecordChecker interface {
 }
 
 // Recycler is an optional Source capability: the engine hands back the records of a page
-// read by ReadPage (or ScanPage) once it is done with them (the page is written and its
+// read by ReadPage (or ScanPage, or decoded from a HashedPage) once it is done with them (the page is written and its
 // outcome committed) and keeps no reference to them or to their Fields maps,
 // so that the source may reuse those maps for later records instead of allocating new
 // ones; the source may set their Fields to nil. Records read by
@@ -430,3 +430,49 @@ func (e *RecordError) Error() string {
 
 // ErrRateLimited marks a failure caused by exhausting the retry budget on 429 answers.
 var ErrRateLimited = errors.New("rate limited")
+
+// HashScanner is an optional Source capability, used by Snapshot mode for a key computed
+// from the id alone: ScanPage's pages as ids and digests, so that records equal to what
+// the sink stores are neither decoded nor mapped. The digest is taken over the record as
+// the source read it (its columns' bytes and types), seeded: equal digests under the same
+// seed, from the same source build, mean equal records. A page decodes a record in full
+// from the very bytes its digest was taken of, so that the digest written with a record
+// is always that record's.
+type HashScanner interface {
+	// ScanHashed returns at most limit records whose id is strictly after afterID ("" is
+	// before every id), ascending by id in ScanPage's order, each as its id and digest.
+	// Calls continuing where the last one ended may read on in the same statement.
+	ScanHashed(ctx context.Context, afterID string, limit int, seed string) (HashedPage, error)
+	// EndScan releases what ScanHashed keeps between calls (an open statement). The
+	// caller calls it once no ScanHashed call is running and no further one follows.
+	EndScan()
+}
+
+// HashedPage is a page of a HashScanner.
+type HashedPage struct {
+	// IDs of the records, ascending.
+	IDs []string
+	// Sums are the records' digests, by index.
+	Sums [][16]byte
+	// More is false when nothing follows the page; a page saying More may be followed by
+	// an empty one.
+	More bool
+	// Record decodes record i in full (as ScanPage gives it). It may be called from any one
+	// goroutine, at any time after ScanHashed returned.
+	Record func(i int) (Record, error)
+}
+
+// HashStreamer is an optional capability of a HashReader, used by Snapshot mode: every
+// stored key that has a hash, with that hash, in one streamed read, in the order the sink
+// keeps them (for a table, its physical order, which mostly follows the order records
+// were written in). The engine matches them with the keys of its pages in a bounded window
+// and asks StoredHashes for the keys it did not meet there; what the stream yields must
+// equal what StoredHashes answers. The sequence ends at the first error, yielded with it.
+type HashStreamer interface {
+	StreamHashes(ctx context.Context) iter.Seq2[KeyHash, error]
+}
+
+// KeyHash is a stored key and its hash.
+type KeyHash struct {
+	Key, Hash string
+}

@@ -57,6 +57,15 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 	spare := r.spareW // the mappings' slice of a page written before (recycleValues)
 	r.spareW = nil
 	go func() {
+		if r.rows != nil && r.scan != nil && r.scan.hashed != nil { // Snapshot by digests (snapshot_digest.go)
+			p, hp, err := r.scan.readHashed(ctx, after, r.cfg.PageSize)
+			pr := pageResult{after: after, page: p, err: err}
+			if err == nil {
+				pr.mapped, pr.err = r.digestPage(ctx, p.Records, hp, spare)
+			}
+			ch <- pr
+			return
+		}
 		p, err := r.read(ctx, after, r.cfg.PageSize)
 		pr := pageResult{after: after, page: p, err: err}
 		if err == nil && r.rows != nil { // Snapshot: unchanged records are not mapped

@@ -78,6 +78,7 @@ func newRun(cfg Config) *run {
 		read = scan.read
 		if rows != nil {
 			rows.scan = scan
+			useDigests(cfg, scan) // snapshot_digest.go
 		}
 	}
 	return &run{
@@ -172,7 +173,7 @@ func (r *run) load(ctx context.Context) bool {
 // one is committed, so a read error or a cancellation never loses a committed position.
 func (r *run) readAll(ctx context.Context) {
 	if r.scan != nil {
-		defer r.scan.take() // after cancelRead: no scan outlives the loop
+		defer r.scan.end() // after cancelRead: no scan outlives the loop
 	}
 	readCtx, cancelRead := context.WithCancel(ctx)
 	defer cancelRead()

@@ -62,9 +62,16 @@ func (snapshotScope) record(st *runcontract.Checkpoint, committed *cursor.Cursor
 // is dropped.
 type scanReader struct {
 	scanner connector.Scanner
-	ahead   atomic.Bool
-	mu      sync.Mutex
-	next    *scanAhead // the page being read ahead; nil: none
+	// hashed, when set (snapshot_digest.go), reads pages of ids and digests instead
+	// (readHashed), seeded with seed.
+	hashed connector.HashScanner
+	seed   string
+	// window matches a scan of digests with the sink's stream of stored hashes; nil until
+	// the first lookup, or when the sink does not stream them (snapshot_digest.go).
+	window *hashWindow
+	ahead  atomic.Bool
+	mu     sync.Mutex
+	next   *scanAhead // the page being read ahead; nil: none
 }
 
 // scanAhead is one page read ahead: ScanPage(after, limit), done once done is closed.
@@ -73,6 +80,7 @@ type scanAhead struct {
 	limit int
 	done  chan struct{}
 	page  connector.Page
+	hp    connector.HashedPage // readHashed's page
 	err   error
 }
 

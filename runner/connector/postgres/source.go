@@ -82,6 +82,8 @@ type Source struct {
 	freeMu    sync.Mutex
 	free      []map[string]any   // Fields maps handed back (Recycle), reused by collectBudget
 	spareRecs []connector.Record // a page's slice handed back (Recycle), reused by collectBudget
+
+	hashed hashedScan // ScanHashed's open statement (source_hashscan.go)
 }
 
 // maxPageBytes bounds the column data of one ReadPage: a page of wide rows ends early
@@ -213,6 +215,9 @@ func (s *Source) setScanQueries(sel, idCol, idOrder string) {
 	idAfter := map[idKind]string{idInt: "%s > $1::int8", idText: `%s COLLATE "C" > $1::text`, idUUID: "%s > $1::uuid"}[s.ids]
 	s.qScanFirst = fmt.Sprintf("%s ORDER BY %s LIMIT $1", sel, idOrder)
 	s.qScan = fmt.Sprintf("%s WHERE %s ORDER BY %s LIMIT $2", sel, fmt.Sprintf(idAfter, quote(idCol)), idOrder)
+	// ScanHashed's statements: the same rows, without a limit (source_hashscan.go).
+	s.hashed.qFirst = fmt.Sprintf("%s ORDER BY %s", sel, idOrder)
+	s.hashed.qAfter = fmt.Sprintf("%s WHERE %s ORDER BY %s", sel, fmt.Sprintf(idAfter, quote(idCol)), idOrder)
 }
 
 // setupID checks the id column, sets the id order and returns its ORDER BY expression.

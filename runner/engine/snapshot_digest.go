@@ -1,0 +1,390 @@
+package engine
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// Snapshot by digests. With hashes of source records (snapshot_rowhash.go), a source that
+// digests its rows as it reads them (connector.HashScanner) and a key computed from the
+// record id alone (KeyMapper.KeyFields names no field), a Snapshot run's pages are read
+// as ids and digests: no record is decoded into its fields, and none is mapped, unless its
+// digest differs from the hash the sink stores for its key. A record's hash is then its
+// digest, seeded by Config.SnapshotRowHash (the fingerprint), in hex; a record that does
+// differ is decoded from the very bytes its digest was taken of, mapped and written with
+// that hash, so that equal hashes still mean equal written records. Hashes stored in
+// another form (RowHash's, by an earlier runner) never equal a digest: each such record is
+// written once more, with its digest.
+
+// useDigests makes the scan of a run hashing source records read digests, when the
+// source and the key allow it.
+func useDigests(cfg Config, scan *scanReader) {
+	hs, ok := cfg.Source.(connector.HashScanner)
+	if !ok {
+		return
+	}
+	km, ok := cfg.Mapper.(KeyMapper)
+	if !ok {
+		return
+	}
+	if fields, ok := km.KeyFields(); !ok || len(fields) > 0 {
+		return
+	}
+	scan.hashed, scan.seed = hs, cfg.SnapshotRowHash
+}
+
+// readHashed is read for a scan of digests: the page's records carry their ids only; hp
+// holds their digests and decodes them.
+func (s *scanReader) readHashed(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, connector.HashedPage, error) {
+	ahead := s.take()
+	var hp connector.HashedPage
+	if ahead != nil && ahead.after == after.ID && ahead.limit == limit && ahead.err == nil {
+		hp = ahead.hp
+	} else {
+		var err error
+		if hp, err = s.hashed.ScanHashed(ctx, after.ID, limit, s.seed); err != nil {
+			return connector.Page{}, connector.HashedPage{}, err
+		}
+	}
+	if len(hp.Sums) != len(hp.IDs) {
+		return connector.Page{}, connector.HashedPage{}, fmt.Errorf("scan after id %q: %d ids but %d digests", after.ID, len(hp.IDs), len(hp.Sums))
+	}
+	if n := len(hp.IDs); hp.More && n > 0 && s.ahead.Load() && ctx.Err() == nil {
+		a := &scanAhead{after: hp.IDs[n-1], limit: limit, done: make(chan struct{})}
+		s.mu.Lock()
+		s.next = a
+		s.mu.Unlock()
+		go func() {
+			defer close(a.done)
+			a.hp, a.err = s.hashed.ScanHashed(ctx, a.after, a.limit, s.seed)
+		}()
+	}
+	recs := make([]connector.Record, len(hp.IDs))
+	for i, id := range hp.IDs {
+		recs[i].ID = id
+	}
+	return connector.Page{Records: recs, More: hp.More}, hp, nil
+}
+
+// end waits for a page read ahead, if any, and ends a scan of digests.
+func (s *scanReader) end() {
+	s.take()
+	if s.hashed != nil {
+		s.hashed.EndScan()
+	}
+	s.window.close()
+	s.window = nil
+}
+
+// digestPage is hashPage for a page of digests: each record's key (from its id) and hash
+// (its digest), one lookup of the hashes the sink stores for the page's keys, and the
+// records whose hash differs are decoded (replacing recs[i]) and mapped; the others are
+// held. While pages are mostly changing, every record is decoded and mapped and the
+// output compares. A record that cannot be decoded fails the page, as ScanPage would.
+func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connector.HashedPage, spare []connector.WriteRecord) (mapResults, error) {
+	var m mapResults
+	if cap(spare) >= len(recs) { // the mappings' slice of a page written before (pages.go)
+		m.w = spare[:len(recs)]
+		clear(m.w)
+	} else {
+		m.w = make([]connector.WriteRecord, len(recs))
+	}
+	mapAt := func(i int) error {
+		rec, err := hp.Record(i)
+		if err != nil {
+			return fmt.Errorf("decode record %s: %w", recs[i].ID, err)
+		}
+		if rec.ID != recs[i].ID {
+			return fmt.Errorf("decoded record %s, want %s", rec.ID, recs[i].ID)
+		}
+		recs[i] = rec
+		// mapRecord without its RowHash: the record's hash is its digest.
+		var w connector.WriteRecord
+		if rc, ok := r.cfg.Source.(connector.RecordChecker); ok {
+			err = rc.RecordError(rec)
+		}
+		if err == nil {
+			w, err = r.cfg.Mapper.Map(rec)
+		}
+		if err != nil {
+			if m.err == nil {
+				m.err = make([]error, len(recs))
+			}
+			m.err[i] = err
+			m.w[i] = connector.WriteRecord{}
+			return nil
+		}
+		w.Hash = hex.EncodeToString(hp.Sums[i][:])
+		m.w[i] = w
+		return nil
+	}
+	if r.rows.changing.Load() { // the output compares (hashOutput.upsert)
+		if w := r.scan.window; w != nil {
+			w.skip(len(recs))
+		}
+		for i := range recs {
+			if err := mapAt(i); err != nil {
+				return mapResults{}, err
+			}
+		}
+		return m, nil
+	}
+	keyed := make([]bool, len(recs))
+	keys := make([]string, 0, len(recs))
+	for i, rec := range recs {
+		key, _, err := r.rows.keys.KeyOf(rec)
+		if err != nil {
+			continue // mapRecord reports Map's own error
+		}
+		m.w[i] = connector.WriteRecord{Key: key, SourceID: rec.ID}
+		keyed[i] = true
+		keys = append(keys, key)
+	}
+	var stored []string // by index in keys; "": none
+	if len(keys) > 0 {
+		var err error
+		if stored, err = r.storedHashes(ctx, keys); err != nil {
+			stored = nil // every record is mapped: the output's lookup reports the error
+		} else {
+			m.held = make([]bool, len(recs))
+		}
+	}
+	held := 0
+	var hx [32]byte
+	k := 0 // index in keys of the next keyed record
+	for i := range recs {
+		if keyed[i] && m.held != nil {
+			h := stored[k]
+			k++
+			hex.Encode(hx[:], hp.Sums[i][:])
+			if h != "" && h == string(hx[:]) {
+				m.held[i] = true
+				held++
+				continue
+			}
+		}
+		if err := mapAt(i); err != nil {
+			return mapResults{}, err
+		}
+	}
+	if m.held != nil {
+		r.rows.setChanging(mostlyChanged(held, len(recs)))
+	}
+	return m, nil
+}
+
+// storedHashes reads the hashes stored for keys, by index ("": none): those the sink's
+// stream holds in the window (when the sink streams them), the others by one lookup.
+func (r *run) storedHashes(ctx context.Context, keys []string) ([]string, error) {
+	out := make([]string, len(keys))
+	var missing []int
+	if hs, ok := r.rows.hashes.(connector.HashStreamer); ok {
+		if r.scan.window == nil {
+			r.scan.window = newHashWindow(ctx, hs)
+		}
+		missing = r.scan.window.lookup(keys, out)
+	} else {
+		missing = make([]int, len(keys))
+		for i := range missing {
+			missing[i] = i
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	ask := make([]string, len(missing))
+	for j, i := range missing {
+		ask[j] = keys[i]
+	}
+	rest, err := r.rows.hashes.StoredHashes(ctx, ask)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range missing {
+		out[i] = rest[keys[i]]
+	}
+	return out, nil
+}
+
+// decodedOnly returns the records of a page of digests that were decoded: recs itself
+// when all were, else a new slice.
+func decodedOnly(recs []connector.Record) []connector.Record {
+	all := true
+	for _, rec := range recs {
+		if rec.Fields == nil {
+			all = false
+			break
+		}
+	}
+	if all {
+		return recs
+	}
+	var out []connector.Record
+	for _, rec := range recs {
+		if rec.Fields != nil {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// The bounds of the stored hashes a Snapshot run keeps from the sink's stream
+// (connector.HashStreamer): at most windowPending entries wait in the window (about
+// 1.5 MiB), and an entry is dropped once windowAge keys were asked after it was read.
+const (
+	windowPending = 1 << 14
+	windowAge     = 1 << 15
+)
+
+// hashWindow matches the keys of a scan of digests with the sink's stream of stored hashes,
+// in bounded memory. The stream follows the order the sink keeps its records in, which
+// for a sink this mode filled mostly follows the scan's order: a page's key is mostly the
+// stream's next one. Entries read but not yet asked for wait in the window (at most
+// windowPending: a key missing from the stream reads no further); an entry waiting while
+// windowAge keys were asked is dropped (a key the source no longer holds, or one far out
+// of order): the window keeps up with a stream holding up to one such key for every two
+// asked. A key not met this way is missing, and looked up by StoredHashes:
+// the window saves lookups, it never decides alone that a record is unchanged but by the
+// stored hash it read.
+type hashWindow struct {
+	batches chan keyHashes // the stream, read ahead in its own goroutine
+	cancel  context.CancelFunc
+	cur     []connector.KeyHash // the batch being read, from pos on
+	pos     int
+	seen    map[string]string // key -> stored hash: read, not yet asked for
+	queue   []waiting         // the entries kept, in read order, from head on
+	head    int
+	asked   int  // keys of the scan passed so far
+	ended   bool // the stream yields no more
+	failed  bool // the stream ended with an error after cur
+}
+
+// waiting is an entry kept in the window: its key and the keys asked when it was read.
+type waiting struct {
+	key string
+	at  int
+}
+
+// keyHashes is a batch of the stream, or its error.
+type keyHashes struct {
+	entries []connector.KeyHash
+	err     error
+}
+
+// streamBatch is the entries the stream's goroutine hands over at once; a few batches
+// wait at most.
+const streamBatch = 1024
+
+func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &hashWindow{batches: make(chan keyHashes, 4), cancel: cancel, seen: map[string]string{}}
+	go func() {
+		defer close(w.batches)
+		send := func(b keyHashes) bool {
+			select {
+			case w.batches <- b:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		buf := make([]connector.KeyHash, 0, streamBatch)
+		for e, err := range hs.StreamHashes(ctx) {
+			if err != nil {
+				send(keyHashes{entries: buf, err: err})
+				return
+			}
+			if buf = append(buf, e); len(buf) == streamBatch {
+				if !send(keyHashes{entries: buf}) {
+					return
+				}
+				buf = make([]connector.KeyHash, 0, streamBatch)
+			}
+		}
+		send(keyHashes{entries: buf})
+	}()
+	return w
+}
+
+// next returns the stream's next entry; false at its end or error.
+func (w *hashWindow) next() (connector.KeyHash, bool) {
+	for w.pos >= len(w.cur) {
+		if w.failed {
+			return connector.KeyHash{}, false
+		}
+		b, ok := <-w.batches
+		if !ok {
+			return connector.KeyHash{}, false
+		}
+		// After an error, the entries before it are good; the rest is looked up (a
+		// failing sink fails there).
+		w.failed = b.err != nil
+		w.cur, w.pos = b.entries, 0
+	}
+	e := w.cur[w.pos]
+	w.pos++
+	return e, true
+}
+
+// close stops the stream and waits for its goroutine.
+func (w *hashWindow) close() {
+	if w == nil {
+		return
+	}
+	w.cancel()
+	for range w.batches { // the goroutine closes it when it returns
+	}
+}
+
+// skip counts n keys of the scan that were not asked for.
+func (w *hashWindow) skip(n int) { w.asked += n }
+
+// lookup sets found[i] to the stored hash of keys[i] met in the stream, and returns the
+// indexes of the keys it did not meet in the window.
+func (w *hashWindow) lookup(keys []string, found []string) (missing []int) {
+	for i, k := range keys {
+		w.asked++
+		w.age()
+		if h, ok := w.seen[k]; ok {
+			found[i] = h
+			delete(w.seen, k)
+			continue
+		}
+		ok := false
+		for !w.ended && len(w.seen) < windowPending {
+			e, more := w.next()
+			if !more {
+				w.ended = true // the rest is looked up
+				break
+			}
+			if e.Key == k {
+				found[i] = e.Hash
+				ok = true
+				break
+			}
+			w.seen[e.Key] = e.Hash
+			w.queue = append(w.queue, waiting{key: e.Key, at: w.asked})
+		}
+		if !ok {
+			missing = append(missing, i)
+		}
+	}
+	return missing
+}
+
+// age drops the entries that waited while windowAge keys were asked.
+func (w *hashWindow) age() {
+	for w.head < len(w.queue) && w.asked-w.queue[w.head].at > windowAge {
+		delete(w.seen, w.queue[w.head].key) // a no-op when it was asked for already
+		w.queue[w.head] = waiting{}
+		w.head++
+	}
+	if w.head > 1024 && w.head*2 > len(w.queue) {
+		w.queue = append(w.queue[:0], w.queue[w.head:]...)
+		w.head = 0
+	}
+}

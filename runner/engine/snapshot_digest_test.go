@@ -1,0 +1,293 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/checkpointed/checkpointed/runner/audit"
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// streamOf is a HashStreamer yielding entries in order, then err if set.
+type streamOf struct {
+	entries []connector.KeyHash
+	err     error
+}
+
+func (s streamOf) StreamHashes(context.Context) iter.Seq2[connector.KeyHash, error] {
+	return func(yield func(connector.KeyHash, error) bool) {
+		for _, e := range s.entries {
+			if !yield(e, nil) {
+				return
+			}
+		}
+		if s.err != nil {
+			yield(connector.KeyHash{}, s.err)
+		}
+	}
+}
+
+func keyN(i int) string  { return fmt.Sprintf("k%07d", i) }
+func hashN(i int) string { return fmt.Sprintf("h%d", i) }
+
+// TestHashWindow: the window meets every key of a stream in the scan's order; a key moved
+// far away, absent from the stream, or after the stream failed is missing (looked up by
+// key), never given another key's hash; keys the scan never asks for, one for every four
+// asked, do not keep it from meeting the others.
+func TestHashWindow(t *testing.T) {
+	const n = 100_000
+	type entry = connector.KeyHash
+	inOrder := func(skip func(i int) bool, extra func(i int) []entry) []entry {
+		var out []entry
+		for i := 0; i < n; i++ {
+			if skip == nil || !skip(i) {
+				out = append(out, entry{Key: keyN(i), Hash: hashN(i)})
+			}
+			if extra != nil {
+				out = append(out, extra(i)...)
+			}
+		}
+		return out
+	}
+	moved := func(i int) bool { return i%100 == 37 }
+	var movedTail []entry
+	for i := 0; i < n; i++ {
+		if moved(i) {
+			movedTail = append(movedTail, entry{Key: keyN(i), Hash: hashN(i)})
+		}
+	}
+	never := func(int) bool { return false }
+	cases := []struct {
+		name    string
+		stream  streamOf
+		missing func(i int) bool // must be missing
+		mayMiss func(i int) bool // may be missing or met (with its own hash)
+	}{
+		{"in order", streamOf{entries: inOrder(nil, nil)}, never, never},
+		// (the last of them are met when the window reaches the stream's tail)
+		{"every 100th moved to the end", streamOf{entries: append(inOrder(moved, nil), movedTail...)},
+			func(i int) bool { return moved(i) && i < n-2*windowPending }, moved},
+		{"every 10th absent", streamOf{entries: inOrder(func(i int) bool { return i%10 == 3 }, nil)}, func(i int) bool { return i%10 == 3 }, never},
+		{"a key never asked after every 4th", streamOf{entries: inOrder(nil, func(i int) []entry {
+			if i%4 == 0 {
+				return []entry{{Key: "gone" + keyN(i), Hash: "x"}}
+			}
+			return nil
+		})}, never, never},
+		{"the stream fails half way", streamOf{entries: inOrder(nil, nil)[:n/2], err: errors.New("boom")}, func(i int) bool { return i >= n/2 }, never},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			w := newHashWindow(context.Background(), tc.stream)
+			defer w.close()
+			for lo := 0; lo < n; lo += 1000 {
+				keys := make([]string, 1000)
+				for j := range keys {
+					keys[j] = keyN(lo + j)
+				}
+				found := make([]string, len(keys))
+				missing := w.lookup(keys, found)
+				var want []int
+				for j := range keys {
+					if !tc.missing(lo+j) && found[j] == "" && slices.Contains(missing, j) && tc.mayMiss(lo+j) {
+						want = append(want, j)
+						continue
+					}
+					if tc.missing(lo + j) {
+						want = append(want, j)
+						g.Expect(found[j]).To(BeEmpty(), "key %d", lo+j)
+						continue
+					}
+					g.Expect(found[j]).To(Equal(hashN(lo+j)), "key %d", lo+j)
+				}
+				g.Expect(missing).To(Equal(want), "page at %d", lo)
+				g.Expect(len(w.seen)).To(BeNumerically("<=", windowPending))
+			}
+		})
+	}
+}
+
+// digestSource is a scanSource that also reads pages as digests: a record's digest is the
+// SHA-256 of the seed and its RowHash, and Record returns a copy of the record read.
+type digestSource struct {
+	*scanSource
+	decoded   atomic.Int64
+	badDecode string // the id of a record that cannot be decoded
+}
+
+func fakeDigest(seed string, r connector.Record) [16]byte {
+	sum := sha256.Sum256([]byte(seed + "|" + RowHash("", r)))
+	return [16]byte(sum[:16])
+}
+
+func (s *digestSource) ScanHashed(ctx context.Context, afterID string, limit int, seed string) (connector.HashedPage, error) {
+	p, err := s.ScanPage(ctx, afterID, limit)
+	if err != nil {
+		return connector.HashedPage{}, err
+	}
+	hp := connector.HashedPage{More: p.More}
+	for _, r := range p.Records {
+		hp.IDs = append(hp.IDs, r.ID)
+		hp.Sums = append(hp.Sums, fakeDigest(seed, r))
+	}
+	recs := p.Records
+	hp.Record = func(i int) (connector.Record, error) {
+		s.decoded.Add(1)
+		r := recs[i]
+		if r.ID == s.badDecode {
+			return connector.Record{}, errors.New("corrupt row")
+		}
+		r.Fields = maps.Clone(r.Fields)
+		return r, nil
+	}
+	return hp, nil
+}
+
+func (s *digestSource) EndScan() {}
+
+// TestSnapshotDigestsUnderFaults runs random fault schedules (a batch error after a partial
+// write, record failures in the mapper and in the sink, a cancellation after some page,
+// source updates between runs) over a source read as digests, reruns until a run succeeds,
+// and checks that the sink then holds exactly the mapped source, each row with the digest
+// of its source record, no failed keys are left, and a last run decodes nothing.
+func TestSnapshotDigestsUnderFaults(t *testing.T) {
+	for seed := range uint64(40) {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			g := NewWithT(t)
+			rng := rand.New(rand.NewPCG(seed, 11))
+			n := 10 + rng.IntN(40)
+			e, _, cfg := rowHashEnv(n)
+			src := &digestSource{scanSource: cfg.Source.(*scanSource)}
+			cfg.Source = src
+			cfg.PageSize = 1 + rng.IntN(8)
+			pages := n/cfg.PageSize + 1
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if rng.IntN(2) == 0 {
+				e.sink.batchErrAt = map[int]error{1 + rng.IntN(pages): errors.New("connection reset")}
+			}
+			e.sink.failOnce, e.mp.failOnce = map[string]int{}, map[string]int{}
+			for range rng.IntN(4) {
+				id := strconv.Itoa(1 + rng.IntN(n))
+				if rng.IntN(2) == 0 {
+					e.sink.failOnce[id] = 1
+				} else {
+					e.mp.failOnce[id] = 1
+				}
+			}
+			if rng.IntN(2) == 0 {
+				e.sink.cancelAfter = map[int]context.CancelFunc{1 + rng.IntN(pages): cancel}
+			}
+			_, _ = Run(ctx, cfg)
+			e.sink.mu.Lock()
+			e.sink.batchErrAt, e.sink.cancelAfter = nil, nil
+			e.sink.mu.Unlock()
+
+			var last audit.Phase
+			var err error
+			for run := range 12 {
+				if rng.IntN(3) == 0 {
+					e.src.mu.Lock()
+					recs := slices.Clone(e.src.recs)
+					e.src.mu.Unlock()
+					i := rng.IntN(len(recs))
+					recs[i].Fields = map[string]any{"n": recs[i].Fields["n"], "v": "v" + strconv.Itoa(rng.IntN(1000))}
+					e.src.set(recs)
+				}
+				cfg.RunID = "rerun-" + strconv.Itoa(run)
+				var res Result
+				res, err = Run(context.Background(), cfg)
+				last = res.Record.Phase
+				if err == nil && last == audit.PhaseSucceeded {
+					break
+				}
+			}
+			g.Expect(last).To(Equal(audit.PhaseSucceeded), "reruns reach a clean run: %v", err)
+			_, err = Run(context.Background(), cfg)
+			g.Expect(err).NotTo(HaveOccurred())
+			src.decoded.Store(0)
+			res, err := Run(context.Background(), cfg)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res.Record.Upserted).To(BeZero(), "nothing left to write")
+			g.Expect(res.Record.Unchanged).To(Equal(int64(n)))
+			g.Expect(src.decoded.Load()).To(BeZero(), "nothing decoded when nothing changed")
+			g.Expect(e.store.get().FailedKeys).To(BeEmpty())
+			rows := e.sink.snapshot()
+			e.src.mu.Lock()
+			recs := slices.Clone(e.src.recs)
+			e.src.mu.Unlock()
+			g.Expect(rows).To(HaveLen(len(recs)))
+			for _, r := range recs {
+				w := rows["src:"+r.ID]
+				g.Expect(w.Values).To(Equal(r.Fields), "row %s holds its source record", r.ID)
+				sum := fakeDigest("fp1", r)
+				g.Expect(w.Hash).To(Equal(hex.EncodeToString(sum[:])), "row %s holds the digest of its source record", r.ID)
+			}
+		})
+	}
+}
+
+// TestSnapshotDigestsRecordErrors: over a source read as digests, a record that does not
+// map fails in every run (it never has a stored hash) and is the only one decoded; once it
+// maps it is written and settles with its digest. A record that cannot be decoded fails
+// its page as a source error: nothing of it is written.
+func TestSnapshotDigestsRecordErrors(t *testing.T) {
+	g := NewWithT(t)
+	e, _, cfg := rowHashEnv(12)
+	src := &digestSource{scanSource: cfg.Source.(*scanSource)}
+	cfg.Source, cfg.PageSize = src, 50
+	e.mp.fail = map[string]bool{"7": true}
+	res, err := Run(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Record.Upserted).To(Equal(int64(11)))
+	g.Expect(res.Record.Failed).To(Equal(int64(1)))
+	g.Expect(e.store.get().FailedKeys).To(ConsistOf("7"))
+
+	src.decoded.Store(0)
+	res, err = Run(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Record.Failed).To(BeNumerically(">=", 1), "the failing record fails again")
+	g.Expect(res.Record.Upserted).To(BeZero())
+	g.Expect(src.decoded.Load()).To(Equal(int64(1)), "only the failing record is decoded")
+
+	e.mp.mu.Lock()
+	e.mp.fail = nil
+	e.mp.mu.Unlock()
+	res, err = Run(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Record.Failed).To(BeZero())
+	g.Expect(e.store.get().FailedKeys).To(BeEmpty())
+	for range 2 { // the retry from the failed keys stores RowHash's form; the scan then its digest
+		if res, err = Run(context.Background(), cfg); err != nil || res.Record.Upserted == 0 {
+			break
+		}
+	}
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.Record.Upserted).To(BeZero())
+	row := e.sink.snapshot()["src:7"]
+	g.Expect(row.Values).To(Equal(map[string]any{"n": int64(7), "v": "v0"}))
+	sum := fakeDigest("fp1", genRecords(12, 1)[6])
+	g.Expect(row.Hash).To(Equal(hex.EncodeToString(sum[:])))
+
+	e2, _, cfg2 := rowHashEnv(12)
+	src2 := &digestSource{scanSource: cfg2.Source.(*scanSource), badDecode: "5"}
+	cfg2.Source, cfg2.PageSize = src2, 50
+	res, err = Run(context.Background(), cfg2)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(res.Record.Phase).To(Equal(audit.PhaseFailed))
+	g.Expect(err.Error()).To(ContainSubstring("decode record 5"))
+	g.Expect(e2.sink.snapshot()).To(BeEmpty(), "nothing of the page is written")
+}
