@@ -1,13 +1,9 @@
 package postgres
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"strings"
 	"time"
@@ -246,104 +242,54 @@ var (
 	_ connector.FieldLister = (*Source)(nil)
 )
 
-// pgCopySignature starts a binary COPY stream.
-var pgCopySignature = []byte("PGCOPY\n\xff\r\n\x00")
+// errStopped ends a COPY whose consumer stopped early.
+var errStopped = errors.New("listing stopped by its consumer")
 
 // streamCopy yields the single text column of query q (no parameters) row by row, read as
-// one binary COPY ... TO STDOUT: much cheaper per row than a query's result rows, for
-// listings of millions of keys. Stopping early cancels the COPY (its connection is
-// closed, not reused).
+// one binary COPY (copyBinary): much cheaper per row than a query's result rows, for
+// listings of millions of keys. Keys are handed over in runs of about arenaBytes
+// (keyArena), from the goroutine reading the connection, while the COPY is open. Stopping
+// early ends the COPY (its connection is closed, not reused).
 func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, what string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
 		conn, err := pool.Acquire(ctx)
 		if err != nil {
 			yield("", fmt.Errorf("%s: %w", what, err))
 			return
 		}
-		// The listing sorts (a collation other than C, or integer ids as text): give the
-		// sort room in memory rather than spilling to disk; reset before the connection
-		// goes back to the pool.
+		defer conn.Release()
+		// The listing may sort (a collation other than C, or integer ids as text): give
+		// the sort room in memory rather than spilling to disk; reset before the
+		// connection goes back to the pool.
 		if _, err := conn.Exec(ctx, "SET work_mem = '64MB'"); err != nil {
-			conn.Release()
 			yield("", fmt.Errorf("%s: %w", what, err))
 			return
 		}
-		pr, pw := io.Pipe()
-		done := make(chan error, 1)
-		go func() {
-			// pgx writes each row's CopyData message on its own: buffer them, so that the
-			// pipe hands over 64 KiB at a time rather than one goroutine switch per key.
-			bw := bufio.NewWriterSize(pw, 64<<10)
-			_, err := conn.Conn().PgConn().CopyTo(ctx, bw, "COPY ("+q+") TO STDOUT (FORMAT binary)")
-			if err == nil {
-				err = bw.Flush()
+		var b keyArena
+		stopped := false
+		_, err = copyBinary(ctx, conn.Conn().PgConn(), q, func(f [][]byte) error {
+			if len(f) != 1 {
+				return fmt.Errorf("COPY row has %d columns, want 1", len(f))
 			}
-			pw.CloseWithError(err)
-			done <- err
-		}()
-		defer func() {
-			cancel()
-			_ = pr.Close()
-			if err := <-done; err == nil {
-				_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET work_mem")
-			} else {
-				_ = conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+			if f[0] == nil {
+				return nil // NULL: not a key (the queries exclude them)
 			}
-			conn.Release()
-		}()
-		r := bufio.NewReaderSize(pr, 64<<10)
-		fail := func(err error) { yield("", fmt.Errorf("%s: %w", what, err)) }
-		head := make([]byte, len(pgCopySignature)+8)
-		if _, err := io.ReadFull(r, head); err != nil {
-			fail(err)
+			if b.add(f[0]) && !b.drain(yield) {
+				stopped = true
+				return errStopped
+			}
+			return nil
+		})
+		if err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+			if !stopped {
+				yield("", fmt.Errorf("%s: %w", what, err))
+			}
 			return
 		}
-		if !bytes.Equal(head[:len(pgCopySignature)], pgCopySignature) {
-			fail(errors.New("not a binary COPY stream"))
-			return
+		if _, err := conn.Exec(ctx, "RESET work_mem"); err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
-		if ext := binary.BigEndian.Uint32(head[len(pgCopySignature)+4:]); ext > 0 {
-			if _, err := r.Discard(int(ext)); err != nil {
-				fail(err)
-				return
-			}
-		}
-		var hdr [6]byte
-		var buf []byte
-		for {
-			if _, err := io.ReadFull(r, hdr[:2]); err != nil {
-				fail(err)
-				return
-			}
-			n := int16(binary.BigEndian.Uint16(hdr[:2]))
-			if n == -1 {
-				return // trailer
-			}
-			if n != 1 {
-				fail(fmt.Errorf("COPY row has %d columns, want 1", n))
-				return
-			}
-			if _, err := io.ReadFull(r, hdr[2:6]); err != nil {
-				fail(err)
-				return
-			}
-			size := int32(binary.BigEndian.Uint32(hdr[2:6]))
-			if size < 0 {
-				continue // NULL: not a key (the queries exclude them)
-			}
-			if cap(buf) < int(size) {
-				buf = make([]byte, size)
-			}
-			buf = buf[:size]
-			if _, err := io.ReadFull(r, buf); err != nil {
-				fail(err)
-				return
-			}
-			if !yield(string(buf), nil) {
-				return
-			}
-		}
+		b.drain(yield)
 	}
 }
