@@ -202,8 +202,6 @@ func (s *Source) intFieldValues(ctx context.Context, field, what string) (seq it
 	}
 	col, table := quote(field), s.rel.ident.Sanitize()
 	return func(yield func(string, error) bool) {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
 		fail := func(err error) { yield("", fmt.Errorf("%s: %w", what, err)) }
 		copies := min(maxCopyGroups, int(s.pool.Config().MaxConns)-1)
 		tx, lo, hi, snapshot, err := s.beginIntListing(ctx, col, table, copies > 0)
@@ -221,14 +219,12 @@ func (s *Source) intFieldValues(ctx context.Context, field, what string) (seq it
 		groups := intGroups(*lo, *hi)
 		byCopy := copyGroups(groups, copies)
 
+		// Stopping: each stream ends at its next hand-over (a COPY's connection is then
+		// closed), FETCHes are left, the transaction is rolled back.
 		done := make(chan struct{})
 		var wg sync.WaitGroup
-		whole := false // every stream was read to its end
 		defer func() {
 			close(done)
-			if !whole {
-				cancel() // a stream may be waiting on the server
-			}
 			wg.Wait()
 		}()
 		queries := make([]string, len(groups))
@@ -270,18 +266,12 @@ func (s *Source) intFieldValues(ctx context.Context, field, what string) (seq it
 				return fetchGroup(ctx, tx, &txMu, fetch, emit)
 			})
 		}
-		whole = true
 		mergeAscending(streams, func(k string, err error) bool {
 			if err != nil {
-				whole = false
 				fail(err)
 				return false
 			}
-			if !yield(k, nil) {
-				whole = false
-				return false
-			}
-			return true
+			return yield(k, nil)
 		})
 	}, true, nil
 }
