@@ -202,7 +202,38 @@ func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2
 		}
 	}
 	q := fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, quote(field), s.rel.ident.Sanitize())
+	if after == "" {
+		// The whole listing of a column whose own order is byte order of its text (uuid;
+		// text or varchar compared in byte order) with a btree index: in index order, no
+		// sort.
+		ok, err := s.ordersAsText(ctx, c, field)
+		if err != nil {
+			return func(yield func(string, error) bool) { yield("", fmt.Errorf("%s: %w", what, err)) }
+		}
+		if ok {
+			q = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL ORDER BY %[2]s.%[1]s`, quote(field), s.rel.ident.Sanitize())
+			return streamCopy(ctx, s.pool, q, what)
+		}
+	}
 	return streamText(ctx, s.pool, q, after, what)
+}
+
+// ordersAsText reports whether column c (named field) has a btree index leading with it
+// and its own order is the byte order of its text form: uuid (16 bytes compared as bytes,
+// written as fixed-length lowercase hex), or text or varchar (their text is themselves)
+// compared in byte order (byteOrdered).
+func (s *Source) ordersAsText(ctx context.Context, c column, field string) (bool, error) {
+	switch {
+	case c.oid == oidUUID:
+	case c.oid == oidText || c.oid == oidVarchar:
+		ok, err := byteOrdered(ctx, s.pool, s.rel, field)
+		if err != nil || !ok {
+			return false, err
+		}
+	default:
+		return false, nil
+	}
+	return indexed(ctx, s.pool, s.rel, field)
 }
 
 // streamText yields the single text column of query q run with after ($1), row by row: as

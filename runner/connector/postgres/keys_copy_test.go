@@ -264,3 +264,50 @@ func TestIntegerListingByCopyAndFetch(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceListsUUIDAndTextValuesInByteOrder: an indexed uuid column, and indexed text
+// and varchar columns compared in byte order, are listed in index order; an indexed text
+// column of another collation (ICU root: a < B) and an unindexed one by a sort: every
+// listing is the byte order of the values' text, keys of any bytes exactly.
+func TestSourceListsUUIDAndTextValuesInByteOrder(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	dsn := newDB(t,
+		`CREATE TABLE items (id uuid PRIMARY KEY, code text UNIQUE, ref varchar(200) UNIQUE, label text COLLATE "und-x-icu" UNIQUE,
+			plain text, updated_at timestamptz NOT NULL)`)
+	// No 100 kB key: a btree entry holds at most about 2.7 kB.
+	keys := slices.DeleteFunc(oddKeys()[:1000], func(k string) bool { return len(k) > 200 })
+	keys = append(keys, "B", "a", "b", "A", "Z", "_")
+	conn, err := pgx.Connect(ctx, dsn)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `INSERT INTO items SELECT gen_random_uuid(), k, k, k, k, now() FROM unnest($1::text[]) AS k`, keys)
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = conn.Exec(ctx, `INSERT INTO items VALUES ('00000000-0000-0000-0000-000000000000', NULL, NULL, NULL, NULL, now()),
+		('ffffffff-ffff-ffff-ffff-ffffffffffff', NULL, NULL, NULL, NULL, now()), ('0a000000-0000-0000-0000-000000000000', NULL, NULL, NULL, NULL, now())`)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	src, err := NewSource(ctx, SourceConfig{Table: "items", UpdatedAtColumn: "updated_at", IDColumn: "id"}, dsn, SourceOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer src.Close()
+	for _, tc := range []struct {
+		col     string
+		inOrder bool // listed in index order
+	}{{"id", true}, {"code", true}, {"ref", true}, {"label", false}, {"plain", false}} {
+		c := src.rel.columns[tc.col]
+		ok, err := src.ordersAsText(ctx, c, tc.col)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(ok).To(Equal(tc.inOrder), "column %s in index order", tc.col)
+		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT %[1]s::text FROM items WHERE %[1]s IS NOT NULL`, tc.col))
+		g.Expect(err).NotTo(HaveOccurred())
+		var want []string
+		for rows.Next() {
+			var s string
+			g.Expect(rows.Scan(&s)).To(Succeed())
+			want = append(want, s)
+		}
+		g.Expect(rows.Err()).NotTo(HaveOccurred())
+		slices.Sort(want)
+		g.Expect(collect2(g, src.FieldValues(ctx, tc.col, ""))).To(Equal(want), "column %s", tc.col)
+	}
+}
