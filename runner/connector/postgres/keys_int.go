@@ -203,7 +203,10 @@ func (s *Source) intFieldValues(ctx context.Context, field, what string) (seq it
 	col, table := quote(field), s.rel.ident.Sanitize()
 	return func(yield func(string, error) bool) {
 		fail := func(err error) { yield("", fmt.Errorf("%s: %w", what, err)) }
-		copies := min(maxCopyGroups, int(s.pool.Config().MaxConns)-1)
+		// COPY streams take the pool's connections left besides the transaction's, so
+		// that none waits for a connection someone else holds.
+		st := s.pool.Stat()
+		copies := min(maxCopyGroups, int(st.MaxConns()-st.AcquiredConns())-1)
 		tx, lo, hi, snapshot, err := s.beginIntListing(ctx, col, table, copies > 0)
 		if err != nil {
 			fail(err)
