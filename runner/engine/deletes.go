@@ -251,6 +251,9 @@ func (m mappedKeys) Keys(ctx context.Context, after string) iter.Seq2[string, er
 	if m.prefix == "" {
 		return m.src.FieldValues(ctx, m.field, raw)
 	}
+	if p, ok := m.src.(connector.PrefixedFieldLister); ok {
+		return p.PrefixedFieldValues(ctx, m.field, m.prefix, raw)
+	}
 	return func(yield func(string, error) bool) {
 		// prefix + value for millions of values: made in runs of about prefixRunBytes,
 		// each run one string (one allocation) that its keys are substrings of.

@@ -10,8 +10,8 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-// valueLister lists values from a slice (connector.FieldLister), failing after failAfter
-// values when failAfter >= 0, and records the after it was asked for.
+// valueLister lists the values of a slice after `after` (connector.FieldLister), failing
+// after failAfter values when failAfter >= 0, and records the after it was asked for.
 type valueLister struct {
 	values    []string
 	failAfter int
@@ -26,7 +26,28 @@ func (l *valueLister) FieldValues(_ context.Context, _, after string) iter.Seq2[
 				yield("", errors.New("connection reset"))
 				return
 			}
+			if v <= after {
+				continue
+			}
 			if !yield(v, nil) {
+				return
+			}
+		}
+	}
+}
+
+// prefixingLister also puts the prefix before each value itself
+// (connector.PrefixedFieldLister).
+type prefixingLister struct {
+	valueLister
+	asked string // the prefix it was asked for
+}
+
+func (l *prefixingLister) PrefixedFieldValues(ctx context.Context, field, prefix, after string) iter.Seq2[string, error] {
+	l.asked = prefix
+	return func(yield func(string, error) bool) {
+		for v, err := range l.FieldValues(ctx, field, after) {
+			if !yield(prefix+v, err) {
 				return
 			}
 		}
@@ -81,6 +102,13 @@ func TestPrefixedKeys(t *testing.T) {
 	got, err = collect(PrefixedKeys(l, "id", "").Keys(ctx, ""))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(got).To(Equal(values), "no prefix")
+
+	pl := &prefixingLister{valueLister: valueLister{values: values, failAfter: -1}}
+	got, err = collect(PrefixedKeys(pl, "id", "billing:").Keys(ctx, "billing:000000007"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(pl.asked).To(Equal("billing:"), "a source that prefixes values itself does")
+	g.Expect(pl.after).To(Equal("000000007"))
+	g.Expect(got).To(Equal(want[8:]))
 
 	_, err = collect(PrefixedKeys(l, "id", "billing:").Keys(ctx, "billing:000000007"))
 	g.Expect(err).NotTo(HaveOccurred())

@@ -167,23 +167,24 @@ func (r keyRun) key(i int) string {
 	return r.s[start:r.ends[i]]
 }
 
-// keyArena collects keys into runs.
+// keyArena collects keys into runs, each key prefix + the bytes added.
 type keyArena struct {
-	buf  []byte
-	ends []int32
+	prefix string
+	buf    []byte
+	ends   []int32
 }
 
-// add appends a copy of k and reports whether the run is full.
+// add appends prefix + a copy of k and reports whether the run is full.
 func (a *keyArena) add(k []byte) bool {
-	a.buf = append(a.buf, k...)
+	a.buf = append(append(a.buf, a.prefix...), k...)
 	a.ends = append(a.ends, int32(len(a.buf)))
 	return len(a.buf) >= arenaBytes || len(a.ends) >= arenaKeys
 }
 
-// addInt appends the decimal text of v (strconv's, which is PostgreSQL's) and reports
-// whether the run is full.
+// addInt appends prefix + the decimal text of v (strconv's, which is PostgreSQL's) and
+// reports whether the run is full.
 func (a *keyArena) addInt(v int64) bool {
-	a.buf = strconv.AppendInt(a.buf, v, 10)
+	a.buf = strconv.AppendInt(append(a.buf, a.prefix...), v, 10)
 	a.ends = append(a.ends, int32(len(a.buf)))
 	return len(a.buf) >= arenaBytes || len(a.ends) >= arenaKeys
 }

@@ -92,7 +92,7 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 // (connector.KeyLister), in one streamed query. Under DeleteSoft, rows already marked
 // deleted are not listed.
 func (s *Sink) Keys(ctx context.Context, after string) iter.Seq2[string, error] {
-	return streamText(ctx, s.pool, s.keyq.list, after, fmt.Sprintf("list keys of %q", s.rel.name))
+	return streamText(ctx, s.pool, s.keyq.list, "", after, fmt.Sprintf("list keys of %q", s.rel.name))
 }
 
 // CountKeys counts the table's keys (connector.KeyCounter), whatever their stored source
@@ -175,6 +175,12 @@ func collect(ctx context.Context, tx pgx.Tx, q string, keys []string, ats []time
 // an integer column with a btree index is read in index order, group by group of equal
 // text length, without a sort (keys_int.go); anything else is one query sorted as text.
 func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error] {
+	return s.PrefixedFieldValues(ctx, field, "", after)
+}
+
+// PrefixedFieldValues is FieldValues with prefix before each value
+// (connector.PrefixedFieldLister): made in place, not a second time.
+func (s *Source) PrefixedFieldValues(ctx context.Context, field, prefix, after string) iter.Seq2[string, error] {
 	c, ok := s.rel.columns[field]
 	var why string
 	switch {
@@ -193,7 +199,7 @@ func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2
 	if after == "" && (c.oid == oidInt2 || c.oid == oidInt4 || c.oid == oidInt8) {
 		// The whole listing of an indexed integer column: index range scans, no sort
 		// (keys_int.go).
-		seq, ok, err := s.intFieldValues(ctx, field, what)
+		seq, ok, err := s.intFieldValues(ctx, field, prefix, what)
 		if err != nil {
 			return func(yield func(string, error) bool) { yield("", fmt.Errorf("%s: %w", what, err)) }
 		}
@@ -212,10 +218,10 @@ func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2
 		}
 		if ok {
 			q = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL ORDER BY %[2]s.%[1]s`, quote(field), s.rel.ident.Sanitize())
-			return streamCopy(ctx, s.pool, q, what)
+			return streamCopy(ctx, s.pool, q, prefix, what)
 		}
 	}
-	return streamText(ctx, s.pool, q, after, what)
+	return streamText(ctx, s.pool, q, prefix, after, what)
 }
 
 // ordersAsText reports whether column c (named field) has a btree index leading with it
@@ -236,12 +242,12 @@ func (s *Source) ordersAsText(ctx context.Context, c column, field string) (bool
 	return indexed(ctx, s.pool, s.rel, field)
 }
 
-// streamText yields the single text column of query q run with after ($1), row by row: as
-// a binary COPY of the query when after is "" (the whole listing, the engine's case; $1 is
-// then the literal ”), else as a query.
-func streamText(ctx context.Context, pool *pgxpool.Pool, q, after, what string) iter.Seq2[string, error] {
+// streamText yields prefix + the single text column of query q run with after ($1), row
+// by row: as a binary COPY of the query when after is "" (the whole listing, the engine's
+// case; $1 is then the literal ”), else as a query.
+func streamText(ctx context.Context, pool *pgxpool.Pool, q, prefix, after, what string) iter.Seq2[string, error] {
 	if after == "" {
-		return streamCopy(ctx, pool, strings.Replace(q, "> $1::text", ">= ''::text", 1), what)
+		return streamCopy(ctx, pool, strings.Replace(q, "> $1::text", ">= ''::text", 1), prefix, what)
 	}
 	return func(yield func(string, error) bool) {
 		rows, err := pool.Query(ctx, q, after)
@@ -256,7 +262,7 @@ func streamText(ctx context.Context, pool *pgxpool.Pool, q, after, what string) 
 				yield("", fmt.Errorf("%s: %w", what, err))
 				return
 			}
-			if !yield(k, nil) {
+			if !yield(prefix+k, nil) {
 				return
 			}
 		}
@@ -271,17 +277,19 @@ var (
 	_ connector.KeyDeleter  = (*Sink)(nil)
 	_ connector.KeyCounter  = (*Sink)(nil)
 	_ connector.FieldLister = (*Source)(nil)
+
+	_ connector.PrefixedFieldLister = (*Source)(nil)
 )
 
 // errStopped ends a COPY whose consumer stopped early.
 var errStopped = errors.New("listing stopped by its consumer")
 
-// streamCopy yields the single text column of query q (no parameters) row by row, read as
+// streamCopy yields prefix + the single text column of query q (no parameters) row by row, read as
 // one binary COPY (copyBinary): much cheaper per row than a query's result rows, for
 // listings of millions of keys. Keys are handed over in runs of about arenaBytes
 // (keyArena), from the goroutine reading the connection, while the COPY is open. Stopping
 // early ends the COPY (its connection is closed, not reused).
-func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, what string) iter.Seq2[string, error] {
+func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, prefix, what string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		conn, err := pool.Acquire(ctx)
 		if err != nil {
@@ -296,7 +304,7 @@ func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, what string) iter.Se
 			yield("", fmt.Errorf("%s: %w", what, err))
 			return
 		}
-		var b keyArena
+		b := keyArena{prefix: prefix}
 		stopped := false
 		_, err = copyBinary(ctx, conn.Conn().PgConn(), q, func(f [][]byte) error {
 			if len(f) != 1 {

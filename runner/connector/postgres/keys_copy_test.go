@@ -193,7 +193,7 @@ func TestSinkKeysListEveryByteExactly(t *testing.T) {
 // COPY streams on connections of their own (up to MaxConns-1 of them, the largest groups:
 // here the positive and negative five-digit ones, many runs each) and partly through
 // cursors gives the order a sort of every value's text would; with one connection every
-// group is FETCHed, with the same result; a listing stopped early leaves the source's pool
+// group is FETCHed, with the same result (with a prefix too); a listing stopped early leaves the source's pool
 // usable; a COPY stream reads the listing's snapshot.
 func TestIntegerListingByCopyAndFetch(t *testing.T) {
 	ctx := context.Background()
@@ -230,6 +230,12 @@ func TestIntegerListingByCopyAndFetch(t *testing.T) {
 			})).To(HaveLen(int(conns)-1), "groups streamed by COPY")
 
 			g.Expect(collect2(g, src.FieldValues(ctx, "id", ""))).To(Equal(want))
+			prefixed := make([]string, len(want))
+			for i, k := range want {
+				prefixed[i] = "billing:" + k
+			}
+			g.Expect(collect2(g, src.PrefixedFieldValues(ctx, "id", "billing:", ""))).To(Equal(prefixed), "with a prefix")
+			g.Expect(collect2(g, src.PrefixedFieldValues(ctx, "id", "billing:", "99990"))).To(Equal(prefixed[slices.Index(want, "99990")+1:]), "with a prefix, after a value")
 			for _, stopAt := range []int{1, 5000, 100000} {
 				n := 0
 				for _, err := range src.FieldValues(ctx, "id", "") {
@@ -251,14 +257,14 @@ func TestIntegerListingByCopyAndFetch(t *testing.T) {
 				g.Expect(snapshot).NotTo(BeEmpty())
 				exec(t, dsn, `INSERT INTO items VALUES (99991, now())`)
 				var got []string
-				g.Expect(src.copyGroup(ctx, snapshot, `SELECT id::int8 FROM items WHERE id BETWEEN 99990 AND 99992 ORDER BY id`, func(r keyRun) bool {
+				g.Expect(src.copyGroup(ctx, snapshot, `SELECT id::int8 FROM items WHERE id BETWEEN 99990 AND 99992 ORDER BY id`, "inv_", func(r keyRun) bool {
 					for i := range r.len() {
 						got = append(got, r.key(i))
 					}
 					return true
 				})).To(Succeed())
 				g.Expect(tx.Rollback(ctx)).To(Succeed())
-				g.Expect(got).To(Equal([]string{"99990", "99992"}))
+				g.Expect(got).To(Equal([]string{"inv_99990", "inv_99992"}))
 				exec(t, dsn, `DELETE FROM items WHERE id = 99991`)
 			}
 		})

@@ -195,7 +195,7 @@ const (
 // read in its own goroutine, a few batches ahead of the merge. ok false: the column has no
 // btree index leading with it, so the groups could not be read in order without sorting
 // each; the caller lists it by a sort instead.
-func (s *Source) intFieldValues(ctx context.Context, field, what string) (seq iter.Seq2[string, error], ok bool, err error) {
+func (s *Source) intFieldValues(ctx context.Context, field, prefix, what string) (seq iter.Seq2[string, error], ok bool, err error) {
 	has, err := indexed(ctx, s.pool, s.rel, field)
 	if err != nil || !has {
 		return nil, false, err
@@ -260,13 +260,13 @@ func (s *Source) intFieldValues(ctx context.Context, field, what string) (seq it
 		for i := range groups {
 			if byCopy[i] {
 				streams[i] = ahead(done, &wg, func(emit func(keyRun) bool) error {
-					return s.copyGroup(ctx, snapshot, queries[i], emit)
+					return s.copyGroup(ctx, snapshot, queries[i], prefix, emit)
 				})
 				continue
 			}
 			fetch := fmt.Sprintf(`FETCH FORWARD %d FROM checkpointed_keys_%d`, fetchBatch, i)
 			streams[i] = ahead(done, &wg, func(emit func(keyRun) bool) error {
-				return fetchGroup(ctx, tx, &txMu, fetch, emit)
+				return fetchGroup(ctx, tx, &txMu, fetch, prefix, emit)
 			})
 		}
 		mergeAscending(streams, func(k string, err error) bool {
@@ -325,7 +325,7 @@ func copyGroups(groups []intGroup, n int) []bool {
 
 // copyGroup streams the text of the values of one group (query q, its values as int8) by
 // a binary COPY on a connection of its own, in the listing's snapshot, run by run.
-func (s *Source) copyGroup(ctx context.Context, snapshot, q string, emit func(keyRun) bool) error {
+func (s *Source) copyGroup(ctx context.Context, snapshot, q, prefix string, emit func(keyRun) bool) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -341,7 +341,7 @@ func (s *Source) copyGroup(ctx context.Context, snapshot, q string, emit func(ke
 	if err := pc.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)).Close(); err != nil {
 		return err
 	}
-	var b keyArena
+	b := keyArena{prefix: prefix}
 	if _, err := copyBinary(ctx, pc, q, func(f [][]byte) error {
 		if len(f) != 1 || len(f[0]) != 8 {
 			return fmt.Errorf("COPY row of %d columns, want one int8", len(f))
@@ -365,8 +365,8 @@ func (s *Source) copyGroup(ctx context.Context, snapshot, q string, emit func(ke
 
 // fetchGroup reads a group's cursor on the listing's transaction FETCH by FETCH (mu
 // serialises the transaction's users), and hands over its runs.
-func fetchGroup(ctx context.Context, tx pgx.Tx, mu *sync.Mutex, fetch string, emit func(keyRun) bool) error {
-	var b keyArena
+func fetchGroup(ctx context.Context, tx pgx.Tx, mu *sync.Mutex, fetch, prefix string, emit func(keyRun) bool) error {
+	b := keyArena{prefix: prefix}
 	for {
 		n := 0
 		var runs []keyRun
