@@ -262,6 +262,14 @@ type FieldLister interface {
 	FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error]
 }
 
+// PrefixedFieldLister is an optional capability of a FieldLister that puts a constant
+// prefix before each value itself: the listing of FieldValues(ctx, field, after) with
+// prefix before each value (after is a value, without the prefix). For keys mapped as
+// "<prefix>" + string(record.<field>), it saves making each key a second time.
+type PrefixedFieldLister interface {
+	PrefixedFieldValues(ctx context.Context, field, prefix, after string) iter.Seq2[string, error]
+}
+
 // KeyDelete is a record known by its external key only, deleted at At.
 type KeyDelete struct {
 	Key string

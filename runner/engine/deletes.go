@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/checkpointed/checkpointed/internal/runcontract"
@@ -140,7 +141,8 @@ func (r *run) fullReconcile(ctx context.Context) {
 		if done++; done > absent {
 			return errMoreAbsent
 		}
-		batch = append(batch, connector.KeyDelete{Key: k, At: at})
+		// A listed key may share its memory with the keys listed around it: keep a copy.
+		batch = append(batch, connector.KeyDelete{Key: strings.Clone(k), At: at})
 		if len(batch) == cap(batch) {
 			return r.deleteKeys(ctx, deleter, &batch, audit.DeletedAbsent)
 		}
@@ -246,15 +248,45 @@ func (m mappedKeys) Keys(ctx context.Context, after string) iter.Seq2[string, er
 		}
 		raw = after[len(m.prefix):]
 	}
+	if m.prefix == "" {
+		return m.src.FieldValues(ctx, m.field, raw)
+	}
+	if p, ok := m.src.(connector.PrefixedFieldLister); ok {
+		return p.PrefixedFieldValues(ctx, m.field, m.prefix, raw)
+	}
 	return func(yield func(string, error) bool) {
+		// prefix + value for millions of values: made in runs of about prefixRunBytes,
+		// each run one string (one allocation) that its keys are substrings of.
+		var buf []byte
+		var ends []int
+		flush := func() bool {
+			s, start := string(buf), 0
+			for _, e := range ends {
+				if !yield(s[start:e], nil) {
+					return false
+				}
+				start = e
+			}
+			buf, ends = buf[:0], ends[:0]
+			return true
+		}
 		for v, err := range m.src.FieldValues(ctx, m.field, raw) {
 			if err != nil {
-				yield("", err)
+				if flush() {
+					yield("", err)
+				}
 				return
 			}
-			if !yield(m.prefix+v, nil) {
+			buf = append(append(buf, m.prefix...), v...)
+			ends = append(ends, len(buf))
+			if len(buf) >= prefixRunBytes && !flush() {
 				return
 			}
 		}
+		flush()
 	}
 }
+
+// prefixRunBytes is the size of the runs of prefixed keys: small enough that a key kept
+// (to delete it) keeps little else alive.
+const prefixRunBytes = 8 << 10

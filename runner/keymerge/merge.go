@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"strings"
 	"sync"
 )
 
@@ -56,49 +57,52 @@ func Merge[A, B any](ctx context.Context, src iter.Seq2[A, error], srcKey func(A
 	defer stopA()
 	nextB, stopB := pullBatched(dst)
 	defer stopB()
-
-	a, okA, err := pull(nextA, srcKey, "source", nil)
-	if err != nil {
+	sa := &stream[A]{name: "source", key: srcKey, next: nextA}
+	sb := &stream[B]{name: "sink", key: dstKey, next: nextB}
+	if err := sa.advance(); err != nil {
 		return err
 	}
-	b, okB, err := pull(nextB, dstKey, "sink", nil)
-	if err != nil {
+	if err := sb.advance(); err != nil {
 		return err
 	}
-	for okA || okB {
-		if err := ctx.Err(); err != nil {
-			return err
+	for n := 0; sa.ok || sb.ok; n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
-		var ka, kb string
-		if okA {
-			ka = srcKey(a)
-		}
-		if okB {
-			kb = dstKey(b)
+		var c int // the order of the two current keys
+		switch {
+		case sa.ok && sb.ok:
+			c = strings.Compare(sa.k, sb.k)
+		case sa.ok:
+			c = -1
+		default:
+			c = 1
 		}
 		switch {
-		case okA && (!okB || ka < kb):
-			if err := fn(ka, &a, nil); err != nil {
+		case c < 0:
+			if err := fn(sa.k, &sa.item, nil); err != nil {
 				return err
 			}
-			if a, okA, err = pull(nextA, srcKey, "source", &ka); err != nil {
+			if err := sa.advance(); err != nil {
 				return err
 			}
-		case okB && (!okA || kb < ka):
-			if err := fn(kb, nil, &b); err != nil {
+		case c > 0:
+			if err := fn(sb.k, nil, &sb.item); err != nil {
 				return err
 			}
-			if b, okB, err = pull(nextB, dstKey, "sink", &kb); err != nil {
+			if err := sb.advance(); err != nil {
 				return err
 			}
 		default: // equal keys
-			if err := fn(ka, &a, &b); err != nil {
+			if err := fn(sa.k, &sa.item, &sb.item); err != nil {
 				return err
 			}
-			if a, okA, err = pull(nextA, srcKey, "source", &ka); err != nil {
+			if err := sa.advance(); err != nil {
 				return err
 			}
-			if b, okB, err = pull(nextB, dstKey, "sink", &kb); err != nil {
+			if err := sb.advance(); err != nil {
 				return err
 			}
 		}
@@ -106,25 +110,48 @@ func Merge[A, B any](ctx context.Context, src iter.Seq2[A, error], srcKey func(A
 	return nil
 }
 
-// pull takes the next item of a stream and checks it comes strictly after prev (nil: the
-// first item).
-func pull[T any](next func() (T, error, bool), key func(T) string, name string, prev *string) (T, bool, error) {
-	v, err, ok := next()
-	if !ok {
-		var zero T
-		return zero, false, nil
-	}
-	if err != nil {
-		after := "the start"
-		if prev != nil {
-			after = fmt.Sprintf("%q", *prev)
+// stream is one side of a merge: its current item and key (ok: it has one), read from the
+// batches its goroutine hands over.
+type stream[T any] struct {
+	name  string
+	key   func(T) string
+	next  func(done []T) ([]T, error, bool)
+	batch []T
+	pos   int
+	item  T
+	k     string
+	ok    bool
+}
+
+// advance moves to the stream's next item and checks that its key comes strictly after
+// the current one.
+func (s *stream[T]) advance() error {
+	prev, started := s.k, s.ok
+	if s.pos++; s.pos >= len(s.batch) {
+		b, err, ok := s.next(s.batch)
+		s.batch, s.pos = b, 0
+		if !ok {
+			var zero T
+			s.item, s.ok = zero, false
+			return nil
 		}
-		return v, false, fmt.Errorf("list %s keys after %s: %w", name, after, err)
+		if err != nil {
+			s.ok = false
+			after := "the start"
+			if started {
+				after = fmt.Sprintf("%q", prev)
+			}
+			return fmt.Errorf("list %s keys after %s: %w", s.name, after, err)
+		}
 	}
-	if k := key(v); prev != nil && k <= *prev {
-		return v, false, fmt.Errorf("%s keys are not ascending in byte order: %q after %q", name, k, *prev)
+	s.item = s.batch[s.pos]
+	s.k = s.key(s.item)
+	if started && s.k <= prev {
+		s.ok = false
+		return fmt.Errorf("%s keys are not ascending in byte order: %q after %q", s.name, s.k, prev)
 	}
-	return v, true, nil
+	s.ok = true
+	return nil
 }
 
 // Keys merges two streams of plain keys: fn learns each distinct key and which side holds
@@ -154,12 +181,14 @@ type batch[T any] struct {
 	err   error
 }
 
-// pullBatched is iter.Pull2 for a stream run in its own goroutine: the goroutine collects
-// items in batches of batchSize and hands them over through a channel of batchDepth, so that
-// the stream works while the caller merges and neither pays a switch per item. An error is
-// handed over as the stream's last item. stop ends the stream (its yield returns false at
-// the next hand-over) and waits for its goroutine to finish.
-func pullBatched[T any](seq iter.Seq2[T, error]) (next func() (T, error, bool), stop func()) {
+// pullBatched runs a stream in its own goroutine: the goroutine collects items in batches
+// of batchSize and hands them over through a channel of batchDepth, so that the stream
+// works while the caller merges and neither pays a switch per item. next returns the next
+// batch (ok false: the stream has ended; an error is the stream's last batch, without
+// items) and takes back the batch the caller is done with (nil: none) for reuse. stop ends
+// the stream (its yield returns false at the next hand-over) and waits for its goroutine
+// to finish.
+func pullBatched[T any](seq iter.Seq2[T, error]) (next func(done []T) ([]T, error, bool), stop func()) {
 	ch := make(chan batch[T], batchDepth)
 	free := make(chan []T, batchDepth+2)
 	done := make(chan struct{})
@@ -204,31 +233,19 @@ func pullBatched[T any](seq iter.Seq2[T, error]) (next func() (T, error, bool), 
 		}
 		flush()
 	}()
-	var cur []T
-	pos := 0
-	next = func() (T, error, bool) {
-		var zero T
-		for pos == len(cur) {
-			if cur != nil {
-				clear(cur) // no references kept in a recycled batch
-				select {
-				case free <- cur[:0]:
-				default:
-				}
-				cur = nil
+	next = func(done []T) ([]T, error, bool) {
+		if done != nil {
+			clear(done) // no references kept in a recycled batch
+			select {
+			case free <- done[:0]:
+			default:
 			}
-			b, ok := <-ch
-			if !ok {
-				return zero, nil, false
-			}
-			if b.err != nil {
-				return zero, b.err, true
-			}
-			cur, pos = b.items, 0
 		}
-		v := cur[pos]
-		pos++
-		return v, nil, true
+		b, ok := <-ch
+		if !ok {
+			return nil, nil, false
+		}
+		return b.items, b.err, true
 	}
 	var once sync.Once
 	stop = func() {

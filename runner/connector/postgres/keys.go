@@ -1,13 +1,9 @@
 package postgres
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"strings"
 	"time"
@@ -96,7 +92,7 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 // (connector.KeyLister), in one streamed query. Under DeleteSoft, rows already marked
 // deleted are not listed.
 func (s *Sink) Keys(ctx context.Context, after string) iter.Seq2[string, error] {
-	return streamText(ctx, s.pool, s.keyq.list, after, fmt.Sprintf("list keys of %q", s.rel.name))
+	return streamText(ctx, s.pool, s.keyq.list, "", after, fmt.Sprintf("list keys of %q", s.rel.name))
 }
 
 // CountKeys counts the table's keys (connector.KeyCounter), whatever their stored source
@@ -179,6 +175,12 @@ func collect(ctx context.Context, tx pgx.Tx, q string, keys []string, ats []time
 // an integer column with a btree index is read in index order, group by group of equal
 // text length, without a sort (keys_int.go); anything else is one query sorted as text.
 func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2[string, error] {
+	return s.PrefixedFieldValues(ctx, field, "", after)
+}
+
+// PrefixedFieldValues is FieldValues with prefix before each value
+// (connector.PrefixedFieldLister): made in place, not a second time.
+func (s *Source) PrefixedFieldValues(ctx context.Context, field, prefix, after string) iter.Seq2[string, error] {
 	c, ok := s.rel.columns[field]
 	var why string
 	switch {
@@ -197,7 +199,7 @@ func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2
 	if after == "" && (c.oid == oidInt2 || c.oid == oidInt4 || c.oid == oidInt8) {
 		// The whole listing of an indexed integer column: index range scans, no sort
 		// (keys_int.go).
-		seq, ok, err := s.intFieldValues(ctx, field, what)
+		seq, ok, err := s.intFieldValues(ctx, field, prefix, what)
 		if err != nil {
 			return func(yield func(string, error) bool) { yield("", fmt.Errorf("%s: %w", what, err)) }
 		}
@@ -206,15 +208,46 @@ func (s *Source) FieldValues(ctx context.Context, field, after string) iter.Seq2
 		}
 	}
 	q := fmt.Sprintf(`SELECT %[1]s::text COLLATE "C" AS k FROM %[2]s WHERE %[1]s IS NOT NULL AND %[1]s::text COLLATE "C" > $1::text ORDER BY 1`, quote(field), s.rel.ident.Sanitize())
-	return streamText(ctx, s.pool, q, after, what)
+	if after == "" {
+		// The whole listing of a column whose own order is byte order of its text (uuid;
+		// text or varchar compared in byte order) with a btree index: in index order, no
+		// sort.
+		ok, err := s.ordersAsText(ctx, c, field)
+		if err != nil {
+			return func(yield func(string, error) bool) { yield("", fmt.Errorf("%s: %w", what, err)) }
+		}
+		if ok {
+			q = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL ORDER BY %[2]s.%[1]s`, quote(field), s.rel.ident.Sanitize())
+			return streamCopy(ctx, s.pool, q, prefix, what)
+		}
+	}
+	return streamText(ctx, s.pool, q, prefix, after, what)
 }
 
-// streamText yields the single text column of query q run with after ($1), row by row: as
-// a binary COPY of the query when after is "" (the whole listing, the engine's case; $1 is
-// then the literal ”), else as a query.
-func streamText(ctx context.Context, pool *pgxpool.Pool, q, after, what string) iter.Seq2[string, error] {
+// ordersAsText reports whether column c (named field) has a btree index leading with it
+// and its own order is the byte order of its text form: uuid (16 bytes compared as bytes,
+// written as fixed-length lowercase hex), or text or varchar (their text is themselves)
+// compared in byte order (byteOrdered).
+func (s *Source) ordersAsText(ctx context.Context, c column, field string) (bool, error) {
+	switch {
+	case c.oid == oidUUID:
+	case c.oid == oidText || c.oid == oidVarchar:
+		ok, err := byteOrdered(ctx, s.pool, s.rel, field)
+		if err != nil || !ok {
+			return false, err
+		}
+	default:
+		return false, nil
+	}
+	return indexed(ctx, s.pool, s.rel, field)
+}
+
+// streamText yields prefix + the single text column of query q run with after ($1), row
+// by row: as a binary COPY of the query when after is "" (the whole listing, the engine's
+// case; $1 is then the literal ”), else as a query.
+func streamText(ctx context.Context, pool *pgxpool.Pool, q, prefix, after, what string) iter.Seq2[string, error] {
 	if after == "" {
-		return streamCopy(ctx, pool, strings.Replace(q, "> $1::text", ">= ''::text", 1), what)
+		return streamCopy(ctx, pool, strings.Replace(q, "> $1::text", ">= ''::text", 1), prefix, what)
 	}
 	return func(yield func(string, error) bool) {
 		rows, err := pool.Query(ctx, q, after)
@@ -229,7 +262,7 @@ func streamText(ctx context.Context, pool *pgxpool.Pool, q, after, what string) 
 				yield("", fmt.Errorf("%s: %w", what, err))
 				return
 			}
-			if !yield(k, nil) {
+			if !yield(prefix+k, nil) {
 				return
 			}
 		}
@@ -244,106 +277,58 @@ var (
 	_ connector.KeyDeleter  = (*Sink)(nil)
 	_ connector.KeyCounter  = (*Sink)(nil)
 	_ connector.FieldLister = (*Source)(nil)
+
+	_ connector.PrefixedFieldLister = (*Source)(nil)
 )
 
-// pgCopySignature starts a binary COPY stream.
-var pgCopySignature = []byte("PGCOPY\n\xff\r\n\x00")
+// errStopped ends a COPY whose consumer stopped early.
+var errStopped = errors.New("listing stopped by its consumer")
 
-// streamCopy yields the single text column of query q (no parameters) row by row, read as
-// one binary COPY ... TO STDOUT: much cheaper per row than a query's result rows, for
-// listings of millions of keys. Stopping early cancels the COPY (its connection is
-// closed, not reused).
-func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, what string) iter.Seq2[string, error] {
+// streamCopy yields prefix + the single text column of query q (no parameters) row by row, read as
+// one binary COPY (copyBinary): much cheaper per row than a query's result rows, for
+// listings of millions of keys. Keys are handed over in runs of about arenaBytes
+// (keyArena), from the goroutine reading the connection, while the COPY is open. Stopping
+// early ends the COPY (its connection is closed, not reused).
+func streamCopy(ctx context.Context, pool *pgxpool.Pool, q, prefix, what string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
 		conn, err := pool.Acquire(ctx)
 		if err != nil {
 			yield("", fmt.Errorf("%s: %w", what, err))
 			return
 		}
-		// The listing sorts (a collation other than C, or integer ids as text): give the
-		// sort room in memory rather than spilling to disk; reset before the connection
-		// goes back to the pool.
+		defer conn.Release()
+		// The listing may sort (a collation other than C, or integer ids as text): give
+		// the sort room in memory rather than spilling to disk; reset before the
+		// connection goes back to the pool.
 		if _, err := conn.Exec(ctx, "SET work_mem = '64MB'"); err != nil {
-			conn.Release()
 			yield("", fmt.Errorf("%s: %w", what, err))
 			return
 		}
-		pr, pw := io.Pipe()
-		done := make(chan error, 1)
-		go func() {
-			// pgx writes each row's CopyData message on its own: buffer them, so that the
-			// pipe hands over 64 KiB at a time rather than one goroutine switch per key.
-			bw := bufio.NewWriterSize(pw, 64<<10)
-			_, err := conn.Conn().PgConn().CopyTo(ctx, bw, "COPY ("+q+") TO STDOUT (FORMAT binary)")
-			if err == nil {
-				err = bw.Flush()
+		b := keyArena{prefix: prefix}
+		stopped := false
+		_, err = copyBinary(ctx, conn.Conn().PgConn(), q, func(f [][]byte) error {
+			if len(f) != 1 {
+				return fmt.Errorf("COPY row has %d columns, want 1", len(f))
 			}
-			pw.CloseWithError(err)
-			done <- err
-		}()
-		defer func() {
-			cancel()
-			_ = pr.Close()
-			if err := <-done; err == nil {
-				_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET work_mem")
-			} else {
-				_ = conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+			if f[0] == nil {
+				return nil // NULL: not a key (the queries exclude them)
 			}
-			conn.Release()
-		}()
-		r := bufio.NewReaderSize(pr, 64<<10)
-		fail := func(err error) { yield("", fmt.Errorf("%s: %w", what, err)) }
-		head := make([]byte, len(pgCopySignature)+8)
-		if _, err := io.ReadFull(r, head); err != nil {
-			fail(err)
+			if b.add(f[0]) && !b.drain(yield) {
+				stopped = true
+				return errStopped
+			}
+			return nil
+		})
+		if err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+			if !stopped {
+				yield("", fmt.Errorf("%s: %w", what, err))
+			}
 			return
 		}
-		if !bytes.Equal(head[:len(pgCopySignature)], pgCopySignature) {
-			fail(errors.New("not a binary COPY stream"))
-			return
+		if _, err := conn.Exec(ctx, "RESET work_mem"); err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
-		if ext := binary.BigEndian.Uint32(head[len(pgCopySignature)+4:]); ext > 0 {
-			if _, err := r.Discard(int(ext)); err != nil {
-				fail(err)
-				return
-			}
-		}
-		var hdr [6]byte
-		var buf []byte
-		for {
-			if _, err := io.ReadFull(r, hdr[:2]); err != nil {
-				fail(err)
-				return
-			}
-			n := int16(binary.BigEndian.Uint16(hdr[:2]))
-			if n == -1 {
-				return // trailer
-			}
-			if n != 1 {
-				fail(fmt.Errorf("COPY row has %d columns, want 1", n))
-				return
-			}
-			if _, err := io.ReadFull(r, hdr[2:6]); err != nil {
-				fail(err)
-				return
-			}
-			size := int32(binary.BigEndian.Uint32(hdr[2:6]))
-			if size < 0 {
-				continue // NULL: not a key (the queries exclude them)
-			}
-			if cap(buf) < int(size) {
-				buf = make([]byte, size)
-			}
-			buf = buf[:size]
-			if _, err := io.ReadFull(r, buf); err != nil {
-				fail(err)
-				return
-			}
-			if !yield(string(buf), nil) {
-				return
-			}
-		}
+		b.drain(yield)
 	}
 }

@@ -1,10 +1,16 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"iter"
 	"math"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -61,29 +67,48 @@ func intGroups(lo, hi int64) []intGroup {
 // fetchBatch is how many values one FETCH takes from a group's cursor.
 const fetchBatch = 8192
 
-// batches is one ascending stream read in batches: each call returns the next batch (an
-// empty batch: the stream has ended).
-type batches func() ([]string, error)
+// batches is one ascending stream read in runs of keys: each call returns the next run
+// (an empty run: the stream has ended).
+type batches func() (keyRun, error)
+
+// mergeHead is a stream being merged and its current key.
+type mergeHead struct {
+	next batches
+	run  keyRun
+	pos  int
+	key  string // run.key(pos)
+}
+
+// advance moves to the stream's next key; ended: there is none.
+func (h *mergeHead) advance() (ended bool, err error) {
+	if h.pos++; h.pos < h.run.len() {
+		h.key = h.run.key(h.pos)
+		return false, nil
+	}
+	r, err := h.next()
+	if err != nil || r.len() == 0 {
+		return err == nil, err
+	}
+	h.run, h.pos, h.key = r, 0, r.key(0)
+	return false, nil
+}
 
 // mergeAscending merges streams, each strictly ascending in byte order and holding keys no
-// other stream holds, into one strictly ascending sequence. It holds one batch per stream.
+// other stream holds, into one strictly ascending sequence. It holds one run per stream.
 // A stream out of order, or a key in two streams, ends the sequence with an error: a
 // listing out of order would make the reconciliation report keys as missing that are not.
+// Keys are taken from the smallest stream as long as they stay below every other stream's
+// current key: one comparison per key where streams interleave in stretches.
 func mergeAscending(streams []batches, yield func(string, error) bool) {
-	type head struct {
-		next batches
-		buf  []string
-		pos  int
-	}
-	heads := make([]*head, 0, len(streams))
+	heads := make([]*mergeHead, 0, len(streams))
 	for _, s := range streams {
-		b, err := s()
+		r, err := s()
 		if err != nil {
 			yield("", err)
 			return
 		}
-		if len(b) > 0 {
-			heads = append(heads, &head{next: s, buf: b})
+		if r.len() > 0 {
+			heads = append(heads, &mergeHead{next: s, run: r, key: r.key(0)})
 		}
 	}
 	var prev string
@@ -91,31 +116,40 @@ func mergeAscending(streams []batches, yield func(string, error) bool) {
 	for len(heads) > 0 {
 		best := 0
 		for i := 1; i < len(heads); i++ {
-			if heads[i].buf[heads[i].pos] < heads[best].buf[heads[best].pos] {
+			if heads[i].key < heads[best].key {
 				best = i
 			}
 		}
-		h := heads[best]
-		k := h.buf[h.pos]
-		if started && k <= prev {
-			yield("", fmt.Errorf("values are not ascending in byte order: %q after %q", k, prev))
-			return
+		var bound string // the smallest current key of the other streams
+		hasBound := false
+		for i, h := range heads {
+			if i != best && (!hasBound || h.key < bound) {
+				bound, hasBound = h.key, true
+			}
 		}
-		prev, started = k, true
-		if h.pos++; h.pos == len(h.buf) {
-			b, err := h.next()
+		h := heads[best]
+		for {
+			k := h.key
+			if started && k <= prev {
+				yield("", fmt.Errorf("values are not ascending in byte order: %q after %q", k, prev))
+				return
+			}
+			prev, started = k, true
+			ended, err := h.advance()
 			if err != nil {
 				yield("", err)
 				return
 			}
-			if len(b) == 0 {
-				heads = append(heads[:best], heads[best+1:]...)
-			} else {
-				h.buf, h.pos = b, 0
+			if !yield(k, nil) {
+				return
 			}
-		}
-		if !yield(k, nil) {
-			return
+			if ended {
+				heads = append(heads[:best], heads[best+1:]...)
+				break
+			}
+			if hasBound && h.key >= bound {
+				break
+			}
 		}
 	}
 }
@@ -137,12 +171,31 @@ SELECT EXISTS (
 	return ok, err
 }
 
+// Reading the groups. The largest groups (by the range of values they can hold) are each
+// streamed by a binary COPY on a connection of their own (copyBinary), so that they are
+// read at the speed of the server's index scans, concurrently, without a round trip per
+// batch; the other groups are read by FETCH from cursors on the listing's transaction.
+// Every connection reads the same snapshot (pg_export_snapshot), as one query would.
+const (
+	// maxCopyGroups bounds the groups streamed by COPY, each on a connection of the
+	// source's pool besides the transaction's (SourceOptions.MaxConns bounds them all).
+	maxCopyGroups = 2
+	// copyGroupMin is the smallest range of values a group streamed by COPY can hold:
+	// smaller groups take a few FETCHes.
+	copyGroupMin = 4 * fetchBatch
+	// aheadDepth is how many runs of keys (keyArena) a group's stream reads ahead of
+	// the merge.
+	aheadDepth = 8
+)
+
 // intFieldValues lists the decimal text of integer column field in byte order (see
-// above), in one read-only repeatable-read transaction: one snapshot for every group, one
-// connection, one cursor per group read FETCH by FETCH. ok false: the column has no
+// above), in one read-only repeatable-read transaction: one snapshot for every group, the
+// largest groups each streamed by a COPY on a connection of its own that imports the
+// transaction's snapshot, the others read by FETCH from a cursor per group. Each group is
+// read in its own goroutine, a few batches ahead of the merge. ok false: the column has no
 // btree index leading with it, so the groups could not be read in order without sorting
 // each; the caller lists it by a sort instead.
-func (s *Source) intFieldValues(ctx context.Context, field, what string) (seq iter.Seq2[string, error], ok bool, err error) {
+func (s *Source) intFieldValues(ctx context.Context, field, prefix, what string) (seq iter.Seq2[string, error], ok bool, err error) {
 	has, err := indexed(ctx, s.pool, s.rel, field)
 	if err != nil || !has {
 		return nil, false, err
@@ -150,49 +203,71 @@ func (s *Source) intFieldValues(ctx context.Context, field, what string) (seq it
 	col, table := quote(field), s.rel.ident.Sanitize()
 	return func(yield func(string, error) bool) {
 		fail := func(err error) { yield("", fmt.Errorf("%s: %w", what, err)) }
-		tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		// COPY streams take the pool's connections left besides the transaction's, so
+		// that none waits for a connection someone else holds.
+		st := s.pool.Stat()
+		copies := min(maxCopyGroups, int(st.MaxConns()-st.AcquiredConns())-1)
+		tx, lo, hi, snapshot, err := s.beginIntListing(ctx, col, table, copies > 0)
 		if err != nil {
 			fail(err)
 			return
 		}
 		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-		var lo, hi *int64
-		if err := tx.QueryRow(ctx, fmt.Sprintf(`SELECT min(%[1]s)::int8, max(%[1]s)::int8 FROM %[2]s`, col, table)).Scan(&lo, &hi); err != nil {
-			fail(err)
-			return
-		}
 		if lo == nil {
 			return // no rows
 		}
+		if snapshot == "" {
+			copies = 0
+		}
 		groups := intGroups(*lo, *hi)
-		streams := make([]batches, len(groups))
+		byCopy := copyGroups(groups, copies)
+
+		// Stopping: each stream ends at its next hand-over (a COPY's connection is then
+		// closed), FETCHes are left, the transaction is rolled back.
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		defer func() {
+			close(done)
+			wg.Wait()
+		}()
+		queries := make([]string, len(groups))
+		var declare strings.Builder
 		for i, g := range groups {
 			dir := "ASC"
 			if g.desc {
 				dir = "DESC"
 			}
-			name := fmt.Sprintf("checkpointed_keys_%d", i)
-			decl := fmt.Sprintf(`DECLARE %s NO SCROLL CURSOR FOR SELECT %s FROM %s WHERE %s BETWEEN %d AND %d ORDER BY %s %s`,
-				name, col, table, col, g.lo, g.hi, col, dir)
-			if _, err := tx.Exec(ctx, decl); err != nil {
+			// Sent as text to a cursor (FETCH in text), as int8 to a COPY: binary int8 is
+			// cheaper to send than the text form, made here.
+			typ := "text"
+			if byCopy[i] {
+				typ = "int8"
+			}
+			// ORDER BY the table's column, not the output column of the same name (its text).
+			queries[i] = fmt.Sprintf(`SELECT %[1]s::%[6]s FROM %[2]s WHERE %[1]s BETWEEN %[3]d AND %[4]d ORDER BY %[2]s.%[1]s %[5]s`, col, table, g.lo, g.hi, dir, typ)
+			if !byCopy[i] {
+				fmt.Fprintf(&declare, "DECLARE checkpointed_keys_%d NO SCROLL CURSOR FOR %s;\n", i, queries[i])
+			}
+		}
+		if declare.Len() > 0 { // every cursor in one round trip, before the FETCHes share the transaction
+			if _, err := tx.Exec(ctx, declare.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
 				fail(err)
 				return
 			}
-			fetch := fmt.Sprintf(`FETCH FORWARD %d FROM %s`, fetchBatch, name)
-			buf := make([]string, 0, fetchBatch)
-			streams[i] = func() ([]string, error) {
-				// The simple protocol answers in text: an integer's text is its decimal form.
-				rows, err := tx.Query(ctx, fetch, pgx.QueryExecModeSimpleProtocol)
-				if err != nil {
-					return nil, err
-				}
-				defer rows.Close()
-				buf = buf[:0]
-				for rows.Next() {
-					buf = append(buf, string(rows.RawValues()[0]))
-				}
-				return buf, rows.Err()
+		}
+		var txMu sync.Mutex // the transaction serves every FETCH group
+		streams := make([]batches, len(groups))
+		for i := range groups {
+			if byCopy[i] {
+				streams[i] = ahead(done, &wg, func(emit func(keyRun) bool) error {
+					return s.copyGroup(ctx, snapshot, queries[i], prefix, emit)
+				})
+				continue
 			}
+			fetch := fmt.Sprintf(`FETCH FORWARD %d FROM checkpointed_keys_%d`, fetchBatch, i)
+			streams[i] = ahead(done, &wg, func(emit func(keyRun) bool) error {
+				return fetchGroup(ctx, tx, &txMu, fetch, prefix, emit)
+			})
 		}
 		mergeAscending(streams, func(k string, err error) bool {
 			if err != nil {
@@ -203,3 +278,169 @@ func (s *Source) intFieldValues(ctx context.Context, field, what string) (seq it
 		})
 	}, true, nil
 }
+
+// beginIntListing starts the listing's read-only repeatable-read transaction and reads the
+// column's smallest and largest values (nil: no rows) and, when export is set, the
+// transaction's snapshot for other connections to import ("" when the server cannot
+// export one: every group is then read by FETCH).
+func (s *Source) beginIntListing(ctx context.Context, col, table string, export bool) (tx pgx.Tx, lo, hi *int64, snapshot string, err error) {
+	for {
+		tx, err = s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return nil, nil, nil, "", err
+		}
+		if export {
+			err = tx.QueryRow(ctx, fmt.Sprintf(`SELECT min(%[1]s)::int8, max(%[1]s)::int8, pg_export_snapshot() FROM %[2]s`, col, table)).Scan(&lo, &hi, &snapshot)
+		} else {
+			err = tx.QueryRow(ctx, fmt.Sprintf(`SELECT min(%[1]s)::int8, max(%[1]s)::int8 FROM %[2]s`, col, table)).Scan(&lo, &hi)
+		}
+		if err == nil {
+			return tx, lo, hi, snapshot, nil
+		}
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		if !export || ctx.Err() != nil {
+			return nil, nil, nil, "", err
+		}
+		export = false // a server that exports no snapshot (a standby before PostgreSQL 10): FETCH only
+	}
+}
+
+// copyGroups picks the groups streamed by COPY: the n largest by the range of values they
+// can hold, among those of at least copyGroupMin.
+func copyGroups(groups []intGroup, n int) []bool {
+	out := make([]bool, len(groups))
+	order := make([]int, len(groups))
+	for i := range order {
+		order[i] = i
+	}
+	size := func(g intGroup) uint64 { return uint64(g.hi - g.lo) } // within one sign: no overflow
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(size(groups[b]), size(groups[a])) })
+	for _, i := range order[:min(n, len(order))] {
+		if size(groups[i]) >= copyGroupMin {
+			out[i] = true
+		}
+	}
+	return out
+}
+
+// copyGroup streams the text of the values of one group (query q, its values as int8) by
+// a binary COPY on a connection of its own, in the listing's snapshot, run by run.
+func (s *Source) copyGroup(ctx context.Context, snapshot, q, prefix string, emit func(keyRun) bool) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	reuse := false
+	defer func() {
+		if !reuse {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+		}
+		conn.Release()
+	}()
+	pc := conn.Conn().PgConn()
+	if err := pc.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)).Close(); err != nil {
+		return err
+	}
+	b := keyArena{prefix: prefix}
+	if _, err := copyBinary(ctx, pc, q, func(f [][]byte) error {
+		if len(f) != 1 || len(f[0]) != 8 {
+			return fmt.Errorf("COPY row of %d columns, want one int8", len(f))
+		}
+		if b.addInt(int64(binary.BigEndian.Uint64(f[0]))) && !emit(b.take()) {
+			return errStopped
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if !emit(b.take()) {
+		return errStopped
+	}
+	if err := pc.Exec(ctx, "ROLLBACK").Close(); err != nil {
+		return err
+	}
+	reuse = true
+	return nil
+}
+
+// fetchGroup reads a group's cursor on the listing's transaction FETCH by FETCH (mu
+// serialises the transaction's users), and hands over its runs.
+func fetchGroup(ctx context.Context, tx pgx.Tx, mu *sync.Mutex, fetch, prefix string, emit func(keyRun) bool) error {
+	b := keyArena{prefix: prefix}
+	for {
+		n := 0
+		var runs []keyRun
+		mu.Lock()
+		// The simple protocol answers in text: an integer's text is its decimal form.
+		rows, err := tx.Query(ctx, fetch, pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			mu.Unlock()
+			return err
+		}
+		for rows.Next() {
+			n++
+			if b.add(rows.RawValues()[0]) {
+				runs = append(runs, b.take())
+			}
+		}
+		rows.Close()
+		err = rows.Err()
+		mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if b.len() > 0 {
+			runs = append(runs, b.take())
+		}
+		for _, r := range runs {
+			if !emit(r) {
+				return errStopped
+			}
+		}
+		if n < fetchBatch {
+			return nil
+		}
+	}
+}
+
+// aheadBatch is one run of a group's values, or the error that ended the group.
+type aheadBatch struct {
+	run keyRun
+	err error
+}
+
+// ahead runs produce in a goroutine (counted in wg) that hands the runs it emits over
+// through a channel, up to aheadDepth runs ahead of the reader; the returned batches reads
+// them (an empty run: the end). emit reports false once done is closed: produce should
+// then return (errStopped). An error of produce is the stream's last batch.
+func ahead(done <-chan struct{}, wg *sync.WaitGroup, produce func(emit func(keyRun) bool) error) batches {
+	ch := make(chan aheadBatch, aheadDepth)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(ch)
+		send := func(b aheadBatch) bool {
+			select {
+			case ch <- b:
+				return true
+			case <-done:
+				return false
+			}
+		}
+		err := produce(func(r keyRun) bool { return r.len() == 0 || send(aheadBatch{run: r}) })
+		if err != nil && !errors.Is(err, errStopped) {
+			send(aheadBatch{err: err})
+		}
+	}()
+	return func() (keyRun, error) {
+		b, ok := <-ch
+		if !ok {
+			return keyRun{}, nil
+		}
+		return b.run, b.err
+	}
+}
+
+// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings, on since
+// PostgreSQL 9.1).
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

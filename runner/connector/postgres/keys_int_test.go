@@ -66,11 +66,14 @@ func TestIntGroups(t *testing.T) {
 
 // seqBatches is a stream of keys handed out size at a time.
 func seqBatches(size int, keys ...string) batches {
-	return func() ([]string, error) {
+	return func() (keyRun, error) {
 		n := min(size, len(keys))
-		b := keys[:n]
+		var a keyArena
+		for _, k := range keys[:n] {
+			a.add([]byte(k))
+		}
 		keys = keys[n:]
-		return b, nil
+		return a.take(), nil
 	}
 }
 
@@ -92,7 +95,7 @@ func TestMergeAscending(t *testing.T) {
 			err: `values are not ascending in byte order: "1" after "2"`},
 		{name: "a key in two streams", streams: []batches{seqBatches(1, "5"), seqBatches(1, "5")}, want: []string{"5"},
 			err: `values are not ascending in byte order: "5" after "5"`},
-		{name: "a stream error", streams: []batches{seqBatches(1, "1"), func() ([]string, error) { return nil, errors.New("connection reset") }},
+		{name: "a stream error", streams: []batches{seqBatches(1, "1"), func() (keyRun, error) { return keyRun{}, errors.New("connection reset") }},
 			want: []string{}, err: "connection reset"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
