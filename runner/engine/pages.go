@@ -12,6 +12,8 @@ type pageResult struct {
 	after cursor.Cursor
 	page  connector.Page
 	err   error
+	limit int   // the size the page was read with
+	bytes int64 // its records' column data, estimated before their Fields were released (pagesize.go)
 	// mapped holds the mapping of each of page.Records, by index. It is only data: the
 	// writer records a mapping error, in order, when it processes that record, and
 	// ignores the mappings of records it does not process (a halt before them, records
@@ -56,9 +58,10 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 	ch := make(chan pageResult, 1)
 	spare := r.spareW // the mappings' slice of a page written before (recycleValues)
 	r.spareW = nil
+	limit := r.pageSize // pagesize.go
 	go func() {
-		p, err := r.read(ctx, after, r.cfg.PageSize)
-		pr := pageResult{after: after, page: p, err: err}
+		p, err := r.read(ctx, after, limit)
+		pr := pageResult{after: after, page: p, err: err, limit: limit}
 		if err == nil && r.rows != nil { // Snapshot: unchanged records are not mapped
 			pr.mapped = r.hashPage(ctx, p.Records)
 		} else if err == nil {
@@ -79,6 +82,7 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 				}
 				pr.mapped.w[i] = w
 			}
+			pr.bytes = r.releaseFields(p.Records)
 		}
 		ch <- pr
 	}()
@@ -118,4 +122,20 @@ func (r *run) recycleValues(batch []connector.WriteRecord) {
 		}
 	}
 	r.spareW = batch[:0]
+}
+
+// releaseFields hands the Fields maps of a page's records back to a source that takes them
+// back once they are mapped (connector.FieldsRecycler), so that a page waiting to be
+// written holds its mappings but no longer its source values. It returns the estimate of
+// the page's column data taken before, when the page size adapts (pagesize.go). A dry run
+// hands nothing back.
+func (r *run) releaseFields(recs []connector.Record) int64 {
+	var bytes int64
+	if r.sizes != nil {
+		bytes = pageBytes(recs)
+	}
+	if fr, ok := r.cfg.Source.(connector.FieldsRecycler); ok && !r.cfg.DryRun && len(recs) > 0 {
+		fr.RecycleFields(recs)
+	}
+	return bytes
 }

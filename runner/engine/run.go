@@ -66,6 +66,10 @@ type run struct {
 	early *earlyCount
 	// spareW is the mappings' slice of a written page, for the next read-ahead (pages.go).
 	spareW []connector.WriteRecord
+	// pageSize is the size the main loop reads its next page with; sizes, when not nil,
+	// adapts it after each page written (pagesize.go).
+	pageSize int
+	sizes    *pageSizePolicy
 }
 
 func newRun(cfg Config) *run {
@@ -96,6 +100,9 @@ func newRun(cfg Config) *run {
 		fk:      newFailedKeys(nil, nil),
 		failing: map[string]struct{}{},
 		recent:  newRecentIDs(cfg.Reconcile.Sample),
+
+		pageSize: cfg.PageSize,
+		sizes:    newPageSizes(cfg, scan != nil), // pagesize.go
 	}
 }
 
@@ -208,10 +215,12 @@ func (r *run) readAll(ctx context.Context) {
 			pending = r.readAhead(readCtx, r.order.next(pr))
 		}
 		r.rec.AddRead(len(recs))
+		began := r.cfg.Clock.Now()
 		if !r.writePage(ctx, recs, mapped) {
 			return
 		}
-		r.recycle(pr.page.Records) // pages.go
+		r.adaptPageSize(pr, r.cfg.Clock.Now().Sub(began)) // pagesize.go
+		r.recycle(pr.page.Records)                        // pages.go
 		r.maybeSave(ctx)
 		if r.failure != nil {
 			return
