@@ -15,17 +15,27 @@ type PageChecker interface {
 	CheckPage([]connector.Record) error
 }
 
-// checkPage runs the Mapper's page check on the records about to be written. A refused
-// page fails the run with MappingPathMissing; nothing of it is written and the cursor
-// stays before it. It reports whether the run goes on.
-func (r *run) checkPage(after cursor.Cursor, recs []connector.Record) bool {
-	pc, ok := r.cfg.Mapper.(PageChecker)
-	if !ok || len(recs) == 0 {
-		return true
+// checkPage runs the Mapper's page check on the records about to be written, unless the
+// read-ahead already checked the whole page (checked, with its result checkErr: see
+// readAhead). A refused page fails the run with MappingPathMissing; nothing of it is
+// written and the cursor stays before it. It reports whether the run goes on.
+func (r *run) checkPage(after cursor.Cursor, recs []connector.Record, checked bool, checkErr error) bool {
+	err := checkErr
+	if !checked {
+		err = r.pageError(recs)
 	}
-	if err := pc.CheckPage(recs); err != nil {
+	if err != nil {
 		r.fail(runcontract.ReasonMappingPathMissing, fmt.Sprintf("page after %s: %v; the page was not written", after, err), err)
 		return false
 	}
 	return true
+}
+
+// pageError is the Mapper's page check of recs (PageChecker); nil when it has none.
+func (r *run) pageError(recs []connector.Record) error {
+	pc, ok := r.cfg.Mapper.(PageChecker)
+	if !ok || len(recs) == 0 {
+		return nil
+	}
+	return pc.CheckPage(recs)
 }

@@ -14,6 +14,10 @@ type pageResult struct {
 	err   error
 	limit int   // the size the page was read with
 	bytes int64 // its records' column data, estimated before their Fields were released (pagesize.go)
+	// checked: the Mapper's page check ran on the whole page as read, with result
+	// checkErr (pagecheck.go), before the page's Fields were handed back.
+	checked  bool
+	checkErr error
 	// mapped holds the mapping of each of page.Records, by index. It is only data: the
 	// writer records a mapping error, in order, when it processes that record, and
 	// ignores the mappings of records it does not process (a halt before them, records
@@ -82,7 +86,16 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 				}
 				pr.mapped.w[i] = w
 			}
-			pr.bytes = r.releaseFields(p.Records)
+			if r.sizes != nil {
+				pr.bytes = pageBytes(p.Records) // pagesize.go
+			}
+			if r.cfg.Range == nil {
+				// The main scope writes the whole page (a backfill may cut it at its
+				// range's end): its page check can run here, before the records' Fields
+				// are handed back.
+				pr.checked, pr.checkErr = true, r.pageError(p.Records)
+				r.releaseFields(p.Records)
+			}
 		}
 		ch <- pr
 	}()
@@ -126,16 +139,10 @@ func (r *run) recycleValues(batch []connector.WriteRecord) {
 
 // releaseFields hands the Fields maps of a page's records back to a source that takes them
 // back once they are mapped (connector.FieldsRecycler), so that a page waiting to be
-// written holds its mappings but no longer its source values. It returns the estimate of
-// the page's column data taken before, when the page size adapts (pagesize.go). A dry run
-// hands nothing back.
-func (r *run) releaseFields(recs []connector.Record) int64 {
-	var bytes int64
-	if r.sizes != nil {
-		bytes = pageBytes(recs)
-	}
+// written holds its mappings but no longer its source values. A dry run hands nothing
+// back.
+func (r *run) releaseFields(recs []connector.Record) {
 	if fr, ok := r.cfg.Source.(connector.FieldsRecycler); ok && !r.cfg.DryRun && len(recs) > 0 {
 		fr.RecycleFields(recs)
 	}
-	return bytes
 }

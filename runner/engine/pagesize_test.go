@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -237,3 +238,63 @@ func randomPageSizes(rng *rand.Rand, start int) *pageSizePolicy {
 	}
 	return p
 }
+
+// TestPageCheckSeesFieldsReleasedEarly: the mapping's page check (a from path no record of
+// the page has) runs on the records as read even when the source takes their Fields back
+// once mapped: a page that has the path is written, in the main scope and in a backfill
+// (which checks only the records within its range), and a typo still fails the run before
+// anything is written. The bench's first run failed with MappingPathMissing when the
+// check ran after the Fields were handed back.
+func TestPageCheckSeesFieldsReleasedEarly(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		from     string
+		backfill bool
+		wantErr  bool
+	}{
+		{"main scope", "customer_id", false, false},
+		{"backfill", "customer_id", true, false},
+		{"typo", "customer_idd", false, true},
+	} {
+		g := NewWithT(t)
+		e := newEnv(apiRecords(40))
+		src := &fieldsRecyclingSource{fakeSource: e.src, mapped: func(string) bool { return true }, back: map[string]int{}}
+		cfg := e.config()
+		cfg.Source = plainFieldsSource{src}
+		cfg.Mapper = realMapping(t, tc.from, false)
+		cfg.PageSize = 6
+		cfg.AdaptivePageSize = true
+		if tc.backfill {
+			cfg.Range = &Range{From: t0.Add(5 * time.Second), To: t0.Add(30 * time.Second), Key: "tok"}
+		}
+		_, err := Run(context.Background(), cfg)
+		if tc.wantErr {
+			g.Expect(runErr(t, err).Reason).To(Equal(runcontract.ReasonMappingPathMissing), tc.name)
+			g.Expect(e.sink.upserts()).To(BeZero(), tc.name)
+			continue
+		}
+		g.Expect(err).NotTo(HaveOccurred(), tc.name)
+		want := 40
+		if tc.backfill {
+			want = 25
+		}
+		g.Expect(e.sink.snapshot()).To(HaveLen(want), tc.name)
+		for _, w := range e.sink.snapshot() {
+			g.Expect(w.Values["customer"]).To(HavePrefix("cus_"), "%s: %s", tc.name, w.Key)
+		}
+		if !tc.backfill {
+			g.Expect(src.back).To(HaveLen(40), "%s: the fields were handed back early", tc.name)
+		}
+	}
+}
+
+// plainFieldsSource is a fieldsRecyclingSource that cannot list its fields ahead (like an
+// HTTP API), so that the mapping checks its paths page by page.
+type plainFieldsSource struct{ s *fieldsRecyclingSource }
+
+func (p plainFieldsSource) ReadPage(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) {
+	return p.s.ReadPage(ctx, after, limit)
+}
+func (p plainFieldsSource) CompareIDs(a, b string) int            { return p.s.CompareIDs(a, b) }
+func (p plainFieldsSource) Close() error                          { return nil }
+func (p plainFieldsSource) RecycleFields(recs []connector.Record) { p.s.RecycleFields(recs) }

@@ -207,7 +207,7 @@ func (r *run) readAll(ctx context.Context) {
 			return
 		}
 		recs, mapped, end := r.scope.limit(r.order, pr.page.Records, pr.mapped)
-		if !r.checkPage(pr.after, recs) {
+		if !r.checkPage(pr.after, recs, pr.checked, pr.checkErr) {
 			return
 		}
 		last = last || end
