@@ -315,7 +315,7 @@ func (b *bench) memoryRow(pts []memPoint) {
 	})
 }
 
-func (memPoint) label() string { return fmt.Sprintf("default (page %d)", defaultPageSize()) }
+func (memPoint) label() string { return defaultLabel() }
 
 // rerun runs each variant again with nothing new, several times: each re-reads the last
 // overlapRows rows in its safety gap and runs the drift check. The baseline merges the

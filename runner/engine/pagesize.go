@@ -47,16 +47,19 @@ type pageSizePolicy struct {
 }
 
 // defaultPageSizePolicy is the policy of a run with an adaptive page size. The budget of
-// 12 MiB a page (two pages in flight: 24 MiB) keeps the runner within 64 MiB; a record's
-// fixed memory of about 1 KiB was measured with the postgres connectors (maps of five to
-// ten fields). A page written in under a second grows: with PostgreSQL on both ends a
+// 6 MiB a page keeps the runner within 64 MiB: two pages in flight take 12 MiB, the
+// garbage collector's headroom as much again, and the runner takes about 40 MiB with
+// small pages (33 MiB of it before any run). A record's fixed memory of about 1 KiB is
+// an upper estimate for the postgres connectors (maps of five to ten fields): pages of the
+// benchmark's narrow rows stop growing near 4,600 rows, where the runner's peak RSS stays
+// under 64 MiB without a soft memory limit (pages of 9,000 took it to 72 MiB). A page written in under a second grows: with PostgreSQL on both ends a
 // page of 10,000 narrow rows takes about a tenth of a second, so the commits' fixed cost
 // is amortised over as many rows as the budget allows; a page taking over 10 s (a slow
 // HTTP API) shrinks back towards the start, so the checkpoint keeps moving.
 var defaultPageSizePolicy = pageSizePolicy{
 	Min:        StartPageSize,
 	Max:        MaxPageSize,
-	Budget:     12 << 20,
+	Budget:     6 << 20,
 	PerRecord:  1 << 10,
 	DataCopies: 3,
 	Quick:      time.Second,
