@@ -167,12 +167,22 @@ func newPageSizes(cfg Config, snapshot bool) *pageSizePolicy {
 	return &p
 }
 
+// pageTimer returns the time a page's write starts, read only when the size adapts (a
+// fixed size reads no clock).
+func (r *run) pageTimer() time.Time {
+	if r.sizes == nil {
+		return time.Time{}
+	}
+	return r.cfg.Clock.Now()
+}
+
 // adaptPageSize sets the size of the next page the main loop starts reading from the
-// page pr just written in took.
-func (r *run) adaptPageSize(pr pageResult, took time.Duration) {
+// page pr, whose write began at began (pageTimer).
+func (r *run) adaptPageSize(pr pageResult, began time.Time) {
 	if r.sizes == nil {
 		return
 	}
+	took := r.cfg.Clock.Now().Sub(began)
 	next := r.sizes.next(pageSample{Limit: pr.limit, Rows: len(pr.page.Records), Bytes: pr.bytes, Took: took})
 	if next != r.pageSize {
 		r.log.V(1).Info("page size", "from", r.pageSize, "to", next, "rows", len(pr.page.Records), "bytes", pr.bytes, "took", took.String())

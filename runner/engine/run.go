@@ -215,12 +215,12 @@ func (r *run) readAll(ctx context.Context) {
 			pending = r.readAhead(readCtx, r.order.next(pr))
 		}
 		r.rec.AddRead(len(recs))
-		began := r.cfg.Clock.Now()
+		began := r.pageTimer() // pagesize.go
 		if !r.writePage(ctx, recs, mapped) {
 			return
 		}
-		r.adaptPageSize(pr, r.cfg.Clock.Now().Sub(began)) // pagesize.go
-		r.recycle(pr.page.Records)                        // pages.go
+		r.adaptPageSize(pr, began)
+		r.recycle(pr.page.Records) // pages.go
 		r.maybeSave(ctx)
 		if r.failure != nil {
 			return
