@@ -132,7 +132,7 @@ func TestAdmissionRejectsInvalidSpecs(t *testing.T) {
 		g.Expect(sj.Spec.Checkpoint.Interval.Duration.String()).To(Equal("10s"))
 		g.Expect(sj.Spec.Errors.Policy).To(Equal("Skip"))
 		g.Expect(sj.Spec.Errors.MaxErrors).To(HaveValue(Equal(int32(100))))
-		g.Expect(sj.Spec.PageSize).To(Equal(int32(2000)))
+		g.Expect(sj.Spec.PageSize).To(BeZero(), "pageSize stays unset: the runner adapts it (no schema default)")
 		g.Expect(sj.Spec.Source.Postgres.UpdatedAtColumn).To(Equal("updated_at"))
 		g.Expect(sj.Spec.Sink.Postgres.SourceUpdatedAtColumn).To(Equal("source_updated_at"))
 		g.Expect(sj.Spec.Mapping[0].Type).To(Equal(syncv1.FieldString))

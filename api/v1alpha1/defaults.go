@@ -107,9 +107,7 @@ func (sj *SyncJob) Default() {
 	if s.Reconcile.Sample == nil {
 		s.Reconcile.Sample = ptr.To[int32](20)
 	}
-	if s.PageSize == 0 {
-		s.PageSize = 2000
-	}
+	// PageSize stays unset: the runner chooses it page by page (an adaptive size).
 	def(&s.OnMappingChange, OnMappingChangeIgnore)
 	if s.RateLimit != nil && s.RateLimit.Burst == 0 {
 		s.RateLimit.Burst = 1

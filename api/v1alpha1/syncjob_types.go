@@ -160,8 +160,7 @@ type SyncJobSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Reconcile ReconcileSpec `json:"reconcile,omitempty"`
-	// PageSize is how many records are read, mapped and written at a time: each page is one sink transaction, and the checkpoint moves past a page only after the sink confirmed it. Defaults to 2000: one commit and one read per 2000 records, and the runner's memory stays small (two pages in flight: one written while the next is read); an HTTP source fills a page with as many API requests as the API's own limit needs; a PostgreSQL source ends a page early once its rows hold 4 MiB, so wide rows stay within the runner's memory.
-	// +kubebuilder:default=2000
+	// PageSize is how many records are read, mapped and written at a time: each page is one sink transaction, and the checkpoint moves past a page only after the sink confirmed it. Unset (the default), the runner chooses it page by page: it starts at 2000 and doubles, up to 10000, while a full page is written in under a second and the estimated memory of a page of such rows stays within 6 MiB (two pages are in flight: one written while the next is read and mapped); a page that takes over 10 s halves it again, never below 2000 (the memory budget alone goes lower, for wide rows). Fewer, larger transactions spare most of the per-commit cost on a fast sink, and a slow sink keeps small pages. Snapshot mode (and a set pageSize) keeps a fixed size: 2000 when unset. An HTTP source fills a page with as many API requests as the API's own limit needs; a PostgreSQL source ends a page early once its rows hold 4 MiB, so wide rows stay within the runner's memory.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
 	// +optional

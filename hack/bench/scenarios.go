@@ -45,11 +45,20 @@ type variant struct {
 // baseTables are the baseline's two sink tables of the main source (one merge, paged).
 var baseTables = [2]string{"crm_base_merge", "crm_base_paged"}
 
-// defaultPageSize is spec.pageSize as the API defaults it.
+// defaultPageSize is spec.pageSize as the API defaults it: 0 when it is left unset (the
+// runner's adaptive size).
 func defaultPageSize() int32 {
 	var sj syncv1.SyncJob
 	sj.Default()
 	return sj.Spec.PageSize
+}
+
+// defaultLabel names the default configuration's page size.
+func defaultLabel() string {
+	if ps := defaultPageSize(); ps > 0 {
+		return fmt.Sprintf("default (page %d)", ps)
+	}
+	return "default (adaptive page)"
 }
 
 // scenarios runs everything in order; each step depends on the sink state the previous
@@ -75,7 +84,7 @@ func (b *bench) scenarios(ctx context.Context) error {
 			return err
 		}
 	}
-	small := &variant{label: fmt.Sprintf("default (page %d)", defaultPageSize()), job: "small", sink: "crm_small"}
+	small := &variant{label: defaultLabel(), job: "small", sink: "crm_small"}
 	variants := []*variant{{label: small.label, job: "main", sink: "crm_invoices"}}
 	if o.altPageSize > 0 {
 		variants = append(variants, &variant{label: fmt.Sprintf("page %d", o.altPageSize), pageSize: o.altPageSize, job: "alt", sink: "crm_alt", tuned: true})
@@ -306,7 +315,7 @@ func (b *bench) memoryRow(pts []memPoint) {
 	})
 }
 
-func (memPoint) label() string { return fmt.Sprintf("default (page %d)", defaultPageSize()) }
+func (memPoint) label() string { return defaultLabel() }
 
 // rerun runs each variant again with nothing new, several times: each re-reads the last
 // overlapRows rows in its safety gap and runs the drift check. The baseline merges the

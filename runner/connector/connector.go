@@ -108,6 +108,17 @@ type Recycler interface {
 	Recycle(records []Record)
 }
 
+// FieldsRecycler is an optional Source capability: the engine hands back the Fields maps
+// of a page's records (read by ReadPage) as soon as it has mapped them, before the page
+// is written: it reads nothing of a record's Fields after its mapping, and a mapping never
+// keeps a record's Fields map itself (it copies what it takes). The records stay the
+// engine's (their ids and cursors are still used); the source sets their Fields to nil
+// and may reuse the maps for later records. A page whose Fields were handed back this way
+// is still handed back with Recycle once written (then without Fields).
+type FieldsRecycler interface {
+	RecycleFields(records []Record)
+}
+
 // BatchReleaser is an optional Sink capability: ReleasesBatches reports that Upsert keeps
 // no reference to the batch, its records or their Values maps once it returns, so that
 // the caller may reuse the maps for later records.

@@ -113,6 +113,11 @@ type Config struct {
 	// PageSize is the number of records read, mapped and written at a time (spec.pageSize;
 	// required, positive).
 	PageSize int
+	// AdaptivePageSize lets the main loop choose the size of each page it reads
+	// (pagesize.go): it starts at PageSize, never goes below it but for the memory budget
+	// of wide rows, and grows up to MaxPageSize while pages are written quickly. Set when
+	// spec.pageSize is unset; PageSize is then StartPageSize. Snapshot scans keep PageSize.
+	AdaptivePageSize bool
 	// SafetyGap rewinds the stored cursor at the start of the run.
 	SafetyGap time.Duration
 	// StartAt is where a run starts when there is no stored cursor (zero: the beginning).
@@ -175,6 +180,8 @@ type Config struct {
 	// maxFailedKeys bounds the checkpoint's failed keys (runcontract.MaxFailedKeys; tests
 	// set a smaller bound).
 	maxFailedKeys int
+	// pageSizes is the adaptive size's policy (tests; nil: defaultPageSizePolicy).
+	pageSizes *pageSizePolicy
 }
 
 func (cfg Config) withDefaults() (Config, error) {

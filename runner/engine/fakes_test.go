@@ -59,6 +59,7 @@ type fakeSource struct {
 	pos      int // unsorted: position in the current listing
 
 	reads     []cursor.Cursor // `after` of each ReadPage
+	limits    []int           // `limit` of each ReadPage (pagesize_test.go)
 	fetches   [][]string      // ids of each FetchByIDs
 	events    []string        // "read" / "fetch" in call order
 	readErrAt map[int]error   // ReadPage call (1-based) -> error
@@ -87,6 +88,7 @@ func (s *fakeSource) set(recs []connector.Record) {
 func (s *fakeSource) ReadPage(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, error) {
 	s.mu.Lock()
 	s.reads = append(s.reads, after)
+	s.limits = append(s.limits, limit)
 	s.events = append(s.events, "read")
 	call := len(s.reads)
 	hook := s.onRead

@@ -21,14 +21,14 @@ import (
 // error, a checkpoint conflict, source updates between runs), reruns until a run succeeds,
 // and checks that the sink then equals the mapped source and that no Save ever stored a
 // cursor past a write the sink had not confirmed.
-func TestInvariantUnderFaults(t *testing.T) { invariantUnderFaults(t, false) }
+func TestInvariantUnderFaults(t *testing.T) { invariantUnderFaults(t, false, false) }
 
 // TestInvariantUnderFaultsWithVersionScan is TestInvariantUnderFaults with the overlap's
 // version scan (overlapscan.go): a sink that reads its stored versions and a source that
 // scans versions, so that every rerun checks its safety gap by version.
-func TestInvariantUnderFaultsWithVersionScan(t *testing.T) { invariantUnderFaults(t, true) }
+func TestInvariantUnderFaultsWithVersionScan(t *testing.T) { invariantUnderFaults(t, true, false) }
 
-func invariantUnderFaults(t *testing.T, versions bool) {
+func invariantUnderFaults(t *testing.T, versions, adaptive bool) {
 	disturbed := 0 // first runs that did not succeed cleanly: the faults did fire
 	for seed := range uint64(60) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
@@ -57,6 +57,9 @@ func invariantUnderFaults(t *testing.T, versions bool) {
 			}
 			if rng.IntN(3) == 0 {
 				cfg.MaxErrors = rng.IntN(3)
+			}
+			if adaptive { // pagesize_test.go: page boundaries move from page to page
+				cfg.AdaptivePageSize, cfg.pageSizes = true, randomPageSizes(rng, cfg.PageSize)
 			}
 			pages := n/cfg.PageSize + 1
 			ctx, cancel := context.WithCancel(context.Background())
@@ -94,6 +97,9 @@ func invariantUnderFaults(t *testing.T, versions bool) {
 			g.Expect(violations).To(BeEmpty())
 			g.Expect(e.store.get().FailedKeys).To(BeEmpty())
 			g.Expect(e.lock.released).To(Equal(e.lock.acquired))
+			if adaptive {
+				t.Logf("page sizes read: %v", e.src.limits)
+			}
 			if versions {
 				g.Expect(scans.scans).NotTo(BeEmpty(), "the reruns scanned their gap by version")
 			}

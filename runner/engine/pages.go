@@ -12,6 +12,12 @@ type pageResult struct {
 	after cursor.Cursor
 	page  connector.Page
 	err   error
+	limit int   // the size the page was read with
+	bytes int64 // its records' column data, estimated before their Fields were released (pagesize.go)
+	// checked: the Mapper's page check ran on the whole page as read, with result
+	// checkErr (pagecheck.go), before the page's Fields were handed back.
+	checked  bool
+	checkErr error
 	// mapped holds the mapping of each of page.Records, by index. It is only data: the
 	// writer records a mapping error, in order, when it processes that record, and
 	// ignores the mappings of records it does not process (a halt before them, records
@@ -56,18 +62,19 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 	ch := make(chan pageResult, 1)
 	spare := r.spareW // the mappings' slice of a page written before (recycleValues)
 	r.spareW = nil
+	limit := r.pageSize // pagesize.go
 	go func() {
 		if r.rows != nil && r.scan != nil && r.scan.hashed != nil { // Snapshot by digests (snapshot_digest.go)
-			p, hp, err := r.scan.readHashed(ctx, after, r.cfg.PageSize)
-			pr := pageResult{after: after, page: p, err: err}
+			p, hp, err := r.scan.readHashed(ctx, after, limit)
+			pr := pageResult{after: after, page: p, err: err, limit: limit}
 			if err == nil {
 				pr.mapped, pr.err = r.digestPage(ctx, p.Records, hp, spare)
 			}
 			ch <- pr
 			return
 		}
-		p, err := r.read(ctx, after, r.cfg.PageSize)
-		pr := pageResult{after: after, page: p, err: err}
+		p, err := r.read(ctx, after, limit)
+		pr := pageResult{after: after, page: p, err: err, limit: limit}
 		if err == nil && r.rows != nil { // Snapshot: unchanged records are not mapped
 			pr.mapped = r.hashPage(ctx, p.Records)
 		} else if err == nil {
@@ -87,6 +94,16 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 					continue
 				}
 				pr.mapped.w[i] = w
+			}
+			if r.sizes != nil {
+				pr.bytes = pageBytes(p.Records) // pagesize.go
+			}
+			if r.cfg.Range == nil {
+				// The main scope writes the whole page (a backfill may cut it at its
+				// range's end): its page check can run here, before the records' Fields
+				// are handed back.
+				pr.checked, pr.checkErr = true, r.pageError(p.Records)
+				r.releaseFields(p.Records)
 			}
 		}
 		ch <- pr
@@ -127,4 +144,14 @@ func (r *run) recycleValues(batch []connector.WriteRecord) {
 		}
 	}
 	r.spareW = batch[:0]
+}
+
+// releaseFields hands the Fields maps of a page's records back to a source that takes them
+// back once they are mapped (connector.FieldsRecycler), so that a page waiting to be
+// written holds its mappings but no longer its source values. A dry run hands nothing
+// back.
+func (r *run) releaseFields(recs []connector.Record) {
+	if fr, ok := r.cfg.Source.(connector.FieldsRecycler); ok && !r.cfg.DryRun && len(recs) > 0 {
+		fr.RecycleFields(recs)
+	}
 }

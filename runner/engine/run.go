@@ -66,6 +66,10 @@ type run struct {
 	early *earlyCount
 	// spareW is the mappings' slice of a written page, for the next read-ahead (pages.go).
 	spareW []connector.WriteRecord
+	// pageSize is the size the main loop reads its next page with; sizes, when not nil,
+	// adapts it after each page written (pagesize.go).
+	pageSize int
+	sizes    *pageSizePolicy
 }
 
 func newRun(cfg Config) *run {
@@ -97,6 +101,9 @@ func newRun(cfg Config) *run {
 		fk:      newFailedKeys(nil, nil),
 		failing: map[string]struct{}{},
 		recent:  newRecentIDs(cfg.Reconcile.Sample),
+
+		pageSize: cfg.PageSize,
+		sizes:    newPageSizes(cfg, scan != nil), // pagesize.go
 	}
 }
 
@@ -201,7 +208,7 @@ func (r *run) readAll(ctx context.Context) {
 			return
 		}
 		recs, mapped, end := r.scope.limit(r.order, pr.page.Records, pr.mapped)
-		if !r.checkPage(pr.after, recs) {
+		if !r.checkPage(pr.after, recs, pr.checked, pr.checkErr) {
 			return
 		}
 		last = last || end
@@ -210,9 +217,11 @@ func (r *run) readAll(ctx context.Context) {
 		}
 		r.rec.AddRead(len(recs))
 		r.outdateEarlyCount(recs) // drift_early.go
+		began := r.pageTimer()    // pagesize.go
 		if !r.writePage(ctx, recs, mapped) {
 			return
 		}
+		r.adaptPageSize(pr, began)
 		r.recycle(pr.page.Records) // pages.go
 		r.maybeSave(ctx)
 		if r.failure != nil {

@@ -154,7 +154,7 @@ func (w wiring) tombstones(s *syncv1.SyncJobSpec) (engine.Tombstones, error) {
 	if err != nil {
 		return engine.Tombstones{}, err
 	}
-	t, err := httpapi.NewTombstones(httpSourceConfig(h), h.DeletedURL, h.DeletedAtPath, int(s.PageSize), c,
+	t, err := httpapi.NewTombstones(httpSourceConfig(h), h.DeletedURL, h.DeletedAtPath, pageSize(s), c,
 		httpapi.SourceOptions{Logger: w.log.WithName("deleted")})
 	if err != nil {
 		return engine.Tombstones{}, fmt.Errorf("spec.source.http.deletedUrl: %w", err)

@@ -70,14 +70,16 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 	}
 
 	cfg := engine.Config{
-		Job:                sj.Name,
-		RunID:              runID,
-		Trigger:            trigger,
-		Source:             src,
-		Sink:               sink,
-		Mapper:             m,
-		Logger:             log,
-		PageSize:           int(s.PageSize),
+		Job:      sj.Name,
+		RunID:    runID,
+		Trigger:  trigger,
+		Source:   src,
+		Sink:     sink,
+		Mapper:   m,
+		Logger:   log,
+		PageSize: pageSize(s),
+		// spec.pageSize unset: the engine chooses each page's size, starting at PageSize.
+		AdaptivePageSize:   s.PageSize == 0,
 		SafetyGap:          s.Cursor.SafetyGap.Duration,
 		CheckpointInterval: s.Checkpoint.Interval.Duration,
 		ErrorPolicy:        engine.ErrorPolicy(s.Errors.Policy),
@@ -194,4 +196,13 @@ func (w wiring) newSink(ctx context.Context, m *mapping.Mapping, runID string, c
 		return w.httpSink(s.HTTP, m, client)
 	}
 	return nil, errors.New("spec.sink must set exactly one of postgres or http")
+}
+
+// pageSize is the engine's (starting) page size: spec.pageSize, or where the adaptive
+// size starts when it is unset.
+func pageSize(s *syncv1.SyncJobSpec) int {
+	if s.PageSize == 0 {
+		return engine.StartPageSize
+	}
+	return int(s.PageSize)
 }

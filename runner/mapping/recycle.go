@@ -3,8 +3,9 @@ package mapping
 import "github.com/checkpointed/checkpointed/runner/connector"
 
 // maxFreeValues bounds the Values maps a Mapping keeps for reuse: two pages of the
-// default size, the most a run holds at once.
-const maxFreeValues = 4096
+// largest size (spec.pageSize and the engine's adaptive size are at most 10,000), the
+// most a run holds at once.
+const maxFreeValues = 20000
 
 // RecycleValues takes back the Values maps of records the caller is done with, for the
 // records mapped next (the engine's ValuesRecycler: it hands back only the maps of

@@ -582,9 +582,10 @@ func (s *Source) toColumn(t time.Time) time.Time {
 	return wallOf(t, s.loc)
 }
 
-// maxFreeMaps bounds the Fields maps a Source keeps for reuse: two pages of the default
-// size, the most the engine holds at once.
-const maxFreeMaps = 4096
+// maxFreeMaps bounds the Fields maps a Source keeps for reuse: two pages of the largest
+// size (spec.pageSize and the engine's adaptive size are at most 10,000), the most the
+// engine holds at once.
+const maxFreeMaps = 20000
 
 // Recycle takes back the Fields maps of records the caller is done with
 // (connector.Recycler), for later rows; it sets each record's Fields to nil.
@@ -599,6 +600,20 @@ func (s *Source) Recycle(recs []connector.Record) {
 	}
 	if cap(recs) > cap(s.spareRecs) {
 		s.spareRecs = recs[:0]
+	}
+}
+
+// RecycleFields takes back the Fields maps of records the caller has mapped
+// (connector.FieldsRecycler), for later rows; it sets each record's Fields to nil and
+// keeps nothing of the records' slice.
+func (s *Source) RecycleFields(recs []connector.Record) {
+	s.freeMu.Lock()
+	defer s.freeMu.Unlock()
+	for i := range recs {
+		if m := recs[i].Fields; m != nil && len(s.free) < maxFreeMaps {
+			s.free = append(s.free, m)
+		}
+		recs[i].Fields = nil
 	}
 }
 
@@ -642,9 +657,10 @@ func (s *Source) takeMaps(dst []map[string]any, n int) []map[string]any {
 }
 
 var (
-	_ connector.Recycler = (*Source)(nil)
-	_ connector.Source   = (*Source)(nil)
-	_ connector.Fetcher  = (*Source)(nil)
-	_ connector.Counter  = (*Source)(nil)
-	_ connector.Scanner  = (*Source)(nil)
+	_ connector.Recycler       = (*Source)(nil)
+	_ connector.FieldsRecycler = (*Source)(nil)
+	_ connector.Source         = (*Source)(nil)
+	_ connector.Fetcher        = (*Source)(nil)
+	_ connector.Counter        = (*Source)(nil)
+	_ connector.Scanner        = (*Source)(nil)
 )
