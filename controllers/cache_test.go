@@ -38,14 +38,19 @@ func convergedSyncJob(t *testing.T, name string) *syncv1.SyncJob {
 		g.Expect(meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady)).To(BeTrue())
 		g.Expect(sj.Status.Preflight).NotTo(BeNil())
 	}, timeout, interval).Should(Succeed())
+	settle(g, sj.Namespace)
+	return sj
+}
+
+// settle waits until the controller's writes and reconciles in ns stop moving.
+func settle(g Gomega, ns string) {
 	var last int64 = -1
 	g.Eventually(func() bool {
-		now := writesIn.get(sj.Namespace) + reconcilesIn.get(sj.Namespace)
+		now := writesIn.get(ns) + reconcilesIn.get(ns)
 		settled := now == last
 		last = now
 		return settled
 	}, timeout, time.Second).Should(BeTrue())
-	return sj
 }
 
 // TestAppliedObjectsCachedAsDigest: of the objects the controller applies, the cache keeps
@@ -169,13 +174,7 @@ func TestEditsOfAppliedObjectsArePutBack(t *testing.T) {
 	}, timeout, interval).Should(Succeed())
 
 	// Settle, then a label of someone else's: the controller's fields are unchanged.
-	var last int64 = -1
-	g.Eventually(func() bool {
-		now := writesIn.get(sj.Namespace) + reconcilesIn.get(sj.Namespace)
-		settled := now == last
-		last = now
-		return settled
-	}, timeout, time.Second).Should(BeTrue())
+	settle(g, sj.Namespace)
 	before, reconcilesBefore := writesIn.get(sj.Namespace), reconcilesIn.get(sj.Namespace)
 	g.Expect(k8sClient.Get(ctx, key, role)).To(Succeed())
 	role.Labels["example.com/team"] = "data"

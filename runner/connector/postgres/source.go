@@ -590,14 +590,9 @@ const maxFreeMaps = 20000
 // Recycle takes back the Fields maps of records the caller is done with
 // (connector.Recycler), for later rows; it sets each record's Fields to nil.
 func (s *Source) Recycle(recs []connector.Record) {
+	s.RecycleFields(recs)
 	s.freeMu.Lock()
 	defer s.freeMu.Unlock()
-	for i := range recs {
-		if m := recs[i].Fields; m != nil && len(s.free) < maxFreeMaps {
-			s.free = append(s.free, m)
-		}
-		recs[i].Fields = nil
-	}
 	if cap(recs) > cap(s.spareRecs) {
 		s.spareRecs = recs[:0]
 	}

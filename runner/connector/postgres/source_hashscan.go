@@ -268,14 +268,11 @@ func (p *hashedRows) record(i int) (connector.Record, error) {
 		}
 		rec.Fields[c.name] = val
 	}
-	switch id := rec.Fields[s.cols[s.idIdx].name].(type) {
-	case int64:
-		rec.ID = strconv.FormatInt(id, 10)
-	case string:
-		rec.ID = id
-	default:
-		return connector.Record{}, fmt.Errorf("row with NULL id column %q", s.cols[s.idIdx].name)
+	id, err := s.recordID(rec.Fields)
+	if err != nil {
+		return connector.Record{}, err
 	}
+	rec.ID = id
 	return rec, nil
 }
 

@@ -127,14 +127,11 @@ func (s *Source) collectBudget(rows pgx.Rows, capacity, budget int) ([]connector
 			}
 			rec.Fields[c.name] = v
 		}
-		switch id := rec.Fields[s.cols[s.idIdx].name].(type) {
-		case int64:
-			rec.ID = strconv.FormatInt(id, 10)
-		case string:
-			rec.ID = id
-		default:
-			return nil, false, fmt.Errorf("row with NULL id column %q", s.cols[s.idIdx].name)
+		id, err := s.recordID(rec.Fields)
+		if err != nil {
+			return nil, false, err
 		}
+		rec.ID = id
 		if s.updIdx < 0 { // read only by id: no cursor time
 			recs = append(recs, rec)
 			if budget > 0 && size >= budget {
@@ -291,4 +288,16 @@ func (s *Source) RecordError(rec connector.Record) error {
 		return &connector.RecordError{ID: rec.ID, Field: name, Reason: "wall time does not exist in time zone", Detail: v.String()}
 	}
 	return nil
+}
+
+// recordID is the record id of a row's fields: its id column's value as text. A NULL id
+// is an error naming the column.
+func (s *Source) recordID(fields map[string]any) (string, error) {
+	switch id := fields[s.cols[s.idIdx].name].(type) {
+	case int64:
+		return strconv.FormatInt(id, 10), nil
+	case string:
+		return id, nil
+	}
+	return "", fmt.Errorf("row with NULL id column %q", s.cols[s.idIdx].name)
 }
