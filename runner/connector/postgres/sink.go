@@ -385,13 +385,19 @@ func (s *Sink) hashRange(ctx context.Context, keys []string, out map[string]stri
 
 // CountWindow counts rows whose stored source updatedAt is in [from, to], leaving out
 // soft-deleted rows (DeleteSoft: the delete column is set). It is cheap with an index on
-// the source updated-at column.
+// the source updated-at column, and then counts without parallel workers (count_serial.go).
 func (s *Sink) CountWindow(ctx context.Context, from, to time.Time) (int64, error) {
 	if s.unversioned {
 		return 0, fmt.Errorf("count rows of %q: the sink stores no source version (Snapshot mode)", s.rel.name)
 	}
 	var n int64
-	if err := s.pool.QueryRow(ctx, s.qCount, from.UTC(), to.UTC()).Scan(&n); err != nil {
+	var err error
+	if s.versionsIndexed(ctx) { // a range of the index: no parallel workers (count_serial.go)
+		n, err = countSerially(ctx, s.pool, s.qCount, from.UTC(), to.UTC())
+	} else {
+		err = s.pool.QueryRow(ctx, s.qCount, from.UTC(), to.UTC()).Scan(&n)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("count rows of %q with source updated_at in [%s, %s]: %w", s.rel.name,
 			from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), err)
 	}

@@ -48,14 +48,7 @@ func (s *Sink) StoredVersionsBetween(ctx context.Context, from, to time.Time, li
 	if s.unversioned {
 		return nil, false, fmt.Errorf("read source versions of %q: the sink stores no source version (Snapshot mode)", s.rel.name)
 	}
-	s.vrange.once.Do(func() {
-		indexed, err := s.versionIndexed(ctx)
-		if err != nil {
-			s.log.V(1).Info("no range read of stored versions: looking up the index failed", "table", s.rel.name, "error", err.Error())
-		}
-		s.vrange.indexed = indexed
-	})
-	if !s.vrange.indexed || limit <= 0 {
+	if !s.versionsIndexed(ctx) || limit <= 0 {
 		return nil, false, nil
 	}
 	rows, err := s.pool.Query(ctx, s.vrange.query, from.UTC(), to.UTC(), limit+1)
@@ -96,6 +89,19 @@ SELECT EXISTS (
 		return false, fmt.Errorf("look up an index on column %q of table %q: %w", s.suaCol, s.rel.name, err)
 	}
 	return indexed, nil
+}
+
+// versionsIndexed reports whether an index serves ranges of the source updated-at column
+// (versionIndexed), looked up once; a failed lookup counts as none.
+func (s *Sink) versionsIndexed(ctx context.Context) bool {
+	s.vrange.once.Do(func() {
+		indexed, err := s.versionIndexed(ctx)
+		if err != nil {
+			s.log.V(1).Info("no range read of stored versions: looking up the index failed", "table", s.rel.name, "error", err.Error())
+		}
+		s.vrange.indexed = indexed
+	})
+	return s.vrange.indexed
 }
 
 // CanReadVersions reports whether the sink stores a source version (not in Snapshot mode).

@@ -79,6 +79,10 @@ type Source struct {
 	pageBytes                     int    // a ReadPage ends early once its rows' column data reach this (maxPageBytes)
 
 	versions  sync.Map // field list -> *Source reading only those columns (ScanVersions, source_versions.go)
+	// updCol is the updated_at column; countIndex whether an index leads with it
+	// (CountWindow then counts without parallel workers: count_serial.go).
+	updCol     string
+	countIndex leadIndexed
 	freeMu    sync.Mutex
 	free      []map[string]any   // Fields maps handed back (Recycle), reused by collectBudget
 	spareRecs []connector.Record // a page's slice handed back (Recycle), reused by collectBudget
@@ -169,6 +173,7 @@ func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
 	s.setKeysetQueries(sel.String(), updCol, idCol, idOrder)
 	s.qFetch = fmt.Sprintf("%s WHERE %s = ANY(%s)%s", sel.String(), quote(idCol), idArray, order)
 	s.qCount = fmt.Sprintf("SELECT count(*) FROM %s WHERE %s >= $1::%s AND %s <= $2::%s", rel.ident.Sanitize(), u, tsType, u, tsType)
+	s.updCol = updCol
 	if name := cfg.DeletedColumn; name != "" {
 		del, err := rel.column(name, "deleted marker (spec.deletes.sourceField)")
 		if err != nil {
@@ -554,13 +559,20 @@ func (s *Source) FetchByIDs(ctx context.Context, ids []string) ([]connector.Reco
 }
 
 // CountWindow counts rows whose updatedAt is in [from, to], leaving out rows marked
-// deleted (SourceConfig.DeletedColumn).
+// deleted (SourceConfig.DeletedColumn); without parallel workers when an index leads with
+// the updated_at column (count_serial.go).
 func (s *Source) CountWindow(ctx context.Context, from, to time.Time) (int64, error) {
 	if s.scanOnly {
 		return 0, fmt.Errorf("count records of %q: the source has no updated_at column (Snapshot mode)", s.rel.name)
 	}
 	var n int64
-	if err := s.pool.QueryRow(ctx, s.qCount, s.toColumn(from), s.toColumn(to)).Scan(&n); err != nil {
+	var err error
+	if s.countIndex.get(ctx, s.pool, s.rel.oid, s.updCol) { // a range of the index (count_serial.go)
+		n, err = countSerially(ctx, s.pool, s.qCount, s.toColumn(from), s.toColumn(to))
+	} else {
+		err = s.pool.QueryRow(ctx, s.qCount, s.toColumn(from), s.toColumn(to)).Scan(&n)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("count records of %q with updated_at in [%s, %s]: %w", s.rel.name,
 			from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), err)
 	}
