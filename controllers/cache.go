@@ -115,3 +115,14 @@ func runTransform(in any) (any, error) {
 	}
 	return in, nil
 }
+
+// warmDigests builds client-go's managedFields parsers for the applied kinds (each is built
+// once, on first use, from a large schema) before the manager starts, so that the first
+// events of the informers, whose transform takes a digest (appliedTransform), do not wait
+// for them: a cache that lagged behind the first reconcile made the next one read the new
+// objects past it.
+func warmDigests() {
+	for _, obj := range []client.Object{&batchv1.CronJob{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}} {
+		_ = ownedDigest(obj)
+	}
+}

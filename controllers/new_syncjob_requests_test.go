@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -32,13 +31,7 @@ func TestNewSyncJobRequests(t *testing.T) {
 		g.Expect(meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady)).To(BeTrue())
 		g.Expect(sj.Status.Preflight).NotTo(BeNil())
 	}, timeout, interval).Should(Succeed())
-	var last int64 = -1
-	g.Eventually(func() bool {
-		now := writesIn.get(ns) + reconcilesIn.get(ns)
-		settled := now == last
-		last = now
-		return settled
-	}, timeout, time.Second).Should(BeTrue())
+	settle(g, ns)
 
 	g.Expect(createsIn.get(ns)).To(Equal(int64(2)), "creates: checkpoint ConfigMap, run Lease")
 	g.Expect(appliesIn.get(ns)).To(Equal(int64(5)), "applies: ServiceAccount, Role, RoleBinding, CronJob, preflight Job")

@@ -59,15 +59,19 @@ func (r *SyncJobReconciler) createOwned(ctx context.Context, obj client.Object, 
 }
 
 // appliedAsWanted reports whether the fields the controller's field manager owns in live
-// are exactly want. live comes from the cache, which keeps of an applied kind only its
-// metadata and the digest of those fields (appliedTransform): the digest of want must
-// equal it. An object without a digest (not found, read past the cache, managedFields
-// that cannot be read) is never in line.
+// are exactly want: the digest of want equals the digest of those fields. An object from
+// the cache carries that digest (appliedTransform keeps nothing else of an applied kind);
+// an object read past the cache (the cache did not hold it yet) has its managedFields, from
+// which it is taken. An object not found, or whose managedFields cannot be read, is never
+// in line.
 func appliedAsWanted(live client.Object, want runtime.ApplyConfiguration) bool {
 	if live == nil || live.GetResourceVersion() == "" {
 		return false
 	}
 	got := live.GetAnnotations()[appliedDigestAnnotation]
+	if len(live.GetManagedFields()) > 0 {
+		got = ownedDigest(live)
+	}
 	return got != "" && got == digestOf(want)
 }
 

@@ -90,13 +90,7 @@ func TestReconcileOfConvergedSyncJobWritesNothing(t *testing.T) {
 	}, timeout, interval).Should(Succeed())
 
 	// Let in-flight work of this and earlier tests settle: the counters stop moving.
-	var last int64 = -1
-	g.Eventually(func() bool {
-		now := writesIn.get(ns) + reconcilesIn.get(ns)
-		settled := now == last
-		last = now
-		return settled
-	}, timeout, time.Second).Should(BeTrue())
+	settle(g, ns)
 
 	writesBefore, readsBefore, reconcilesBefore := writesIn.get(ns), apiReadsIn.get(ns), reconcilesIn.get(ns)
 	g.Expect(writesBefore).To(BeNumerically(">", 0), "the controller's writes in this namespace (owned objects, status) are counted")

@@ -283,6 +283,7 @@ func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 	if err := indexRuns(context.Background(), mgr); err != nil {
 		return err
 	}
+	warmDigests()
 	notCreated := predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("syncjob").
