@@ -78,14 +78,14 @@ type Source struct {
 	qGap                          string // the rows whose cursor wall time is in [$1, $2), id after $3 (if not NULL), by id
 	pageBytes                     int    // a ReadPage ends early once its rows' column data reach this (maxPageBytes)
 
-	versions  sync.Map // field list -> *Source reading only those columns (ScanVersions, source_versions.go)
+	versions sync.Map // field list -> *Source reading only those columns (ScanVersions, source_versions.go)
 	// updCol is the updated_at column; countIndex whether an index leads with it
 	// (CountWindow then counts without parallel workers: count_serial.go).
 	updCol     string
 	countIndex leadIndexed
-	freeMu    sync.Mutex
-	free      []map[string]any   // Fields maps handed back (Recycle), reused by collectBudget
-	spareRecs []connector.Record // a page's slice handed back (Recycle), reused by collectBudget
+	freeMu     sync.Mutex
+	free       []map[string]any   // Fields maps handed back (Recycle), reused by collectBudget
+	spareRecs  []connector.Record // a page's slice handed back (Recycle), reused by collectBudget
 
 	hashed hashedScan // ScanHashed's open statement (source_hashscan.go)
 }
