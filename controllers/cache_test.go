@@ -9,7 +9,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -23,35 +22,6 @@ import (
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/test/kubetest"
 )
-
-// convergedSyncJob creates the sample SyncJob name in a new namespace and waits until it
-// is Ready and the controller's writes there have stopped; it returns the SyncJob as the
-// apiserver holds it.
-func convergedSyncJob(t *testing.T, name string) *syncv1.SyncJob {
-	t.Helper()
-	g := NewWithT(t)
-	ctx := context.Background()
-	sj := sampleSyncJob(newNamespace(t), name)
-	g.Expect(k8sClient.Create(ctx, sj)).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
-		g.Expect(meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady)).To(BeTrue())
-		g.Expect(sj.Status.Preflight).NotTo(BeNil())
-	}, timeout, interval).Should(Succeed())
-	settle(g, sj.Namespace)
-	return sj
-}
-
-// settle waits until the controller's writes and reconciles in ns stop moving.
-func settle(g Gomega, ns string) {
-	var last int64 = -1
-	g.Eventually(func() bool {
-		now := writesIn.get(ns) + reconcilesIn.get(ns)
-		settled := now == last
-		last = now
-		return settled
-	}, timeout, time.Second).Should(BeTrue())
-}
 
 // TestAppliedObjectsCachedAsDigest: of the objects the controller applies, the cache keeps
 // metadata and the digest of the fields the controller owns, nothing of their spec,

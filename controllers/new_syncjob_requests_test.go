@@ -16,22 +16,15 @@ import (
 
 // TestNewSyncJobRequests: what a new SyncJob costs the apiserver, the figure that decides
 // how fast 10,000 converge. The objects only ever created — the checkpoint ConfigMap, the
-// run Lease, the preflight Job — take one plain create each (cheaper for the apiserver than
-// a server-side apply); the objects kept in line by applyOwned — ServiceAccount, Role,
-// RoleBinding, CronJob — one apply each; the names the cache cannot answer for, one read
+// run Lease — take one plain create each (cheaper for the apiserver than a server-side
+// apply); the objects kept in line by applyOwned — ServiceAccount, Role, RoleBinding,
+// CronJob — and the preflight Job one apply each; the names the cache cannot answer for, one read
 // past the cache each. The Lease is the SyncJob's own (owner reference, labels).
 func TestNewSyncJobRequests(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
-	sj := sampleSyncJob(ns, "fresh")
-	g.Expect(k8sClient.Create(ctx, sj)).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
-		g.Expect(meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady)).To(BeTrue())
-		g.Expect(sj.Status.Preflight).NotTo(BeNil())
-	}, timeout, interval).Should(Succeed())
-	settle(g, ns)
+	sj := convergedSyncJob(t, "fresh") // Ready, its preflight recorded, the counters settled
+	ns := sj.Namespace
 
 	g.Expect(createsIn.get(ns)).To(Equal(int64(2)), "creates: checkpoint ConfigMap, run Lease")
 	g.Expect(appliesIn.get(ns)).To(Equal(int64(5)), "applies: ServiceAccount, Role, RoleBinding, CronJob, preflight Job")

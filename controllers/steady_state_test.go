@@ -80,17 +80,8 @@ func resourceVersions(g Gomega, ns string) map[string]string {
 func TestReconcileOfConvergedSyncJobWritesNothing(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
-	sj := sampleSyncJob(ns, "converged")
-	g.Expect(k8sClient.Create(ctx, sj)).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
-		g.Expect(meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady)).To(BeTrue())
-		g.Expect(sj.Status.Preflight).NotTo(BeNil())
-	}, timeout, interval).Should(Succeed())
-
-	// Let in-flight work of this and earlier tests settle: the counters stop moving.
-	settle(g, ns)
+	sj := convergedSyncJob(t, "converged") // Ready, its preflight recorded, the counters settled
+	ns := sj.Namespace
 
 	writesBefore, readsBefore, reconcilesBefore := writesIn.get(ns), apiReadsIn.get(ns), reconcilesIn.get(ns)
 	g.Expect(writesBefore).To(BeNumerically(">", 0), "the controller's writes in this namespace (owned objects, status) are counted")

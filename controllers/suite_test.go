@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/retry"
@@ -270,4 +271,33 @@ func updateSpec(g Gomega, sj *syncv1.SyncJob, change func(*syncv1.SyncJobSpec)) 
 		change(&sj.Spec)
 		return k8sClient.Update(context.Background(), sj)
 	})).To(Succeed())
+}
+
+// convergedSyncJob creates the sample SyncJob name in a new namespace and waits until it
+// is Ready and the controller's writes there have stopped; it returns the SyncJob as the
+// apiserver holds it.
+func convergedSyncJob(t *testing.T, name string) *syncv1.SyncJob {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
+	sj := sampleSyncJob(newNamespace(t), name)
+	g.Expect(k8sClient.Create(ctx, sj)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sj), sj)).To(Succeed())
+		g.Expect(meta.IsStatusConditionTrue(sj.Status.Conditions, syncv1.ConditionReady)).To(BeTrue())
+		g.Expect(sj.Status.Preflight).NotTo(BeNil())
+	}, timeout, interval).Should(Succeed())
+	settle(g, sj.Namespace)
+	return sj
+}
+
+// settle waits until the controller's writes and reconciles in ns stop moving.
+func settle(g Gomega, ns string) {
+	var last int64 = -1
+	g.Eventually(func() bool {
+		now := writesIn.get(ns) + reconcilesIn.get(ns)
+		settled := now == last
+		last = now
+		return settled
+	}, timeout, time.Second).Should(BeTrue())
 }

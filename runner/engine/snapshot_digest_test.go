@@ -10,7 +10,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -174,49 +173,8 @@ func TestSnapshotDigestsUnderFaults(t *testing.T) {
 			cfg.Source = src
 			cfg.PageSize = 1 + rng.IntN(8)
 			pages := n/cfg.PageSize + 1
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if rng.IntN(2) == 0 {
-				e.sink.batchErrAt = map[int]error{1 + rng.IntN(pages): errors.New("connection reset")}
-			}
-			e.sink.failOnce, e.mp.failOnce = map[string]int{}, map[string]int{}
-			for range rng.IntN(4) {
-				id := strconv.Itoa(1 + rng.IntN(n))
-				if rng.IntN(2) == 0 {
-					e.sink.failOnce[id] = 1
-				} else {
-					e.mp.failOnce[id] = 1
-				}
-			}
-			if rng.IntN(2) == 0 {
-				e.sink.cancelAfter = map[int]context.CancelFunc{1 + rng.IntN(pages): cancel}
-			}
-			_, _ = Run(ctx, cfg)
-			e.sink.mu.Lock()
-			e.sink.batchErrAt, e.sink.cancelAfter = nil, nil
-			e.sink.mu.Unlock()
-
-			var last audit.Phase
-			var err error
-			for run := range 12 {
-				if rng.IntN(3) == 0 {
-					e.src.mu.Lock()
-					recs := slices.Clone(e.src.recs)
-					e.src.mu.Unlock()
-					i := rng.IntN(len(recs))
-					recs[i].Fields = map[string]any{"n": recs[i].Fields["n"], "v": "v" + strconv.Itoa(rng.IntN(1000))}
-					e.src.set(recs)
-				}
-				cfg.RunID = "rerun-" + strconv.Itoa(run)
-				var res Result
-				res, err = Run(context.Background(), cfg)
-				last = res.Record.Phase
-				if err == nil && last == audit.PhaseSucceeded {
-					break
-				}
-			}
-			g.Expect(last).To(Equal(audit.PhaseSucceeded), "reruns reach a clean run: %v", err)
-			_, err = Run(context.Background(), cfg)
+			runUnderFaults(g, rng, e, cfg, n, pages)
+			_, err := Run(context.Background(), cfg)
 			g.Expect(err).NotTo(HaveOccurred())
 			src.decoded.Store(0)
 			res, err := Run(context.Background(), cfg)

@@ -307,51 +307,10 @@ func TestSnapshotRowHashUnderFaults(t *testing.T) {
 				_, err := Run(context.Background(), old)
 				g.Expect(err).NotTo(HaveOccurred())
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if rng.IntN(2) == 0 {
-				e.sink.batchErrAt = map[int]error{1 + rng.IntN(pages): errors.New("connection reset")}
-			}
-			e.sink.failOnce, e.mp.failOnce = map[string]int{}, map[string]int{}
-			for range rng.IntN(4) {
-				id := strconv.Itoa(1 + rng.IntN(n))
-				if rng.IntN(2) == 0 {
-					e.sink.failOnce[id] = 1
-				} else {
-					e.mp.failOnce[id] = 1
-				}
-			}
-			if rng.IntN(2) == 0 {
-				e.sink.cancelAfter = map[int]context.CancelFunc{1 + rng.IntN(pages): cancel}
-			}
-			_, _ = Run(ctx, cfg)
-			e.sink.mu.Lock()
-			e.sink.batchErrAt, e.sink.cancelAfter = nil, nil
-			e.sink.mu.Unlock()
-
-			var last audit.Phase
-			var err error
-			for run := range 12 {
-				if rng.IntN(3) == 0 {
-					e.src.mu.Lock()
-					recs := slices.Clone(e.src.recs)
-					e.src.mu.Unlock()
-					i := rng.IntN(len(recs))
-					recs[i].Fields = map[string]any{"n": recs[i].Fields["n"], "v": "v" + strconv.Itoa(rng.IntN(1000))}
-					e.src.set(recs)
-				}
-				cfg.RunID = "rerun-" + strconv.Itoa(run)
-				var res Result
-				res, err = Run(context.Background(), cfg)
-				last = res.Record.Phase
-				if err == nil && last == audit.PhaseSucceeded {
-					break
-				}
-			}
-			g.Expect(last).To(Equal(audit.PhaseSucceeded), "reruns reach a clean run: %v", err)
+			runUnderFaults(g, rng, e, cfg, n, pages)
 			// A complete scan after the source stops moving picks up what changed last (a
 			// scan cut short resumed after its position); the one after it writes nothing.
-			_, err = Run(context.Background(), cfg)
+			_, err := Run(context.Background(), cfg)
 			g.Expect(err).NotTo(HaveOccurred())
 			res, err := Run(context.Background(), cfg)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -369,4 +328,52 @@ func TestSnapshotRowHashUnderFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runUnderFaults runs cfg once under a random fault schedule (a batch error after a
+// partial write, record failures in the mapper and in the sink, a cancellation after some
+// page), then reruns it, with random source updates between runs, until a run succeeds.
+func runUnderFaults(g Gomega, rng *rand.Rand, e *env, cfg Config, n, pages int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if rng.IntN(2) == 0 {
+		e.sink.batchErrAt = map[int]error{1 + rng.IntN(pages): errors.New("connection reset")}
+	}
+	e.sink.failOnce, e.mp.failOnce = map[string]int{}, map[string]int{}
+	for range rng.IntN(4) {
+		id := strconv.Itoa(1 + rng.IntN(n))
+		if rng.IntN(2) == 0 {
+			e.sink.failOnce[id] = 1
+		} else {
+			e.mp.failOnce[id] = 1
+		}
+	}
+	if rng.IntN(2) == 0 {
+		e.sink.cancelAfter = map[int]context.CancelFunc{1 + rng.IntN(pages): cancel}
+	}
+	_, _ = Run(ctx, cfg)
+	e.sink.mu.Lock()
+	e.sink.batchErrAt, e.sink.cancelAfter = nil, nil
+	e.sink.mu.Unlock()
+
+	var last audit.Phase
+	var err error
+	for run := range 12 {
+		if rng.IntN(3) == 0 {
+			e.src.mu.Lock()
+			recs := slices.Clone(e.src.recs)
+			e.src.mu.Unlock()
+			i := rng.IntN(len(recs))
+			recs[i].Fields = map[string]any{"n": recs[i].Fields["n"], "v": "v" + strconv.Itoa(rng.IntN(1000))}
+			e.src.set(recs)
+		}
+		cfg.RunID = "rerun-" + strconv.Itoa(run)
+		var res Result
+		res, err = Run(context.Background(), cfg)
+		last = res.Record.Phase
+		if err == nil && last == audit.PhaseSucceeded {
+			break
+		}
+	}
+	g.Expect(last).To(Equal(audit.PhaseSucceeded), "reruns reach a clean run: %v", err)
 }
