@@ -64,6 +64,9 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
+	if percent := gcPercent(os.Getenv("GOGC")); percent > 0 {
+		debug.SetGCPercent(percent)
+	}
 	if limit := softMemoryLimit(os.ReadFile, os.Getenv("GOMEMLIMIT")); limit > 0 {
 		debug.SetMemoryLimit(limit)
 		setupLog.Info("Go soft memory limit set to 90% of the container's memory limit", "bytes", limit)
@@ -173,6 +176,23 @@ func softMemoryLimit(read func(string) ([]byte, error), gomemlimit string) int64
 		return limit * 9 / 10
 	}
 	return 0
+}
+
+// managerGCPercent is the manager's garbage-collection target (runtime/debug.SetGCPercent)
+// unless GOGC is set: the heap may grow 50 % above what is live, not the runtime's 100 %.
+// Most of the manager's heap is its cache, which stays live, and it allocates little
+// once converged, so the extra collections cost CPU mainly while thousands of SyncJobs
+// converge; at 3,000 SyncJobs the peak RSS fell from 195 to 154 MiB for about 15 % more
+// manager CPU (make bench-controller).
+const managerGCPercent = 50
+
+// gcPercent is the GC percent the manager sets: managerGCPercent, or 0 — leave the
+// runtime's — when gogc (the GOGC variable, the operator's own choice) is set.
+func gcPercent(gogc string) int {
+	if gogc != "" {
+		return 0
+	}
+	return managerGCPercent
 }
 
 // parseWatchNamespaces returns the namespaces the manager is restricted to, from

@@ -72,3 +72,21 @@ func TestSoftMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestGCPercent: the manager collects at 50 % heap growth unless GOGC is set (the
+// operator's choice wins, "off" and "100" included).
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		gogc string
+		want int
+	}{
+		{"", 50},
+		{"100", 0},
+		{"off", 0},
+		{"25", 0},
+	} {
+		if got := gcPercent(tc.gogc); got != tc.want {
+			t.Errorf("gcPercent(%q) = %d, want %d", tc.gogc, got, tc.want)
+		}
+	}
+}
