@@ -39,7 +39,7 @@ func TestAnnouncementsRememberEachConditionOnce(t *testing.T) {
 		{"status changed", key, "u1", with(ready, func(c *metav1.Condition) { c.Reason, c.Status = "Other", metav1.ConditionTrue }), true},
 		{"a re-created SyncJob (new UID)", key, "u2", with(ready, func(c *metav1.Condition) { c.Reason, c.Status = "Other", metav1.ConditionTrue }), true},
 		{"an empty message", key, "u2", metav1.Condition{Type: syncv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Other"}, true},
-		{"the same text split otherwise between reason and message", key, "u2", key, "u2", metav1.Condition{Type: syncv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Oth", Message: "er"}, true},
+		{"the same text split otherwise between reason and message", key, "u2", metav1.Condition{Type: syncv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Oth", Message: "er"}, true},
 	}
 	for _, s := range steps {
 		g.Expect(a.first(s.key, s.uid, s.c)).To(Equal(s.want), s.name)

@@ -73,8 +73,8 @@ func TestAppliedObjectsCachedAsDigest(t *testing.T) {
 			g.Expect(cached.GetResourceVersion()).To(Equal(tc.obj.GetResourceVersion()))
 			tc.trimmed(g, cached)
 			g.Expect(cached.GetAnnotations()).To(HaveKeyWithValue(appliedDigestAnnotation, digestOf(tc.want)))
-			g.Expect(appliedAsWanted(cached, tc.want)).To(BeTrue())
-			g.Expect(appliedAsWanted(tc.obj, tc.want)).To(BeTrue(), "an object read past the cache: the digest of its managedFields")
+			g.Expect(appliedAsWanted(cached, digestOf(tc.want))).To(BeTrue())
+			g.Expect(appliedAsWanted(tc.obj, digestOf(tc.want))).To(BeTrue(), "an object read past the cache: the digest of its managedFields")
 			again, err := appliedTransform(cached.DeepCopyObject())
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(again).To(Equal(cached), "the transform of a trimmed object changes nothing (an informer may apply it twice)")
@@ -109,7 +109,7 @@ func TestRestartedCacheHoldsTheDigests(t *testing.T) {
 		{&rbacv1.RoleBinding{}, desired.ServiceAccountName(sj), desired.RoleBinding(sj)},
 	} {
 		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: tc.name}, tc.obj)).To(Succeed())
-		g.Expect(appliedAsWanted(tc.obj, tc.want)).To(BeTrue(), "%T %s in a fresh cache", tc.obj, tc.name)
+		g.Expect(appliedAsWanted(tc.obj, digestOf(tc.want))).To(BeTrue(), "%T %s in a fresh cache", tc.obj, tc.name)
 	}
 }
 

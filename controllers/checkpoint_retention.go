@@ -47,16 +47,23 @@ const annotationCheckpointArchivedAs = "sync.checkpointed.io/checkpoint-archived
 func (r *SyncJobReconciler) ensureCheckpoint(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) error {
 	want := desired.CheckpointConfigMap(sj)
 	cur := &corev1.ConfigMap{}
-	err := r.Get(ctx, client.ObjectKeyFromObject(want), cur)
+	k := recentKey{"ConfigMap", client.ObjectKeyFromObject(want)}
+	err := r.Get(ctx, k.key, cur)
 	if apierrors.IsNotFound(err) {
+		if rw, ok := r.recent.lookup(k, r.Clock.Now()); ok && rw.digest == string(sj.UID) {
+			st.recentUnseen = true // created a moment ago for this SyncJob; the cache does not show it yet
+			return nil
+		}
 		if err := r.Create(ctx, want, client.FieldOwner(runcontract.ControllerFieldManager)); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create checkpoint ConfigMap %s: %w", want.Name, err)
 		}
+		r.recent.record(k, string(sj.UID), r.Clock.Now())
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("get checkpoint ConfigMap %s: %w", want.Name, err)
 	}
+	r.recent.forget(k)
 	if checkpointIsOurs(cur, sj) {
 		// status.checkpointArchived is rebuilt from the ConfigMap each time, so an archive
 		// made by a reconcile whose status write was lost is still named.

@@ -30,11 +30,29 @@ import (
 // took over, a field the controller no longer sets, or a missing object all differ and
 // are applied, so an edit of ours is still put back; a reconcile that finds everything in
 // line sends nothing (not even a no-op patch per owned object).
-func (r *SyncJobReconciler) applyOwned(ctx context.Context, live client.Object, want runtime.ApplyConfiguration) error {
-	if appliedAsWanted(live, want) {
+func (r *SyncJobReconciler) applyOwned(ctx context.Context, live client.Object, want appliedConfiguration) error {
+	digest := digestOf(want)
+	if appliedAsWanted(live, digest) {
 		return nil
 	}
-	return r.Apply(ctx, want, client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership)
+	k := recentKey{*want.GetKind(), client.ObjectKey{Namespace: *want.GetNamespace(), Name: *want.GetName()}}
+	if rw, ok := r.recent.lookup(k, r.Clock.Now()); ok && rw.digest == digest && (live == nil || live.GetResourceVersion() == "") {
+		return nil // applied a moment ago, exactly so; the cache does not show it yet
+	}
+	if err := r.Apply(ctx, want, client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
+		return err
+	}
+	r.recent.record(k, digest, r.Clock.Now())
+	return nil
+}
+
+// appliedConfiguration is the apply configuration of a kind the controller applies: it
+// names its kind, namespace and name (all set by the desired builders).
+type appliedConfiguration interface {
+	runtime.ApplyConfiguration
+	GetKind() *string
+	GetNamespace() *string
+	GetName() *string
 }
 
 // createOwned makes the object that want describes with one plain create, for the objects
@@ -59,12 +77,12 @@ func (r *SyncJobReconciler) createOwned(ctx context.Context, obj client.Object, 
 }
 
 // appliedAsWanted reports whether the fields the controller's field manager owns in live
-// are exactly want: the digest of want equals the digest of those fields. An object from
+// are exactly what a configuration of digest want (digestOf) sets. An object from
 // the cache carries that digest (appliedTransform keeps nothing else of an applied kind);
 // an object read past the cache (the cache did not hold it yet) has its managedFields, from
 // which it is taken. An object not found, or whose managedFields cannot be read, is never
 // in line.
-func appliedAsWanted(live client.Object, want runtime.ApplyConfiguration) bool {
+func appliedAsWanted(live client.Object, want string) bool {
 	if live == nil || live.GetResourceVersion() == "" {
 		return false
 	}
@@ -72,7 +90,7 @@ func appliedAsWanted(live client.Object, want runtime.ApplyConfiguration) bool {
 	if len(live.GetManagedFields()) > 0 {
 		got = ownedDigest(live)
 	}
-	return got != "" && got == digestOf(want)
+	return got != "" && got == want
 }
 
 // appliedDigestAnnotation holds, on the cache's copy of an object the controller applies

@@ -38,13 +38,23 @@ func (r *SyncJobReconciler) checkRunnerImage(_ context.Context, sj *syncv1.SyncJ
 // named as desired names them) exists and is not the SyncJob's own: Stalled with reason
 // NameConflict naming it. The controller never takes over an object it does not control
 // (server-side apply with force would). An object controlled by a deleted SyncJob of the
-// same name is the SyncJob's own from before a re-creation: it is taken over.
+// same name is the SyncJob's own from before a re-creation: it is taken over. An object
+// the controller applied a moment ago (recentWrites) that the cache does not show yet is
+// its own without asking the apiserver.
 func (r *SyncJobReconciler) refuseForeign(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState, objs ...client.Object) (stepResult, error) {
 	for _, obj := range objs {
 		kind, name := ownedKindName(sj, obj)
 		key := client.ObjectKey{Namespace: sj.Namespace, Name: name}
 		err := r.Get(ctx, key, obj)
+		if err == nil {
+			r.recent.forget(recentKey{kind, key})
+		}
 		if apierrors.IsNotFound(err) {
+			if _, ok := r.recent.lookup(recentKey{kind, key}, r.Clock.Now()); ok {
+				// Applied a moment ago, as the SyncJob's own: the cache has not shown it yet.
+				st.recentUnseen = true
+				continue
+			}
 			// The cache holds only objects labelled as ours: ask the apiserver.
 			err = r.reader().Get(ctx, key, obj)
 		}

@@ -35,7 +35,9 @@ import (
 var (
 	env       *kubetest.Env
 	k8sClient client.Client
-	writes    atomic.Int64 // writes made by the controller's client
+	// cachedClient is the suite manager's client (reads from its cache, with its indexes).
+	cachedClient client.Client
+	writes       atomic.Int64 // writes made by the controller's client
 	// writesIn counts the same writes per namespace of the object written.
 	writesIn nsCounts
 	// reconcilesIn and apiReadsIn count, per namespace, the controller's reads of a SyncJob
@@ -83,6 +85,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	cachedClient = mgr.GetClient()
 	r := &SyncJobReconciler{
 		Client:  countingClient{mgr.GetClient()},
 		Events:  mgr.GetEventRecorder("checkpointed-controller"),

@@ -60,6 +60,9 @@ type SyncJobReconciler struct {
 
 	// announced guards against announcing one change of a condition twice (announced.go).
 	announced announcements
+	// recent remembers the owned objects written in the last moments, until the cache
+	// shows them (recent.go).
+	recent recentWrites
 }
 
 // RBAC: exactly the verbs the code uses (controllers/rbac_test.go compares
@@ -96,6 +99,10 @@ type reconcileState struct {
 	runs runs
 	// pending explains an operator request that waits for the active Job; "" if none.
 	pending string
+	// recentUnseen is set when an owned object the controller created a moment ago was
+	// taken as existing although the cache did not show it (recentWrites): the reconcile
+	// asks for another look once that memory has expired.
+	recentUnseen bool
 }
 
 // stepResult is what a step asks of the rest of the reconcile.
@@ -165,6 +172,11 @@ func (r *SyncJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 			break
 		}
 	}
+	if st.recentUnseen {
+		// Look again once the memory of those writes has expired, in case one of the
+		// objects was deleted before the cache ever showed it.
+		result.RequeueAfter = earliest(result.RequeueAfter, recentWriteTTL)
+	}
 	return result, nil
 }
 
@@ -224,12 +236,22 @@ func (r *SyncJobReconciler) reconcileCheckpoint(ctx context.Context, sj *syncv1.
 	st.status.CheckpointConfigMap = desired.CheckpointName(sj)
 
 	lease := &coordinationv1.Lease{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: desired.LeaseName(sj)}, lease); apierrors.IsNotFound(err) {
+	leaseKey := recentKey{"Lease", client.ObjectKey{Namespace: sj.Namespace, Name: desired.LeaseName(sj)}}
+	err := r.Get(ctx, leaseKey.key, lease)
+	switch {
+	case apierrors.IsNotFound(err):
+		if rw, ok := r.recent.lookup(leaseKey, r.Clock.Now()); ok && rw.digest == string(sj.UID) {
+			st.recentUnseen = true // created a moment ago for this SyncJob; the cache does not show it yet
+			return stepResult{}, nil
+		}
 		if err := r.createOwned(ctx, &coordinationv1.Lease{}, desired.Lease(sj), client.FieldOwner(runcontract.ControllerFieldManager)); err != nil {
 			return stepResult{}, fmt.Errorf("create run Lease %s: %w", desired.LeaseName(sj), err)
 		}
-	} else if err != nil {
+		r.recent.record(leaseKey, string(sj.UID), r.Clock.Now())
+	case err != nil:
 		return stepResult{}, fmt.Errorf("get run Lease %s: %w", desired.LeaseName(sj), err)
+	default:
+		r.recent.forget(leaseKey)
 	}
 	return stepResult{}, nil
 }
