@@ -131,6 +131,10 @@ func (r *run) scanOverlap(ctx context.Context) {
 		if !r.checkVersions(ctx, sc, res.page.Records) {
 			return
 		}
+		// Checked: nothing refers to the scanned positions any more (the outcomes keep ids
+		// and keys, which are strings; the records to write were fetched anew), so the
+		// source may reuse their maps for the pages scanned or read next.
+		r.recycle(res.page.Records) // pages.go
 		r.maybeSave(ctx)
 		if r.failure != nil {
 			return
