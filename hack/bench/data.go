@@ -179,7 +179,8 @@ FROM generate_series(1, $1::bigint) AS g,
      LATERAL (SELECT CASE WHEN g BETWEEN $3 AND $4 THEN $3 ELSE g END AS r) AS t`
 
 // userSinkDDL creates a sink table named %[1]s with the columns of the sample SyncJob
-// (config/samples/sync_v1alpha1_syncjob_postgres.yaml) and no index but its unique key.
+// (config/samples/sync_v1alpha1_syncjob_postgres.yaml) and no index but its unique key
+// (createUserSink adds the one the README asks for).
 const userSinkDDL = `CREATE TABLE %[1]s (
   billing_invoice_id text PRIMARY KEY,
   billing_customer_id text,
@@ -209,8 +210,23 @@ func createUserSource(ctx context.Context, conn *pgx.Conn, table string, n int) 
 	return vacuum(ctx, conn, table)
 }
 
-// createUserSink creates an empty sink table of the sample's shape.
+// createUserSink creates an empty sink table of the sample's shape with the index the
+// README documents as the one a PostgreSQL sink needs (source_updated_at: the drift
+// check's counts, the overlap's range read of stored versions): the sink a user gets by
+// following the README, runner and baselines alike.
 func createUserSink(ctx context.Context, conn *pgx.Conn, table string) error {
+	if err := createBareUserSink(ctx, conn, table); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "CREATE INDEX ON "+pgx.Identifier{table}.Sanitize()+" (source_updated_at)"); err != nil {
+		return fmt.Errorf("index sink table %s: %w", table, err)
+	}
+	return nil
+}
+
+// createBareUserSink creates an empty sink table of the sample's shape with only its
+// unique key: the reported variant of a user who has not created the index.
+func createBareUserSink(ctx context.Context, conn *pgx.Conn, table string) error {
 	if _, err := conn.Exec(ctx, fmt.Sprintf(userSinkDDL, pgx.Identifier{table}.Sanitize())); err != nil {
 		return fmt.Errorf("create sink table %s: %w", table, err)
 	}

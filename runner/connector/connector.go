@@ -100,7 +100,8 @@ type RecordChecker interface {
 
 // Recycler is an optional Source capability: the engine hands back the records of a page
 // read by ReadPage (or ScanPage, or decoded from a HashedPage) once it is done with them (the page is written and its
-// outcome committed) and keeps no reference to them or to their Fields maps,
+// outcome committed), and those of a page of ScanVersions once they are checked against the
+// sink's versions (the records to write are fetched anew), and keeps no reference to them or to their Fields maps,
 // so that the source may reuse those maps for later records instead of allocating new
 // ones; the source may set their Fields to nil. Records read by
 // other calls (FetchByIDs, the drift check's reads) are never handed back.

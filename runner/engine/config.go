@@ -182,6 +182,9 @@ type Config struct {
 	maxFailedKeys int
 	// pageSizes is the adaptive size's policy (tests; nil: defaultPageSizePolicy).
 	pageSizes *pageSizePolicy
+	// versionScanPage is the number of positions the overlap's version scan reads a round
+	// trip (tests; 0: versionScanLimit, overlapscan.go).
+	versionScanPage int
 }
 
 func (cfg Config) withDefaults() (Config, error) {

@@ -49,6 +49,9 @@ func invariantUnderFaults(t *testing.T, versions, adaptive bool) {
 				}
 			}
 			cfg.PageSize = 1 + rng.IntN(8)
+			if versions { // scanned pages of positions as large as a page, or larger (overlapscan.go)
+				cfg.versionScanPage = cfg.PageSize * (1 + int(seed%3))
+			}
 			cfg.SafetyGap = time.Duration(rng.IntN(4)) * time.Second
 			cfg.CheckpointInterval = time.Duration(rng.IntN(3)) * time.Second
 			e.clock.step = 500 * time.Millisecond

@@ -131,6 +131,10 @@ func (r *run) scanOverlap(ctx context.Context) {
 		if !r.checkVersions(ctx, sc, res.page.Records) {
 			return
 		}
+		// Checked: nothing refers to the scanned positions any more (the outcomes keep ids
+		// and keys, which are strings; the records to write were fetched anew), so the
+		// source may reuse their maps for the pages scanned or read next.
+		r.recycle(res.page.Records) // pages.go
 		r.maybeSave(ctx)
 		if r.failure != nil {
 			return
@@ -152,7 +156,7 @@ type scanResult struct {
 func (r *run) scanAhead(ctx context.Context, sc overlapScan, after cursor.Cursor) chan scanResult {
 	ch := make(chan scanResult, 1)
 	go func() {
-		p, err := sc.scanner.ScanVersions(ctx, after, sc.until, sc.fields, r.cfg.PageSize)
+		p, err := sc.scanner.ScanVersions(ctx, after, sc.until, sc.fields, r.versionScanLimit())
 		ch <- scanResult{after: after, page: p, err: err}
 	}()
 	return ch
@@ -190,11 +194,32 @@ func (r *run) checkVersions(ctx context.Context, sc overlapScan, recs []connecto
 		}
 		need = append(need, rec.ID)
 	}
-	if len(need) == 0 {
-		return true
+	// The records to write go as pages of at most the page size, as the main loop's would.
+	for len(need) > 0 {
+		n := min(len(need), r.cfg.PageSize)
+		if !r.writeFetched(ctx, sc.until, sc.fetcher, need[:n]) {
+			return false
+		}
+		need = need[n:]
 	}
-	return r.writeFetched(ctx, sc.until, sc.fetcher, need)
+	return true
 }
+
+// versionScanLimit is how many positions the version scan reads a round trip: positions
+// (an id, a time and the key's fields) are small beside full records, so a scanned page is
+// larger than a page of records (at least versionScanPositions), and a 5-minute gap takes a
+// few round trips instead of one per page of records. Each scanned page is still checked
+// against the sink's stored versions in one lookup.
+func (r *run) versionScanLimit() int {
+	if r.cfg.versionScanPage > 0 {
+		return r.cfg.versionScanPage
+	}
+	return max(r.cfg.PageSize, versionScanPositions)
+}
+
+// versionScanPositions is the version scan's page of positions (versionScanLimit): about
+// 1 MiB of positions held at a time, with the page scanned ahead.
+const versionScanPositions = 10_000
 
 // writeFetched fetches the records ids by id and writes those still at or before until as
 // one page of the main loop would be (writePage): in the source's order, each mapped, the

@@ -67,6 +67,7 @@ func scanEnv(t *testing.T) (*env, *versionSink, *versionScanSource, Config) {
 	e, vs, cfg := overlapEnv(t)
 	ss := &versionScanSource{fakeSource: e.src}
 	cfg.Source = ss
+	cfg.versionScanPage = cfg.PageSize // a scanned page of positions as large as a page (overlapscan_pages_test.go: larger)
 	e.src.mu.Lock()
 	e.src.reads, e.src.fetches, e.src.events = nil, nil, nil
 	e.src.mu.Unlock()
@@ -269,6 +270,7 @@ func TestOverlapScanReadsVersionRanges(t *testing.T) {
 	_, err = Run(context.Background(), cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	cfg.Source = &versionScanSource{fakeSource: e.src}
+	cfg.versionScanPage = cfg.PageSize
 	rs.ranges, vs.lookups, vs.upserted = 0, nil, nil
 	res, err = Run(context.Background(), cfg)
 	g.Expect(err).NotTo(HaveOccurred())

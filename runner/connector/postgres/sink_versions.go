@@ -56,7 +56,10 @@ func (s *Sink) StoredVersionsBetween(ctx context.Context, from, to time.Time, li
 		return nil, false, fmt.Errorf("read source versions in [%s, %s] from %q: %w", from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), s.rel.name, err)
 	}
 	defer rows.Close()
-	out := make(map[string]time.Time, limit)
+	// Sized for half the limit: callers leave room for about twice the rows they expect
+	// (the engine's page), and a map sized for the whole limit cost more to allocate and
+	// clear than the range read's rows to scan.
+	out := make(map[string]time.Time, limit/2+1)
 	var key string
 	var at time.Time
 	n := 0

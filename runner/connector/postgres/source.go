@@ -83,9 +83,9 @@ type Source struct {
 	// (CountWindow then counts without parallel workers: count_serial.go).
 	updCol     string
 	countIndex leadIndexed
-	freeMu     sync.Mutex
-	free       []map[string]any   // Fields maps handed back (Recycle), reused by collectBudget
-	spareRecs  []connector.Record // a page's slice handed back (Recycle), reused by collectBudget
+	// bin keeps what Recycle hands back, shared with the version scan's readers
+	// (versionSource): the maps of scanned positions serve later pages, and the reverse.
+	bin *recycleBin
 
 	hashed hashedScan // ScanHashed's open statement (source_hashscan.go)
 }
@@ -118,7 +118,7 @@ func NewSource(ctx context.Context, cfg SourceConfig, dsn string, opts SourceOpt
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{pool: pool, log: opts.Logger, pageBytes: maxPageBytes}
+	s := &Source{pool: pool, log: opts.Logger, pageBytes: maxPageBytes, bin: &recycleBin{}}
 	if err := s.setup(ctx, cfg); err != nil {
 		pool.Close()
 		return nil, err
@@ -603,10 +603,10 @@ const maxFreeMaps = 20000
 // (connector.Recycler), for later rows; it sets each record's Fields to nil.
 func (s *Source) Recycle(recs []connector.Record) {
 	s.RecycleFields(recs)
-	s.freeMu.Lock()
-	defer s.freeMu.Unlock()
-	if cap(recs) > cap(s.spareRecs) {
-		s.spareRecs = recs[:0]
+	s.bin.mu.Lock()
+	defer s.bin.mu.Unlock()
+	if cap(recs) > cap(s.bin.spareRecs) {
+		s.bin.spareRecs = recs[:0]
 	}
 }
 
@@ -614,11 +614,11 @@ func (s *Source) Recycle(recs []connector.Record) {
 // (connector.FieldsRecycler), for later rows; it sets each record's Fields to nil and
 // keeps nothing of the records' slice.
 func (s *Source) RecycleFields(recs []connector.Record) {
-	s.freeMu.Lock()
-	defer s.freeMu.Unlock()
+	s.bin.mu.Lock()
+	defer s.bin.mu.Unlock()
 	for i := range recs {
-		if m := recs[i].Fields; m != nil && len(s.free) < maxFreeMaps {
-			s.free = append(s.free, m)
+		if m := recs[i].Fields; m != nil && len(s.bin.free) < maxFreeMaps {
+			s.bin.free = append(s.bin.free, m)
 		}
 		recs[i].Fields = nil
 	}
@@ -627,12 +627,12 @@ func (s *Source) RecycleFields(recs []connector.Record) {
 // recordSlice returns an empty slice for a page of up to capacity records: the one handed
 // back last, when it is large enough, else a new one.
 func (s *Source) recordSlice(capacity int) []connector.Record {
-	s.freeMu.Lock()
-	spare := s.spareRecs
+	s.bin.mu.Lock()
+	spare := s.bin.spareRecs
 	if cap(spare) >= capacity {
-		s.spareRecs = nil
+		s.bin.spareRecs = nil
 	}
-	s.freeMu.Unlock()
+	s.bin.mu.Unlock()
 	if cap(spare) < capacity {
 		return make([]connector.Record, 0, capacity)
 	}
@@ -643,24 +643,32 @@ func (s *Source) recordSlice(capacity int) []connector.Record {
 
 // putMaps keeps emptied maps for reuse.
 func (s *Source) putMaps(ms []map[string]any) {
-	s.freeMu.Lock()
-	defer s.freeMu.Unlock()
-	ms = ms[:min(len(ms), maxFreeMaps-len(s.free))]
-	s.free = append(s.free, ms...)
+	s.bin.mu.Lock()
+	defer s.bin.mu.Unlock()
+	ms = ms[:min(len(ms), maxFreeMaps-len(s.bin.free))]
+	s.bin.free = append(s.bin.free, ms...)
 }
 
 // takeMaps moves up to n recycled maps, emptied, into dst.
 func (s *Source) takeMaps(dst []map[string]any, n int) []map[string]any {
-	s.freeMu.Lock()
-	k := min(n, len(s.free))
-	dst = append(dst, s.free[len(s.free)-k:]...)
-	clear(s.free[len(s.free)-k:])
-	s.free = s.free[:len(s.free)-k]
-	s.freeMu.Unlock()
+	s.bin.mu.Lock()
+	k := min(n, len(s.bin.free))
+	dst = append(dst, s.bin.free[len(s.bin.free)-k:]...)
+	clear(s.bin.free[len(s.bin.free)-k:])
+	s.bin.free = s.bin.free[:len(s.bin.free)-k]
+	s.bin.mu.Unlock()
 	for _, m := range dst {
 		clear(m)
 	}
 	return dst
+}
+
+// recycleBin is what a Source keeps for reuse: the Fields maps and the largest page's slice
+// handed back (Recycle, RecycleFields), taken by collectBudget.
+type recycleBin struct {
+	mu        sync.Mutex
+	free      []map[string]any   // Fields maps handed back
+	spareRecs []connector.Record // a page's slice handed back
 }
 
 var (

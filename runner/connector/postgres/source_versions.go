@@ -53,7 +53,7 @@ func (s *Source) versionSource(fields []string) *Source {
 			rel.order = append(rel.order, name)
 		}
 	}
-	v := &Source{pool: s.pool, log: s.log, rel: &rel, ids: s.ids, loc: s.loc, zone: s.zone, pageBytes: s.pageBytes}
+	v := &Source{pool: s.pool, log: s.log, rel: &rel, ids: s.ids, loc: s.loc, zone: s.zone, pageBytes: s.pageBytes, bin: s.bin}
 	cfg := SourceConfig{IDColumn: idCol, UpdatedAtColumn: updCol}
 	sel := v.selectList(cfg)
 	idOrder := quote(idCol)
