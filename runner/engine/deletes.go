@@ -103,6 +103,13 @@ func (r *run) fullReconcile(ctx context.Context) {
 	at := r.cfg.Clock.Now().UTC()
 	start := time.Now()
 
+	// Equal key digests: nothing is absent from the source, no key is listed
+	// (deletes_digest.go).
+	if ctx.Err() == nil && r.sameKeys(ctx, d.SourceKeys, lister) {
+		r.reconciled(start)
+		return
+	}
+
 	// Pass 1 counts: nothing is deleted before the valve has seen the whole picture.
 	var total, absent, sourceKeys int64
 	err := keymerge.Keys(ctx, d.SourceKeys.Keys(ctx, ""), lister.Keys(ctx, ""), func(_ string, s keymerge.Side) error {
@@ -233,8 +240,14 @@ type mappedKeys struct {
 
 // PrefixedKeys adapts a source listing field (connector.FieldLister) into the list of the
 // external keys prefix + value, for a key mapped as `"<prefix>" + string(record.<field>)`.
+// When src also digests its values (connector.FieldDigester), the list digests its keys
+// (connector.KeyDigester).
 func PrefixedKeys(src connector.FieldLister, field, prefix string) connector.KeyLister {
-	return mappedKeys{src: src, field: field, prefix: prefix}
+	m := mappedKeys{src: src, field: field, prefix: prefix}
+	if _, ok := src.(connector.FieldDigester); ok {
+		return digestKeys{m}
+	}
+	return m
 }
 
 // Keys implements connector.KeyLister.
