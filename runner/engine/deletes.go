@@ -25,6 +25,8 @@ const DefaultMaxDeleteFraction = 0.05
 // every key of SourceKeys and every key of the sink (connector.KeyLister) are merged in key
 // order in bounded memory (package keymerge); the sink's keys the source lacks are handed
 // to the sink's connector.KeyDeleter, which deletes or marks them per its delete mode.
+// When both listings digest their keys (connector.KeyDigester) and the digests are equal,
+// nothing is listed (deletes_digest.go).
 //
 // The valve: when those keys are more than MaxFraction of the sink's keys, nothing is
 // deleted and the run fails with reason DeleteValve and a message naming the counts and
