@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,8 +20,11 @@ const keysTarget = 1.5
 // Postgres → Postgres, on its own tables (keys_invoices → crm_keys), with nothing to delete: a full load (untimed setup), then, -reps
 // times alternating, the baseline (both key sets read with COPY ... TO STDOUT, discarded)
 // and `runner sync --full-reconcile` (a rerun with nothing new that ends with the merge of
-// both key streams). The runner's time includes the rerun and its process start; the note
-// gives the reconciliation's own time (its log line) as well.
+// both key streams), first with equal key sets (the key digests are equal: no key is
+// listed), then with one sink key the source lacks added before each run (the digests
+// differ: both key sets are listed, merged, the key deleted). The runner's time includes
+// the rerun and its process start; the note gives the reconciliation's own time (its log
+// line) as well.
 func (b *bench) keysScenario(ctx context.Context) error {
 	o := b.o
 	t0 := time.Now()
@@ -55,52 +59,86 @@ func (b *bench) keysScenario(ctx context.Context) error {
 	}
 	fmt.Printf("generated and loaded %d rows in %.1fs\n", o.rows, time.Since(t0).Seconds())
 
+	for _, v := range []struct {
+		name   string
+		orphan bool
+	}{{"full key reconcile", false}, {"full key reconcile, 1 key to delete", true}} {
+		r, last, err := b.keysRuns(ctx, jf, state, v.orphan)
+		if err != nil {
+			return err
+		}
+		r.scenario = v.name
+		b.add(r, last) // also checks the peak RSS against rssTarget
+	}
+	if err := b.verify(ctx, "keys_invoices", "crm_keys"); err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	return nil
+}
+
+// keysRuns times -reps full key reconciliations against the COPY baseline, alternating.
+// orphan: before each run, one row whose key the source lacks is added to the sink, so
+// that the key digests differ and the run lists and merges both key sets and deletes it
+// (the cost of the merge, which equal digests skip).
+func (b *bench) keysRuns(ctx context.Context, jf, state string, orphan bool) (row, runResult, error) {
+	o := b.o
 	var walls, bases, merges, cpus timings
 	var rss int64
 	var last runResult
 	took := regexp.MustCompile(`"full key reconciliation done".*?"took":"([^"]+)"`)
+	wantDeleted, by := int64(0), `"by":"equal key digests"`
+	if orphan {
+		wantDeleted, by = 1, "the key digests differ"
+	}
 	for i := 0; i < o.reps; i++ {
+		if orphan {
+			if _, err := b.dst.Exec(ctx, `INSERT INTO crm_keys (billing_invoice_id, status, total, source_updated_at) VALUES ($1, 'paid', 0, '2000-01-01Z')`,
+				fmt.Sprintf("billing:orphan-%d", i)); err != nil {
+				return row{}, last, fmt.Errorf("keys: add a sink key the source lacks: %w", err)
+			}
+		}
 		if err := b.checkpoint(ctx); err != nil {
-			return err
+			return row{}, last, err
 		}
 		start := time.Now()
 		n, err := copyKeys(ctx, b.src, `COPY (SELECT id::text FROM keys_invoices) TO STDOUT`)
 		if err != nil {
-			return err
+			return row{}, last, err
 		}
 		m, err := copyKeys(ctx, b.dst, `COPY (SELECT billing_invoice_id FROM crm_keys) TO STDOUT`)
 		if err != nil {
-			return err
+			return row{}, last, err
 		}
 		bases = append(bases, time.Since(start))
-		if n != int64(o.rows) || m != int64(o.rows) {
-			return fmt.Errorf("keys baseline: read %d source and %d sink keys, want %d", n, m, o.rows)
+		if n != int64(o.rows) || m != int64(o.rows)+wantDeleted {
+			return row{}, last, fmt.Errorf("keys baseline: read %d source and %d sink keys, want %d and %d", n, m, o.rows, int64(o.rows)+wantDeleted)
 		}
 
 		if err := b.printStatements(ctx, "keys baseline"); err != nil {
-			return err
+			return row{}, last, err
 		}
 		if err := b.checkpoint(ctx); err != nil {
-			return err
+			return row{}, last, err
 		}
-		res, err := b.runner.run(ctx, fmt.Sprintf("keys-%d", i), "sync", "-f", jf, "--state-dir", state, "--full-reconcile")
+		res, err := b.runner.run(ctx, fmt.Sprintf("keys-%v-%d", orphan, i), "sync", "-f", jf, "--state-dir", state, "--full-reconcile")
 		if err != nil {
-			return err
+			return row{}, last, err
 		}
 		if err := b.printStatements(ctx, "keys runner"); err != nil {
-			return err
+			return row{}, last, err
 		}
 		rec := res.Record
-		if res.Exit != 0 || rec.Phase != "Succeeded" || rec.Deleted != 0 || rec.Failed != 0 {
-			return fmt.Errorf("keys: runner exit %d, phase %s, deleted %d, failed %d (%s: %s)", res.Exit, rec.Phase, rec.Deleted, rec.Failed, rec.Reason, rec.Message)
+		if res.Exit != 0 || rec.Phase != "Succeeded" || rec.Deleted != wantDeleted || rec.Failed != 0 {
+			return row{}, last, fmt.Errorf("keys: runner exit %d, phase %s, deleted %d (want %d), failed %d (%s: %s)",
+				res.Exit, rec.Phase, rec.Deleted, wantDeleted, rec.Failed, rec.Reason, rec.Message)
 		}
 		mt := took.FindStringSubmatch(res.Stderr)
-		if mt == nil {
-			return fmt.Errorf("keys: the run did not log a full key reconciliation\nstderr (tail): %s", tailLines(res.Stderr, 10))
+		if mt == nil || !strings.Contains(res.Stderr, by) {
+			return row{}, last, fmt.Errorf("keys: the run did not log a full key reconciliation (%s)\nstderr (tail): %s", by, tailLines(res.Stderr, 10))
 		}
 		d, err := time.ParseDuration(mt[1])
 		if err != nil {
-			return err
+			return row{}, last, err
 		}
 		walls = append(walls, res.Wall)
 		cpus = append(cpus, res.CPU)
@@ -108,17 +146,17 @@ func (b *bench) keysScenario(ctx context.Context) error {
 		rss = max(rss, res.MaxRSS)
 		last = res
 	}
-	if err := b.verify(ctx, "keys_invoices", "crm_keys"); err != nil {
-		return fmt.Errorf("keys: %w", err)
+	what := "digests alone"
+	if orphan {
+		what = "digests, merge and delete"
 	}
-	r := row{scenario: "full key reconcile", rows: int64(o.rows), wall: walls.median(), cpu: cpus.median(), rss: rss, base: bases.median(),
-		note: fmt.Sprintf("%s; merge alone %.3fs (%.2f× baseline)", repsNote(walls, bases), merges.median().Seconds(),
-			merges.median().Seconds()/bases.median().Seconds())}
+	r := row{rows: int64(o.rows), wall: walls.median(), cpu: cpus.median(), rss: rss, base: bases.median(),
+		note: strings.TrimPrefix(fmt.Sprintf("%s; reconciliation (%s) %.3fs (%.2f× baseline)", repsNote(walls, bases), what, merges.median().Seconds(),
+			merges.median().Seconds()/bases.median().Seconds()), "; ")}
 	r.ratio = pairedRatio(walls, bases)
 	r.target = fmt.Sprintf("≤ %.1f× COPY of both", keysTarget)
 	r.ok = ptr(r.ratio <= keysTarget)
-	b.add(r, last) // also checks the peak RSS against rssTarget
-	return nil
+	return r, last, nil
 }
 
 // copyKeys runs a COPY ... TO STDOUT, discards its output and returns the rows copied.

@@ -282,6 +282,38 @@ type PrefixedFieldLister interface {
 	PrefixedFieldValues(ctx context.Context, field, prefix, after string) iter.Seq2[string, error]
 }
 
+// KeyDigest summarises a set of external keys, for full key reconciliation to recognise
+// two equal key sets without listing them: the number of keys and a digest of them under
+// the digest seeds. Two KeyDigests say the sets are equal only when Method, Keys and
+// Digest are all equal; anything else (other methods, other servers' hash functions) only
+// means the keys must be listed and merged.
+type KeyDigest struct {
+	// Method names how Digest was made; digests of different methods never compare equal.
+	Method string
+	// Keys is the number of keys.
+	Keys int64
+	// Digest is the digest of the keys, in Method's text form.
+	Digest string
+}
+
+// Equal reports whether d and o describe equal key sets by the same method.
+func (d KeyDigest) Equal(o KeyDigest) bool {
+	return d.Method != "" && d == o
+}
+
+// KeyDigester is an optional capability of a KeyLister: the KeyDigest of exactly the keys
+// Keys(ctx, "") lists, under seeds (chosen by the caller for each reconciliation, so that a
+// set of keys that collides under one pair of seeds does not collide again).
+type KeyDigester interface {
+	KeyDigest(ctx context.Context, seeds [2]int64) (KeyDigest, error)
+}
+
+// FieldDigester is an optional capability of a FieldLister: the KeyDigest of the values
+// PrefixedFieldValues(ctx, field, prefix, "") would list (prefix + each value), under seeds.
+type FieldDigester interface {
+	FieldDigest(ctx context.Context, field, prefix string, seeds [2]int64) (KeyDigest, error)
+}
+
 // KeyDelete is a record known by its external key only, deleted at At.
 type KeyDelete struct {
 	Key string

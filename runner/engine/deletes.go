@@ -25,6 +25,8 @@ const DefaultMaxDeleteFraction = 0.05
 // every key of SourceKeys and every key of the sink (connector.KeyLister) are merged in key
 // order in bounded memory (package keymerge); the sink's keys the source lacks are handed
 // to the sink's connector.KeyDeleter, which deletes or marks them per its delete mode.
+// When both listings digest their keys (connector.KeyDigester) and the digests are equal,
+// nothing is listed (deletes_digest.go).
 //
 // The valve: when those keys are more than MaxFraction of the sink's keys, nothing is
 // deleted and the run fails with reason DeleteValve and a message naming the counts and
@@ -80,6 +82,13 @@ func ConfirmToken(job string, absent, total int64) string {
 // deleteBatch bounds the keys handed to KeyDeleter at once.
 const deleteBatch = 500
 
+// keepAbsentKeys and keepAbsentBytes bound the absent keys the counting pass of full key
+// reconciliation keeps, to delete them without a second listing of every key.
+const (
+	keepAbsentKeys  = 8 * deleteBatch
+	keepAbsentBytes = 1 << 20
+)
+
 // fullReconcile runs full key reconciliation when it is due (a complete main run without a
 // failure, not a dry run) and keeps the count of runs since the last one.
 func (r *run) fullReconcile(ctx context.Context) {
@@ -103,13 +112,29 @@ func (r *run) fullReconcile(ctx context.Context) {
 	at := r.cfg.Clock.Now().UTC()
 	start := time.Now()
 
-	// Pass 1 counts: nothing is deleted before the valve has seen the whole picture.
+	// Equal key digests: nothing is absent from the source, no key is listed
+	// (deletes_digest.go).
+	if ctx.Err() == nil && r.sameKeys(ctx, d.SourceKeys, lister) {
+		r.reconciled(start)
+		return
+	}
+
+	// Pass 1 counts: nothing is deleted before the valve has seen the whole picture. It
+	// keeps the first absent keys (bounded: keepAbsentKeys, keepAbsentBytes); when those
+	// are all of them, they are deleted without listing the keys again.
 	var total, absent, sourceKeys int64
-	err := keymerge.Keys(ctx, d.SourceKeys.Keys(ctx, ""), lister.Keys(ctx, ""), func(_ string, s keymerge.Side) error {
+	var kept []connector.KeyDelete
+	keptBytes, keeping := 0, true
+	err := keymerge.Keys(ctx, d.SourceKeys.Keys(ctx, ""), lister.Keys(ctx, ""), func(k string, s keymerge.Side) error {
 		switch s {
 		case keymerge.SinkOnly:
 			absent++
 			total++
+			if keeping = keeping && len(kept) < keepAbsentKeys && keptBytes+len(k) <= keepAbsentBytes; keeping {
+				// A listed key may share its memory with the keys listed around it: keep a copy.
+				kept = append(kept, connector.KeyDelete{Key: strings.Clone(k), At: at})
+				keptBytes += len(k)
+			}
 		case keymerge.Both:
 			total++
 			sourceKeys++
@@ -130,6 +155,20 @@ func (r *run) fullReconcile(ctx context.Context) {
 	if !r.valve("full key reconciliation found", "absent from the source", fmt.Sprintf(" (%d source keys)", sourceKeys), absent, total) {
 		return
 	}
+
+	if int64(len(kept)) == absent {
+		for len(kept) > 0 {
+			batch := kept[:min(deleteBatch, len(kept))]
+			kept = kept[len(batch):]
+			if err := r.deleteKeys(ctx, deleter, &batch, audit.DeletedAbsent); err != nil {
+				r.reconcileFailed(ctx, err)
+				return
+			}
+		}
+		r.reconciled(start)
+		return
+	}
+	kept = nil
 
 	// Pass 2 deletes, never more than pass 1 counted (the source may change in between).
 	var done int64
@@ -233,8 +272,14 @@ type mappedKeys struct {
 
 // PrefixedKeys adapts a source listing field (connector.FieldLister) into the list of the
 // external keys prefix + value, for a key mapped as `"<prefix>" + string(record.<field>)`.
+// When src also digests its values (connector.FieldDigester), the list digests its keys
+// (connector.KeyDigester).
 func PrefixedKeys(src connector.FieldLister, field, prefix string) connector.KeyLister {
-	return mappedKeys{src: src, field: field, prefix: prefix}
+	m := mappedKeys{src: src, field: field, prefix: prefix}
+	if _, ok := src.(connector.FieldDigester); ok {
+		return digestKeys{m}
+	}
+	return m
 }
 
 // Keys implements connector.KeyLister.

@@ -25,6 +25,7 @@ type keyQueries struct {
 	softDelete string // $1: keys, $2: times; marks unmarked rows not newer than their time, returns their keys
 	stale      string // $1: keys, $2: times; the keys of rows newer than their time
 	count      string // the number of keys, rows marked deleted left out
+	digest     string // $1, $2: digest seeds; the KeyDigest of the listed keys (keys_digest.go)
 }
 
 // byteOrdered reports whether column name of the relation already compares in byte order
@@ -54,6 +55,7 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 	}
 	s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s > $1::text ORDER BY %[3]s`, k, table, kc)
 	s.keyq.count = fmt.Sprintf(`SELECT count(*) FROM %[2]s WHERE %[1]s IS NOT NULL`, k, table)
+	s.keyq.digest = digestSQL(k+"::text", table, k+" IS NOT NULL")
 	if s.qHashes != "" && byteOrder {
 		// The rows of a key range in index order (StoredHashes), NULL hashes included so
 		// that the limit bounds the rows the range reads.
@@ -83,6 +85,7 @@ func (s *Sink) buildKeySQL(key, sua column, byteOrder bool) {
 		// again, not marked again).
 		s.keyq.list = fmt.Sprintf(`SELECT %[1]s::text FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL AND %[4]s > $1::text ORDER BY %[4]s`, k, table, dl, kc)
 		s.keyq.count = fmt.Sprintf(`SELECT count(*) FROM %[2]s WHERE %[1]s IS NOT NULL AND %[3]s IS NULL`, k, table, dl)
+		s.keyq.digest = digestSQL(k+"::text", table, k+" IS NOT NULL AND "+dl+" IS NULL")
 		s.keyq.softDelete = fmt.Sprintf(`UPDATE %[1]s AS t SET %[3]s = %[4]s FROM %[5]s WHERE t.%[2]s = d.k AND t.%[3]s IS NULL AND %[6]s RETURNING t.%[2]s::text`,
 			table, k, dl, at, d, notNewer)
 	}

@@ -1,0 +1,97 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/checkpointed/checkpointed/runner/connector"
+)
+
+// Key digests: full key reconciliation first compares a digest of each side's keys, made
+// by the server in one pass over the table (no sort, one row sent back), and lists and
+// merges the keys only when the digests differ.
+//
+// A digest is over exactly the rows and the text the listing yields: the same WHERE (key
+// not NULL; under DeleteSoft, rows already marked left out) and the same text expression
+// (col::text, the prefix before it for a source field). It is the number of keys and two
+// exact sums (numeric, never wrapping) of hashtextextended(key, seed), the 64-bit seeded
+// hash PostgreSQL uses for hash partitioning, under two seeds the engine draws afresh for
+// each reconciliation. Each key is hashed as the bytes of its text: COLLATE "C", since
+// under a nondeterministic collation "A" and "a" would hash alike. Byte-equal texts can
+// still be different keys in two databases of different encodings, so the method names
+// the server encoding: digests of two encodings never compare equal.
+//
+// Collisions: for two different multisets of keys, the difference of their sums under one
+// seed is Σ c_k·h(k) with some c_k ≠ 0; modelling h(·, seed) as a random function, it is 0
+// with probability at most 2^-64 (the exact integer sum has at most one root in h(k)),
+// and the two seeds make it at most about 2^-128 per reconciliation. hashtextextended
+// (Jenkins' lookup3) is not a cryptographic hash, so keys chosen to collide could do
+// better, but a collision only makes one reconciliation skip its deletes: the next one
+// draws new seeds, and a digest never deletes anything.
+
+// keyDigestMethod names the digest (connector.KeyDigest.Method), before the encoding.
+const keyDigestMethod = "postgres:hashtextextended-2sum/v1:"
+
+// digestSQL is the digest query of the text expression key over the rows of table that
+// where selects: $1 and $2 are the seeds. It returns the server encoding, the number of
+// keys and the two sums.
+func digestSQL(key, table, where string) string {
+	h := func(p string) string {
+		return fmt.Sprintf(`coalesce(sum(hashtextextended((%s) COLLATE "C", %s::int8)), 0)::text`, key, p)
+	}
+	return fmt.Sprintf(`SELECT current_setting('server_encoding'), count(*), %[1]s || '/' || %[2]s FROM %[3]s WHERE %[4]s`,
+		h("$1"), h("$2"), table, where)
+}
+
+// queryDigest runs digest query q (digestSQL) with args.
+func queryDigest(ctx context.Context, pool *pgxpool.Pool, q string, args ...any) (connector.KeyDigest, error) {
+	var enc string
+	var d connector.KeyDigest
+	if err := pool.QueryRow(ctx, q, args...).Scan(&enc, &d.Keys, &d.Digest); err != nil {
+		return connector.KeyDigest{}, err
+	}
+	d.Method = keyDigestMethod + enc
+	return d, nil
+}
+
+// KeyDigest is the digest of the keys Keys lists (connector.KeyDigester), made by the
+// server in one statement.
+func (s *Sink) KeyDigest(ctx context.Context, seeds [2]int64) (connector.KeyDigest, error) {
+	d, err := queryDigest(ctx, s.pool, s.keyq.digest, seeds[0], seeds[1])
+	if err != nil {
+		return connector.KeyDigest{}, fmt.Errorf("digest keys of %q: %w", s.rel.name, err)
+	}
+	return d, nil
+}
+
+// FieldDigest is the digest of prefix + the text of column field of every row where it is
+// not NULL (connector.FieldDigester): the values PrefixedFieldValues lists. The column must
+// be one FieldValues lists.
+func (s *Source) FieldDigest(ctx context.Context, field, prefix string, seeds [2]int64) (connector.KeyDigest, error) {
+	what := fmt.Sprintf("digest values of column %q of %q", field, s.rel.name)
+	c, ok := s.rel.columns[field]
+	switch {
+	case !ok:
+		return connector.KeyDigest{}, fmt.Errorf("%s: no such column", what)
+	case c.oid == oidInt2 || c.oid == oidInt4 || c.oid == oidInt8 || c.oid == oidUUID || c.category == 'S':
+	default:
+		return connector.KeyDigest{}, fmt.Errorf("%s: column is %s, want an integer, text or uuid column", what, c.full)
+	}
+	col := quote(field)
+	key, args := col+"::text", []any{seeds[0], seeds[1]}
+	if prefix != "" { // the concatenation costs: only when needed
+		key, args = "$3::text || "+key, append(args, prefix)
+	}
+	d, err := queryDigest(ctx, s.pool, digestSQL(key, s.rel.ident.Sanitize(), col+" IS NOT NULL"), args...)
+	if err != nil {
+		return connector.KeyDigest{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return d, nil
+}
+
+var (
+	_ connector.KeyDigester   = (*Sink)(nil)
+	_ connector.FieldDigester = (*Source)(nil)
+)
