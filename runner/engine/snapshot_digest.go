@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
@@ -366,8 +367,11 @@ func (w *hashWindow) lookup(keys []string, found []string) (missing []int) {
 				ok = true
 				break
 			}
-			w.seen[e.Key] = e.Hash
-			w.queue = append(w.queue, waiting{key: e.Key, at: w.asked})
+			// Kept copies: the stream's strings may share the memory of a whole run of
+			// entries, which a waiting one would keep alive.
+			key := strings.Clone(e.Key)
+			w.seen[key] = strings.Clone(e.Hash)
+			w.queue = append(w.queue, waiting{key: key, at: w.asked})
 		}
 		if !ok {
 			missing = append(missing, i)
