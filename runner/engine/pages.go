@@ -70,6 +70,10 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 			if err == nil {
 				pr.mapped, pr.err = r.digestPage(ctx, p.Records, hp, spare)
 			}
+			if pr.err == nil && r.cfg.Range == nil { // as below: checked, then Fields handed back
+				pr.checked, pr.checkErr = true, r.pageError(p.Records)
+				r.releaseDecoded(p.Records) // snapshot_digest.go
+			}
 			ch <- pr
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
@@ -232,6 +233,24 @@ func decodedOnly(recs []connector.Record) []connector.Record {
 	return out
 }
 
+// releaseDecoded hands back the Fields of a page of digests' decoded records
+// (releaseFields), once the page is mapped and checked: the page then waits to be written
+// holding its mappings but not its source values. recs keeps no map handed back.
+func (r *run) releaseDecoded(recs []connector.Record) {
+	fr, ok := r.cfg.Source.(connector.FieldsRecycler)
+	if !ok || r.cfg.DryRun {
+		return
+	}
+	dec := decodedOnly(recs) // recs itself, or copies of its decoded records
+	if len(dec) == 0 {
+		return
+	}
+	fr.RecycleFields(dec)
+	for i := range recs { // no map handed back stays named by the page (Recycle would hand it back again)
+		recs[i].Fields = nil
+	}
+}
+
 // The bounds of the stored hashes a Snapshot run keeps from the sink's stream
 // (connector.HashStreamer): at most windowPending entries wait in the window (about
 // 1.5 MiB), and an entry is dropped once windowAge keys were asked after it was read.
@@ -251,7 +270,8 @@ const (
 // the window saves lookups, it never decides alone that a record is unchanged but by the
 // stored hash it read.
 type hashWindow struct {
-	batches chan keyHashes // the stream, read ahead in its own goroutine
+	batches chan keyHashes           // the stream, read ahead in its own goroutine
+	free    chan []connector.KeyHash // batches read, for the goroutine to fill again
 	cancel  context.CancelFunc
 	cur     []connector.KeyHash // the batch being read, from pos on
 	pos     int
@@ -281,7 +301,15 @@ const streamBatch = 1024
 
 func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &hashWindow{batches: make(chan keyHashes, 4), cancel: cancel, seen: map[string]string{}}
+	w := &hashWindow{batches: make(chan keyHashes, 4), free: make(chan []connector.KeyHash, 4), cancel: cancel, seen: map[string]string{}}
+	fresh := func() []connector.KeyHash {
+		select {
+		case b := <-w.free:
+			return b[:0]
+		default:
+			return make([]connector.KeyHash, 0, streamBatch)
+		}
+	}
 	go func() {
 		defer close(w.batches)
 		send := func(b keyHashes) bool {
@@ -292,7 +320,7 @@ func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
 				return false
 			}
 		}
-		buf := make([]connector.KeyHash, 0, streamBatch)
+		buf := fresh()
 		for e, err := range hs.StreamHashes(ctx) {
 			if err != nil {
 				send(keyHashes{entries: buf, err: err})
@@ -302,7 +330,7 @@ func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
 				if !send(keyHashes{entries: buf}) {
 					return
 				}
-				buf = make([]connector.KeyHash, 0, streamBatch)
+				buf = fresh()
 			}
 		}
 		send(keyHashes{entries: buf})
@@ -319,6 +347,13 @@ func (w *hashWindow) next() (connector.KeyHash, bool) {
 		b, ok := <-w.batches
 		if !ok {
 			return connector.KeyHash{}, false
+		}
+		if cap(w.cur) == streamBatch { // read: its entries were copied out (lookup)
+			clear(w.cur[:cap(w.cur)])
+			select {
+			case w.free <- w.cur:
+			default:
+			}
 		}
 		// After an error, the entries before it are good; the rest is looked up (a
 		// failing sink fails there).
@@ -366,8 +401,11 @@ func (w *hashWindow) lookup(keys []string, found []string) (missing []int) {
 				ok = true
 				break
 			}
-			w.seen[e.Key] = e.Hash
-			w.queue = append(w.queue, waiting{key: e.Key, at: w.asked})
+			// Kept copies: the stream's strings may share the memory of a whole run of
+			// entries, which a waiting one would keep alive.
+			key := strings.Clone(e.Key)
+			w.seen[key] = strings.Clone(e.Hash)
+			w.queue = append(w.queue, waiting{key: key, at: w.asked})
 		}
 		if !ok {
 			missing = append(missing, i)

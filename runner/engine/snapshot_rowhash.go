@@ -152,8 +152,20 @@ func (r *run) upsertPage(ctx context.Context, batch []connector.WriteRecord, hel
 		return r.out.upsert(ctx, batch)
 	}
 	results := make([]connector.Result, len(batch))
-	changed := make([]connector.WriteRecord, 0, len(batch))
-	at := make([]int, 0, len(batch))
+	n := 0 // records to write
+	for _, h := range held {
+		if !h {
+			n++
+		}
+	}
+	if n == 0 { // nothing changed: no batch of the page's size to allocate and clear
+		for j := range results {
+			results[j] = connector.Result{Outcome: connector.Unchanged}
+		}
+		return results, nil
+	}
+	changed := make([]connector.WriteRecord, 0, n)
+	at := make([]int, 0, n)
 	for j := range batch {
 		if held[j] {
 			results[j] = connector.Result{Outcome: connector.Unchanged}
@@ -161,9 +173,6 @@ func (r *run) upsertPage(ctx context.Context, batch []connector.WriteRecord, hel
 		}
 		changed = append(changed, batch[j])
 		at = append(at, j)
-	}
-	if len(changed) == 0 {
-		return results, nil
 	}
 	r.rows.checked = true
 	written, err := r.out.upsert(ctx, changed)

@@ -144,9 +144,12 @@ func slicesClone[T any](s []T) []T { return append([]T(nil), s...) }
 func (s *Source) readHashed(st *hashedStream, limit int) (connector.HashedPage, error) {
 	capacity := min(limit, 10000)
 	p := &hashedRows{src: s, fds: st.fds, ends: make([]int, 0, capacity), buf: make([]byte, 0, 64*capacity)}
-	page := connector.HashedPage{IDs: make([]string, 0, capacity), Sums: make([][16]byte, 0, capacity)}
+	page := connector.HashedPage{Sums: make([][16]byte, 0, capacity)}
 	var scratch []byte
-	for len(page.IDs) < limit {
+	// The page's ids are made as one string (its substrings), not one string each.
+	ids := make([]byte, 0, 8*capacity)
+	idEnds := make([]int32, 0, capacity)
+	for len(page.Sums) < limit {
 		if !st.rows.Next() {
 			if err := st.rows.Err(); err != nil {
 				return connector.HashedPage{}, err
@@ -165,15 +168,24 @@ func (s *Source) readHashed(st *hashedStream, limit int) (connector.HashedPage, 
 			p.buf = append(p.buf, v...)
 		}
 		p.ends = append(p.ends, len(p.buf))
-		id, err := s.rawID(st.fds[s.idIdx], raw[s.idIdx])
-		if err != nil {
+		var err error
+		if ids, err = s.appendRawID(ids, st.fds[s.idIdx], raw[s.idIdx]); err != nil {
 			return connector.HashedPage{}, err
 		}
+		idEnds = append(idEnds, int32(len(ids)))
 		scratch = append(append(scratch[:0], st.seedSum[:]...), p.buf[start:]...)
 		sum := sha256.Sum256(scratch)
-		page.IDs = append(page.IDs, id)
 		page.Sums = append(page.Sums, [16]byte(sum[:16]))
-		st.last = id
+	}
+	all := string(ids)
+	page.IDs = make([]string, len(idEnds))
+	from := int32(0)
+	for i, end := range idEnds {
+		page.IDs[i] = all[from:end]
+		from = end
+	}
+	if n := len(page.IDs); n > 0 {
+		st.last = page.IDs[n-1]
 	}
 	if !st.ended {
 		// Whether anything follows is known only by reading it; the statement reads on
@@ -184,31 +196,31 @@ func (s *Source) readHashed(st *hashedStream, limit int) (connector.HashedPage, 
 	return page, nil
 }
 
-// rawID is the id of a row from the id column's bytes as received.
-func (s *Source) rawID(fd pgconn.FieldDescription, v []byte) (string, error) {
+// appendRawID appends the id of a row, from the id column's bytes as received, to buf.
+func (s *Source) appendRawID(buf []byte, fd pgconn.FieldDescription, v []byte) ([]byte, error) {
 	if v == nil {
-		return "", fmt.Errorf("row with NULL id column %q", s.cols[s.idIdx].name)
+		return buf, fmt.Errorf("row with NULL id column %q", s.cols[s.idIdx].name)
 	}
 	if fd.Format == pgx.TextFormatCode {
-		return string(v), nil
+		return append(buf, v...), nil
 	}
 	switch fd.DataTypeOID {
 	case oidInt8:
 		if len(v) == 8 {
-			return strconv.FormatInt(int64(binary.BigEndian.Uint64(v)), 10), nil
+			return strconv.AppendInt(buf, int64(binary.BigEndian.Uint64(v)), 10), nil
 		}
 	case oidInt4:
 		if len(v) == 4 {
-			return strconv.FormatInt(int64(int32(binary.BigEndian.Uint32(v))), 10), nil
+			return strconv.AppendInt(buf, int64(int32(binary.BigEndian.Uint32(v))), 10), nil
 		}
 	case oidInt2:
 		if len(v) == 2 {
-			return strconv.FormatInt(int64(int16(binary.BigEndian.Uint16(v))), 10), nil
+			return strconv.AppendInt(buf, int64(int16(binary.BigEndian.Uint16(v))), 10), nil
 		}
 	case oidText, oidVarchar:
-		return string(v), nil
+		return append(buf, v...), nil
 	}
-	return "", fmt.Errorf("id column %q: cannot read type %d in format %d", s.cols[s.idIdx].name, fd.DataTypeOID, fd.Format)
+	return buf, fmt.Errorf("id column %q: cannot read type %d in format %d", s.cols[s.idIdx].name, fd.DataTypeOID, fd.Format)
 }
 
 // hashedRows are the bytes of a page's rows: row i's columns, each as uvarint(length+1)
