@@ -106,8 +106,16 @@ const warmConns = 2
 // warmUp opens n connections at once, checks each with a ping and leaves them idle in the
 // pool. The first to connect is what connect needs; the others are best-effort (a server
 // out of connections still serves the run one query at a time), so the error is returned
-// only when none connected.
+// only when none connected. Connections that start at the same moment can all be refused
+// by a role's or a server's connection limit that one of them alone would fit (each
+// backend counts the others while they start): when every one was refused for too many
+// connections, one more connects alone.
 func warmUp(ctx context.Context, pool *pgxpool.Pool, n int) error {
+	return warmUpWith(ctx, pool.Acquire, n)
+}
+
+// warmUpWith is warmUp with the pool's Acquire passed in (tests refuse connections).
+func warmUpWith(ctx context.Context, acquire func(context.Context) (*pgxpool.Conn, error), n int) error {
 	if n < 1 {
 		n = 1
 	}
@@ -115,27 +123,29 @@ func warmUp(ctx context.Context, pool *pgxpool.Pool, n int) error {
 		c   *pgxpool.Conn
 		err error
 	}
+	open := func() conn {
+		c, err := acquire(ctx)
+		if err == nil {
+			if err = c.Ping(ctx); err != nil {
+				c.Release()
+				c = nil
+			}
+		}
+		return conn{c, err}
+	}
 	got := make(chan conn, n)
 	for range n {
-		go func() {
-			c, err := pool.Acquire(ctx)
-			if err == nil {
-				if err = c.Ping(ctx); err != nil {
-					c.Release()
-					c = nil
-				}
-			}
-			got <- conn{c, err}
-		}()
+		go func() { got <- open() }()
 	}
 	var first error
-	ok := false
+	ok, allFull := false, true
 	for range n {
 		c := <-got
 		if c.err != nil {
 			if first == nil {
 				first = c.err
 			}
+			allFull = allFull && tooManyConnections(c.err)
 			continue
 		}
 		ok = true
@@ -144,7 +154,21 @@ func warmUp(ctx context.Context, pool *pgxpool.Pool, n int) error {
 	if ok {
 		return nil
 	}
+	if n > 1 && allFull {
+		c := open()
+		if c.err == nil {
+			c.c.Release()
+		}
+		return c.err
+	}
 	return first
+}
+
+// tooManyConnections reports whether err is PostgreSQL's refusal of a connection over a
+// role's, a database's or the server's connection limit (SQLSTATE 53300).
+func tooManyConnections(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "53300"
 }
 
 // envKeys are the settings pgconn.ParseConfig takes from PG* environment variables (and,

@@ -3,8 +3,11 @@ package postgres
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	. "github.com/onsi/gomega"
 )
 
@@ -30,4 +33,37 @@ func TestConnectOpensTwoConnections(t *testing.T) {
 	n, err := solo.CountWindow(context.Background(), tN(0), tN(10))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(n).To(BeZero())
+}
+
+// TestWarmUpConnectsAloneWhenAllWereRefused: connections started together that were all
+// refused for too many connections (two at once over a role's limit of one can both be
+// refused) are followed by one alone, which connects; any other refusal is returned.
+func TestWarmUpConnectsAloneWhenAllWereRefused(t *testing.T) {
+	g := NewWithT(t)
+	dsn := newDB(t, contactsTable)
+	pool, err := pgxpool.New(context.Background(), dsn)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(pool.Close)
+
+	refuse := func(code string, times int) (func(context.Context) (*pgxpool.Conn, error), *atomic.Int64) {
+		var calls atomic.Int64
+		return func(ctx context.Context) (*pgxpool.Conn, error) {
+			if calls.Add(1) <= int64(times) {
+				return nil, &pgconn.PgError{Severity: "FATAL", Code: code, Message: "too many connections for role \"solo\""}
+			}
+			return pool.Acquire(ctx)
+		}, &calls
+	}
+
+	acquire, calls := refuse("53300", 2)
+	g.Expect(warmUpWith(context.Background(), acquire, 2)).To(Succeed())
+	g.Expect(calls.Load()).To(BeEquivalentTo(3), "two refused together, one alone")
+
+	acquire, calls = refuse("28P01", 2) // password authentication failed: not retried
+	g.Expect(warmUpWith(context.Background(), acquire, 2)).To(MatchError(ContainSubstring("too many")))
+	g.Expect(calls.Load()).To(BeEquivalentTo(2))
+
+	acquire, calls = refuse("53300", 1) // one of two connected: nothing more
+	g.Expect(warmUpWith(context.Background(), acquire, 2)).To(Succeed())
+	g.Expect(calls.Load()).To(BeEquivalentTo(2))
 }
