@@ -160,6 +160,10 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 	}
 }
 
+// AddSameVersions counts n records confirmed SameVersion as a whole (the overlap's
+// version digests), without naming them.
+func (r *Recorder) AddSameVersions(n int64) { r.rec.SameVersion += n }
+
 // AddSkipped counts one record the sink refused as stale (it holds a newer version) and
 // writes its "record skipped" log line naming the id, the external key and detail, the
 // sink's own message ("" when it gave none).

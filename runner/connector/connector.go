@@ -228,6 +228,26 @@ type VersionScanner interface {
 	ScanVersions(ctx context.Context, after, until cursor.Cursor, fields []string, limit int) (Page, error)
 }
 
+// VersionDigester is an optional Source capability, used by the overlap's version check
+// before it scans: the KeyDigest of the pairs (external key, UpdatedAt) of every record
+// whose UpdatedAt lies in [from, to], the external key being prefix + the text of the
+// record's field (as FieldDigester makes it), under seeds. Keys counts the records, those
+// whose field is null included (their pairs are not in the digest, so it cannot equal a
+// sink's). A source that cannot digest these pairs exactly as ReadPage would position
+// its records returns an error.
+type VersionDigester interface {
+	VersionDigest(ctx context.Context, field, prefix string, from, to time.Time, seeds [2]int64) (KeyDigest, error)
+}
+
+// StoredVersionDigester is an optional capability of a VersionReader: the KeyDigest of the
+// pairs (key, stored source version) StoredVersionsBetween(from, to) would return, made by
+// the same method as a VersionDigester's, under seeds. Equal digests of the two sides
+// mean the sink holds exactly the version of every source record in [from, to] (and no
+// other live record of a version in the range).
+type StoredVersionDigester interface {
+	StoredVersionDigest(ctx context.Context, from, to time.Time, seeds [2]int64) (KeyDigest, error)
+}
+
 // CountAdvisor is an optional capability of a Counter whose window count is cheap only
 // with an index the connector cannot create itself: CountAdvice says, naming the table
 // and the column, what is missing ("" when nothing is). `runner plan` and the preflight

@@ -160,6 +160,10 @@ type Config struct {
 	// those whose source version the sink does not hold, when the sink can tell
 	// (connector.VersionReader).
 	RewriteOverlap bool
+	// OverlapKey, when set, says how the external key is made from a source field (Prefix +
+	// the field's text), so that the overlap's version check can compare digests of the
+	// gap's versions before it scans them (overlapdigest.go); nil: it scans.
+	OverlapKey *SourceKey
 	// MappingFingerprint identifies what the Mapper writes (the key and the mapping
 	// entries); "" turns mapping-change detection off. See mappingchange.go.
 	MappingFingerprint string

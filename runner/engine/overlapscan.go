@@ -91,6 +91,11 @@ func (r *run) scanOverlap(ctx context.Context) {
 	if !ok {
 		return
 	}
+	if r.sameVersionsByDigest(ctx, sc) { // overlapdigest.go
+		c := sc.until
+		r.scanned = &c
+		return
+	}
 	scanCtx, cancelScan := context.WithCancel(ctx)
 	defer cancelScan()
 	pending := r.scanAhead(scanCtx, sc, r.start)

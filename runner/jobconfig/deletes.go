@@ -32,6 +32,28 @@ func keySource(s *syncv1.SyncJobSpec) (field, prefix string, ok bool) {
 	return field, m[1], true
 }
 
+// sourceKeyField is keySource with the field named as the source names it: for a
+// Postgres source, "id" absent from its columns is the record id, its id column.
+func sourceKeyField(s *syncv1.SyncJobSpec, src connector.Source) (field, prefix string, ok bool) {
+	field, prefix, ok = keySource(s)
+	if ok && field == "id" && s.Source.Postgres != nil {
+		if _, has := columnOf(src, "id"); !has {
+			field = s.Source.Postgres.IDColumn
+		}
+	}
+	return field, prefix, ok
+}
+
+// overlapKey is how the overlap's version digests make the external key from a source
+// field (engine.Config.OverlapKey), or nil when the key is not such a form.
+func overlapKey(s *syncv1.SyncJobSpec, src connector.Source) *engine.SourceKey {
+	field, prefix, ok := sourceKeyField(s, src)
+	if !ok {
+		return nil
+	}
+	return &engine.SourceKey{Field: field, Prefix: prefix}
+}
+
 // deletesConfig translates spec.deletes into the engine's full key reconciliation and
 // delete valve settings (on-demand requests and confirmations are added by the caller). A
 // fullReconcile the source, the sink or the key cannot support is refused at setup,
@@ -79,18 +101,13 @@ func deletesConfig(s *syncv1.SyncJobSpec, src connector.Source, sink connector.S
 		}
 		return d, nil
 	}
-	field, prefix, ok := keySource(s)
+	field, prefix, ok := sourceKeyField(s, src)
 	if !ok {
 		if d.EveryRuns > 0 {
 			return d, fmt.Errorf("spec.deletes.fullReconcile: spec.key.expr %q is not a form whose keys can be listed from the source: "+
 				`use the default key, record.<field>, string(record.<field>) or "<prefix>" + string(record.<field>)`, s.Key.Expr)
 		}
 		return d, nil
-	}
-	if field == "id" && s.Source.Postgres != nil {
-		if _, has := columnOf(src, "id"); !has {
-			field = s.Source.Postgres.IDColumn // "id" absent from the fields is the record id
-		}
 	}
 	d.SourceKeys = engine.PrefixedKeys(lister, field, prefix)
 	return d, nil

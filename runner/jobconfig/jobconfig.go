@@ -92,6 +92,8 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 		Snapshot: snapshot(s),
 		// Snapshot records are hashed as read, before mapping, when the mapping allows it.
 		SnapshotRowHash: snapshotRowHash(s, mspec),
+		// The overlap's version digests need the key as a source field (overlapdigest.go).
+		OverlapKey: overlapKey(s, src),
 	}
 	if cfg.Deletes, err = deletesConfig(s, src, sink); err != nil {
 		closeAll()

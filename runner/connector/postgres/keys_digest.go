@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -71,24 +72,33 @@ func (s *Sink) KeyDigest(ctx context.Context, seeds [2]int64) (connector.KeyDige
 // be one FieldValues lists.
 func (s *Source) FieldDigest(ctx context.Context, field, prefix string, seeds [2]int64) (connector.KeyDigest, error) {
 	what := fmt.Sprintf("digest values of column %q of %q", field, s.rel.name)
-	c, ok := s.rel.columns[field]
-	switch {
-	case !ok:
-		return connector.KeyDigest{}, fmt.Errorf("%s: no such column", what)
-	case c.oid == oidInt2 || c.oid == oidInt4 || c.oid == oidInt8 || c.oid == oidUUID || c.category == 'S':
-	default:
-		return connector.KeyDigest{}, fmt.Errorf("%s: column is %s, want an integer, text or uuid column", what, c.full)
+	key, args, err := s.fieldKey(field, prefix, 3)
+	if err != nil {
+		return connector.KeyDigest{}, fmt.Errorf("%s: %w", what, err)
 	}
-	col := quote(field)
-	key, args := col+"::text", []any{seeds[0], seeds[1]}
-	if prefix != "" { // the concatenation costs: only when needed
-		key, args = "$3::text || "+key, append(args, prefix)
-	}
-	d, err := queryDigest(ctx, s.pool, digestSQL(key, s.rel.ident.Sanitize(), col+" IS NOT NULL"), args...)
+	d, err := queryDigest(ctx, s.pool, digestSQL(key, s.rel.ident.Sanitize(), quote(field)+" IS NOT NULL"), append([]any{seeds[0], seeds[1]}, args...)...)
 	if err != nil {
 		return connector.KeyDigest{}, fmt.Errorf("%s: %w", what, err)
 	}
 	return d, nil
+}
+
+// fieldKey is the SQL text expression of the external key prefix + the text of column
+// field, and its arguments: the prefix, when there is one, is parameter $param.
+func (s *Source) fieldKey(field, prefix string, param int) (string, []any, error) {
+	c, ok := s.rel.columns[field]
+	switch {
+	case !ok:
+		return "", nil, errors.New("no such column")
+	case c.oid == oidInt2 || c.oid == oidInt4 || c.oid == oidInt8 || c.oid == oidUUID || c.category == 'S':
+	default:
+		return "", nil, fmt.Errorf("column is %s, want an integer, text or uuid column", c.full)
+	}
+	key := quote(field) + "::text"
+	if prefix == "" { // the concatenation costs: only when needed
+		return key, nil, nil
+	}
+	return fmt.Sprintf("$%d::text || %s", param, key), []any{prefix}, nil
 }
 
 var (

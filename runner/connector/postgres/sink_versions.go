@@ -29,12 +29,15 @@ func (s *Sink) buildVersionSQL(key, sua column) {
 		k, u, s.rel.ident.Sanitize(), k, u, live)
 	s.vrange.query = fmt.Sprintf("SELECT %s::text, %s FROM %s WHERE %s >= $1 AND %s <= $2%s LIMIT $3",
 		k, u, s.rel.ident.Sanitize(), u, u, live)
+	s.vrange.digest = versionDigestSQL(k+"::text", u, s.rel.ident.Sanitize(),
+		fmt.Sprintf("%s >= $3::timestamptz AND %s <= $4::timestamptz%s", u, u, live))
 }
 
 // versionRange is the state of StoredVersionsBetween: its query and whether an index
 // serves it, looked up once.
 type versionRange struct {
 	query   string
+	digest  string // the digest of the range's pairs (StoredVersionDigest)
 	once    sync.Once
 	indexed bool
 }
