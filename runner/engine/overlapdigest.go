@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/checkpointed/checkpointed/runner/connector"
@@ -49,18 +47,14 @@ func (r *run) sameVersionsByDigest(ctx context.Context, sc overlapScan) bool {
 	}
 	start := time.Now()
 	from, to := r.start.UpdatedAt, sc.until.UpdatedAt
-	seeds := [2]int64{rand.Int64(), rand.Int64()}
-	var a, b connector.KeyDigest
-	var errA, errB error
-	var wg sync.WaitGroup
-	wg.Go(func() { a, errA = ds.VersionDigest(ctx, k.Field, k.Prefix, from, to, seeds) })
-	b, errB = dd.StoredVersionDigest(ctx, from, to, seeds)
-	wg.Wait()
-	for _, err := range []error{errA, errB} {
-		if err != nil {
-			r.log.Info("overlap: no version digest, scanning the gap", "error", err.Error())
-			return false
-		}
+	a, b, err := digestBoth(ctx, func(ctx context.Context, seeds [2]int64) (connector.KeyDigest, error) {
+		return ds.VersionDigest(ctx, k.Field, k.Prefix, from, to, seeds)
+	}, func(ctx context.Context, seeds [2]int64) (connector.KeyDigest, error) {
+		return dd.StoredVersionDigest(ctx, from, to, seeds)
+	})
+	if err != nil {
+		r.log.Info("overlap: no version digest, scanning the gap", "error", err.Error())
+		return false
 	}
 	if !a.Equal(b) {
 		r.log.Info("overlap: the version digests differ, scanning the gap",

@@ -39,9 +39,16 @@ const keyDigestMethod = "postgres:hashtextextended-2sum/v1:"
 // where selects: $1 and $2 are the seeds. It returns the server encoding, the number of
 // keys and the two sums.
 func digestSQL(key, table, where string) string {
-	h := func(p string) string {
-		return fmt.Sprintf(`coalesce(sum(hashtextextended((%s) COLLATE "C", %s::int8)), 0)::text`, key, p)
-	}
+	return sumsSQL(func(seed string) string {
+		return fmt.Sprintf(`hashtextextended((%s) COLLATE "C", %s)`, key, seed)
+	}, table, where)
+}
+
+// sumsSQL is a digest query over the rows of table that where selects: the server
+// encoding, the number of rows and the exact sums of hash(seed) under the seeds $1 and $2
+// (hash is the SQL of a row's int8 hash under the int8 expression seed).
+func sumsSQL(hash func(seed string) string, table, where string) string {
+	h := func(p string) string { return fmt.Sprintf(`coalesce(sum(%s), 0)::text`, hash(p+"::int8")) }
 	return fmt.Sprintf(`SELECT current_setting('server_encoding'), count(*), %[1]s || '/' || %[2]s FROM %[3]s WHERE %[4]s`,
 		h("$1"), h("$2"), table, where)
 }

@@ -38,12 +38,9 @@ const versionDigestMethod = "postgres:hashtextextended-2sum-versions/v1:"
 // timestamptz expression — over the rows of table that where selects: $1 and $2 are the
 // seeds. It returns the server encoding, the number of pairs and the two sums.
 func versionDigestSQL(key, version, table, where string) string {
-	h := func(p string) string {
-		return fmt.Sprintf(`coalesce(sum(hashtextextended((%s) COLLATE "C", timestamp_hash_extended((%s) AT TIME ZONE 'UTC', %s::int8))), 0)::text`,
-			key, version, p)
-	}
-	return fmt.Sprintf(`SELECT current_setting('server_encoding'), count(*), %[1]s || '/' || %[2]s FROM %[3]s WHERE %[4]s`,
-		h("$1"), h("$2"), table, where)
+	return sumsSQL(func(seed string) string {
+		return fmt.Sprintf(`hashtextextended((%s) COLLATE "C", timestamp_hash_extended((%s) AT TIME ZONE 'UTC', %s))`, key, version, seed)
+	}, table, where)
 }
 
 // VersionDigest is the digest of the pairs (prefix + the text of column field, updated_at)
