@@ -41,11 +41,18 @@ func invariantUnderFaults(t *testing.T, versions, adaptive bool) {
 
 			cfg := e.config()
 			var scans *versionScanSource
+			var digests *versionDigestSource
 			if versions {
 				scans = &versionScanSource{fakeSource: e.src}
 				cfg.Source, cfg.Sink = scans, &versionSink{fakeSink: e.sink}
 				if seed%2 == 1 { // versions read by range
 					cfg.Sink = &rangeSink{versionSink: cfg.Sink.(*versionSink)}
+				}
+				if seed%4 == 0 { // the gap confirmed by version digests when they agree (overlapdigest.go)
+					digests = &versionDigestSource{versionScanSource: scans}
+					cfg.Source = digests
+					cfg.Sink = &versionDigestSink{versionSink: cfg.Sink.(*versionSink)}
+					cfg.OverlapKey = &SourceKey{Field: "id", Prefix: "src:"}
 				}
 			}
 			cfg.PageSize = 1 + rng.IntN(8)
@@ -103,7 +110,10 @@ func invariantUnderFaults(t *testing.T, versions, adaptive bool) {
 			if adaptive {
 				t.Logf("page sizes read: %v", e.src.limits)
 			}
-			if versions {
+			switch {
+			case digests != nil && cfg.SafetyGap > 0:
+				g.Expect(digests.calls).NotTo(BeEmpty(), "the reruns digested their gap's versions")
+			case digests == nil && versions:
 				g.Expect(scans.scans).NotTo(BeEmpty(), "the reruns scanned their gap by version")
 			}
 		})
