@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -50,11 +51,33 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 			mspec.Resolver = res
 		}
 	}
-	m, err := mapping.New(mspec)
-	if err != nil {
-		return engine.Config{}, nil, fmt.Errorf("spec.mapping: %w", err)
+	// The mapping compiles its CEL expressions (the process's first compile takes
+	// milliseconds) while the connectors connect; its error comes first, as it would
+	// sequentially, and cancels the connecting.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	compiled := make(chan error, 1)
+	var m *mapping.Mapping
+	go func() {
+		var err error
+		m, err = mapping.New(mspec)
+		if err != nil {
+			cancel()
+		}
+		compiled <- err
+	}()
+	mapped := sync.OnceValue(func() error { return <-compiled })
+	src, sink, err := w.newConnectors(cctx, mspec, func() (*mapping.Mapping, error) {
+		err := mapped()
+		return m, err
+	}, runID, sinkClient)
+	if merr := mapped(); merr != nil {
+		if err == nil {
+			_ = src.Close()
+			_ = sink.Close()
+		}
+		return engine.Config{}, nil, fmt.Errorf("spec.mapping: %w", merr)
 	}
-	src, sink, err := w.newConnectors(ctx, m, runID, sinkClient)
 	if err != nil {
 		return engine.Config{}, nil, err
 	}
@@ -154,10 +177,11 @@ func (w wiring) newSource(ctx context.Context) (connector.Source, error) {
 }
 
 // newConnectors builds the source and the sink at once (each connects and inspects its
-// table) and checks the mapping against the source's columns. Errors come in the order a
-// sequential setup would meet them: the source's, the columns', the sink's; nothing stays
-// open after one.
-func (w wiring) newConnectors(ctx context.Context, m *mapping.Mapping, runID string, client *transport.Client) (connector.Source, connector.Sink, error) {
+// table) and checks the mapping, which mapped waits for, against the source's columns.
+// Errors come in the order a sequential setup would meet them: the mapping's (mapped
+// returns it: nothing more is checked, the caller reports it), the source's, the
+// columns', the sink's; nothing stays open after one.
+func (w wiring) newConnectors(ctx context.Context, mspec mapping.Spec, mapped func() (*mapping.Mapping, error), runID string, client *transport.Client) (connector.Source, connector.Sink, error) {
 	type built struct {
 		src connector.Source
 		err error
@@ -167,9 +191,12 @@ func (w wiring) newConnectors(ctx context.Context, m *mapping.Mapping, runID str
 		src, err := w.newSource(ctx)
 		srcCh <- built{src, err}
 	}()
-	sink, sinkErr := w.newSink(ctx, m, runID, client)
+	sink, sinkErr := w.newSink(ctx, mspec, mapped, runID, client)
 	b := <-srcCh
-	err := b.err
+	m, err := mapped()
+	if err == nil {
+		err = b.err
+	}
 	if err == nil {
 		err = checkColumns(b.src, m)
 	}
@@ -189,15 +216,29 @@ func (w wiring) newConnectors(ctx context.Context, m *mapping.Mapping, runID str
 }
 
 // newSink builds the sink the spec names; client is the HTTP sink's client (nil for other
-// sinks).
-func (w wiring) newSink(ctx context.Context, m *mapping.Mapping, runID string, client *transport.Client) (connector.Sink, error) {
+// sinks). A PostgreSQL sink needs only the mapping's field names, which mspec has (they are
+// the mapping's once it compiles), so it does not wait for mapped; an HTTP sink does.
+func (w wiring) newSink(ctx context.Context, mspec mapping.Spec, mapped func() (*mapping.Mapping, error), runID string, client *transport.Client) (connector.Sink, error) {
 	switch s := w.spec.Sink; {
 	case s.Postgres != nil:
-		return w.postgresSink(ctx, s.Postgres, m, runID)
+		return w.postgresSink(ctx, s.Postgres, mspec.Key.Field, fieldNames(mspec), runID)
 	case s.HTTP != nil:
+		m, err := mapped()
+		if err != nil {
+			return nil, err
+		}
 		return w.httpSink(s.HTTP, m, client)
 	}
 	return nil, errors.New("spec.sink must set exactly one of postgres or http")
+}
+
+// fieldNames are the sink fields of mspec, in order: the mapping's Fields once it compiles.
+func fieldNames(mspec mapping.Spec) []string {
+	names := make([]string, len(mspec.Fields))
+	for i, f := range mspec.Fields {
+		names[i] = f.To
+	}
+	return names
 }
 
 // pageSize is the engine's (starting) page size: spec.pageSize, or where the adaptive

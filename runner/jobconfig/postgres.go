@@ -8,7 +8,6 @@ import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/postgres"
-	"github.com/checkpointed/checkpointed/runner/mapping"
 )
 
 // postgresSource builds spec.source.postgres.
@@ -29,13 +28,14 @@ func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource) (c
 	return src, nil
 }
 
-// postgresSink builds spec.sink.postgres for the mapped fields of m.
-func (w wiring) postgresSink(ctx context.Context, p *syncv1.PostgresSink, m *mapping.Mapping, runID string) (connector.Sink, error) {
+// postgresSink builds spec.sink.postgres for the mapped fields (the key field and the
+// mapping's fields, in order).
+func (w wiring) postgresSink(ctx context.Context, p *syncv1.PostgresSink, keyField string, fields []string, runID string) (connector.Sink, error) {
 	dsn, err := postgresDSN("spec.sink.postgres.dsn", p.DSN)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := postgresSinkConfig(p, w.spec.Deletes, m.KeyField(), m.Fields(), postgresFieldTypes(w.spec.Mapping))
+	cfg, err := postgresSinkConfig(p, w.spec.Deletes, keyField, fields, postgresFieldTypes(w.spec.Mapping))
 	if err != nil {
 		return nil, err
 	}

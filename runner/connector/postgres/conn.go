@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -97,71 +98,75 @@ func connect(ctx context.Context, dsn string, timeout time.Duration, maxConns in
 	return pool, nil
 }
 
-// warmConns is how many connections connect opens at once: a run uses two at a time on
-// each side (the drift check's count runs beside the overlap's version scan, and the
-// sample beside the count), so the second connects alongside the first rather than in
-// the middle of the run.
+// warmConns is how many connections connect opens: a run uses two at a time on each side
+// (the drift check's count runs beside the overlap's version scan, and the sample beside
+// the count), so the second connects at the start rather than in the middle of the run.
 const warmConns = 2
 
-// warmUp opens n connections at once, checks each with a ping and leaves them idle in the
-// pool. The first to connect is what connect needs; the others are best-effort (a server
-// out of connections still serves the run one query at a time), so the error is returned
-// only when none connected. Connections that start at the same moment can all be refused
-// by a role's or a server's connection limit that one of them alone would fit (each
-// backend counts the others while they start): when every one was refused for too many
-// connections, one more connects alone.
+// warmUp opens one connection, checks it with a ping and returns once it is usable, which
+// is all the run's first queries need; the other n-1 then connect in the background, one
+// after the other has been usable rather than all at once (connections that start together
+// share the server's CPU, so each is usable later), and join the pool idle. They are
+// best-effort: a server out of connections still serves the run one query at a time.
+// Connections that start at the same moment can be refused by a role's or a server's
+// connection limit that one alone would fit (each backend counts the others while they
+// start; the other side of the run may be connecting to the same server): when the first
+// is refused for too many connections, one more tries alone before the error is returned.
 func warmUp(ctx context.Context, pool *pgxpool.Pool, n int) error {
 	return warmUpWith(ctx, pool.Acquire, n)
 }
 
 // warmUpWith is warmUp with the pool's Acquire passed in (tests refuse connections).
+//
+// The background connections outlive the call: they go on under ctx's values and deadline
+// but not its cancellation (connect cancels its context as it returns); the pool's Close
+// still stops them.
 func warmUpWith(ctx context.Context, acquire func(context.Context) (*pgxpool.Conn, error), n int) error {
-	if n < 1 {
-		n = 1
-	}
-	type conn struct {
-		c   *pgxpool.Conn
-		err error
-	}
-	open := func() conn {
+	open := func(ctx context.Context) (*pgxpool.Conn, error) {
 		c, err := acquire(ctx)
-		if err == nil {
-			if err = c.Ping(ctx); err != nil {
-				c.Release()
-				c = nil
-			}
+		if err != nil {
+			return nil, err
 		}
-		return conn{c, err}
-	}
-	got := make(chan conn, n)
-	for range n {
-		go func() { got <- open() }()
-	}
-	var first error
-	ok, allFull := false, true
-	for range n {
-		c := <-got
-		if c.err != nil {
-			if first == nil {
-				first = c.err
-			}
-			allFull = allFull && tooManyConnections(c.err)
-			continue
+		if err := c.Ping(ctx); err != nil {
+			c.Release()
+			return nil, err
 		}
-		ok = true
-		defer c.c.Release() // held until all are open, so each Acquire opens its own
+		return c, nil
 	}
-	if ok {
+	first, err := open(ctx)
+	if tooManyConnections(err) {
+		first, err = open(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	rest := n - 1
+	if rest <= 0 {
+		first.Release()
 		return nil
 	}
-	if n > 1 && allFull {
-		c := open()
-		if c.err == nil {
-			c.c.Release()
-		}
-		return c.err
+	bg, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if d, ok := ctx.Deadline(); ok {
+		bg, cancel = context.WithDeadline(bg, d)
 	}
-	return first
+	var started, done sync.WaitGroup
+	started.Add(rest)
+	done.Add(rest)
+	for range rest {
+		go func() {
+			defer done.Done()
+			started.Done()
+			if c, err := open(bg); err == nil {
+				c.Release()
+			}
+		}()
+	}
+	go func() { done.Wait(); cancel() }()
+	// The background attempts have asked the pool for a connection before this one is
+	// given back, so the pool opens one for each rather than handing them this one.
+	started.Wait()
+	first.Release()
+	return nil
 }
 
 // tooManyConnections reports whether err is PostgreSQL's refusal of a connection over a
