@@ -83,6 +83,10 @@ type Client struct {
 	// blockedUntil is when the server said its quota resets (Retry-After, or
 	// RateLimit-Remaining: 0 with a reset); no request of this client starts before.
 	blockedUntil time.Time
+	// blockedBy is the status of the answer that set blockedUntil: 429 for a quota (a
+	// 429's Retry-After, an exhausted RateLimit-* quota), else the 5xx whose Retry-After
+	// it was. A request that cannot wait that long fails with it.
+	blockedBy int
 	// budget bounds the waits before retries (Options.Budget).
 	budget *WaitBudget
 
@@ -272,7 +276,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	c.auth.apply(header)
 
 	for attempt := 1; ; attempt++ {
-		if err := c.waitTurn(ctx, where); err != nil {
+		if err := c.waitTurn(ctx, method, u, where); err != nil {
 			return nil, err
 		}
 		c.stats.requests.Add(1)
@@ -298,7 +302,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		default:
 			now := c.clock.Now()
 			if reset, exhausted, ok := rateLimitReset(resp.Header, now); ok && exhausted {
-				c.block(reset)
+				c.block(reset, http.StatusTooManyRequests)
 			}
 			if resp.Status/100 == 2 || slices.Contains(req.Accept, resp.Status) {
 				return resp, nil
@@ -329,7 +333,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 				return nil, c.statusError(method, u, resp, attempt, note)
 			}
 			if hinted {
-				c.block(now.Add(hint))
+				c.block(now.Add(hint), resp.Status)
 			}
 			c.log.V(1).Info("retrying request", "request", where, "status", resp.Status, "attempt", attempt, "wait", wait, "serverHint", hinted)
 		}
@@ -354,27 +358,36 @@ func (c *Client) serverHint(resp *Response, now time.Time) (time.Duration, bool)
 	return 0, false
 }
 
-// block keeps every request of the client from starting before t.
-func (c *Client) block(t time.Time) {
+// block keeps every request of the client from starting before t, as an answer of status
+// asked.
+func (c *Client) block(t time.Time, status int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t.After(c.blockedUntil) {
-		c.blockedUntil = t
+		c.blockedUntil, c.blockedBy = t, status
 	}
 }
 
-// waitTurn waits until the server's quota reset (if one is pending) and for a token.
-func (c *Client) waitTurn(ctx context.Context, where string) error {
+// waitTurn waits until the server's quota reset (if one is pending) and for a token. A
+// request that cannot wait that long fails as the answer that asked for the wait: a 5xx
+// with its status (reason HTTP503), a quota as connector.ErrRateLimited.
+func (c *Client) waitTurn(ctx context.Context, method string, u *url.URL, where string) error {
 	c.mu.Lock()
-	until := c.blockedUntil
+	until, by := c.blockedUntil, c.blockedBy
 	c.mu.Unlock()
 	if d := until.Sub(c.clock.Now()); d > 0 {
+		note := ""
 		if d > c.retry.MaxWait {
-			return fmt.Errorf("%s: the server's rate limit resets in %s, longer than %s: %w",
-				where, d.Round(time.Second), c.retry.MaxWait, connector.ErrRateLimited)
+			note = fmt.Sprintf("longer than %s", c.retry.MaxWait)
+		} else if n, ok := c.spend(d); !ok {
+			note = n
 		}
-		if note, ok := c.spend(d); !ok {
-			return fmt.Errorf("%s: the server's rate limit resets in %s: %s: %w", where, d.Round(time.Second), note, connector.ErrRateLimited)
+		if note != "" {
+			if by != http.StatusTooManyRequests {
+				return &StatusError{Method: method, URL: safeURL(u), Code: by,
+					Message: fmt.Sprintf("the server asked to wait %s before the next request: %s", d.Round(time.Second), note)}
+			}
+			return fmt.Errorf("%s: the server's rate limit resets in %s, %s: %w", where, d.Round(time.Second), note, connector.ErrRateLimited)
 		}
 		if err := c.sleep(ctx, d); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
