@@ -66,6 +66,9 @@ type run struct {
 	early *earlyCount
 	// spareW is the mappings' slice of a written page, for the next read-ahead (pages.go).
 	spareW []connector.WriteRecord
+	// spareRecs is the records' slice of a written page of digests, for the next
+	// read-ahead (pages.go).
+	spareRecs []connector.Record
 	// pageSize is the size the main loop reads its next page with; sizes, when not nil,
 	// adapts it after each page written (pagesize.go).
 	pageSize int

@@ -125,6 +125,10 @@ type digestSource struct {
 	*scanSource
 	decoded   atomic.Int64
 	badDecode string // the id of a record that cannot be decoded
+	// released counts the pages released (HashedPage.Release), twice those released more
+	// than once. A page released zeroes its digests and decodes no record any more, as a
+	// source reusing its memory would.
+	released, twice atomic.Int64
 }
 
 func fakeDigest(seed string, r connector.Record) [16]byte {
@@ -143,7 +147,20 @@ func (s *digestSource) ScanHashed(ctx context.Context, afterID string, limit int
 		hp.Sums = append(hp.Sums, fakeDigest(seed, r))
 	}
 	recs := p.Records
+	var gone atomic.Bool
+	sums := hp.Sums
+	hp.Release = func() {
+		if gone.Swap(true) {
+			s.twice.Add(1)
+			return
+		}
+		s.released.Add(1)
+		clear(sums)
+	}
 	hp.Record = func(i int) (connector.Record, error) {
+		if gone.Load() {
+			return connector.Record{}, errors.New("record of a page released")
+		}
 		s.decoded.Add(1)
 		r := recs[i]
 		if r.ID == s.badDecode {
@@ -161,7 +178,9 @@ func (s *digestSource) EndScan() {}
 // write, record failures in the mapper and in the sink, a cancellation after some page,
 // source updates between runs) over a source read as digests, reruns until a run succeeds,
 // and checks that the sink then holds exactly the mapped source, each row with the digest
-// of its source record, no failed keys are left, and a last run decodes nothing.
+// of its source record, no failed keys are left, and a last run decodes nothing; pages are
+// released once each, and a page's digests and records are not read after its release
+// (the source zeroes the digests and refuses the records).
 func TestSnapshotDigestsUnderFaults(t *testing.T) {
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
@@ -177,7 +196,10 @@ func TestSnapshotDigestsUnderFaults(t *testing.T) {
 			_, err := Run(context.Background(), cfg)
 			g.Expect(err).NotTo(HaveOccurred())
 			src.decoded.Store(0)
+			src.released.Store(0)
 			res, err := Run(context.Background(), cfg)
+			g.Expect(src.released.Load()).To(BeNumerically(">=", n/cfg.PageSize), "every page read is released")
+			g.Expect(src.twice.Load()).To(BeZero(), "no page is released twice")
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(res.Record.Upserted).To(BeZero(), "nothing left to write")
 			g.Expect(res.Record.Unchanged).To(Equal(int64(n)))

@@ -100,6 +100,7 @@ func scanHashedAll(t *testing.T, s *Source, seed, afterID string, limit int) ([]
 			recs = append(recs, rec)
 		}
 		ids, sums = append(ids, p.IDs...), append(sums, p.Sums...)
+		p.Release() // later pages reuse its memory: what was read of it stays as read
 		if len(p.IDs) < limit {
 			g.Expect(p.More).To(BeFalse(), "a short page is the last")
 		}
@@ -223,6 +224,44 @@ func TestScanHashedDigestsEqualQueryRows(t *testing.T) {
 			compare(t, s, append([]string{""}, all...))
 		})
 	}
+}
+
+// TestScanHashedPageRelease: a page released (HashedPage.Release) lends its memory to a
+// later page, once however often it is released, and decodes no record any more; its ids
+// stay as they were.
+func TestScanHashedPageRelease(t *testing.T) {
+	ctx := context.Background()
+	g := NewWithT(t)
+	dsn := newDB(t, `CREATE TABLE items (id bigint PRIMARY KEY, name text)`,
+		`INSERT INTO items SELECT g, 'name ' || g FROM generate_series(1, 20) g`)
+	s, err := NewSource(ctx, SourceConfig{Table: "items", IDColumn: "id", ScanOnly: true}, dsn, SourceOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer s.Close()
+	defer s.EndScan()
+	wantIDs, wantSums := queryDigests(t, s, "seed", "")
+
+	p1, err := s.ScanHashed(ctx, "", 3, "seed")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(p1.Sums).To(Equal(wantSums[:3]))
+	first := &p1.Sums[0]
+	p1.Release()
+	p1.Release() // once is enough: the memory is lent once
+	_, err = p1.Record(0)
+	g.Expect(err).To(MatchError(ContainSubstring("released")))
+	g.Expect(p1.IDs).To(Equal(wantIDs[:3]), "ids stay valid")
+
+	p2, err := s.ScanHashed(ctx, "3", 3, "seed")
+	g.Expect(err).NotTo(HaveOccurred())
+	p3, err := s.ScanHashed(ctx, "6", 3, "seed")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(&p2.Sums[0]).To(BeIdenticalTo(first), "the page after reuses the memory released")
+	g.Expect(&p3.Sums[0]).NotTo(BeIdenticalTo(first), "a page released twice is lent once")
+	g.Expect(p2.Sums).To(Equal(wantSums[3:6]))
+	g.Expect(p3.Sums).To(Equal(wantSums[6:9]))
+	rec, err := p2.Record(2)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(rec.Fields["name"]).To(Equal("name 6"))
+	g.Expect(p1.IDs).To(Equal(wantIDs[:3]))
 }
 
 // goldenKindsDigest is TestScanHashedDigestsEqualQueryRows's golden value.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -46,6 +47,8 @@ type hashedScan struct {
 	// fds describe the statement's columns as a query's result would (hashFormats); set
 	// at the first statement.
 	fds []pgconn.FieldDescription
+	// free holds the buffers of pages released (HashedPage.Release), for later pages.
+	free chan *hashedFill
 
 	decodeMu sync.Mutex  // held while a page decodes a record with tm and vals
 	tm       *pgtype.Map // created at the first decode
@@ -83,14 +86,24 @@ type hashedResult struct {
 	err   error
 }
 
-// hashedFill is a page being filled.
+// hashedFill is a page being filled, and its buffers once handed over.
 type hashedFill struct {
 	limit  int
 	rows   *hashedRows
 	sums   [][16]byte
 	ids    []byte // the page's ids, one after the other
 	idEnds []int32
+	// gen counts the page's releases (HashedPage.Release): a page handed over decodes
+	// records only while gen is the one it was handed over with.
+	gen atomic.Uint64
 }
+
+// Bounds of the page buffers kept for reuse: a few pages (the engine holds about three),
+// none whose rows' bytes grew past maxKeptPageBytes.
+const (
+	keptPages        = 4
+	maxKeptPageBytes = 8 << 20
+)
 
 // hashFormat tags the row digests of ScanHashed: changing how rows are digested changes
 // it, so that no digest of one form equals one of another.
@@ -179,6 +192,9 @@ func (s *Source) openHashed(ctx context.Context, afterID, seed string) (*hashedS
 	if len(fds) != len(s.cols) {
 		conn.Release()
 		return nil, fmt.Errorf("%d columns read, want %d", len(fds), len(s.cols))
+	}
+	if s.hashed.free == nil {
+		s.hashed.free = make(chan *hashedFill, keptPages)
 	}
 	rctx, stop := context.WithCancel(ctx)
 	st := &hashedStream{ctx: ctx, seed: seed, last: afterID, fds: fds, src: s, idFD: fds[s.idIdx],
@@ -346,8 +362,17 @@ func (st *hashedStream) row(ctx context.Context, f [][]byte) error {
 	return nil
 }
 
-// newFill starts a page of at most limit rows, sized after the last one.
+// newFill starts a page of at most limit rows: the buffers of a page released, or new
+// ones sized after the last page.
 func (st *hashedStream) newFill(limit int) *hashedFill {
+	select {
+	case f := <-st.src.hashed.free:
+		f.limit, f.rows.fds = limit, st.fds
+		f.rows.buf, f.rows.ends = f.rows.buf[:0], f.rows.ends[:0]
+		f.sums, f.ids, f.idEnds = f.sums[:0], f.ids[:0], f.idEnds[:0]
+		return f
+	default:
+	}
 	capacity := min(limit, 10000)
 	bufCap := 64 * capacity
 	if st.bufHint > 0 {
@@ -372,7 +397,30 @@ func (f *hashedFill) page() connector.HashedPage {
 		ids[i] = all[from:end]
 		from = end
 	}
-	return connector.HashedPage{IDs: ids, Sums: f.sums, Record: f.rows.record}
+	gen := f.gen.Load()
+	record := func(i int) (connector.Record, error) {
+		if f.gen.Load() != gen {
+			return connector.Record{}, fmt.Errorf("record %d of a page released", i)
+		}
+		return f.rows.record(i)
+	}
+	release := func() {
+		if f.gen.CompareAndSwap(gen, gen+1) {
+			f.release()
+		}
+	}
+	return connector.HashedPage{IDs: ids, Sums: f.sums, Record: record, Release: release}
+}
+
+// release hands the page's buffers back, for a later page.
+func (f *hashedFill) release() {
+	if cap(f.rows.buf) > maxKeptPageBytes {
+		return
+	}
+	select {
+	case f.rows.src.hashed.free <- f:
+	default:
+	}
 }
 
 // appendRawID appends the id of a row, from the id column's bytes as received, to buf.
