@@ -513,8 +513,8 @@ type HashedPage struct {
 	// goroutine, at any time after ScanHashed returned, until Release.
 	Record func(i int) (Record, error)
 	// Release, when set, hands the page's memory back to the source for a later page: the
-	// caller calls it at most once, when it calls Record no more and reads Sums no more
-	// (IDs, and the records Record returned, stay valid).
+	// caller calls it at most once, when it calls Record no more and reads IDs and Sums no
+	// more (the id strings read, and the records Record returned, stay valid).
 	Release func()
 }
 

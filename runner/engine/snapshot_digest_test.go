@@ -126,8 +126,8 @@ type digestSource struct {
 	decoded   atomic.Int64
 	badDecode string // the id of a record that cannot be decoded
 	// released counts the pages released (HashedPage.Release), twice those released more
-	// than once. A page released zeroes its digests and decodes no record any more, as a
-	// source reusing its memory would.
+	// than once. A page released zeroes its ids and digests and decodes no record any
+	// more, as a source reusing its memory would.
 	released, twice atomic.Int64
 }
 
@@ -148,7 +148,7 @@ func (s *digestSource) ScanHashed(ctx context.Context, afterID string, limit int
 	}
 	recs := p.Records
 	var gone atomic.Bool
-	sums := hp.Sums
+	sums, ids := hp.Sums, hp.IDs
 	hp.Release = func() {
 		if gone.Swap(true) {
 			s.twice.Add(1)
@@ -156,6 +156,7 @@ func (s *digestSource) ScanHashed(ctx context.Context, afterID string, limit int
 		}
 		s.released.Add(1)
 		clear(sums)
+		clear(ids)
 	}
 	hp.Record = func(i int) (connector.Record, error) {
 		if gone.Load() {
@@ -179,8 +180,8 @@ func (s *digestSource) EndScan() {}
 // source updates between runs) over a source read as digests, reruns until a run succeeds,
 // and checks that the sink then holds exactly the mapped source, each row with the digest
 // of its source record, no failed keys are left, and a last run decodes nothing; pages are
-// released once each, and a page's digests and records are not read after its release
-// (the source zeroes the digests and refuses the records).
+// released once each, and a page's ids, digests and records are not read after its
+// release (the source zeroes the ids and digests and refuses the records).
 func TestSnapshotDigestsUnderFaults(t *testing.T) {
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {

@@ -93,6 +93,7 @@ type hashedFill struct {
 	sums   [][16]byte
 	ids    []byte // the page's ids, one after the other
 	idEnds []int32
+	idList []string // the page's ids, substrings of one string
 	// gen counts the page's releases (HashedPage.Release): a page handed over decodes
 	// records only while gen is the one it was handed over with.
 	gen atomic.Uint64
@@ -391,7 +392,9 @@ func (st *hashedStream) newFill(limit int) *hashedFill {
 // substrings), not one string each.
 func (f *hashedFill) page() connector.HashedPage {
 	all := string(f.ids)
-	ids := make([]string, len(f.idEnds))
+	clear(f.idList) // no id of a page released stays named
+	ids := slices.Grow(f.idList[:0], len(f.idEnds))[:len(f.idEnds)]
+	f.idList = ids
 	from := int32(0)
 	for i, end := range f.idEnds {
 		ids[i] = all[from:end]
