@@ -170,14 +170,12 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 		}
 	}
 	held := 0
-	var hx [32]byte
 	k := 0 // index in keys of the next keyed record
 	for i := range recs {
 		if keyed[i] && m.held != nil {
 			h := stored[k]
 			k++
-			hex.Encode(hx[:], hp.Sums[i][:])
-			if h != "" && h == string(hx[:]) {
+			if hexEqual(h, &hp.Sums[i]) {
 				m.held[i] = true
 				held++
 				continue
@@ -191,6 +189,21 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 		r.rows.setChanging(mostlyChanged(held, len(recs)))
 	}
 	return m, nil
+}
+
+// hexEqual reports whether h is sum in lower-case hex (hex.EncodeToString's form, the
+// form a digest is stored in), without encoding sum.
+func hexEqual(h string, sum *[16]byte) bool {
+	const digits = "0123456789abcdef"
+	if len(h) != 2*len(sum) {
+		return false
+	}
+	for i, b := range sum {
+		if h[2*i] != digits[b>>4] || h[2*i+1] != digits[b&0x0f] {
+			return false
+		}
+	}
+	return true
 }
 
 // storedHashes reads the hashes stored for keys, by index ("": none): those the sink's

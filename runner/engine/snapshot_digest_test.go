@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -271,4 +272,35 @@ func TestSnapshotDigestsRecordErrors(t *testing.T) {
 	g.Expect(res.Record.Phase).To(Equal(audit.PhaseFailed))
 	g.Expect(err.Error()).To(ContainSubstring("decode record 5"))
 	g.Expect(e2.sink.snapshot()).To(BeEmpty(), "nothing of the page is written")
+}
+
+// TestHexEqual: a stored hash equals a digest only as the digest's lower-case hex, in
+// full.
+func TestHexEqual(t *testing.T) {
+	g := NewWithT(t)
+	sum := [16]byte{0x00, 0x01, 0x9a, 0xff, 0x10, 0xab, 0xcd, 0xef, 0x23, 0x45, 0x67, 0x89, 0xfe, 0xdc, 0xba, 0x98}
+	enc := hex.EncodeToString(sum[:])
+	for _, tc := range []struct {
+		h    string
+		want bool
+	}{
+		{enc, true},
+		{"", false},
+		{enc[:31], false},
+		{enc + "0", false},
+		{strings.ToUpper(enc), false},
+		{enc[:31] + "9", false},
+		{"1" + enc[1:], false},
+		{enc[:2] + "10" + enc[4:], false}, // bytes swapped in the second digit pair
+	} {
+		g.Expect(hexEqual(tc.h, &sum)).To(Equal(tc.want), "%q", tc.h)
+	}
+	for range 1000 {
+		var s [16]byte
+		for i := range s {
+			s[i] = byte(rand.IntN(256))
+		}
+		g.Expect(hexEqual(hex.EncodeToString(s[:]), &s)).To(BeTrue())
+		g.Expect(hexEqual(enc, &s)).To(Equal(s == sum))
+	}
 }
