@@ -537,8 +537,12 @@ type HashedPage struct {
 	// an empty one.
 	More bool
 	// Record decodes record i in full (as ScanPage gives it). It may be called from any one
-	// goroutine, at any time after ScanHashed returned.
+	// goroutine, at any time after ScanHashed returned, until Release.
 	Record func(i int) (Record, error)
+	// Release, when set, hands the page's memory back to the source for a later page: the
+	// caller calls it at most once, when it calls Record no more and reads IDs and Sums no
+	// more (the id strings read, and the records Record returned, stay valid).
+	Release func()
 }
 
 // HashStreamer is an optional capability of a HashReader, used by Snapshot mode: every

@@ -62,13 +62,18 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 	ch := make(chan pageResult, 1)
 	spare := r.spareW // the mappings' slice of a page written before (recycleValues)
 	r.spareW = nil
+	spareRecs := r.spareRecs // the records' slice of a page of digests written before (recycle)
+	r.spareRecs = nil
 	limit := r.pageSize // pagesize.go
 	go func() {
 		if r.rows != nil && r.scan != nil && r.scan.hashed != nil { // Snapshot by digests (snapshot_digest.go)
-			p, hp, err := r.scan.readHashed(ctx, after, limit)
+			p, hp, err := r.scan.readHashed(ctx, after, limit, spareRecs)
 			pr := pageResult{after: after, page: p, err: err, limit: limit}
 			if err == nil {
 				pr.mapped, pr.err = r.digestPage(ctx, p.Records, hp, spare)
+				if hp.Release != nil { // the records decoded and the hashes taken: the page's memory goes back
+					hp.Release()
+				}
 			}
 			if pr.err == nil && r.cfg.Range == nil { // as below: checked, then Fields handed back
 				pr.checked, pr.checkErr = true, r.pageError(p.Records)
@@ -119,9 +124,20 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 // (connector.Recycler), once the page is written: nothing of the run refers to them any
 // more (the audit, the failed keys and the order keep ids and cursors, which are strings
 // and times). A dry run keeps its records' mappings in the plan, so it hands nothing back.
+// The records of a page of digests are kept for the next one instead (spareRecs).
 func (r *run) recycle(recs []connector.Record) {
+	if r.cfg.DryRun || len(recs) == 0 {
+		return
+	}
+	if r.scan != nil && r.scan.hashed != nil && r.rows != nil && r.cfg.Range == nil {
+		// A page of digests: its records hold their ids only (the Fields of those decoded
+		// were handed back once mapped, releaseDecoded), and the slice serves a later page
+		// of digests (readHashed) rather than the source.
+		r.spareRecs = recs
+		return
+	}
 	rc, ok := r.cfg.Source.(connector.Recycler)
-	if !ok || r.cfg.DryRun || len(recs) == 0 {
+	if !ok {
 		return
 	}
 	rc.Recycle(recs)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -66,6 +67,12 @@ type run struct {
 	early *earlyCount
 	// spareW is the mappings' slice of a written page, for the next read-ahead (pages.go).
 	spareW []connector.WriteRecord
+	// spareRecs is the records' slice of a written page of digests, for the next
+	// read-ahead (pages.go).
+	spareRecs []connector.Record
+	// srcIdx and held are writePage's scratch slices.
+	srcIdx []int
+	held   []bool
 	// pageSize is the size the main loop reads its next page with; sizes, when not nil,
 	// adapts it after each page written (pagesize.go).
 	pageSize int
@@ -250,8 +257,18 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 	// The batch is built in place in mapped.w (owned by this page): record i's mapping
 	// moves to the batch's end, at an index <= i, so no unread mapping is overwritten.
 	batch := mapped.w[:0]
-	srcIdx := make([]int, 0, len(recs))
+	// srcIdx and held are the writer's scratch slices, kept for the next page.
+	srcIdx := slices.Grow(r.srcIdx[:0], len(recs))
 	var held []bool // Snapshot: records found unchanged before mapping (snapshot_rowhash.go)
+	if mapped.held != nil {
+		held = slices.Grow(r.held[:0], len(recs))
+	}
+	defer func() {
+		r.srcIdx = srcIdx[:0]
+		if held != nil {
+			r.held = held[:0]
+		}
+	}()
 	for i, rec := range recs {
 		if r.order.skip(rec) {
 			continue // an older or equal version of a record already seen this run

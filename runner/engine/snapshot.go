@@ -69,9 +69,11 @@ type scanReader struct {
 	// window matches a scan of digests with the sink's stream of stored hashes; nil until
 	// the first lookup, or when the sink does not stream them (snapshot_digest.go).
 	window *hashWindow
-	ahead  atomic.Bool
-	mu     sync.Mutex
-	next   *scanAhead // the page being read ahead; nil: none
+	// scratch is digestPage's, which digests one page at a time.
+	scratch digestScratch
+	ahead   atomic.Bool
+	mu      sync.Mutex
+	next    *scanAhead // the page being read ahead; nil: none
 }
 
 // scanAhead is one page read ahead: ScanPage(after, limit), done once done is closed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
@@ -39,8 +40,9 @@ func useDigests(cfg Config, scan *scanReader) {
 }
 
 // readHashed is read for a scan of digests: the page's records carry their ids only; hp
-// holds their digests and decodes them.
-func (s *scanReader) readHashed(ctx context.Context, after cursor.Cursor, limit int) (connector.Page, connector.HashedPage, error) {
+// holds their digests and decodes them. The records are made in spare when it has room
+// (the slice of a page written before).
+func (s *scanReader) readHashed(ctx context.Context, after cursor.Cursor, limit int, spare []connector.Record) (connector.Page, connector.HashedPage, error) {
 	ahead := s.take()
 	var hp connector.HashedPage
 	if ahead != nil && ahead.after == after.ID && ahead.limit == limit && ahead.err == nil {
@@ -64,9 +66,15 @@ func (s *scanReader) readHashed(ctx context.Context, after cursor.Cursor, limit 
 			a.hp, a.err = s.hashed.ScanHashed(ctx, a.after, a.limit, s.seed)
 		}()
 	}
-	recs := make([]connector.Record, len(hp.IDs))
+	var recs []connector.Record
+	if cap(spare) >= len(hp.IDs) {
+		recs = spare[:len(hp.IDs)]
+		clear(spare[len(hp.IDs):cap(spare)]) // no id of the page before stays named
+	} else {
+		recs = make([]connector.Record, len(hp.IDs))
+	}
 	for i, id := range hp.IDs {
-		recs[i].ID = id
+		recs[i] = connector.Record{ID: id}
 	}
 	return connector.Page{Records: recs, More: hp.More}, hp, nil
 }
@@ -134,8 +142,15 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 		}
 		return m, nil
 	}
-	keyed := make([]bool, len(recs))
-	keys := make([]string, 0, len(recs))
+	// The page's keys, in scratch slices of the scan: pages are digested one at a time.
+	sc := &r.scan.scratch
+	keyed := slices.Grow(sc.keyed[:0], len(recs))[:len(recs)]
+	clear(keyed)
+	keys := slices.Grow(sc.keys[:0], len(recs))
+	defer func() {
+		clear(keys) // no key stays named past its page
+		sc.keyed, sc.keys = keyed[:0], keys[:0]
+	}()
 	for i, rec := range recs {
 		key, _, err := r.rows.keys.KeyOf(rec)
 		if err != nil {
@@ -148,21 +163,19 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 	var stored []string // by index in keys; "": none
 	if len(keys) > 0 {
 		var err error
-		if stored, err = r.storedHashes(ctx, keys); err != nil {
+		if stored, err = r.storedHashes(ctx, keys, sc); err != nil {
 			stored = nil // every record is mapped: the output's lookup reports the error
 		} else {
 			m.held = make([]bool, len(recs))
 		}
 	}
 	held := 0
-	var hx [32]byte
 	k := 0 // index in keys of the next keyed record
 	for i := range recs {
 		if keyed[i] && m.held != nil {
 			h := stored[k]
 			k++
-			hex.Encode(hx[:], hp.Sums[i][:])
-			if h != "" && h == string(hx[:]) {
+			if hexEqual(h, &hp.Sums[i]) {
 				m.held[i] = true
 				held++
 				continue
@@ -178,10 +191,28 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 	return m, nil
 }
 
+// hexEqual reports whether h is sum in lower-case hex (hex.EncodeToString's form, the
+// form a digest is stored in), without encoding sum.
+func hexEqual(h string, sum *[16]byte) bool {
+	const digits = "0123456789abcdef"
+	if len(h) != 2*len(sum) {
+		return false
+	}
+	for i, b := range sum {
+		if h[2*i] != digits[b>>4] || h[2*i+1] != digits[b&0x0f] {
+			return false
+		}
+	}
+	return true
+}
+
 // storedHashes reads the hashes stored for keys, by index ("": none): those the sink's
-// stream holds in the window (when the sink streams them), the others by one lookup.
-func (r *run) storedHashes(ctx context.Context, keys []string) ([]string, error) {
-	out := make([]string, len(keys))
+// stream holds in the window (when the sink streams them), the others by one lookup. The
+// answer is made in sc.stored, valid until the next call.
+func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch) ([]string, error) {
+	clear(sc.stored) // no hash of the page before stays named
+	out := slices.Grow(sc.stored[:0], len(keys))[:len(keys)]
+	sc.stored = out
 	var missing []int
 	if hs, ok := r.rows.hashes.(connector.HashStreamer); ok {
 		if r.scan.window == nil {
@@ -209,6 +240,13 @@ func (r *run) storedHashes(ctx context.Context, keys []string) ([]string, error)
 		out[i] = rest[keys[i]]
 	}
 	return out, nil
+}
+
+// digestScratch holds digestPage's slices between pages.
+type digestScratch struct {
+	keyed  []bool
+	keys   []string
+	stored []string
 }
 
 // decodedOnly returns the records of a page of digests that were decoded: recs itself

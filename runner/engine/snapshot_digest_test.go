@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -125,6 +126,10 @@ type digestSource struct {
 	*scanSource
 	decoded   atomic.Int64
 	badDecode string // the id of a record that cannot be decoded
+	// released counts the pages released (HashedPage.Release), twice those released more
+	// than once. A page released zeroes its ids and digests and decodes no record any
+	// more, as a source reusing its memory would.
+	released, twice atomic.Int64
 }
 
 func fakeDigest(seed string, r connector.Record) [16]byte {
@@ -143,7 +148,21 @@ func (s *digestSource) ScanHashed(ctx context.Context, afterID string, limit int
 		hp.Sums = append(hp.Sums, fakeDigest(seed, r))
 	}
 	recs := p.Records
+	var gone atomic.Bool
+	sums, ids := hp.Sums, hp.IDs
+	hp.Release = func() {
+		if gone.Swap(true) {
+			s.twice.Add(1)
+			return
+		}
+		s.released.Add(1)
+		clear(sums)
+		clear(ids)
+	}
 	hp.Record = func(i int) (connector.Record, error) {
+		if gone.Load() {
+			return connector.Record{}, errors.New("record of a page released")
+		}
 		s.decoded.Add(1)
 		r := recs[i]
 		if r.ID == s.badDecode {
@@ -161,7 +180,9 @@ func (s *digestSource) EndScan() {}
 // write, record failures in the mapper and in the sink, a cancellation after some page,
 // source updates between runs) over a source read as digests, reruns until a run succeeds,
 // and checks that the sink then holds exactly the mapped source, each row with the digest
-// of its source record, no failed keys are left, and a last run decodes nothing.
+// of its source record, no failed keys are left, and a last run decodes nothing; pages are
+// released once each, and a page's ids, digests and records are not read after its
+// release (the source zeroes the ids and digests and refuses the records).
 func TestSnapshotDigestsUnderFaults(t *testing.T) {
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
@@ -177,7 +198,10 @@ func TestSnapshotDigestsUnderFaults(t *testing.T) {
 			_, err := Run(context.Background(), cfg)
 			g.Expect(err).NotTo(HaveOccurred())
 			src.decoded.Store(0)
+			src.released.Store(0)
 			res, err := Run(context.Background(), cfg)
+			g.Expect(src.released.Load()).To(BeNumerically(">=", n/cfg.PageSize), "every page read is released")
+			g.Expect(src.twice.Load()).To(BeZero(), "no page is released twice")
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(res.Record.Upserted).To(BeZero(), "nothing left to write")
 			g.Expect(res.Record.Unchanged).To(Equal(int64(n)))
@@ -248,4 +272,35 @@ func TestSnapshotDigestsRecordErrors(t *testing.T) {
 	g.Expect(res.Record.Phase).To(Equal(audit.PhaseFailed))
 	g.Expect(err.Error()).To(ContainSubstring("decode record 5"))
 	g.Expect(e2.sink.snapshot()).To(BeEmpty(), "nothing of the page is written")
+}
+
+// TestHexEqual: a stored hash equals a digest only as the digest's lower-case hex, in
+// full.
+func TestHexEqual(t *testing.T) {
+	g := NewWithT(t)
+	sum := [16]byte{0x00, 0x01, 0x9a, 0xff, 0x10, 0xab, 0xcd, 0xef, 0x23, 0x45, 0x67, 0x89, 0xfe, 0xdc, 0xba, 0x98}
+	enc := hex.EncodeToString(sum[:])
+	for _, tc := range []struct {
+		h    string
+		want bool
+	}{
+		{enc, true},
+		{"", false},
+		{enc[:31], false},
+		{enc + "0", false},
+		{strings.ToUpper(enc), false},
+		{enc[:31] + "9", false},
+		{"1" + enc[1:], false},
+		{enc[:2] + "10" + enc[4:], false}, // bytes swapped in the second digit pair
+	} {
+		g.Expect(hexEqual(tc.h, &sum)).To(Equal(tc.want), "%q", tc.h)
+	}
+	for range 1000 {
+		var s [16]byte
+		for i := range s {
+			s[i] = byte(rand.IntN(256))
+		}
+		g.Expect(hexEqual(hex.EncodeToString(s[:]), &s)).To(BeTrue())
+		g.Expect(hexEqual(enc, &s)).To(Equal(s == sum))
+	}
 }

@@ -34,6 +34,9 @@ type rowHashing struct {
 	// checked is set by the writer while it upserts records of a page whose hashes the
 	// read-ahead compared: the output does not read them again.
 	checked bool
+	// unchanged holds Unchanged results, the writer's answer for a page with nothing to
+	// write (upsertPage): read only, shared by such pages.
+	unchanged []connector.Result
 	// changing: the last page compared had more than a few changed records. The read-ahead
 	// then maps every record and leaves the comparison to the output, as without hashes
 	// of source records, so that a load's work stays split between reader and writer.
@@ -151,7 +154,6 @@ func (r *run) upsertPage(ctx context.Context, batch []connector.WriteRecord, hel
 	if held == nil {
 		return r.out.upsert(ctx, batch)
 	}
-	results := make([]connector.Result, len(batch))
 	n := 0 // records to write
 	for _, h := range held {
 		if !h {
@@ -159,11 +161,15 @@ func (r *run) upsertPage(ctx context.Context, batch []connector.WriteRecord, hel
 		}
 	}
 	if n == 0 { // nothing changed: no batch of the page's size to allocate and clear
-		for j := range results {
-			results[j] = connector.Result{Outcome: connector.Unchanged}
+		if len(r.rows.unchanged) < len(batch) {
+			r.rows.unchanged = make([]connector.Result, len(batch))
+			for j := range r.rows.unchanged {
+				r.rows.unchanged[j] = connector.Result{Outcome: connector.Unchanged}
+			}
 		}
-		return results, nil
+		return r.rows.unchanged[:len(batch):len(batch)], nil
 	}
+	results := make([]connector.Result, len(batch))
 	changed := make([]connector.WriteRecord, 0, n)
 	at := make([]int, 0, n)
 	for j := range batch {

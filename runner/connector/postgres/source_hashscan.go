@@ -6,12 +6,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
@@ -24,6 +28,15 @@ import (
 // type and wire format, and the declared time zone, so that equal digests mean equal
 // bytes of equal columns, which decode (Record) to equal records. A page keeps its rows'
 // bytes until it is dropped, and decodes a record from them on demand.
+//
+// The statement is read as one binary COPY (copyBinary) by a goroutine of its own, which
+// fills a page only when a call asks for one (no page is read ahead of the caller): a
+// COPY sends no protocol message per column and is decoded where it lies. The bytes
+// digested are the very bytes a query's result row would carry: every column is selected
+// either in a type pgx reads in binary (whose binary COPY form is that same binary form)
+// or as text (whose binary form is its text), and the wire format recorded in the seed is
+// the one pgx would ask for (hashFormats), so that digests equal those of earlier runners,
+// which read the rows as query results.
 
 // hashedScan is ScanHashed's state: its statements and the open one, if any.
 type hashedScan struct {
@@ -31,6 +44,11 @@ type hashedScan struct {
 
 	mu   sync.Mutex
 	open *hashedStream
+	// fds describe the statement's columns as a query's result would (hashFormats); set
+	// at the first statement.
+	fds []pgconn.FieldDescription
+	// free holds the buffers of pages released (HashedPage.Release), for later pages.
+	free chan *hashedFill
 
 	decodeMu sync.Mutex  // held while a page decodes a record with tm and vals
 	tm       *pgtype.Map // created at the first decode
@@ -38,17 +56,55 @@ type hashedScan struct {
 	one      []map[string]any
 }
 
-// hashedStream is one open statement of ScanHashed.
+// hashedStream is one open statement of ScanHashed, read by its own goroutine (read).
 type hashedStream struct {
-	ctx  context.Context
-	rows pgx.Rows
+	ctx  context.Context // the callers' context
 	seed string
 	last string // the id of the last row handed out
 	// seedSum is the digest every row's digest starts from.
 	seedSum [32]byte
 	fds     []pgconn.FieldDescription
-	ended   bool
+	ended   bool // the last page was handed out
+
+	asks  chan int          // a page's limit: ScanHashed asks for a page
+	pages chan hashedResult // read's answers, one per ask, and the last page
+	stop  context.CancelFunc
+	done  chan struct{} // closed once read returned
+
+	// read's own state.
+	src     *Source
+	idFD    pgconn.FieldDescription
+	fill    *hashedFill // the page being filled; nil: none asked for
+	scratch []byte      // seedSum and the row being digested
+	bufHint int         // the bytes of the last page's rows
 }
+
+// hashedResult is a page of the stream, the last one (ended), or the statement's error.
+type hashedResult struct {
+	page  connector.HashedPage
+	ended bool
+	err   error
+}
+
+// hashedFill is a page being filled, and its buffers once handed over.
+type hashedFill struct {
+	limit  int
+	rows   *hashedRows
+	sums   [][16]byte
+	ids    []byte // the page's ids, one after the other
+	idEnds []int32
+	idList []string // the page's ids, substrings of one string
+	// gen counts the page's releases (HashedPage.Release): a page handed over decodes
+	// records only while gen is the one it was handed over with.
+	gen atomic.Uint64
+}
+
+// Bounds of the page buffers kept for reuse: a few pages (the engine holds about three),
+// none whose rows' bytes grew past maxKeptPageBytes.
+const (
+	keptPages        = 4
+	maxKeptPageBytes = 8 << 20
+)
 
 // hashFormat tags the row digests of ScanHashed: changing how rows are digested changes
 // it, so that no digest of one form equals one of another.
@@ -72,11 +128,29 @@ func (s *Source) ScanHashed(ctx context.Context, afterID string, limit int, seed
 		}
 		h.open = st
 	}
-	page, err := s.readHashed(st, limit)
-	if err != nil {
-		s.endScanLocked()
-		return connector.HashedPage{}, fmt.Errorf("scan page after id %q of %q: %w", afterID, s.rel.name, err)
+	st.asks <- limit // room for one: every earlier ask was answered
+	var r hashedResult
+	select {
+	case r = <-st.pages:
+	case <-st.done: // read returned: its last answer, if any, is waiting
+		select {
+		case r = <-st.pages:
+		default:
+			r.err = fmt.Errorf("statement ended: %w", context.Cause(ctx))
+		}
 	}
+	if r.err != nil {
+		s.endScanLocked()
+		return connector.HashedPage{}, fmt.Errorf("scan page after id %q of %q: %w", afterID, s.rel.name, r.err)
+	}
+	page := r.page
+	if n := len(page.IDs); n > 0 {
+		st.last = page.IDs[n-1]
+	}
+	st.ended = r.ended
+	// Whether anything follows a full page is known only by reading it: the statement
+	// reads on at the next call, so a page that is not the last says More.
+	page.More = !r.ended
 	return page, nil
 }
 
@@ -87,35 +161,53 @@ func (s *Source) EndScan() {
 	s.endScanLocked()
 }
 
+// endScanLocked stops the open statement's goroutine, if any, and waits for it: a COPY
+// stopped before its end closes its connection (the pool drops it).
 func (s *Source) endScanLocked() {
 	if st := s.hashed.open; st != nil {
-		st.rows.Close()
+		st.stop()
+		<-st.done
 		s.hashed.open = nil
 	}
 }
 
-// openHashed starts the statement of the rows after afterID ("": from the first).
+// openHashed starts the statement of the rows after afterID ("": from the first) in its
+// own goroutine.
 func (s *Source) openHashed(ctx context.Context, afterID, seed string) (*hashedStream, error) {
-	var rows pgx.Rows
-	var err error
-	if afterID == "" {
-		rows, err = s.pool.Query(ctx, s.hashed.qFirst)
-	} else {
-		id, perr := s.idArg(afterID)
-		if perr != nil {
-			return nil, perr
-		}
-		rows, err = s.pool.Query(ctx, s.hashed.qAfter, id)
-	}
+	q, err := s.hashedQuery(afterID)
 	if err != nil {
 		return nil, err
 	}
-	fds := rows.FieldDescriptions()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fds := s.hashed.fds
+	if fds == nil {
+		if fds, err = hashFormats(ctx, conn.Conn(), s.hashed.qFirst); err != nil {
+			conn.Release()
+			return nil, err
+		}
+		s.hashed.fds = fds
+	}
 	if len(fds) != len(s.cols) {
-		rows.Close()
+		conn.Release()
 		return nil, fmt.Errorf("%d columns read, want %d", len(fds), len(s.cols))
 	}
-	st := &hashedStream{ctx: ctx, rows: rows, seed: seed, last: afterID, fds: slicesClone(fds)}
+	if s.hashed.free == nil {
+		s.hashed.free = make(chan *hashedFill, keptPages)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	st := &hashedStream{ctx: ctx, seed: seed, last: afterID, fds: fds, src: s, idFD: fds[s.idIdx],
+		asks: make(chan int, 1), pages: make(chan hashedResult, 1), stop: stop, done: make(chan struct{})}
+	st.seedSum = s.hashSeed(seed, fds)
+	st.scratch = append(make([]byte, 0, 256), st.seedSum[:]...)
+	go st.read(rctx, conn, q)
+	return st, nil
+}
+
+// hashSeed is the digest every row's digest starts from (see hashedScan).
+func (s *Source) hashSeed(seed string, fds []pgconn.FieldDescription) [32]byte {
 	d := sha256.New()
 	put := func(b []byte) {
 		var n [binary.MaxVarintLen64]byte
@@ -134,66 +226,204 @@ func (s *Source) openHashed(ctx context.Context, afterID, seed string) (*hashedS
 		put([]byte(s.zone.String()))
 	}
 	put([]byte(strconv.Itoa(s.idIdx)))
-	d.Sum(st.seedSum[:0])
-	return st, nil
+	var sum [32]byte
+	d.Sum(sum[:0])
+	return sum
 }
 
-func slicesClone[T any](s []T) []T { return append([]T(nil), s...) }
-
-// readHashed reads up to limit rows of the open statement into a page.
-func (s *Source) readHashed(st *hashedStream, limit int) (connector.HashedPage, error) {
-	capacity := min(limit, 10000)
-	p := &hashedRows{src: s, fds: st.fds, ends: make([]int, 0, capacity), buf: make([]byte, 0, 64*capacity)}
-	page := connector.HashedPage{Sums: make([][16]byte, 0, capacity)}
-	var scratch []byte
-	// The page's ids are made as one string (its substrings), not one string each.
-	ids := make([]byte, 0, 8*capacity)
-	idEnds := make([]int32, 0, capacity)
-	for len(page.Sums) < limit {
-		if !st.rows.Next() {
-			if err := st.rows.Err(); err != nil {
-				return connector.HashedPage{}, err
-			}
-			st.ended = true
-			break
-		}
-		raw := st.rows.RawValues()
-		start := len(p.buf)
-		for _, v := range raw {
-			if v == nil {
-				p.buf = append(p.buf, 0)
-				continue
-			}
-			p.buf = binary.AppendUvarint(p.buf, uint64(len(v))+1)
-			p.buf = append(p.buf, v...)
-		}
-		p.ends = append(p.ends, len(p.buf))
-		var err error
-		if ids, err = s.appendRawID(ids, st.fds[s.idIdx], raw[s.idIdx]); err != nil {
-			return connector.HashedPage{}, err
-		}
-		idEnds = append(idEnds, int32(len(ids)))
-		scratch = append(append(scratch[:0], st.seedSum[:]...), p.buf[start:]...)
-		sum := sha256.Sum256(scratch)
-		page.Sums = append(page.Sums, [16]byte(sum[:16]))
+// hashFormats describes query's result columns as a query's result rows carry them: the
+// type PostgreSQL describes and the wire format pgx asks for, by type. A column pgx would
+// read as text must be of type text, whose binary COPY form is its text: any other could
+// be digested from other bytes than its result rows'.
+func hashFormats(ctx context.Context, conn *pgx.Conn, query string) ([]pgconn.FieldDescription, error) {
+	sd, err := conn.PgConn().Prepare(ctx, "", query, nil)
+	if err != nil {
+		return nil, fmt.Errorf("describe the scan: %w", err)
 	}
-	all := string(ids)
-	page.IDs = make([]string, len(idEnds))
+	fds := slices.Clone(sd.Fields)
+	for i := range fds {
+		fds[i].Format = conn.TypeMap().FormatCodeForOID(fds[i].DataTypeOID)
+		if fds[i].Format == pgx.TextFormatCode && fds[i].DataTypeOID != oidText {
+			return nil, fmt.Errorf("column %q of type %d is read as text: it cannot be digested from a binary COPY", fds[i].Name, fds[i].DataTypeOID)
+		}
+	}
+	return fds, nil
+}
+
+// hashedQuery is the statement of the rows after afterID ("": from the first), by id, as
+// a COPY takes it: the id as a literal (a COPY takes no parameters).
+func (s *Source) hashedQuery(afterID string) (string, error) {
+	if afterID == "" {
+		return s.hashed.qFirst, nil
+	}
+	idCol := quote(s.cols[s.idIdx].name)
+	idOrder := idCol
+	var cond string
+	switch s.ids {
+	case idInt:
+		id, err := s.idArg(afterID)
+		if err != nil {
+			return "", err
+		}
+		cond = fmt.Sprintf("%s > '%d'::int8", idCol, id)
+	case idText:
+		idOrder += ` COLLATE "C"`
+		cond = fmt.Sprintf(`%s COLLATE "C" > %s::text`, idCol, escapedLiteral(afterID))
+	case idUUID:
+		cond = fmt.Sprintf("%s > %s::uuid", idCol, escapedLiteral(afterID))
+	default:
+		return "", fmt.Errorf("id kind %d cannot be scanned", s.ids)
+	}
+	order := " ORDER BY " + idOrder
+	sel, ok := strings.CutSuffix(s.hashed.qFirst, order)
+	if !ok {
+		return "", fmt.Errorf("scan statement %q does not end with %q", s.hashed.qFirst, order)
+	}
+	return sel + " WHERE " + cond + order, nil
+}
+
+// escapedLiteral quotes s as an SQL string literal in the escape form (E'...', backslashes
+// and quotes doubled), which reads the same whatever standard_conforming_strings says.
+func escapedLiteral(s string) string {
+	return "E'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
+}
+
+// read runs the statement as a binary COPY and fills the pages asked for; it hands over
+// the last page (possibly empty) with the statement's error, if any. It returns once
+// the COPY ended, or once ctx is done (stop).
+func (st *hashedStream) read(ctx context.Context, conn *pgxpool.Conn, q string) {
+	defer close(st.done)
+	_, err := copyBinary(ctx, conn.Conn().PgConn(), q, func(f [][]byte) error { return st.row(ctx, f) })
+	if err != nil {
+		_ = conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+	}
+	conn.Release()
+	if ctx.Err() != nil && st.ctx.Err() == nil {
+		return // stopped (EndScan): nobody asks any more
+	}
+	r := hashedResult{ended: true, err: err}
+	if err == nil {
+		f := st.fill
+		if f == nil {
+			f = st.newFill(0)
+		}
+		r.page = f.page()
+	}
+	st.fill = nil
+	select {
+	case st.pages <- r:
+	case <-ctx.Done():
+	}
+}
+
+// row adds a row of the COPY to the page being filled, first waiting for a page to be
+// asked for; it hands over the page once it is full.
+func (st *hashedStream) row(ctx context.Context, f [][]byte) error {
+	if st.fill == nil {
+		select {
+		case limit := <-st.asks:
+			st.fill = st.newFill(limit)
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	if len(f) != len(st.fds) {
+		return fmt.Errorf("COPY row has %d columns, want %d", len(f), len(st.fds))
+	}
+	p := st.fill
+	// The row's bytes, after seedSum in scratch: digested there, then kept by the page.
+	b := st.scratch[:len(st.seedSum)]
+	for _, v := range f {
+		if v == nil {
+			b = append(b, 0)
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(len(v))+1)
+		b = append(b, v...)
+	}
+	st.scratch = b
+	sum := sha256.Sum256(b)
+	p.sums = append(p.sums, [16]byte(sum[:16]))
+	p.rows.buf = append(p.rows.buf, b[len(st.seedSum):]...)
+	p.rows.ends = append(p.rows.ends, len(p.rows.buf))
+	var err error
+	if p.ids, err = st.src.appendRawID(p.ids, st.idFD, f[st.src.idIdx]); err != nil {
+		return err
+	}
+	p.idEnds = append(p.idEnds, int32(len(p.ids)))
+	if len(p.sums) == p.limit {
+		st.bufHint = len(p.rows.buf)
+		st.fill = nil
+		select {
+		case st.pages <- hashedResult{page: p.page()}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+// newFill starts a page of at most limit rows: the buffers of a page released, or new
+// ones sized after the last page.
+func (st *hashedStream) newFill(limit int) *hashedFill {
+	select {
+	case f := <-st.src.hashed.free:
+		f.limit, f.rows.fds = limit, st.fds
+		f.rows.buf, f.rows.ends = f.rows.buf[:0], f.rows.ends[:0]
+		f.sums, f.ids, f.idEnds = f.sums[:0], f.ids[:0], f.idEnds[:0]
+		return f
+	default:
+	}
+	capacity := min(limit, 10000)
+	bufCap := 64 * capacity
+	if st.bufHint > 0 {
+		bufCap = min(st.bufHint+st.bufHint/8, 1<<26)
+	}
+	return &hashedFill{
+		limit:  limit,
+		rows:   &hashedRows{src: st.src, fds: st.fds, ends: make([]int, 0, capacity), buf: make([]byte, 0, bufCap)},
+		sums:   make([][16]byte, 0, capacity),
+		ids:    make([]byte, 0, 8*capacity),
+		idEnds: make([]int32, 0, capacity),
+	}
+}
+
+// page hands over the rows filled: the page's ids are made as one string (its
+// substrings), not one string each.
+func (f *hashedFill) page() connector.HashedPage {
+	all := string(f.ids)
+	clear(f.idList) // no id of a page released stays named
+	ids := slices.Grow(f.idList[:0], len(f.idEnds))[:len(f.idEnds)]
+	f.idList = ids
 	from := int32(0)
-	for i, end := range idEnds {
-		page.IDs[i] = all[from:end]
+	for i, end := range f.idEnds {
+		ids[i] = all[from:end]
 		from = end
 	}
-	if n := len(page.IDs); n > 0 {
-		st.last = page.IDs[n-1]
+	gen := f.gen.Load()
+	record := func(i int) (connector.Record, error) {
+		if f.gen.Load() != gen {
+			return connector.Record{}, fmt.Errorf("record %d of a page released", i)
+		}
+		return f.rows.record(i)
 	}
-	if !st.ended {
-		// Whether anything follows is known only by reading it; the statement reads on
-		// at the next call, so a full page says More.
-		page.More = true
+	release := func() {
+		if f.gen.CompareAndSwap(gen, gen+1) {
+			f.release()
+		}
 	}
-	page.Record = p.record
-	return page, nil
+	return connector.HashedPage{IDs: ids, Sums: f.sums, Record: record, Release: release}
+}
+
+// release hands the page's buffers back, for a later page.
+func (f *hashedFill) release() {
+	if cap(f.rows.buf) > maxKeptPageBytes {
+		return
+	}
+	select {
+	case f.rows.src.hashed.free <- f:
+	default:
+	}
 }
 
 // appendRawID appends the id of a row, from the id column's bytes as received, to buf.
