@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -56,22 +55,18 @@ func Build(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, runID, trig
 	// sequentially, and cancels the connecting.
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	compiled := make(chan error, 1)
+	compiled := make(chan struct{})
 	var m *mapping.Mapping
+	var merr error
 	go func() {
-		var err error
-		m, err = mapping.New(mspec)
-		if err != nil {
+		defer close(compiled)
+		if m, merr = mapping.New(mspec); merr != nil {
 			cancel()
 		}
-		compiled <- err
 	}()
-	mapped := sync.OnceValue(func() error { return <-compiled })
-	src, sink, err := w.newConnectors(cctx, mspec, func() (*mapping.Mapping, error) {
-		err := mapped()
-		return m, err
-	}, runID, sinkClient)
-	if merr := mapped(); merr != nil {
+	mapped := func() (*mapping.Mapping, error) { <-compiled; return m, merr }
+	src, sink, err := w.newConnectors(cctx, mspec, mapped, runID, sinkClient)
+	if _, merr := mapped(); merr != nil {
 		if err == nil {
 			_ = src.Close()
 			_ = sink.Close()

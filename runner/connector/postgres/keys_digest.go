@@ -53,21 +53,22 @@ func sumsSQL(hash func(seed string) string, table, where string) string {
 		h("$1"), h("$2"), table, where)
 }
 
-// queryDigest runs digest query q (digestSQL) with args.
-func queryDigest(ctx context.Context, pool *pgxpool.Pool, q string, args ...any) (connector.KeyDigest, error) {
+// queryDigest runs digest query q (sumsSQL) with args; the digest's method is method
+// followed by the server encoding.
+func queryDigest(ctx context.Context, pool *pgxpool.Pool, method, q string, args ...any) (connector.KeyDigest, error) {
 	var enc string
 	var d connector.KeyDigest
 	if err := pool.QueryRow(ctx, q, args...).Scan(&enc, &d.Keys, &d.Digest); err != nil {
 		return connector.KeyDigest{}, err
 	}
-	d.Method = keyDigestMethod + enc
+	d.Method = method + enc
 	return d, nil
 }
 
 // KeyDigest is the digest of the keys Keys lists (connector.KeyDigester), made by the
 // server in one statement.
 func (s *Sink) KeyDigest(ctx context.Context, seeds [2]int64) (connector.KeyDigest, error) {
-	d, err := queryDigest(ctx, s.pool, s.keyq.digest, seeds[0], seeds[1])
+	d, err := queryDigest(ctx, s.pool, keyDigestMethod, s.keyq.digest, seeds[0], seeds[1])
 	if err != nil {
 		return connector.KeyDigest{}, fmt.Errorf("digest keys of %q: %w", s.rel.name, err)
 	}
@@ -83,7 +84,7 @@ func (s *Source) FieldDigest(ctx context.Context, field, prefix string, seeds [2
 	if err != nil {
 		return connector.KeyDigest{}, fmt.Errorf("%s: %w", what, err)
 	}
-	d, err := queryDigest(ctx, s.pool, digestSQL(key, s.rel.ident.Sanitize(), quote(field)+" IS NOT NULL"), append([]any{seeds[0], seeds[1]}, args...)...)
+	d, err := queryDigest(ctx, s.pool, keyDigestMethod, digestSQL(key, s.rel.ident.Sanitize(), quote(field)+" IS NOT NULL"), append([]any{seeds[0], seeds[1]}, args...)...)
 	if err != nil {
 		return connector.KeyDigest{}, fmt.Errorf("%s: %w", what, err)
 	}

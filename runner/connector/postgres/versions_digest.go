@@ -63,11 +63,10 @@ func (s *Source) VersionDigest(ctx context.Context, field, prefix string, from, 
 	u := quote(upd.name)
 	where := fmt.Sprintf("%s >= $3::timestamptz AND %s <= $4::timestamptz", u, u)
 	q := versionDigestSQL(key, u, s.rel.ident.Sanitize(), where)
-	d, err := queryDigest(ctx, s.pool, q, append([]any{seeds[0], seeds[1], from.UTC(), to.UTC()}, args...)...)
+	d, err := queryDigest(ctx, s.pool, versionDigestMethod, q, append([]any{seeds[0], seeds[1], from.UTC(), to.UTC()}, args...)...)
 	if err != nil {
 		return connector.KeyDigest{}, fmt.Errorf("%s: %w", what, err)
 	}
-	d.Method = versionDigestMethod + d.Method[len(keyDigestMethod):]
 	return d, nil
 }
 
@@ -83,12 +82,11 @@ func (s *Sink) StoredVersionDigest(ctx context.Context, from, to time.Time, seed
 		// Without the index the range would read the whole table: the lookups by key cost less.
 		return connector.KeyDigest{}, fmt.Errorf("digest source versions of %q: no index on column %q", s.rel.name, s.suaCol)
 	}
-	d, err := queryDigest(ctx, s.pool, s.vrange.digest, seeds[0], seeds[1], from.UTC(), to.UTC())
+	d, err := queryDigest(ctx, s.pool, versionDigestMethod, s.vrange.digest, seeds[0], seeds[1], from.UTC(), to.UTC())
 	if err != nil {
 		return connector.KeyDigest{}, fmt.Errorf("digest source versions in [%s, %s] of %q: %w",
 			from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), s.rel.name, err)
 	}
-	d.Method = versionDigestMethod + d.Method[len(keyDigestMethod):]
 	return d, nil
 }
 
