@@ -471,6 +471,13 @@ func (r *relation) column(name, role string) (column, error) {
 // quote quotes one identifier.
 func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
 
+// quoteLiteral quotes s as an SQL string literal in the escape form (E'...', backslashes
+// and quotes doubled), which reads the same whatever standard_conforming_strings says: for
+// statements that take no parameters (COPY, SET TRANSACTION SNAPSHOT).
+func quoteLiteral(s string) string {
+	return "E'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
+}
+
 // isConnError reports whether err leaves the connection unusable or the caller gone: the
 // batch cannot be confirmed.
 func isConnError(ctx context.Context, conn *pgx.Conn, err error) bool {

@@ -440,7 +440,3 @@ func ahead(done <-chan struct{}, wg *sync.WaitGroup, produce func(emit func(keyR
 		return b.run, b.err
 	}
 }
-
-// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings, on since
-// PostgreSQL 9.1).
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -268,9 +268,9 @@ func (s *Source) hashedQuery(afterID string) (string, error) {
 		cond = fmt.Sprintf("%s > '%d'::int8", idCol, id)
 	case idText:
 		idOrder += ` COLLATE "C"`
-		cond = fmt.Sprintf(`%s COLLATE "C" > %s::text`, idCol, escapedLiteral(afterID))
+		cond = fmt.Sprintf(`%s COLLATE "C" > %s::text`, idCol, quoteLiteral(afterID))
 	case idUUID:
-		cond = fmt.Sprintf("%s > %s::uuid", idCol, escapedLiteral(afterID))
+		cond = fmt.Sprintf("%s > %s::uuid", idCol, quoteLiteral(afterID))
 	default:
 		return "", fmt.Errorf("id kind %d cannot be scanned", s.ids)
 	}
@@ -280,12 +280,6 @@ func (s *Source) hashedQuery(afterID string) (string, error) {
 		return "", fmt.Errorf("scan statement %q does not end with %q", s.hashed.qFirst, order)
 	}
 	return sel + " WHERE " + cond + order, nil
-}
-
-// escapedLiteral quotes s as an SQL string literal in the escape form (E'...', backslashes
-// and quotes doubled), which reads the same whatever standard_conforming_strings says.
-func escapedLiteral(s string) string {
-	return "E'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
 }
 
 // read runs the statement as a binary COPY and fills the pages asked for; it hands over
