@@ -39,8 +39,8 @@ const versionDigestMethod = "postgres:hashtextextended-2sum-versions/v1:"
 // seeds. It returns the server encoding, the number of pairs and the two sums.
 func versionDigestSQL(key, version, table, where string) string {
 	return sumsSQL(func(seed string) string {
-		return fmt.Sprintf(`hashtextextended((%s) COLLATE "C", timestamp_hash_extended((%s) AT TIME ZONE 'UTC', %s))`, key, version, seed)
-	}, table, where)
+		return fmt.Sprintf(`hashtextextended(k, timestamp_hash_extended(v, %s))`, seed)
+	}, table, where, fmt.Sprintf(`(%s) COLLATE "C" AS k`, key), fmt.Sprintf(`(%s) AT TIME ZONE 'UTC' AS v`, version))
 }
 
 // VersionDigest is the digest of the pairs (prefix + the text of column field, updated_at)
