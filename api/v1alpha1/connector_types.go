@@ -139,7 +139,7 @@ type HTTPRetry struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) > duration('0s')",message="must be a positive duration such as 30s"
 	// +optional
 	RequestTimeout *metav1.Duration `json:"requestTimeout,omitempty"`
-	// MaxTotalWait bounds the time one run waits before retries, summed over every request of the run, source and sink (with its lookups) together: backoff, Retry-After and rate-limit resets. When both sides are HTTP the smaller of their values applies. When the next wait would pass it the run stops, the cursor at the last confirmed page, with the reason of the last answer (HTTP503, RateLimited, Timeout). Defaults to 10m.
+	// MaxTotalWait bounds the time one run waits before retries, over every request of the run, source and sink (with its lookups) together: backoff, Retry-After and rate-limit resets; waits at the same time (concurrent requests waiting for the same interval) count once. When both sides are HTTP the smaller of their values applies. When the next wait would pass it the run stops, the cursor at the last confirmed page, with the reason of the last answer (HTTP503, RateLimited, Timeout). Defaults to 10m.
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32

@@ -35,7 +35,7 @@ func TestBlockedRequestFailsAsTheAnswerThatBlocked(t *testing.T) {
 			g := NewWithT(t)
 			h := &scripted{answers: []func(http.ResponseWriter, *http.Request){ok(`{}`)}}
 			srv, c, clock := serve(t, h, Options{Retry: withBudget(time.Minute)})
-			if _, ok := c.spend(time.Minute); !ok { // the budget went to another request's waits
+			if _, ok := c.spend(clock.Now().Add(-time.Minute), time.Minute); !ok { // the budget went to the run's earlier waits
 				t.Fatal("the budget did not hold a minute")
 			}
 			c.block(clock.Now().Add(tc.wait), tc.status)

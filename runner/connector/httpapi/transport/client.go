@@ -46,8 +46,8 @@ type Options struct {
 	// client-side limit. Clients sharing a limiter must share the Clock.
 	Limiter *rate.Limiter
 	// Budget is the run's bound on the waits before retries, shared by every client of the
-	// run (source and sink); nil gives the client a budget of its own of
-	// Retry.MaxTotalWait.
+	// run (source and sink), which must then share the Clock; nil gives the client a budget
+	// of its own of Retry.MaxTotalWait.
 	Budget *WaitBudget
 	// Clock does every wait; defaults to SystemClock.
 	Clock Clock
@@ -295,7 +295,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 				return nil, &NetworkError{Where: where, Err: err, Attempts: attempt}
 			}
 			wait = c.retry.backoff(attempt, c.jitter)
-			if note, ok := c.spend(wait); !ok {
+			if note, ok := c.spend(c.clock.Now(), wait); !ok {
 				return nil, &NetworkError{Where: where, Err: err, Attempts: attempt, Note: note}
 			}
 			c.log.V(1).Info("retrying request after a network error", "request", where, "attempt", attempt, "wait", wait, "error", err.Error())
@@ -329,7 +329,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			} else {
 				wait = c.retry.backoff(attempt, c.jitter)
 			}
-			if note, ok := c.spend(wait); !ok {
+			if note, ok := c.spend(now, wait); !ok {
 				return nil, c.statusError(method, u, resp, attempt, note)
 			}
 			if hinted {
@@ -375,11 +375,12 @@ func (c *Client) waitTurn(ctx context.Context, method string, u *url.URL, where 
 	c.mu.Lock()
 	until, by := c.blockedUntil, c.blockedBy
 	c.mu.Unlock()
-	if d := until.Sub(c.clock.Now()); d > 0 {
+	now := c.clock.Now()
+	if d := until.Sub(now); d > 0 {
 		note := ""
 		if d > c.retry.MaxWait {
 			note = fmt.Sprintf("longer than %s", c.retry.MaxWait)
-		} else if n, ok := c.spend(d); !ok {
+		} else if n, ok := c.spend(now, d); !ok {
 			note = n
 		}
 		if note != "" {
@@ -396,7 +397,7 @@ func (c *Client) waitTurn(ctx context.Context, method string, u *url.URL, where 
 	if c.limiter == nil {
 		return nil
 	}
-	now := c.clock.Now()
+	now = c.clock.Now()
 	r := c.limiter.ReserveN(now, 1)
 	if !r.OK() {
 		return fmt.Errorf("%s: the rate limit allows no request (burst 0)", where)
@@ -410,9 +411,12 @@ func (c *Client) waitTurn(ctx context.Context, method string, u *url.URL, where 
 	return nil
 }
 
-// spend takes d from the retry-wait budget (Options.Budget, shared by the run's clients),
-// or reports, without taking it, why it does not fit.
-func (c *Client) spend(d time.Duration) (string, bool) { return c.budget.spend(d) }
+// spend takes a wait of d starting at from from the retry-wait budget (Options.Budget,
+// shared by the run's clients; overlapping waits count once), or reports, without taking
+// it, why it does not fit.
+func (c *Client) spend(from time.Time, d time.Duration) (string, bool) {
+	return c.budget.spend(from, d)
+}
 
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

@@ -48,10 +48,11 @@ type RetryPolicy struct {
 	// quota as connector.ErrRateLimited) rather than holding the run for hours. Zero is
 	// DefaultMaxWait.
 	MaxWait time.Duration
-	// MaxTotalWait bounds the waits before retries (backoff, Retry-After, rate-limit
-	// resets; not the token bucket) summed over every request of the client, when the
-	// client has no shared Options.Budget (a run shares one between its clients): a request
-	// whose next wait would pass it fails at once with the last answer. Positive.
+	// MaxTotalWait bounds the time spent waiting before retries (backoff, Retry-After,
+	// rate-limit resets; not the token bucket) by all the requests of the client, when the
+	// client has no shared Options.Budget (a run shares one between its clients): waits that
+	// overlap count once (see WaitBudget), and a request whose next wait would pass it fails
+	// at once with the last answer. Positive.
 	MaxTotalWait time.Duration
 }
 
