@@ -19,6 +19,7 @@ import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/internal/runstatus"
+	"github.com/checkpointed/checkpointed/internal/runstatus/crapi"
 )
 
 // gitOpsManager is the field manager of Argo CD's server-side apply.
@@ -104,7 +105,7 @@ func TestOperatorNeverOwnsWhatGitOpsApplies(t *testing.T) {
 	waitLastRun(g, sj, runcontract.ReasonOOMKilled)
 
 	// The runner reports its own run, through the runner's status writer.
-	w := runstatus.NewWriter(k8sClient, ns, sj.Name, runstatus.Options{Instance: "gitops-runner-pod"})
+	w := runstatus.NewWriter(crapi.New(k8sClient), ns, sj.Name, runstatus.Options{Instance: "gitops-runner-pod"})
 	g.Expect(w.Publish(ctx, syncv1.RunRecord{RunID: "run-2", Trigger: runcontract.TriggerScheduled, Phase: syncv1.RunPhaseSucceeded, Read: 3, Upserted: 3},
 		&syncv1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"})).To(Succeed())
 	g.Eventually(func(g Gomega) {

@@ -13,6 +13,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/runstatus"
+	"github.com/checkpointed/checkpointed/internal/runstatus/crapi"
 )
 
 // outcomeReasons are the Event reasons that tell a run's outcome, from the runner
@@ -68,7 +69,7 @@ func TestOneEventPerRunOutcome(t *testing.T) {
 				earlier[string(e.UID)] = true // the SyncJob's creation ("no run yet")
 			}
 			now := metav1.NewTime(fakeClock.Now())
-			w := runstatus.NewWriter(k8sClient, sj.Namespace, sj.Name, runstatus.Options{Clock: fakeClock})
+			w := runstatus.NewWriter(crapi.New(k8sClient), sj.Namespace, sj.Name, runstatus.Options{Clock: fakeClock})
 			rec := syncv1.RunRecord{RunID: "outcome-abc-x1", Trigger: "Scheduled", Phase: tc.phase, StartTime: &now, CompletionTime: &now, Read: 3, Upserted: 2}
 			if tc.phase != syncv1.RunPhaseSucceeded {
 				rec.Failed, rec.Reason = 1, "RecordError"

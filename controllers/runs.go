@@ -20,6 +20,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/runstatus"
+	"github.com/checkpointed/checkpointed/internal/runstatus/crapi"
 )
 
 // AnnotationRecorded marks a Job whose failure the controller handled: for a run, recorded
@@ -130,7 +131,7 @@ func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob,
 // runner's field manager, runcontract.RunnerFieldManager, not the controller's; the
 // controller's own fields are written only by patchStatus.
 func (r *SyncJobReconciler) publishOnRunnersBehalf(ctx context.Context, sj *syncv1.SyncJob, rec syncv1.RunRecord) error {
-	w := runstatus.NewWriter(r.Client, sj.Namespace, sj.Name, runstatus.Options{Clock: r.Clock, Instance: runcontract.ControllerFieldManager})
+	w := runstatus.NewWriter(crapi.New(r.Client), sj.Namespace, sj.Name, runstatus.Options{Clock: r.Clock, Instance: runcontract.ControllerFieldManager})
 	if err := w.Publish(ctx, rec, nil); err != nil {
 		return fmt.Errorf("publish run %s on the runner's behalf: %w", rec.RunID, err)
 	}

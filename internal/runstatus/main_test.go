@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/kubeapi"
 	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
@@ -32,11 +33,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// runnerAPI returns the runner's API client (the Writer's API in a runner) as an admin.
+func runnerAPI(t *testing.T) *kubeapi.Client {
+	t.Helper()
+	api, err := kubeapi.New(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
+}
+
 // setup returns an admin client and a fresh namespace holding a valid SyncJob sj1.
 func setup(t *testing.T) (client.Client, string) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := NewClient(env.Config)
+	c, err := client.New(env.Config, client.Options{Scheme: kubetest.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

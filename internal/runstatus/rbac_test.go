@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/kubeapi"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 )
 
@@ -62,20 +63,20 @@ func TestRunnerWritesWithLeastPrivilege(t *testing.T) {
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":sj1-runner"}
 	cs, err := kubernetes.NewForConfig(cfg)
 	g.Expect(err).NotTo(HaveOccurred())
-	c, err := NewClient(cfg)
+	c, err := kubeapi.New(cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 
 	// Checkpoint: load and save (the authorizer may need a moment to see the new binding).
-	store := checkpoint.NewConfigMapStore(cs, ns, "sj1")
+	store := checkpoint.NewConfigMapStore(c.ConfigMaps(ns), ns, "sj1")
 	g.Eventually(func() error { _, err := store.Load(ctx); return err }).Should(Succeed())
 	g.Expect(store.Save(ctx, runcontract.Checkpoint{SafetyGap: "5m"})).To(Succeed())
 
 	// Run lock: the Lease does not exist yet, so the runner creates it.
-	lock := checkpoint.NewLeaseLock(cs, ns, "sj1", checkpoint.NewHolderIdentity("sj1-abcde"), checkpoint.LeaseOptions{})
+	lock := checkpoint.NewLeaseLock(c.Leases(ns), ns, "sj1", checkpoint.NewHolderIdentity("sj1-abcde"), checkpoint.LeaseOptions{})
 	held, release, err := lock.Acquire(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(held.Err()).NotTo(HaveOccurred())
-	_, _, err = checkpoint.NewLeaseLock(cs, ns, "sj1", "someone-else", checkpoint.LeaseOptions{}).Acquire(ctx)
+	_, _, err = checkpoint.NewLeaseLock(c.Leases(ns), ns, "sj1", "someone-else", checkpoint.LeaseOptions{}).Acquire(ctx)
 	g.Expect(errors.Is(err, checkpoint.ErrLocked)).To(BeTrue(), "got %v", err)
 	release()
 	_, releaseAgain, err := lock.Acquire(ctx)
@@ -93,7 +94,7 @@ func TestRunnerWritesWithLeastPrivilege(t *testing.T) {
 	// Nothing beyond its own objects.
 	_, err = cs.CoreV1().ConfigMaps(ns).Get(ctx, "other-checkpoint", metav1.GetOptions{})
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "another ConfigMap: %v", err)
-	_, err = checkpoint.NewConfigMapStore(cs, ns, "other").Load(ctx)
+	_, err = checkpoint.NewConfigMapStore(c.ConfigMaps(ns), ns, "other").Load(ctx)
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "another job's checkpoint: %v", err)
 	_, err = cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "listing: %v", err)

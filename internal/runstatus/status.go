@@ -1,4 +1,4 @@
-// Package status publishes a run's outcome on its SyncJob: the runner's own status fields,
+// Package runstatus publishes a run's outcome on its SyncJob: the runner's own status fields,
 // written with server-side apply so the controller's fields stay the controller's, and one
 // Event per finished run.
 package runstatus
@@ -14,12 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 )
@@ -46,41 +41,39 @@ type Options struct {
 	Instance string
 }
 
+// API is what a Writer needs of the apiserver, and all it does there: read the SyncJob,
+// apply its status, create an Event. The runner passes its own client (kubeapi.Client);
+// the controller, which writes on a dead runner's behalf, an adapter of its
+// controller-runtime client.
+type API interface {
+	// GetSyncJob reads the SyncJob namespace/name.
+	GetSyncJob(ctx context.Context, namespace, name string) (*syncv1.SyncJob, error)
+	// ApplySyncJobStatus applies obj (apiVersion, kind, namespace, name and status fields
+	// only) to the status subresource of the SyncJob it names, by server-side apply under
+	// fieldManager, forcing ownership of the fields it sets.
+	ApplySyncJobStatus(ctx context.Context, obj *unstructured.Unstructured, fieldManager string) error
+	// CreateEvent creates ev in its namespace.
+	CreateEvent(ctx context.Context, ev *corev1.Event) error
+}
+
 // Writer publishes runs of one SyncJob. It needs only get on the SyncJob, patch on its
 // status and create on events: it never lists or watches.
 type Writer struct {
-	client    client.Client
+	api       API
 	namespace string
 	name      string
 	clock     clock.PassiveClock
 	instance  string
 }
 
-// NewWriter returns the writer for the SyncJob namespace/name. c must know the SyncJob
-// and core/v1 types and should read from the apiserver directly (not from a cache).
-func NewWriter(c client.Client, namespace, name string, opts Options) *Writer {
-	w := &Writer{client: c, namespace: namespace, name: name, clock: opts.Clock, instance: opts.Instance}
+// NewWriter returns the writer for the SyncJob namespace/name. api should read from the
+// apiserver directly (not from a cache).
+func NewWriter(api API, namespace, name string, opts Options) *Writer {
+	w := &Writer{api: api, namespace: namespace, name: name, clock: opts.Clock, instance: opts.Instance}
 	if w.clock == nil {
 		w.clock = clock.RealClock{}
 	}
 	return w
-}
-
-// NewClient returns a direct (uncached) client for cfg that knows the SyncJob and
-// core/v1 types, suitable for NewWriter.
-func NewClient(cfg *rest.Config) (client.Client, error) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, fmt.Errorf("status client scheme: %w", err)
-	}
-	if err := syncv1.AddToScheme(scheme); err != nil {
-		return nil, fmt.Errorf("status client scheme: %w", err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, fmt.Errorf("status client: %w", err)
-	}
-	return c, nil
 }
 
 // runnerStatus is the part of SyncJobStatus the runner owns; nothing else is ever applied.
@@ -107,8 +100,8 @@ type runnerStatus struct {
 // RunFailed/RunInterrupted with the summary line as message. An error from the Event is
 // returned after the status was written.
 func (w *Writer) Publish(ctx context.Context, rec syncv1.RunRecord, cursor *syncv1.Cursor) error {
-	var sj syncv1.SyncJob
-	if err := w.client.Get(ctx, types.NamespacedName{Namespace: w.namespace, Name: w.name}, &sj); err != nil {
+	sj, err := w.api.GetSyncJob(ctx, w.namespace, w.name)
+	if err != nil {
 		return fmt.Errorf("publish run %s: get SyncJob %s/%s: %w", rec.RunID, w.namespace, w.name, err)
 	}
 	rec = *rec.DeepCopy()
@@ -143,8 +136,7 @@ func (w *Writer) Publish(ctx context.Context, rec syncv1.RunRecord, cursor *sync
 	if err != nil {
 		return fmt.Errorf("publish run %s: %w", rec.RunID, err)
 	}
-	if err := w.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(apply),
-		client.FieldOwner(runcontract.RunnerFieldManager), client.ForceOwnership); err != nil {
+	if err := w.api.ApplySyncJobStatus(ctx, apply, runcontract.RunnerFieldManager); err != nil {
 		return fmt.Errorf("publish run %s: apply status of SyncJob %s/%s: %w", rec.RunID, w.namespace, w.name, err)
 	}
 
@@ -152,7 +144,7 @@ func (w *Writer) Publish(ctx context.Context, rec syncv1.RunRecord, cursor *sync
 		return nil
 	}
 	eventType, reason := eventFor(rec.Phase)
-	if err := w.emit(ctx, &sj, eventType, reason, line); err != nil {
+	if err := w.emit(ctx, sj, eventType, reason, line); err != nil {
 		return fmt.Errorf("publish run %s: status written, but %w", rec.RunID, err)
 	}
 	return nil
@@ -164,8 +156,8 @@ func (w *Writer) Publish(ctx context.Context, rec syncv1.RunRecord, cursor *sync
 // owned by the same field manager: leaving them out of the apply would remove them). No
 // Event: the caller records its own.
 func (w *Writer) PublishCursor(ctx context.Context, cursor *syncv1.Cursor) error {
-	var sj syncv1.SyncJob
-	if err := w.client.Get(ctx, types.NamespacedName{Namespace: w.namespace, Name: w.name}, &sj); err != nil {
+	sj, err := w.api.GetSyncJob(ctx, w.namespace, w.name)
+	if err != nil {
 		return fmt.Errorf("publish cursor: get SyncJob %s/%s: %w", w.namespace, w.name, err)
 	}
 	st := runnerStatus{
@@ -178,8 +170,7 @@ func (w *Writer) PublishCursor(ctx context.Context, cursor *syncv1.Cursor) error
 	if err != nil {
 		return fmt.Errorf("publish cursor: %w", err)
 	}
-	if err := w.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(apply),
-		client.FieldOwner(runcontract.RunnerFieldManager), client.ForceOwnership); err != nil {
+	if err := w.api.ApplySyncJobStatus(ctx, apply, runcontract.RunnerFieldManager); err != nil {
 		return fmt.Errorf("publish cursor: apply status of SyncJob %s/%s: %w", w.namespace, w.name, err)
 	}
 	return nil
@@ -226,11 +217,11 @@ func pushHistory(history []syncv1.RunSummary, line syncv1.RunSummary) []syncv1.R
 // corev1.EventTypeWarning. The message is redacted and bounded like a run's. It reads the
 // SyncJob (for its UID) and writes nothing but the Event.
 func (w *Writer) Event(ctx context.Context, eventType, reason, message string) error {
-	var sj syncv1.SyncJob
-	if err := w.client.Get(ctx, types.NamespacedName{Namespace: w.namespace, Name: w.name}, &sj); err != nil {
+	sj, err := w.api.GetSyncJob(ctx, w.namespace, w.name)
+	if err != nil {
 		return fmt.Errorf("%s event: get SyncJob %s/%s: %w", reason, w.namespace, w.name, err)
 	}
-	return w.emit(ctx, &sj, eventType, reason, message)
+	return w.emit(ctx, sj, eventType, reason, message)
 }
 
 // emit creates one core/v1 Event on the SyncJob.
@@ -251,7 +242,7 @@ func (w *Writer) emit(ctx context.Context, sj *syncv1.SyncJob, eventType, reason
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 		ReportingController: "sync.checkpointed.io/runner", ReportingInstance: w.instance,
 	}
-	if err := w.client.Create(ctx, ev); err != nil {
+	if err := w.api.CreateEvent(ctx, ev); err != nil {
 		return fmt.Errorf("create %s event on SyncJob %s/%s: %w", reason, sj.Namespace, sj.Name, err)
 	}
 	return nil

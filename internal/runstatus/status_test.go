@@ -50,7 +50,7 @@ func TestPublishWritesRunnerFields(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	c, ns := setup(t)
-	w := NewWriter(c, ns, "sj1", Options{Clock: clocktesting.NewFakeClock(epoch), Instance: "sj1-abcde"})
+	w := NewWriter(runnerAPI(t), ns, "sj1", Options{Clock: clocktesting.NewFakeClock(epoch), Instance: "sj1-abcde"})
 
 	cur := &syncv1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"}
 	rec := run(1, syncv1.RunPhaseSucceeded)
@@ -97,7 +97,7 @@ func TestPublishPhases(t *testing.T) {
 			g := NewWithT(t)
 			ctx := context.Background()
 			c, ns := setup(t)
-			w := NewWriter(c, ns, "sj1", Options{})
+			w := NewWriter(runnerAPI(t), ns, "sj1", Options{})
 			first := &syncv1.Cursor{UpdatedAt: "2026-06-01T00:00:00Z", ID: "1"}
 			g.Expect(w.Publish(ctx, run(1, syncv1.RunPhaseSucceeded), first)).To(Succeed())
 
@@ -129,7 +129,7 @@ func TestPublishRunningIsProgressOnly(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	c, ns := setup(t)
-	w := NewWriter(c, ns, "sj1", Options{})
+	w := NewWriter(runnerAPI(t), ns, "sj1", Options{})
 
 	rec := run(1, syncv1.RunPhaseRunning)
 	rec.CompletionTime = nil
@@ -148,7 +148,7 @@ func TestPublishHistoryBoundedNewestFirst(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	c, ns := setup(t)
-	w := NewWriter(c, ns, "sj1", Options{})
+	w := NewWriter(runnerAPI(t), ns, "sj1", Options{})
 
 	for n := 1; n <= 13; n++ {
 		g.Expect(w.Publish(ctx, run(n, syncv1.RunPhaseSucceeded), nil)).To(Succeed())
@@ -181,7 +181,7 @@ func TestPublishKeepsControllerFields(t *testing.T) {
 	g.Expect(c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(ctrl.DeepCopy()),
 		client.FieldOwner("checkpointed-controller"))).To(Succeed())
 
-	g.Expect(NewWriter(c, ns, "sj1", Options{}).Publish(ctx, run(1, syncv1.RunPhaseFailed), nil)).To(Succeed())
+	g.Expect(NewWriter(runnerAPI(t), ns, "sj1", Options{}).Publish(ctx, run(1, syncv1.RunPhaseFailed), nil)).To(Succeed())
 
 	sj := getSyncJob(g, c, ns)
 	g.Expect(sj.Status.Conditions).To(HaveLen(1))
@@ -217,7 +217,7 @@ func TestEventWritesOnlyTheEvent(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	c, ns := setup(t)
-	w := NewWriter(c, ns, "sj1", Options{Instance: "reset-pod"})
+	w := NewWriter(runnerAPI(t), ns, "sj1", Options{Instance: "reset-pod"})
 	long := "reset request \"t1\": postgres://app:hunter2@db/x " + strings.Repeat("x", 2000)
 	g.Expect(w.Event(ctx, corev1.EventTypeNormal, "CheckpointReset", long)).To(Succeed())
 
@@ -234,6 +234,6 @@ func TestEventWritesOnlyTheEvent(t *testing.T) {
 	g.Expect(sj.Status.LastRun).To(BeNil())
 	g.Expect(sj.Status.History).To(BeEmpty())
 
-	g.Expect(NewWriter(c, ns, "nope", Options{}).Event(ctx, corev1.EventTypeWarning, "X", "m")).
+	g.Expect(NewWriter(runnerAPI(t), ns, "nope", Options{}).Event(ctx, corev1.EventTypeWarning, "X", "m")).
 		To(MatchError(ContainSubstring("get SyncJob " + ns + "/nope")))
 }

@@ -8,10 +8,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 )
+
+// ConfigMaps is what a ConfigMapStore needs of the apiserver: get and update the ConfigMaps
+// of one namespace. The runner's kubeapi.ConfigMaps satisfies it, and so does client-go's
+// typed ConfigMapInterface.
+type ConfigMaps interface {
+	// Get reads the ConfigMap name.
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.ConfigMap, error)
+	// Update replaces cm if its resourceVersion is the stored one (else a Conflict error).
+	Update(ctx context.Context, cm *corev1.ConfigMap, opts metav1.UpdateOptions) (*corev1.ConfigMap, error)
+}
 
 // ConfigMapStore keeps a SyncJob's checkpoint in the ConfigMap <job>-checkpoint of its
 // namespace, key checkpoint.json, as indented JSON. The controller creates the ConfigMap;
@@ -22,17 +31,18 @@ import (
 // Compare-and-swap: Save updates with the resourceVersion of the last Load or Save, and a
 // 409 Conflict becomes a wrapped ErrConflict. A ConfigMapStore is safe for concurrent use.
 type ConfigMapStore struct {
-	client    kubernetes.Interface
-	namespace string
-	job       string
+	configMaps ConfigMaps
+	namespace  string
+	job        string
 
 	mu   sync.Mutex
 	last *corev1.ConfigMap // as of the last Load or Save; nil before Load
 }
 
-// NewConfigMapStore returns the store of the SyncJob job's checkpoint in namespace.
-func NewConfigMapStore(client kubernetes.Interface, namespace, job string) *ConfigMapStore {
-	return &ConfigMapStore{client: client, namespace: namespace, job: job}
+// NewConfigMapStore returns the store of the SyncJob job's checkpoint in namespace;
+// configMaps are that namespace's ConfigMaps.
+func NewConfigMapStore(configMaps ConfigMaps, namespace, job string) *ConfigMapStore {
+	return &ConfigMapStore{configMaps: configMaps, namespace: namespace, job: job}
 }
 
 // ref names the ConfigMap and key for messages.
@@ -45,7 +55,7 @@ func (s *ConfigMapStore) ref() string {
 func (s *ConfigMapStore) Load(ctx context.Context) (runcontract.Checkpoint, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cm, err := s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, runcontract.CheckpointConfigMapName(s.job), metav1.GetOptions{})
+	cm, err := s.configMaps.Get(ctx, runcontract.CheckpointConfigMapName(s.job), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return runcontract.Checkpoint{}, fmt.Errorf("load checkpoint: ConfigMap %s/%s does not exist (the controller creates it with the SyncJob): %w",
 			s.namespace, runcontract.CheckpointConfigMapName(s.job), err)
@@ -84,7 +94,7 @@ func (s *ConfigMapStore) LoadRecordLog(ctx context.Context) (runcontract.RecordL
 	s.mu.Unlock()
 	if cm == nil {
 		var err error
-		cm, err = s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, runcontract.CheckpointConfigMapName(s.job), metav1.GetOptions{})
+		cm, err = s.configMaps.Get(ctx, runcontract.CheckpointConfigMapName(s.job), metav1.GetOptions{})
 		if err != nil {
 			return runcontract.RecordLog{}, fmt.Errorf("load record log from ConfigMap %s/%s: %w", s.namespace, runcontract.CheckpointConfigMapName(s.job), err)
 		}
@@ -122,7 +132,7 @@ func (s *ConfigMapStore) save(ctx context.Context, st runcontract.Checkpoint, lo
 		}
 		cm.Data[runcontract.RecordLogKey] = string(logData)
 	}
-	updated, err := s.client.CoreV1().ConfigMaps(s.namespace).Update(ctx, cm, metav1.UpdateOptions{})
+	updated, err := s.configMaps.Update(ctx, cm, metav1.UpdateOptions{})
 	switch {
 	case apierrors.IsConflict(err):
 		return fmt.Errorf("save checkpoint to %s at resourceVersion %s: %w", s.ref(), cm.ResourceVersion, ErrConflict)

@@ -26,7 +26,7 @@ func TestConfigMapStoreRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	cs, ns := kube(t)
 	createCheckpointConfigMap(g, cs, ns, "sj1", map[string]string{"note": "kept"})
-	s := NewConfigMapStore(cs, ns, "sj1")
+	s := NewConfigMapStore(configMaps(t, ns), ns, "sj1")
 
 	st, err := s.Load(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -35,7 +35,7 @@ func TestConfigMapStoreRoundTrip(t *testing.T) {
 	g.Expect(s.Save(ctx, sampleState())).To(Succeed())
 	g.Expect(s.Save(ctx, sampleState())).To(Succeed(), "a store's own save moves its resourceVersion")
 
-	got, err := NewConfigMapStore(cs, ns, "sj1").Load(ctx)
+	got, err := NewConfigMapStore(configMaps(t, ns), ns, "sj1").Load(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	want := sampleState()
 	want.Job = "sj1"
@@ -52,7 +52,7 @@ func TestConfigMapStoreConflict(t *testing.T) {
 	ctx := context.Background()
 	cs, ns := kube(t)
 	createCheckpointConfigMap(g, cs, ns, "sj1", nil)
-	a, b := NewConfigMapStore(cs, ns, "sj1"), NewConfigMapStore(cs, ns, "sj1")
+	a, b := NewConfigMapStore(configMaps(t, ns), ns, "sj1"), NewConfigMapStore(configMaps(t, ns), ns, "sj1")
 
 	_, err := a.Load(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -74,13 +74,13 @@ func TestConfigMapStoreErrors(t *testing.T) {
 	ctx := context.Background()
 	cs, ns := kube(t)
 
-	_, err := NewConfigMapStore(cs, ns, "missing").Load(ctx)
+	_, err := NewConfigMapStore(configMaps(t, ns), ns, "missing").Load(ctx)
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 	g.Expect(err.Error()).To(ContainSubstring(ns + "/missing-checkpoint does not exist (the controller creates it"))
 
 	createCheckpointConfigMap(g, cs, ns, "corrupt", map[string]string{runcontract.CheckpointKey: "{not json"})
-	_, err = NewConfigMapStore(cs, ns, "corrupt").Load(ctx)
+	_, err = NewConfigMapStore(configMaps(t, ns), ns, "corrupt").Load(ctx)
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(err.Error()).To(ContainSubstring("ConfigMap " + ns + "/corrupt-checkpoint key checkpoint.json does not hold a valid checkpoint"))
 
@@ -88,15 +88,15 @@ func TestConfigMapStoreErrors(t *testing.T) {
 	// never read as "start from the beginning" (a missing key is a fresh start, above).
 	for name, data := range map[string]string{"blank": "  \n", "null": "null", "empty-object": "{}", "no-job": `{"safetyGap": "5m"}`} {
 		createCheckpointConfigMap(g, cs, ns, name, map[string]string{runcontract.CheckpointKey: data})
-		_, err = NewConfigMapStore(cs, ns, name).Load(ctx)
+		_, err = NewConfigMapStore(configMaps(t, ns), ns, name).Load(ctx)
 		g.Expect(err).To(MatchError(ContainSubstring("ConfigMap "+ns+"/"+name+"-checkpoint key checkpoint.json does not hold a valid checkpoint")), name)
 	}
 
 	createCheckpointConfigMap(g, cs, ns, "fresh", nil)
-	g.Expect(NewConfigMapStore(cs, ns, "fresh").Save(ctx, runcontract.Checkpoint{})).To(MatchError(ContainSubstring("Load was never called")))
+	g.Expect(NewConfigMapStore(configMaps(t, ns), ns, "fresh").Save(ctx, runcontract.Checkpoint{})).To(MatchError(ContainSubstring("Load was never called")))
 
 	// A ConfigMap deleted under a loaded store is a conflict, not a silent re-create.
-	s := NewConfigMapStore(cs, ns, "fresh")
+	s := NewConfigMapStore(configMaps(t, ns), ns, "fresh")
 	_, err = s.Load(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(cs.CoreV1().ConfigMaps(ns).Delete(ctx, "fresh-checkpoint", metav1.DeleteOptions{})).To(Succeed())

@@ -15,7 +15,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 )
 
@@ -44,6 +43,18 @@ type LeaseOptions struct {
 	Log logr.Logger
 }
 
+// Leases is what a LeaseLock needs of the apiserver: get, create and update the Leases of
+// one namespace. The runner's kubeapi.Leases satisfies it, and so does client-go's typed
+// LeaseInterface.
+type Leases interface {
+	// Get reads the Lease name.
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*coordinationv1.Lease, error)
+	// Create creates lease (an AlreadyExists error if it does).
+	Create(ctx context.Context, lease *coordinationv1.Lease, opts metav1.CreateOptions) (*coordinationv1.Lease, error)
+	// Update replaces lease if its resourceVersion is the stored one (else a Conflict error).
+	Update(ctx context.Context, lease *coordinationv1.Lease, opts metav1.UpdateOptions) (*coordinationv1.Lease, error)
+}
+
 // LeaseLock is the in-cluster run lock: the coordination.k8s.io/v1 Lease <job>-run in the
 // SyncJob's namespace, held by one run identity at a time.
 //
@@ -53,7 +64,7 @@ type LeaseOptions struct {
 // just read, so two runners racing for a free Lease cannot both win. It never lists or
 // watches: the runner's RBAC allows get and update on this Lease, and create on Leases.
 type LeaseLock struct {
-	client    kubernetes.Interface
+	leases    Leases
 	namespace string
 	name      string
 	identity  string
@@ -63,10 +74,10 @@ type LeaseLock struct {
 }
 
 // NewLeaseLock returns the run lock of the SyncJob job in namespace, held as identity
-// (see NewHolderIdentity).
-func NewLeaseLock(client kubernetes.Interface, namespace, job, identity string, opts LeaseOptions) *LeaseLock {
+// (see NewHolderIdentity); leases are that namespace's Leases.
+func NewLeaseLock(leases Leases, namespace, job, identity string, opts LeaseOptions) *LeaseLock {
 	l := &LeaseLock{
-		client: client, namespace: namespace, name: runcontract.LeaseName(job), identity: identity,
+		leases: leases, namespace: namespace, name: runcontract.LeaseName(job), identity: identity,
 		duration: opts.Duration, clock: opts.Clock, log: opts.Log,
 	}
 	if l.duration <= 0 {
@@ -121,13 +132,12 @@ func (l *LeaseLock) Acquire(ctx context.Context) (context.Context, func(), error
 
 // take gets or creates the Lease and makes this identity its holder.
 func (l *LeaseLock) take(ctx context.Context) (*coordinationv1.Lease, error) {
-	leases := l.client.CoordinationV1().Leases(l.namespace)
 	now := metav1.NewMicroTime(l.clock.Now())
 	seconds := int32(l.duration / time.Second)
 	if seconds < 1 {
 		seconds = 1
 	}
-	lease, err := leases.Get(ctx, l.name, metav1.GetOptions{})
+	lease, err := l.leases.Get(ctx, l.name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		fresh := &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Name: l.name, Namespace: l.namespace},
@@ -136,7 +146,7 @@ func (l *LeaseLock) take(ctx context.Context) (*coordinationv1.Lease, error) {
 				AcquireTime: &now, RenewTime: &now,
 			},
 		}
-		created, err := leases.Create(ctx, fresh, metav1.CreateOptions{})
+		created, err := l.leases.Create(ctx, fresh, metav1.CreateOptions{})
 		if err == nil {
 			return created, nil
 		}
@@ -144,7 +154,7 @@ func (l *LeaseLock) take(ctx context.Context) (*coordinationv1.Lease, error) {
 			return nil, fmt.Errorf("run lock: create Lease %s/%s: %w", l.namespace, l.name, err)
 		}
 		// Someone created it between our get and create: judge what is there now.
-		lease, err = leases.Get(ctx, l.name, metav1.GetOptions{})
+		lease, err = l.leases.Get(ctx, l.name, metav1.GetOptions{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("run lock: get Lease %s/%s: %w", l.namespace, l.name, err)
@@ -174,7 +184,7 @@ func (l *LeaseLock) take(ctx context.Context) (*coordinationv1.Lease, error) {
 	next.Spec.HolderIdentity = &l.identity
 	next.Spec.LeaseDurationSeconds = &seconds
 	next.Spec.RenewTime = &now
-	updated, err := leases.Update(ctx, next, metav1.UpdateOptions{})
+	updated, err := l.leases.Update(ctx, next, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		return nil, fmt.Errorf("run lock: Lease %s/%s changed while taking it (another runner is starting): %w",
 			l.namespace, l.name, ErrLocked)
@@ -203,7 +213,6 @@ func (l *LeaseLock) expiry(lease *coordinationv1.Lease) time.Time {
 func (l *LeaseLock) release(ctx context.Context, last *coordinationv1.Lease) {
 	ctx, cancel := context.WithTimeout(ctx, l.duration)
 	defer cancel()
-	leases := l.client.CoordinationV1().Leases(l.namespace)
 	for attempt := 0; attempt < 2; attempt++ {
 		if holderOf(last) != l.identity {
 			l.log.V(1).Info("run lock no longer ours, nothing to release", "holder", holderOf(last))
@@ -211,7 +220,7 @@ func (l *LeaseLock) release(ctx context.Context, last *coordinationv1.Lease) {
 		}
 		next := last.DeepCopy()
 		next.Spec.HolderIdentity = nil
-		_, err := leases.Update(ctx, next, metav1.UpdateOptions{})
+		_, err := l.leases.Update(ctx, next, metav1.UpdateOptions{})
 		if err == nil {
 			l.log.V(1).Info("run lock released")
 			return
@@ -220,7 +229,7 @@ func (l *LeaseLock) release(ctx context.Context, last *coordinationv1.Lease) {
 			l.log.Error(err, "release run lock; it will expire")
 			return
 		}
-		if last, err = leases.Get(ctx, l.name, metav1.GetOptions{}); err != nil {
+		if last, err = l.leases.Get(ctx, l.name, metav1.GetOptions{}); err != nil {
 			l.log.Error(err, "release run lock; it will expire")
 			return
 		}
@@ -271,7 +280,6 @@ func (r *renewer) renew(ctx context.Context) error {
 	l := r.lock
 	ctx, cancel := context.WithTimeout(ctx, l.duration/3)
 	defer cancel()
-	leases := l.client.CoordinationV1().Leases(l.namespace)
 	for attempt := 0; attempt < 2; attempt++ {
 		if h := holderOf(r.lease); h != l.identity {
 			return fmt.Errorf("%w: now held by %q", errLost, h)
@@ -280,7 +288,7 @@ func (r *renewer) renew(ctx context.Context) error {
 		next := r.lease.DeepCopy()
 		renewTime := metav1.NewMicroTime(now)
 		next.Spec.RenewTime = &renewTime
-		updated, err := leases.Update(ctx, next, metav1.UpdateOptions{})
+		updated, err := l.leases.Update(ctx, next, metav1.UpdateOptions{})
 		if err == nil {
 			r.lease, r.lastRenew = updated, now
 			return nil
@@ -291,7 +299,7 @@ func (r *renewer) renew(ctx context.Context) error {
 		if !apierrors.IsConflict(err) {
 			return fmt.Errorf("renew Lease %s/%s: %w", l.namespace, l.name, err)
 		}
-		current, err := leases.Get(ctx, l.name, metav1.GetOptions{})
+		current, err := l.leases.Get(ctx, l.name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("%w: the Lease was deleted", errLost)
 		}

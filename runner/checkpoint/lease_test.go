@@ -35,8 +35,8 @@ func TestLeaseLockExcludesUntilRelease(t *testing.T) {
 	ctx := context.Background()
 	cs, ns := kube(t)
 	clk := clocktesting.NewFakeClock(leaseEpoch)
-	a := NewLeaseLock(cs, ns, "sj1", "pod-a-1", LeaseOptions{Clock: clk})
-	b := NewLeaseLock(cs, ns, "sj1", "pod-b-2", LeaseOptions{Clock: clk})
+	a := NewLeaseLock(leases(t, ns), ns, "sj1", "pod-a-1", LeaseOptions{Clock: clk})
+	b := NewLeaseLock(leases(t, ns), ns, "sj1", "pod-b-2", LeaseOptions{Clock: clk})
 
 	held, release, err := a.Acquire(ctx) // creates the Lease
 	g.Expect(err).NotTo(HaveOccurred())
@@ -76,7 +76,7 @@ func TestLeaseLockPreCreatedByController(t *testing.T) {
 	_, err := cs.CoordinationV1().Leases(ns).Create(ctx, pre, metav1.CreateOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 
-	_, release, err := NewLeaseLock(cs, ns, "sj1", "pod-a-1", LeaseOptions{Clock: clocktesting.NewFakeClock(leaseEpoch)}).Acquire(ctx)
+	_, release, err := NewLeaseLock(leases(t, ns), ns, "sj1", "pod-a-1", LeaseOptions{Clock: clocktesting.NewFakeClock(leaseEpoch)}).Acquire(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	defer release()
 	g.Expect(*getLease(g, cs, ns, "sj1").Spec.HolderIdentity).To(Equal("pod-a-1"))
@@ -89,8 +89,8 @@ func TestLeaseLockStealsExpiredLease(t *testing.T) {
 	// Each runner has its own clock: a's stands still (it cannot renew), b's runs ahead.
 	clkA := clocktesting.NewFakeClock(leaseEpoch)
 	clkB := clocktesting.NewFakeClock(leaseEpoch.Add(29 * time.Second))
-	a := NewLeaseLock(cs, ns, "sj1", "pod-a-1", LeaseOptions{Clock: clkA})
-	b := NewLeaseLock(cs, ns, "sj1", "pod-b-2", LeaseOptions{Clock: clkB})
+	a := NewLeaseLock(leases(t, ns), ns, "sj1", "pod-a-1", LeaseOptions{Clock: clkA})
+	b := NewLeaseLock(leases(t, ns), ns, "sj1", "pod-b-2", LeaseOptions{Clock: clkB})
 
 	heldA, releaseA, err := a.Acquire(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -120,7 +120,7 @@ func TestLeaseLockLostWhenRenewalsFail(t *testing.T) {
 	ctx := context.Background()
 	cs, ns := kube(t)
 	clk := clocktesting.NewFakeClock(leaseEpoch)
-	held, release, err := NewLeaseLock(cs, ns, "sj1", "pod-a-1", LeaseOptions{Clock: clk}).Acquire(ctx)
+	held, release, err := NewLeaseLock(leases(t, ns), ns, "sj1", "pod-a-1", LeaseOptions{Clock: clk}).Acquire(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	defer release()
 
@@ -153,7 +153,7 @@ func TestLeaseLockLostAfterFailingForADuration(t *testing.T) {
 		}
 	}, funcr.Options{})
 	clk := clocktesting.NewFakeClock(leaseEpoch)
-	held, release, err := NewLeaseLock(cs, "ns", "sj1", "pod-a-1", LeaseOptions{Clock: clk, Log: log}).Acquire(ctx)
+	held, release, err := NewLeaseLock(cs.CoordinationV1().Leases("ns"), "ns", "sj1", "pod-a-1", LeaseOptions{Clock: clk, Log: log}).Acquire(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	defer release()
 

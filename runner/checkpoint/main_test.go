@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/checkpointed/checkpointed/internal/kubeapi"
 	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
@@ -68,3 +69,21 @@ func kube(t *testing.T) (kubernetes.Interface, string) {
 	}
 	return cs, ns.Name
 }
+
+// runnerClient returns the runner's API client (internal/kubeapi) for the shared control
+// plane, which kube has started.
+func runnerClient(t *testing.T) *kubeapi.Client {
+	t.Helper()
+	c, err := kubeapi.New(cluster.env.Config)
+	if err != nil {
+		t.Fatalf("kube API client: %v", err)
+	}
+	return c
+}
+
+// configMaps are the ConfigMaps of ns through the runner's API client: the stores under
+// test use what the runner uses.
+func configMaps(t *testing.T, ns string) kubeapi.ConfigMaps { return runnerClient(t).ConfigMaps(ns) }
+
+// leases are the Leases of ns through the runner's API client.
+func leases(t *testing.T, ns string) kubeapi.Leases { return runnerClient(t).Leases(ns) }

@@ -23,7 +23,7 @@ func TestConfigMapStoreRecordLog(t *testing.T) {
 	ctx := context.Background()
 	cs, ns := kube(t)
 	createCheckpointConfigMap(g, cs, ns, "sj1", nil)
-	a, b := NewConfigMapStore(cs, ns, "sj1"), NewConfigMapStore(cs, ns, "sj1")
+	a, b := NewConfigMapStore(configMaps(t, ns), ns, "sj1"), NewConfigMapStore(configMaps(t, ns), ns, "sj1")
 
 	l, err := a.LoadRecordLog(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -39,7 +39,7 @@ func TestConfigMapStoreRecordLog(t *testing.T) {
 	err = b.SaveWithRecordLog(ctx, sampleState(), other)
 	g.Expect(errors.Is(err, ErrConflict)).To(BeTrue(), "%v", err)
 
-	got, err := NewConfigMapStore(cs, ns, "sj1").LoadRecordLog(ctx)
+	got, err := NewConfigMapStore(configMaps(t, ns), ns, "sj1").LoadRecordLog(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	want := sampleLog()
 	want.Job = "sj1"

@@ -8,13 +8,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/kubeapi"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
-	"github.com/checkpointed/checkpointed/internal/runstatus"
 	"github.com/checkpointed/checkpointed/internal/schedule"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/runner/explain"
@@ -101,18 +99,14 @@ func Explain(ctx context.Context, log logr.Logger, sj *syncv1.SyncJob, state exp
 // environment. It takes no run lock and writes nothing (no status, no checkpoint, no
 // Event), so it may run beside a sync; its next actions are kubectl commands.
 func ExplainInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InCluster, id string, now time.Time, stdout io.Writer) (int, error) {
-	c, err := runstatus.NewClient(cfg)
+	api, err := kubeapi.New(cfg)
 	if err != nil {
 		return runcontract.ExitFailed, fmt.Errorf("explain %s: %w", id, err)
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	sj, err := api.GetSyncJob(ctx, in.Namespace, in.Name)
 	if err != nil {
-		return runcontract.ExitFailed, fmt.Errorf("explain %s: clientset: %w", id, err)
-	}
-	sj := &syncv1.SyncJob{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: in.Namespace, Name: in.Name}, sj); err != nil {
 		return runcontract.ExitFailed, fmt.Errorf("explain %s: get SyncJob %s/%s: %w", id, in.Namespace, in.Name, err)
 	}
 	sj.Default()
-	return Explain(ctx, log, sj, checkpoint.NewConfigMapStore(cs, in.Namespace, in.Name), nil, id, now, stdout)
+	return Explain(ctx, log, sj, checkpoint.NewConfigMapStore(api.ConfigMaps(in.Namespace), in.Namespace, in.Name), nil, id, now, stdout)
 }

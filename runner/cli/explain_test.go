@@ -250,8 +250,8 @@ func TestInClusterRecordLogAndExplain(t *testing.T) {
 	g.Expect(code).To(Equal(runcontract.ExitOK), out)
 	g.Expect(c.get(g).Status.LastRun.Phase).To(Equal(syncv1.RunPhasePartiallySucceeded))
 
-	cs := kubernetes.NewForConfigOrDie(c.runner)
-	log, err := checkpoint.NewConfigMapStore(cs, c.sj.Namespace, c.sj.Name).LoadRecordLog(ctx)
+	api := c.runnerAPI(g)
+	log, err := checkpoint.NewConfigMapStore(api.ConfigMaps(c.sj.Namespace), c.sj.Namespace, c.sj.Name).LoadRecordLog(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(log.Runs).To(HaveLen(2), "the first Pod's run range survives the second")
 	// The second run fails 7 twice: retried first, then read again within the safety gap.
@@ -266,7 +266,7 @@ func TestInClusterRecordLogAndExplain(t *testing.T) {
 
 	var buf bytes.Buffer
 	now := time.Date(2026, 7, 1, 9, 0, 0, 0, time.UTC)
-	code, err = Explain(ctx, logr.Discard(), sj, checkpoint.NewConfigMapStore(cs, c.sj.Namespace, c.sj.Name), nil, "7", now, &buf)
+	code, err = Explain(ctx, logr.Discard(), sj, checkpoint.NewConfigMapStore(api.ConfigMaps(c.sj.Namespace), c.sj.Namespace, c.sj.Name), nil, "7", now, &buf)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(code).To(Equal(0))
 	g.Expect(buf.String()).To(HavePrefix("Failed: 7 fails to map: field total: "), buf.String())

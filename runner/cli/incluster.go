@@ -11,11 +11,10 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
+	"github.com/checkpointed/checkpointed/internal/kubeapi"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/internal/runstatus"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
@@ -73,16 +72,12 @@ const lockPoll = 2 * time.Second
 // in.LockWait; still held, the run does nothing and exits 0.
 func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InCluster, stdout io.Writer) (int, error) {
 	ns, name, pod, trigger := in.Namespace, in.Name, in.Pod, in.Trigger
-	c, err := runstatus.NewClient(cfg)
+	api, err := kubeapi.New(cfg)
 	if err != nil {
 		return runcontract.ExitFailed, err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	sj, err := api.GetSyncJob(ctx, ns, name)
 	if err != nil {
-		return runcontract.ExitFailed, err
-	}
-	sj := &syncv1.SyncJob{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, sj); err != nil {
 		return runcontract.ExitFailed, fmt.Errorf("get SyncJob %s/%s: %w", ns, name, err)
 	}
 	sj.Default()
@@ -93,7 +88,7 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	triggered := make(chan string, 1)
 	go func(t string) {
 		if t == runcontract.TriggerScheduled && in.Job != "" {
-			t = jobTrigger(ctx, log, cs, ns, in.Job, t)
+			t = jobTrigger(ctx, log, api.Jobs(ns), in.Job, t)
 		}
 		triggered <- t
 	}(trigger)
@@ -103,7 +98,7 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	if runID == "" {
 		runID = newRunID()
 	}
-	writer := runstatus.NewWriter(c, ns, name, runstatus.Options{Instance: pod})
+	writer := runstatus.NewWriter(api, ns, name, runstatus.Options{Instance: pod})
 	engCfg, closeAll, err := jobconfig.Build(ctx, log, sj, runID, trigger)
 	trigger = <-triggered
 	engCfg.Trigger = trigger
@@ -129,8 +124,8 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 		os.Getenv(runcontract.EnvConfirmDeletes)); note != "" {
 		log.Info(note)
 	}
-	engCfg.Store = checkpoint.NewConfigMapStore(cs, ns, name)
-	engCfg.Lock = checkpoint.NewLeaseLock(cs, ns, name, checkpoint.NewHolderIdentity(pod), checkpoint.LeaseOptions{Log: log.WithName("lease")})
+	engCfg.Store = checkpoint.NewConfigMapStore(api.ConfigMaps(ns), ns, name)
+	engCfg.Lock = checkpoint.NewLeaseLock(api.Leases(ns), ns, name, checkpoint.NewHolderIdentity(pod), checkpoint.LeaseOptions{Log: log.WithName("lease")})
 	engCfg.Publisher = report.Publisher(writer)
 	engCfg.AuditOut = stdout
 	res, err := engine.Run(ctx, engCfg)
@@ -156,11 +151,11 @@ func RunInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InC
 	return inClusterExitCode(rec.Phase), nil
 }
 
-// jobTrigger is the trigger of the run in Job ns/job whose template says trigger:
-// Manual for a Job made by hand from the CronJob (runcontract.JobTrigger). A Job that
-// cannot be read leaves trigger as it is, and says so in the log.
-func jobTrigger(ctx context.Context, log logr.Logger, cs kubernetes.Interface, ns, job, trigger string) string {
-	j, err := cs.BatchV1().Jobs(ns).Get(ctx, job, metav1.GetOptions{})
+// jobTrigger is the trigger of the run in Job job (one of jobs) whose template says
+// trigger: Manual for a Job made by hand from the CronJob (runcontract.JobTrigger). A Job
+// that cannot be read leaves trigger as it is, and says so in the log.
+func jobTrigger(ctx context.Context, log logr.Logger, jobs kubeapi.Jobs, job, trigger string) string {
+	j, err := jobs.Get(ctx, job, metav1.GetOptions{})
 	if err != nil {
 		log.Error(err, "cannot read the run's Job to tell a manual run from a scheduled one; recording the template's trigger",
 			"job", job, "trigger", trigger)
@@ -218,15 +213,11 @@ const (
 // cannot help); runcontract.ExitFailed otherwise, the run Lease still held included, so that the Job
 // retries.
 func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InCluster, req ResetRequest, stdout io.Writer) (int, error) {
-	c, err := runstatus.NewClient(cfg)
+	api, err := kubeapi.New(cfg)
 	if err != nil {
-		return runcontract.ExitFailed, err
+		return runcontract.ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return runcontract.ExitFailed, fmt.Errorf("reset request %q: clientset: %w", req.Token, err)
-	}
-	events := runstatus.NewWriter(c, in.Namespace, in.Name, runstatus.Options{Instance: in.Pod})
+	events := runstatus.NewWriter(api, in.Namespace, in.Name, runstatus.Options{Instance: in.Pod})
 	target, err := runcontract.ParseResetTarget(req.To)
 	if err != nil {
 		err = fmt.Errorf("annotation %s: %w", syncv1.ResetToAnnotation, err)
@@ -243,14 +234,14 @@ func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in I
 		return runcontract.ExitUsage, errors.New(msg)
 	}
 
-	lock := checkpoint.NewLeaseLock(cs, in.Namespace, in.Name, checkpoint.NewHolderIdentity(in.Pod),
+	lock := checkpoint.NewLeaseLock(api.Leases(in.Namespace), in.Namespace, in.Name, checkpoint.NewHolderIdentity(in.Pod),
 		checkpoint.LeaseOptions{Log: log.WithName("lease")})
 	held, release, err := acquireWaiting(ctx, log, lock, in.LockWait)
 	if err != nil {
 		return runcontract.ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)
 	}
 	defer release()
-	store := checkpoint.NewConfigMapStore(cs, in.Namespace, in.Name)
+	store := checkpoint.NewConfigMapStore(api.ConfigMaps(in.Namespace), in.Namespace, in.Name)
 	st, err := store.Load(held)
 	if err != nil {
 		return runcontract.ExitFailed, fmt.Errorf("reset request %q: %w", req.Token, err)

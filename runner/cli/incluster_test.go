@@ -21,6 +21,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/kubeapi"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
 	"github.com/checkpointed/checkpointed/test/kubetest"
 	"github.com/checkpointed/checkpointed/test/synctest"
@@ -59,6 +60,13 @@ func setUpInCluster(t *testing.T, e *env, pageSize int) *inCluster {
 	t.Setenv("BILLING_DB_DSN", e.src)
 	t.Setenv("CRM_DB_DSN", e.sink)
 	return &inCluster{admin: admin, runner: runner, sj: sj}
+}
+
+// runnerAPI is the runner's API client (internal/kubeapi) with the runner's identity.
+func (c *inCluster) runnerAPI(g Gomega) *kubeapi.Client {
+	api, err := kubeapi.New(c.runner)
+	g.Expect(err).NotTo(HaveOccurred())
+	return api
 }
 
 func (c *inCluster) run(ctx context.Context, pod string) (int, string, error) {
@@ -125,8 +133,7 @@ func TestInClusterSecondRunnerIsRefused(t *testing.T) {
 	insertInvoices(t, e.src, 1, 50, "2026-06-30 12:00:00+00")
 	c := setUpInCluster(t, e, 100)
 
-	cs := kubernetes.NewForConfigOrDie(c.runner)
-	other := checkpoint.NewLeaseLock(cs, c.sj.Namespace, c.sj.Name, "other-runner", checkpoint.LeaseOptions{})
+	other := checkpoint.NewLeaseLock(c.runnerAPI(g).Leases(c.sj.Namespace), c.sj.Namespace, c.sj.Name, "other-runner", checkpoint.LeaseOptions{})
 	_, release, err := other.Acquire(context.Background())
 	g.Expect(err).NotTo(HaveOccurred())
 	defer release()
@@ -351,7 +358,7 @@ func TestInClusterResetWaitsForTheRunLock(t *testing.T) {
 		g := NewWithT(t)
 		c := setUpInCluster(t, e, 100)
 		c.seedCheckpoint(g, stored)
-		other := checkpoint.NewLeaseLock(kubernetes.NewForConfigOrDie(c.runner), c.sj.Namespace, c.sj.Name, "live-runner",
+		other := checkpoint.NewLeaseLock(c.runnerAPI(g).Leases(c.sj.Namespace), c.sj.Namespace, c.sj.Name, "live-runner",
 			checkpoint.LeaseOptions{Duration: 3 * time.Second})
 		_, release, err := other.Acquire(context.Background())
 		g.Expect(err).NotTo(HaveOccurred())

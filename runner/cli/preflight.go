@@ -9,12 +9,11 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/internal/kubeapi"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/internal/runstatus"
 	"github.com/checkpointed/checkpointed/runner/checkpoint"
@@ -46,16 +45,12 @@ func PlanInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in In
 }
 
 func planInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in InCluster, stdout io.Writer) (string, error) {
-	c, err := runstatus.NewClient(cfg)
+	api, err := kubeapi.New(cfg)
 	if err != nil {
 		return "", err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	sj, err := api.GetSyncJob(ctx, in.Namespace, in.Name)
 	if err != nil {
-		return "", fmt.Errorf("clientset: %w", err)
-	}
-	sj := &syncv1.SyncJob{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: in.Namespace, Name: in.Name}, sj); err != nil {
 		return "", fmt.Errorf("get SyncJob %s/%s: %w", in.Namespace, in.Name, err)
 	}
 	sj.Default()
@@ -75,7 +70,7 @@ func planInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in In
 	engCfg.Publisher = nil
 	engCfg.Source = onePage{engCfg.Source}
 	// Read only: the stored cursor says where the page starts; a dry run never saves.
-	engCfg.Store = checkpoint.NewConfigMapStore(cs, in.Namespace, in.Name)
+	engCfg.Store = checkpoint.NewConfigMapStore(api.ConfigMaps(in.Namespace), in.Namespace, in.Name)
 	engCfg.PreviewLimit = 3
 	engCfg.AuditOut = io.Discard
 	res, err := engine.Run(ctx, engCfg)

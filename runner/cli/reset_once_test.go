@@ -68,7 +68,7 @@ func TestInClusterResetPublishesTheCursor(t *testing.T) {
 	g := NewWithT(t)
 	c := setUpInCluster(t, newEnv(t, job{}), 100)
 	c.seedCheckpoint(g, stored)
-	w := runstatus.NewWriter(c.admin, c.sj.Namespace, c.sj.Name, runstatus.Options{})
+	w := runstatus.NewWriter(c.runnerAPI(g), c.sj.Namespace, c.sj.Name, runstatus.Options{})
 	now := metav1.Now()
 	g.Expect(w.Publish(context.Background(), syncv1.RunRecord{RunID: "r1", Phase: syncv1.RunPhaseSucceeded, StartTime: &now, CompletionTime: &now, Read: 5, Upserted: 5},
 		&syncv1.Cursor{UpdatedAt: "2026-06-30T23:55:00.123456Z", ID: "inv_10492"})).To(Succeed())
