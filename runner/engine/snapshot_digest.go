@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
@@ -160,7 +159,7 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 		keyed[i] = true
 		keys = append(keys, key)
 	}
-	var stored []string // by index in keys; "": none
+	var stored []storedHash // by index in keys
 	if len(keys) > 0 {
 		var err error
 		if stored, err = r.storedHashes(ctx, keys, sc); err != nil {
@@ -173,9 +172,9 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 	k := 0 // index in keys of the next keyed record
 	for i := range recs {
 		if keyed[i] && m.held != nil {
-			h := stored[k]
+			h := &stored[k]
 			k++
-			if hexEqual(h, &hp.Sums[i]) {
+			if h.equals(&hp.Sums[i]) {
 				m.held[i] = true
 				held++
 				continue
@@ -191,27 +190,55 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 	return m, nil
 }
 
-// hexEqual reports whether h is sum in lower-case hex (hex.EncodeToString's form, the
-// form a digest is stored in), without encoding sum.
-func hexEqual(h string, sum *[16]byte) bool {
+// storedHash is a hash the sink stores, kept when it has the length of a digest's hex
+// form (the form a digest is stored in): set is false when there is none, or when it has
+// another length (a hash of another form, which equals no digest).
+type storedHash struct {
+	hex [32]byte
+	set bool
+}
+
+// storedOf keeps a stored hash (see storedHash).
+func storedOf(h string) storedHash {
+	var out storedHash
+	if len(h) == len(out.hex) {
+		copy(out.hex[:], h)
+		out.set = true
+	}
+	return out
+}
+
+// storedOfBytes is storedOf of a hash's bytes.
+func storedOfBytes(h []byte) storedHash {
+	var out storedHash
+	if len(h) == len(out.hex) {
+		copy(out.hex[:], h)
+		out.set = true
+	}
+	return out
+}
+
+// equals reports whether the stored hash is sum in lower-case hex (hex.EncodeToString's
+// form), without encoding sum.
+func (h *storedHash) equals(sum *[16]byte) bool {
 	const digits = "0123456789abcdef"
-	if len(h) != 2*len(sum) {
+	if !h.set {
 		return false
 	}
 	for i, b := range sum {
-		if h[2*i] != digits[b>>4] || h[2*i+1] != digits[b&0x0f] {
+		if h.hex[2*i] != digits[b>>4] || h.hex[2*i+1] != digits[b&0x0f] {
 			return false
 		}
 	}
 	return true
 }
 
-// storedHashes reads the hashes stored for keys, by index ("": none): those the sink's
-// stream holds in the window (when the sink streams them), the others by one lookup. The
-// answer is made in sc.stored, valid until the next call.
-func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch) ([]string, error) {
-	clear(sc.stored) // no hash of the page before stays named
+// storedHashes reads the hashes stored for keys, by index: those the sink's stream holds
+// in the window (when the sink streams them), the others by one lookup. The answer is
+// made in sc.stored, valid until the next call.
+func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch) ([]storedHash, error) {
 	out := slices.Grow(sc.stored[:0], len(keys))[:len(keys)]
+	clear(out)
 	sc.stored = out
 	var missing []int
 	if hs, ok := r.rows.hashes.(connector.HashStreamer); ok {
@@ -237,7 +264,9 @@ func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch
 		return nil, err
 	}
 	for _, i := range missing {
-		out[i] = rest[keys[i]]
+		if h, ok := rest[keys[i]]; ok {
+			out[i] = storedOf(h)
+		}
 	}
 	return out, nil
 }
@@ -246,7 +275,7 @@ func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch
 type digestScratch struct {
 	keyed  []bool
 	keys   []string
-	stored []string
+	stored []storedHash
 }
 
 // decodedOnly returns the records of a page of digests that were decoded: recs itself
@@ -308,13 +337,13 @@ const (
 // the window saves lookups, it never decides alone that a record is unchanged but by the
 // stored hash it read.
 type hashWindow struct {
-	batches chan keyHashes           // the stream, read ahead in its own goroutine
-	free    chan []connector.KeyHash // batches read, for the goroutine to fill again
+	batches chan hashBatch // the stream, read ahead in its own goroutine
+	free    chan hashBatch // batches read, for the goroutine to fill again
 	cancel  context.CancelFunc
-	cur     []connector.KeyHash // the batch being read, from pos on
+	cur     hashBatch // the batch being read, from pos on
 	pos     int
-	seen    map[string]string // key -> stored hash: read, not yet asked for
-	queue   []waiting         // the entries kept, in read order, from head on
+	seen    map[string]storedHash // key -> stored hash: read, not yet asked for
+	queue   []waiting             // the entries kept, in read order, from head on
 	head    int
 	asked   int  // keys of the scan passed so far
 	ended   bool // the stream yields no more
@@ -327,30 +356,35 @@ type waiting struct {
 	at  int
 }
 
-// keyHashes is a batch of the stream, or its error.
-type keyHashes struct {
-	entries []connector.KeyHash
-	err     error
+// hashBatch is a batch of the stream: runs copied into one run of the window's own
+// (the stream reuses the memory of its runs), or the stream's error after them.
+type hashBatch struct {
+	run connector.KeyHashRun
+	err error
 }
 
-// streamBatch is the entries the stream's goroutine hands over at once; a few batches
-// wait at most.
-const streamBatch = 1024
+// Bounds of a batch: the stream's goroutine hands over this many pairs, or about this
+// many bytes, at once; a few batches wait at most.
+const (
+	streamBatch      = 2048
+	streamBatchBytes = 64 << 10
+)
 
 func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &hashWindow{batches: make(chan keyHashes, 4), free: make(chan []connector.KeyHash, 4), cancel: cancel, seen: map[string]string{}}
-	fresh := func() []connector.KeyHash {
+	w := &hashWindow{batches: make(chan hashBatch, 4), free: make(chan hashBatch, 4), cancel: cancel, seen: map[string]storedHash{}}
+	fresh := func() hashBatch {
 		select {
 		case b := <-w.free:
-			return b[:0]
+			b.run.Reset()
+			return b
 		default:
-			return make([]connector.KeyHash, 0, streamBatch)
+			return hashBatch{run: connector.KeyHashRun{Buf: make([]byte, 0, streamBatchBytes+1024), Ends: make([]int32, 0, 2*streamBatch)}}
 		}
 	}
 	go func() {
 		defer close(w.batches)
-		send := func(b keyHashes) bool {
+		send := func(b hashBatch) bool {
 			select {
 			case w.batches <- b:
 				return true
@@ -358,36 +392,40 @@ func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
 				return false
 			}
 		}
-		buf := fresh()
-		for e, err := range hs.StreamHashes(ctx) {
+		b := fresh()
+		for run, err := range hs.StreamHashes(ctx) {
 			if err != nil {
-				send(keyHashes{entries: buf, err: err})
+				b.err = err
+				send(b)
 				return
 			}
-			if buf = append(buf, e); len(buf) == streamBatch {
-				if !send(keyHashes{entries: buf}) {
-					return
+			for i := range run.Len() {
+				b.run.Append(run.At(i))
+				if b.run.Len() == streamBatch || len(b.run.Buf) >= streamBatchBytes {
+					if !send(b) {
+						return
+					}
+					b = fresh()
 				}
-				buf = fresh()
 			}
 		}
-		send(keyHashes{entries: buf})
+		send(b)
 	}()
 	return w
 }
 
-// next returns the stream's next entry; false at its end or error.
-func (w *hashWindow) next() (connector.KeyHash, bool) {
-	for w.pos >= len(w.cur) {
+// next returns the stream's next entry, which shares the memory of its batch (valid
+// until the batch after it is read); false at its end or error.
+func (w *hashWindow) next() (key, hash []byte, ok bool) {
+	for w.pos >= w.cur.run.Len() {
 		if w.failed {
-			return connector.KeyHash{}, false
+			return nil, nil, false
 		}
 		b, ok := <-w.batches
 		if !ok {
-			return connector.KeyHash{}, false
+			return nil, nil, false
 		}
-		if cap(w.cur) == streamBatch { // read: its entries were copied out (lookup)
-			clear(w.cur[:cap(w.cur)])
+		if w.cur.run.Buf != nil { // read: what was kept of it was copied out (lookup)
 			select {
 			case w.free <- w.cur:
 			default:
@@ -396,11 +434,11 @@ func (w *hashWindow) next() (connector.KeyHash, bool) {
 		// After an error, the entries before it are good; the rest is looked up (a
 		// failing sink fails there).
 		w.failed = b.err != nil
-		w.cur, w.pos = b.entries, 0
+		w.cur, w.pos = b, 0
 	}
-	e := w.cur[w.pos]
+	key, hash = w.cur.run.At(w.pos)
 	w.pos++
-	return e, true
+	return key, hash, true
 }
 
 // close stops the stream and waits for its goroutine.
@@ -418,32 +456,32 @@ func (w *hashWindow) skip(n int) { w.asked += n }
 
 // lookup sets found[i] to the stored hash of keys[i] met in the stream, and returns the
 // indexes of the keys it did not meet in the window.
-func (w *hashWindow) lookup(keys []string, found []string) (missing []int) {
+func (w *hashWindow) lookup(keys []string, found []storedHash) (missing []int) {
 	for i, k := range keys {
 		w.asked++
 		w.age()
-		if h, ok := w.seen[k]; ok {
-			found[i] = h
-			delete(w.seen, k)
-			continue
+		if len(w.seen) > 0 {
+			if h, ok := w.seen[k]; ok {
+				found[i] = h
+				delete(w.seen, k)
+				continue
+			}
 		}
 		ok := false
 		for !w.ended && len(w.seen) < windowPending {
-			e, more := w.next()
+			key, hash, more := w.next()
 			if !more {
 				w.ended = true // the rest is looked up
 				break
 			}
-			if e.Key == k {
-				found[i] = e.Hash
+			if string(key) == k {
+				found[i] = storedOfBytes(hash)
 				ok = true
 				break
 			}
-			// Kept copies: the stream's strings may share the memory of a whole run of
-			// entries, which a waiting one would keep alive.
-			key := strings.Clone(e.Key)
-			w.seen[key] = strings.Clone(e.Hash)
-			w.queue = append(w.queue, waiting{key: key, at: w.asked})
+			ks := string(key) // a copy: the batch's memory is reused
+			w.seen[ks] = storedOfBytes(hash)
+			w.queue = append(w.queue, waiting{key: ks, at: w.asked})
 		}
 		if !ok {
 			missing = append(missing, i)
