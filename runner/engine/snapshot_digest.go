@@ -150,8 +150,32 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 		clear(keys) // no key stays named past its page
 		sc.keyed, sc.keys = keyed[:0], keys[:0]
 	}()
+	// A key that is the id behind a prefix is made in one string of the page's keys.
+	prefix, byID := "", false
+	if km, ok := r.rows.keys.(IDKeyMapper); ok {
+		prefix, byID = km.IDKeyPrefix()
+	}
+	var pageKeys string
+	if byID {
+		buf := sc.keyBytes[:0]
+		for _, rec := range recs {
+			buf = append(append(buf, prefix...), rec.ID...)
+		}
+		pageKeys = string(buf)
+		if cap(buf) <= maxKeyBytes {
+			sc.keyBytes = buf[:0]
+		}
+	}
+	at := 0 // where the next record's key starts in pageKeys
 	for i, rec := range recs {
-		key, _, err := r.rows.keys.KeyOf(rec)
+		var key string
+		var err error
+		if byID && rec.ID != "" {
+			key = pageKeys[at : at+len(prefix)+len(rec.ID)]
+		} else {
+			key, _, err = r.rows.keys.KeyOf(rec)
+		}
+		at += len(prefix) + len(rec.ID)
 		if err != nil {
 			continue // mapRecord reports Map's own error
 		}
@@ -273,9 +297,20 @@ func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch
 
 // digestScratch holds digestPage's slices between pages.
 type digestScratch struct {
-	keyed  []bool
-	keys   []string
-	stored []storedHash
+	keyed    []bool
+	keys     []string
+	keyBytes []byte // the page's keys, when made from ids
+	stored   []storedHash
+}
+
+// maxKeyBytes bounds the buffer of a page's keys kept for the next page.
+const maxKeyBytes = 1 << 20
+
+// IDKeyMapper is an optional capability of a KeyMapper: the key of every record with a
+// non-empty id is prefix + its id, and no record is marked deleted (what KeyOf returns),
+// when ok. A Snapshot run by digests then makes the keys of a page as one string.
+type IDKeyMapper interface {
+	IDKeyPrefix() (prefix string, ok bool)
 }
 
 // decodedOnly returns the records of a page of digests that were decoded: recs itself

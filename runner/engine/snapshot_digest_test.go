@@ -188,22 +188,31 @@ func (s *digestSource) ScanHashed(ctx context.Context, afterID string, limit int
 
 func (s *digestSource) EndScan() {}
 
+// idKeyMapper is a keyMapper that says its keys are "src:" + the id (IDKeyMapper).
+type idKeyMapper struct{ *keyMapper }
+
+func (idKeyMapper) IDKeyPrefix() (string, bool) { return "src:", true }
+
 // TestSnapshotDigestsUnderFaults runs random fault schedules (a batch error after a partial
 // write, record failures in the mapper and in the sink, a cancellation after some page,
 // source updates between runs) over a source read as digests, reruns until a run succeeds,
 // and checks that the sink then holds exactly the mapped source, each row with the digest
 // of its source record, no failed keys are left, and a last run decodes nothing; pages are
 // released once each, and a page's ids, digests and records are not read after its
-// release (the source zeroes the ids and digests and refuses the records).
+// release (the source zeroes the ids and digests and refuses the records). Half the
+// seeds make the keys of a page from its ids (IDKeyMapper).
 func TestSnapshotDigestsUnderFaults(t *testing.T) {
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			g := NewWithT(t)
 			rng := rand.New(rand.NewPCG(seed, 11))
 			n := 10 + rng.IntN(40)
-			e, _, cfg := rowHashEnv(n)
+			e, km, cfg := rowHashEnv(n)
 			src := &digestSource{scanSource: cfg.Source.(*scanSource)}
 			cfg.Source = src
+			if seed%2 == 0 { // keys made from ids in one string per page
+				cfg.Mapper = idKeyMapper{km}
+			}
 			cfg.PageSize = 1 + rng.IntN(8)
 			pages := n/cfg.PageSize + 1
 			runUnderFaults(g, rng, e, cfg, n, pages)
