@@ -265,11 +265,8 @@ func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch
 	clear(out)
 	sc.stored = out
 	var missing []int
-	if hs, ok := r.rows.hashes.(connector.HashStreamer); ok {
-		if r.scan.window == nil {
-			r.scan.window = newHashWindow(ctx, hs)
-		}
-		missing = r.scan.window.lookup(keys, out)
+	if w := r.startWindow(ctx); w != nil {
+		missing = w.lookup(keys, out)
 	} else {
 		missing = make([]int, len(keys))
 		for i := range missing {
@@ -293,6 +290,20 @@ func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch
 		}
 	}
 	return out, nil
+}
+
+// startWindow returns the scan's window on the sink's stream of stored hashes, started
+// at the first call; nil when the sink does not stream them. The scan's first page starts
+// it before it is read (readAhead), so that both statements start together.
+func (r *run) startWindow(ctx context.Context) *hashWindow {
+	if r.scan.window == nil {
+		hs, ok := r.rows.hashes.(connector.HashStreamer)
+		if !ok {
+			return nil
+		}
+		r.scan.window = newHashWindow(ctx, hs)
+	}
+	return r.scan.window
 }
 
 // digestScratch holds digestPage's slices between pages.
