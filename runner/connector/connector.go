@@ -551,11 +551,38 @@ type HashedPage struct {
 // were written in). The engine matches them with the keys of its pages in a bounded window
 // and asks StoredHashes for the keys it did not meet there; what the stream yields must
 // equal what StoredHashes answers. The sequence ends at the first error, yielded with it.
+// The pairs come in runs (KeyHashRun), whose memory the sequence reuses: a run and the
+// bytes it holds are valid until the next iteration only.
 type HashStreamer interface {
-	StreamHashes(ctx context.Context) iter.Seq2[KeyHash, error]
+	StreamHashes(ctx context.Context) iter.Seq2[KeyHashRun, error]
 }
 
-// KeyHash is a stored key and its hash.
-type KeyHash struct {
-	Key, Hash string
+// KeyHashRun is a run of stored keys with their hashes, in one buffer: pair i's key is
+// Buf[Ends[2i-1]:Ends[2i]] (the first starts at 0) and its hash Buf[Ends[2i]:Ends[2i+1]].
+type KeyHashRun struct {
+	Buf  []byte
+	Ends []int32
 }
+
+// Len is the number of pairs in the run.
+func (r KeyHashRun) Len() int { return len(r.Ends) / 2 }
+
+// At returns pair i's key and hash, which share the run's memory.
+func (r KeyHashRun) At(i int) (key, hash []byte) {
+	start := int32(0)
+	if i > 0 {
+		start = r.Ends[2*i-1]
+	}
+	return r.Buf[start:r.Ends[2*i]], r.Buf[r.Ends[2*i]:r.Ends[2*i+1]]
+}
+
+// Append adds a copy of a key and its hash at the run's end, growing its slices.
+func (r *KeyHashRun) Append(key, hash []byte) {
+	r.Buf = append(r.Buf, key...)
+	r.Ends = append(r.Ends, int32(len(r.Buf)))
+	r.Buf = append(r.Buf, hash...)
+	r.Ends = append(r.Ends, int32(len(r.Buf)))
+}
+
+// Reset empties the run, keeping its memory.
+func (r *KeyHashRun) Reset() { r.Buf, r.Ends = r.Buf[:0], r.Ends[:0] }

@@ -67,6 +67,9 @@ func (r *run) readAhead(ctx context.Context, after cursor.Cursor) chan pageResul
 	limit := r.pageSize // pagesize.go
 	go func() {
 		if r.rows != nil && r.scan != nil && r.scan.hashed != nil { // Snapshot by digests (snapshot_digest.go)
+			if !r.rows.changing.Load() {
+				r.startWindow(ctx) // the stored hashes are read while the page is
+			}
 			p, hp, err := r.scan.readHashed(ctx, after, limit, spareRecs)
 			pr := pageResult{after: after, page: p, err: err, limit: limit}
 			if err == nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/runner/connector"
@@ -151,8 +150,32 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 		clear(keys) // no key stays named past its page
 		sc.keyed, sc.keys = keyed[:0], keys[:0]
 	}()
+	// A key that is the id behind a prefix is made in one string of the page's keys.
+	prefix, byID := "", false
+	if km, ok := r.rows.keys.(IDKeyMapper); ok {
+		prefix, byID = km.IDKeyPrefix()
+	}
+	var pageKeys string
+	if byID {
+		buf := sc.keyBytes[:0]
+		for _, rec := range recs {
+			buf = append(append(buf, prefix...), rec.ID...)
+		}
+		pageKeys = string(buf)
+		if cap(buf) <= maxKeyBytes {
+			sc.keyBytes = buf[:0]
+		}
+	}
+	at := 0 // where the next record's key starts in pageKeys
 	for i, rec := range recs {
-		key, _, err := r.rows.keys.KeyOf(rec)
+		var key string
+		var err error
+		if byID && rec.ID != "" {
+			key = pageKeys[at : at+len(prefix)+len(rec.ID)]
+		} else {
+			key, _, err = r.rows.keys.KeyOf(rec)
+		}
+		at += len(prefix) + len(rec.ID)
 		if err != nil {
 			continue // mapRecord reports Map's own error
 		}
@@ -160,7 +183,7 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 		keyed[i] = true
 		keys = append(keys, key)
 	}
-	var stored []string // by index in keys; "": none
+	var stored []storedHash // by index in keys
 	if len(keys) > 0 {
 		var err error
 		if stored, err = r.storedHashes(ctx, keys, sc); err != nil {
@@ -173,9 +196,9 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 	k := 0 // index in keys of the next keyed record
 	for i := range recs {
 		if keyed[i] && m.held != nil {
-			h := stored[k]
+			h := &stored[k]
 			k++
-			if hexEqual(h, &hp.Sums[i]) {
+			if h.equals(&hp.Sums[i]) {
 				m.held[i] = true
 				held++
 				continue
@@ -191,34 +214,59 @@ func (r *run) digestPage(ctx context.Context, recs []connector.Record, hp connec
 	return m, nil
 }
 
-// hexEqual reports whether h is sum in lower-case hex (hex.EncodeToString's form, the
-// form a digest is stored in), without encoding sum.
-func hexEqual(h string, sum *[16]byte) bool {
+// storedHash is a hash the sink stores, kept when it has the length of a digest's hex
+// form (the form a digest is stored in): set is false when there is none, or when it has
+// another length (a hash of another form, which equals no digest).
+type storedHash struct {
+	hex [32]byte
+	set bool
+}
+
+// storedOf keeps a stored hash (see storedHash).
+func storedOf(h string) storedHash {
+	var out storedHash
+	if len(h) == len(out.hex) {
+		copy(out.hex[:], h)
+		out.set = true
+	}
+	return out
+}
+
+// storedOfBytes is storedOf of a hash's bytes.
+func storedOfBytes(h []byte) storedHash {
+	var out storedHash
+	if len(h) == len(out.hex) {
+		copy(out.hex[:], h)
+		out.set = true
+	}
+	return out
+}
+
+// equals reports whether the stored hash is sum in lower-case hex (hex.EncodeToString's
+// form), without encoding sum.
+func (h *storedHash) equals(sum *[16]byte) bool {
 	const digits = "0123456789abcdef"
-	if len(h) != 2*len(sum) {
+	if !h.set {
 		return false
 	}
 	for i, b := range sum {
-		if h[2*i] != digits[b>>4] || h[2*i+1] != digits[b&0x0f] {
+		if h.hex[2*i] != digits[b>>4] || h.hex[2*i+1] != digits[b&0x0f] {
 			return false
 		}
 	}
 	return true
 }
 
-// storedHashes reads the hashes stored for keys, by index ("": none): those the sink's
-// stream holds in the window (when the sink streams them), the others by one lookup. The
-// answer is made in sc.stored, valid until the next call.
-func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch) ([]string, error) {
-	clear(sc.stored) // no hash of the page before stays named
+// storedHashes reads the hashes stored for keys, by index: those the sink's stream holds
+// in the window (when the sink streams them), the others by one lookup. The answer is
+// made in sc.stored, valid until the next call.
+func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch) ([]storedHash, error) {
 	out := slices.Grow(sc.stored[:0], len(keys))[:len(keys)]
+	clear(out)
 	sc.stored = out
 	var missing []int
-	if hs, ok := r.rows.hashes.(connector.HashStreamer); ok {
-		if r.scan.window == nil {
-			r.scan.window = newHashWindow(ctx, hs)
-		}
-		missing = r.scan.window.lookup(keys, out)
+	if w := r.startWindow(ctx); w != nil {
+		missing = w.lookup(keys, out)
 	} else {
 		missing = make([]int, len(keys))
 		for i := range missing {
@@ -237,16 +285,43 @@ func (r *run) storedHashes(ctx context.Context, keys []string, sc *digestScratch
 		return nil, err
 	}
 	for _, i := range missing {
-		out[i] = rest[keys[i]]
+		if h, ok := rest[keys[i]]; ok {
+			out[i] = storedOf(h)
+		}
 	}
 	return out, nil
 }
 
+// startWindow returns the scan's window on the sink's stream of stored hashes, started
+// at the first call; nil when the sink does not stream them. The scan's first page starts
+// it before it is read (readAhead), so that both statements start together.
+func (r *run) startWindow(ctx context.Context) *hashWindow {
+	if r.scan.window == nil {
+		hs, ok := r.rows.hashes.(connector.HashStreamer)
+		if !ok {
+			return nil
+		}
+		r.scan.window = newHashWindow(ctx, hs)
+	}
+	return r.scan.window
+}
+
 // digestScratch holds digestPage's slices between pages.
 type digestScratch struct {
-	keyed  []bool
-	keys   []string
-	stored []string
+	keyed    []bool
+	keys     []string
+	keyBytes []byte // the page's keys, when made from ids
+	stored   []storedHash
+}
+
+// maxKeyBytes bounds the buffer of a page's keys kept for the next page.
+const maxKeyBytes = 1 << 20
+
+// IDKeyMapper is an optional capability of a KeyMapper: the key of every record with a
+// non-empty id is prefix + its id, and no record is marked deleted (what KeyOf returns),
+// when ok. A Snapshot run by digests then makes the keys of a page as one string.
+type IDKeyMapper interface {
+	IDKeyPrefix() (prefix string, ok bool)
 }
 
 // decodedOnly returns the records of a page of digests that were decoded: recs itself
@@ -308,13 +383,13 @@ const (
 // the window saves lookups, it never decides alone that a record is unchanged but by the
 // stored hash it read.
 type hashWindow struct {
-	batches chan keyHashes           // the stream, read ahead in its own goroutine
-	free    chan []connector.KeyHash // batches read, for the goroutine to fill again
+	batches chan hashBatch // the stream, read ahead in its own goroutine
+	free    chan hashBatch // batches read, for the goroutine to fill again
 	cancel  context.CancelFunc
-	cur     []connector.KeyHash // the batch being read, from pos on
+	cur     hashBatch // the batch being read, from pos on
 	pos     int
-	seen    map[string]string // key -> stored hash: read, not yet asked for
-	queue   []waiting         // the entries kept, in read order, from head on
+	seen    map[string]storedHash // key -> stored hash: read, not yet asked for
+	queue   []waiting             // the entries kept, in read order, from head on
 	head    int
 	asked   int  // keys of the scan passed so far
 	ended   bool // the stream yields no more
@@ -327,30 +402,35 @@ type waiting struct {
 	at  int
 }
 
-// keyHashes is a batch of the stream, or its error.
-type keyHashes struct {
-	entries []connector.KeyHash
-	err     error
+// hashBatch is a batch of the stream: runs copied into one run of the window's own
+// (the stream reuses the memory of its runs), or the stream's error after them.
+type hashBatch struct {
+	run connector.KeyHashRun
+	err error
 }
 
-// streamBatch is the entries the stream's goroutine hands over at once; a few batches
-// wait at most.
-const streamBatch = 1024
+// Bounds of a batch: the stream's goroutine hands over this many pairs, or about this
+// many bytes, at once; a few batches wait at most.
+const (
+	streamBatch      = 2048
+	streamBatchBytes = 64 << 10
+)
 
 func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &hashWindow{batches: make(chan keyHashes, 4), free: make(chan []connector.KeyHash, 4), cancel: cancel, seen: map[string]string{}}
-	fresh := func() []connector.KeyHash {
+	w := &hashWindow{batches: make(chan hashBatch, 4), free: make(chan hashBatch, 4), cancel: cancel, seen: map[string]storedHash{}}
+	fresh := func() hashBatch {
 		select {
 		case b := <-w.free:
-			return b[:0]
+			b.run.Reset()
+			return b
 		default:
-			return make([]connector.KeyHash, 0, streamBatch)
+			return hashBatch{run: connector.KeyHashRun{Buf: make([]byte, 0, streamBatchBytes+1024), Ends: make([]int32, 0, 2*streamBatch)}}
 		}
 	}
 	go func() {
 		defer close(w.batches)
-		send := func(b keyHashes) bool {
+		send := func(b hashBatch) bool {
 			select {
 			case w.batches <- b:
 				return true
@@ -358,36 +438,40 @@ func newHashWindow(ctx context.Context, hs connector.HashStreamer) *hashWindow {
 				return false
 			}
 		}
-		buf := fresh()
-		for e, err := range hs.StreamHashes(ctx) {
+		b := fresh()
+		for run, err := range hs.StreamHashes(ctx) {
 			if err != nil {
-				send(keyHashes{entries: buf, err: err})
+				b.err = err
+				send(b)
 				return
 			}
-			if buf = append(buf, e); len(buf) == streamBatch {
-				if !send(keyHashes{entries: buf}) {
-					return
+			for i := range run.Len() {
+				b.run.Append(run.At(i))
+				if b.run.Len() == streamBatch || len(b.run.Buf) >= streamBatchBytes {
+					if !send(b) {
+						return
+					}
+					b = fresh()
 				}
-				buf = fresh()
 			}
 		}
-		send(keyHashes{entries: buf})
+		send(b)
 	}()
 	return w
 }
 
-// next returns the stream's next entry; false at its end or error.
-func (w *hashWindow) next() (connector.KeyHash, bool) {
-	for w.pos >= len(w.cur) {
+// next returns the stream's next entry, which shares the memory of its batch (valid
+// until the batch after it is read); false at its end or error.
+func (w *hashWindow) next() (key, hash []byte, ok bool) {
+	for w.pos >= w.cur.run.Len() {
 		if w.failed {
-			return connector.KeyHash{}, false
+			return nil, nil, false
 		}
 		b, ok := <-w.batches
 		if !ok {
-			return connector.KeyHash{}, false
+			return nil, nil, false
 		}
-		if cap(w.cur) == streamBatch { // read: its entries were copied out (lookup)
-			clear(w.cur[:cap(w.cur)])
+		if w.cur.run.Buf != nil { // read: what was kept of it was copied out (lookup)
 			select {
 			case w.free <- w.cur:
 			default:
@@ -396,11 +480,11 @@ func (w *hashWindow) next() (connector.KeyHash, bool) {
 		// After an error, the entries before it are good; the rest is looked up (a
 		// failing sink fails there).
 		w.failed = b.err != nil
-		w.cur, w.pos = b.entries, 0
+		w.cur, w.pos = b, 0
 	}
-	e := w.cur[w.pos]
+	key, hash = w.cur.run.At(w.pos)
 	w.pos++
-	return e, true
+	return key, hash, true
 }
 
 // close stops the stream and waits for its goroutine.
@@ -418,32 +502,32 @@ func (w *hashWindow) skip(n int) { w.asked += n }
 
 // lookup sets found[i] to the stored hash of keys[i] met in the stream, and returns the
 // indexes of the keys it did not meet in the window.
-func (w *hashWindow) lookup(keys []string, found []string) (missing []int) {
+func (w *hashWindow) lookup(keys []string, found []storedHash) (missing []int) {
 	for i, k := range keys {
 		w.asked++
 		w.age()
-		if h, ok := w.seen[k]; ok {
-			found[i] = h
-			delete(w.seen, k)
-			continue
+		if len(w.seen) > 0 {
+			if h, ok := w.seen[k]; ok {
+				found[i] = h
+				delete(w.seen, k)
+				continue
+			}
 		}
 		ok := false
 		for !w.ended && len(w.seen) < windowPending {
-			e, more := w.next()
+			key, hash, more := w.next()
 			if !more {
 				w.ended = true // the rest is looked up
 				break
 			}
-			if e.Key == k {
-				found[i] = e.Hash
+			if string(key) == k {
+				found[i] = storedOfBytes(hash)
 				ok = true
 				break
 			}
-			// Kept copies: the stream's strings may share the memory of a whole run of
-			// entries, which a waiting one would keep alive.
-			key := strings.Clone(e.Key)
-			w.seen[key] = strings.Clone(e.Hash)
-			w.queue = append(w.queue, waiting{key: key, at: w.asked})
+			ks := string(key) // a copy: the batch's memory is reused
+			w.seen[ks] = storedOfBytes(hash)
+			w.queue = append(w.queue, waiting{key: ks, at: w.asked})
 		}
 		if !ok {
 			missing = append(missing, i)

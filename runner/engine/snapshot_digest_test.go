@@ -20,27 +20,39 @@ import (
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
-// streamOf is a HashStreamer yielding entries in order, then err if set.
+// streamOf is a HashStreamer yielding entries in order, in runs of three pairs whose
+// memory it reuses (scrambled before the next run), then err if set.
 type streamOf struct {
-	entries []connector.KeyHash
+	entries []entry
 	err     error
 }
 
-func (s streamOf) StreamHashes(context.Context) iter.Seq2[connector.KeyHash, error] {
-	return func(yield func(connector.KeyHash, error) bool) {
-		for _, e := range s.entries {
-			if !yield(e, nil) {
-				return
+// entry is a stored key and hash.
+type entry struct{ Key, Hash string }
+
+func (s streamOf) StreamHashes(context.Context) iter.Seq2[connector.KeyHashRun, error] {
+	return func(yield func(connector.KeyHashRun, error) bool) {
+		var run connector.KeyHashRun
+		for i, e := range s.entries {
+			run.Append([]byte(e.Key), []byte(e.Hash))
+			if run.Len() == 3 || i == len(s.entries)-1 {
+				if !yield(run, nil) {
+					return
+				}
+				for j := range run.Buf {
+					run.Buf[j] = '?'
+				}
+				run.Reset()
 			}
 		}
 		if s.err != nil {
-			yield(connector.KeyHash{}, s.err)
+			yield(connector.KeyHashRun{}, s.err)
 		}
 	}
 }
 
 func keyN(i int) string  { return fmt.Sprintf("k%07d", i) }
-func hashN(i int) string { return fmt.Sprintf("h%d", i) }
+func hashN(i int) string { return fmt.Sprintf("%032x", i) }
 
 // TestHashWindow: the window meets every key of a stream in the scan's order; a key moved
 // far away, absent from the stream, or after the stream failed is missing (looked up by
@@ -48,7 +60,6 @@ func hashN(i int) string { return fmt.Sprintf("h%d", i) }
 // asked, do not keep it from meeting the others.
 func TestHashWindow(t *testing.T) {
 	const n = 100_000
-	type entry = connector.KeyHash
 	inOrder := func(skip func(i int) bool, extra func(i int) []entry) []entry {
 		var out []entry
 		for i := 0; i < n; i++ {
@@ -98,20 +109,21 @@ func TestHashWindow(t *testing.T) {
 				for j := range keys {
 					keys[j] = keyN(lo + j)
 				}
-				found := make([]string, len(keys))
+				found := make([]storedHash, len(keys))
 				missing := w.lookup(keys, found)
 				var want []int
 				for j := range keys {
-					if !tc.missing(lo+j) && found[j] == "" && slices.Contains(missing, j) && tc.mayMiss(lo+j) {
+					if !tc.missing(lo+j) && found[j] == (storedHash{}) && slices.Contains(missing, j) && tc.mayMiss(lo+j) {
 						want = append(want, j)
 						continue
 					}
 					if tc.missing(lo + j) {
 						want = append(want, j)
-						g.Expect(found[j]).To(BeEmpty(), "key %d", lo+j)
+						g.Expect(found[j]).To(BeZero(), "key %d", lo+j)
 						continue
 					}
-					g.Expect(found[j]).To(Equal(hashN(lo+j)), "key %d", lo+j)
+					g.Expect(found[j]).To(Equal(storedOf(hashN(lo+j))), "key %d", lo+j)
+					g.Expect(found[j].set).To(BeTrue())
 				}
 				g.Expect(missing).To(Equal(want), "page at %d", lo)
 				g.Expect(len(w.seen)).To(BeNumerically("<=", windowPending))
@@ -176,22 +188,31 @@ func (s *digestSource) ScanHashed(ctx context.Context, afterID string, limit int
 
 func (s *digestSource) EndScan() {}
 
+// idKeyMapper is a keyMapper that says its keys are "src:" + the id (IDKeyMapper).
+type idKeyMapper struct{ *keyMapper }
+
+func (idKeyMapper) IDKeyPrefix() (string, bool) { return "src:", true }
+
 // TestSnapshotDigestsUnderFaults runs random fault schedules (a batch error after a partial
 // write, record failures in the mapper and in the sink, a cancellation after some page,
 // source updates between runs) over a source read as digests, reruns until a run succeeds,
 // and checks that the sink then holds exactly the mapped source, each row with the digest
 // of its source record, no failed keys are left, and a last run decodes nothing; pages are
 // released once each, and a page's ids, digests and records are not read after its
-// release (the source zeroes the ids and digests and refuses the records).
+// release (the source zeroes the ids and digests and refuses the records). Half the
+// seeds make the keys of a page from its ids (IDKeyMapper).
 func TestSnapshotDigestsUnderFaults(t *testing.T) {
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			g := NewWithT(t)
 			rng := rand.New(rand.NewPCG(seed, 11))
 			n := 10 + rng.IntN(40)
-			e, _, cfg := rowHashEnv(n)
+			e, km, cfg := rowHashEnv(n)
 			src := &digestSource{scanSource: cfg.Source.(*scanSource)}
 			cfg.Source = src
+			if seed%2 == 0 { // keys made from ids in one string per page
+				cfg.Mapper = idKeyMapper{km}
+			}
 			cfg.PageSize = 1 + rng.IntN(8)
 			pages := n/cfg.PageSize + 1
 			runUnderFaults(g, rng, e, cfg, n, pages)
@@ -274,9 +295,9 @@ func TestSnapshotDigestsRecordErrors(t *testing.T) {
 	g.Expect(e2.sink.snapshot()).To(BeEmpty(), "nothing of the page is written")
 }
 
-// TestHexEqual: a stored hash equals a digest only as the digest's lower-case hex, in
-// full.
-func TestHexEqual(t *testing.T) {
+// TestStoredHashEquals: a stored hash equals a digest only as the digest's lower-case
+// hex, in full, whether read as a string or as bytes.
+func TestStoredHashEquals(t *testing.T) {
 	g := NewWithT(t)
 	sum := [16]byte{0x00, 0x01, 0x9a, 0xff, 0x10, 0xab, 0xcd, 0xef, 0x23, 0x45, 0x67, 0x89, 0xfe, 0xdc, 0xba, 0x98}
 	enc := hex.EncodeToString(sum[:])
@@ -292,15 +313,22 @@ func TestHexEqual(t *testing.T) {
 		{enc[:31] + "9", false},
 		{"1" + enc[1:], false},
 		{enc[:2] + "10" + enc[4:], false}, // bytes swapped in the second digit pair
+		{enc[:31] + "\x00", false},
 	} {
-		g.Expect(hexEqual(tc.h, &sum)).To(Equal(tc.want), "%q", tc.h)
+		for _, h := range []storedHash{storedOf(tc.h), storedOfBytes([]byte(tc.h))} {
+			g.Expect(h.equals(&sum)).To(Equal(tc.want), "%q", tc.h)
+		}
 	}
+	var none storedHash
+	g.Expect(none.equals(&[16]byte{})).To(BeFalse(), "no stored hash equals the zero digest")
 	for range 1000 {
 		var s [16]byte
 		for i := range s {
 			s[i] = byte(rand.IntN(256))
 		}
-		g.Expect(hexEqual(hex.EncodeToString(s[:]), &s)).To(BeTrue())
-		g.Expect(hexEqual(enc, &s)).To(Equal(s == sum))
+		h := storedOf(hex.EncodeToString(s[:]))
+		g.Expect(h.equals(&s)).To(BeTrue())
+		e := storedOf(enc)
+		g.Expect(e.equals(&s)).To(Equal(s == sum))
 	}
 }

@@ -21,11 +21,12 @@ type sorted struct {
 func (s sorted) check(pr pageResult) (bool, error) {
 	recs := pr.page.Records
 	prev := pr.after
-	for _, rec := range recs {
-		if cursor.Compare(rec.Cursor(), prev, s.ids) <= 0 {
-			return false, fmt.Errorf("read page after %s: record %s is not after %s: the source is not ascending by (updatedAt, id)", pr.after, rec.Cursor(), prev)
+	for i := range recs {
+		c := recs[i].Cursor()
+		if cursor.Compare(c, prev, s.ids) <= 0 {
+			return false, fmt.Errorf("read page after %s: record %s is not after %s: the source is not ascending by (updatedAt, id)", pr.after, c, prev)
 		}
-		prev = rec.Cursor()
+		prev = c
 	}
 	return !pr.page.More || len(recs) == 0, nil
 }

@@ -51,3 +51,13 @@ func (m *Mapping) KeyOf(rec connector.Record) (key string, deleted bool, err err
 	}
 	return key, deleted, nil
 }
+
+// IDKeyPrefix returns the prefix of the default key: with no key expression and no
+// deletion marker, the key of a record with an id is prefix + its id, and no record is
+// marked deleted (KeyOf). ok is false otherwise.
+func (m *Mapping) IDKeyPrefix() (prefix string, ok bool) {
+	if m.keyProg != nil || m.deleted != nil {
+		return "", false
+	}
+	return m.keyPrefix, true
+}

@@ -12,6 +12,7 @@ import (
 // TestKeyFields: the fields a key (and the deletion marker) are computed from are named
 // exactly, and a record carrying only them gets the key and the deleted flag Map gives the
 // whole record; a key expression that uses record other than by a field name names none.
+// Only the default key without a deletion marker is the id behind a prefix (IDKeyPrefix).
 func TestKeyFields(t *testing.T) {
 	full := connector.Record{ID: "7", UpdatedAt: updated, Fields: map[string]any{
 		"id": int64(7), "region": "eu", "status": "open", "meta": map[string]any{"gone": true}, "k": "region",
@@ -20,8 +21,9 @@ func TestKeyFields(t *testing.T) {
 		name, expr, deleted string
 		want                []string
 		ok                  bool
+		byID                bool // IDKeyPrefix: the key is "billing:" + the id
 	}{
-		{name: "default key", want: nil, ok: true},
+		{name: "default key", want: nil, ok: true, byID: true},
 		{name: "id", expr: `string(record.id)`, want: []string{"id"}, ok: true},
 		{name: "two fields", expr: `record.region + ":" + string(record["id"])`, want: []string{"region", "id"}, ok: true},
 		{name: "optional and has", expr: `has(record.region) ? record.?region.orValue("x") : "none"`, want: []string{"region"}, ok: true},
@@ -35,6 +37,18 @@ func TestKeyFields(t *testing.T) {
 			m, err := New(Spec{SourceName: "billing", Key: Key{Field: "ext_id", Expr: tc.expr}, DeletedField: tc.deleted,
 				Fields: []Field{{To: "status", From: "status", Type: connector.TypeString, Required: true}}})
 			g.Expect(err).NotTo(HaveOccurred())
+			prefix, byID := m.IDKeyPrefix()
+			g.Expect(byID).To(Equal(tc.byID))
+			if byID {
+				g.Expect(prefix).To(Equal("billing:"))
+				w, err := m.Map(full)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(w.Key).To(Equal(prefix + full.ID))
+				key, deleted, err := m.KeyOf(connector.Record{ID: "x1"})
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(key).To(Equal(prefix + "x1"))
+				g.Expect(deleted).To(BeFalse())
+			}
 			fields, ok := m.KeyFields()
 			g.Expect(ok).To(Equal(tc.ok))
 			if !ok {

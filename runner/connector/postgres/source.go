@@ -360,6 +360,9 @@ func (s *Source) setupZone(cfg SourceConfig) error {
 // uuids by their lower-case text.
 func (s *Source) CompareIDs(a, b string) int {
 	if s.ids == idInt {
+		if c, ok := compareDecimals(a, b); ok {
+			return c
+		}
 		x, errX := strconv.ParseInt(a, 10, 64)
 		y, errY := strconv.ParseInt(b, 10, 64)
 		if errX == nil && errY == nil {
@@ -679,3 +682,33 @@ var (
 	_ connector.Counter        = (*Source)(nil)
 	_ connector.Scanner        = (*Source)(nil)
 )
+
+// compareDecimals orders two non-negative integers written as the ids of an integer column
+// are (strconv's decimal form: digits only, no leading zero) without parsing them: by
+// length, then by bytes. ok is false when either is in another form (a sign, a leading
+// zero, anything but digits, empty), which the caller parses.
+func compareDecimals(a, b string) (int, bool) {
+	if !plainDecimal(a) || !plainDecimal(b) {
+		return 0, false
+	}
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1, true
+		}
+		return 1, true
+	}
+	return strings.Compare(a, b), true
+}
+
+// plainDecimal reports whether s is a non-negative integer in strconv's decimal form.
+func plainDecimal(s string) bool {
+	if s == "" || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
