@@ -228,13 +228,6 @@ type VersionScanner interface {
 	ScanVersions(ctx context.Context, after, until cursor.Cursor, fields []string, limit int) (Page, error)
 }
 
-// AfterProber is an optional Source capability: whether any record follows a position,
-// by ReadPage's rules, asked in one cheap lookup. The drift check's early counts ask it
-// first: a run that will read on counts at its end instead.
-type AfterProber interface {
-	HasAfter(ctx context.Context, after cursor.Cursor) (bool, error)
-}
-
 // VersionDigester is an optional Source capability, used by the overlap's version check
 // before it scans: the KeyDigest of the pairs (external key, UpdatedAt) of every record
 // whose UpdatedAt lies in [from, to], the external key being prefix + the text of the

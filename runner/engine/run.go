@@ -63,8 +63,6 @@ type run struct {
 	// scanned is the stored cursor up to which the overlap was checked by version
 	// (overlapscan.go): the main loop reads after it; nil when it was not.
 	scanned *cursor.Cursor
-	// early is the drift check's counts started with the run (drift_early.go); nil if not.
-	early *earlyCount
 	// spareW is the mappings' slice of a written page, for the next read-ahead (pages.go).
 	spareW []connector.WriteRecord
 	// spareRecs is the records' slice of a written page of digests, for the next
@@ -120,7 +118,6 @@ func (r *run) execute(ctx, parent context.Context) (Result, error) {
 	r.sourceWarnings()
 	if r.load(ctx) && r.proveWritable(ctx) {
 		r.out = r.versionCheck(r.out) // overlap.go
-		r.startEarlyCount(ctx)        // drift_early.go
 		r.retryFailed(ctx)
 		if r.failure == nil {
 			r.scanOverlap(ctx) // overlapscan.go
@@ -223,8 +220,7 @@ func (r *run) readAll(ctx context.Context) {
 			pending = r.readAhead(readCtx, r.order.next(pr))
 		}
 		r.rec.AddRead(len(recs))
-		r.outdateEarlyCount(recs) // drift_early.go
-		began := r.pageTimer()    // pagesize.go
+		began := r.pageTimer() // pagesize.go
 		if !r.writePage(ctx, recs, mapped) {
 			return
 		}
@@ -449,7 +445,6 @@ func (r *run) finish(ctx, parent context.Context) (Result, error) {
 	if r.failure == nil {
 		r.rec.SetReconciliation(r.driftCheck(ctx))
 	}
-	r.endEarlyCount()
 	phase := audit.PhaseSucceeded
 	if r.rec.Failed() > 0 {
 		phase = audit.PhasePartiallySucceeded

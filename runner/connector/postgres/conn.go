@@ -28,7 +28,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -91,82 +90,36 @@ func connect(ctx context.Context, dsn string, timeout time.Duration, maxConns in
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout)
 	defer cancel()
-	if err := warmUp(pingCtx, pool, int(min(cfg.MaxConns, warmConns))); err != nil {
+	if err := warmUp(pingCtx, pool.Acquire); err != nil {
 		pool.Close()
 		return nil, redactf(secrets, "connect to postgres at %s (connect timeout %s): %w", where, cfg.ConnConfig.ConnectTimeout, err)
 	}
 	return pool, nil
 }
 
-// warmConns is how many connections connect opens: a run uses two at a time on each side
-// (the drift check's count runs beside the overlap's version scan, and the sample beside
-// the count), so the second connects at the start rather than in the middle of the run.
-const warmConns = 2
-
-// warmUp opens one connection, checks it with a ping and returns once it is usable, which
-// is all the run's first queries need; the other n-1 then connect in the background, one
-// after the other has been usable rather than all at once (connections that start together
-// share the server's CPU, so each is usable later), and join the pool idle. They are
-// best-effort: a server out of connections still serves the run one query at a time.
-// Connections that start at the same moment can be refused by a role's or a server's
-// connection limit that one alone would fit (each backend counts the others while they
-// start; the other side of the run may be connecting to the same server): when the first
-// is refused for too many connections, one more tries alone before the error is returned.
-func warmUp(ctx context.Context, pool *pgxpool.Pool, n int) error {
-	return warmUpWith(ctx, pool.Acquire, n)
-}
-
-// warmUpWith is warmUp with the pool's Acquire passed in (tests refuse connections).
-//
-// The background connections outlive the call: they go on under ctx's values and deadline
-// but not its cancellation (connect cancels its context as it returns); the pool's Close
-// still stops them.
-func warmUpWith(ctx context.Context, acquire func(context.Context) (*pgxpool.Conn, error), n int) error {
-	open := func(ctx context.Context) (*pgxpool.Conn, error) {
+// warmUp opens the pool's first connection through acquire, checks it with a ping and
+// leaves it idle in the pool: the run's setup needs one, and most runs one at a time on
+// each side. Further connections (up to the pool's MaxConns) open only when a run has two
+// statements on one side at once: a PostgreSQL backend costs the server about 20 ms of
+// CPU to start, more than a rerun's digests or counts on this 2-core machine, so a second
+// one opened ahead of need made every rerun slower. A first connection refused for too
+// many connections (SQLSTATE 53300: a role's, database's or server's limit, which the other
+// side of the run connecting to the same server may share at that moment) is tried once
+// more before the error is returned.
+func warmUp(ctx context.Context, acquire func(context.Context) (*pgxpool.Conn, error)) error {
+	open := func() error {
 		c, err := acquire(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := c.Ping(ctx); err != nil {
-			c.Release()
-			return nil, err
-		}
-		return c, nil
+		defer c.Release()
+		return c.Ping(ctx)
 	}
-	first, err := open(ctx)
+	err := open()
 	if tooManyConnections(err) {
-		first, err = open(ctx)
+		err = open()
 	}
-	if err != nil {
-		return err
-	}
-	rest := n - 1
-	if rest <= 0 {
-		first.Release()
-		return nil
-	}
-	bg, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
-	if d, ok := ctx.Deadline(); ok {
-		bg, cancel = context.WithDeadline(bg, d)
-	}
-	var started, done sync.WaitGroup
-	started.Add(rest)
-	done.Add(rest)
-	for range rest {
-		go func() {
-			defer done.Done()
-			started.Done()
-			if c, err := open(bg); err == nil {
-				c.Release()
-			}
-		}()
-	}
-	go func() { done.Wait(); cancel() }()
-	// The background attempts have asked the pool for a connection before this one is
-	// given back, so the pool opens one for each rather than handing them this one.
-	started.Wait()
-	first.Release()
-	return nil
+	return err
 }
 
 // tooManyConnections reports whether err is PostgreSQL's refusal of a connection over a

@@ -3,47 +3,52 @@ package postgres
 import (
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	. "github.com/onsi/gomega"
 )
 
-// TestConnectOpensTwoConnections: connecting opens the two connections a run uses at a
-// time, at once, and leaves them idle in the pool (the second may still be connecting when
-// connect returns); a role that may hold only one connection still connects (the second
-// is best-effort) and is served.
-func TestConnectOpensTwoConnections(t *testing.T) {
+// TestConnectOpensOneConnection: connecting opens one connection and leaves it idle in the
+// pool — no second backend starts ahead of need — and a second opens when two statements
+// run on one side at once; a role that may hold only one connection connects and is served.
+func TestConnectOpensOneConnection(t *testing.T) {
 	g := NewWithT(t)
+	ctx := context.Background()
 	dsn := newDB(t, contactsTable)
 	s := newSink(t, dsn, 1_000_000, DeleteSoft, SinkOptions{})
-	g.Eventually(func() int32 { return s.pool.Stat().IdleConns() }).Should(BeEquivalentTo(2))
-	g.Expect(s.pool.Stat().TotalConns()).To(BeEquivalentTo(2))
+	g.Consistently(func() int32 { return s.pool.Stat().TotalConns() }, "100ms").Should(BeEquivalentTo(1))
+	g.Expect(s.pool.Stat().IdleConns()).To(BeEquivalentTo(1))
+
+	held, err := s.pool.Acquire(ctx) // one statement under way
+	g.Expect(err).NotTo(HaveOccurred())
+	n, err := s.CountWindow(ctx, tN(0), tN(10)) // and another beside it
+	held.Release()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(n).To(BeZero())
+	g.Expect(s.pool.Stat().TotalConns()).To(BeEquivalentTo(2), "the second opened on demand")
 
 	exec(t, dsn, `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'solo') THEN CREATE ROLE solo LOGIN CONNECTION LIMIT 1; END IF; END $$`,
 		`GRANT ALL ON contacts TO solo`)
 	soloDSN := strings.Replace(dsn, "postgres@", "solo@", 1)
 	g.Expect(soloDSN).NotTo(Equal(dsn))
 	solo := newSink(t, soloDSN, 1_000_000, DeleteSoft, SinkOptions{})
-	g.Eventually(func() int32 { return solo.pool.Stat().ConstructingConns() }).Should(BeZero())
 	g.Expect(solo.pool.Stat().TotalConns()).To(BeEquivalentTo(1))
-	_, err := solo.Upsert(context.Background(), nil)
+	_, err = solo.Upsert(ctx, nil)
 	g.Expect(err).NotTo(HaveOccurred())
-	n, err := solo.CountWindow(context.Background(), tN(0), tN(10))
+	n, err = solo.CountWindow(ctx, tN(0), tN(10))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(n).To(BeZero())
 }
 
-// TestWarmUpConnectsAloneWhenAllWereRefused: a first connection refused for too many
-// connections (two starting at once over a role's limit of one can both be refused; the
-// other side of the run may be connecting to the same server) is followed by one more
-// alone, which connects, and then by the background one; a second refusal, or any other
-// refusal, is returned, and nothing more is tried.
-func TestWarmUpConnectsAloneWhenAllWereRefused(t *testing.T) {
+// TestWarmUpTriesAgainWhenRefusedForTooManyConnections: a first connection refused for too
+// many connections (the other side of the run may be connecting to the same server under a
+// role's limit) is tried once more; a second refusal, or any other refusal, is returned,
+// and nothing more is tried. A context cancelled before the connection is usable stops the
+// warm-up with its error.
+func TestWarmUpTriesAgainWhenRefusedForTooManyConnections(t *testing.T) {
 	g := NewWithT(t)
 	dsn := newDB(t, contactsTable)
 	pool, err := pgxpool.New(context.Background(), dsn)
@@ -61,72 +66,27 @@ func TestWarmUpConnectsAloneWhenAllWereRefused(t *testing.T) {
 	}
 
 	acquire, calls := refuse("53300", 1)
-	g.Expect(warmUpWith(context.Background(), acquire, 2)).To(Succeed())
-	g.Eventually(calls.Load).Should(BeEquivalentTo(3), "one refused, one alone, then the background one")
-	g.Consistently(calls.Load, "50ms").Should(BeEquivalentTo(3))
+	g.Expect(warmUp(context.Background(), acquire)).To(Succeed())
+	g.Expect(calls.Load()).To(BeEquivalentTo(2), "one refused, one more")
 
-	acquire, calls = refuse("53300", 2) // refused alone too: returned
-	g.Expect(warmUpWith(context.Background(), acquire, 2)).To(MatchError(ContainSubstring("too many")))
-	g.Consistently(calls.Load, "50ms").Should(BeEquivalentTo(2))
+	acquire, calls = refuse("53300", 2) // refused again: returned
+	g.Expect(warmUp(context.Background(), acquire)).To(MatchError(ContainSubstring("too many")))
+	g.Expect(calls.Load()).To(BeEquivalentTo(2))
 
 	acquire, calls = refuse("28P01", 1) // password authentication failed: not retried
-	g.Expect(warmUpWith(context.Background(), acquire, 2)).To(MatchError(ContainSubstring("too many")))
-	g.Consistently(calls.Load, "50ms").Should(BeEquivalentTo(1))
+	g.Expect(warmUp(context.Background(), acquire)).To(MatchError(ContainSubstring("too many")))
+	g.Expect(calls.Load()).To(BeEquivalentTo(1))
 
-	acquire, calls = refuse("53300", 0) // connected: the second in the background, nothing more
-	g.Expect(warmUpWith(context.Background(), acquire, 2)).To(Succeed())
-	g.Eventually(calls.Load).Should(BeEquivalentTo(2))
-	g.Consistently(calls.Load, "50ms").Should(BeEquivalentTo(2))
-}
+	acquire, calls = refuse("53300", 0) // connected at once: nothing more
+	g.Expect(warmUp(context.Background(), acquire)).To(Succeed())
+	g.Expect(calls.Load()).To(BeEquivalentTo(1))
+	g.Expect(pool.Stat().IdleConns()).To(BeEquivalentTo(1), "the connection is left idle in the pool")
 
-// TestWarmUpReturnsOnceOneIsUsable: warming up returns as soon as one connection is
-// usable, while the other is still connecting (it starts once the first is usable); it goes on after the caller's context
-// is cancelled (connect cancels it as it returns) and joins the pool idle. A context
-// cancelled before any connection is usable stops the warm-up with its error.
-func TestWarmUpReturnsOnceOneIsUsable(t *testing.T) {
-	g := NewWithT(t)
-	dsn := newDB(t, contactsTable)
-	cfg, err := pgxpool.ParseConfig(dsn)
-	g.Expect(err).NotTo(HaveOccurred())
-	hold := make(chan struct{})
-	var connects atomic.Int64
-	cfg.AfterConnect = func(context.Context, *pgx.Conn) error {
-		if connects.Add(1) == 2 {
-			<-hold // the second is still connecting
-		}
-		return nil
-	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(pool.Close)
-	release := sync.OnceFunc(func() { close(hold) })
-	t.Cleanup(release) // before the pool closes, which waits for the connection held
-
-	var lateErr atomic.Value
-	acquire := func(ctx context.Context) (*pgxpool.Conn, error) {
-		c, err := pool.Acquire(ctx)
-		if err != nil {
-			lateErr.Store(err)
-		}
-		return c, err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- warmUpWith(ctx, acquire, 2) }()
-	g.Eventually(done).Should(Receive(BeNil()))
-	g.Eventually(func() int32 { return pool.Stat().ConstructingConns() }).Should(BeEquivalentTo(1))
 	cancel()
-	release()
-	g.Eventually(func() int32 { return pool.Stat().IdleConns() }).Should(BeEquivalentTo(2))
-	g.Expect(pool.Stat().TotalConns()).To(BeEquivalentTo(2))
-	g.Expect(lateErr.Load()).To(BeNil(), "the second attempt was not cancelled with the caller's context")
-
-	ctx, cancel = context.WithCancel(context.Background())
 	blocked := func(ctx context.Context) (*pgxpool.Conn, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	go func() { done <- warmUpWith(ctx, blocked, 2) }()
-	cancel()
-	g.Eventually(done).Should(Receive(MatchError(context.Canceled)))
+	g.Expect(warmUp(ctx, blocked)).To(MatchError(context.Canceled))
 }
