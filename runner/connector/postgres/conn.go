@@ -98,8 +98,8 @@ func connect(ctx context.Context, dsn string, timeout time.Duration, maxConns in
 }
 
 // warmUp opens the pool's first connection through acquire, checks it with a ping and
-// leaves it idle in the pool: the run's setup needs one, and most runs one at a time on
-// each side. Further connections (up to the pool's MaxConns) open only when a run has two
+// leaves it idle in the pool: the run's setup needs one, and a run mostly runs one
+// statement at a time on each side. Further connections (up to the pool's MaxConns) open only when a run has two
 // statements on one side at once: a PostgreSQL backend costs the server about 20 ms of
 // CPU to start, more than a rerun's digests or counts on this 2-core machine, so a second
 // one opened ahead of need made every rerun slower. A first connection refused for too
