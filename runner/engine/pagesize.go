@@ -48,11 +48,13 @@ type pageSizePolicy struct {
 
 // defaultPageSizePolicy is the policy of a run with an adaptive page size. The budget of
 // 6 MiB a page keeps the runner within 64 MiB: two pages in flight take 12 MiB, the
-// garbage collector's headroom as much again, and the runner takes about 40 MiB with
-// small pages (33 MiB of it before any run). A record's fixed memory of about 1 KiB is
-// an upper estimate for the postgres connectors (maps of five to ten fields): pages of the
-// benchmark's narrow rows stop growing near 4,600 rows, where the runner's peak RSS stays
-// under 64 MiB without a soft memory limit (pages of 9,000 took it to 72 MiB). A page written in under a second grows: with PostgreSQL on both ends a
+// garbage collector's headroom as much again, and the runner takes about 25 MiB with
+// small pages. A record's fixed memory of about 1 KiB is an upper estimate for the
+// postgres connectors (maps of five to ten fields): pages of the benchmark's narrow rows
+// stop growing near 4,600 rows, where the runner's peak RSS is about 47 MiB without a soft
+// memory limit; a budget of 12 MiB (pages near 9,200 rows) took it to 65 MiB at 1M and
+// 10M rows and did not make the full load faster (measured 2026-12-01, after the runner
+// stopped linking the Kubernetes client libraries). A page written in under a second grows: with PostgreSQL on both ends a
 // page of 10,000 narrow rows takes about a tenth of a second, so the commits' fixed cost
 // is amortised over as many rows as the budget allows; a page taking over 10 s (a slow
 // HTTP API) shrinks back towards the start, so the checkpoint keeps moving.
