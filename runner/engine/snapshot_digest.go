@@ -222,18 +222,8 @@ type storedHash struct {
 	set bool
 }
 
-// storedOf keeps a stored hash (see storedHash).
-func storedOf(h string) storedHash {
-	var out storedHash
-	if len(h) == len(out.hex) {
-		copy(out.hex[:], h)
-		out.set = true
-	}
-	return out
-}
-
-// storedOfBytes is storedOf of a hash's bytes.
-func storedOfBytes(h []byte) storedHash {
+// storedOf keeps a stored hash, its text or its bytes (see storedHash).
+func storedOf[T string | []byte](h T) storedHash {
 	var out storedHash
 	if len(h) == len(out.hex) {
 		copy(out.hex[:], h)
@@ -521,12 +511,12 @@ func (w *hashWindow) lookup(keys []string, found []storedHash) (missing []int) {
 				break
 			}
 			if string(key) == k {
-				found[i] = storedOfBytes(hash)
+				found[i] = storedOf(hash)
 				ok = true
 				break
 			}
 			ks := string(key) // a copy: the batch's memory is reused
-			w.seen[ks] = storedOfBytes(hash)
+			w.seen[ks] = storedOf(hash)
 			w.queue = append(w.queue, waiting{key: ks, at: w.asked})
 		}
 		if !ok {

@@ -315,7 +315,7 @@ func TestStoredHashEquals(t *testing.T) {
 		{enc[:2] + "10" + enc[4:], false}, // bytes swapped in the second digit pair
 		{enc[:31] + "\x00", false},
 	} {
-		for _, h := range []storedHash{storedOf(tc.h), storedOfBytes([]byte(tc.h))} {
+		for _, h := range []storedHash{storedOf(tc.h), storedOf([]byte(tc.h))} {
 			g.Expect(h.equals(&sum)).To(Equal(tc.want), "%q", tc.h)
 		}
 	}
