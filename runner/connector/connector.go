@@ -86,7 +86,8 @@ type Fetcher interface {
 // nulls.
 type Columns interface {
 	// Columns returns the source's name for messages (the table) and the top-level field
-	// names every record carries.
+	// names every record may carry: all of them, unless the source was told to read only
+	// the fields its caller reads (the postgres source's SourceOptions.Fields).
 	Columns() (table string, names []string)
 }
 

@@ -161,10 +161,10 @@ type wiring struct {
 }
 
 // newSource builds the source the spec names.
-func (w wiring) newSource(ctx context.Context) (connector.Source, error) {
+func (w wiring) newSource(ctx context.Context, mapped func() (*mapping.Mapping, error)) (connector.Source, error) {
 	switch s := w.spec.Source; {
 	case s.Postgres != nil:
-		return w.postgresSource(ctx, s.Postgres)
+		return w.postgresSource(ctx, s.Postgres, mapped)
 	case s.HTTP != nil:
 		return w.httpSource(s.HTTP)
 	}
@@ -183,7 +183,7 @@ func (w wiring) newConnectors(ctx context.Context, mspec mapping.Spec, mapped fu
 	}
 	srcCh := make(chan built, 1)
 	go func() {
-		src, err := w.newSource(ctx)
+		src, err := w.newSource(ctx, mapped)
 		srcCh <- built{src, err}
 	}()
 	sink, sinkErr := w.newSink(ctx, mspec, mapped, runID, client)

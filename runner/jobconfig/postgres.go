@@ -8,10 +8,12 @@ import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/runner/connector"
 	"github.com/checkpointed/checkpointed/runner/connector/postgres"
+	"github.com/checkpointed/checkpointed/runner/mapping"
 )
 
-// postgresSource builds spec.source.postgres.
-func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource) (connector.Source, error) {
+// postgresSource builds spec.source.postgres. It reads only the columns the mapping reads
+// (sourceFields), once mapped has compiled it.
+func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource, mapped func() (*mapping.Mapping, error)) (connector.Source, error) {
 	dsn, err := postgresDSN("spec.source.postgres.dsn", p.DSN)
 	if err != nil {
 		return nil, err
@@ -21,7 +23,7 @@ func (w wiring) postgresSource(ctx context.Context, p *syncv1.PostgresSource) (c
 	if snapshot(w.spec) {
 		cfg = snapshotSourceConfig(cfg)
 	}
-	src, err := postgres.NewSource(ctx, cfg, dsn, postgres.SourceOptions{Logger: w.log.WithName("source")})
+	src, err := postgres.NewSource(ctx, cfg, dsn, postgres.SourceOptions{Logger: w.log.WithName("source"), Fields: sourceFields(mapped)})
 	if err != nil {
 		return nil, fmt.Errorf("spec.source.postgres (dsn from secret %q key %q): %w", p.DSN.Name, p.DSN.Key, err)
 	}
@@ -64,6 +66,18 @@ func postgresDSN(field string, ref syncv1.SecretKeyRef) (string, error) {
 		return "", fmt.Errorf("%s: secret %q key %q: %w", field, ref.Name, ref.Key, err)
 	}
 	return dsn, nil
+}
+
+// sourceFields is SourceOptions.Fields: the record fields the mapping reads, once it has
+// compiled (none is named when it failed: its error is reported, nothing is read).
+func sourceFields(mapped func() (*mapping.Mapping, error)) func() ([]string, bool) {
+	return func() ([]string, bool) {
+		m, err := mapped()
+		if err != nil {
+			return nil, false
+		}
+		return m.SourceFields()
+	}
 }
 
 // snapshot reports spec.cursor.mode Snapshot.

@@ -87,6 +87,7 @@ type field struct {
 	path     []string          // from, pre-split; nil for expressions
 	prog     cel.Program       // expr; nil for paths
 	refs     []string          // record fields the expr reads (record.x, record["x"])
+	named    bool              // the expr reads record only by field name (SourceFields)
 	lookup   *connector.Lookup // nil without a lookup
 	convert  converter
 	typ      connector.FieldType // the target type, for refusal details
@@ -185,7 +186,7 @@ func newField(env *cel.Env, fm Field) (field, error) {
 		}
 		f.from, f.path = fm.From, path
 	default:
-		prog, outType, refs, _, err := compile(env, fm.Expr)
+		prog, outType, refs, named, err := compile(env, fm.Expr)
 		if err != nil {
 			return f, err
 		}
@@ -193,7 +194,7 @@ func newField(env *cel.Env, fm Field) (field, error) {
 		if staticallyIncompatible(outType, target) {
 			return f, fmt.Errorf("expr %q yields %s, which never converts to %s", fm.Expr, outType.TypeName(), target)
 		}
-		f.prog, f.refs = prog, refs
+		f.prog, f.refs, f.named = prog, refs, named
 	}
 	return f, nil
 }

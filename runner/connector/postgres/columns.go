@@ -6,8 +6,9 @@ import (
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
-// Columns returns the table as the spec names it and its columns in table order: the
-// fields of every record the source reads (connector.Columns).
+// Columns returns the table as the spec names it and all its columns in table order: the
+// fields a record may carry (connector.Columns), of which it reads only those
+// SourceOptions.Fields names, when set.
 func (s *Source) Columns() (string, []string) {
 	return s.rel.name, slices.Clone(s.rel.order)
 }

@@ -27,6 +27,13 @@ type SourceOptions struct {
 	MaxConns int32
 	// Logger receives debug messages. It never receives the DSN.
 	Logger logr.Logger
+	// Fields, when set, names the record fields the caller reads (the mapping's: ok false
+	// when it cannot name them all). The source then reads only those of the table's
+	// columns, besides the id, updated_at and deleted-marker columns: a column nothing
+	// reads is not transferred, and in Snapshot mode its changes write nothing. It is
+	// called once, after the table is inspected. Unset, or ok false: every column is read.
+	// Columns still lists every column of the table.
+	Fields func() (names []string, ok bool)
 }
 
 // idKind is how the id column compares.
@@ -88,6 +95,9 @@ type Source struct {
 	bin *recycleBin
 
 	hashed hashedScan // ScanHashed's open statement (source_hashscan.go)
+	// only, when not nil, holds the only columns read besides the id, updated_at and
+	// deleted-marker columns (SourceOptions.Fields); nil: every column.
+	only map[string]bool
 }
 
 // maxPageBytes bounds the column data of one ReadPage: a page of wide rows ends early
@@ -119,21 +129,30 @@ func NewSource(ctx context.Context, cfg SourceConfig, dsn string, opts SourceOpt
 		return nil, err
 	}
 	s := &Source{pool: pool, log: opts.Logger, pageBytes: maxPageBytes, bin: &recycleBin{}}
-	if err := s.setup(ctx, cfg); err != nil {
+	if err := s.setup(ctx, cfg, opts.Fields); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// setup inspects the table, checks the cursor columns and builds the queries.
-func (s *Source) setup(ctx context.Context, cfg SourceConfig) error {
+// setup inspects the table, checks the cursor columns and builds the queries, which read
+// the columns fields names (SourceOptions.Fields).
+func (s *Source) setup(ctx context.Context, cfg SourceConfig, fields func() ([]string, bool)) error {
 	updCol, idCol := cfg.UpdatedAtColumn, cfg.IDColumn
 	rel, err := inspect(ctx, s.pool, cfg.Table)
 	if err != nil {
 		return err
 	}
 	s.rel = rel
+	if fields != nil {
+		if names, ok := fields(); ok {
+			s.only = make(map[string]bool, len(names))
+			for _, n := range names {
+				s.only[n] = true
+			}
+		}
+	}
 	s.updIdx = -1
 	if cfg.ScanOnly {
 		return s.setupScan(cfg)
@@ -246,12 +265,24 @@ func (s *Source) setupID(cfg SourceConfig) (string, error) {
 	return idOrder, nil
 }
 
-// selectList builds "SELECT <every column> FROM <table>" and records the columns read and
-// the indexes of the id and (unless ScanOnly) updated_at columns.
+// reads reports whether the select list reads column name: every column, unless
+// SourceOptions.Fields named the record fields read; the id, updated_at and deleted-marker
+// columns always.
+func (s *Source) reads(cfg SourceConfig, name string) bool {
+	return s.only == nil || s.only[name] || name == cfg.IDColumn || name == cfg.UpdatedAtColumn || name == cfg.DeletedColumn
+}
+
+// selectList builds "SELECT <the columns read> FROM <table>", in table order (reads), and
+// records the columns read and the indexes of the id and (unless ScanOnly) updated_at
+// columns.
 func (s *Source) selectList(cfg SourceConfig) *strings.Builder {
 	var sel strings.Builder
 	sel.WriteString("SELECT ")
-	for i, name := range s.rel.order {
+	for _, name := range s.rel.order {
+		if !s.reads(cfg, name) {
+			continue
+		}
+		i := len(s.cols)
 		c := s.rel.columns[name]
 		sc := srcColumn{name: name, oid: c.oid}
 		switch c.oid {
