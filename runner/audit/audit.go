@@ -160,6 +160,10 @@ func (r *Recorder) AddOutcome(id, key string, o connector.Outcome, deleted bool)
 	}
 }
 
+// AddUnchanged counts n records confirmed Unchanged as a whole (a Snapshot page whose
+// every record the sink already held), as n AddOutcome calls would.
+func (r *Recorder) AddUnchanged(n int64) { r.rec.Unchanged += n }
+
 // AddSameVersions counts n records confirmed SameVersion as a whole (the overlap's
 // version digests), without naming them.
 func (r *Recorder) AddSameVersions(n int64) { r.rec.SameVersion += n }

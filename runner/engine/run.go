@@ -246,6 +246,9 @@ type failedAt struct {
 // writePage takes one page's mappings (mapped[i] is the mapping of recs[i]), upserts it
 // and commits what the sink confirmed. It reports whether the run goes on.
 func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped mapResults) bool {
+	if r.heldPage(recs, mapped) {
+		return true
+	}
 	// haltAt bounds the committed prefix of the page: records [0, haltAt) are confirmed or
 	// recorded as failed under Skip.
 	haltAt, haltReason := len(recs), ""
@@ -340,6 +343,40 @@ func (r *run) writePage(ctx context.Context, recs []connector.Record, mapped map
 		r.fail(haltReason, msg, nil)
 		return false
 	}
+	return true
+}
+
+// heldPage commits a page whose every record a Snapshot run found unchanged before
+// mapping (snapshot_rowhash.go: mapped.held all set, no mapping error) in an order that
+// skips none, and reports whether it did: nothing is written, and the records count as
+// they would one by one through writePage (Unchanged, the last ones written for the drift
+// sample, no longer failed), without a batch or results per record.
+func (r *run) heldPage(recs []connector.Record, mapped mapResults) bool {
+	if mapped.held == nil || mapped.err != nil || len(recs) == 0 {
+		return false
+	}
+	if _, ok := r.order.(sorted); !ok {
+		return false
+	}
+	for _, h := range mapped.held[:len(recs)] {
+		if !h {
+			return false
+		}
+	}
+	for _, rec := range recs[max(0, len(recs)-r.recent.capacity()):] {
+		r.recent.add(rec.ID) // the ring keeps the last ones only
+	}
+	if len(r.rewound) > 0 || r.fk.len() > 0 {
+		for _, rec := range recs {
+			delete(r.rewound, rec.ID)
+			if r.fk.remove(rec.ID) {
+				r.dirty = true
+			}
+		}
+	}
+	r.rec.AddUnchanged(int64(len(recs)))
+	r.commit(r.order.commit(recs, nil))
+	r.recycleValues(mapped.w[:len(recs)]) // the page's mappings serve the next page
 	return true
 }
 

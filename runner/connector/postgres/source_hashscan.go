@@ -23,8 +23,9 @@ import (
 // ScanHashed (connector.HashScanner) reads the rows ScanPage reads, by one statement
 // streamed across calls: a call that continues where the last one ended reads on, any
 // other starts a new statement after its id. Each row's digest is SHA-256 (truncated to
-// 128 bits) of a seed digest and the row's column bytes as received (length-prefixed,
-// NULL marked); the seed digest covers the caller's seed, the table, every column's name,
+// 128 bits) of the first seedPrefix bytes of a seed digest and the row's column bytes as
+// received (length-prefixed, NULL marked), so that a row of up to 39 such bytes takes one
+// SHA-256 block; the seed digest covers the caller's seed, the table, every column's name,
 // type and wire format, and the declared time zone, so that equal digests mean equal
 // bytes of equal columns, which decode (Record) to equal records. A page keeps its rows'
 // bytes until it is dropped, and decodes a record from them on demand.
@@ -75,7 +76,7 @@ type hashedStream struct {
 	src     *Source
 	idFD    pgconn.FieldDescription
 	fill    *hashedFill // the page being filled; nil: none asked for
-	scratch []byte      // seedSum and the row being digested
+	scratch []byte      // seedSum's first seedPrefix bytes and the row being digested
 	bufHint int         // the bytes of the last page's rows
 }
 
@@ -108,7 +109,10 @@ const (
 
 // hashFormat tags the row digests of ScanHashed: changing how rows are digested changes
 // it, so that no digest of one form equals one of another.
-const hashFormat = "checkpointed/postgres-row-digest/v1"
+const hashFormat = "checkpointed/postgres-row-digest/v2"
+
+// seedPrefix is how much of the seed digest starts each row's digest (128 bits).
+const seedPrefix = 16
 
 // ScanHashed returns at most limit rows with an id strictly after afterID, by id, each as
 // its id and digest (see hashedScan).
@@ -201,7 +205,7 @@ func (s *Source) openHashed(ctx context.Context, afterID, seed string) (*hashedS
 	st := &hashedStream{ctx: ctx, seed: seed, last: afterID, fds: fds, src: s, idFD: fds[s.idIdx],
 		asks: make(chan int, 1), pages: make(chan hashedResult, 1), stop: stop, done: make(chan struct{})}
 	st.seedSum = s.hashSeed(seed, fds)
-	st.scratch = append(make([]byte, 0, 256), st.seedSum[:]...)
+	st.scratch = append(make([]byte, 0, 256), st.seedSum[:seedPrefix]...)
 	go st.read(rctx, conn, q)
 	return st, nil
 }
@@ -325,8 +329,9 @@ func (st *hashedStream) row(ctx context.Context, f [][]byte) error {
 		return fmt.Errorf("COPY row has %d columns, want %d", len(f), len(st.fds))
 	}
 	p := st.fill
-	// The row's bytes, after seedSum in scratch: digested there, then kept by the page.
-	b := st.scratch[:len(st.seedSum)]
+	// The row's bytes, after the seed's prefix in scratch: digested there, then kept by
+	// the page.
+	b := st.scratch[:seedPrefix]
 	for _, v := range f {
 		if v == nil {
 			b = append(b, 0)
@@ -338,7 +343,7 @@ func (st *hashedStream) row(ctx context.Context, f [][]byte) error {
 	st.scratch = b
 	sum := sha256.Sum256(b)
 	p.sums = append(p.sums, [16]byte(sum[:16]))
-	p.rows.buf = append(p.rows.buf, b[len(st.seedSum):]...)
+	p.rows.buf = append(p.rows.buf, b[seedPrefix:]...)
 	p.rows.ends = append(p.rows.ends, len(p.rows.buf))
 	var err error
 	if p.ids, err = st.src.appendRawID(p.ids, st.idFD, f[st.src.idIdx]); err != nil {
