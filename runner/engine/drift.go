@@ -254,14 +254,6 @@ func newRecentIDs(n int) *recentIDs {
 	return &recentIDs{ids: make([]string, n)}
 }
 
-// capacity is how many ids the ring keeps: adding more keeps the last ones only.
-func (q *recentIDs) capacity() int {
-	if q == nil {
-		return 0
-	}
-	return len(q.ids)
-}
-
 // add notes id as written; a nil recentIDs keeps nothing.
 func (q *recentIDs) add(id string) {
 	if q == nil {

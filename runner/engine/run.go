@@ -363,8 +363,10 @@ func (r *run) heldPage(recs []connector.Record, mapped mapResults) bool {
 			return false
 		}
 	}
-	for _, rec := range recs[max(0, len(recs)-r.recent.capacity()):] {
-		r.recent.add(rec.ID) // the ring keeps the last ones only
+	for i, rec := range recs {
+		if !mapped.w[i].Deleted {
+			r.recent.add(rec.ID)
+		}
 	}
 	if len(r.rewound) > 0 || r.fk.len() > 0 {
 		for _, rec := range recs {
