@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"slices"
+
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
@@ -14,20 +16,24 @@ func (m *Mapping) KeyFields() (fields []string, ok bool) {
 	if m.keyProg != nil && !m.keyNamed {
 		return nil, false
 	}
-	seen := map[string]bool{}
-	add := func(f string) {
-		if !seen[f] {
-			seen[f] = true
-			fields = append(fields, f)
+	fields = slices.Clone(m.keyRefs)
+	if m.deleted != nil {
+		fields = append(fields, m.deleted[0])
+	}
+	return distinct(fields), true
+}
+
+// distinct drops the repeats from names, in place, keeping each name's first place.
+func distinct(names []string) []string {
+	seen := make(map[string]bool, len(names))
+	out := names[:0]
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
 		}
 	}
-	for _, f := range m.keyRefs {
-		add(f)
-	}
-	if m.deleted != nil {
-		add(m.deleted[0])
-	}
-	return fields, true
+	return out
 }
 
 // KeyOf returns the external key of rec and whether it is marked deleted, as Map computes

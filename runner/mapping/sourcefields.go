@@ -1,40 +1,26 @@
 package mapping
 
 // SourceFields names every top-level record field the mapping reads: the first segment of
-// each from path, the fields expressions and the key expression read by name, and the
-// first segment of the deletion marker, in that order, without repeats. A record carrying
-// only those (and its id) maps exactly as the whole record does, so that a source may
-// read nothing else. ok is false when an expression uses `record` other than by reading
-// a named field (record as a whole, a computed index): then every field may matter.
+// each from path, the fields expressions read by name, then KeyFields (the key
+// expression's fields and the deletion marker's first segment), without repeats. A record
+// carrying only those (and its id) maps exactly as the whole record does, so that a source
+// may read nothing else. ok is false when an expression uses `record` other than by
+// reading a named field (record as a whole, a computed index): then every field may matter.
 func (m *Mapping) SourceFields() (fields []string, ok bool) {
-	if m.keyProg != nil && !m.keyNamed {
+	keyFields, ok := m.KeyFields()
+	if !ok {
 		return nil, false
-	}
-	seen := map[string]bool{}
-	add := func(f string) {
-		if !seen[f] {
-			seen[f] = true
-			fields = append(fields, f)
-		}
 	}
 	for i := range m.fields {
 		f := &m.fields[i]
 		switch {
 		case f.path != nil:
-			add(f.path[0])
+			fields = append(fields, f.path[0])
 		case !f.named:
 			return nil, false
 		default:
-			for _, ref := range f.refs {
-				add(ref)
-			}
+			fields = append(fields, f.refs...)
 		}
 	}
-	for _, ref := range m.keyRefs {
-		add(ref)
-	}
-	if m.deleted != nil {
-		add(m.deleted[0])
-	}
-	return fields, true
+	return distinct(append(fields, keyFields...)), true
 }
