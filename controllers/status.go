@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -175,6 +176,7 @@ func driftStarted(before, after []metav1.Condition) *metav1.Condition {
 
 // patchStatus applies the controller-owned status fields with server-side apply, when they
 // differ from what is stored. The runner's fields are owned by the runner and left alone.
+// A SyncJob deleted meanwhile is no error: it has no status left to keep.
 func (r *SyncJobReconciler) patchStatus(ctx context.Context, sj *syncv1.SyncJob, st syncv1.SyncJobStatus) error {
 	if equalControllerStatus(controllerStatus(sj), st) && sj.Status.ObservedGeneration == sj.Generation {
 		return nil
@@ -183,7 +185,13 @@ func (r *SyncJobReconciler) patchStatus(ctx context.Context, sj *syncv1.SyncJob,
 	if err != nil {
 		return err
 	}
-	if err := r.Status().Apply(ctx, ac, client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
+	err = r.Status().Apply(ctx, ac, client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership)
+	if apierrors.IsNotFound(err) {
+		// Deleted while this reconcile ran (the cache still held it): no status to keep.
+		log.FromContext(ctx).V(1).Info("SyncJob deleted before its status was applied")
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("apply status of SyncJob %s/%s: %w", sj.Namespace, sj.Name, err)
 	}
 	log.FromContext(ctx).V(1).Info("status applied", "generation", sj.Generation)
