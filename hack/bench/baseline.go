@@ -37,14 +37,14 @@ type baselineResult struct {
 //
 // Each writes its own sink table (dst[0] for the one merge, dst[1] for the pages), so
 // that both start from the same state; the caller truncates or verifies both. since, when
-// not zero, restricts the source rows to updated_at >= since (an incremental run). The
-// connections are opened by the caller and not timed.
-func baseline(ctx context.Context, src, dst *pgx.Conn, srcTable string, dstTables [2]string, since time.Time) (baselineResult, error) {
-	one, err := baselineMerge(ctx, src, dst, srcTable, dstTables[0], since)
+// not zero, restricts the source rows to updated_at >= since (an incremental run). Each
+// opens its own connections with d, as a psql pipe does, and its time includes them.
+func baseline(ctx context.Context, d dialer, srcTable string, dstTables [2]string, since time.Time) (baselineResult, error) {
+	one, err := baselineMerge(ctx, d, srcTable, dstTables[0], since)
 	if err != nil {
 		return one, err
 	}
-	paged, err := baselinePaged(ctx, src, dst, srcTable, dstTables[1], since)
+	paged, err := baselinePaged(ctx, d, srcTable, dstTables[1], since)
 	if err != nil {
 		return paged, err
 	}
@@ -82,10 +82,15 @@ WHERE (t.source_updated_at IS NULL OR t.source_updated_at <= EXCLUDED.source_upd
 // baselineMerge is (a): the source's rows streamed with COPY … TO STDOUT straight into
 // COPY … FROM STDIN of a temporary table on the sink, then one INSERT … ON CONFLICT, all
 // in one sink transaction.
-func baselineMerge(ctx context.Context, src, dst *pgx.Conn, srcTable, dstTable string, since time.Time) (baselineResult, error) {
+func baselineMerge(ctx context.Context, d dialer, srcTable, dstTable string, since time.Time) (baselineResult, error) {
 	res := baselineResult{How: "one merge"}
 	copyOut, stage, merge := baselineSQL(srcTable, dstTable, since)
 	start := time.Now()
+	src, dst, done, err := d.pair(ctx)
+	if err != nil {
+		return res, fmt.Errorf("baseline: %w", err)
+	}
+	defer done()
 	tx, err := dst.Begin(ctx)
 	if err != nil {
 		return res, fmt.Errorf("baseline: begin: %w", err)
@@ -120,10 +125,15 @@ func baselineMerge(ctx context.Context, src, dst *pgx.Conn, srcTable, dstTable s
 // baselinePage rows, each page copied into the temporary table and merged in its own
 // sink transaction (a commit per page, as the runner does), while the source stream
 // goes on.
-func baselinePaged(ctx context.Context, src, dst *pgx.Conn, srcTable, dstTable string, since time.Time) (baselineResult, error) {
+func baselinePaged(ctx context.Context, d dialer, srcTable, dstTable string, since time.Time) (baselineResult, error) {
 	res := baselineResult{How: "paged"}
 	copyOut, stage, merge := baselineSQL(srcTable, dstTable, since)
 	start := time.Now()
+	src, dst, done, err := d.pair(ctx)
+	if err != nil {
+		return res, fmt.Errorf("baseline (paged): %w", err)
+	}
+	defer done()
 	if _, err := dst.Exec(ctx, stage); err != nil {
 		return res, fmt.Errorf("baseline: create stage table: %w", err)
 	}

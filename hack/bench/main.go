@@ -54,7 +54,9 @@
 // Fairness: the runner and the baseline use the same server, settings and tables of the
 // same shape; a CHECKPOINT precedes every timed step, and tables are vacuumed after bulk
 // writes, so neither pays for the other's WAL or hint bits. The runner's time includes its
-// process start and connecting; the baseline's connections are opened beforehand. The
+// process start and connecting; so does the baseline's: every baseline run opens its own
+// connections, as the psql processes of a pipe do (timedAsPsql), and its time includes
+// them (the Snapshot and key scenarios also show the same reads on warm connections). The
 // server keeps pgtest's settings (fsync and synchronous_commit on) unless -pg says
 // otherwise, for both alike.
 //
@@ -168,13 +170,16 @@ func main() {
 
 // bench is the state of one invocation.
 type bench struct {
-	o       options
-	dir     string
-	runner  runnerBin
-	self    runnerBin // this binary as the runner, for in-process timings
-	src     *pgx.Conn
-	dst     *pgx.Conn
-	admin   *pgx.Conn
+	o      options
+	dir    string
+	runner runnerBin
+	self   runnerBin // this binary as the runner, for in-process timings
+	// src, dst and admin are the benchmark's own long-lived connections (set-up, checks).
+	src   *pgx.Conn
+	dst   *pgx.Conn
+	admin *pgx.Conn
+	// dial opens the baselines' connections: new for every baseline run (timedAsPsql).
+	dial    dialer
 	results []row
 }
 
@@ -222,7 +227,9 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	b := &bench{o: o, dir: dir}
+	b := &bench{o: o, dir: dir, dial: func(ctx context.Context, db string) (*pgx.Conn, error) {
+		return pgx.Connect(ctx, srv.DSN(db))
+	}}
 	conns := map[string]**pgx.Conn{"bench_src": &b.src, "bench_dst": &b.dst, "postgres": &b.admin}
 	for db, c := range conns {
 		conn, err := pgx.Connect(ctx, srv.DSN(db))

@@ -179,7 +179,7 @@ func (b *bench) baselineStep(ctx context.Context, name, src string, bases [2]str
 	if err := b.checkpoint(ctx); err != nil {
 		return baselineResult{}, err
 	}
-	br, err := baseline(ctx, b.src, b.dst, src, bases, since)
+	br, err := baseline(ctx, b.dial, src, bases, since)
 	if err != nil {
 		return br, err
 	}
