@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,17 +12,30 @@ import (
 // dialer opens a new connection to one of the benchmark's databases.
 type dialer func(ctx context.Context, db string) (*pgx.Conn, error)
 
-// pair opens new connections to the source and the sink database, as the two psql
-// processes of a `psql … COPY … | psql …` pipe do: each a server backend of its own,
-// started for this run. done closes both.
+// pair opens new connections to the source and the sink database at once, as the two psql
+// processes of a `psql … COPY … | psql …` pipe do (and the runner does): each a server
+// backend of its own, started for this run. done closes both.
 func (d dialer) pair(ctx context.Context) (src, dst *pgx.Conn, done func(), err error) {
-	if src, err = d(ctx, "bench_src"); err != nil {
-		return nil, nil, nil, fmt.Errorf("connect to bench_src: %w", err)
+	type dialed struct {
+		conn *pgx.Conn
+		err  error
 	}
-	if dst, err = d(ctx, "bench_dst"); err != nil {
-		_ = src.Close(context.WithoutCancel(ctx))
-		return nil, nil, nil, fmt.Errorf("connect to bench_dst: %w", err)
+	dstc := make(chan dialed, 1)
+	go func() {
+		c, err := d(ctx, "bench_dst")
+		dstc <- dialed{c, err}
+	}()
+	src, srcErr := d(ctx, "bench_src")
+	r := <-dstc
+	if srcErr != nil || r.err != nil {
+		for _, c := range []*pgx.Conn{src, r.conn} {
+			if c != nil {
+				_ = c.Close(context.WithoutCancel(ctx))
+			}
+		}
+		return nil, nil, nil, fmt.Errorf("connect to bench_src and bench_dst: %w", errors.Join(srcErr, r.err))
 	}
+	dst = r.conn
 	return src, dst, func() {
 		_ = src.Close(context.WithoutCancel(ctx))
 		_ = dst.Close(context.WithoutCancel(ctx))
