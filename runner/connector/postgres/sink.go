@@ -77,8 +77,8 @@ type Sink struct {
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount, qRead string
 	keyq                                                     keyQueries // full key reconciliation (keys.go)
 	copyCols                                                 []string
-	qCopy                                                    string // COPY into the stage table, binary (encodeCopy)
-	copyBuf                                                  []byte // scratch of one Upsert: the encoded COPY stream
+	qCopy                                                    string // COPY into the stage table, binary (stageStream)
+	copyBuf                                                  []byte // scratch of one Upsert: the COPY stream's buffer (stageStream)
 
 	mu     sync.Mutex
 	staged map[*pgx.Conn]bool // connections holding the stage table

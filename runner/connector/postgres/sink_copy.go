@@ -1,10 +1,10 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"time"
 
@@ -27,45 +27,99 @@ func (s *Sink) ensureStage(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // copyToStage copies the items into the stage table in tx as one binary COPY stream the
-// sink encodes itself (encodeCopy).
+// sink encodes itself (stageStream), a chunk at a time as pgx sends it: PostgreSQL parses
+// one chunk while the next is encoded, so the encoding is not a wait of its own before
+// the COPY. A value that cannot be encoded ends the COPY (its transaction is rolled back)
+// and is returned as that record's error.
 func (s *Sink) copyToStage(ctx context.Context, tx pgx.Tx, items []*item) error {
-	var err error
-	s.copyBuf, err = s.encodeCopy(s.copyBuf[:0], items)
-	if err == nil {
-		_, err = tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(s.copyBuf), s.qCopy)
+	cs := &stageStream{s: s, items: items, buf: s.copyBuf[:0]}
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, cs, s.qCopy)
+	if cs.err != nil {
+		err = cs.err // the COPY failed because of it: the record's error, not PostgreSQL's echo
 	}
-	if cap(s.copyBuf) > maxKeptCopyBuf {
-		s.copyBuf = nil
+	if cap(cs.buf) <= maxKeptCopyBuf {
+		s.copyBuf = cs.buf[:0]
 	}
 	return err
 }
 
 // maxKeptCopyBuf bounds the COPY buffer kept between batches.
-const maxKeptCopyBuf = 4 << 20
+const maxKeptCopyBuf = 1 << 20
 
-// encodeCopy appends the items to buf as a binary COPY stream for the stage table: the
-// key, the source updatedAt and each value in the binary form of its staged column
+// stageStream is an io.Reader of the binary COPY stream of items for the stage table: the
+// header, one row per item (appendCopyRow) and the trailer. Rows are encoded as they are
+// read, about one read's worth at a time, so the stream never holds the whole batch.
+type stageStream struct {
+	s     *Sink
+	items []*item
+	next  int    // the first item not yet encoded
+	buf   []byte // encoded bytes not yet read: buf[off:]
+	off   int
+	begun bool  // the header is encoded
+	ended bool  // the trailer is encoded
+	err   error // the encoding error that ended the stream
+}
+
+// Read fills p from the encoded rows, encoding more until p can be filled or every item
+// is encoded. It returns io.EOF with the last bytes, and an encoding error (a
+// *connector.RecordError) when a value cannot be encoded.
+func (c *stageStream) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.off > 0 { // keep only what is not read yet, at the front
+		c.buf, c.off = c.buf[:copy(c.buf, c.buf[c.off:])], 0
+	}
+	if !c.begun {
+		c.buf = appendCopyHeader(c.buf)
+		c.begun = true
+	}
+	for len(c.buf)-c.off < len(p) && !c.ended {
+		if c.next == len(c.items) {
+			c.buf = binary.BigEndian.AppendUint16(c.buf, math.MaxUint16) // -1: end of data
+			c.ended = true
+			break
+		}
+		var err error
+		if c.buf, err = c.s.appendCopyRow(c.buf, c.items[c.next]); err != nil {
+			c.err = err
+			return 0, err
+		}
+		c.next++
+	}
+	n := copy(p, c.buf[c.off:])
+	c.off += n
+	if c.ended && c.off == len(c.buf) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// appendCopyHeader appends the binary COPY header: signature, flags, no extension.
+func appendCopyHeader(buf []byte) []byte {
+	buf = append(buf, copySignature...)
+	buf = binary.BigEndian.AppendUint32(buf, 0)  // flags
+	return binary.BigEndian.AppendUint32(buf, 0) // header extension length
+}
+
+// appendCopyRow appends one item as a binary COPY row for the stage table: the key, the
+// source updatedAt and each value in the binary form of its staged column
 // (appendCopyValue). It spares pgx's per-value encoding and its lookup of the stage
 // table's column types. A value of a Go type its column's family does not take (Sink.check
 // refuses those before) is an error.
-func (s *Sink) encodeCopy(buf []byte, items []*item) ([]byte, error) {
-	buf = append(buf, "PGCOPY\n\xff\r\n\x00"...)
-	buf = binary.BigEndian.AppendUint32(buf, 0) // flags
-	buf = binary.BigEndian.AppendUint32(buf, 0) // header extension length
-	for _, it := range items {
-		buf = binary.BigEndian.AppendUint16(buf, uint16(len(s.copyCols)))
-		buf = appendCopyText(buf, it.rec.Key)
-		buf = binary.BigEndian.AppendUint32(buf, 8)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(it.sua.UnixMicro()-pgEpochMicros))
-		for n := range s.vals {
-			v := &s.vals[n]
-			var err error
-			if buf, err = appendCopyValue(buf, v, s.value(it, v)); err != nil {
-				return buf, &connector.RecordError{ID: it.rec.SourceID, Field: v.field, Reason: "could not encode for postgres", Detail: err.Error()}
-			}
+func (s *Sink) appendCopyRow(buf []byte, it *item) ([]byte, error) {
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(s.copyCols)))
+	buf = appendCopyText(buf, it.rec.Key)
+	buf = binary.BigEndian.AppendUint32(buf, 8)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(it.sua.UnixMicro()-pgEpochMicros))
+	for n := range s.vals {
+		v := &s.vals[n]
+		var err error
+		if buf, err = appendCopyValue(buf, v, s.value(it, v)); err != nil {
+			return buf, &connector.RecordError{ID: it.rec.SourceID, Field: v.field, Reason: "could not encode for postgres", Detail: err.Error()}
 		}
 	}
-	return binary.BigEndian.AppendUint16(buf, math.MaxUint16), nil // -1: end of data
+	return buf, nil
 }
 
 // appendCopyText appends a text value: its length and its bytes.

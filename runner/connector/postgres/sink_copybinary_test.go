@@ -13,7 +13,7 @@ import (
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
-// typedTable has a staged column of every binary-encoded family (Sink.encodeCopy), a
+// typedTable has a staged column of every binary-encoded family (Sink.appendCopyRow), a
 // domain over one of them and a soft-delete column.
 const typedTable = `CREATE DOMAIN small_pos AS smallint CHECK (VALUE >= 0);
 CREATE TABLE typed (

@@ -12,7 +12,7 @@ import (
 	"github.com/checkpointed/checkpointed/runner/connector"
 )
 
-// invoicesTable has only columns staged as text (Sink.encodeCopy writes their text forms).
+// invoicesTable has only columns staged as text (Sink.appendCopyRow writes their text forms).
 const invoicesTable = `CREATE TABLE invoices (
 	ext_id text PRIMARY KEY,
 	customer varchar(8),
