@@ -75,10 +75,15 @@ type Sink struct {
 	softDlCol     string // the soft-delete column's name; "" without one
 
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount, qRead string
-	keyq                                                     keyQueries // full key reconciliation (keys.go)
-	copyCols                                                 []string
-	qCopy                                                    string // COPY into the stage table, binary (stageStream)
-	copyBuf                                                  []byte // scratch of one Upsert: the COPY stream's buffer (stageStream)
+	// qMergeCopyChanged is qMergeCopy that leaves out the staged rows the table already
+	// holds as they are (storedAsStaged), for pages that are mostly unchanged
+	// (skipUnchangedFirst); lastPage is what the previous COPY page's merge found.
+	qMergeCopyChanged string
+	lastPage          pageOutcome
+	keyq              keyQueries // full key reconciliation (keys.go)
+	copyCols          []string
+	qCopy             string // COPY into the stage table, binary (stageStream)
+	copyBuf           []byte // scratch of one Upsert: the COPY stream's buffer (stageStream)
 
 	mu     sync.Mutex
 	staged map[*pgx.Conn]bool // connections holding the stage table

@@ -114,6 +114,8 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 		return strings.Join(exprs, ", ")
 	}
 	s.qMergeCopy = insert + selectList(false, 1) + " FROM " + stageTable + " s" + conflict + returning
+	s.qMergeCopyChanged = insert + selectList(false, 1) + " FROM " + stageTable + " s" +
+		" WHERE NOT " + s.storedAsStaged(table, k, u) + conflict + returning
 
 	arrays := []string{"$1::text[]", "$2::timestamptz[]"}
 	names := []string{"k", "u"}
@@ -241,4 +243,32 @@ func textForm(v any) (string, bool) {
 		return string(x), true
 	}
 	return "", false
+}
+
+// storedAsStaged is the condition that the stage row s (of the COPY path) is what the
+// table already holds for its key: the row exists and its source version and values are
+// not distinct from s's, compared as the merge's conflict filter compares them (json as
+// jsonb). It is false, not NULL, when no row holds the key. It reads the stored row by
+// key (a correlated subquery: one probe of the key's unique index per staged row, never a
+// scan of the table), so a staged row it holds true for is left out of the insert before
+// ON CONFLICT sees it: ON CONFLICT DO UPDATE locks the conflicting row even when its
+// WHERE is false, which writes WAL and dirties the page of every unchanged row.
+func (s *Sink) storedAsStaged(table, k, u string) string {
+	var stored, staged []string
+	if !s.unversioned {
+		stored, staged = append(stored, "o."+u), append(staged, "s.u")
+	}
+	for i, v := range s.vals {
+		c := "o." + quote(v.col.name)
+		e := fmt.Sprintf("s.c%d", i)
+		if v.fam == famText {
+			e = fmt.Sprintf("s.c%d::%s", i, v.col.typ)
+		}
+		if v.col.oid == oidJSON { // json has no equality operator
+			c, e = c+"::jsonb", "("+e+")::jsonb"
+		}
+		stored, staged = append(stored, c), append(staged, e)
+	}
+	return fmt.Sprintf("COALESCE((SELECT (%s) IS NOT DISTINCT FROM (%s) FROM %s AS o WHERE o.%s = s.k), false)",
+		strings.Join(stored, ", "), strings.Join(staged, ", "), table, k)
 }
