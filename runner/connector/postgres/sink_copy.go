@@ -27,10 +27,9 @@ func (s *Sink) ensureStage(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // copyToStage copies the items into the stage table in tx as one binary COPY stream the
-// sink encodes itself (stageStream), a chunk at a time as pgx sends it: PostgreSQL parses
-// one chunk while the next is encoded, so the encoding is not a wait of its own before
-// the COPY. A value that cannot be encoded ends the COPY (its transaction is rolled back)
-// and is returned as that record's error.
+// sink encodes itself (stageStream), a chunk at a time as pgx sends it, so the stream never
+// holds a second copy of the page. A value that cannot be encoded ends the COPY (its
+// transaction is rolled back) and is returned as that record's error.
 func (s *Sink) copyToStage(ctx context.Context, tx pgx.Tx, items []*item) error {
 	cs := &stageStream{s: s, items: items, buf: s.copyBuf[:0]}
 	_, err := tx.Conn().PgConn().CopyFrom(ctx, cs, s.qCopy)
