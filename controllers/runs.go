@@ -7,15 +7,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/checkpointed/checkpointed/internal/desired"
 	"github.com/checkpointed/checkpointed/internal/jobstate"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
@@ -129,13 +132,44 @@ func (r *SyncJobReconciler) observeRuns(ctx context.Context, sj *syncv1.SyncJob,
 // as the SyncJob's lastRun (and a history line, and a RunFailed Event) through
 // runstatus.Writer. These are runner-owned status fields: they are applied under the
 // runner's field manager, runcontract.RunnerFieldManager, not the controller's; the
-// controller's own fields are written only by patchStatus.
+// controller's own fields are written only by patchStatus. status.cursor becomes the
+// stored checkpoint's cursor (storedCursor): the run may have committed pages, and saved
+// them in the checkpoint, after it last published its progress.
 func (r *SyncJobReconciler) publishOnRunnersBehalf(ctx context.Context, sj *syncv1.SyncJob, rec syncv1.RunRecord) error {
+	stored, err := r.storedCursor(ctx, sj)
+	if err != nil {
+		return fmt.Errorf("publish run %s on the runner's behalf: %w", rec.RunID, err)
+	}
 	w := runstatus.NewWriter(crapi.New(r.Client), sj.Namespace, sj.Name, runstatus.Options{Clock: r.Clock, Instance: runcontract.ControllerFieldManager})
-	if err := w.Publish(ctx, rec, nil); err != nil {
+	if err := w.Publish(ctx, rec, stored); err != nil {
 		return fmt.Errorf("publish run %s on the runner's behalf: %w", rec.RunID, err)
 	}
 	return nil
+}
+
+// storedCursor is the cursor of the SyncJob's stored checkpoint, read past the cache (the
+// runner may have saved it a moment before it died), rendered for status.cursor; nil
+// when no checkpoint or no cursor is stored, or when the checkpoint cannot be read as one
+// (the next run reports that; the status cursor is then left as it is).
+func (r *SyncJobReconciler) storedCursor(ctx context.Context, sj *syncv1.SyncJob) (*syncv1.Cursor, error) {
+	cm := &corev1.ConfigMap{}
+	err := r.reader().Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: desired.CheckpointName(sj)}, cm)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get checkpoint ConfigMap %s: %w", desired.CheckpointName(sj), err)
+	}
+	data := cm.Data[runcontract.CheckpointKey]
+	if data == "" {
+		return nil, nil
+	}
+	cp, err := runcontract.DecodeCheckpoint(sj.Name, []byte(data))
+	if err != nil {
+		log.FromContext(ctx).Info("stored checkpoint unreadable; status cursor left as it is", "configMap", cm.Name, "error", err.Error())
+		return nil, nil
+	}
+	return runstatus.CursorOf(cp.Cursor), nil
 }
 
 // runs is what observeRuns saw.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/checkpointed/checkpointed/internal/cursor"
 	"github.com/checkpointed/checkpointed/internal/runcontract"
 
 	corev1 "k8s.io/api/core/v1"
@@ -303,4 +304,13 @@ func Summary(rec syncv1.RunRecord, cursor *syncv1.Cursor) string {
 		fmt.Fprintf(&b, ", cursor %s/%s", cursor.UpdatedAt, cursor.ID)
 	}
 	return b.String()
+}
+
+// CursorOf renders a stored cursor for the API's status.cursor; nil and the beginning are
+// nil.
+func CursorOf(c *cursor.Cursor) *syncv1.Cursor {
+	if c == nil || c.IsZero() {
+		return nil
+	}
+	return &syncv1.Cursor{UpdatedAt: c.Format(), ID: c.ID}
 }

@@ -13,6 +13,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/cursor"
+	"github.com/checkpointed/checkpointed/internal/runstatus"
 	"github.com/checkpointed/checkpointed/runner/audit"
 )
 
@@ -69,12 +70,7 @@ func Phase(p audit.Phase) syncv1.RunPhase {
 }
 
 // Cursor renders a cursor for the API; nil and the beginning are nil.
-func Cursor(c *cursor.Cursor) *syncv1.Cursor {
-	if c == nil || c.IsZero() {
-		return nil
-	}
-	return &syncv1.Cursor{UpdatedAt: c.Format(), ID: c.ID}
-}
+func Cursor(c *cursor.Cursor) *syncv1.Cursor { return runstatus.CursorOf(c) }
 
 // StatusWriter records an API run record and the stored cursor on a SyncJob's status
 // (runstatus.Writer).

@@ -18,8 +18,11 @@ import (
 )
 
 // oomLimit is a memory limit the runner starts under (it takes its run lock from about
-// 10Mi) but cannot read a 5,000-record page of wide invoices in (still killed at 32Mi;
-// 48Mi is enough): measured on the local cluster, cgroup v1.
+// 10Mi) but cannot sync 200,000 wide invoices in pages of 5,000 under: it is killed within
+// the first pages (on 2026-12-01, once its COPY no longer held a second copy of a page,
+// after committing the first; before, while reading it), so the stored checkpoint may
+// hold a cursor or none, and the status must show the same (measured on the local
+// cluster, cgroup v1).
 const oomLimit = "16Mi"
 
 // TestRunsThatDieWithoutReporting: runs that die or cannot start never get to write their
