@@ -267,7 +267,7 @@ func ResetInCluster(ctx context.Context, log logr.Logger, cfg *rest.Config, in I
 	// logged, and the next run publishes it again.
 	var published *syncv1.Cursor
 	if target != nil {
-		published = report.Cursor(target)
+		published = runstatus.CursorOf(target)
 	}
 	if err := events.PublishCursor(ctx, published); err != nil {
 		log.Error(err, "publish the reset cursor in status", "request", req.Token)

@@ -28,8 +28,8 @@ func RunRecord(rec audit.Record) syncv1.RunRecord {
 		Phase:          Phase(rec.Phase),
 		Reason:         rec.Reason,
 		Message:        rec.Message,
-		CursorStart:    Cursor(rec.CursorStart),
-		CursorEnd:      Cursor(rec.CursorEnd),
+		CursorStart:    runstatus.CursorOf(rec.CursorStart),
+		CursorEnd:      runstatus.CursorOf(rec.CursorEnd),
 		Read:           rec.Read,
 		Upserted:       rec.Upserted,
 		Unchanged:      rec.Unchanged,
@@ -69,9 +69,6 @@ func Phase(p audit.Phase) syncv1.RunPhase {
 	return syncv1.RunPhase(p)
 }
 
-// Cursor renders a cursor for the API; nil and the beginning are nil.
-func Cursor(c *cursor.Cursor) *syncv1.Cursor { return runstatus.CursorOf(c) }
-
 // StatusWriter records an API run record and the stored cursor on a SyncJob's status
 // (runstatus.Writer).
 type StatusWriter interface {
@@ -86,7 +83,7 @@ type publisher struct{ w StatusWriter }
 // Publish renders rec and stored and hands them to the status writer, whose errors
 // already name the run and the SyncJob.
 func (p publisher) Publish(ctx context.Context, rec audit.Record, stored *cursor.Cursor) error {
-	return p.w.Publish(ctx, RunRecord(rec), Cursor(stored))
+	return p.w.Publish(ctx, RunRecord(rec), runstatus.CursorOf(stored))
 }
 
 func timeOf(t time.Time) *metav1.Time {
