@@ -467,12 +467,22 @@ type Result struct {
 // Sink writes records idempotently by external key.
 type Sink interface {
 	// Upsert writes the batch and returns one Result per record, in order. A nil error
-	// means every Written/Unchanged/Stale result is durable. A non-nil error means the
-	// batch as a whole is not confirmed (connection lost, 5xx after retries): the caller
-	// must not treat any of it as written.
+	// means every Written/Unchanged/Stale result is committed and durable, or, for a
+	// Flusher, durable once its next Flush returns nil. A non-nil error means the batch as
+	// a whole is not confirmed (connection lost, 5xx after retries): the caller must not
+	// treat any of it as written.
 	Upsert(ctx context.Context, batch []WriteRecord) ([]Result, error)
 	// Close releases the sink's resources.
 	Close() error
+}
+
+// Flusher is a Sink that may confirm a write before it is durable, to save a disk flush
+// per batch (PostgreSQL: each page commits asynchronously). Flush makes every write
+// confirmed before it durable; nil means a crash can no longer undo them. The engine
+// calls it before it stores a checkpoint, so the stored cursor never counts a write a
+// crash could undo. It costs nothing when nothing was confirmed since the last Flush.
+type Flusher interface {
+	Flush(ctx context.Context) error
 }
 
 // RecordError is a problem with one record: it did not map, did not validate, or the sink

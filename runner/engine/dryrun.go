@@ -44,6 +44,8 @@ func (*planOutput) save(context.Context, runcontract.Checkpoint, *runcontract.Re
 	return false, nil
 }
 
+func (*planOutput) flush(context.Context) error { return nil }
+
 func (*planOutput) counter() connector.Counter { return nil }
 
 func (*planOutput) keyReader() connector.KeyReader { return nil }

@@ -23,6 +23,9 @@ type output interface {
 	// save stores st (and log, when not nil and the store keeps one) and reports whether
 	// it did: false with a nil error means this output stores nothing.
 	save(ctx context.Context, st runcontract.Checkpoint, log *runcontract.RecordLog) (stored bool, err error)
+	// flush makes the writes confirmed so far durable (connector.Flusher); nil when they
+	// are. save flushes before it stores.
+	flush(ctx context.Context) error
 	// counter is the sink's side of the drift check; nil leaves them out.
 	counter() connector.Counter
 	// keyReader reads sampled records back for the drift check; nil leaves the sample out.
@@ -67,7 +70,21 @@ func (o sinkOutput) upsert(ctx context.Context, batch []connector.WriteRecord) (
 	return results, nil
 }
 
+// flush asks a sink that confirms writes before they are durable to make them durable.
+func (o sinkOutput) flush(ctx context.Context) error {
+	if f, ok := o.sink.(connector.Flusher); ok {
+		if err := f.Flush(ctx); err != nil {
+			return fmt.Errorf("make the sink's confirmed writes durable: %w", err)
+		}
+	}
+	return nil
+}
+
+// save stores the checkpoint once the writes it counts are durable (flush).
 func (o sinkOutput) save(ctx context.Context, st runcontract.Checkpoint, log *runcontract.RecordLog) (bool, error) {
+	if err := o.flush(ctx); err != nil {
+		return false, err
+	}
 	if ls, ok := o.store.(checkpoint.RecordLogStore); ok && log != nil {
 		if err := ls.SaveWithRecordLog(ctx, st, *log); err != nil {
 			return false, err

@@ -494,6 +494,17 @@ func (r *run) finish(ctx, parent context.Context) (Result, error) {
 
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(parent), r.cfg.SaveTimeout)
 	defer cancel()
+	if err := r.out.flush(endCtx); err != nil {
+		// Writes a crash could still undo: the checkpoint keeps what it stored last (made
+		// durable before it was stored), and the run fails.
+		r.noSave = true
+		if r.failure == nil {
+			r.fail(sinkReason(err), fmt.Sprintf("sink: %v", err), err)
+		} else {
+			r.failure.Message += fmt.Sprintf("; %v", err)
+		}
+		phase = r.failure.Phase
+	}
 	if err := r.save(endCtx, phase); err != nil {
 		if r.failure == nil {
 			r.fail(runcontract.ReasonCheckpointError, err.Error(), err)

@@ -80,10 +80,13 @@ type Sink struct {
 	// (skipUnchangedFirst); lastPage is what the previous COPY page's merge found.
 	qMergeCopyChanged string
 	lastPage          pageOutcome
-	keyq              keyQueries // full key reconciliation (keys.go)
-	copyCols          []string
-	qCopy             string // COPY into the stage table, binary (stageStream)
-	copyBuf           []byte // scratch of one Upsert: the COPY stream's buffer (stageStream)
+	// unflushed: a page was committed asynchronously since the last Flush (qFlush).
+	unflushed bool
+	qFlush    string
+	keyq      keyQueries // full key reconciliation (keys.go)
+	copyCols  []string
+	qCopy     string // COPY into the stage table, binary (stageStream)
+	copyBuf   []byte // scratch of one Upsert: the COPY stream's buffer (stageStream)
 
 	mu     sync.Mutex
 	staged map[*pgx.Conn]bool // connections holding the stage table

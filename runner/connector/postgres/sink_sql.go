@@ -35,6 +35,9 @@ func (s *Sink) buildSQL(key, sua, synced, run column) {
 	stage.WriteString(") ON COMMIT DELETE ROWS")
 	s.qStage = stage.String()
 	s.qCopy = fmt.Sprintf("COPY %s (%s) FROM STDIN BINARY", stageTable, strings.Join(s.copyCols, ", "))
+	// Flush: one row lock (WAL-logged, no data changed) and the WAL position, in one
+	// statement that commits on its own.
+	s.qFlush = fmt.Sprintf("WITH l AS (SELECT 1 FROM %s LIMIT 1 FOR KEY SHARE SKIP LOCKED) SELECT count(*) > 0, pg_current_wal_insert_lsn()::text FROM l", table)
 
 	// The insert's column list and the ON CONFLICT tail, shared by both paths. Casts go
 	// to the type without modifier so that assignment to the column applies the modifier
