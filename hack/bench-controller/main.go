@@ -874,7 +874,7 @@ func newAPICounter(admin *rest.Config) (*apiCounter, error) {
 }
 
 // snapshot returns the requests so far by "verb resource[/subresource]" (verbs in lower
-// case: get, list, watch, create, update, patch, apply, delete); requests for no resource
+// case: get, list, watch, create, update, patch, apply, delete, deletecollection); requests for no resource
 // (discovery, /metrics, /debug/pprof) are left out. It panics if the apiserver cannot be
 // read: the figures would be wrong.
 func (a *apiCounter) snapshot(ctx context.Context) counts {
@@ -909,7 +909,14 @@ func (a *apiCounter) snapshot(ctx context.Context) counts {
 		if sub := labels["subresource"]; sub != "" {
 			res += "/" + sub
 		}
-		out[strings.ToLower(labels["verb"])+" "+res] += int64(v)
+		verb := strings.ToLower(labels["verb"])
+		switch verb { // the apiserver names creates and updates by their HTTP methods
+		case "post":
+			verb = "create"
+		case "put":
+			verb = "update"
+		}
+		out[verb+" "+res] += int64(v)
 	}
 	return out
 }
