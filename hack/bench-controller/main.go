@@ -90,6 +90,9 @@ func main() {
 	defer cleanup()
 	var results []result
 	for _, n := range ns {
+		if strings.Contains(*managerArgs, "leader-elect") {
+			fmt.Fprintln(os.Stderr, "bench-controller: the manager's Lease updates (leader election) are not counted: the apiserver's own look the same")
+		}
 		res, err := run(manager, n, *idle, *limit, strings.Fields(*managerArgs))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench-controller: %d SyncJobs: %v\n", n, err)
@@ -874,9 +877,10 @@ func newAPICounter(admin *rest.Config) (*apiCounter, error) {
 }
 
 // snapshot returns the requests so far by "verb resource[/subresource]" (verbs in lower
-// case: get, list, watch, create, update, patch, apply, delete, deletecollection); requests for no resource
-// (discovery, /metrics, /debug/pprof) are left out. It panics if the apiserver cannot be
-// read: the figures would be wrong.
+// case: get, list, watch, create, update, patch, apply, delete, deletecollection). Left
+// out: requests for no resource (discovery, /metrics, /debug/pprof) and the apiserver's
+// own (controlPlaneOwn). It panics if the apiserver cannot be read: the figures would be
+// wrong.
 func (a *apiCounter) snapshot(ctx context.Context) counts {
 	body, err := a.rc.Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
@@ -916,10 +920,17 @@ func (a *apiCounter) snapshot(ctx context.Context) counts {
 		case "put":
 			verb = "update"
 		}
-		out[verb+" "+res] += int64(v)
+		if key := verb + " " + res; !controlPlaneOwn[key] {
+			out[key] += int64(v)
+		}
 	}
 	return out
 }
+
+// controlPlaneOwn are the requests the kube-apiserver sends to itself, about every 10 s
+// (its endpoint reconciler and its identity lease), which snapshot leaves out: the manager
+// sends none of them (it reads no endpoints and, without --leader-elect, writes no Lease).
+var controlPlaneOwn = map[string]bool{"get endpoints": true, "get endpointslices": true, "update leases": true}
 
 // mine leaves out of c what the benchmark itself sent while the manager ran: with -live,
 // its n creates of SyncJobs.
