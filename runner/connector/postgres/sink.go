@@ -80,7 +80,8 @@ type Sink struct {
 	// (skipUnchangedFirst); lastPage is what the previous COPY page's merge found.
 	qMergeCopyChanged string
 	lastPage          pageOutcome
-	// unflushed: a page was committed asynchronously since the last Flush (qFlush).
+	// unflushed: a page was committed asynchronously since the last Flush; qFlush is the
+	// statement Flush sends (sink_flush.go).
 	unflushed bool
 	qFlush    string
 	keyq      keyQueries // full key reconciliation (keys.go)
