@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/gomega"
 
 	"github.com/checkpointed/checkpointed/runner/connector"
@@ -18,15 +17,11 @@ CREATE FUNCTION log_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO commit_modes VALUES (current_setting('synchronous_commit')); RETURN NEW; END $$;
 CREATE TRIGGER log_commit_mode AFTER INSERT ON contacts FOR EACH ROW EXECUTE FUNCTION log_commit_mode()`
 
-// queryOne runs a one-value query on its own connection.
+// queryOne returns the single value of q (query, on its own connection).
 func queryOne[T any](t *testing.T, dsn, q string) T {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	NewWithT(t).Expect(err).NotTo(HaveOccurred())
-	defer conn.Close(ctx)
 	var v T
-	NewWithT(t).Expect(conn.QueryRow(ctx, q).Scan(&v)).To(Succeed())
+	NewWithT(t).Expect(query(t, dsn, q, &v)).To(Succeed())
 	return v
 }
 
@@ -50,44 +45,49 @@ func TestAPageCommitsAsynchronously(t *testing.T) {
 }
 
 // TestFlushPutsAsynchronousPagesOnDisk: on a server of its own whose WAL writer flushes
-// only every 10 s and never for size, Flush returns once the WAL is on disk past the page
-// written before it. (A Flush whose statement wrote no WAL, which PostgreSQL commits
-// asynchronously whatever synchronous_commit says, left the page's commit in memory.)
+// only every 10 s and never for size, Flush returns once the WAL is on disk past the
+// pages written before it: by its own row lock's commit (a Flush whose statement wrote no
+// WAL, which PostgreSQL commits asynchronously whatever synchronous_commit says, left the
+// page's commit in memory), or, when the pages deleted every row and there is none to
+// lock, by waiting for the WAL writer (a Flush that did not wait returned before it).
 func TestFlushPutsAsynchronousPagesOnDisk(t *testing.T) {
-	g := NewWithT(t)
 	ctx := context.Background()
 	srv, err := pgtest.Start(ctx, pgtest.Options{Settings: map[string]string{"wal_writer_delay": "10s", "wal_writer_flush_after": "1GB"}})
-	g.Expect(err).NotTo(HaveOccurred())
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = srv.Stop() })
-	g.Expect(srv.CreateDB(ctx, "flush")).To(Succeed())
-	dsn := srv.DSN("flush")
-	exec(t, dsn, contactsTable)
+	newServerDB := func(t *testing.T, name string) string {
+		t.Helper()
+		NewWithT(t).Expect(srv.CreateDB(ctx, name)).To(Succeed())
+		dsn := srv.DSN(name)
+		exec(t, dsn, contactsTable)
+		return dsn
+	}
 
-	sink := newSink(t, dsn, 1, DeleteIgnore, SinkOptions{})
-	_, err = sink.Upsert(ctx, []connector.WriteRecord{contact("a", tN(1), "a"), contact("b", tN(1), "b")})
-	g.Expect(err).NotTo(HaveOccurred())
-	written := queryOne[string](t, dsn, `SELECT pg_current_wal_insert_lsn()::text`)
-	g.Expect(sink.Flush(ctx)).To(Succeed())
-	g.Expect(onDisk(t, dsn, written)).To(BeTrue(), "flushed past the page")
-}
-
-// TestFlushWithNoRowToLockWaitsForTheWALWriter: when the pages deleted every row, Flush
-// has no row to lock and returns once the WAL writer flushed past them.
-func TestFlushWithNoRowToLockWaitsForTheWALWriter(t *testing.T) {
-	g := NewWithT(t)
-	ctx := context.Background()
-	dsn := newDB(t, contactsTable)
-	sink := newSink(t, dsn, 1, DeleteHard, SinkOptions{})
-	_, err := sink.Upsert(ctx, []connector.WriteRecord{contact("a", tN(1), "a")})
-	g.Expect(err).NotTo(HaveOccurred())
-	gone := contact("a", tN(2), "a")
-	gone.Deleted = true
-	_, err = sink.Upsert(ctx, []connector.WriteRecord{gone})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(readRows(t, dsn)).To(BeEmpty())
-	written := queryOne[string](t, dsn, `SELECT pg_current_wal_insert_lsn()::text`)
-	g.Expect(sink.Flush(ctx)).To(Succeed())
-	g.Expect(onDisk(t, dsn, written)).To(BeTrue())
+	t.Run("a row to lock", func(t *testing.T) {
+		g := NewWithT(t)
+		dsn := newServerDB(t, "flush_locked")
+		sink := newSink(t, dsn, 1, DeleteIgnore, SinkOptions{})
+		_, err := sink.Upsert(ctx, []connector.WriteRecord{contact("a", tN(1), "a"), contact("b", tN(1), "b")})
+		g.Expect(err).NotTo(HaveOccurred())
+		written := queryOne[string](t, dsn, `SELECT pg_current_wal_insert_lsn()::text`)
+		g.Expect(sink.Flush(ctx)).To(Succeed())
+		g.Expect(onDisk(t, dsn, written)).To(BeTrue(), "flushed past the page")
+	})
+	t.Run("no row to lock", func(t *testing.T) {
+		g := NewWithT(t)
+		dsn := newServerDB(t, "flush_empty")
+		sink := newSink(t, dsn, 1, DeleteHard, SinkOptions{})
+		_, err := sink.Upsert(ctx, []connector.WriteRecord{contact("a", tN(1), "a")})
+		g.Expect(err).NotTo(HaveOccurred())
+		gone := contact("a", tN(2), "a")
+		gone.Deleted = true
+		_, err = sink.Upsert(ctx, []connector.WriteRecord{gone})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(readRows(t, dsn)).To(BeEmpty())
+		written := queryOne[string](t, dsn, `SELECT pg_current_wal_insert_lsn()::text`)
+		g.Expect(sink.Flush(ctx)).To(Succeed())
+		g.Expect(onDisk(t, dsn, written)).To(BeTrue(), "flushed past the deletes")
+	})
 }
 
 // onDisk reports whether the server's WAL is flushed up to lsn.
