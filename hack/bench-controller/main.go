@@ -18,6 +18,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -35,6 +36,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -886,27 +889,18 @@ func (a *apiCounter) snapshot(ctx context.Context) counts {
 	if err != nil {
 		panic(fmt.Sprintf("read the apiserver's metrics: %v", err))
 	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		panic(fmt.Sprintf("parse the apiserver's metrics: %v", err))
+	}
 	out := counts{}
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
-		}
-		end := strings.LastIndexByte(line, '}')
-		if end < 0 {
-			continue
-		}
+	for _, m := range families["apiserver_request_total"].GetMetric() {
 		labels := map[string]string{}
-		for _, kv := range strings.Split(line[len("apiserver_request_total{"):end], ",") {
-			k, v, ok := strings.Cut(kv, "=")
-			if ok {
-				labels[k] = strings.Trim(v, `"`)
-			}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
 		}
 		if labels["resource"] == "" {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
-		if err != nil {
 			continue
 		}
 		res := labels["resource"]
@@ -921,7 +915,7 @@ func (a *apiCounter) snapshot(ctx context.Context) counts {
 			verb = "update"
 		}
 		if key := verb + " " + res; !controlPlaneOwn[key] {
-			out[key] += int64(v)
+			out[key] += int64(m.GetCounter().GetValue())
 		}
 	}
 	return out
