@@ -268,7 +268,7 @@ func run(ctx context.Context, o options) error {
 		b.runner.profDir = abs
 		fmt.Printf("profiling: runner scenarios run this binary as the runner; profiles in %s\n", abs)
 	}
-	fmt.Printf("incremental scenarios: the sample SyncJob's settings (stale-write guard, synced-at and run id columns, drift check window 24h sample 20, checkpoint interval 10s, safety gap 5m), %s then page size %d; text ids in random order relative to time, one tie group of %d rows, %d rows in the last 5 minutes; sinks with their unique key and the source_updated_at index (the variant \"default, no index\" without it)\n",
+	fmt.Printf("incremental scenarios: the sample SyncJob's settings (stale-write guard, synced-at and run id columns, drift check window 24h sample 20, checkpoint interval 10s, safety gap 5m), %s then page size %d; text ids in random order relative to time, one tie group of %d rows, %d rows in the last 5 minutes; sinks with their unique key and the index on source_updated_at that includes the key (the variant \"default, no index\" without it)\n",
 		defaultLabel(), o.altPageSize, tieRows, overlapRows)
 	fmt.Printf("drift, keys, snapshot: page size %d (copyThreshold 1000: pages of 1000 or more go through COPY), groups of %d rows per updated_at\n\n",
 		o.pageSize, groupSize)

@@ -117,7 +117,10 @@ func (d *pgDemo) databases(ctx context.Context) error {
 		is_paid boolean,
 		source_updated_at timestamptz NOT NULL,
 		synced_at timestamptz,
-		sync_run_id text)`)
+		sync_run_id text)`,
+		// The index the README asks a PostgreSQL sink for: the drift check's count and the
+		// overlap's version check read it alone.
+		`CREATE INDEX ON crm_invoices (source_updated_at) INCLUDE (billing_invoice_id)`)
 }
 
 // apply recreates the demo namespace with the Secrets and the SyncJob.

@@ -16,27 +16,39 @@ import (
 const countAdvice = `sink table "crm_invoices" has no index on its source updated-at column "source_updated_at": ` +
 	`the drift check's count over spec.reconcile.window reads the whole table on every run, ` +
 	`and the safety gap's version check looks each re-read key up instead of reading the gap's versions by range; ` +
-	`create one: CREATE INDEX ON "crm_invoices" ("source_updated_at")`
+	`create one: CREATE INDEX ON "crm_invoices" ("source_updated_at") INCLUDE ("billing_invoice_id")`
+
+// keyAdvice is the warning about the sink's index on the source updated-at column that
+// lacks the key column, as the postgres sink words it.
+const keyAdvice = `the index on source updated-at column "source_updated_at" of sink table "crm_invoices" ` +
+	`does not hold the key column "billing_invoice_id": the safety gap's version check reads a table row for every ` +
+	`re-read record instead of the index alone; create one that holds it: ` +
+	`CREATE INDEX ON "crm_invoices" ("source_updated_at") INCLUDE ("billing_invoice_id")`
+
+// coveringIndex is the index the README asks for.
+const coveringIndex = `CREATE INDEX ON crm_invoices (source_updated_at) INCLUDE (billing_invoice_id)`
 
 // TestPlanWarnsMissingCountIndex: `runner plan` warns, naming the table and the column,
 // when the sink has no index on its source updated-at column and the drift check is on
-// (the default); no warning once the index exists, nor with the drift check off.
+// (the default), and when its index lacks the key column; no warning once the index holds
+// both, nor with the drift check off.
 func TestPlanWarnsMissingCountIndex(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		extra string
-		index bool
+		index string
 		want  []string
 	}{
 		{name: "missing", want: []string{countAdvice}},
-		{name: "present", index: true},
+		{name: "without the key", index: `CREATE INDEX ON crm_invoices (source_updated_at)`, want: []string{keyAdvice}},
+		{name: "present", index: coveringIndex},
 		{name: "drift check off", extra: "  reconcile: {sample: 0}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			e := newEnv(t, job{Extra: tc.extra})
-			if tc.index {
-				synctest.Exec(t, e.sink, `CREATE INDEX ON crm_invoices (source_updated_at)`)
+			if tc.index != "" {
+				synctest.Exec(t, e.sink, tc.index)
 			}
 			insertInvoices(t, e.src, 1, 3, "2026-06-30 12:00:00+00")
 			r := e.run("plan", "-f", e.jobFile, "--state-dir", e.state)
@@ -56,7 +68,7 @@ func TestPreflightWarnsMissingCountIndex(t *testing.T) {
 		g := NewWithT(t)
 		e := newEnv(t, job{})
 		if index {
-			synctest.Exec(t, e.sink, `CREATE INDEX ON crm_invoices (source_updated_at)`)
+			synctest.Exec(t, e.sink, coveringIndex)
 		}
 		insertInvoices(t, e.src, 1, 3, "2026-06-30 12:00:00+00")
 		c := setUpInCluster(t, e, 100)
@@ -85,7 +97,7 @@ func TestDriftCheckSameWithCountIndex(t *testing.T) {
 	for i, index := range []bool{false, true} {
 		e := newEnv(t, job{Extra: driftJob})
 		if index {
-			synctest.Exec(t, e.sink, `CREATE INDEX ON crm_invoices (source_updated_at)`)
+			synctest.Exec(t, e.sink, coveringIndex)
 		}
 		insertInvoices(t, e.src, 1, 50, "2026-06-30 12:00:00+00")
 		r := e.sync()

@@ -72,6 +72,7 @@ type Sink struct {
 	qHashRange    string // keys and stored hashes in [$1, $2] in key order, at most $3 rows; "" unless the key column compares in byte order
 	qVersions     string // the stored source versions of the keys $1 (sink_versions.go); "" when unversioned
 	suaCol        string // the source updated-at column's name; "" when unversioned
+	keyCol        string // the key column's name, when versioned (CountAdvice)
 	softDlCol     string // the soft-delete column's name; "" without one
 
 	qStage, qMergeCopy, qMergeArrays, qDelete, qCount, qRead string
