@@ -48,35 +48,25 @@ func TestSinkStoredVersions(t *testing.T) {
 }
 
 // TestSinkCountAdvice: without an index leading with the source updated-at column, the
-// sink advises one holding the key column, naming the table, the column and the statement;
-// an index on the column, or one limited to live rows under SoftDelete, that lacks the key
-// column gets the advice to hold it; one holding the key column (as a key or an INCLUDE
-// column) silences it; an index with the column second, or limited by another predicate,
-// does not.
+// sink advises one, naming the table, the column and the statement, which includes the key
+// column; an index on the column (with or without the key), or one limited to live rows
+// under SoftDelete, silences it; an index with the column second, or limited by another
+// predicate, does not.
 func TestSinkCountAdvice(t *testing.T) {
 	ctx := context.Background()
-	const create = `CREATE INDEX ON "contacts" ("source_updated_at") INCLUDE ("ext_id")`
 	for _, tc := range []struct {
 		name  string
 		mode  DeleteMode
 		index string
-		want  string // a part of the advice; "" for none
+		ok    bool
 	}{
-		{name: "no index", mode: DeleteIgnore, want: `has no index on its source updated-at column "source_updated_at"`},
-		{name: "column second", mode: DeleteIgnore, index: `CREATE INDEX ON contacts (email, source_updated_at)`,
-			want: `has no index on its source updated-at column "source_updated_at"`},
-		{name: "other predicate", mode: DeleteSoft, index: `CREATE INDEX ON contacts (source_updated_at) WHERE vip`,
-			want: `has no index on its source updated-at column "source_updated_at"`},
-		{name: "index without the key", mode: DeleteIgnore, index: `CREATE INDEX ON contacts (source_updated_at)`,
-			want: `does not hold the key column "ext_id"`},
-		{name: "live rows without the key", mode: DeleteSoft, index: `CREATE INDEX ON contacts (source_updated_at) WHERE deleted_at IS NULL`,
-			want: `does not hold the key column "ext_id"`},
-		{name: "key included", mode: DeleteIgnore, index: `CREATE INDEX ON contacts (source_updated_at) INCLUDE (ext_id)`},
-		{name: "key second", mode: DeleteIgnore, index: `CREATE INDEX ON contacts (source_updated_at, ext_id)`},
-		{name: "live rows with the key", mode: DeleteSoft, index: `CREATE INDEX ON contacts (source_updated_at) INCLUDE (ext_id) WHERE deleted_at IS NULL`},
-		{name: "the key in another index", mode: DeleteIgnore,
-			index: `CREATE INDEX ON contacts (source_updated_at); CREATE INDEX ON contacts (email) INCLUDE (ext_id)`,
-			want:  `does not hold the key column "ext_id"`},
+		{name: "no index", mode: DeleteIgnore},
+		{name: "column second", mode: DeleteIgnore, index: `CREATE INDEX ON contacts (email, source_updated_at)`},
+		{name: "other predicate", mode: DeleteSoft, index: `CREATE INDEX ON contacts (source_updated_at) WHERE vip`},
+		{name: "index", mode: DeleteIgnore, index: `CREATE INDEX ON contacts (source_updated_at)`, ok: true},
+		{name: "key included", mode: DeleteIgnore, index: `CREATE INDEX ON contacts (source_updated_at) INCLUDE (ext_id)`, ok: true},
+		{name: "two columns", mode: DeleteIgnore, index: `CREATE INDEX ON contacts (source_updated_at, ext_id)`, ok: true},
+		{name: "live rows", mode: DeleteSoft, index: `CREATE INDEX ON contacts (source_updated_at) WHERE deleted_at IS NULL`, ok: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -87,13 +77,13 @@ func TestSinkCountAdvice(t *testing.T) {
 			s := newSink(t, dsn, 1_000_000, tc.mode, SinkOptions{})
 			advice, err := s.CountAdvice(ctx)
 			g.Expect(err).NotTo(HaveOccurred())
-			if tc.want == "" {
+			if tc.ok {
 				g.Expect(advice).To(BeEmpty())
 				return
 			}
-			g.Expect(advice).To(ContainSubstring(tc.want))
 			g.Expect(advice).To(ContainSubstring(`sink table "contacts"`))
-			g.Expect(advice).To(HaveSuffix(create))
+			g.Expect(advice).To(ContainSubstring(`column "source_updated_at"`))
+			g.Expect(advice).To(HaveSuffix(`CREATE INDEX ON "contacts" ("source_updated_at") INCLUDE ("ext_id")`))
 		})
 	}
 }
