@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/checkpointed/checkpointed/internal/runcontract"
+	"github.com/checkpointed/checkpointed/internal/sharedmeta"
 
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -330,14 +331,16 @@ func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 // and trims what it keeps of each object: no managedFields (cacheTransform), of the kinds
 // applyOwned applies only metadata and a digest (appliedTransform), of runs' Jobs and
 // Pods what the run's record reads (runTransform), no kubectl last-applied annotation on
-// SyncJobs.
+// SyncJobs. The objects of every kind then share equal label sets and owner references
+// (sharedmeta: the seven or more objects made for one SyncJob carry the same ones).
 func CacheOptions() map[client.Object]cache.ByObject {
 	ours := labels.SelectorFromSet(labels.Set{runcontract.LabelManagedBy: runcontract.ManagedBy})
-	own := cache.ByObject{Label: ours, Transform: cacheTransform}
-	applied := cache.ByObject{Label: ours, Transform: appliedTransform}
-	run := cache.ByObject{Label: ours, Transform: runTransform}
+	shared := sharedmeta.New(sharedMetaSize)
+	own := cache.ByObject{Label: ours, Transform: shared.Transform(cacheTransform)}
+	applied := cache.ByObject{Label: ours, Transform: shared.Transform(appliedTransform)}
+	run := cache.ByObject{Label: ours, Transform: shared.Transform(runTransform)}
 	return map[client.Object]cache.ByObject{
-		&syncv1.SyncJob{}:        {Transform: syncJobTransform},
+		&syncv1.SyncJob{}:        {Transform: shared.Transform(syncJobTransform)},
 		&batchv1.CronJob{}:       applied,
 		&batchv1.Job{}:           run,
 		&corev1.Pod{}:            run,
@@ -348,6 +351,11 @@ func CacheOptions() map[client.Object]cache.ByObject {
 		&rbacv1.RoleBinding{}:    applied,
 	}
 }
+
+// sharedMetaSize is how many label sets and owner reference lists the cache's sharedmeta
+// Table remembers: after a restart each kind's list streams at its own pace, so the
+// objects of one SyncJob may arrive thousands of objects apart.
+const sharedMetaSize = 8192
 
 // onlyDeletes passes delete events only.
 func onlyDeletes() predicate.Predicate {

@@ -1,0 +1,104 @@
+package sharedmeta
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"unsafe"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+)
+
+func owner(uid string, controller *bool) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: "sync.checkpointed.io/v1alpha1", Kind: "SyncJob", Name: "invoices",
+		UID: types.UID("uid-" + uid), Controller: controller, BlockOwnerDeletion: ptr.To(true)}
+}
+
+func object(labels map[string]string, refs ...metav1.OwnerReference) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "billing", Name: "x", Labels: labels, OwnerReferences: refs}}
+}
+
+func sameMap(a, b map[string]string) bool {
+	return a != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+func sameSlice(a, b []metav1.OwnerReference) bool {
+	return len(a) > 0 && len(b) > 0 && &a[0] == &b[0]
+}
+
+func TestShare(t *testing.T) {
+	runner := func() map[string]string {
+		return map[string]string{"sync.checkpointed.io/syncjob": "invoices", "app.kubernetes.io/managed-by": "checkpointed"}
+	}
+	cases := []struct {
+		name                   string
+		first, second          *corev1.ConfigMap
+		wantLabels, wantOwners bool
+	}{
+		{"equal labels and owner", object(runner(), owner("1", ptr.To(true))), object(runner(), owner("1", ptr.To(true))), true, true},
+		{"another owner", object(runner(), owner("1", ptr.To(true))), object(runner(), owner("2", ptr.To(true))), true, false},
+		{"controller unset or false", object(nil, owner("1", nil)), object(nil, owner("1", ptr.To(false))), false, false},
+		{"a value differs", object(runner()), object(map[string]string{"sync.checkpointed.io/syncjob": "orders", "app.kubernetes.io/managed-by": "checkpointed"}), false, false},
+		{"a label more", object(runner()), object(map[string]string{"sync.checkpointed.io/syncjob": "invoices", "app.kubernetes.io/managed-by": "checkpointed", "x": ""}), false, false},
+		{"the same text split elsewhere", object(map[string]string{"a": "b1:c"}), object(map[string]string{"a1:b": "c"}), false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			tbl := New(16)
+			wantLabels, wantOwners := tc.second.Labels, tc.second.OwnerReferences
+			tbl.Share(tc.first)
+			tbl.Share(tc.second)
+			g.Expect(tc.second.Labels).To(Equal(wantLabels), "sharing never changes what an object holds")
+			g.Expect(tc.second.OwnerReferences).To(Equal(wantOwners))
+			g.Expect(sameMap(tc.first.Labels, tc.second.Labels)).To(Equal(tc.wantLabels))
+			g.Expect(sameSlice(tc.first.OwnerReferences, tc.second.OwnerReferences)).To(Equal(tc.wantOwners))
+			g.Expect(unsafe.StringData(tc.first.Namespace)).To(Equal(unsafe.StringData(tc.second.Namespace)))
+		})
+	}
+}
+
+func TestShareForgetsBeyondItsSize(t *testing.T) {
+	g := NewWithT(t)
+	tbl := New(2)
+	first := object(map[string]string{"n": "0"})
+	tbl.Share(first)
+	tbl.Share(object(map[string]string{"n": "1"}))
+	tbl.Share(object(map[string]string{"n": "2"})) // the table holds 2: {n: 0} is forgotten
+	again := object(map[string]string{"n": "0"})
+	tbl.Share(again)
+	g.Expect(sameMap(first.Labels, again.Labels)).To(BeFalse())
+	g.Expect(again.Labels).To(Equal(map[string]string{"n": "0"}))
+}
+
+func TestTransform(t *testing.T) {
+	g := NewWithT(t)
+	tbl := New(16)
+	trim := func(in any) (any, error) {
+		in.(*corev1.ConfigMap).Data = nil
+		return in, nil
+	}
+	tr := tbl.Transform(trim)
+	a, b := object(map[string]string{"k": "v"}), object(map[string]string{"k": "v"})
+	a.Data = map[string]string{"checkpoint": "{}"}
+	outA, err := tr(a)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(outA.(*corev1.ConfigMap).Data).To(BeNil(), "next runs first")
+	outB, err := tr(b)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sameMap(outA.(*corev1.ConfigMap).Labels, outB.(*corev1.ConfigMap).Labels)).To(BeTrue())
+
+	tomb := toolscache.DeletedFinalStateUnknown{Key: "billing/x", Obj: object(nil)}
+	out, err := tbl.Transform(nil)(tomb)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(Equal(tomb))
+
+	boom := errors.New("boom")
+	_, err = tbl.Transform(func(any) (any, error) { return nil, boom })(a)
+	g.Expect(err).To(MatchError(boom))
+}
