@@ -86,18 +86,12 @@ func appliedAsWanted(live client.Object, want string) bool {
 	if live == nil || live.GetResourceVersion() == "" {
 		return false
 	}
-	got := live.GetAnnotations()[appliedDigestAnnotation]
+	got := cachedDigest(live)
 	if len(live.GetManagedFields()) > 0 {
 		got = ownedDigest(live)
 	}
 	return got != "" && got == want
 }
-
-// appliedDigestAnnotation holds, on the cache's copy of an object the controller applies
-// (never on the object in the apiserver: the controller never writes an object read from
-// the cache of these kinds, it applies desired configurations), the digest of the fields
-// the controller's field manager owns in it (ownedDigest).
-const appliedDigestAnnotation = "cache.sync.checkpointed.io/applied-digest"
 
 // ownedDigest is the digest of the fields the controller's field manager owns in obj, as
 // client-go's Extract* returns them; "" for a kind the controller does not apply this way

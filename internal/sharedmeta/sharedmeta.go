@@ -11,28 +11,35 @@
 package sharedmeta
 
 import (
+	"hash/maphash"
+	"maps"
+	"math/bits"
 	"slices"
-	"strconv"
 	"unique"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/lru"
 )
 
-// Table holds the label sets and owner references shared last, up to its size of each;
-// one forgotten is only shared no more (the objects that hold it keep it). Safe for
-// concurrent use: the informers of several kinds share one Table.
+// Table holds the label sets and owner reference lists shared last, up to its size of each;
+// one forgotten is only shared no more (the objects that hold it keep it). They are found
+// by a hash and shared only when equal, so a collision costs a missed share, never a wrong
+// one. Safe for concurrent use: the informers of several kinds share one Table.
 type Table struct {
-	labels *lru.Cache // labelsKey → map[string]string
-	owners *lru.Cache // ownersKey → []metav1.OwnerReference
+	labels *lru.Cache // hash → map[string]string
+	owners *lru.Cache // hash → []metav1.OwnerReference
+	seed   maphash.Seed
+	// mix combines a hash with the next element's (tests make every value collide).
+	mix func(h, next uint64) uint64
 }
 
-// New returns a Table that remembers up to size label sets and size owner reference lists.
-// Size it to the objects created or listed close together for different owners: with one
-// list per kind streamed at once after a restart, a few thousand.
+// New returns a Table that remembers up to size label sets and size owner reference lists,
+// about 100 bytes each. Size it above the number of owners whose objects may arrive far
+// apart: after a restart each kind's list streams at its own pace.
 func New(size int) *Table {
-	return &Table{labels: lru.New(size), owners: lru.New(size)}
+	return &Table{labels: lru.New(size), owners: lru.New(size), seed: maphash.MakeSeed(), mix: mix}
 }
 
 // Share gives obj the labels and owner references the Table holds when they are equal to
@@ -43,19 +50,19 @@ func (t *Table) Share(obj metav1.Object) {
 		obj.SetNamespace(unique.Make(ns).Value())
 	}
 	if l := obj.GetLabels(); len(l) > 0 {
-		k := labelsKey(l)
-		if v, ok := t.labels.Get(k); ok {
-			obj.SetLabels(v.(map[string]string))
-		} else {
-			t.labels.Add(k, l)
+		h := t.labelsHash(l)
+		if v, ok := t.labels.Get(h); !ok {
+			t.labels.Add(h, l)
+		} else if held := v.(map[string]string); maps.Equal(held, l) {
+			obj.SetLabels(held)
 		}
 	}
 	if o := obj.GetOwnerReferences(); len(o) > 0 {
-		k := ownersKey(o)
-		if v, ok := t.owners.Get(k); ok {
-			obj.SetOwnerReferences(v.([]metav1.OwnerReference))
-		} else {
-			t.owners.Add(k, slices.Clip(o))
+		h := t.ownersHash(o)
+		if v, ok := t.owners.Get(h); !ok {
+			t.owners.Add(h, slices.Clip(o))
+		} else if held := v.([]metav1.OwnerReference); slices.EqualFunc(held, o, sameOwner) {
+			obj.SetOwnerReferences(held)
 		}
 	}
 }
@@ -78,50 +85,46 @@ func (t *Table) Transform(next toolscache.TransformFunc) toolscache.TransformFun
 	}
 }
 
-// labelsKey is a string equal for two label sets exactly when they are equal: the pairs in
-// key order, each string prefixed with its length.
-func labelsKey(l map[string]string) string {
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, k)
+// labelsHash does not depend on the map's order: the pairs' hashes are added.
+func (t *Table) labelsHash(l map[string]string) uint64 {
+	var h uint64
+	for k, v := range l {
+		h += maphash.Comparable(t.seed, [2]string{k, v})
 	}
-	slices.Sort(keys)
-	var b []byte
-	for _, k := range keys {
-		b = appendString(appendString(b, k), l[k])
-	}
-	return string(b)
+	return t.mix(0, h)
 }
 
-// ownersKey is a string equal for two owner reference lists exactly when they are equal,
-// field by field and in order.
-func ownersKey(refs []metav1.OwnerReference) string {
-	var b []byte
-	for _, r := range refs {
-		b = appendString(b, r.APIVersion)
-		b = appendString(b, r.Kind)
-		b = appendString(b, r.Name)
-		b = appendString(b, string(r.UID))
-		b = appendBool(b, r.Controller)
-		b = appendBool(b, r.BlockOwnerDeletion)
-	}
-	return string(b)
+// ownerKey is an owner reference as a comparable value: its flags by value.
+type ownerKey struct {
+	apiVersion, kind, name string
+	uid                    types.UID
+	controller, block      int8
 }
 
-func appendString(b []byte, s string) []byte {
-	b = strconv.AppendInt(b, int64(len(s)), 10)
-	b = append(b, ':')
-	return append(b, s...)
+func keyOf(r metav1.OwnerReference) ownerKey {
+	return ownerKey{r.APIVersion, r.Kind, r.Name, r.UID, flag(r.Controller), flag(r.BlockOwnerDeletion)}
 }
 
-// appendBool tells unset, false and true apart.
-func appendBool(b []byte, p *bool) []byte {
+// flag tells unset, false and true apart.
+func flag(p *bool) int8 {
 	switch {
 	case p == nil:
-		return append(b, '-')
+		return 0
 	case *p:
-		return append(b, 't')
+		return 2
 	default:
-		return append(b, 'f')
+		return 1
 	}
 }
+
+func (t *Table) ownersHash(refs []metav1.OwnerReference) uint64 {
+	var h uint64
+	for _, r := range refs {
+		h = t.mix(h, maphash.Comparable(t.seed, keyOf(r)))
+	}
+	return h
+}
+
+func sameOwner(a, b metav1.OwnerReference) bool { return keyOf(a) == keyOf(b) }
+
+func mix(h, next uint64) uint64 { return bits.RotateLeft64(h, 17) ^ next }

@@ -76,6 +76,24 @@ func TestShareForgetsBeyondItsSize(t *testing.T) {
 	g.Expect(again.Labels).To(Equal(map[string]string{"n": "0"}))
 }
 
+// TestShareNeverSharesUnequal: with every value's hash the same, equal values are still
+// shared and unequal ones never are.
+func TestShareNeverSharesUnequal(t *testing.T) {
+	g := NewWithT(t)
+	tbl := New(16)
+	tbl.mix = func(uint64, uint64) uint64 { return 42 }
+	a := object(map[string]string{"k": "a"}, owner("1", ptr.To(true)))
+	b := object(map[string]string{"k": "b"}, owner("2", ptr.To(true)))
+	a2 := object(map[string]string{"k": "a"}, owner("1", ptr.To(true)))
+	for _, o := range []*corev1.ConfigMap{a, b, a2} {
+		tbl.Share(o)
+	}
+	g.Expect(b.Labels).To(Equal(map[string]string{"k": "b"}))
+	g.Expect(b.OwnerReferences).To(Equal([]metav1.OwnerReference{owner("2", ptr.To(true))}))
+	g.Expect(sameMap(a.Labels, a2.Labels)).To(BeTrue())
+	g.Expect(sameSlice(a.OwnerReferences, a2.OwnerReferences)).To(BeTrue())
+}
+
 func TestTransform(t *testing.T) {
 	g := NewWithT(t)
 	tbl := New(16)
