@@ -5,6 +5,7 @@ package main
 import (
 	// Time-zone data in the binary: images FROM scratch have no /usr/share/zoneinfo, and
 	// schedules and source columns name IANA zones.
+	"context"
 	_ "time/tzdata"
 
 	"flag"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
@@ -27,6 +29,7 @@ import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/controllers"
 	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/eventrecorder"
 	"github.com/checkpointed/checkpointed/internal/imagepolicy"
 	"github.com/checkpointed/checkpointed/internal/metrics"
 )
@@ -119,9 +122,17 @@ func main() {
 		setupLog.Error(err, "create manager")
 		os.Exit(1)
 	}
+	// Events are created once and not kept (eventrecorder: client-go's broadcaster keeps each
+	// for 6 to 12 minutes to count repeats).
+	events := eventrecorder.New(func(ctx context.Context, ev *eventsv1.Event) error { return mgr.GetClient().Create(ctx, ev) },
+		mgr.GetScheme(), "checkpointed-controller", clock.RealClock{}, ctrl.Log.WithName("events"))
+	if err := mgr.Add(events); err != nil {
+		setupLog.Error(err, "add event recorder")
+		os.Exit(1)
+	}
 	if err := (&controllers.SyncJobReconciler{
 		Client:  mgr.GetClient(),
-		Events:  mgr.GetEventRecorder("checkpointed-controller"),
+		Events:  events,
 		Clock:   clock.RealClock{},
 		Options: desired.Options{RunnerImage: runnerImage},
 		// Allowed runner images: the flag's list, and always the default image.

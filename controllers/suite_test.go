@@ -9,14 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -27,6 +30,7 @@ import (
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
+	"github.com/checkpointed/checkpointed/internal/eventrecorder"
 	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
@@ -86,9 +90,15 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	cachedClient = mgr.GetClient()
+	events := eventrecorder.New(func(ctx context.Context, ev *eventsv1.Event) error { return mgr.GetClient().Create(ctx, ev) },
+		mgr.GetScheme(), "checkpointed-controller", clock.RealClock{}, logr.Discard())
+	if err := mgr.Add(events); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	r := &SyncJobReconciler{
 		Client:  countingClient{mgr.GetClient()},
-		Events:  mgr.GetEventRecorder("checkpointed-controller"),
+		Events:  events,
 		Clock:   fakeClock,
 		Options: desired.Options{RunnerImage: testRunner},
 		// Tests name other example.com images; runner_image_test.go one outside it.
