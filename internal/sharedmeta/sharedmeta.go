@@ -15,31 +15,66 @@ import (
 	"maps"
 	"math/bits"
 	"slices"
+	"sync"
 	"unique"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/utils/lru"
 )
 
-// Table holds the label sets and owner reference lists shared last, up to its size of each;
-// one forgotten is only shared no more (the objects that hold it keep it). They are found
-// by a hash and shared only when equal, so a collision costs a missed share, never a wrong
-// one. Safe for concurrent use: the informers of several kinds share one Table.
+// Table holds the label sets and owner reference lists shared last: from size to twice
+// size of each (recent); one forgotten is only shared no more (the objects that hold it
+// keep it). They are found by a hash and shared only when equal, so a collision costs a
+// missed share, never a wrong one. Safe for concurrent use: the informers of several kinds
+// share one Table.
 type Table struct {
-	labels *lru.Cache // hash → map[string]string
-	owners *lru.Cache // hash → []metav1.OwnerReference
+	mu     sync.Mutex
+	labels recent[map[string]string]
+	owners recent[[]metav1.OwnerReference]
 	seed   maphash.Seed
 	// mix combines a hash with the next element's (tests make every value collide).
 	mix func(h, next uint64) uint64
 }
 
-// New returns a Table that remembers up to size label sets and size owner reference lists,
-// about 100 bytes each. Size it above the number of owners whose objects may arrive far
-// apart: after a restart each kind's list streams at its own pace.
+// New returns a Table that remembers at least the last size label sets and size owner
+// reference lists it saw, about 40 bytes each beside what they hold. Size it above the
+// number of owners whose objects may arrive far apart: after a restart each kind's list
+// streams at its own pace.
 func New(size int) *Table {
-	return &Table{labels: lru.New(size), owners: lru.New(size), seed: maphash.MakeSeed(), mix: mix}
+	return &Table{labels: newRecent[map[string]string](size), owners: newRecent[[]metav1.OwnerReference](size),
+		seed: maphash.MakeSeed(), mix: mix}
+}
+
+// recent remembers values by hash in two generations: a value found in the older one moves
+// to the newer; when the newer holds size values it becomes the older and the older is
+// forgotten. Cheaper than a list-ordered LRU (no element, no boxed key per value) and as
+// good here: what is shared is what arrives close together.
+type recent[V any] struct {
+	size       int
+	cur, older map[uint64]V
+}
+
+func newRecent[V any](size int) recent[V] {
+	return recent[V]{size: size, cur: map[uint64]V{}}
+}
+
+func (r *recent[V]) get(h uint64) (V, bool) {
+	if v, ok := r.cur[h]; ok {
+		return v, true
+	}
+	v, ok := r.older[h]
+	if ok {
+		r.add(h, v)
+	}
+	return v, ok
+}
+
+func (r *recent[V]) add(h uint64, v V) {
+	if len(r.cur) >= r.size {
+		r.older, r.cur = r.cur, make(map[uint64]V, r.size)
+	}
+	r.cur[h] = v
 }
 
 // Share gives obj the labels and owner references the Table holds when they are equal to
@@ -49,19 +84,21 @@ func (t *Table) Share(obj metav1.Object) {
 	if ns := obj.GetNamespace(); ns != "" {
 		obj.SetNamespace(unique.Make(ns).Value())
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if l := obj.GetLabels(); len(l) > 0 {
 		h := t.labelsHash(l)
-		if v, ok := t.labels.Get(h); !ok {
-			t.labels.Add(h, l)
-		} else if held := v.(map[string]string); maps.Equal(held, l) {
+		if held, ok := t.labels.get(h); !ok {
+			t.labels.add(h, l)
+		} else if maps.Equal(held, l) {
 			obj.SetLabels(held)
 		}
 	}
 	if o := obj.GetOwnerReferences(); len(o) > 0 {
 		h := t.ownersHash(o)
-		if v, ok := t.owners.Get(h); !ok {
-			t.owners.Add(h, slices.Clip(o))
-		} else if held := v.([]metav1.OwnerReference); slices.EqualFunc(held, o, sameOwner) {
+		if held, ok := t.owners.get(h); !ok {
+			t.owners.add(h, slices.Clip(o))
+		} else if slices.EqualFunc(held, o, sameOwner) {
 			obj.SetOwnerReferences(held)
 		}
 	}

@@ -3,6 +3,7 @@ package sharedmeta
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"testing"
 	"unsafe"
 
@@ -63,17 +64,28 @@ func TestShare(t *testing.T) {
 	}
 }
 
-func TestShareForgetsBeyondItsSize(t *testing.T) {
+// TestShareForgetsBeyondTwiceItsSize: a table of size 2 shares at least the last 2 label
+// sets it saw, a set seen again moves up, and what is older than 4 sets is forgotten.
+func TestShareForgetsBeyondTwiceItsSize(t *testing.T) {
 	g := NewWithT(t)
 	tbl := New(2)
-	first := object(map[string]string{"n": "0"})
-	tbl.Share(first)
-	tbl.Share(object(map[string]string{"n": "1"}))
-	tbl.Share(object(map[string]string{"n": "2"})) // the table holds 2: {n: 0} is forgotten
-	again := object(map[string]string{"n": "0"})
-	tbl.Share(again)
-	g.Expect(sameMap(first.Labels, again.Labels)).To(BeFalse())
-	g.Expect(again.Labels).To(Equal(map[string]string{"n": "0"}))
+	seen := map[int]*corev1.ConfigMap{}
+	share := func(n int) *corev1.ConfigMap {
+		o := object(map[string]string{"n": strconv.Itoa(n)})
+		tbl.Share(o)
+		return o
+	}
+	for n := range 6 {
+		seen[n] = share(n)
+	}
+	g.Expect(sameMap(share(5).Labels, seen[5].Labels)).To(BeTrue(), "the last two are held")
+	g.Expect(sameMap(share(4).Labels, seen[4].Labels)).To(BeTrue())
+	g.Expect(sameMap(share(1).Labels, seen[1].Labels)).To(BeFalse(), "five sets later, the second is forgotten")
+	for n := 6; n < 12; n++ {
+		seen[n] = share(n)
+		g.Expect(sameMap(share(4).Labels, seen[4].Labels)).To(BeTrue(), "a set seen again stays held")
+	}
+	g.Expect(sameMap(share(6).Labels, seen[6].Labels)).To(BeFalse())
 }
 
 // TestShareNeverSharesUnequal: with every value's hash the same, equal values are still
