@@ -143,7 +143,12 @@ func main() {
 		os.Exit(1)
 	}
 	// Per-SyncJob series from status, read from the manager's cache at scrape time.
-	crmetrics.Registry.MustRegister(metrics.NewCollector(mgr.GetCache(), clock.RealClock{}, ctrl.Log.WithName("metrics")))
+	lister, err := metrics.CacheLister(context.Background(), mgr.GetCache())
+	if err != nil {
+		setupLog.Error(err, "list SyncJobs for metrics")
+		os.Exit(1)
+	}
+	crmetrics.Registry.MustRegister(metrics.NewCollector(lister, clock.RealClock{}, ctrl.Log.WithName("metrics")))
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "add health check")
 		os.Exit(1)

@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 )
@@ -79,11 +78,11 @@ var (
 		"Failed keys pending retry in the checkpoint after the last run (status.lastRun.failedKeys).", labels, nil)
 )
 
-// Collector is a prometheus.Collector over the SyncJobs a Reader lists.
+// Collector is a prometheus.Collector over the SyncJobs a Lister lists.
 type Collector struct {
-	reader client.Reader
-	clock  clock.PassiveClock
-	log    logr.Logger
+	list  Lister
+	clock clock.PassiveClock
+	log   logr.Logger
 
 	mu   sync.Mutex
 	runs map[types.UID]*runCounter
@@ -97,10 +96,10 @@ type runCounter struct {
 	counts map[runKey]float64
 }
 
-// NewCollector returns a Collector listing SyncJobs with reader (the manager's cache) and
-// computing ages with clk.
-func NewCollector(reader client.Reader, clk clock.PassiveClock, log logr.Logger) *Collector {
-	return &Collector{reader: reader, clock: clk, log: log, runs: map[types.UID]*runCounter{}}
+// NewCollector returns a Collector listing SyncJobs with list (CacheLister: the manager's
+// cache) and computing ages with clk.
+func NewCollector(list Lister, clk clock.PassiveClock, log logr.Logger) *Collector {
+	return &Collector{list: list, clock: clk, log: log, runs: map[types.UID]*runCounter{}}
 }
 
 // Describe sends every metric description.
@@ -116,17 +115,16 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var list syncv1.SyncJobList
-	if err := c.reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+	list, err := c.list(ctx)
+	if err != nil {
 		c.log.Error(err, "list SyncJobs for metrics")
 		return
 	}
 	now := c.clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	live := make(map[types.UID]bool, len(list.Items))
-	for i := range list.Items {
-		sj := &list.Items[i]
+	live := make(map[types.UID]bool, len(list))
+	for _, sj := range list {
 		live[sj.UID] = true
 		c.collectOne(ch, sj, now)
 	}

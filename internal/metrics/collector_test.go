@@ -62,7 +62,7 @@ func TestCollectorServesStatusAsSeries(t *testing.T) {
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(orders, fresh).WithStatusSubresource(orders, fresh).Build()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.NewCollector(c, clk, logr.Discard()))
+	reg.MustRegister(metrics.NewCollector(metrics.ReaderLister(c), clk, logr.Discard()))
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
 

@@ -34,7 +34,7 @@ func TestCountsUnknownHasNoRecordSeries(t *testing.T) {
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(sj).WithStatusSubresource(sj).Build()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.NewCollector(c, clocktesting.NewFakePassiveClock(now), logr.Discard()))
+	reg.MustRegister(metrics.NewCollector(metrics.ReaderLister(c), clocktesting.NewFakePassiveClock(now), logr.Discard()))
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
 
