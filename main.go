@@ -5,9 +5,9 @@ package main
 import (
 	// Time-zone data in the binary: images FROM scratch have no /usr/share/zoneinfo, and
 	// schedules and source columns name IANA zones.
-	"context"
 	_ "time/tzdata"
 
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 
-	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
@@ -124,8 +123,8 @@ func main() {
 	}
 	// Events are created once and not kept (eventrecorder: client-go's broadcaster keeps each
 	// for 6 to 12 minutes to count repeats).
-	events := eventrecorder.New(func(ctx context.Context, ev *eventsv1.Event) error { return mgr.GetClient().Create(ctx, ev) },
-		mgr.GetScheme(), "checkpointed-controller", clock.RealClock{}, ctrl.Log.WithName("events"))
+	events := eventrecorder.New(eventrecorder.Creator(mgr.GetClient()), mgr.GetScheme(), "checkpointed-controller",
+		clock.RealClock{}, ctrl.Log.WithName("events"))
 	if err := mgr.Add(events); err != nil {
 		setupLog.Error(err, "add event recorder")
 		os.Exit(1)

@@ -14,7 +14,6 @@ import (
 
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -90,8 +89,8 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	cachedClient = mgr.GetClient()
-	events := eventrecorder.New(func(ctx context.Context, ev *eventsv1.Event) error { return mgr.GetClient().Create(ctx, ev) },
-		mgr.GetScheme(), "checkpointed-controller", clock.RealClock{}, logr.Discard())
+	events := eventrecorder.New(eventrecorder.Creator(mgr.GetClient()), mgr.GetScheme(), "checkpointed-controller",
+		clock.RealClock{}, logr.Discard())
 	if err := mgr.Add(events); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -24,10 +24,16 @@ import (
 	"k8s.io/client-go/tools/record/util"
 	ref "k8s.io/client-go/tools/reference"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Sink creates an Event in the API (a controller-runtime client's Create will do).
+// Sink creates an Event in the API.
 type Sink func(ctx context.Context, ev *eventsv1.Event) error
+
+// Creator is the Sink that creates Events with c (the manager's client).
+func Creator(c client.Writer) Sink {
+	return func(ctx context.Context, ev *eventsv1.Event) error { return c.Create(ctx, ev) }
+}
 
 // Recorder is an events.EventRecorder whose Events are created by Start's workers, in the
 // order they were recorded per worker; it never blocks the caller: an Event recorded while
