@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -121,10 +122,9 @@ func (r *Recorder) makeEvent(regarding, related runtime.Object, eventtype, reaso
 // Start creates the recorded Events until ctx ends (a manager.Runnable); Events still
 // waiting then are dropped.
 func (r *Recorder) Start(ctx context.Context) error {
-	done := make(chan struct{})
+	var wg sync.WaitGroup
 	for range workers {
-		go func() {
-			defer func() { done <- struct{}{} }()
+		wg.Go(func() {
 			for {
 				select {
 				case <-ctx.Done():
@@ -133,11 +133,9 @@ func (r *Recorder) Start(ctx context.Context) error {
 					r.create(ctx, ev)
 				}
 			}
-		}()
+		})
 	}
-	for range workers {
-		<-done
-	}
+	wg.Wait()
 	return nil
 }
 
