@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -110,12 +111,17 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect lists the SyncJobs and sends their series. A list error is logged and yields no
-// series (the scrape still succeeds for the manager's other metrics).
+// Collect lists the SyncJobs and sends their series. A list error yields no series (the
+// scrape still succeeds for the manager's other metrics) and is logged as an error, except
+// ErrNotSynced: the manager's first seconds, logged at debug level.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	list, err := c.list(ctx)
+	if errors.Is(err, ErrNotSynced) {
+		c.log.V(1).Info("no SyncJob series in this scrape: " + err.Error())
+		return
+	}
 	if err != nil {
 		c.log.Error(err, "list SyncJobs for metrics")
 		return

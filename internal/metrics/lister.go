@@ -31,6 +31,10 @@ func ReaderLister(reader client.Reader) Lister {
 	}
 }
 
+// ErrNotSynced is StoreLister's answer until the informer has synced: a scrape then exports
+// no SyncJob series rather than some of them. It is the manager's normal start, not a fault.
+var ErrNotSynced = errors.New("the SyncJob informer has not synced yet")
+
 // syncedStore is what StoreLister needs of an informer (client-go's SharedIndexInformer).
 type syncedStore interface {
 	HasSynced() bool
@@ -39,12 +43,11 @@ type syncedStore interface {
 
 // StoreLister lists the SyncJobs the informer holds, without copying them: a list through
 // the cache's reader copies every SyncJob into a new list (about 10 MB per scrape at 10,000
-// SyncJobs, every 15 to 30 s). Until the informer has synced it returns an error, so a
-// scrape exports no SyncJob series rather than some of them.
+// SyncJobs, every 15 to 30 s). Until the informer has synced it returns ErrNotSynced.
 func StoreLister(inf syncedStore) Lister {
 	return func(context.Context) ([]*syncv1.SyncJob, error) {
 		if !inf.HasSynced() {
-			return nil, errors.New("the SyncJob informer has not synced yet")
+			return nil, ErrNotSynced
 		}
 		objs := inf.GetStore().List()
 		out := make([]*syncv1.SyncJob, 0, len(objs))
