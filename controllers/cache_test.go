@@ -11,7 +11,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -35,12 +34,12 @@ func TestAppliedObjectsCachedAsDigest(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		obj     client.Object
-		want    runtime.ApplyConfiguration
+		want    appliedConfiguration
 		trimmed func(g Gomega, o client.Object)
 	}{
-		{"CronJob", &batchv1.CronJob{}, desired.CronJob(sj, opts), func(g Gomega, o client.Object) {
-			g.Expect(o.(*batchv1.CronJob).Spec).To(Equal(batchv1.CronJobSpec{}))
-			g.Expect(o.(*batchv1.CronJob).Status).To(Equal(batchv1.CronJobStatus{}))
+		{"CronJob", cronJobMetadata(), stampCronJob(desired.CronJob(sj, opts)), func(g Gomega, o client.Object) {
+			g.Expect(o.GetAnnotations()).To(HaveKeyWithValue(appliedDigestAnnotation, digestOf(desired.CronJob(sj, opts))),
+				"the stamp of the configuration applied")
 		}},
 		{"ServiceAccount", &corev1.ServiceAccount{}, desired.ServiceAccount(sj), func(g Gomega, o client.Object) {
 			g.Expect(o.(*corev1.ServiceAccount).AutomountServiceAccountToken).To(BeNil())
@@ -72,11 +71,12 @@ func TestAppliedObjectsCachedAsDigest(t *testing.T) {
 			g.Expect(cached.GetLabels()).To(Equal(tc.obj.GetLabels()), "labels are kept")
 			g.Expect(cached.GetResourceVersion()).To(Equal(tc.obj.GetResourceVersion()))
 			tc.trimmed(g, cached)
-			g.Expect(cachedDigest(cached)).To(Equal(digestOf(tc.want)))
+			g.Expect(cachedDigest(cached)).To(Equal(wantedDigest(tc.want)))
+			g.Expect(cachedDigest(cached)).NotTo(BeEmpty())
 			g.Expect(cached.GetAnnotations()).To(Equal(tc.obj.GetAnnotations()), "annotations are kept as they are")
 			g.Expect(cachedDigest(tc.obj)).To(BeEmpty(), "the apiserver's object has no generateName")
-			g.Expect(appliedAsWanted(cached, digestOf(tc.want))).To(BeTrue())
-			g.Expect(appliedAsWanted(tc.obj, digestOf(tc.want))).To(BeTrue(), "an object read past the cache: the digest of its managedFields")
+			g.Expect(appliedAsWanted(cached, wantedDigest(tc.want))).To(BeTrue())
+			g.Expect(appliedAsWanted(tc.obj, wantedDigest(tc.want))).To(BeTrue(), "an object read past the cache: the digest of its managedFields")
 			again, err := appliedTransform(cached.DeepCopyObject())
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(again).To(Equal(cached), "the transform of a trimmed object changes nothing (an informer may apply it twice)")
@@ -103,15 +103,15 @@ func TestRestartedCacheHoldsTheDigests(t *testing.T) {
 	for _, tc := range []struct {
 		obj  client.Object
 		name string
-		want runtime.ApplyConfiguration
+		want appliedConfiguration
 	}{
-		{&batchv1.CronJob{}, desired.CronJobName(sj), desired.CronJob(sj, opts)},
+		{cronJobMetadata(), desired.CronJobName(sj), stampCronJob(desired.CronJob(sj, opts))},
 		{&corev1.ServiceAccount{}, desired.ServiceAccountName(sj), desired.ServiceAccount(sj)},
 		{&rbacv1.Role{}, desired.ServiceAccountName(sj), desired.Role(sj)},
 		{&rbacv1.RoleBinding{}, desired.ServiceAccountName(sj), desired.RoleBinding(sj)},
 	} {
 		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: tc.name}, tc.obj)).To(Succeed())
-		g.Expect(appliedAsWanted(tc.obj, digestOf(tc.want))).To(BeTrue(), "%T %s in a fresh cache", tc.obj, tc.name)
+		g.Expect(appliedAsWanted(tc.obj, wantedDigest(tc.want))).To(BeTrue(), "%T %s in a fresh cache", tc.obj, tc.name)
 	}
 }
 

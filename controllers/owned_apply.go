@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	batchac "k8s.io/client-go/applyconfigurations/batch/v1"
 	coreac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -31,7 +32,7 @@ import (
 // are applied, so an edit of ours is still put back; a reconcile that finds everything in
 // line sends nothing (not even a no-op patch per owned object).
 func (r *SyncJobReconciler) applyOwned(ctx context.Context, live client.Object, want appliedConfiguration) error {
-	digest := digestOf(want)
+	digest := wantedDigest(want)
 	if appliedAsWanted(live, digest) {
 		return nil
 	}
@@ -44,6 +45,17 @@ func (r *SyncJobReconciler) applyOwned(ctx context.Context, live client.Object, 
 	}
 	r.recent.record(k, digest, r.Clock.Now())
 	return nil
+}
+
+// wantedDigest is the digest appliedAsWanted compares with what an object holds when it
+// holds exactly want: the proof of fieldproof.go for a CronJob (which must be stamped:
+// stampCronJob), which the cache holds as metadata only, the digest of the configuration
+// for the other kinds.
+func wantedDigest(want appliedConfiguration) string {
+	if cj, ok := want.(*batchac.CronJobApplyConfiguration); ok {
+		return wantedProof(cj)
+	}
+	return digestOf(want)
 }
 
 // appliedConfiguration is the apply configuration of a kind the controller applies: it
@@ -77,7 +89,7 @@ func (r *SyncJobReconciler) createOwned(ctx context.Context, obj client.Object, 
 }
 
 // appliedAsWanted reports whether the fields the controller's field manager owns in live
-// are exactly what a configuration of digest want (digestOf) sets. An object from
+// are exactly what a configuration of digest want (wantedDigest) sets. An object from
 // the cache carries that digest (appliedTransform keeps nothing else of an applied kind);
 // an object read past the cache (the cache did not hold it yet) has its managedFields, from
 // which it is taken. An object not found, or whose managedFields cannot be read, is never
@@ -94,12 +106,15 @@ func appliedAsWanted(live client.Object, want string) bool {
 }
 
 // ownedDigest is the digest of the fields the controller's field manager owns in obj, as
-// client-go's Extract* returns them; "" for a kind the controller does not apply this way
-// or managedFields that cannot be read.
+// client-go's Extract* returns them, or for an object held as metadata only (a CronJob)
+// the proof of fieldproof.go; "" for a kind the controller does not apply this way or
+// managedFields that cannot be read.
 func ownedDigest(obj client.Object) string {
 	var got runtime.ApplyConfiguration
 	var err error
 	switch o := obj.(type) {
+	case *metav1.PartialObjectMetadata:
+		return heldProof(o)
 	case *corev1.ServiceAccount:
 		got, err = coreac.ExtractServiceAccount(o, runcontract.ControllerFieldManager)
 	case *rbacv1.Role:

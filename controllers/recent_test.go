@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -74,9 +75,11 @@ type laggingClient struct {
 }
 
 func (c laggingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	switch obj.(type) {
+	switch o := obj.(type) {
 	case *corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding, *batchv1.CronJob, *corev1.ConfigMap, *coordinationv1.Lease:
 		return apierrors.NewNotFound(schema.GroupResource{Resource: "hidden"}, key.Name)
+	case *metav1.PartialObjectMetadata: // a CronJob, as the cache holds it
+		return apierrors.NewNotFound(schema.GroupResource{Resource: "hidden " + o.Kind}, key.Name)
 	}
 	return c.Client.Get(ctx, key, obj, opts...)
 }

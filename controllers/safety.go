@@ -86,9 +86,13 @@ func (r *SyncJobReconciler) reader() client.Reader {
 
 // ownedKindName is the kind and name of the SyncJob's object of obj's type.
 func ownedKindName(sj *syncv1.SyncJob, obj client.Object) (string, string) {
-	switch obj.(type) {
+	switch o := obj.(type) {
 	case *batchv1.CronJob:
 		return "CronJob", desired.CronJobName(sj)
+	case *metav1.PartialObjectMetadata:
+		if o.GroupVersionKind() == batchv1.SchemeGroupVersion.WithKind("CronJob") {
+			return "CronJob", desired.CronJobName(sj)
+		}
 	case *corev1.ServiceAccount:
 		return "ServiceAccount", desired.ServiceAccountName(sj)
 	case *rbacv1.Role:

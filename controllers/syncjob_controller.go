@@ -261,15 +261,22 @@ func (r *SyncJobReconciler) reconcileCheckpoint(ctx context.Context, sj *syncv1.
 // CronJob already holds exactly our fields), and puts back any field of ours that someone
 // edited.
 func (r *SyncJobReconciler) reconcileCronJob(ctx context.Context, sj *syncv1.SyncJob, st *reconcileState) (stepResult, error) {
-	cj := &batchv1.CronJob{}
+	cj := cronJobMetadata()
 	if res, err := r.refuseForeign(ctx, sj, st, cj); err != nil || res.stop {
 		return res, err
 	}
-	if err := r.applyOwned(ctx, cj, desired.CronJob(sj, r.Options)); err != nil {
+	if err := r.applyOwned(ctx, cj, stampCronJob(desired.CronJob(sj, r.Options))); err != nil {
 		return stepResult{}, fmt.Errorf("apply CronJob %s: %w", desired.CronJobName(sj), err)
 	}
 	st.status.CronJobName = desired.CronJobName(sj)
 	return stepResult{requeueAfter: r.setNextScheduledTime(sj, st)}, nil
+}
+
+// cronJobMetadata is an empty CronJob as the cache holds CronJobs: metadata only.
+func cronJobMetadata() *metav1.PartialObjectMetadata {
+	cj := &metav1.PartialObjectMetadata{}
+	cj.SetGroupVersionKind(batchv1.SchemeGroupVersion.WithKind("CronJob"))
+	return cj
 }
 
 // setNextScheduledTime records when the CronJob next starts a run (none while suspended)
@@ -312,7 +319,7 @@ func (r *SyncJobReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) 
 		Named("syncjob").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		For(&syncv1.SyncJob{}, builder.WithPredicates(syncJobChanged{})).
-		Owns(&batchv1.CronJob{}, builder.WithPredicates(notCreated, predicate.GenerationChangedPredicate{})).
+		Owns(&batchv1.CronJob{}, builder.OnlyMetadata, builder.WithPredicates(notCreated, predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.ServiceAccount{}, builder.WithPredicates(notCreated)).
 		Owns(&rbacv1.Role{}, builder.WithPredicates(notCreated)).
 		Owns(&rbacv1.RoleBinding{}, builder.WithPredicates(notCreated)).
