@@ -106,23 +106,21 @@ func appliedAsWanted(live client.Object, want string) bool {
 }
 
 // ownedDigest is the digest of the fields the controller's field manager owns in obj, as
-// client-go's Extract* returns them, or for an object held as metadata only (a CronJob)
-// the proof of fieldproof.go; "" for a kind the controller does not apply this way or
-// managedFields that cannot be read.
+// client-go's Extract* returns them, or for a CronJob (held as metadata only) the proof of
+// fieldproof.go; "" for a kind the controller does not apply this way or managedFields
+// that cannot be read.
 func ownedDigest(obj client.Object) string {
 	var got runtime.ApplyConfiguration
 	var err error
 	switch o := obj.(type) {
-	case *metav1.PartialObjectMetadata:
-		return heldProof(o)
+	case *metav1.PartialObjectMetadata, *batchv1.CronJob:
+		return heldProof(obj)
 	case *corev1.ServiceAccount:
 		got, err = coreac.ExtractServiceAccount(o, runcontract.ControllerFieldManager)
 	case *rbacv1.Role:
 		got, err = rbacac.ExtractRole(o, runcontract.ControllerFieldManager)
 	case *rbacv1.RoleBinding:
 		got, err = rbacac.ExtractRoleBinding(o, runcontract.ControllerFieldManager)
-	case *batchv1.CronJob:
-		got, err = batchac.ExtractCronJob(o, runcontract.ControllerFieldManager)
 	default:
 		return ""
 	}
