@@ -39,11 +39,13 @@ func (r *SyncJobReconciler) reconcilePreflight(ctx context.Context, sj *syncv1.S
 		return stepResult{}, nil
 	}
 	// The Job and Pod watches bring the reconciles that follow it; a Job that vanished while
-	// pending is made again.
+	// pending is made again. It is only ever created (createOwned: a plain create, which
+	// costs the apiserver less than an apply), never kept in line.
 	job := &batchv1.Job{}
 	if err := r.Get(ctx, client.ObjectKey{Namespace: sj.Namespace, Name: pf.Job}, job); apierrors.IsNotFound(err) {
-		if err := r.Apply(ctx, desired.PreflightJob(sj, r.Options, pf.Job), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
-			return stepResult{}, fmt.Errorf("apply preflight Job %s: %w", pf.Job, err)
+		if err := r.createOwned(ctx, &batchv1.Job{}, desired.PreflightJob(sj, r.Options, pf.Job),
+			client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
+			return stepResult{}, fmt.Errorf("create preflight Job %s: %w", pf.Job, err)
 		}
 		return stepResult{}, nil
 	} else if err != nil {
