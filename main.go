@@ -31,6 +31,7 @@ import (
 	"github.com/checkpointed/checkpointed/internal/eventrecorder"
 	"github.com/checkpointed/checkpointed/internal/imagepolicy"
 	"github.com/checkpointed/checkpointed/internal/metrics"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 )
 
 func main() {
@@ -123,10 +124,9 @@ func main() {
 	}
 	// Events are created once and not kept (eventrecorder: client-go's broadcaster keeps each
 	// for 6 to 12 minutes to count repeats).
-	events := eventrecorder.New(eventrecorder.Creator(mgr.GetClient()), mgr.GetScheme(), "checkpointed-controller",
-		clock.RealClock{}, ctrl.Log.WithName("events"))
-	if err := mgr.Add(events); err != nil {
-		setupLog.Error(err, "add event recorder")
+	events, err := eventrecorder.ForManager(mgr, runcontract.ControllerFieldManager, ctrl.Log.WithName("events"))
+	if err != nil {
+		setupLog.Error(err, "event recorder")
 		os.Exit(1)
 	}
 	if err := (&controllers.SyncJobReconciler{

@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +29,7 @@ import (
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
 	"github.com/checkpointed/checkpointed/internal/desired"
 	"github.com/checkpointed/checkpointed/internal/eventrecorder"
+	"github.com/checkpointed/checkpointed/internal/runcontract"
 	"github.com/checkpointed/checkpointed/test/kubetest"
 )
 
@@ -89,9 +89,8 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	cachedClient = mgr.GetClient()
-	events := eventrecorder.New(eventrecorder.Creator(mgr.GetClient()), mgr.GetScheme(), "checkpointed-controller",
-		clock.RealClock{}, logr.Discard())
-	if err := mgr.Add(events); err != nil {
+	events, err := eventrecorder.ForManager(mgr, runcontract.ControllerFieldManager, logr.Discard())
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

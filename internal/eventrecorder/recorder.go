@@ -26,6 +26,7 @@ import (
 	ref "k8s.io/client-go/tools/reference"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
 // Sink creates an Event in the API.
@@ -69,6 +70,17 @@ func New(sink Sink, scheme *runtime.Scheme, controller string, clk clock.Passive
 	host, _ := os.Hostname()
 	return &Recorder{sink: sink, scheme: scheme, controller: controller, instance: controller + "-" + host,
 		clock: clk, log: log, queue: make(chan *eventsv1.Event, QueueSize), retryAfter: time.Second}
+}
+
+// ForManager returns a Recorder of Events reported by controller, created with mgr's
+// client, and adds it to mgr (which starts it). main and the controller's envtest suite
+// both use it, so that the suite records Events as the manager does.
+func ForManager(mgr manager.Manager, controller string, log logr.Logger) (*Recorder, error) {
+	r := New(Creator(mgr.GetClient()), mgr.GetScheme(), controller, clock.RealClock{}, log)
+	if err := mgr.Add(r); err != nil {
+		return nil, fmt.Errorf("add the event recorder to the manager: %w", err)
+	}
+	return r, nil
 }
 
 // Eventf records an Event about regarding (and related, which may be nil) with note
