@@ -87,8 +87,10 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-// NewPlugin connects to the apiserver at cfg.
+// NewPlugin connects to the apiserver at cfg. Its clients share one client-side rate
+// limiter, in which a wait that would outlast a deadline is that deadline's error.
 func NewPlugin(cfg *rest.Config, namespace string, out, errw io.Writer) (*Plugin, error) {
+	cfg = withDeadlineLimiter(cfg)
 	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
