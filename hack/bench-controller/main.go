@@ -7,7 +7,9 @@
 // requests per SyncJob by verb and resource, and its requests during an idle window after
 // convergence, each against the targets of issue 12 (10,000 SyncJobs converge in 120 s on
 // 2 cores, at most 3 reconciles per SyncJob, peak RSS at most 300 MiB, no writes while
-// idle). The manager talks to the apiserver directly, as the manager user; its requests
+// idle). After each size it times the floor (floor.go): the same requests per SyncJob sent
+// by a bare client on a fresh control plane, the convergence's same-run baseline, which
+// says how much of the convergence time is the control plane's. The manager talks to the apiserver directly, as the manager user; its requests
 // are counted from the apiserver's own metrics (apiserver_request_total by verb and
 // resource) between snapshots taken while no other client sends any: the benchmark's own
 // creates come before the first, and its convergence watches, which the apiserver counts
@@ -73,6 +75,7 @@ func main() {
 	flag.BoolVar(&opt.live, "live", false, "create the SyncJobs while the manager runs (default: create them all, then start the manager, so that the benchmark's own creates do not share the apiserver with the manager's requests)")
 	flag.StringVar(&opt.profileDir, "profile", "", "write CPU profiles of the manager and the kube-apiserver, taken during convergence, to this directory")
 	flag.DurationVar(&opt.profileFor, "profile-for", 20*time.Second, "length of the CPU profiles")
+	flag.BoolVar(&opt.floor, "floor", true, "after each size, time the floor: the manager's requests for every SyncJob sent by a bare client, as many in parallel as the manager's workers, on a fresh control plane (the convergence's same-run baseline)")
 	flag.StringVar(&opt.memoryLimit, "memory-limit", "", "run the manager as under a container memory limit of this size (e.g. 1Gi): GOMEMLIMIT at 90 % of it, as the manager sets itself in a container (default: no limit)")
 	flag.Parse()
 	crlog.SetLogger(logr.Discard())
@@ -97,6 +100,9 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench-controller: the manager's Lease updates (leader election) are not counted: the apiserver's own look the same")
 		}
 		res, err := run(manager, n, *idle, *limit, strings.Fields(*managerArgs))
+		if err == nil && opt.floor && res.templates != nil {
+			res.floor, err = measureFloor(n, res.templates)
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench-controller: %d SyncJobs: %v\n", n, err)
 			cleanup()
@@ -117,6 +123,8 @@ type options struct {
 	profileFor time.Duration
 	// memoryLimit emulates the manager container's memory limit ("" for none).
 	memoryLimit string
+	// floor times the floor after each size (floor.go).
+	floor bool
 }
 
 var opt options
@@ -142,6 +150,10 @@ type result struct {
 	startupConvergence time.Duration
 	restart            counts
 	restartPeakRSSKiB  int64
+	// templates are the first SyncJob's status and Event, for the floor.
+	templates *templates
+	// floor is the convergence's same-run baseline (zero when not measured).
+	floor floorResult
 }
 
 func buildManager() (string, func(), error) {
@@ -302,6 +314,11 @@ func run(manager string, n int, idle, limit time.Duration, extraArgs []string) (
 	res.restart = api.snapshot(ctx).minus(restartAt)
 	res.restartPeakRSSKiB = mgr.peak()
 	res.loadAfter = loadAvg()
+	if opt.floor { // after the last snapshot: these reads are the benchmark's
+		if res.templates, err = capture(ctx, c); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
 }
 
@@ -336,6 +353,10 @@ func (r result) print(idle time.Duration) {
 	}
 	fmt.Printf("  converged (CronJob + Ready)   %7.1f s    target <= %.0f s%s   %s\n",
 		r.convergence.Seconds(), target.Seconds(), scaled, verdict(r.convergence <= target))
+	if f := r.floor; f.wall > 0 {
+		fmt.Printf("  floor: the same requests      %7.1f s    the manager took %.2fx the floor; %d requests per SyncJob sent by a bare client, %d in parallel, on a fresh control plane (kube-apiserver + etcd: %.1f s; the client: %.1f s)%s\n",
+			f.wall.Seconds(), r.convergence.Seconds()/f.wall.Seconds(), f.requests, floorWorkers, f.cpuControlPlane.Seconds(), f.cpuClient.Seconds(), floorNote(f.wall > target))
+	}
 	fmt.Printf("  reconciles per SyncJob        %7.2f      target <= %.0f   %s\n", r.reconciles/n, targetReconciles, verdict(r.reconciles/n <= targetReconciles))
 	fmt.Printf("  manager peak RSS              %7.1f MiB  target <= %d MiB   %s\n", float64(r.peakRSSKiB)/1024, targetRSSMiB, verdict(r.peakRSSKiB <= targetRSSMiB*1024))
 	creates := ""
@@ -367,6 +388,14 @@ func printGrowth(rs []result) {
 		fmt.Printf("  %-8d %12.2f %12.2f %12.2f %14.1f %12.2f\n", r.n, float64(r.convergence.Milliseconds())/n,
 			r.reconciles/n, float64(r.untilIdle.total())/n, float64(r.peakRSSKiB)/n, float64(r.cpuConverge.Milliseconds())/n)
 	}
+}
+
+// floorNote says what a floor above the convergence target means.
+func floorNote(above bool) string {
+	if above {
+		return "; the floor alone is above the target: it needs fewer requests per SyncJob"
+	}
+	return ""
 }
 
 func verdict(ok bool) string {
