@@ -34,6 +34,10 @@ import (
 // controller's own cost; a floor above the target says the target needs fewer requests per
 // SyncJob, not a faster controller.
 
+// The least floor sends only what any controller that gives each SyncJob a CronJob and a
+// status must send: the CronJob and the status. A least floor above the target says no
+// controller of this design meets it on this machine.
+
 // floorWorkers is the manager's default --concurrent-reconciles.
 const floorWorkers = 16
 
@@ -82,8 +86,13 @@ type floorResult struct {
 }
 
 // measureFloor starts a fresh control plane, creates n SyncJobs as the run did, and times
-// the replay of the manager's requests for each (floorRequests).
-func measureFloor(n int, t *templates) (floorResult, error) {
+// the replay of the manager's requests for each (floorRequests), or with least only the
+// CronJob's and the status's (leastRequests).
+func measureFloor(n int, t *templates, least bool) (floorResult, error) {
+	send, perSyncJob := floorRequests, floorRequestsPerSyncJob
+	if least {
+		send, perSyncJob = leastRequests, leastRequestsPerSyncJob
+	}
 	var res floorResult
 	env, err := kubetest.Start()
 	if err != nil {
@@ -114,7 +123,7 @@ func measureFloor(n int, t *templates) (floorResult, error) {
 		return res, err
 	}
 	// Warm the client's discovery of every kind before the clock starts.
-	if err := floorRequests(ctx, c, &list.Items[0], t); err != nil {
+	if err := send(ctx, c, &list.Items[0], t); err != nil {
 		return res, err
 	}
 	sjs := list.Items[1:]
@@ -129,7 +138,7 @@ func measureFloor(n int, t *templates) (floorResult, error) {
 		go func() {
 			defer wg.Done()
 			for sj := range next {
-				if err := floorRequests(ctx, c, sj, t); err != nil {
+				if err := send(ctx, c, sj, t); err != nil {
 					errs <- err
 					return
 				}
@@ -155,7 +164,7 @@ func measureFloor(n int, t *templates) (floorResult, error) {
 	res.wall = time.Since(start) * time.Duration(n) / time.Duration(len(sjs))
 	res.cpuControlPlane = (controlPlaneCPU() - cpStart) * time.Duration(n) / time.Duration(len(sjs))
 	res.cpuClient = (selfCPU() - selfStart) * time.Duration(n) / time.Duration(len(sjs))
-	res.requests = floorRequestsPerSyncJob
+	res.requests = perSyncJob
 	return res, nil
 }
 
@@ -196,14 +205,51 @@ func floorRequests(ctx context.Context, c client.Client, sj *syncv1.SyncJob, t *
 	if err := createFrom(ctx, c, &coordinationv1.Lease{}, desired.Lease(sj)); err != nil {
 		return err
 	}
-	// The controller stamps its CronJob with the digest of the configuration (64 hex digits).
-	cj := desired.CronJob(sj, opts).WithAnnotations(map[string]string{"sync.checkpointed.io/applied-digest": strings.Repeat("0", 64)})
-	if err := c.Apply(ctx, cj, owner...); err != nil {
-		return fmt.Errorf("apply CronJob: %w", err)
+	if err := applyCronJob(ctx, c, sj); err != nil {
+		return err
 	}
 	if err := createFrom(ctx, c, &batchv1.Job{}, desired.PreflightJob(sj, opts, runcontract.PreflightJobName(sj.Name, sj.Generation))); err != nil {
 		return err
 	}
+	if err := applyStatus(ctx, c, sj, t); err != nil {
+		return err
+	}
+	ev := &eventsv1.Event{}
+	if err := json.Unmarshal(bytes.ReplaceAll(t.event, []byte(t.name), []byte(sj.Name)), ev); err != nil {
+		return err
+	}
+	ev.Regarding.UID, ev.Regarding.ResourceVersion = sj.UID, sj.ResourceVersion
+	if err := c.Create(ctx, ev); err != nil {
+		return fmt.Errorf("create Event: %w", err)
+	}
+	return nil
+}
+
+// leastRequestsPerSyncJob counts leastRequests' requests.
+const leastRequestsPerSyncJob = 2
+
+// leastRequests sends, for one new SyncJob, only the CronJob's apply and the status apply.
+func leastRequests(ctx context.Context, c client.Client, sj *syncv1.SyncJob, t *templates) error {
+	if err := applyCronJob(ctx, c, sj); err != nil {
+		return err
+	}
+	return applyStatus(ctx, c, sj, t)
+}
+
+// applyCronJob applies the SyncJob's CronJob as the controller does, stamped with a digest
+// of the configuration's length (64 hex digits).
+func applyCronJob(ctx context.Context, c client.Client, sj *syncv1.SyncJob) error {
+	cj := desired.CronJob(sj, desired.Options{RunnerImage: "checkpointed/runner:bench"}).
+		WithAnnotations(map[string]string{"sync.checkpointed.io/applied-digest": strings.Repeat("0", 64)})
+	if err := c.Apply(ctx, cj, client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply CronJob: %w", err)
+	}
+	return nil
+}
+
+// applyStatus applies the template status with sj's name, as the controller applies its
+// status fields.
+func applyStatus(ctx context.Context, c client.Client, sj *syncv1.SyncJob, t *templates) error {
 	status := map[string]any{}
 	if err := json.Unmarshal(bytes.ReplaceAll(t.status, []byte(t.name), []byte(sj.Name)), &status); err != nil {
 		return err
@@ -215,14 +261,6 @@ func floorRequests(ctx context.Context, c client.Client, sj *syncv1.SyncJob, t *
 	u.SetName(sj.Name)
 	if err := c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(runcontract.ControllerFieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply status: %w", err)
-	}
-	ev := &eventsv1.Event{}
-	if err := json.Unmarshal(bytes.ReplaceAll(t.event, []byte(t.name), []byte(sj.Name)), ev); err != nil {
-		return err
-	}
-	ev.Regarding.UID, ev.Regarding.ResourceVersion = sj.UID, sj.ResourceVersion
-	if err := c.Create(ctx, ev); err != nil {
-		return fmt.Errorf("create Event: %w", err)
 	}
 	return nil
 }
