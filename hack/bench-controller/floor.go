@@ -94,17 +94,13 @@ func measureFloor(n int, t *templates, least bool) (floorResult, error) {
 		send, perSyncJob = leastRequests, leastRequestsPerSyncJob
 	}
 	var res floorResult
-	env, err := kubetest.Start()
+	env, user, err := controlPlane()
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = env.Stop() }()
 	// The manager's identity and client-side limits, so that the apiserver authenticates and
 	// the client paces every request as it does the manager's.
-	user, err := env.AddUser(envtest.User{Name: "manager", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return res, err
-	}
 	cfg := user.Config()
 	cfg.QPS, cfg.Burst = 1000, 2000
 	c, err := client.New(cfg, client.Options{Scheme: kubetest.Scheme()})
@@ -278,4 +274,19 @@ func createFrom(ctx context.Context, c client.Client, obj client.Object, want ru
 		return fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)
 	}
 	return nil
+}
+
+// controlPlane starts a fresh envtest control plane and adds the manager's user to it
+// (group system:masters, authenticated by a client certificate).
+func controlPlane() (*kubetest.Env, *envtest.AuthenticatedUser, error) {
+	env, err := kubetest.Start()
+	if err != nil {
+		return nil, nil, err
+	}
+	user, err := env.AddUser(envtest.User{Name: "manager", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		_ = env.Stop()
+		return nil, nil, err
+	}
+	return env, user, nil
 }

@@ -52,7 +52,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	syncv1 "github.com/checkpointed/checkpointed/api/v1alpha1"
@@ -185,15 +184,11 @@ func run(manager string, n int, idle, limit time.Duration, extraArgs []string) (
 	}
 	defer os.RemoveAll(dir)
 
-	env, err := kubetest.Start()
+	env, user, err := controlPlane()
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = env.Stop() }()
-	user, err := env.AddUser(envtest.User{Name: "manager", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return res, err
-	}
 	api, err := newAPICounter(env.Config)
 	if err != nil {
 		return res, err
