@@ -357,7 +357,7 @@ func (r result) print(idle time.Duration) {
 			f.wall.Seconds(), r.convergence.Seconds()/f.wall.Seconds(), f.requests, floorWorkers, f.cpuControlPlane.Seconds(), f.cpuClient.Seconds(), floorNote(f.wall > target))
 	}
 	if f := r.least; f.wall > 0 {
-		fmt.Printf("  least floor: CronJob + status %5.1f s    %d requests per SyncJob, the least a CronJob per SyncJob needs (kube-apiserver + etcd: %.1f s; the client: %.1f s)%s\n",
+		fmt.Printf("  least floor, 2 requests       %7.1f s    %d requests per SyncJob, the CronJob's apply and the status apply: the least a CronJob per SyncJob needs (kube-apiserver + etcd: %.1f s; the client: %.1f s)%s\n",
 			f.wall.Seconds(), f.requests, f.cpuControlPlane.Seconds(), f.cpuClient.Seconds(), leastNote(f.wall > target))
 	}
 	fmt.Printf("  reconciles per SyncJob        %7.2f      target <= %.0f   %s\n", r.reconciles/n, targetReconciles, verdict(r.reconciles/n <= targetReconciles))
