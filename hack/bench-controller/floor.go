@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,8 +38,23 @@ import (
 // status must send: the CronJob and the status. A least floor above the target says no
 // controller of this design meets it on this machine.
 
-// floorWorkers is the manager's default --concurrent-reconciles.
+// floorWorkers is the manager's default --concurrent-reconciles; the benchmark's creates
+// run as many in parallel.
 const floorWorkers = 16
+
+// inParallel calls fn for 0 … n-1 with floorWorkers calls at a time, and returns the
+// first error (which cancels the calls not yet made).
+func inParallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(floorWorkers)
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return fn(ctx, i) })
+	}
+	return g.Wait()
+}
 
 // templates are what the manager wrote for the first SyncJob in the run, replayed with
 // every other SyncJob's name by the floor: its status and its Event.
@@ -126,34 +141,7 @@ func measureFloor(n int, t *templates, least bool) (floorResult, error) {
 
 	cpStart, selfStart := controlPlaneCPU(), selfCPU()
 	start := time.Now()
-	var wg sync.WaitGroup
-	next := make(chan *syncv1.SyncJob)
-	errs := make(chan error, floorWorkers)
-	for range floorWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for sj := range next {
-				if err := send(ctx, c, sj, t); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	for i := range sjs {
-		select {
-		case next <- &sjs[i]:
-		case err := <-errs:
-			close(next)
-			wg.Wait()
-			return res, err
-		}
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := inParallel(ctx, len(sjs), func(ctx context.Context, i int) error { return send(ctx, c, &sjs[i], t) }); err != nil {
 		return res, err
 	}
 	// The first SyncJob was done before the clock started: scale to n.

@@ -599,29 +599,9 @@ func profile(dir string, n int, pprofAddr string, admin *rest.Config, d time.Dur
 	wg.Wait()
 }
 
-// createAll creates n SyncJobs with 16 writers in parallel.
+// createAll creates n SyncJobs, floorWorkers at a time.
 func createAll(ctx context.Context, c client.Client, n int) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	next := make(chan int)
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := c.Create(ctx, syncJob(i)); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return inParallel(ctx, n, func(ctx context.Context, i int) error { return c.Create(ctx, syncJob(i)) })
 }
 
 func syncJob(i int) *syncv1.SyncJob {
